@@ -1,0 +1,287 @@
+# cython: language_level=3
+"""Build VMSAv8-64 stage-1 and stage-2 translation tables in modeled memory.
+
+Mappings use real descriptors and the block-or-table choice Linux io-pgtable-arm makes: a block
+wherever the level supports blocks and the range's size and alignment allow it, tables
+otherwise; a partial unmap of a block splits it into a next-level table first. Stage 2 folds a
+small level-0 table into concatenated level-1 tables (at most 16), as io-pgtable-arm does.
+Tables may live in a guest's IPA space: `windows` maps IPA ranges to the PA that backs them.
+"""
+from libc.stdint cimport uint64_t, int64_t
+from core_cy.physmem cimport PhysMem, mc_read64, MemCore
+
+from core_cy._fields cimport (S1_BLOCK_AF_SHIFT, S1_BLOCK_AP_SHIFT, S1_BLOCK_SH_SHIFT,
+                              S1_BLOCK_nG_SHIFT, S1_BLOCK_PXN_SHIFT, S1_BLOCK_UXN_SHIFT,
+                              S1_BLOCK_AttrIndx_SHIFT, S2_BLOCK_AF_SHIFT, S2_BLOCK_S2AP_SHIFT,
+                              S2_BLOCK_SH_SHIFT, S2_BLOCK_MemAttr_SHIFT, S2_BLOCK_XN_SHIFT)
+
+cdef uint64_t OA_MASK = ((<uint64_t>1 << 48) - 1)
+
+
+class BuildError(ValueError):
+    """A mapping request the tables cannot express (alignment, range, overlap)."""
+
+
+class BumpAllocator:
+    """Hands out zeroed, naturally aligned table memory from [base, base+size)."""
+
+    def __init__(self, base, size):
+        self.base = base
+        self.next = base
+        self.end = base + size
+
+    def alloc(self, size):
+        addr = (self.next + size - 1) & ~(size - 1)
+        if addr + size > self.end:
+            raise BuildError(f"table memory exhausted at {addr:#x} (pool {self.base:#x}.."
+                             f"{self.end:#x})")
+        self.next = addr + size
+        return addr
+
+    @property
+    def used(self):
+        return self.next - self.base
+
+
+cdef class TableBuilder:
+    """map()/unmap() into one translation table tree.
+
+    stage: 1 or 2. granule: 4096, 16384 or 65536. ias: input address bits (64 - TnSZ).
+    alloc: an object with alloc(size) -> address (in the table address space). windows:
+    [(ipa, size, pa)] when tables live in a guest's IPA space; PA space if None.
+    """
+    cdef PhysMem mem
+    cdef readonly int stage, g, stride, ias, start, root_bits
+    cdef readonly uint64_t root
+    cdef object alloc
+    cdef list windows
+
+    def __init__(self, PhysMem mem, int stage, int granule, int ias, alloc, windows=None,
+                 root=None, bint concat=True):
+        if stage not in (1, 2):
+            raise BuildError(f"stage must be 1 or 2, not {stage}")
+        if granule not in (4096, 16384, 65536):
+            raise BuildError(f"granule must be 4K, 16K or 64K, not {granule:#x}")
+        self.mem = mem
+        self.stage = stage
+        self.g = granule.bit_length() - 1
+        self.stride = self.g - 3
+        if ias < 25 or ias > 48:
+            raise BuildError(f"input size {ias} bits is outside 25..48")
+        self.ias = ias
+        levels = (ias - self.g + self.stride - 1) // self.stride
+        self.start = 4 - levels
+        self.root_bits = ias - self._shift(self.start)
+        if stage == 2 and concat and self.start == 0 and (1 << self.root_bits) <= 16:
+            self.start = 1
+            self.root_bits += self.stride
+        self.alloc = alloc
+        self.windows = list(windows or [])
+        root_size = max(8 << self.root_bits, 64)
+        if root is None:
+            self.root = alloc.alloc(root_size)
+        else:
+            if root & (root_size - 1):
+                raise BuildError(f"root table {root:#x} is not aligned to {root_size:#x}")
+            self.root = root
+        # Fresh tables must read as zero (invalid): clear the root.
+        self._write_zero(self.root, root_size)
+
+    cdef int _shift(self, int level):
+        return self.g + (3 - level) * self.stride
+
+    # Stage-2 STE encodings and stage-1 CD encodings of this geometry.
+    @property
+    def tsz(self):
+        return 64 - self.ias
+
+    @property
+    def sl0(self):
+        return (2 - self.start) if self.g == 12 else (3 - self.start)
+
+    @property
+    def tg(self):
+        """TG0 / S2TG encoding (0 4K, 1 64K, 2 16K)."""
+        return {12: 0, 16: 1, 14: 2}[self.g]
+
+    @property
+    def tg1(self):
+        return {12: 2, 14: 1, 16: 3}[self.g]
+
+    @property
+    def concatenated(self):
+        return 1 << max(0, self.root_bits - self.stride)
+
+    cdef uint64_t _pa(self, uint64_t addr) except? 0xFFFFFFFFFFFFFFFF:
+        if not self.windows:
+            return addr
+        for ipa, size, pa in self.windows:
+            if ipa <= addr < ipa + size:
+                return pa + (addr - ipa)
+        raise BuildError(f"table address {addr:#x} is outside the guest's memory")
+
+    cdef uint64_t _rd(self, uint64_t addr) except? 0xFFFFFFFFFFFFFFFF:
+        cdef uint64_t v
+        if mc_read64(&self.mem.core, self._pa(addr), &v) != 0:
+            raise BuildError(f"no memory behind table address {addr:#x}")
+        return v
+
+    cdef int _wr(self, uint64_t addr, uint64_t v) except -1:
+        if self.mem.write64(self._pa(addr), v) != 0:
+            raise BuildError(f"no RAM behind table address {addr:#x}")
+        return 0
+
+    cdef _write_zero(self, uint64_t addr, uint64_t size):
+        cdef uint64_t off
+        for off in range(0, size, 8):
+            self._wr(addr + off, 0)
+
+    cdef uint64_t _new_table(self) except? 0xFFFFFFFFFFFFFFFF:
+        cdef uint64_t t = self.alloc.alloc(1 << self.g)
+        self._write_zero(t, 1 << self.g)
+        return t
+
+    cdef bint _block_ok(self, int level):
+        return level == 3 or level >= (1 if self.g == 12 else 2)
+
+    def leaf_attrs(self, bint read=True, bint write=True, bint exec_=False, bint user=True,
+                   bint af=True, bint ng=True, int attrindx=0, int memattr=0xF):
+        """Attribute bits of a leaf descriptor (no address, no type bits)."""
+        cdef uint64_t a = 0
+        if self.stage == 1:
+            # AP[2]: read-only; AP[1]: EL0 may access. Stage 1 cannot express no-read.
+            a |= (<uint64_t>((0 if write else 2) | (1 if user else 0))) << S1_BLOCK_AP_SHIFT
+            a |= <uint64_t>3 << S1_BLOCK_SH_SHIFT
+            a |= <uint64_t>(attrindx & 7) << S1_BLOCK_AttrIndx_SHIFT
+            if ng:
+                a |= <uint64_t>1 << S1_BLOCK_nG_SHIFT
+            if not exec_:
+                a |= (<uint64_t>1 << S1_BLOCK_PXN_SHIFT) | (<uint64_t>1 << S1_BLOCK_UXN_SHIFT)
+            if af:
+                a |= <uint64_t>1 << S1_BLOCK_AF_SHIFT
+        else:
+            a |= <uint64_t>((1 if read else 0) | (2 if write else 0)) << S2_BLOCK_S2AP_SHIFT
+            a |= <uint64_t>3 << S2_BLOCK_SH_SHIFT
+            a |= <uint64_t>(memattr & 0xF) << S2_BLOCK_MemAttr_SHIFT
+            if not exec_:
+                a |= <uint64_t>2 << S2_BLOCK_XN_SHIFT
+            if af:
+                a |= <uint64_t>1 << S2_BLOCK_AF_SHIFT
+        return a
+
+    def map(self, uint64_t va, uint64_t pa, uint64_t size, *, bint read=True, bint write=True,
+            bint exec_=False, bint user=True, bint af=True, bint ng=True, int attrindx=0,
+            int memattr=0xF, bint blocks=True):
+        """Map [va, va+size) to pa. Returns the number of leaf descriptors written."""
+        cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1
+        cdef uint64_t attrs, end, n = 0, chunk
+        if (va | pa | size) & gmask:
+            raise BuildError(f"map {va:#x} -> {pa:#x} size {size:#x}: not aligned to the "
+                             f"{1 << self.g:#x} granule")
+        if size == 0:
+            return 0
+        end = va + size
+        if end > (<uint64_t>1 << self.ias) or end < va:
+            raise BuildError(f"map {va:#x}+{size:#x} exceeds the {self.ias}-bit input range")
+        if (pa + size - 1) >> 48:
+            raise BuildError(f"output {pa:#x}+{size:#x} exceeds 48 bits")
+        attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
+        while va < end:
+            chunk = self._map_one(va, pa, end - va, attrs, blocks)
+            va += chunk
+            pa += chunk
+            n += 1
+        return n
+
+    cdef uint64_t _map_one(self, uint64_t va, uint64_t pa, uint64_t remaining, uint64_t attrs,
+                           bint blocks) except 0:
+        cdef int level = self.start, sh, bits = self.root_bits
+        cdef uint64_t table = self.root, idx, daddr, d, bsize
+        while True:
+            sh = self._shift(level)
+            bsize = <uint64_t>1 << sh
+            idx = (va >> sh) & ((<uint64_t>1 << bits) - 1)
+            daddr = table + idx * 8
+            d = self._rd(daddr)
+            if (level == 3 or (blocks and self._block_ok(level))) and \
+                    remaining >= bsize and ((va | pa) & (bsize - 1)) == 0:
+                if d & 1 and (d & 3) == 3 and level < 3:
+                    raise BuildError(f"{va:#x}: a table is already mapped here at level {level}")
+                if d & 1:
+                    raise BuildError(f"{va:#x} is already mapped (level {level})")
+                self._wr(daddr, (pa & OA_MASK) | attrs | (3 if level == 3 else 1))
+                return bsize
+            if d & 1 == 0:
+                nt = self._new_table()
+                self._wr(daddr, (nt & OA_MASK) | 3)
+                table = nt
+            elif (d & 3) == 1:
+                raise BuildError(f"{va:#x} is already mapped by a level-{level} block")
+            else:
+                table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
+            level += 1
+            bits = self.stride
+
+    def unmap(self, uint64_t va, uint64_t size):
+        """Invalidate leaves covering [va, va+size), splitting blocks that straddle the edges.
+        Returns the number of bytes that were mapped."""
+        cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1, end = va + size, done = 0, step
+        if (va | size) & gmask:
+            raise BuildError(f"unmap {va:#x} size {size:#x}: not aligned to the granule")
+        while va < end:
+            step = self._unmap_one(va, end - va)
+            if step & (<uint64_t>1 << 63):
+                va += step & ~(<uint64_t>1 << 63)      # hole: nothing was mapped there
+            else:
+                done += step
+                va += step
+        return done
+
+    cdef uint64_t _unmap_one(self, uint64_t va, uint64_t remaining) except? 0:
+        cdef int level = self.start, sh, bits = self.root_bits
+        cdef uint64_t table = self.root, idx, daddr, d, bsize, hole = <uint64_t>1 << 63
+        while True:
+            sh = self._shift(level)
+            bsize = <uint64_t>1 << sh
+            idx = (va >> sh) & ((<uint64_t>1 << bits) - 1)
+            daddr = table + idx * 8
+            d = self._rd(daddr)
+            if d & 1 == 0:
+                return hole | min(bsize - (va & (bsize - 1)), remaining)
+            if (d & 3) == 3 and level < 3:
+                table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
+                level += 1
+                bits = self.stride
+                continue
+            if (va & (bsize - 1)) == 0 and remaining >= bsize:
+                self._wr(daddr, 0)
+                return bsize
+            # Partial unmap of a block: replace it by a table of next-level leaves.
+            self._split(daddr, d, level)
+
+    cdef _split(self, uint64_t daddr, uint64_t d, int level):
+        cdef uint64_t nt = self._new_table(), i, child = <uint64_t>1 << self._shift(level + 1)
+        cdef uint64_t base = d & OA_MASK & ~((<uint64_t>1 << self._shift(level)) - 1)
+        cdef uint64_t attrs = d & ~OA_MASK & ~<uint64_t>3
+        cdef uint64_t typ = 3 if level + 1 == 3 else 1
+        for i in range(<uint64_t>1 << self.stride):
+            self._wr(nt + i * 8, (base + i * child) | attrs | typ)
+        self._wr(daddr, (nt & OA_MASK) | 3)
+
+    def lookup(self, uint64_t va):
+        """(level, descriptor address, descriptor) of the entry that maps va, or None."""
+        cdef int level = self.start, sh, bits = self.root_bits
+        cdef uint64_t table = self.root, idx, daddr, d
+        while True:
+            sh = self._shift(level)
+            idx = (va >> sh) & ((<uint64_t>1 << bits) - 1)
+            daddr = table + idx * 8
+            d = self._rd(daddr)
+            if d & 1 == 0:
+                return None
+            if (d & 3) == 3 and level < 3:
+                table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
+                level += 1
+                bits = self.stride
+                continue
+            return level, daddr, d
