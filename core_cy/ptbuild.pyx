@@ -53,8 +53,8 @@ cdef class TableBuilder:
     cdef PhysMem mem
     cdef readonly int stage, g, stride, ias, start, root_bits
     cdef readonly uint64_t root
-    cdef object alloc
-    cdef list windows
+    cdef readonly object alloc
+    cdef readonly list windows
 
     def __init__(self, PhysMem mem, int stage, int granule, int ias, alloc, windows=None,
                  root=None, bint concat=True):

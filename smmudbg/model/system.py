@@ -1,0 +1,234 @@
+"""The whole modeled system, built from a scenario.
+
+Stage today: host RAM, SMMUv3 instances, translation domains (stage-1 and stage-2 table trees
+built in modeled memory), VM memory layouts (IPA -> PA) and streams (STEs + CD tables). The
+iommufd objects, PCI/IORT topology, ITS and vSMMUs of later stages hang off this object too:
+each is a named collection the commands look up, built from its own scenario tables.
+"""
+from __future__ import annotations
+
+from core_cy.physmem import MemFault, PhysMem
+from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
+
+from ..errors import ModelError, ScenarioError
+from . import scenario as sc
+from .smmu import CD, L1CD, STE, Smmu
+
+CONFIG_CODES = {"abort": 0, "bypass": 4, "s1": 5, "s2": 6, "nested": 7}
+S1DSS_CODES = {"terminate": 0, "bypass": 1, "substream0": 2}
+
+
+class Vm:
+    """A guest's memory layout: IPA ranges backed by host PA ranges."""
+
+    def __init__(self, name, ram):
+        self.name = name
+        self.ram = [(r["ipa"], r["size"], r["pa"]) for r in ram]
+
+    def ipa_to_pa(self, ipa: int) -> int:
+        for base, size, pa in self.ram:
+            if base <= ipa < base + size:
+                return pa + (ipa - base)
+        raise ModelError(f"IPA {ipa:#x} is not guest RAM of {self.name}")
+
+
+class Domain:
+    """A translation table tree (an io-pgtable instance) and what it was built from."""
+
+    def __init__(self, spec, builder: TableBuilder, vm: Vm | None):
+        self.name = spec["name"]
+        self.stage = spec["stage"]
+        self.spec = spec
+        self.tables = builder
+        self.vm = vm
+        self.asid = spec["asid"]
+        self.vmid = spec["vmid"]
+
+    @property
+    def root(self) -> int:
+        return self.tables.root
+
+
+class Stream:
+    def __init__(self, spec, sid):
+        self.name = spec["name"] if spec["count"] == 1 else None
+        self.smmu = spec["smmu"]
+        self.sid = sid
+        self.spec = spec
+
+
+class System:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.name = spec["name"]
+        self.mem = PhysMem()
+        self.smmus: dict[str, Smmu] = {}
+        self.vms: dict[str, Vm] = {}
+        self.domains: dict[str, Domain] = {}
+        self.streams: dict[tuple[str, int], Stream] = {}
+        self.devices: dict[str, Stream] = {}
+        try:
+            self._build()
+        except (BuildError, MemFault, ValueError) as e:
+            raise ScenarioError(f"scenario {self.name!r}: {e}") from None
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_text(cls, text: str, where: str = "scenario") -> "System":
+        return cls(sc.parse(text, where))
+
+    @classmethod
+    def from_file(cls, path: str) -> "System":
+        return cls(sc.load(path))
+
+    @classmethod
+    def default(cls) -> "System":
+        return cls.from_text(sc.builtin("default"), "built-in default scenario")
+
+    def _build(self):
+        for r in self.spec["ram"]:
+            self.mem.ram(r["base"], r["size"])
+        for s in self.spec["smmu"]:
+            smmu = Smmu(s["name"], self.mem, s["features"], s["pool"], s["base"])
+            st = s["stream_table"]
+            smmu.setup_stream_table(st["format"], st["log2size"], st["split"])
+            if hasattr(smmu, "setup_queues"):
+                smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
+            smmu.walker.configure(caching=s["caching"])
+            smmu.set_reg("CR0", 0b1101)          # SMMUEN | EVENTQEN | CMDQEN
+            self.smmus[s["name"]] = smmu
+        for v in self.spec["vm"]:
+            self.vms[v["name"]] = Vm(v["name"], v["ram"])
+        for d in self.spec["domain"]:
+            self._build_domain(d)
+        for s in self.spec["stream"]:
+            for i in range(s["count"]):
+                self._build_stream(s, s["sid"] + i)
+
+    def _build_domain(self, d):
+        smmu = self.smmus[d["smmu"]]
+        vm = self.vms.get(d["vm"]) if d["vm"] else None
+        if d["pool"]:
+            alloc = BumpAllocator(d["pool"]["base"], d["pool"]["size"])
+        elif vm is not None:
+            raise ModelError(f"domain {d['name']}: tables in {vm.name} need a pool (IPA range)")
+        else:
+            alloc = smmu.alloc
+        windows = vm.ram if vm else None
+        tb = TableBuilder(self.mem, d["stage"], d["granule"], d["bits"], alloc, windows=windows)
+        dom = Domain(d, tb, vm)
+        if d["map_vm"]:
+            for ipa, size, pa in self.vms[d["map_vm"]].ram:
+                self.map(dom, ipa, pa, size, d["perm"])
+        for m in d["maps"]:
+            self.map(dom, m["in"], m["out"], m["size"], m["perm"])
+        self.domains[d["name"]] = dom
+
+    @staticmethod
+    def map(dom: Domain, addr: int, out: int, size: int, perm: str = "rw") -> int:
+        return dom.tables.map(addr, out, size, read="r" in perm, write="w" in perm,
+                              exec_="x" in perm, user="p" not in perm)
+
+    def _build_stream(self, s, sid):
+        smmu = self.smmus[s["smmu"]]
+        cfg = s["config"]
+        fields = {"V": 1, "Config": CONFIG_CODES[cfg]}
+        if cfg in ("s2", "nested"):
+            s2 = self.domains[s["s2"]]
+            t = s2.tables
+            fields.update(S2VMID=s2.vmid, S2T0SZ=t.tsz, S2SL0=t.sl0, S2TG=t.tg,
+                          S2PS=smmu.features.get("OAS", 5), S2AA64=1, S2R=1, S2PTW=1,
+                          S2TTB=t.root >> 4)
+        if cfg in ("s1", "nested"):
+            ctx = self._build_cd_table(smmu, s, sid)
+            fields.update(S1ContextPtr=ctx >> 6, S1Fmt=sc.CD_FORMATS[s["cd_table"]["format"]],
+                          S1CDMax=s["cd_table"]["s1cdmax"], S1DSS=S1DSS_CODES[s["s1dss"]],
+                          S1CIR=1, S1COR=1, S1CSH=3)
+        smmu.write_ste(sid, STE.encode(**fields))
+        st = Stream(s, sid)
+        self.streams[(s["smmu"], sid)] = st
+        if st.name:
+            self.devices[st.name] = st
+
+    def _build_cd_table(self, smmu, s, sid) -> int:
+        """Allocate and fill the CD table; returns its address (an IPA when nested)."""
+        nested = s["config"] == "nested"
+        vm = None
+        if nested:
+            vm = self.domains[s["cds"][0]["domain"]].vm
+            if vm is None:
+                raise ModelError(f"stream {sid:#x}: a nested stream's CDs live in a VM: give "
+                                 f"its stage-1 domains a vm")
+        cdmax = s["cd_table"]["s1cdmax"]
+        form = sc.CD_FORMATS[s["cd_table"]["format"]]
+        pool = self.domains[s["cds"][0]["domain"]].tables
+        alloc = pool.alloc if nested else smmu.alloc
+        write = (lambda a, words: self.mem.write_words(vm.ipa_to_pa(a), words)) if nested else \
+            (lambda a, words: self.mem.write_words(a, words))
+        if form == 0:
+            table = alloc.alloc(max(64, 64 << cdmax))
+            for i in range(1 << cdmax):
+                write(table + 64 * i, [0] * 8)
+        else:
+            n = 6 if form == 1 else 10
+            table = alloc.alloc(max(64, 8 << max(0, cdmax - n)))
+            for i in range(1 << max(0, cdmax - n)):
+                write(table + 8 * i, [0])
+        for c in s["cds"]:
+            dom = self.domains[c["domain"]]
+            if c["ssid"] >> max(cdmax, 0) and not (cdmax == 0 and c["ssid"] == 0):
+                raise ModelError(f"stream {sid:#x}: SSID {c['ssid']} exceeds S1CDMax {cdmax}")
+            if form == 0:
+                cd_addr = table + 64 * c["ssid"]
+            else:
+                l1a = table + 8 * (c["ssid"] >> n)
+                l1 = self.mem.read_u64(vm.ipa_to_pa(l1a) if nested else l1a)
+                if not L1CD.field("V").get([l1]):
+                    leaf = alloc.alloc(64 << n)
+                    for i in range(1 << n):
+                        write(leaf + 64 * i, [0] * 8)
+                    l1 = L1CD.encode(V=1, L2Ptr=leaf >> 12)[0]
+                    write(l1a, [l1])
+                cd_addr = (L1CD.field("L2Ptr").get([l1]) << 12) + 64 * (c["ssid"] & ((1 << n) - 1))
+            write(cd_addr, self.cd_words(smmu, dom))
+        return table
+
+    @staticmethod
+    def cd_words(smmu, dom: Domain) -> list[int]:
+        t = dom.tables
+        return CD.encode(V=1, AA64=1, T0SZ=t.tsz, TG0=t.tg, IR0=1, OR0=1, SH0=3, EPD1=1,
+                         IPS=smmu.features.get("OAS", 5), R=1, A=1, ASET=0, ASID=dom.asid,
+                         TTB0=t.root >> 4, MAIR0=0x0404FF)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def smmu(self, name: str | None = None) -> Smmu:
+        if name is None:
+            if len(self.smmus) == 1:
+                return next(iter(self.smmus.values()))
+            raise ModelError(f"name an SMMU: {', '.join(self.smmus)}")
+        try:
+            return self.smmus[name]
+        except KeyError:
+            raise ModelError(f"no SMMU named {name!r}; have: {', '.join(self.smmus) or 'none'}") \
+                from None
+
+    def domain(self, name: str) -> Domain:
+        try:
+            return self.domains[name]
+        except KeyError:
+            raise ModelError(f"no domain named {name!r}; have: {', '.join(self.domains)}") \
+                from None
+
+    def device(self, name: str) -> Stream:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise ModelError(f"no device named {name!r}; have: {', '.join(self.devices)}") \
+                from None
+
+    def vm(self, name: str) -> Vm:
+        try:
+            return self.vms[name]
+        except KeyError:
+            raise ModelError(f"no VM named {name!r}; have: {', '.join(self.vms) or 'none'}") \
+                from None
