@@ -262,7 +262,7 @@ cdef class TableBuilder:
     cdef _split(self, uint64_t daddr, uint64_t d, int level):
         cdef uint64_t nt = self._new_table(), i, child = <uint64_t>1 << self._shift(level + 1)
         cdef uint64_t base = d & OA_MASK & ~((<uint64_t>1 << self._shift(level)) - 1)
-        cdef uint64_t attrs = d & ~OA_MASK & ~<uint64_t>3
+        cdef uint64_t attrs = d & (~OA_MASK | <uint64_t>0xFFC)   # upper [63:48] and lower [11:2]
         cdef uint64_t typ = 3 if level + 1 == 3 else 1
         for i in range(<uint64_t>1 << self.stride):
             self._wr(nt + i * 8, (base + i * child) | attrs | typ)
