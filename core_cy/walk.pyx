@@ -1405,3 +1405,16 @@ cdef class Walker:
     def tlb_stats(self):
         return {"entries": self.ctx.tlb.count, "capacity": self.ctx.tlb.capacity,
                 "hits": self.ctx.tlb.hits, "misses": self.ctx.tlb.misses}
+
+    def translate_uncached(self, uint32_t sid, uint64_t addr, ssid=None, *, bint write=False,
+                           bint instr=False, bint priv=False, bint trace=False):
+        """translate() against the tables as they are in memory now: the config cache and the
+        IOTLB are neither read nor filled, and the hit/miss counters are left alone. This is
+        the "fresh walk" the coherence check compares cached entries with."""
+        cdef bint was = self.ctx.caching
+        self.ctx.caching = False
+        try:
+            return self.translate(sid, addr, ssid, write=write, instr=instr, priv=priv,
+                                  trace=trace)
+        finally:
+            self.ctx.caching = was

@@ -10,7 +10,10 @@ from core_cy.walk import Walker
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import registers as R
+from ..arch.smmuv3.events import decode_cmd
 from ..errors import ModelError
+from .cmdq import CommandQueue, to_bytes
+from .evtq import EventQueue
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -27,7 +30,7 @@ for _reg in ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR3", "SMMU_IDR5"):
 DEFAULT_FEATURES = {"S1P": 1, "S2P": 1, "TTF": 2, "TTENDIAN": 2, "COHACC": 1, "ASID16": 1,
                     "VMID16": 1, "CD2L": 1, "ST_LEVEL": 1, "SIDSIZE": 16, "SSIDSIZE": 8,
                     "CMDQS": 19, "EVENTQS": 19, "OAS": 5, "GRAN4K": 1, "GRAN16K": 1,
-                    "GRAN64K": 1, "RIL": 1, "STALL_MODEL": 1}
+                    "GRAN64K": 1, "RIL": 1, "STALL_MODEL": 1, "MSI": 1}
 
 # Names the walker takes (IDR field names, normalised to upper case).
 WALKER_CAPS = ("S1P", "S2P", "CD2L", "VMID16", "ASID16", "HYP", "HAD", "XNX", "STT", "ATS",
@@ -67,6 +70,9 @@ class Smmu:
         self.walker = Walker(mem, {k: feats.get(k, 0) for k in WALKER_CAPS})
         self.alloc = BumpAllocator(pool["base"], pool["size"]) if pool else None
         self.l2_span = {}
+        self.cmdq = CommandQueue(self)
+        self.evtq = EventQueue(self)
+        self.irqs: list[dict] = []       # interrupts the SMMU signalled, oldest first
 
     # -- registers ------------------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -78,8 +84,15 @@ class Smmu:
     def field(self, reg: str, field: str) -> int:
         return fmt(_canon(reg)).field(field).get([self.reg(reg)])
 
-    def set_reg(self, name: str, value: int) -> None:
-        """A register write by software, with its side effects."""
+    # Registers only the SMMU writes, and registers software may write only while the queue
+    # or the SMMU is disabled (IHI 0070 6.3: "Guarded by ...").
+    _GUARDS = {"SMMU_CMDQ_BASE": "CMDQEN", "SMMU_CMDQ_CONS": "CMDQEN",
+               "SMMU_EVENTQ_BASE": "EVENTQEN", "SMMU_EVENTQ_PROD": "EVENTQEN"}
+
+    def set_reg(self, name: str, value: int):
+        """A register write by software, with its side effects. Writing SMMU_CMDQ_PROD (or
+        acknowledging CMDQ_ERR in SMMU_GERRORN, or setting CR0.CMDQEN) makes the SMMU consume
+        commands; the per-command log of that is returned (else None)."""
         n = _canon(name)
         if n not in self.regs:
             raise ModelError(f"{self.name} has no register {name!r}")
@@ -89,13 +102,22 @@ class Smmu:
         size = fmt(n).size
         if value < 0 or value >> (8 * size):
             raise ModelError(f"{n}: {value:#x} does not fit in {8 * size} bits")
+        guard = self._GUARDS.get(n)
+        if guard and self.field("CR0", guard):
+            raise ModelError(f"{n} may only be written while SMMU_CR0.{guard}=0 "
+                             f"(it is guarded by {guard}, IHI 0070 6.3)")
+        old = self.regs[n]
         self.regs[n] = value
-        self._apply(n)
+        return self._apply(n, old)
 
-    def _apply(self, n: str) -> None:
+    def _apply(self, n: str, old: int = 0):
         if n == "SMMU_CR0":
             self.regs["SMMU_CR0ACK"] = self.regs["SMMU_CR0"]
             self.walker.configure(smmuen=bool(self.field("CR0", "SMMUEN")))
+            if self.field("CR0", "EVENTQEN"):
+                self.evtq.drain_pending()
+            if self.field("CR0", "CMDQEN") and not (old >> 3) & 1:
+                return self.cmdq.consume()      # 6.3.9.3: processing starts on enable
         elif n == "SMMU_IRQ_CTRL":
             self.regs["SMMU_IRQ_CTRLACK"] = self.regs["SMMU_IRQ_CTRL"]
         elif n == "SMMU_GBPA":
@@ -105,12 +127,157 @@ class Smmu:
             if upd.get([v]):
                 self.regs["SMMU_GBPA"] = v & ~(upd.mask << upd.lo)
                 self.walker.configure(gbpa_abort=bool(self.field("GBPA", "ABORT")))
+            else:
+                self.regs["SMMU_GBPA"] = old     # ignored without Update (6.3.14)
         elif n in ("SMMU_STRTAB_BASE", "SMMU_STRTAB_BASE_CFG"):
             base = self.reg("STRTAB_BASE") & (((1 << 56) - 1) & ~0x3F)
             self.walker.configure(strtab_base=base,
                                   strtab_fmt=self.field("STRTAB_BASE_CFG", "FMT"),
                                   strtab_split=self.field("STRTAB_BASE_CFG", "SPLIT"),
                                   strtab_log2size=self.field("STRTAB_BASE_CFG", "LOG2SIZE"))
+        elif n == "SMMU_CMDQ_PROD":
+            return self.cmdq.consume()          # 6.3.27: a PROD write rings the doorbell
+        elif n == "SMMU_GERRORN":
+            # 7.1: acknowledging CMDQ_ERR restarts consumption at CONS (the failed command is
+            # re-fetched); a PROD write is not needed.
+            if (old ^ self.regs["SMMU_GERROR"]) & 1 and not self.cmdq.error_active():
+                return self.cmdq.consume()
+            if not (self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]) & 0x4:
+                self.evtq.drain_pending()
+        elif n == "SMMU_EVENTQ_CONS":
+            self.evtq.drain_pending()
+        return None
+
+    # -- errors and interrupts ----------------------------------------------------------------
+    def gerror_active(self) -> list[str]:
+        """Names of the active global errors (GERROR[x] != GERRORN[x], 7.5)."""
+        act = self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]
+        return [f.name for f in fmt("SMMU_GERROR").fields if (act >> f.lo) & 1]
+
+    def raise_gerror(self, flag: str) -> bool:
+        """Activate a global error by toggling its GERROR bit, unless already active (7.5).
+        Returns True if it was newly activated."""
+        f = fmt("SMMU_GERROR").field(flag)
+        bit = 1 << f.lo
+        if (self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]) & bit:
+            return False
+        self.regs["SMMU_GERROR"] ^= bit
+        # 7.5.1: a GERROR interrupt, except for MSI_GERROR_ABT_ERR.
+        if self.field("IRQ_CTRL", "GERROR_IRQEN") and flag != "MSI_GERROR_ABT_ERR":
+            self.note_irq("GERROR", flag)
+        return True
+
+    def note_irq(self, source: str, what: str) -> None:
+        """Remember an interrupt the SMMU signalled (CMD_SYNC, EVENTQ, GERROR)."""
+        self.irqs.append({"source": source, "what": what})
+        if len(self.irqs) > 1024:
+            del self.irqs[:-1024]
+
+    # -- queues ---------------------------------------------------------------------------------
+    def setup_queues(self, cmdq_log2size: int, evtq_log2size: int) -> dict:
+        """Allocate both queues from the SMMU's pool and program SMMU_CMDQ_BASE/PROD/CONS and
+        SMMU_EVENTQ_BASE/PROD/CONS (both queues empty), as a driver does before enabling them."""
+        for what, n, cap in (("command", cmdq_log2size, "CMDQS"),
+                             ("event", evtq_log2size, "EVENTQS")):
+            if not 0 <= n <= self.features.get(cap, 19):
+                raise ModelError(f"{self.name}: {what} queue LOG2SIZE {n} exceeds "
+                                 f"IDR1.{cap}={self.features.get(cap, 19)}")
+        if self.field("CR0", "CMDQEN") or self.field("CR0", "EVENTQEN"):
+            raise ModelError(f"{self.name}: disable CMDQEN and EVENTQEN before moving the queues")
+        # Queues are aligned to their size, and at least to 32 bytes (BASE.ADDR is [55:5]).
+        cq = self._take(max(32, 16 << cmdq_log2size))
+        eq = self._take(max(32, 32 << evtq_log2size))
+        self.mem.write(cq, bytes(max(32, 16 << cmdq_log2size)))
+        self.mem.write(eq, bytes(max(32, 32 << evtq_log2size)))
+        self.set_reg("CMDQ_BASE", fmt("SMMU_CMDQ_BASE").encode(
+            ADDR=cq >> 5, LOG2SIZE=cmdq_log2size)[0])
+        self.set_reg("CMDQ_PROD", 0)
+        self.set_reg("CMDQ_CONS", 0)
+        self.set_reg("EVENTQ_BASE", fmt("SMMU_EVENTQ_BASE").encode(
+            ADDR=eq >> 5, LOG2SIZE=evtq_log2size)[0])
+        self.set_reg("EVENTQ_PROD", 0)
+        self.set_reg("EVENTQ_CONS", 0)
+        return {"cmdq": cq, "evtq": eq}
+
+    def submit(self, cmds) -> list[dict]:
+        """Software side of the command queue: write each command (16 bytes, or a
+        (name, {field: value}) tuple) at SMMU_CMDQ_PROD, then write PROD (the doorbell).
+        Returns the per-command log of what the SMMU did: command, fields, effect, error.
+        When the queue fills up, the commands written so far are submitted first (as a driver
+        does); if the SMMU has stopped on an error, the rest cannot be queued (ModelError)."""
+        raws = [to_bytes(c) for c in cmds]
+        if self.field("CMDQ_BASE", "ADDR") == 0:
+            raise ModelError(f"{self.name}: SMMU_CMDQ_BASE is not programmed")
+        log = []
+        ring = self.cmdq.ring
+        prod = ring.ptr(self.regs["SMMU_CMDQ_PROD"])
+        written = False
+        for raw in raws:
+            if ring.full(prod, self.regs["SMMU_CMDQ_CONS"]):
+                log += self.set_reg("CMDQ_PROD", prod) or []
+                written = False
+                if ring.full(prod, self.regs["SMMU_CMDQ_CONS"]):
+                    why = ("stopped by " + ", ".join(self.gerror_active())
+                           if self.cmdq.error_active() else "not enabled (CR0.CMDQEN=0)")
+                    raise ModelError(f"{self.name}: the command queue is full and {why}")
+            self.mem.write(self.cmdq.slot_pa(prod), raw)
+            prod = ring.inc(prod)
+            written = True
+        if written or not raws:
+            log += self.set_reg("CMDQ_PROD", prod) or []
+        return log
+
+    def cmdq_entries(self, history: int = 16) -> list[dict]:
+        """For display: the last `history` consumed commands (state 'done', 'dropped' or the
+        error), then the commands between CONS and PROD still waiting ('pending'; the first
+        is 'error' when the queue is stopped on it)."""
+        out = []
+        for rec in self.cmdq.history[-history:] if history else []:
+            state = rec.get("error") or ("dropped" if rec.get("dropped") else "done")
+            out.append({"index": rec["index"], "pa": rec["pa"], "command": rec["command"],
+                        "fields": rec["fields"], "state": state, "effect": rec["effect"]})
+        if out and out[-1]["state"] not in ("done", "dropped"):
+            out.pop()                      # it is still in the queue: listed below
+        ring = self.cmdq.ring
+        prod, cons = self.regs["SMMU_CMDQ_PROD"], self.regs["SMMU_CMDQ_CONS"]
+        p = cons
+        err = self.cmdq.error_active()
+        for i in range(ring.count(prod, cons)):
+            pa = self.cmdq.slot_pa(p)
+            try:
+                raw = self.mem.read(pa, 16)
+                name, fields = decode_cmd(raw)
+            except Exception:              # unreadable slot: show it, do not fail the view
+                name, fields = "UNREADABLE", {}
+            state = "pending"
+            if i == 0 and err:
+                state = fmt("SMMU_CMDQ_CONS").field("ERR").value_name(
+                    self.field("CMDQ_CONS", "ERR")) or "error"
+            out.append({"index": ring.idx(p), "pa": pa, "command": name, "fields": fields,
+                        "state": state, "effect": ""})
+            p = ring.inc(p)
+        return out
+
+    def drop_next_invalidations(self, n: int) -> None:
+        """Fault injection: the SMMU consumes the next n CMD_CFGI_*/CMD_TLBI_* commands without
+        acting on them (logged as DROPPED), to reproduce a lost invalidation."""
+        if n < 0:
+            raise ModelError("the number of invalidations to drop cannot be negative")
+        self.cmdq.drop_budget = n
+
+    def events(self) -> list[dict]:
+        """The event records software can read: decoded entries from EVENTQ_CONS to PROD."""
+        return self.evtq.entries()
+
+    def consume_events(self, n=None) -> int:
+        """Software consumes n event records (all if None) by advancing SMMU_EVENTQ_CONS and
+        acknowledges any overflow. Returns how many were consumed."""
+        return self.evtq.consume(n)
+
+    @property
+    def evtq_overflow(self) -> bool:
+        """An Event queue overflow is pending: PROD.OVFLG != CONS.OVACKFLG (7.4)."""
+        return bool((self.regs["SMMU_EVENTQ_PROD"] ^ self.regs["SMMU_EVENTQ_CONS"]) >> 31)
 
     # -- stream table ---------------------------------------------------------------------------
     def _take(self, size: int) -> int:
@@ -205,9 +372,9 @@ class Smmu:
         return r
 
     def record_event(self, fault: dict):
-        """Write the event record for a fault into the event queue (if it is recorded).
-        Returns the queue index written, or None."""
-        hook = getattr(self, "_evtq_write", None)
-        if hook is None or not fault.get("record"):
+        """Write the event record for a fault into the event queue, if the fault is one the
+        configuration records (walker: fault["record"]). Returns the queue index written, or
+        None (not recorded, or discarded: queue disabled, full or aborted)."""
+        if not fault.get("record"):
             return None
-        return hook(fault)
+        return self.evtq.record(fault)
