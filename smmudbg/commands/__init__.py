@@ -1,0 +1,9 @@
+"""Commands: one registry (registry.py) and the command modules that declare into it.
+
+Importing this package registers every command. Front ends use:
+
+    from smmudbg.commands import REGISTRY        # names, help, usage, completion
+    from smmudbg.session import Session          # Session().execute("walk nic0 0x10000123")
+"""
+from .registry import REGISTRY, Result, CommandError  # noqa: F401
+from . import inspect, walk, session_cmds, meta, later  # noqa: F401,E402

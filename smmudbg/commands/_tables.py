@@ -1,0 +1,241 @@
+"""Read-only views of in-memory tables for the inspect commands: STE -> CD address, stage-2 IPA
+lookups, and page-table dumps as trees of ranges.
+
+These never touch the walker or its caches (an inspection must not change what a later walk
+sees), and read every field through the field tables. Faults are reported as ModelError lines.
+"""
+from __future__ import annotations
+
+from core_cy.physmem import MemFault
+
+from ..arch.fieldtable import fmt
+from ..errors import ModelError
+
+STE = fmt("STE")
+CD = fmt("CD")
+L1CD = fmt("L1CD")
+S1_BLOCK = fmt("S1_BLOCK")
+S2_BLOCK = fmt("S2_BLOCK")
+S1_TABLE = fmt("S1_TABLE")
+
+OA_MASK = (1 << 48) - 1
+GRANULE_OF_TG0 = {0: 12, 1: 16, 2: 14}       # CD.TG0 and STE.S2TG share this encoding
+
+
+def shift(g: int, level: int) -> int:
+    return g + (3 - level) * (g - 3)
+
+
+def read_u64(mem, pa: int, what: str) -> int:
+    try:
+        return mem.read_u64(pa)
+    except MemFault as e:
+        raise ModelError(f"{what}: {e}") from None
+
+
+class Geometry:
+    """One translation table tree: granule, start level, input bits, root (as the walker sees
+    it), and a function that turns a table address into a PA (identity unless the tables are
+    IPAs under a stage 2)."""
+
+    def __init__(self, stage: int, g: int, start: int, ia: int, root: int, xlate=None,
+                 name: str = ""):
+        self.stage, self.g, self.start, self.ia, self.root = stage, g, start, ia, root
+        self.xlate = xlate or (lambda a: a)
+        self.name = name
+
+    @classmethod
+    def from_ste_s2(cls, ste_words) -> "Geometry":
+        v = STE.decode(ste_words)
+        g = GRANULE_OF_TG0.get(v["S2TG"])
+        if g is None:
+            raise ModelError(f"STE.S2TG={v['S2TG']} is reserved")
+        sl0 = v["S2SL0"]
+        start = (2 - sl0) if g == 12 else (3 - sl0)
+        if start < 0 or start > 3:
+            raise ModelError(f"STE.S2SL0={sl0} is not a start level for this granule")
+        ia = 64 - v["S2T0SZ"]
+        if not 16 <= ia <= 52:
+            raise ModelError(f"STE.S2T0SZ={v['S2T0SZ']} gives no valid input size")
+        return cls(2, g, start, ia, (STE.field("S2TTB").get(ste_words) << 4) & OA_MASK,
+                   name="stage 2")
+
+    @classmethod
+    def from_cd(cls, cd_words, xlate=None) -> "Geometry":
+        v = CD.decode(cd_words)
+        g = GRANULE_OF_TG0.get(v["TG0"])
+        if g is None:
+            raise ModelError(f"CD.TG0={v['TG0']} is reserved")
+        ia = 64 - v["T0SZ"]
+        if not 16 <= ia <= 52:
+            raise ModelError(f"CD.T0SZ={v['T0SZ']} gives no valid input size")
+        levels = (ia - g + (g - 3) - 1) // (g - 3)
+        return cls(1, g, 4 - levels, ia, (CD.field("TTB0").get(cd_words) << 4) & OA_MASK,
+                   xlate, name="stage 1 (TTB0)")
+
+    @classmethod
+    def from_builder(cls, tb, xlate=None) -> "Geometry":
+        return cls(tb.stage, tb.g, tb.start, tb.ias, tb.root, xlate,
+                   name=f"stage {tb.stage}")
+
+    def root_entries(self) -> int:
+        return 1 << (self.ia - shift(self.g, self.start))
+
+    def entries(self, level: int) -> int:
+        return self.root_entries() if level == self.start else 1 << (self.g - 3)
+
+    # -- one address --------------------------------------------------------------------------
+    def lookup(self, mem, addr: int) -> dict:
+        """Follow addr down the tree. Returns {steps, leaf (dict) or None}."""
+        if addr >> self.ia:
+            raise ModelError(f"{addr:#x} is beyond the {self.ia}-bit input range of "
+                             f"the {self.name} tables")
+        table, level, steps = self.root, self.start, []
+        while True:
+            sh = shift(self.g, level)
+            idx = (addr >> sh) & (self.entries(level) - 1)
+            daddr = table + 8 * idx
+            dpa = self.xlate(daddr)
+            d = read_u64(mem, dpa, f"level-{level} descriptor at {daddr:#x}")
+            kind = desc_kind(d, level)
+            steps.append({"level": level, "table": table, "index": idx, "desc_addr": daddr,
+                          "desc_pa": dpa, "desc": d, "kind": kind})
+            if kind == "table":
+                table, level = d & OA_MASK & ~((1 << self.g) - 1), level + 1
+                continue
+            if kind == "invalid":
+                return {"steps": steps, "leaf": None}
+            base = d & OA_MASK & ~((1 << sh) - 1)
+            return {"steps": steps, "leaf": {"level": level, "desc_addr": daddr, "desc": d,
+                                             "out": base | (addr & ((1 << sh) - 1)),
+                                             "size": 1 << sh}}
+
+    # -- the whole tree -----------------------------------------------------------------------
+    def dump(self, mem, limit: int = 4000) -> dict:
+        """Rows of a page-table dump: tables and runs of leaves with contiguous output and
+        equal attributes, in input-address order, each with its depth in the tree."""
+        rows: list[dict] = []
+        state = {"truncated": False}
+        self._dump(mem, self.root, self.start, 0, rows, limit, state)
+        return {"rows": rows, "truncated": state["truncated"]}
+
+    def _dump(self, mem, table, level, base, rows, limit, state):
+        sh = shift(self.g, level)
+        n = self.entries(level)
+        tpa = self.xlate(table)
+        try:
+            raw = mem.read(tpa, 8 * n)
+        except MemFault as e:
+            rows.append({"depth": level - self.start, "level": level, "kind": "fault",
+                         "in": base, "end": base, "table": table, "error": str(e)})
+            return
+        words = memoryview(bytes(raw)).cast("Q")
+        run = None
+        for idx in range(n):
+            d = words[idx]
+            if not d & 1:
+                continue
+            if len(rows) >= limit:
+                state["truncated"] = True
+                break
+            va = base + (idx << sh)
+            kind = desc_kind(d, level)
+            if kind == "table":
+                run = None
+                nxt = d & OA_MASK & ~((1 << self.g) - 1)
+                rows.append({"depth": level - self.start, "level": level, "kind": "table",
+                             "in": va, "end": va + (1 << sh) - 1, "table": table,
+                             "index": idx, "next": nxt, "desc": d})
+                self._dump(mem, nxt, level + 1, va, rows, limit, state)
+                run = None
+                continue
+            if kind == "invalid":
+                continue
+            out = d & OA_MASK & ~((1 << sh) - 1)
+            attrs = d & ~OA_MASK & ~3
+            if (run is not None and run["attrs"] == attrs and run["level"] == level
+                    and run["end"] + 1 == va and run["out_end"] + 1 == out):
+                run["end"] = va + (1 << sh) - 1
+                run["out_end"] = out + (1 << sh) - 1
+                run["count"] += 1
+                continue
+            run = {"depth": level - self.start, "level": level, "kind": kind, "in": va,
+                   "end": va + (1 << sh) - 1, "out": out, "out_end": out + (1 << sh) - 1,
+                   "count": 1, "table": table, "index": idx, "desc": d, "attrs": attrs,
+                   "perm": leaf_perm(self.stage, d), "af": bool(leaf_af(self.stage, d))}
+            rows.append(run)
+
+
+def desc_kind(d: int, level: int) -> str:
+    if not d & 1:
+        return "invalid"
+    if d & 2:
+        return "page" if level == 3 else "table"
+    return "invalid" if level == 3 else "block"
+
+
+def leaf_af(stage: int, d: int) -> int:
+    return (S1_BLOCK if stage == 1 else S2_BLOCK).field("AF").get([d])
+
+
+def leaf_perm(stage: int, d: int) -> str:
+    """Permissions of a leaf as 'rwx' letters (stage 1: privileged view, plus 'u' when EL0 may
+    access)."""
+    if stage == 1:
+        ap = S1_BLOCK.field("AP").get([d])
+        pxn = S1_BLOCK.field("PXN").get([d])
+        uxn = S1_BLOCK.field("UXN").get([d])
+        s = "r" + ("-" if ap & 2 else "w") + ("-" if pxn else "x")
+        return s + ("u" if ap & 1 else "-") + ("-" if uxn else "X")
+    ap = S2_BLOCK.field("S2AP").get([d])
+    xn = S2_BLOCK.field("XN").get([d])
+    return ("r" if ap & 1 else "-") + ("w" if ap & 2 else "-") + ("-" if xn == 2 else "x")
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream -> stage 2, CD table, CD
+# ---------------------------------------------------------------------------------------------
+def ste_has_s2(ste_words) -> bool:
+    return STE.field("Config").get(ste_words) in (6, 7)
+
+
+def ste_has_s1(ste_words) -> bool:
+    return STE.field("Config").get(ste_words) in (5, 7)
+
+
+def s2_xlate(mem, ste_words):
+    """A function IPA -> PA through the STE's stage-2 tables (ModelError on a fault)."""
+    geo = Geometry.from_ste_s2(ste_words)
+
+    def xlate(ipa):
+        r = geo.lookup(mem, ipa)
+        if r["leaf"] is None:
+            raise ModelError(f"IPA {ipa:#x} is not mapped at stage 2 "
+                             f"(level-{r['steps'][-1]['level']} descriptor invalid)")
+        return r["leaf"]["out"]
+    return xlate
+
+
+def cd_location(mem, ste_words, ssid: int) -> dict:
+    """Where the CD for ssid is: {addr (IPA or PA), pa, l1 (address of the L1CD or None)}."""
+    v = STE.decode(ste_words)
+    if not ste_has_s1(ste_words):
+        raise ModelError(f"STE.Config={STE.field('Config').value_name(v['Config'])}: "
+                         f"the stream has no stage 1, so no CDs")
+    cdmax = v["S1CDMax"]
+    if ssid >> cdmax if cdmax else ssid:
+        raise ModelError(f"SubstreamID {ssid} is beyond STE.S1CDMax={cdmax} "
+                         f"({1 << cdmax} CD{'s' if cdmax else ''})")
+    xlate = s2_xlate(mem, ste_words) if ste_has_s2(ste_words) else (lambda a: a)
+    base = v["S1ContextPtr"] << 6
+    if v["S1Fmt"] in (0, 3) or cdmax == 0:
+        addr = base + 64 * ssid
+        return {"addr": addr, "pa": xlate(addr), "l1": None, "xlate": xlate}
+    n = 6 if v["S1Fmt"] == 1 else 10
+    l1a = base + 8 * (ssid >> n)
+    l1 = read_u64(mem, xlate(l1a), f"L1CD at {l1a:#x}")
+    if not L1CD.field("V").get([l1]):
+        raise ModelError(f"L1CD {ssid >> n} at {l1a:#x} is invalid (V=0): no CD for "
+                         f"SubstreamID {ssid}")
+    addr = (L1CD.field("L2Ptr").get([l1]) << 12) + 64 * (ssid & ((1 << n) - 1))
+    return {"addr": addr, "pa": xlate(addr), "l1": l1a, "xlate": xlate}

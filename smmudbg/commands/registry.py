@@ -1,0 +1,584 @@
+"""The one command registry: every user action, from any front end, is a command declared here.
+
+A command is declared once, with the `command` decorator:
+
+    @command("walk", Stream("target"), Address("address"), Int("ssid", keyword=True),
+             Choice("access", ("read", "write", "exec"), default="read"), Flag("priv"))
+    def walk(ctx, target, address, ssid=None, access="read", priv=False):
+        '''Translate ADDRESS for a stream, step by step.'''   # <- this is `help walk`
+        return Result("walk", {...})
+
+Arguments are positional (in order) or key=value options (`keyword=True`, and every Flag).
+The parser splits a line shell-style (quotes group, `#` starts a comment), converts each
+argument by its type and raises one-line errors naming the command and the argument:
+`walk: ssid: 'x' is not a number`. Types also complete: given the System (and the arguments
+parsed so far) they return candidate strings, which is what the REPL and the TUI offer.
+
+A handler gets a context (the Session: `.system`, `.last`, ...) and the converted arguments, and
+returns a Result: plain data that serializes to JSON. Front ends render Results; they never reach
+into the model themselves.
+"""
+from __future__ import annotations
+
+import inspect
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import SmmuDbgError
+
+
+class CommandError(SmmuDbgError):
+    """A command line that does not parse, or a command that cannot do what was asked."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    """What a command returns: `kind` tells a renderer how to show `data` (plain JSON data).
+
+    `message` is an optional one-line summary for front ends that show text only."""
+    kind: str
+    data: dict = field(default_factory=dict)
+    message: str | None = None
+
+    def to_json(self) -> dict:
+        out = {"kind": self.kind}
+        out.update(self.data)
+        if self.message is not None:
+            out.setdefault("message", self.message)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument types
+# ---------------------------------------------------------------------------------------------
+def parse_int(text: str) -> int:
+    """0x10, 16, 0b1000, 0o20, 1_000 and 4K/2M/1G sizes. Raises ValueError."""
+    t = text.strip().replace("_", "").lower()
+    mult = 1
+    if t and t[-1] in "kmgt" and not t.startswith(("0x", "-0x")):
+        mult = 1 << (10 * ("kmgt".index(t[-1]) + 1))
+        t = t[:-1]
+    if not t:
+        raise ValueError(text)
+    return int(t, 0) * mult
+
+
+class ArgType:
+    """How one argument is read from the line and completed."""
+    metavar = "VALUE"
+    ntokens = 1          # how many positional tokens the argument may take (Stream takes 1 or 2)
+
+    def convert(self, ctx, text: str, args: dict) -> Any:
+        return text
+
+    def candidates(self, ctx, args: dict) -> list[str]:
+        return []
+
+
+class IntT(ArgType):
+    metavar = "N"
+
+    def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number"):
+        self.lo, self.hi, self.what = lo, hi, what
+
+    def convert(self, ctx, text, args):
+        try:
+            v = parse_int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if self.lo is not None and v < self.lo:
+            raise ValueError(f"{text} is below {self.lo:#x}" if self.lo else
+                             f"{text} is negative")
+        if self.hi is not None and v > self.hi:
+            raise ValueError(f"{text} is above {self.hi:#x}")
+        return v
+
+
+class AddressT(IntT):
+    metavar = "ADDRESS"
+
+    def __init__(self):
+        super().__init__(0, (1 << 64) - 1, "address")
+
+    def convert(self, ctx, text, args):
+        try:
+            v = parse_int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an address") from None
+        if v < 0 or v >> 64:
+            raise ValueError(f"{text} is not a 64-bit address")
+        return v
+
+
+class NameT(ArgType):
+    """A name looked up in a collection of the System (SMMUs, devices, domains, VMs)."""
+
+    def __init__(self, collection: str, noun: str, metavar: str):
+        self.collection, self.noun, self.metavar = collection, noun, metavar
+
+    def names(self, ctx) -> list[str]:
+        return list(getattr(ctx.system, self.collection))
+
+    def convert(self, ctx, text, args):
+        names = self.names(ctx)
+        if text not in names:
+            have = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise ValueError(f"no {self.noun} named {text!r}; have: {have or 'none'}")
+        return text
+
+    def candidates(self, ctx, args):
+        return self.names(ctx)
+
+
+class ChoiceT(ArgType):
+    def __init__(self, choices):
+        self.choices = tuple(choices)
+        self.metavar = "|".join(self.choices)
+
+    def convert(self, ctx, text, args):
+        low = text.lower()
+        for c in self.choices:
+            if c.lower() == low:
+                return c
+        raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
+
+    def candidates(self, ctx, args):
+        return list(self.choices)
+
+
+class BoolT(ArgType):
+    metavar = "true|false"
+
+    def convert(self, ctx, text, args):
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+
+    def candidates(self, ctx, args):
+        return ["true", "false"]
+
+
+class TextT(ArgType):
+    def __init__(self, metavar="TEXT", complete: Callable | None = None):
+        self.metavar = metavar
+        self._complete = complete
+
+    def candidates(self, ctx, args):
+        return list(self._complete(ctx, args)) if self._complete else []
+
+
+class StreamT(ArgType):
+    """A stream: a device name (one token) or an SMMU name and a StreamID (two tokens).
+    Converts to (smmu_name, sid)."""
+    metavar = "DEVICE|SMMU SID"
+    ntokens = 2
+
+    def convert(self, ctx, text, args):
+        raise AssertionError("StreamT is converted by the parser")
+
+    def candidates(self, ctx, args):
+        return list(ctx.system.smmus) + list(ctx.system.devices)
+
+    @staticmethod
+    def sids(ctx, smmu: str, prefix: str = "", limit: int = 256) -> list[str]:
+        out = []
+        for (s, sid) in ctx.system.streams:
+            if s == smmu:
+                h = f"{sid:#x}"
+                if h.startswith(prefix):
+                    out.append(h)
+                    if len(out) >= limit:
+                        break
+        return out
+
+
+@dataclass
+class Arg:
+    name: str
+    type: ArgType
+    help: str = ""
+    optional: bool = False
+    default: Any = None
+    keyword: bool = False        # given as name=value (any position)
+    flag: bool = False           # a bare word sets it to True (name=false also accepted)
+
+    @property
+    def usage(self) -> str:
+        if self.flag:
+            return f"[{self.name}]"
+        if self.keyword:
+            return f"[{self.name}={self.type.metavar}]"
+        m = self.type.metavar if self.name.upper() == self.name else self.name.upper()
+        return f"[{m}]" if self.optional else m
+
+
+# Constructors used in declarations -----------------------------------------------------------
+def Int(name, help="", *, lo=0, hi=None, optional=False, default=None, keyword=False):
+    return Arg(name, IntT(lo, hi), help, optional or keyword, default, keyword)
+
+
+def Address(name, help="", *, optional=False, default=None, keyword=False):
+    return Arg(name, AddressT(), help, optional or keyword, default, keyword)
+
+
+def Smmu(name="smmu", help="an SMMU by name", *, optional=False):
+    return Arg(name, NameT("smmus", "SMMU", "SMMU"), help, optional)
+
+
+def Device(name="device", help="a device by name", *, optional=False):
+    return Arg(name, NameT("devices", "device", "DEVICE"), help, optional)
+
+
+def Domain(name="domain", help="a translation domain by name", *, optional=False):
+    return Arg(name, NameT("domains", "domain", "DOMAIN"), help, optional)
+
+
+def Vm(name="vm", help="a VM by name", *, optional=False, keyword=False):
+    return Arg(name, NameT("vms", "VM", "VM"), help, optional or keyword, None, keyword)
+
+
+def Stream(name="stream", help="a device name, or an SMMU name and a StreamID"):
+    return Arg(name, StreamT(), help)
+
+
+def Choice(name, choices, help="", *, default=None, optional=False, keyword=True):
+    return Arg(name, ChoiceT(choices), help, optional or keyword or default is not None,
+               default, keyword)
+
+
+def Flag(name, help=""):
+    return Arg(name, BoolT(), help, True, False, True, True)
+
+
+def Text(name, help="", *, optional=False, default=None, metavar="TEXT", complete=None,
+         keyword=False):
+    return Arg(name, TextT(metavar, complete), help, optional or keyword, default, keyword)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Assignments:
+    """FIELD=VALUE tokens a command takes after its arguments (`set ste ... V=1 Config=s2_trans`).
+
+    fields(ctx, args) returns the field table (a Format) the names come from, for completion;
+    handlers validate names and values themselves through the field table."""
+    metavar: str = "FIELD=VALUE"
+    fields: Callable | None = None
+    required: bool = True
+
+
+@dataclass
+class Command:
+    name: str
+    args: list[Arg]
+    handler: Callable
+    help: str
+    summary: str
+    area: str
+    pure: bool = False              # reads state only: time travel may skip it
+    logged: bool = True             # recorded in the session log (False for meta commands)
+    raw: bool = False               # handler gets the rest of the line as `text`
+    assignments: Assignments | None = None
+    available: str | None = None    # None, or why the command is not available yet
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name] + [a.usage for a in self.args]
+        if self.assignments:
+            parts.append(self.assignments.metavar + " ...")
+        if self.raw:
+            parts.append("EXPRESSION")
+        return " ".join(parts)
+
+    def arg(self, name: str) -> Arg | None:
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+class Registry:
+    def __init__(self):
+        self.commands: dict[str, Command] = {}
+
+    def add(self, cmd: Command) -> None:
+        if cmd.name in self.commands:
+            raise AssertionError(f"command {cmd.name!r} declared twice")
+        self.commands[cmd.name] = cmd
+
+    def names(self) -> list[str]:
+        return sorted(self.commands)
+
+    def groups(self) -> set[str]:
+        return {n.split()[0] for n in self.commands if " " in n}
+
+    def get(self, name: str) -> Command:
+        try:
+            return self.commands[name]
+        except KeyError:
+            raise CommandError(f"unknown command {name!r} (try: help)") from None
+
+    # -- parsing ----------------------------------------------------------------------------
+    @staticmethod
+    def tokenize(line: str) -> list[str]:
+        try:
+            lex = shlex.shlex(line, posix=True, punctuation_chars=False)
+            lex.whitespace_split = True
+            lex.commenters = "#"
+            return list(lex)
+        except ValueError as e:
+            raise CommandError(f"cannot split the line: {str(e).lower()}") from None
+
+    def lookup(self, tokens: list[str]) -> tuple[Command, int]:
+        """The command named by the leading tokens and how many tokens its name used."""
+        if not tokens:
+            raise CommandError("empty command")
+        if len(tokens) >= 2 and f"{tokens[0]} {tokens[1]}" in self.commands:
+            return self.commands[f"{tokens[0]} {tokens[1]}"], 2
+        if tokens[0] in self.commands:
+            return self.commands[tokens[0]], 1
+        if tokens[0] in self.groups():
+            subs = sorted(n.split()[1] for n in self.commands if n.startswith(tokens[0] + " "))
+            what = f"{tokens[1]!r} is not" if len(tokens) > 1 else "missing:"
+            raise CommandError(f"{tokens[0]}: {what} one of {', '.join(subs)}")
+        raise CommandError(f"unknown command {tokens[0]!r} (try: help)")
+
+    def parse(self, ctx, line: str) -> tuple[Command, dict]:
+        """Split and convert a command line. Returns (command, keyword arguments)."""
+        tokens = self.tokenize(line)
+        cmd, used = self.lookup(tokens)
+        if cmd.raw:
+            text = strip_comment(line).strip()
+            for _ in range(used):
+                parts = text.split(None, 1)
+                text = parts[1] if len(parts) > 1 else ""
+            return cmd, {"text": text}
+        return cmd, self.bind(ctx, cmd, tokens[used:])
+
+    def bind(self, ctx, cmd: Command, tokens: list[str]) -> dict:
+        name = cmd.name
+        values: dict[str, Any] = {}
+        assigns: list[tuple[str, str]] = []
+        positional = [a for a in cmd.args if not a.keyword]
+        by_key = {a.name: a for a in cmd.args if a.keyword}
+        pos_tokens: list[str] = []
+        for tok in tokens:
+            key, eq, val = tok.partition("=")
+            if eq and key in by_key:
+                a = by_key[key]
+                if key in values:
+                    raise CommandError(f"{name}: {key}: given twice")
+                values[key] = self._convert(ctx, name, a, val, values)
+            elif not eq and tok in by_key and by_key[tok].flag:
+                values[tok] = True
+            elif eq and key and cmd.assignments is not None:
+                assigns.append((key, val))
+            else:
+                if assigns and cmd.assignments is not None:
+                    raise CommandError(f"{name}: {tok!r}: expected {cmd.assignments.metavar} "
+                                       f"after the first assignment")
+                pos_tokens.append(tok)
+        i = 0
+        for a in positional:
+            if i >= len(pos_tokens):
+                if a.optional:
+                    values[a.name] = a.default
+                    continue
+                raise CommandError(f"{name}: missing {a.usage} (usage: {cmd.usage})")
+            if isinstance(a.type, StreamT):
+                values[a.name], i = self._stream(ctx, name, a, pos_tokens, i)
+            else:
+                values[a.name] = self._convert(ctx, name, a, pos_tokens[i], values)
+                i += 1
+        if i < len(pos_tokens):
+            extra = pos_tokens[i]
+            if "=" in extra:
+                known = ", ".join(by_key) or "none"
+                raise CommandError(f"{name}: unknown option {extra.split('=')[0]!r} "
+                                   f"(options: {known})")
+            raise CommandError(f"{name}: unexpected {extra!r} (usage: {cmd.usage})")
+        for a in by_key.values():
+            values.setdefault(a.name, a.default)
+        if cmd.assignments is not None:
+            if cmd.assignments.required and not assigns:
+                raise CommandError(f"{name}: missing {cmd.assignments.metavar} "
+                                   f"(usage: {cmd.usage})")
+            values["assign"] = assigns
+        return values
+
+    @staticmethod
+    def _convert(ctx, name, a: Arg, text: str, values: dict):
+        try:
+            return a.type.convert(ctx, text, values)
+        except ValueError as e:
+            raise CommandError(f"{name}: {a.name}: {e}") from None
+
+    @staticmethod
+    def _stream(ctx, name, a: Arg, toks: list[str], i: int):
+        first = toks[i]
+        sysm = ctx.system
+        if first in sysm.devices:
+            d = sysm.devices[first]
+            return (d.smmu, d.sid), i + 1
+        if first in sysm.smmus:
+            if i + 1 >= len(toks):
+                raise CommandError(f"{name}: {a.name}: missing the StreamID after {first}")
+            try:
+                sid = parse_int(toks[i + 1])
+            except ValueError:
+                raise CommandError(f"{name}: sid: {toks[i + 1]!r} is not a number") from None
+            if sid < 0 or sid >> 32:
+                raise CommandError(f"{name}: sid: {toks[i + 1]} does not fit in 32 bits")
+            return (first, sid), i + 2
+        known = list(sysm.smmus) + list(sysm.devices)[:10]
+        raise CommandError(f"{name}: {a.name}: {first!r} is neither an SMMU nor a device; "
+                           f"have: {', '.join(known)}")
+
+    # -- completion -------------------------------------------------------------------------
+    def complete(self, ctx, text: str) -> list[str]:
+        """Candidates for the last (partial) word of `text`, the line up to the cursor.
+
+        Each candidate replaces that whole word; for FIELD=VALUE words the candidates are
+        complete `FIELD=value` words."""
+        try:
+            tokens = self.tokenize(text)
+        except CommandError:
+            return []
+        if text and not text[-1].isspace():
+            partial = tokens.pop() if tokens else ""
+        else:
+            partial = ""
+        if not tokens:
+            heads = sorted({n.split()[0] for n in self.commands})
+            return [h for h in heads if h.startswith(partial)]
+        if len(tokens) == 1 and tokens[0] in self.groups() and tokens[0] not in self.commands:
+            subs = sorted(n.split()[1] for n in self.commands if n.startswith(tokens[0] + " "))
+            return [s for s in subs if s.startswith(partial)]
+        try:
+            cmd, used = self.lookup(tokens)
+        except CommandError:
+            return []
+        try:
+            return [c for c in self._complete_args(ctx, cmd, tokens[used:], partial)
+                    if c.startswith(partial)]
+        except SmmuDbgError:
+            return []
+
+    def _complete_args(self, ctx, cmd: Command, tokens: list[str], partial: str) -> list[str]:
+        if cmd.raw:
+            return list(_raw_candidates(cmd, ctx))
+        by_key = {a.name: a for a in cmd.args if a.keyword}
+        key, eq, _ = partial.partition("=")
+        if eq:
+            if key in by_key:
+                return [f"{key}={c}" for c in by_key[key].type.candidates(ctx, {})]
+            if cmd.assignments and cmd.assignments.fields:
+                return [f"{key}={c}" for c in self._field_values(ctx, cmd, tokens, key)]
+            return []
+        # Which positional comes next? Count positional tokens, streams taking 1 or 2.
+        pos = [t for t in tokens if "=" not in t and not (t in by_key and by_key[t].flag)]
+        positional = [a for a in cmd.args if not a.keyword]
+        i, out, args = 0, [], {}
+        for a in positional:
+            if i >= len(pos):
+                out.extend(a.type.candidates(ctx, args))
+                break
+            if isinstance(a.type, StreamT):
+                if pos[i] in ctx.system.smmus:
+                    if i + 1 >= len(pos):
+                        return StreamT.sids(ctx, pos[i], partial)
+                    args[a.name] = (pos[i], pos[i + 1])
+                    i += 2
+                else:
+                    args[a.name] = pos[i]
+                    i += 1
+            else:
+                args[a.name] = pos[i]
+                i += 1
+        else:
+            if cmd.assignments and cmd.assignments.fields:
+                out.extend(f"{f}=" for f in self._field_names(ctx, cmd, tokens))
+        given = {t.split("=")[0] for t in tokens}
+        out.extend(f"{a.name}=" if not a.flag else a.name
+                   for a in by_key.values() if a.name not in given)
+        return out
+
+    def _format_for(self, ctx, cmd, tokens):
+        try:
+            return cmd.assignments.fields(ctx, tokens)
+        except Exception:       # completion must never fail the front end
+            return None
+
+    def _field_names(self, ctx, cmd, tokens):
+        f = self._format_for(ctx, cmd, tokens)
+        return [x.name for x in f.fields] if f is not None else []
+
+    def _field_values(self, ctx, cmd, tokens, key):
+        f = self._format_for(ctx, cmd, tokens)
+        if f is None:
+            return []
+        try:
+            fld = f.field(key)
+        except Exception:
+            return []
+        return [n for n in fld.enum.values() if not n.startswith("reserved")]
+
+
+def strip_comment(line: str) -> str:
+    """The line without its `#` comment (a `#` inside quotes is kept)."""
+    q = None
+    for i, ch in enumerate(line):
+        if q:
+            if ch == q:
+                q = None
+        elif ch in "'\"":
+            q = ch
+        elif ch == "#":
+            return line[:i]
+    return line
+
+
+def _raw_candidates(cmd, ctx):
+    comp = getattr(cmd.handler, "complete", None)
+    return comp(ctx) if comp else []
+
+
+REGISTRY = Registry()
+
+
+def run(ctx, line: str) -> tuple[Command, Result]:
+    """Parse and run one command line against ctx. Errors are SmmuDbgError (one line)."""
+    cmd, kwargs = REGISTRY.parse(ctx, line)
+    return cmd, call(ctx, cmd, kwargs)
+
+
+def call(ctx, cmd: Command, kwargs: dict) -> Result:
+    if cmd.available is not None:
+        raise CommandError(f"{cmd.name}: {cmd.available}")
+    result = cmd.handler(ctx, **kwargs)
+    if not isinstance(result, Result):
+        raise AssertionError(f"{cmd.name} returned {type(result).__name__}, not a Result")
+    return result
+
+
+def command(name: str, *args: Arg, pure: bool = False, logged: bool = True, raw: bool = False,
+            assignments: Assignments | None = None, available: str | None = None):
+    """Declare a command. The handler's docstring is its help text (first line: summary)."""
+    def deco(fn):
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        if not doc:
+            raise AssertionError(f"command {name!r} has no docstring (it is the help text)")
+        area = fn.__module__.rsplit(".", 1)[-1]
+        REGISTRY.add(Command(name, list(args), fn, doc, doc.splitlines()[0], area, pure, logged,
+                             raw, assignments, available))
+        return fn
+    return deco

@@ -1,0 +1,30 @@
+"""The walk command: one transaction through the SMMU, step by step."""
+from __future__ import annotations
+
+from .registry import Address, Choice, Flag, Int, Result, Stream, command
+
+
+@command("walk", Stream("target", "DEVICE, or SMMU SID"), Address("address", "input address"),
+         Int("ssid", "SubstreamID (PASID); none: a transaction without one", keyword=True,
+             hi=(1 << 20) - 1),
+         Choice("access", ("read", "write", "exec"), "access type", default="read"),
+         Flag("priv", "a privileged access"))
+def walk(ctx, target, address, ssid=None, access="read", priv=False):
+    """Translate ADDRESS for a stream the way the SMMU does, showing every table fetch.
+
+    walk DEVICE ADDRESS [ssid=N] [access=read|write|exec] [priv]
+    walk SMMU SID ADDRESS ...
+
+    The result has pa (the output address, or null), ipa (the intermediate address of a
+    nested walk), perm, hit (served by the IOTLB), fault (null, or the event: type such as
+    F_TRANSLATION, s2, class CD/TT/IN, ipa, fetch_addr, input_addr, rnw, ind, pnu, ...) and
+    steps (each fetch: what, stage, level, table, index, desc_ipa, desc_pa, desc, outcome).
+    Like a real transaction it fills the IOTLB and config cache and records its event."""
+    smmu_name, sid = target
+    m = ctx.system.smmu(smmu_name)
+    r = m.translate(sid, address, ssid, access=access, priv=priv, trace=True)
+    st = ctx.system.streams.get((smmu_name, sid))
+    return Result("walk", {"smmu": smmu_name, "sid": sid, "device": st.name if st else None,
+                           "ssid": ssid, "address": address, "access": access, "priv": priv,
+                           "pa": r["pa"], "ipa": r["ipa"], "perm": r["perm"], "hit": r["hit"],
+                           "fault": r["fault"], "event": r.get("event"), "steps": r["steps"]})

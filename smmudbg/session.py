@@ -1,0 +1,380 @@
+"""A debugging session: the system, the command log with result digests, save/load/replay and
+time travel.
+
+Every command a front end runs goes through Session.execute(line): the registry parses and
+runs it, and the session records it (the command text, a SHA-256 digest of its result's
+canonical JSON, and whether it succeeded). A saved session is a versioned JSON document that
+embeds the scenario text and that log; loading one only parses JSON (nothing in the file is
+executed as code) and rebuilds the state by re-running the logged commands on a fresh System.
+
+Time travel: `goto N` rebuilds the system from the scenario and re-runs the first N logged
+commands (skipping commands that only read state); the rest of the log is kept, so `goto` can
+go forward again until a new command is run, which drops the entries after the current position.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+from . import __version__
+from .errors import SmmuDbgError
+from .model import scenario as sc
+from .model.system import System
+
+FORMAT = "smmudbg-session"
+VERSION = 1
+MAX_SESSION_BYTES = 64 << 20
+MAX_COMMAND_CHARS = 4096
+
+
+class SessionError(SmmuDbgError):
+    """A session file that cannot be saved, loaded or replayed."""
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def digest(result_json) -> str:
+    return hashlib.sha256(canonical(result_json).encode()).hexdigest()
+
+
+@dataclass
+class Entry:
+    command: str
+    digest: str
+    ok: bool
+    pure: bool = False          # a read-only command (not stored: recomputed from the registry)
+    error: str | None = None    # the error line of a failed command
+    result: dict | None = None  # the result itself (kept in memory; saved with `save F results`)
+
+    def to_json(self, results: bool = False) -> dict:
+        out = {"command": self.command, "digest": self.digest, "ok": self.ok}
+        if self.error is not None:
+            out["error"] = self.error
+        if results and self.result is not None:
+            out["result"] = self.result
+        return out
+
+
+@dataclass
+class Outcome:
+    """What one executed line produced: the result (or None) and the error line (or None)."""
+    command: str
+    result: object = None        # registry.Result
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        if self.ok:
+            return {"command": self.command, "ok": True, "result": self.result.to_json()}
+        return {"command": self.command, "ok": False, "error": self.error}
+
+
+class Session:
+    """The state a front end works on. `system` is rebuilt on load/goto: look it up each time."""
+
+    def __init__(self, scenario_text: str | None = None, where: str = "scenario",
+                 path: str | None = None):
+        from .commands import registry  # noqa: F401  (registers every command)
+        if scenario_text is None:
+            scenario_text, where = sc.builtin("default"), "built-in default scenario"
+        self.scenario_text = scenario_text
+        self.where = where
+        self.spec_json = canonical(sc.parse(scenario_text, where))
+        self.system = self._fresh_system()
+        self.log: list[Entry] = []
+        self.position = 0               # state = after the first `position` log entries
+        self.last = None                # the last Outcome (for `expect`)
+        self.path = path                # where `save` writes by default
+        self.autosave_path: str | None = None
+        self.dirty = False
+        self.keep_results = True        # keep each result in memory (for `save F results`)
+        self._last_autosave = time.monotonic()
+
+    @classmethod
+    def from_file(cls, scenario_path: str) -> "Session":
+        try:
+            with open(scenario_path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise SessionError(f"{scenario_path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise SessionError(f"{scenario_path}: not a UTF-8 text file") from None
+        return cls(text, scenario_path)
+
+    def _fresh_system(self) -> System:
+        return System(json.loads(self.spec_json))
+
+    # -- running commands ---------------------------------------------------------------------
+    def execute(self, line: str) -> Outcome:
+        """Run one command line. Errors become Outcome.error (one line); internal errors are
+        reported as 'internal error: ...'. Logged commands are recorded."""
+        from .commands.registry import REGISTRY, call
+        line = line.strip()
+        try:
+            cmd, kwargs = REGISTRY.parse(self, line)
+        except SmmuDbgError as e:
+            out = Outcome(line, error=str(e))
+            self.last = out
+            return out
+        except Exception as e:      # a parser bug must not become a traceback
+            out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
+            self.last = out
+            return out
+        try:
+            result = call(self, cmd, kwargs)
+            out = Outcome(line, result=result)
+            body = result.to_json()
+        except SmmuDbgError as e:
+            out = Outcome(line, error=str(e))
+            body = {"error": out.error}
+        except Exception as e:
+            out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
+            body = {"error": out.error}
+        if cmd.logged:
+            self._record(Entry(line, digest(body), out.ok, cmd.pure, out.error,
+                               body if out.ok and self.keep_results else None))
+        if cmd.name != "expect":
+            self.last = out
+        return out
+
+    def run(self, line: str):
+        """execute() that raises the error instead of returning it (for Python callers)."""
+        out = self.execute(line)
+        if not out.ok:
+            raise SmmuDbgError(out.error)
+        return out.result
+
+    def _record(self, entry: Entry) -> None:
+        if self.position < len(self.log):
+            del self.log[self.position:]
+        self.log.append(entry)
+        self.position = len(self.log)
+        self.dirty = True
+
+    def adopt(self, other: "Session") -> None:
+        """Become `other` (after `load`), keeping this session's autosave file."""
+        keep = self.autosave_path
+        self.__dict__.update(other.__dict__)
+        self.autosave_path = keep
+
+    # -- time travel --------------------------------------------------------------------------
+    def goto(self, n: int) -> int:
+        """Rebuild the state after the first n logged commands. Returns how many commands ran."""
+        if n < 0 or n > len(self.log):
+            raise SessionError(f"goto: {n} is outside the log (0..{len(self.log)})")
+        from .commands.registry import REGISTRY, call
+        system = self._fresh_system()
+        old = self.system
+        self.system = system
+        ran = 0
+        try:
+            for e in self.log[:n]:
+                if e.pure:
+                    continue
+                cmd, kwargs = REGISTRY.parse(self, e.command)
+                try:
+                    call(self, cmd, kwargs)
+                except SmmuDbgError:
+                    pass
+                ran += 1
+        except SmmuDbgError as err:
+            self.system = old
+            raise SessionError(f"goto: cannot re-run {e.command!r}: {err}") from None
+        self.position = n
+        self.last = None
+        return ran
+
+    # -- replay -------------------------------------------------------------------------------
+    def replay_log(self, entries: list[Entry]) -> dict:
+        """Run every entry on this (fresh) session, comparing result digests. Returns a report:
+        {replayed, identical, differing (count), diverged: None | the first divergence with
+        the command, its position and both results (the recorded one as far as the file
+        holds it: its digest, and its result or error when saved)}."""
+        first, differing = None, 0
+        for i, e in enumerate(entries):
+            out = self.execute(e.command)
+            body = out.result.to_json() if out.ok else {"error": out.error}
+            d = digest(body)
+            if d != e.digest or out.ok != e.ok:
+                differing += 1
+                if first is None:
+                    expected = {"ok": e.ok, "digest": e.digest}
+                    if e.error is not None:
+                        expected["error"] = e.error
+                    if e.result is not None:
+                        expected["result"] = e.result
+                    first = {"index": i + 1, "command": e.command, "expected": expected,
+                             "got": {"ok": out.ok, "digest": d, "result": body}}
+        return {"replayed": len(entries), "identical": first is None, "differing": differing,
+                "diverged": first}
+
+    # -- save / load --------------------------------------------------------------------------
+    def to_json(self, results: bool = False) -> dict:
+        return {"format": FORMAT, "version": VERSION,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "smmudbg": __version__, "scenario": self.scenario_text,
+                "scenario_where": self.where, "position": self.position,
+                "log": [e.to_json(results) for e in self.log]}
+
+    def save(self, path: str | None = None, results: bool = False) -> str:
+        """Write the session to path (atomically). With results, each entry keeps its result
+        too, so a replay that diverges can show the recorded result beside the new one."""
+        path = path or self.path
+        if not path:
+            raise SessionError("save: name a file (save FILE)")
+        write_atomic(path, json.dumps(self.to_json(results), indent=1) + "\n")
+        self.path = path
+        self.dirty = False
+        return path
+
+    def autosave(self, force: bool = False, interval: float = 60.0) -> str | None:
+        """Save to autosave_path if there is something new and (unless force) at least
+        `interval` seconds passed since the last autosave. The REPL calls this on exit (force)
+        and from time to time. Returns the path written, or None."""
+        if not self.autosave_path or not (self.dirty or force and self.log):
+            return None
+        now = time.monotonic()
+        if not force and now - self._last_autosave < interval:
+            return None
+        write_atomic(self.autosave_path, json.dumps(self.to_json(), indent=1) + "\n")
+        self._last_autosave = now
+        return self.autosave_path
+
+    @classmethod
+    def load(cls, path: str) -> tuple["Session", dict]:
+        """Read and check a session file, rebuild its state. Returns (session, replay report)."""
+        doc = read_session(path)
+        s = cls(doc["scenario"], doc.get("scenario_where", f"{path}: scenario"), path=path)
+        entries = [Entry(e["command"], e["digest"], e["ok"], error=e.get("error"),
+                         result=e.get("result")) for e in doc["log"]]
+        report = s.replay_log(entries)
+        pos = doc.get("position", len(entries))
+        if pos != len(s.log):
+            s.goto(min(pos, len(s.log)))
+        s.dirty = False
+        s.path = path
+        return s, report
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+def write_atomic(path: str, text: str) -> None:
+    """Write text to path atomically: a temporary file in the same directory, fsync, rename,
+    fsync the directory. A failure leaves any existing file untouched."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".smmudbg-", suffix=".tmp", dir=d)
+    except OSError as e:
+        raise SessionError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise SessionError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        dfd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+_TOP = {"format": str, "version": int, "created": str, "smmudbg": str, "scenario": str,
+        "log": list}
+_OPTIONAL = {"scenario_where": str, "position": int}
+_ENTRY = {"command": str, "digest": str, "ok": bool}
+_ENTRY_OPTIONAL = {"error": str, "result": dict}
+
+
+def parse_session(text: str, where: str = "session") -> dict:
+    """Check a session document (JSON text). Raises SessionError with one line."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        msg = str(e).split("\n")[0] if isinstance(e, ValueError) else "nested too deeply"
+        raise SessionError(f"{where}: not a session file (not valid JSON: {msg})") from None
+    if not isinstance(doc, dict):
+        raise SessionError(f"{where}: not a session file (expected a JSON object)")
+    if doc.get("format") != FORMAT:
+        raise SessionError(f"{where}: not a session file (format is {doc.get('format')!r}, "
+                           f"expected {FORMAT!r})")
+    v = doc.get("version")
+    if type(v) is not int or v != VERSION:
+        raise SessionError(f"{where}: session version {v!r} is not supported "
+                           f"(this smmudbg reads version {VERSION})")
+    for key, typ in _TOP.items():
+        if key not in doc:
+            raise SessionError(f"{where}: damaged session: missing {key!r}")
+        if type(doc[key]) is not typ:
+            raise SessionError(f"{where}: damaged session: {key!r} is not a {typ.__name__}")
+    for key, typ in _OPTIONAL.items():
+        if key in doc and type(doc[key]) is not typ:
+            raise SessionError(f"{where}: damaged session: {key!r} is not a {typ.__name__}")
+    extra = set(doc) - set(_TOP) - set(_OPTIONAL)
+    if extra:
+        raise SessionError(f"{where}: damaged session: unknown key {sorted(extra)[0]!r}")
+    for i, e in enumerate(doc["log"]):
+        if not isinstance(e, dict):
+            raise SessionError(f"{where}: damaged session: log[{i}] is not an object")
+        for key, typ in _ENTRY.items():
+            if type(e.get(key)) is not typ:
+                raise SessionError(f"{where}: damaged session: log[{i}].{key} is missing or "
+                                   f"not a {typ.__name__}")
+        for key, typ in _ENTRY_OPTIONAL.items():
+            if key in e and type(e[key]) is not typ:
+                raise SessionError(f"{where}: damaged session: log[{i}].{key} is not a "
+                                   f"{typ.__name__}")
+        extra = set(e) - set(_ENTRY) - set(_ENTRY_OPTIONAL)
+        if extra:
+            raise SessionError(f"{where}: damaged session: log[{i}] has unknown key "
+                               f"{sorted(extra)[0]!r}")
+        if len(e["command"]) > MAX_COMMAND_CHARS or "\n" in e["command"]:
+            raise SessionError(f"{where}: damaged session: log[{i}].command is not one line")
+        d = e["digest"]
+        if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
+            raise SessionError(f"{where}: damaged session: log[{i}].digest is not a SHA-256")
+    pos = doc.get("position", len(doc["log"]))
+    if not 0 <= pos <= len(doc["log"]):
+        raise SessionError(f"{where}: damaged session: position {pos} is outside the log")
+    return doc
+
+
+def read_session(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SESSION_BYTES + 1)
+    except OSError as e:
+        raise SessionError(f"{path}: {e.strerror}") from None
+    if len(raw) > MAX_SESSION_BYTES:
+        raise SessionError(f"{path}: not a session file (larger than {MAX_SESSION_BYTES >> 20} MiB)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SessionError(f"{path}: not a session file (not UTF-8 text)") from None
+    doc = parse_session(text, path)
+    try:
+        sc.parse(doc["scenario"], f"{path}: scenario")
+    except SmmuDbgError as e:
+        raise SessionError(f"{path}: damaged session: {e}") from None
+    return doc
