@@ -1,0 +1,231 @@
+"""Coherence check: which cached entries disagree with the tables in memory now.
+
+A hardware SMMU may keep using a cached STE, CD or translation until the right invalidation
+removes it (IHI 0070 3.21, 16.2). This module compares every entry in an Smmu's config cache and
+IOTLB with a fresh walk of the current tables (Walker.translate_uncached, which neither reads nor
+fills the caches) and names, for each disagreement, the command that removes the stale entry.
+
+Each result is a dict:
+    kind     'STE', 'CD' or 'TLB'
+    key      what the entry is cached under (sid / ssid / vmid, asid, address)
+    problem  how it differs from memory
+    fix      the command as text, e.g. 'CMD_CFGI_STE StreamID=0x8 Leaf=1'
+    command  (name, {field: value}) - ready for Smmu.submit()
+"""
+from __future__ import annotations
+
+from core_cy.physmem import MemFault
+
+from ..errors import ModelError
+
+_PAGE = 4096
+
+
+def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
+    text = " ".join([name] + [f"{k}={v:#x}" if isinstance(v, int) and k not in ("Leaf",)
+                              else f"{k}={v}" for k, v in text_fields.items()])
+    return text, (name, fields)
+
+
+def _fresh_ste(smmu, sid):
+    """(pa, words) of the STE for sid in the current stream table, or (None, reason)."""
+    try:
+        pa = smmu.ste_addr(sid)
+        return pa, smmu.mem.read_words(pa, 8)
+    except (ModelError, MemFault) as e:
+        return None, str(e)
+
+
+def _ssid_arg(ssid):
+    # The CD cached under SubstreamID 0 serves traffic without a SubstreamID (S1DSS=substream0
+    # or S1CDMax=0), so it is re-walked without one.
+    return None if ssid == 0 else ssid
+
+
+def _fresh_cd(smmu, sid, ssid):
+    """(pa, words) of the CD a fresh walk reaches for (sid, ssid), or (None, reason)."""
+    r = smmu.walker.translate_uncached(sid, 0, _ssid_arg(ssid), trace=True)
+    cd_steps = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
+    if not cd_steps:
+        f = r["fault"]
+        return None, f"the CD is no longer reachable ({f['type'] if f else 'no CD in the walk'})"
+    pa = cd_steps[-1]["desc_pa"]
+    try:
+        return pa, smmu.mem.read_words(pa, 8)
+    except MemFault as e:
+        return None, str(e)
+
+
+def _contexts(smmu):
+    """Every (sid, ssid-or-None, kind, vmid, asid) that the current tables define, found by
+    walking the stream table and the CD tables uncached. Used to find the streams that can hit
+    a given IOTLB entry."""
+    from ..arch.fieldtable import fmt
+    STE = fmt("STE")
+    w = smmu.walker
+    st = smmu.strtab
+    nsid = 1 << min(st["log2size"], smmu.features.get("SIDSIZE", 0))
+    out = []
+    sids = []
+    if st["fmt"] == 0:
+        sids = range(nsid)
+    else:
+        for l1 in range(max(1, nsid >> st["split"])):
+            try:
+                d = smmu.mem.read_u64(st["base"] + 8 * l1)
+            except MemFault:
+                continue
+            span = fmt("L1STD").field("Span").get([d])
+            if 0 < span <= 11:
+                base = l1 << st["split"]
+                sids.extend(range(base, base + min(1 << (span - 1), 1 << st["split"])))
+    for sid in sids:
+        try:
+            words = smmu.mem.read_words(smmu.ste_addr(sid), 8)
+        except (ModelError, MemFault):
+            continue
+        if not STE.field("V").get(words) or STE.field("Config").get(words) < 4:
+            continue
+        cfg = STE.field("Config").get(words)
+        vmid = STE.field("S2VMID").get(words) if smmu.features.get("S2P") else 0
+        if cfg == 4:
+            continue
+        if not cfg & 1:
+            out.append((sid, None, "S2", vmid, None))
+            continue
+        cdmax = STE.field("S1CDMax").get(words)
+        if STE.field("S1DSS").get(words) == 1 and cfg & 2 and cdmax:
+            out.append((sid, None, "S2", vmid, None))      # S1DSS=bypass: stage 2 only
+        for ssid in range(min(1 << cdmax, 256)):
+            r = w.translate_uncached(sid, 0, _ssid_arg(ssid) if cdmax else None, trace=True)
+            cd = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
+            if not cd:
+                continue
+            try:
+                cdw = smmu.mem.read_words(cd[-1]["desc_pa"], 8)
+            except MemFault:
+                continue
+            asid = fmt("CD").field("ASID").get(cdw)
+            kind = "NESTED" if cfg == 7 else "S1"
+            out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid))
+    return out
+
+
+def _tlb_fix(smmu, e):
+    addr = e["in_base"]
+    if e["kind"] == "S2":
+        return _cmd("CMD_TLBI_S2_IPA", {"VMID": e["vmid"], "Addr": addr},
+                    {"VMID": e["vmid"], "Address": addr >> 12})
+    if e["kind"] == "EL2":
+        return _cmd("CMD_TLBI_EL2_VA", {"Addr": addr}, {"Address": addr >> 12})
+    vmid = e["vmid"] if smmu.features.get("S2P") else 0
+    if e["global"]:
+        return _cmd("CMD_TLBI_NH_VAA", {"VMID": vmid, "Addr": addr},
+                    {"VMID": vmid, "Address": addr >> 12})
+    return _cmd("CMD_TLBI_NH_VA", {"VMID": vmid, "ASID": e["asid"], "Addr": addr},
+                {"VMID": vmid, "ASID": e["asid"], "Address": addr >> 12})
+
+
+def _perm_of(r):
+    if r["fault"] is None:
+        return r["perm"]
+    return "---" if r["fault"]["type"] == "F_PERMISSION" else None
+
+
+def _check_tlb(smmu, e, contexts):
+    """Problems of one IOTLB entry against fresh walks from every stream that can hit it."""
+    w = smmu.walker
+    users = []
+    for sid, ssid, kind, vmid, asid in contexts:
+        if kind != e["kind"] or vmid != e["vmid"]:
+            continue
+        if kind in ("S1", "NESTED") and not e["global"] and asid != e["asid"]:
+            continue
+        users.append((sid, ssid))
+    if not users:
+        return ["no stream uses this VMID/ASID now: the entry would be hit again if it were "
+                "reused"]
+    problems = []
+    last = e["in_base"] + e["size"] - _PAGE
+    for sid, ssid in users:
+        for addr in sorted({e["in_base"], last}):
+            off = addr - e["in_base"]
+            for priv, key in ((True, "perm_priv"), (False, "perm_unpriv")):
+                r = w.translate_uncached(sid, addr, ssid, priv=priv)
+                perm = _perm_of(r)
+                where = f"SID {sid:#x}{'' if ssid is None else f' SSID {ssid:#x}'} {addr:#x}"
+                if perm is None:
+                    problems.append(f"{where}: a fresh walk faults "
+                                    f"({r['fault']['type']}), the entry translates it")
+                    return problems
+                if perm != "---" and r["pa"] != e["out_base"] + off:
+                    problems.append(f"{where}: fresh walk gives PA {r['pa']:#x}, the entry "
+                                    f"{e['out_base'] + off:#x}")
+                    return problems
+                if perm != e[key]:
+                    problems.append(f"{where}: fresh walk gives "
+                                    f"{'privileged' if priv else 'unprivileged'} permission "
+                                    f"{perm}, the entry {e[key]}")
+                    return problems
+    return problems
+
+
+def stale_entries(smmu) -> list[dict]:
+    """Every cached STE, CD and IOTLB entry of `smmu` that disagrees with a fresh walk of the
+    tables in memory, each with the command that would remove it (see the module doc)."""
+    out = []
+    w = smmu.walker
+    for c in w.cached_stes():
+        sid = c["sid"]
+        pa, words = _fresh_ste(smmu, sid)
+        problem = None
+        leaf = 1
+        if pa is None:
+            problem = f"the STE is no longer reachable: {words}"
+            leaf = 0
+        elif pa != c["ste_pa"]:
+            problem = f"the stream table now locates the STE at {pa:#x}, not {c['ste_pa']:#x}"
+            leaf = 0        # the L1STD changed: Leaf=0 also drops a cached L1STD (4.3.1)
+        elif words != c["words"]:
+            dws = [i for i in range(8) if words[i] != c["words"][i]]
+            problem = "STE dword " + ", ".join(map(str, dws)) + " changed in memory"
+        if problem:
+            text, cmd = _cmd("CMD_CFGI_STE", {"StreamID": sid, "Leaf": leaf},
+                             {"StreamID": sid, "Leaf": leaf})
+            out.append({"kind": "STE", "key": {"sid": sid}, "problem": problem, "fix": text,
+                        "command": cmd})
+    for c in w.cached_cds():
+        sid, ssid = c["sid"], c["ssid"]
+        problem = None
+        leaf = 1
+        try:
+            mem_words = smmu.mem.read_words(c["cd_pa"], 8)
+        except MemFault as e:
+            mem_words = None
+            problem = str(e)
+        if mem_words is not None and mem_words != c["words"]:
+            dws = [i for i in range(8) if mem_words[i] != c["words"][i]]
+            problem = "CD dword " + ", ".join(map(str, dws)) + " changed in memory"
+        if problem is None:
+            pa, _ = _fresh_cd(smmu, sid, ssid)
+            if pa is not None and pa != c["cd_pa"]:
+                problem = f"the CD is now located at {pa:#x}, not {c['cd_pa']:#x}"
+                leaf = 0    # an L1CD (or the STE's CD pointer) changed
+        if problem:
+            text, cmd = _cmd("CMD_CFGI_CD", {"StreamID": sid, "SubstreamID": ssid,
+                                             "Leaf": leaf},
+                             {"StreamID": sid, "SubstreamID": ssid, "Leaf": leaf})
+            out.append({"kind": "CD", "key": {"sid": sid, "ssid": ssid}, "problem": problem,
+                        "fix": text, "command": cmd})
+    entries = w.tlb_entries()
+    if entries:
+        contexts = _contexts(smmu)
+        for e in entries:
+            problems = _check_tlb(smmu, e, contexts)
+            if problems:
+                text, cmd = _tlb_fix(smmu, e)
+                out.append({"kind": "TLB",
+                            "key": {k: e[k] for k in ("kind", "vmid", "asid", "in_base",
+                                                      "size")},
+                            "problem": "; ".join(problems), "fix": text, "command": cmd})
+    return out
