@@ -209,4 +209,5 @@ cdef class Walker:
     cdef WalkCtx ctx
     cdef PhysMem mem
     cdef TraceStep* trace_buf
+    cdef list _strtab
     cdef list _steps(self)

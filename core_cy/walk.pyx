@@ -39,6 +39,9 @@ cdef enum Reason:
     R_STE_S2T0SZ
     R_STE_S2TTB
     R_STE_EATS
+    R_STE_CTXPTR
+    R_L1CD_RANGE
+    R_SSID0_DISABLED
     R_SID_RANGE
     R_L1STD_SPAN
     R_L2_INDEX
@@ -62,6 +65,7 @@ cdef enum Reason:
     R_S1DSS_TERMINATE
     R_STE_ABORT
     R_GBPA_ABORT
+    R_BYPASS_OAS
 
 REASONS = [
     "",
@@ -83,7 +87,10 @@ REASONS = [
     "STE.S2SL0 is not a valid starting level for S2TG and the PA size",
     "STE.S2T0SZ is inconsistent with S2SL0/S2TG or exceeds the PA size",
     "STE.S2TTB is beyond the effective S2PS",
-    "STE.EATS=1 with S2S=1",
+    "STE.EATS is illegal for this configuration (S1CHK without nesting, or with S2S=1)",
+    "STE.S1ContextPtr is beyond the address size",
+    "L1CD.L2Ptr is beyond the address size",
+    "SubstreamID 0 given with STE.S1DSS=substream0",
     "StreamID is beyond SMMU_STRTAB_BASE_CFG.LOG2SIZE / SMMU_IDR1.SIDSIZE",
     "L1STD.Span is 0 (invalid) or reserved",
     "StreamID's L2 index is beyond L1STD.Span",
@@ -107,6 +114,7 @@ REASONS = [
     "no SubstreamID and STE.S1DSS=terminate",
     "STE.Config=abort",
     "SMMUEN=0 and SMMU_GBPA.ABORT=1",
+    "SMMUEN=0 and the address is beyond the OAS",
 ]
 
 STEP_NAMES = {STEP_L1STD: "L1STD", STEP_STE: "STE", STEP_L1CD: "L1CD", STEP_CD: "CD",
@@ -139,7 +147,7 @@ cdef inline int ps_bits(uint64_t enc) noexcept nogil:
     if enc == 4: return 44
     if enc == 5: return 48
     if enc == 6: return 52
-    return 0
+    return 56
 
 cdef inline int tg0_shift(uint64_t tg) noexcept nogil:
     """CD.TG0 / STE.S2TG: 0 4K, 1 64K, 2 16K."""
@@ -219,48 +227,58 @@ cdef inline void trace_outcome(WalkCtx* c, int outcome) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 
 cdef int s2_geometry(Caps* k, uint64_t* w, S2Cfg* s2) noexcept nogil:
-    """Fill s2 from STE words; return a Reason (R_NONE if legal)."""
+    """Fill s2 from STE words; return a Reason (R_NONE if legal).
+
+    Arm ARM AArch64.S2InvalidSL / S2InconsistentSL with PAMax = IDR5.OAS, and IHI 0070
+    STES2T0SZInvalid: S2T0SZ >= MAX(16, 64 - IAS), IAS = OAS (AArch64-only tables)."""
     cdef int g = tg0_shift(STE_S2TG(w))
-    cdef int stride, sl0, start, levels, mn, mx, ps, ias
+    cdef int stride, sl0, start, levels, mn, mx, ps, ias, tszmax, tsz
     if g == 0 or not gran_ok(k, g):
         return R_STE_S2TG
     ps = ps_bits(STE_S2PS(w))
-    if ps == 0:
-        return R_STE_S2PS
-    ps = cap_pa(ps if ps < k.oas_bits else k.oas_bits, g)
+    if ps > k.oas_bits:
+        ps = k.oas_bits
     stride = g - 3
     sl0 = <int>STE_S2SL0(w)
     if g == 12:
         if sl0 == 3:
-            return R_STE_S2SL0
-        start = 2 - sl0
-        if sl0 == 2 and ps < 44:
+            if not k.stt:
+                return R_STE_S2SL0
+            start = 3
+        else:
+            start = 2 - sl0
+        if sl0 == 2 and k.oas_bits < 44:
             return R_STE_S2SL0
     else:
         if sl0 == 3:
             return R_STE_S2SL0
         start = 3 - sl0
-        if g == 16 and sl0 == 2 and ps < 44:
+        if sl0 == 2 and k.oas_bits < (42 if g == 14 else 44):
             return R_STE_S2SL0
-    ias = 64 - <int>STE_S2T0SZ(w)
+    tsz = <int>STE_S2T0SZ(w)
+    tszmax = (47 if g == 16 else 48) if k.stt else 39
+    if tsz > tszmax or tsz < 16 or tsz < 64 - k.oas_bits:
+        return R_STE_S2T0SZ
+    ias = 64 - tsz
     levels = 3 - start
     mn = levels * stride + g + 1
     mx = mn + stride - 1 + 4
-    if ias < mn or ias > mx or ias > ps:
+    if ias < mn or ias > mx:
         return R_STE_S2T0SZ
     s2.g = g
     s2.start = start
     s2.ias = ias
     s2.ps_bits = ps
     s2.ttb = STE_S2TTB_raw(w)
-    if s2.ttb >> ps:
+    if s2.ttb >> cap_pa(ps, g):
         return R_STE_S2TTB
     # The concatenated initial table is aligned to its own size.
     s2.ttb &= ~lowmask(3 + ias - level_shift(g, start))
     s2.vmid = <uint16_t>STE_S2VMID(w)
     s2.affd = STE_S2AFFD(w) != 0
-    s2.record = STE_S2R(w) != 0
     s2.stall = STE_S2S(w) != 0
+    # IHI 0070 5.5: a fault that stalls is always recorded.
+    s2.record = STE_S2R(w) != 0 or s2.stall
     s2.ha = STE_S2HA(w) != 0 and k.httu >= 1
     return R_NONE
 
@@ -269,7 +287,7 @@ cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
     """Decode and check an STE; returns a Reason (R_NONE, R_STE_ABORT, or why it is illegal)."""
     cdef Caps* k = &c.caps
     cdef int cfg, r
-    cdef bint s1, s2
+    cdef bint s1, s2, strw_used
     memcpy(s.raw, w, 64)
     if STE_V(w) == 0:
         return R_STE_V
@@ -285,41 +303,48 @@ cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
     if s2 and not k.s2p:
         return R_STE_S2P
     s.vmid = <uint16_t>STE_S2VMID(w) if k.s2p else 0
+    # STRW is only used for a stage-1-only STE on an SMMU with stage 1 and Hyp; otherwise it is
+    # IGNORED and the StreamWorld is NS-EL1 (IHI 0070 5.2 STRW).
+    strw_used = cfg == CFG_S1 and k.hyp
+    s.strw_el2 = strw_used and STE_STRW(w) == 2
+    if strw_used and (STE_STRW(w) & 1):
+        return R_STE_STRW
+    # S2VMID is checked wherever it tags translations: every translating STE on an SMMU with
+    # stage 2, except stage-1-only EL2 streams (IgnoreSTES2VMID).
+    if k.s2p and not k.vmid16 and (STE_S2VMID(w) >> 8) and not s.strw_el2:
+        return R_STE_VMID16
+    if k.ats and cfg != CFG_BYPASS:
+        if STE_EATS(w) == 2 and (cfg != CFG_NESTED or STE_S2S(w)):
+            return R_STE_EATS
+        if STE_EATS(w) == 1 and STE_S2S(w) and s2:
+            return R_STE_EATS
     if s1:
-        s.s1fmt = <int>STE_S1Fmt(w)
+        # S1CDMax and S1Fmt are IGNORED when IDR1.SSIDSIZE == 0; S1Fmt also when S1CDMax == 0.
+        s.s1cdmax = <int>STE_S1CDMax(w) if k.ssidsize else 0
+        if s.s1cdmax > k.ssidsize:
+            return R_STE_CDMAX
+        s.s1fmt = <int>STE_S1Fmt(w) if s.s1cdmax else 0
         if s.s1fmt == 3:
             s.s1fmt = 0
         if s.s1fmt != 0 and not k.cd2l:
             return R_STE_CD2L
-        s.s1cdmax = <int>STE_S1CDMax(w)
-        if s.s1cdmax > k.ssidsize:
-            return R_STE_CDMAX
         s.s1stalld = STE_S1STALLD(w) != 0
         if s.s1stalld and k.stall_model != 0:
             return R_STE_S1STALLD
         s.s1dss = <int>STE_S1DSS(w)
         s.ctxptr = STE_S1ContextPtr_raw(w)
-        s.strw_el2 = False
-        if not s2:
-            if STE_STRW(w) & 1:
-                return R_STE_STRW
-            if STE_STRW(w) == 2:
-                if not k.hyp:
-                    return R_STE_STRW_EL2
-                s.strw_el2 = True
+        # S1ContextPtr must lie within the OAS (a PA) or the IAS (an IPA; IAS = OAS here).
+        if s.ctxptr >> k.oas_bits:
+            return R_STE_CTXPTR
     if s2:
         if STE_S2AA64(w) == 0:
             return R_STE_S2AA64
-        if STE_S2ENDI(w) and k.ttendian != 0 and k.ttendian != 3:
+        if (k.ttendian == 2 and STE_S2ENDI(w)) or (k.ttendian == 3 and not STE_S2ENDI(w)):
             return R_STE_S2ENDI
         if (STE_S2HA(w) and k.httu < 1) or (STE_S2HD(w) and k.httu < 2):
             return R_STE_S2HTTU
         if (STE_S2S(w) and k.stall_model == 1) or (not STE_S2S(w) and k.stall_model == 2):
             return R_STE_S2S
-        if (STE_S2VMID(w) >> 8) and not k.vmid16:
-            return R_STE_VMID16
-        if STE_EATS(w) == 1 and STE_S2S(w):
-            return R_STE_EATS
         r = s2_geometry(k, w, &s.s2)
         if r != R_NONE:
             return r
@@ -353,21 +378,25 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
     cdef Caps* k = &c.caps
     cdef S1Cfg* s = &d.s1
     cdef int r, ips
+    cdef bint epd0, epd1
     memcpy(d.raw, w, 64)
     memset(s, 0, sizeof(S1Cfg))
     if CD_V(w) == 0:
         return R_CD_V
     if CD_AA64(w) == 0:
         return R_CD_AA64
-    if CD_ENDI(w) and k.ttendian != 0 and k.ttendian != 3:
-        return R_CD_ENDI
+    s.el2 = ste.strw_el2
+    # EL2 (E2H=0) has one VA range: EPD0/EPD1 are IGNORED (0) and there is no TTB1.
+    epd0 = CD_EPD0(w) != 0 and not s.el2
+    epd1 = CD_EPD1(w) != 0 or s.el2
+    if not (epd0 and epd1):
+        if (k.ttendian == 2 and CD_ENDI(w)) or (k.ttendian == 3 and not CD_ENDI(w)):
+            return R_CD_ENDI
     if (CD_HA(w) and k.httu < 1) or (CD_HD(w) and k.httu < 2):
         return R_CD_HTTU
-    if (CD_ASID(w) >> 8) and not k.asid16:
+    if (CD_ASID(w) >> 8) and not k.asid16 and not s.el2:
         return R_CD_ASID16
     ips = ps_bits(CD_IPS(w))
-    if ips == 0:
-        return R_CD_IPS
     if ips > k.oas_bits:
         ips = k.oas_bits
     if CD_A(w) == 0 and k.term_model == 1:
@@ -377,21 +406,20 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
     if CD_S(w) and ste.s1stalld:
         return R_CD_S_STALLD
     s.ips_bits = ips
-    s.el2 = ste.strw_el2
-    if not CD_EPD0(w):
+    if not epd0:
         r = tt_setup(k, &s.tt[0], tg0_shift(CD_TG0(w)), <int>CD_T0SZ(w), CD_TTB0_raw(w),
                      CD_TBI0(w) != 0, CD_HAD0(w) != 0, ips)
         if r != R_NONE:
             return r
-    if not CD_EPD1(w) and not s.el2:
+    if not epd1:
         r = tt_setup(k, &s.tt[1], tg1_shift(CD_TG1(w)), <int>CD_T1SZ(w), CD_TTB1_raw(w),
                      CD_TBI1(w) != 0, CD_HAD1(w) != 0, ips)
         if r != R_NONE:
             return r
     s.asid = 0 if s.el2 else <uint16_t>CD_ASID(w)
     s.affd = CD_AFFD(w) != 0
-    s.record = CD_R(w) != 0
     s.stall = CD_S(w) != 0
+    s.record = CD_R(w) != 0 or s.stall        # IHI 0070 5.5: R only suppresses if S == 0
     s.wxn = CD_WXN(w) != 0
     s.uwxn = CD_UWXN(w) != 0
     s.pan = CD_PAN(w) != 0
@@ -489,23 +517,31 @@ cdef inline int need_bits(Txn* t) noexcept nogil:
 
 
 cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_uxn) noexcept nogil:
+    """Stage-1 permissions (Arm ARM AArch64.S1DirectBasePermissions): privileged rwx in bits
+    0-2, unprivileged in bits 3-5."""
     cdef int ap = <int>S1_BLOCK_AP_v(d)
     cdef bint ro = (ap & 2) != 0 or (tbl_ap & 2) != 0
-    cdef bint el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0 and not s.el2
+    cdef bint el0, pw, uw
     cdef int p, u
-    cdef bint pw, uw
+    if s.el2:
+        # Single-EL regime: AP[1], APTable[0] and PXN are not used; bit 54 is XN and bit 60
+        # XNTable; every access is treated as privileged.
+        p = PERM_R | (0 if ro else PERM_W)
+        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and not ro)):
+            p |= PERM_X
+        return p | (p << 3)
+    el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0
     pw = not ro
     uw = el0 and not ro
     p = PERM_R | (PERM_W if pw else 0)
     u = (PERM_R | (PERM_W if uw else 0)) if el0 else 0
     if s.pan and el0:
         p = 0                        # PAN: privileged data access to EL0-accessible memory
+    # Memory writable at EL0 is never executable at EL1.
     if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (s.wxn and pw)):
         p |= PERM_X
-    if not s.el2 and not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and uw)):
+    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and uw)):
         u |= PERM_X
-    if s.el2:
-        u = p
     return p | (u << 3)
 
 
@@ -790,7 +826,8 @@ cdef int fetch_ste(WalkCtx* c, Txn* t, SteCfg* out, SteCfg** use, Fault* f) noex
         span = <int>L1STD_Span_v(l1)
         trace_add(c, STEP_L1STD, 0, -1, CLASS_NONE, OUT_OK, sid >> c.strtab_split, sid,
                   c.strtab_base, NOADDR, l1pa, l1)
-        if span == 0 or span > 11:
+        # IHI 0070 7.3.3: Span 0, reserved spans and Span > SPLIT + 1 are invalid.
+        if span == 0 or span > 11 or span > c.strtab_split + 1:
             trace_outcome(c, OUT_INVALID)
             cfg_fault(f, C_BAD_STREAMID, R_L1STD_SPAN)
             return -1
@@ -863,6 +900,10 @@ cdef int fetch_cd(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t ssid, CdCfg* out, Cd
             trace_outcome(c, OUT_INVALID)
             cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_V)
             return -1
+        if L1CD_L2Ptr_raw(&l1) >> c.caps.oas_bits:
+            trace_outcome(c, OUT_FAULT)
+            cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_RANGE)
+            return -1
         cdipa = (l1 & lowmask(56) & ~lowmask(12)) + <uint64_t>(ssid & lowmask(n)) * 64
     cdpa = cdipa
     if nested and s2_walk(c, &ste.s2, cdipa, CLASS_CD, t, PERM_R | (PERM_R << 3), &cdpa, &perm,
@@ -919,8 +960,8 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
     f.type = EVT_NONE
     f.reason = 0
     if not c.smmuen:
-        if c.gbpa_abort:
-            cfg_fault(f, T_ABORT, R_GBPA_ABORT)
+        if c.gbpa_abort or t.addr >> c.caps.oas_bits:
+            cfg_fault(f, T_ABORT, R_GBPA_ABORT if c.gbpa_abort else R_BYPASS_OAS)
             return -1
         r.out = t.addr
         r.perm = PERM_R | PERM_W | PERM_X
@@ -944,7 +985,8 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
                 cfg_fault(f, C_BAD_SUBSTREAMID, R_SSID_RANGE)
                 return -1
             if t.ssid == 0 and ste.s1dss == 2:
-                cfg_fault(f, C_BAD_SUBSTREAMID, R_SSID0_S1DSS)
+                # IHI 0070 5.2 S1DSS=0b10, 7.3.7: terminated as F_STREAM_DISABLED.
+                cfg_fault(f, F_STREAM_DISABLED, R_SSID0_DISABLED)
                 return -1
             ssid = t.ssid
         else:
@@ -1096,7 +1138,7 @@ cdef dict fault_dict(Fault* f, Txn* t):
         "s2": bool(f.s2), "class": CLASSES[f.cls],
         "ipa": f.ipa if f.s2 else None,
         "fetch_addr": None if f.fetch_addr == NOADDR else f.fetch_addr,
-        "stall": bool(f.stall), "record": bool(f.record) and f.type != T_ABORT,
+        "stall": bool(f.stall) and 0x10 <= f.type <= 0x13, "record": bool(f.record) and f.type != T_ABORT,
         "reason": REASONS[f.reason] if 0 < f.reason < len(REASONS) else "",
     }
 
@@ -1130,6 +1172,7 @@ cdef class Walker:
                 self.trace_buf == NULL):
             raise MemoryError()
         self.ctx.trace_cap = 512
+        self._strtab = [0, 0, 0, 0]
         self.set_caps(caps or {})
 
     def __dealloc__(self):
@@ -1159,14 +1202,31 @@ cdef class Walker:
 
     def configure(self, *, strtab_base=None, strtab_fmt=None, strtab_split=None,
                   strtab_log2size=None, smmuen=None, gbpa_abort=None, caching=None):
+        """Program the walker as SMMU_STRTAB_BASE/_CFG, CR0.SMMUEN and GBPA.ABORT would.
+        Values are taken as written; the effective ones follow IHI 0070 6.3.24/6.3.25."""
         if strtab_base is not None:
-            self.ctx.strtab_base = strtab_base
+            self._strtab[0] = strtab_base
         if strtab_fmt is not None:
-            self.ctx.strtab_fmt = strtab_fmt
+            self._strtab[1] = strtab_fmt
         if strtab_split is not None:
-            self.ctx.strtab_split = strtab_split
+            self._strtab[2] = strtab_split
         if strtab_log2size is not None:
-            self.ctx.strtab_log2size = strtab_log2size
+            self._strtab[3] = strtab_log2size
+        base, f, split, log2size = self._strtab
+        base &= lowmask(56) & ~lowmask(6)
+        if f == 1:
+            if split not in (6, 8, 10):
+                split = 6                     # other SPLIT values are reserved, behave as 6
+            # The L1 table is aligned to its size (at least 64 bytes).
+            base &= ~lowmask(max(6, log2size - split + 3))
+        else:
+            f = 0                             # reserved FMT values behave as linear
+            split = 0
+            base &= ~lowmask(log2size + 6)    # a linear table is aligned to its size
+        self.ctx.strtab_base = base
+        self.ctx.strtab_fmt = f
+        self.ctx.strtab_split = split
+        self.ctx.strtab_log2size = log2size
         if smmuen is not None:
             self.ctx.smmuen = smmuen
         if gbpa_abort is not None:

@@ -1,0 +1,194 @@
+"""Property tests: random mappings and addresses against an independent model of the mapping,
+and the Cython walker against the pure-Python reference walker (smmudbg.refwalk) on random,
+often illegal, configurations, field by field and fetch by fetch."""
+import random
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from smmudbg import refwalk
+from walkkit import GIPA, GPA, GSZ, STE, CD, Kit
+
+GRANS = [4096, 16384, 65536]
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _ranges(draw, gran, limit, n):
+    """n disjoint granule-aligned ranges below limit: [(start, npages)]."""
+    starts = draw(st.lists(st.integers(0, limit // gran - 64), min_size=1, max_size=n,
+                           unique=True))
+    out, taken = [], []
+    for s in sorted(starts):
+        npages = draw(st.integers(1, 40))
+        lo, hi = s * gran, (s + npages) * gran
+        if any(lo < b and a < hi for a, b in taken):
+            continue
+        taken.append((lo, hi))
+        out.append((lo, npages))
+    return out
+
+
+@st.composite
+def stage1_case(draw):
+    gran = draw(st.sampled_from(GRANS))
+    vabits = draw(st.sampled_from([39, 42, 48] if gran != 16384 else [40, 47, 48]))
+    maps = _ranges(draw, gran, 1 << vabits, 6)
+    perms = [draw(st.sampled_from(["rw", "r", "rwx", "rx"])) for _ in maps]
+    probes = draw(st.lists(st.integers(0, (1 << vabits) - 1), min_size=5, max_size=20))
+    return gran, vabits, maps, perms, probes
+
+
+@SETTINGS
+@given(stage1_case(), st.randoms(use_true_random=False))
+def test_stage1_translates_exactly_the_mapping(case, rnd):
+    gran, vabits, maps, perms, probes = case
+    k = Kit()
+    s1 = k.stage1(gran, vabits)
+    model = {}
+    out = 0x1_0000_0000
+    for (va, npages), perm in zip(maps, perms):
+        s1.map(va, out, npages * gran, write="w" in perm, exec_="x" in perm)
+        for p in range(npages):
+            model[va // gran + p] = (out + p * gran, perm)
+        out += npages * gran + gran * rnd.randint(0, 3)
+    cd = k.put_cd(k.cd_words(s1))
+    k.put_ste(1, V=1, Config=5, S1ContextPtr=cd >> 6)
+    # Probe inside every mapping as well as at random.
+    addrs = probes + [va + rnd.randrange(npages * gran) for va, npages in maps]
+    for a in addrs:
+        r = k.walker.translate(1, a)
+        if a // gran in model:
+            pa, perm = model[a // gran]
+            assert r["fault"] is None, (hex(a), r["fault"])
+            assert r["pa"] == pa + a % gran
+            assert r["perm"] == ("rw-" if "w" in perm else "r--")[:2] + ("x" if "x" in perm
+                                                                         else "-")
+        else:
+            assert r["fault"]["type"] == "F_TRANSLATION" and not r["fault"]["s2"]
+
+
+@SETTINGS
+@given(st.sampled_from(GRANS), st.sampled_from(GRANS), st.integers(0, 2**32),
+       st.lists(st.integers(0, (1 << 30) - 1), min_size=3, max_size=12))
+def test_nested_equals_stage2_of_stage1_with_tables_fetched_through_stage2(g1, g2, seed,
+                                                                          probes):
+    rnd = random.Random(seed)
+    k = Kit()
+    s2 = k.stage2(g2, 40, guest_ram=False)
+    # Stage 2: the guest's table area maps linearly (the kit writes tables through that
+    # window); the area stage 1 points into maps page by page in shuffled order, so an output
+    # that skipped stage 2 would land on the wrong PA (or on nothing).
+    s2.map(GIPA, GPA, 0x200_0000)
+    s2map = {(GIPA + o) // g2: GPA + o for o in range(0, 0x200_0000, g2)}
+    gpages = 0x200_0000 // g2
+    perm = list(range(gpages))
+    rnd.shuffle(perm)
+    for j in range(gpages):
+        s2.map(GIPA + 0x200_0000 + j * g2, GPA + 0x200_0000 + perm[j] * g2, g2)
+        s2map[(GIPA + 0x200_0000 + j * g2) // g2] = GPA + 0x200_0000 + perm[j] * g2
+    s1 = k.stage1(g1, 30, nested=True)
+    s1map = {}
+    for n in range(8):
+        va = rnd.randrange(0, (1 << 30) // g1 - 8) * g1
+        ipa = GIPA + 0x0200_0000 + rnd.randrange(0, 0x0200_0000 // g1) * g1
+        try:
+            s1.map(va, ipa, g1)
+        except ValueError:
+            continue
+        s1map[va // g1] = ipa
+    cd = k.put_cd(k.cd_words(s1), nested=True)
+    k.put_ste(1, V=1, Config=7, S1ContextPtr=cd >> 6, **k.ste_s2_fields())
+    k.walker.configure(caching=False)
+    for a in probes + [v * g1 + 8 for v in s1map]:
+        r = k.walk(1, a)
+        if a // g1 not in s1map:
+            assert r["fault"]["type"] == "F_TRANSLATION" and r["fault"]["s2"] is False
+            continue
+        ipa = s1map[a // g1] + a % g1
+        assert r["ipa"] == ipa
+        assert r["pa"] == s2map[ipa // g2] + ipa % g2
+        for i, s in enumerate(r["steps"]):
+            if s["what"] == "S1":
+                prev = r["steps"][i - 1]
+                assert prev["what"] == "S2" and prev["purpose"] == "TT"
+                dipa = s["desc_ipa"]
+                assert s["desc_pa"] == s2map[dipa // g2] + dipa % g2
+
+
+# ---- differential: Cython walker vs refwalk ---------------------------------------------------
+
+FAULT_KEYS = ("type", "sid", "ssid", "ssv", "input_addr", "rnw", "ind", "pnu", "s2", "class",
+              "ipa", "fetch_addr", "record")
+
+
+def _fetches(steps):
+    return [{"what": s["what"], "level": s["level"], "pa": s["desc_pa"]}
+            for s in steps if s["desc_pa"] is not None and s["what"] != "TLB"]
+
+
+def _compare(k, sid, addr, ssid, write, instr, priv):
+    cy = k.walker.translate(sid, addr, ssid, write=write, instr=instr, priv=priv, trace=True)
+
+    def read64(pa):
+        try:
+            return k.mem.read_u64(pa)
+        except Exception:
+            return None
+    ref = refwalk.translate(read64, k.caps, k.strtab, sid, addr, ssid=ssid, write=write,
+                            exec_=instr, priv=priv)
+    where = f"sid={sid} addr={addr:#x} ssid={ssid} w={write} x={instr} p={priv}"
+    assert (cy["fault"] is None) == (ref["fault"] is None), (where, cy["fault"], ref["fault"])
+    if cy["fault"] is None:
+        assert cy["pa"] == ref["pa"], where
+        assert cy["perm"] == ref["perm"], where
+    else:
+        for key in FAULT_KEYS:
+            assert cy["fault"][key] == ref["fault"][key], (where, key, cy["fault"], ref["fault"])
+    assert _fetches(cy["steps"]) == ref["fetches"], where
+
+
+# Fields mutated at random to reach the legality checks and odd geometries.
+STE_MUT = {"Config": range(8), "S1DSS": range(4), "S1CDMax": [0, 1, 2, 9], "S1Fmt": range(4),
+           "S2T0SZ": [16, 20, 24, 25, 30, 33, 40], "S2SL0": range(4), "S2TG": range(4),
+           "S2PS": range(8), "S2AFFD": [0, 1], "S2R": [0, 1], "S2AA64": [0, 1],
+           "STRW": range(4), "S2VMID": [1, 0x100]}
+CD_MUT = {"T0SZ": [12, 16, 25, 30, 40], "TG0": range(4), "IPS": range(8), "EPD0": [0, 1],
+          "EPD1": [0, 1], "TBI0": [0, 1], "AFFD": [0, 1], "R": [0, 1], "A": [0, 1],
+          "PAN": [0, 1], "WXN": [0, 1], "V": [0, 1, 1, 1], "T1SZ": [16, 25], "TG1": range(4)}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.sampled_from(GRANS), st.sampled_from(GRANS))
+def test_cython_walker_agrees_with_reference(seed, g1, g2):
+    rnd = random.Random(seed)
+    k = Kit(caps={"SSIDSIZE": 4})
+    s2 = k.stage2(g2, 40)
+    s1 = k.stage1(g1, 39 if g1 == 4096 else 42 if g1 == 65536 else 40, nested=True)
+    for _ in range(6):
+        va = rnd.randrange(0, 1 << 30) & ~(g1 - 1)
+        ipa = GIPA + 0x200_0000 + (rnd.randrange(0, 0x200_0000) & ~(g1 - 1))
+        try:
+            s1.map(va, ipa, g1, write=rnd.random() < 0.7, exec_=rnd.random() < 0.3,
+                   user=rnd.random() < 0.8, af=rnd.random() < 0.9)
+        except ValueError:
+            pass
+    if rnd.random() < 0.3:                      # hole in stage 2 under some guest page
+        s2.unmap(GIPA + (rnd.randrange(0, GSZ) & ~0xFFFF & ~(g2 - 1)), g2)
+    cdw = k.cd_words(s1)
+    for _ in range(rnd.randint(0, 3)):
+        f = rnd.choice(list(CD_MUT))
+        cdw = CD.encode(cdw, **{f: rnd.choice(list(CD_MUT[f]))})
+    cd = k.put_cd(cdw, nested=True)
+    fields = dict(V=1, Config=7, S1ContextPtr=cd >> 6, **k.ste_s2_fields())
+    for _ in range(rnd.randint(0, 3)):
+        f = rnd.choice(list(STE_MUT))
+        fields[f] = rnd.choice(list(STE_MUT[f]))
+    k.put_ste(1, **fields)
+    k.walker.configure(caching=False)
+    vas = [rnd.randrange(0, 1 << 30) for _ in range(4)]
+    for _ in range(8):
+        a = rnd.choice(vas + [0, 1 << 40, rnd.randrange(0, 1 << 64)])
+        ssid = rnd.choice([None, None, 0, 1, 7, 20])
+        access = rnd.choice([(False, False), (True, False), (False, True)])
+        _compare(k, rnd.choice([1, 1, 1, 2, 300]), a, ssid, access[0], access[1],
+                 rnd.random() < 0.5)
