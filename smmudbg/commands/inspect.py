@@ -398,3 +398,31 @@ def mem(ctx, address, length=64, vm=None):
                                "why": "not guest RAM" if pa is None else "no memory"})
         a = nxt
     return Result("mem", {"addr": address, "vm": vm, "length": length, "chunks": chunks})
+
+
+@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16)",
+                             keyword=True, default=16), pure=True)
+def cmdq(ctx, smmu, history=16):
+    """The command queue: PROD/CONS, errors, the last consumed commands with what each did,
+    and the commands still waiting."""
+    m = ctx.system.smmu(smmu)
+    return Result("cmdq", {"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),
+                           "base": m.cmdq.base, "log2size": m.cmdq.log2size,
+                           "gerror": m.gerror_active(), "drop_budget": m.cmdq.drop_budget,
+                           "entries": _plain_log(m.cmdq_entries(history))})
+
+
+@command("events", Smmu(), pure=True)
+def events(ctx, smmu):
+    """The event queue: records from CONS to PROD (what software has not read yet), decoded,
+    and whether the queue overflowed."""
+    m = ctx.system.smmu(smmu)
+    ents = m.events()
+    return Result("events", {"smmu": smmu, "prod": m.reg("EVENTQ_PROD"),
+                             "cons": m.reg("EVENTQ_CONS"), "overflow": m.evtq_overflow,
+                             "base": m.evtq.base, "log2size": m.evtq.log2size,
+                             "entries": ents})
+
+
+def _plain_log(log):
+    return [{k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)} for rec in log]

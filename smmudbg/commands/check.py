@@ -1,0 +1,96 @@
+"""check: one report of everything suspicious in the current state."""
+from __future__ import annotations
+
+from core_cy.physmem import MemFault
+
+from ..arch.fieldtable import fmt
+from ..errors import ModelError
+from ..model import coherence, hazards
+from .registry import Arg, NameT, Result, command
+
+STE = fmt("STE")
+
+
+def _stream_problems(ctx, m):
+    """STEs of the declared streams that the SMMU would reject (C_BAD_STE)."""
+    out = []
+    seen = set()
+    for (smmu, sid), st in ctx.system.streams.items():
+        if smmu != m.name:
+            continue
+        try:
+            words = m.read_ste(sid)
+        except (ModelError, MemFault) as e:
+            out.append({"sid": sid, "device": st.name, "problem": str(e)})
+            continue
+        key = tuple(words)
+        if key in seen:            # streams sharing one configuration: check it once
+            continue
+        why = m.walker.check_ste(words)
+        if why and why != "STE.Config=abort":
+            out.append({"sid": sid, "device": st.name, "problem": f"C_BAD_STE: {why}"})
+        else:
+            seen.add(key)
+    return out
+
+
+def _hazard(m, entry, kind):
+    """For a cached STE/CD that memory no longer matches: how the change should have been
+    made (hitless or not, with how many syncs), and whether a reader could have seen a torn
+    mix of old and new while it was written."""
+    try:
+        mem = m.mem.read_words(entry["ste_pa"] if kind == "ste" else entry["cd_pa"], 8)
+    except MemFault:
+        return None
+    if mem == entry["words"]:
+        return None
+    a = hazards.analyze(entry["words"], mem, kind, walker=m.walker)
+    return {"kind": kind.upper(), "sid": entry["sid"], "ssid": entry.get("ssid"),
+            "changed_qwords": a["changed_qwords"], "hitless": a["hitless"],
+            "syncs_needed": a["syncs"], "critical_qwords": a["critical_qwords"],
+            "torn": a["torn"],
+            "torn_states": [{"after_store": s["after_store"], "qword": s["qword"],
+                             "status": s["status"]} for s in a["torn_states"]],
+            "plan": [{"write": [[q, v] for q, v in s["write"]], "why": s["why"]}
+                     for s in a["steps"]]}
+
+
+@command("check", Arg("smmu", NameT("smmus", "SMMU", "SMMU"), "only this SMMU", optional=True),
+         pure=True)
+def check(ctx, smmu=None):
+    """Everything suspicious in the current state, per SMMU, in one report:
+
+    stale    cached STEs, CDs and IOTLB entries that memory no longer matches, each with the
+             command that removes it (copy it into `cmd SMMU ...`)
+    hazards  for each stale STE/CD: whether the change could have been made hitless (and in
+             how many CMD_CFGI + CMD_SYNC steps) and whether a reader could have seen a torn
+             mix of old and new qwords while it was being written
+    illegal  STEs of declared streams that the SMMU rejects (C_BAD_STE and why)
+    errors   active global errors (GERROR), event queue overflow, events not yet read,
+             invalidations still set to be dropped
+
+    Not checked yet: MSI paths and accelerated-mode topology rules (no ITS/iommufd model)."""
+    names = [smmu] if smmu else list(ctx.system.smmus)
+    reports, total = [], 0
+    for name in names:
+        m = ctx.system.smmu(name)
+        stale = coherence.stale_entries(m)
+        for s in stale:
+            s["command"] = [s["command"][0], s["command"][1]]
+        haz = [h for h in (_hazard(m, e, "ste") for e in m.walker.cached_stes()) if h]
+        haz += [h for h in (_hazard(m, e, "cd") for e in m.walker.cached_cds()) if h]
+        illegal = _stream_problems(ctx, m)
+        errors = [f"GERROR.{g} active" for g in m.gerror_active()]
+        if m.evtq_overflow:
+            errors.append("event queue overflowed: records were lost")
+        pending = len(m.events())
+        if m.cmdq.drop_budget:
+            errors.append(f"the next {m.cmdq.drop_budget} invalidations will be dropped")
+        n = len(stale) + len(illegal) + len(errors) + sum(1 for h in haz if h["torn"])
+        total += n
+        reports.append({"smmu": name, "stale": stale, "hazards": haz, "illegal": illegal,
+                        "errors": errors, "unread_events": pending, "problems": n})
+    return Result("check", {"smmus": reports, "problems": total, "clean": total == 0,
+                            "not_checked": ["MSI paths (no ITS model yet)",
+                                            "accelerated-mode topology rules (no iommufd "
+                                            "model yet)"]})
