@@ -1433,7 +1433,9 @@ cdef class Walker:
             if not x.used:
                 continue
             out.append({"kind": names[x.kind], "vmid": x.vmid,
-                        "asid": None if x.is_global else x.asid, "global": bool(x.is_global),
+                        # Stage-2-only entries carry no ASID (IHI 0070 3.17): show None.
+                        "asid": None if x.is_global or x.kind == TLB_S2 else x.asid,
+                        "global": bool(x.is_global),
                         "in_base": x.in_base, "size": 1 << x.shift, "out_base": x.out_base,
                         "ipa_base": x.ipa_base if x.kind == TLB_NESTED else None,
                         "s1level": x.s1level if x.kind != TLB_S2 else None,
