@@ -215,7 +215,9 @@ class Arg:
             return f"[{self.name}]"
         if self.keyword:
             return f"[{self.name}={self.type.metavar}]"
-        m = self.type.metavar if self.name.upper() == self.name else self.name.upper()
+        m = self.type.metavar
+        if m in ("N", "VALUE", "TEXT"):
+            m = self.name.upper()
         return f"[{m}]" if self.optional else m
 
 
@@ -578,7 +580,8 @@ def command(name: str, *args: Arg, pure: bool = False, logged: bool = True, raw:
         if not doc:
             raise AssertionError(f"command {name!r} has no docstring (it is the help text)")
         area = fn.__module__.rsplit(".", 1)[-1]
-        REGISTRY.add(Command(name, list(args), fn, doc, doc.splitlines()[0], area, pure, logged,
+        summary = " ".join(doc.split("\n\n", 1)[0].split())
+        REGISTRY.add(Command(name, list(args), fn, doc, summary, area, pure, logged,
                              raw, assignments, available))
         return fn
     return deco

@@ -1,0 +1,193 @@
+"""The `smmudbg` command.
+
+    smmudbg                          the REPL on the built-in default scenario
+    smmudbg SCENARIO.toml            the REPL on a scenario
+    smmudbg SESSION.json             the REPL on a saved session
+    smmudbg run SCRIPT [--json] [--keep-going] [--scenario FILE]     SCRIPT may be -
+    smmudbg replay SESSION           re-run a saved session and compare every result
+    smmudbg --version
+
+Never a traceback: a user error is one red line, anything else one line "internal error: ...",
+and batch modes exit non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .errors import SmmuDbgError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+def _red(msg: str, stream=None) -> None:
+    stream = stream or sys.stderr
+    if stream.isatty() and not os.environ.get("NO_COLOR"):
+        stream.write(f"\x1b[31m{msg}\x1b[0m\n")
+    else:
+        stream.write(msg + "\n")
+    stream.flush()
+
+
+def _session(scenario: str | None):
+    from .session import Session
+    if scenario is None:
+        return Session()
+    if scenario.endswith(".json"):
+        return Session.load(scenario)[0]
+    return Session.from_file(scenario)
+
+
+def autosave_path() -> str:
+    env = os.environ.get("SMMUDBG_AUTOSAVE")
+    if env:
+        return env
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")
+    return os.path.join(base, "smmudbg", "last-session.json")
+
+
+def _interactive(session) -> int:
+    path = autosave_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        session.autosave_path = path
+    except OSError:
+        session.autosave_path = None
+    try:
+        from . import repl          # the prompt_toolkit front end (smmudbg/repl.py)
+    except ImportError:
+        repl = None
+    try:
+        if repl is not None and hasattr(repl, "run"):
+            return repl.run(session) or 0
+        return _basic_loop(session)
+    finally:
+        try:
+            session.autosave(force=True)
+        except SmmuDbgError as e:
+            _red(f"autosave: {e}")
+
+
+def _basic_loop(session) -> int:
+    """A minimal line loop over the command registry (used when the REPL is unavailable)."""
+    from .render import render
+    from rich.console import Console
+    con = Console(highlight=False)
+    con.print(f"smmudbg {__version__} on {session.system.name}: "
+              f"help for the commands, quit to leave")
+    while True:
+        try:
+            line = input("smmudbg> ")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print()
+            continue
+        if line.strip() in ("quit", "exit"):
+            return 0
+        if not line.strip():
+            continue
+        out = session.execute(line)
+        if out.ok:
+            con.print(render(out.result))
+        else:
+            con.print(out.error, style="bold red", markup=False)
+        session.autosave()
+
+
+def _parser_main() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smmudbg", description="A debugger and REPL for nested "
+                                "Arm SMMUv3 state. Also: smmudbg run SCRIPT, smmudbg replay "
+                                "SESSION.")
+    p.add_argument("scenario", nargs="?", help="a scenario (.toml) or a saved session (.json)")
+    p.add_argument("--version", action="version", version=f"smmudbg {__version__}")
+    return p
+
+
+def _parser_run() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smmudbg run", description="Run a script of commands.")
+    p.add_argument("script", help="the script file, or - for standard input")
+    p.add_argument("--json", action="store_true", help="one JSON object per command")
+    p.add_argument("--keep-going", action="store_true", help="do not stop at the first error")
+    p.add_argument("--scenario", help="scenario TOML (default: the built-in default)")
+    return p
+
+
+def _parser_replay() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smmudbg replay",
+                                description="Re-run a saved session and compare results.")
+    p.add_argument("session", help="a session file (.json)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def _run(args) -> int:
+    from .script import read_lines, run_script
+    session = _session(args.scenario)
+    lines = read_lines(args.script)
+    where = "<stdin>" if args.script == "-" else args.script
+    return run_script(lines, session, as_json=args.json, keep_going=args.keep_going,
+                      where=where, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+
+
+def _replay(args) -> int:
+    import json
+    from .session import Session
+    s = Session()
+    out = s.execute(f"replay {_quote(args.session)}")
+    if not out.ok:
+        raise SmmuDbgError(out.error)
+    r = out.result.data
+    if args.json:
+        print(json.dumps(out.result.to_json()))
+    elif r["identical"]:
+        print(f"replayed {r['replayed']} commands identically")
+    else:
+        d = r["diverged"]
+        print(f"command #{d['index']} diverged: {d['command']}")
+        exp = d["expected"]
+        print("  recorded: " + ("ok" if exp["ok"] else "error") + f", digest {exp['digest']}"
+              + (f", error: {exp['error']}" if exp.get("error") else "")
+              + (f"\n  recorded result: {json.dumps(exp['result'])}" if "result" in exp
+                 else ""))
+        got = d["got"]
+        print("  now:      " + ("ok" if got["ok"] else "error") + f", digest {got['digest']}")
+        print(f"  result now: {json.dumps(got['result'])}")
+        print(f"{r['differing']} of {r['replayed']} commands differ")
+    return 0 if r["identical"] else EXIT_ERROR
+
+
+def _quote(path: str) -> str:
+    import shlex
+    return shlex.quote(path)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "run":
+            return _run(_parser_run().parse_args(argv[1:]))
+        if argv and argv[0] == "replay":
+            return _replay(_parser_replay().parse_args(argv[1:]))
+        args = _parser_main().parse_args(argv)
+        return _interactive(_session(args.scenario))
+    except SmmuDbgError as e:
+        _red(str(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as e:        # never a traceback to the user
+        _red(f"internal error: {type(e).__name__}: {e}")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

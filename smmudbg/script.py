@@ -1,0 +1,76 @@
+"""Scripts: a text file of commands, one per line, `#` comments, run non-interactively.
+
+`expect` lines assert on the previous command's result, so a script is a regression test. The
+run stops at the first error (exit status 1) unless keep_going; a failing command followed by
+`expect error ...` is what the script expected and does not stop it. With json, each command
+prints one JSON object: {"command", "ok": true, "result"} or {"command", "ok": false, "error"}.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from .commands.registry import strip_comment
+from .errors import SmmuDbgError
+from .session import Session
+
+
+class ScriptError(SmmuDbgError):
+    pass
+
+
+def read_lines(path: str) -> list[str]:
+    if path == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except OSError as e:
+        raise ScriptError(f"{path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScriptError(f"{path}: not a UTF-8 text file") from None
+
+
+def commands_of(lines) -> list[tuple[int, str]]:
+    """(line number, command) for each line that holds a command."""
+    out = []
+    for n, line in enumerate(lines, 1):
+        text = strip_comment(line).strip()
+        if text:
+            out.append((n, line.strip()))
+    return out
+
+
+def _expects_error(cmds, i) -> bool:
+    if i + 1 >= len(cmds):
+        return False
+    words = cmds[i + 1][1].split()
+    return len(words) >= 2 and words[0] == "expect" and words[1] == "error"
+
+
+def run_script(lines, session: Session, *, as_json: bool = False, keep_going: bool = False,
+               out=None, err=None, where: str = "script", color: bool = False) -> int:
+    """Run the commands in `lines`. Returns the exit status: 0 if every command (and every
+    expect) succeeded, 1 otherwise."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    status = 0
+    cmds = commands_of(lines)
+    for i, (n, line) in enumerate(cmds):
+        outcome = session.execute(line)
+        if as_json:
+            out.write(json.dumps(outcome.to_json(), sort_keys=False) + "\n")
+        elif outcome.ok:
+            if outcome.result.kind != "expect":
+                from .render import render_text
+                out.write(f"> {line}\n")
+                out.write(render_text(outcome.result, color=color))
+        if outcome.ok or _expects_error(cmds, i):
+            continue
+        status = 1
+        if not as_json:
+            err.write(f"{where}:{n}: {outcome.error}\n")
+        if not keep_going:
+            break
+    out.flush()
+    return status
