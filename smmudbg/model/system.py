@@ -69,7 +69,7 @@ class System:
         self.devices: dict[str, Stream] = {}
         try:
             self._build()
-        except (BuildError, MemFault, ValueError) as e:
+        except (BuildError, MemFault, ValueError, ModelError) as e:
             raise ScenarioError(f"scenario {self.name!r}: {e}") from None
 
     # -- construction ---------------------------------------------------------------------------
