@@ -88,8 +88,22 @@ def s1cd(asid):
                      ASET=1, ASID=asid, TTB0=TTB >> 4, MAIR0=0x12345678, MAIR1=0x0abcdef0)
 
 
+def sva_cd(asid, released=False):
+    # Linux arm_smmu_make_sva_cd: with an mm, T0SZ/TG0/IRGN0/ORGN0/SH0/EPD1 and TTB0 = the
+    # mm's pgd; released (mm=NULL): EPD0=1, no TTB0 or TCR fields, and S/R cleared.
+    f = dict(V=1, IPS=5, AA64=1, A=1, ASID=asid, MAIR0=0x12345678, MAIR1=0x0abcdef0)
+    if released:
+        f.update(EPD0=1)
+    else:
+        f.update(T0SZ=16, TG0=0, IR0=1, OR0=1, SH0=3, EPD1=1, R=1, TTB0=TTB >> 4)
+    return CD.encode(**f)
+
+
 @pytest.mark.parametrize("cur,target,syncs,hitless", [
     ([0] * 8, s1cd(1997), 2, False), (s1cd(1997), [0] * 8, 2, False),     # s1_clear
+    ([0] * 8, sva_cd(1997), 2, False), (sva_cd(1997), [0] * 8, 2, False),  # sva_clear
+    (sva_cd(1997), sva_cd(1997, True), 2, True),                           # sva_release
+    (sva_cd(1997, True), sva_cd(1997), 2, True),
     (s1cd(778), s1cd(1997), 1, True), (s1cd(1997), s1cd(778), 1, True),   # s1_change_asid
 ])
 def test_cd_transition(cur, target, syncs, hitless):
