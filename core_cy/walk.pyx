@@ -1250,6 +1250,8 @@ cdef class Walker:
         """Translate one transaction. Returns a dict: pa, ipa, perm, hit, fault, steps."""
         cdef Txn t
         cdef WalkResult r
+        if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
+            raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
         t.sid = sid
         t.ssv = ssid is not None
         t.ssid = ssid if ssid is not None else 0
@@ -1257,8 +1259,6 @@ cdef class Walker:
         t.write = write
         t.instr = instr
         t.priv = priv
-        if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
-            raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
         self.ctx.ntrace = 0
         self.ctx.trace = self.trace_buf if trace else NULL
         translate(&self.ctx, &t, &r)
