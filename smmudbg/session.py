@@ -9,7 +9,8 @@ executed as code) and rebuilds the state by re-running the logged commands on a 
 
 Time travel: `goto N` rebuilds the system from the scenario and re-runs the first N logged
 commands (skipping commands that only read state); the rest of the log is kept, so `goto` can
-go forward again until a new command is run, which drops the entries after the current position.
+go forward again until a command that changes state is run, which drops the entries after the
+current position. Read-only commands run in the past are not recorded.
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class Outcome:
     command: str
     result: object = None        # registry.Result
     error: str | None = None
+    digest: str | None = None    # of the result's canonical JSON (or of the error)
 
     @property
     def ok(self) -> bool:
@@ -141,8 +143,11 @@ class Session:
         except Exception as e:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
-        if cmd.logged:
-            self._record(Entry(line, digest(body), out.ok, cmd.pure, out.error,
+        out.digest = digest(body)
+        if cmd.logged and not (cmd.pure and self.position < len(self.log)):
+            # (a read-only command while looking at the past is not recorded: recording it
+            # would drop the commands after this position)
+            self._record(Entry(line, out.digest, out.ok, cmd.pure, out.error,
                                body if out.ok and self.keep_results else None))
         if cmd.name != "expect":
             self.last = out
@@ -174,23 +179,31 @@ class Session:
         if n < 0 or n > len(self.log):
             raise SessionError(f"goto: {n} is outside the log (0..{len(self.log)})")
         from .commands.registry import REGISTRY, call
-        system = self._fresh_system()
         old = self.system
-        self.system = system
+        if n >= self.position:
+            todo = self.log[self.position:n]        # forward: continue from here
+        else:
+            self.system = self._fresh_system()      # back: rebuild, then re-run
+            todo = self.log[:n]
+        start = self.position if n >= self.position else 0
         ran = 0
-        try:
-            for e in self.log[:n]:
-                if e.pure:
-                    continue
+        for i, e in enumerate(todo):
+            if e.pure:
+                continue
+            try:
                 cmd, kwargs = REGISTRY.parse(self, e.command)
-                try:
-                    call(self, cmd, kwargs)
-                except SmmuDbgError:
-                    pass
-                ran += 1
-        except SmmuDbgError as err:
-            self.system = old
-            raise SessionError(f"goto: cannot re-run {e.command!r}: {err}") from None
+            except SmmuDbgError as err:
+                if start == 0 and i == 0 and ran == 0:
+                    self.system = old
+                    raise SessionError(f"goto: cannot re-run {e.command!r}: {err}") from None
+                self.position = start + i
+                raise SessionError(f"goto: stopped at #{start + i + 1}: cannot re-run "
+                                   f"{e.command!r}: {err}") from None
+            try:
+                call(self, cmd, kwargs)
+            except Exception:       # it failed when it was logged too: same effect again
+                pass
+            ran += 1
         self.position = n
         self.last = None
         return ran
@@ -204,9 +217,11 @@ class Session:
         first, differing = None, 0
         for i, e in enumerate(entries):
             out = self.execute(e.command)
-            body = out.result.to_json() if out.ok else {"error": out.error}
-            d = digest(body)
+            d = out.digest
+            if d is None:
+                d = digest({"error": out.error})
             if d != e.digest or out.ok != e.ok:
+                body = out.result.to_json() if out.ok else {"error": out.error}
                 differing += 1
                 if first is None:
                     expected = {"ok": e.ok, "digest": e.digest}
@@ -279,6 +294,13 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as e:
         raise SessionError(f"{path}: cannot write: {e.strerror}") from None
     try:
+        try:
+            mode = os.stat(path).st_mode & 0o777         # keep an existing file's mode
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

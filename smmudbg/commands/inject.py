@@ -112,8 +112,9 @@ def _ste_result(what, m, sid, pa, old, new):
          Int("dword", "which 64-bit word (default 0)", keyword=True, default=0, hi=7),
          Int("bit", "which bit to flip (default 3: Config[2])", keyword=True, default=3, hi=63))
 def inject_corrupt_ste(ctx, target, dword=0, bit=3):
-    """Flip one bit of an STE in memory (default: dword 0 bit 3, the top bit of Config, which
-    turns nested/s1/s2 into a reserved Config and bypass into abort). No CMD_CFGI_STE."""
+    """Flip one bit of an STE in memory (default: dword 0 bit 3, the top bit of Config: any
+    Config 0b1xx becomes 0b0xx, which aborts transactions without recording an event).
+    No CMD_CFGI_STE."""
     m, sid, pa, old = _ste(ctx, target)
     new = list(old)
     new[dword] ^= 1 << bit
@@ -133,13 +134,20 @@ def inject_invalidate_ste(ctx, target):
 
 
 @command("inject reserved-ste", Stream("target", "DEVICE, or SMMU SID"),
-         Text("field", "an STE field with reserved values (default Config)", keyword=True,
-              default="Config", metavar="FIELD",
+         Text("field", "an STE field with reserved values (default: S2TG if the STE has "
+              "stage 2, else Config)", keyword=True, default=None, metavar="FIELD",
               complete=lambda ctx, a: [f.name for f in STE.fields
                                        if any(n.startswith("reserved") for n in f.enum.values())]))
-def inject_reserved_ste(ctx, target, field="Config"):
+def inject_reserved_ste(ctx, target, field=None):
     """Set an STE field to a value the architecture reserves (the field's first reserved
-    value: Config=0b001, S2TG=0b11, S1Fmt=0b11, ...)."""
+    value: S2TG=0b11, Config=0b001, S1Fmt=0b11, ...).
+
+    By default S2TG=0b11 on an STE with stage 2 (C_BAD_STE), else Config=0b001 (a Config of
+    0b0xx aborts transactions without an event)."""
+    if field is None:
+        smmu_name, sid = target
+        cfg = STE.field("Config").get(ctx.system.smmu(smmu_name).read_ste(sid))
+        field = "S2TG" if cfg in (6, 7) else "Config"
     try:
         f = STE.field(field)
     except FieldError as e:

@@ -332,6 +332,8 @@ class Registry:
     # -- parsing ----------------------------------------------------------------------------
     @staticmethod
     def tokenize(line: str) -> list[str]:
+        if not any(c in line for c in "'\"#\\"):
+            return line.split()         # the common case: no quoting, no comment
         try:
             lex = shlex.shlex(line, posix=True, punctuation_chars=False)
             lex.whitespace_split = True

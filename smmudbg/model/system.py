@@ -85,6 +85,37 @@ class System:
     def default(cls) -> "System":
         return cls.from_text(sc.builtin("default"), "built-in default scenario")
 
+    @classmethod
+    def empty(cls, name: str, description: str = "", strict: bool = False) -> "System":
+        """A system with no memory, SMMUs or streams, for importers to fill in (add_smmu,
+        add_stream, mem.image). strict: writes outside declared memory fault (MemFault)
+        instead of creating RAM, as for an imported dump."""
+        sys_ = cls({"name": name, "description": description, "ram": [], "smmu": [], "vm": [],
+                    "domain": [], "stream": []})
+        sys_.mem = PhysMem(strict=strict)
+        return sys_
+
+    def add_smmu(self, smmu: Smmu) -> Smmu:
+        """Add an SMMU built over this system's memory (an importer's)."""
+        if smmu.mem is not self.mem:
+            raise ModelError(f"SMMU {smmu.name!r} is not built over this system's memory")
+        if smmu.name in self.smmus:
+            raise ModelError(f"an SMMU named {smmu.name!r} already exists")
+        self.smmus[smmu.name] = smmu
+        return smmu
+
+    def add_stream(self, smmu: str, sid: int, config: str, name: str | None = None) -> Stream:
+        """Declare a stream found in an SMMU's stream table (an importer's): it is listed by
+        topology and checked by `check`. config is a CONFIG_CODES name (or any label)."""
+        spec = {"name": name, "smmu": smmu, "sid": sid, "count": 1, "config": config,
+                "s2": None, "cds": []}
+        self.spec["stream"].append(spec)
+        st = Stream(spec, sid)
+        self.streams[(smmu, sid)] = st
+        if st.name:
+            self.devices[st.name] = st
+        return st
+
     def _build(self):
         for r in self.spec["ram"]:
             self.mem.ram(r["base"], r["size"])
