@@ -373,6 +373,7 @@ def parse_session(text: str, where: str = "session") -> dict:
                                f"{sorted(extra)[0]!r}")
         if len(e["command"]) > MAX_COMMAND_CHARS or "\n" in e["command"]:
             raise SessionError(f"{where}: damaged session: log[{i}].command is not one line")
+        _check_logged_command(where, i, e["command"])
         d = e["digest"]
         if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
             raise SessionError(f"{where}: damaged session: log[{i}].digest is not a SHA-256")
@@ -380,6 +381,20 @@ def parse_session(text: str, where: str = "session") -> dict:
     if not 0 <= pos <= len(doc["log"]):
         raise SessionError(f"{where}: damaged session: position {pos} is outside the log")
     return doc
+
+
+def _check_logged_command(where: str, i: int, line: str) -> None:
+    """A log entry must name a command that is recorded in logs: session commands (save, load,
+    replay...) never are, so a file holding one is not a session this program wrote - and
+    replaying it must never write or read other files."""
+    from .commands.registry import REGISTRY
+    try:
+        cmd, _ = REGISTRY.lookup(REGISTRY.tokenize(line))
+    except SmmuDbgError as e:
+        raise SessionError(f"{where}: damaged session: log[{i}].command: {e}") from None
+    if not cmd.logged:
+        raise SessionError(f"{where}: damaged session: log[{i}].command: {cmd.name!r} is never "
+                           f"logged")
 
 
 def read_session(path: str) -> dict:
