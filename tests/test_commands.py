@@ -45,9 +45,15 @@ def test_every_command_has_help_and_usage():
         assert c.usage.startswith(name)
 
 
+MODULES_TESTED_HERE = {"inspect", "walk", "change", "inject", "check", "session_cmds", "meta",
+                       "later"}
+
+
 def test_every_command_is_exercised_here():
     src = open(__file__).read()
-    for name in REGISTRY.commands:
+    for name, c in REGISTRY.commands.items():
+        if c.area not in MODULES_TESTED_HERE:     # commands of other modules: their own tests
+            continue
         assert f'"{name} ' in src or f'"{name}"' in src or f"'{name}" in src, name
 
 
