@@ -5,6 +5,7 @@
     smmudbg SESSION.json             the REPL on a saved session
     smmudbg run SCRIPT [--json] [--keep-going] [--scenario FILE]     SCRIPT may be -
     smmudbg replay SESSION           re-run a saved session and compare every result
+    smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT]
     smmudbg --version
 
 Never a traceback: a user error is one red line, anything else one line "internal error: ...",
@@ -175,6 +176,9 @@ def main(argv=None) -> int:
             return _run(_parser_run().parse_args(argv[1:]))
         if argv and argv[0] == "replay":
             return _replay(_parser_replay().parse_args(argv[1:]))
+        if argv and argv[0] == "import-qemu":
+            from .commands.importer import cli_main as _import_qemu
+            return _import_qemu(argv[1:], _interactive)
         args = _parser_main().parse_args(argv)
         return _interactive(_session(args.scenario))
     except SmmuDbgError as e:

@@ -1,0 +1,532 @@
+"""Import a real system: a QEMU guest's memory dump plus its SMMUv3 register values.
+
+    system, report = import_qemu("memory.elf", "regs.json")            # ELF dump-guest-memory
+    system, report = import_qemu("ram.raw", "regs.json", ram_base=0x40000000)   # pmemsave
+
+The result is an ordinary :class:`~smmudbg.model.system.System` with one SMMU named ``smmu0``:
+
+- its memory is the dump: every segment is mapped with ``PhysMem.image`` (read-only, copied a
+  page at a time on first write; nothing is read at import time but the tables the import
+  checks), and the memory is strict: an address outside the dump is unbacked, so a walk that
+  reaches it is an external abort (F_STE_FETCH, F_CD_FETCH, F_WALK_EABT), never zeros;
+- its ID registers are exactly the given values, decoded into the SMMU's features and the
+  walker's capabilities (S1P, S2P, TTF, CD2L, ASID16, VMID16, SSIDSIZE, SIDSIZE, OAS, GRAN*,
+  HTTU, STALL_MODEL, TERM_MODEL, TTENDIAN, HYP, XNX, HAD, STT, ATS, ...);
+- its other registers hold the given values as a snapshot (not replayed as writes: a
+  snapshot's pending commands stay pending, nothing is executed), and the walker is configured
+  from them as the SMMU would be: stream table (SMMU_STRTAB_BASE/_CFG), CR0.SMMUEN, GBPA.ABORT;
+  CR0ACK/IRQ_CTRLACK follow CR0/IRQ_CTRL when not given;
+- the streams whose STE is valid and not Config=abort are found by reading the stream table
+  and declared (``topology``, ``check`` and completion list them).
+
+REGS.json is one JSON object mapping architected register names (``SMMU_IDR0``,
+``SMMU_STRTAB_BASE``, ``SMMU_EVENTQ_PROD``, or Linux/QEMU's ``SMMU_EVTQ_*``; case does not
+matter) to values: integers or strings (``"0x0d40101a"``, or decimal). SMMU_IDR0, SMMU_IDR1 and
+SMMU_IDR5 are required: without them the SMMU's capabilities are unknown.
+
+Errors are :class:`QemuImportError` (a SmmuDbgError), one line naming the file and the register
+or address at fault. Registers that contradict each other, or a dump that does not hold the
+tables the registers point at (stream table while SMMUEN=1, a queue while it is enabled), are
+errors; parts of the tables missing further down (an L2 stream table, a CD, a page-table root)
+are warnings in the report, since a sparse dump of a big system may hold only what matters.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import os
+
+import numpy as np
+
+from core_cy.physmem import MemFault
+
+from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import registers as R
+from ..errors import ModelError, SmmuDbgError
+from ..model.smmu import IDR_OF, Smmu
+from ..model.system import CONFIG_CODES, System
+from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
+
+__all__ = ["QemuImportError", "import_qemu", "load_regs", "parse_regs", "build_system",
+           "SMMU_NAME", "DEFAULT_RAM_BASE"]
+
+SMMU_NAME = "smmu0"
+MAX_REGS_BYTES = 1 << 20
+REQUIRED = ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR5")
+# Registers the programming interface cannot hold as a value (page-1 aliases are in ALIASES).
+_IDRS = ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR2", "SMMU_IDR3", "SMMU_IDR4", "SMMU_IDR5",
+         "SMMU_IIDR", "SMMU_AIDR")
+_CONFIG_NAMES = {v: k for k, v in CONFIG_CODES.items()}
+_PAGE = 4096
+
+STE = fmt("STE")
+CD = fmt("CD")
+L1STD = fmt("L1STD")
+
+
+class QemuImportError(SmmuDbgError):
+    """A memory dump or register file that cannot be imported (one line, names file and what)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Registers
+# ---------------------------------------------------------------------------------------------
+def canonical_name(key: str) -> str | None:
+    """The architected name for a REGS.json key, or None if it names no register."""
+    n = key.strip().upper()
+    n = R.ALIASES.get(n, n)
+    return n if n in R.FORMATS else None
+
+
+def _no_dup_pairs(where):
+    def hook(pairs):
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                raise QemuImportError(f"{where}: key {k!r} is given twice")
+            out[k] = v
+        return out
+    return hook
+
+
+def parse_regs(obj, where: str = "regs") -> dict[str, int]:
+    """Check a register map (already parsed JSON) and return {architected name: value}."""
+    if not isinstance(obj, dict):
+        raise QemuImportError(f"{where}: expected a JSON object mapping register names to "
+                              f"values, got {_json_type(obj)}")
+    out: dict[str, int] = {}
+    given: dict[str, str] = {}
+    for key, raw in obj.items():
+        name = canonical_name(key) if isinstance(key, str) else None
+        if name is None:
+            raise QemuImportError(f"{where}: unknown register {key!r} (expected an SMMUv3 "
+                                  f"register name such as SMMU_CR0, SMMU_STRTAB_BASE, "
+                                  f"SMMU_EVTQ_PROD)")
+        if name in given:
+            raise QemuImportError(f"{where}: {key!r} and {given[name]!r} are the same register "
+                                  f"({name})")
+        given[name] = key
+        out[name] = _value(raw, key, name, where)
+    return out
+
+
+def _json_type(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", float: "a number with a fraction"}.get(type(v), "a number")
+
+
+def _value(raw, key, name, where) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise QemuImportError(f"{where}: {key}: expected an integer or a hex string, got "
+                              f"{_json_type(raw)}")
+    if isinstance(raw, str):
+        t = raw.strip()
+        try:
+            v = int(t, 0) if t[:2].lower() in ("0x", "0b", "0o") else int(t, 10)
+        except ValueError:
+            raise QemuImportError(f"{where}: {key}: {raw!r} is not a number (write hex as "
+                                  f"\"0x...\")") from None
+    else:
+        v = raw
+    bits = 8 * fmt(name).size
+    if v < 0:
+        raise QemuImportError(f"{where}: {key}: {raw!r} is negative")
+    if v >> bits:
+        raise QemuImportError(f"{where}: {key}: {v:#x} does not fit in the {bits}-bit "
+                              f"register {name}")
+    return v
+
+
+def load_regs(path) -> dict[str, int]:
+    """Read and check a REGS.json file."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            data = f.read(MAX_REGS_BYTES + 1)
+    except OSError as e:
+        raise QemuImportError(f"{name}: cannot open: {e.strerror or e}") from None
+    if len(data) > MAX_REGS_BYTES:
+        raise QemuImportError(f"{name}: not a register file (larger than 1 MiB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise QemuImportError(f"{name}: not UTF-8 text (byte {e.start})") from None
+    if not text.strip():
+        raise QemuImportError(f"{name}: file is empty (expected a JSON object)")
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_dup_pairs(name))
+    except ValueError as e:
+        if isinstance(e, QemuImportError):
+            raise
+        msg = str(e).split("\n")[0]
+        raise QemuImportError(f"{name}: not valid JSON: {msg}") from None
+    except RecursionError:
+        raise QemuImportError(f"{name}: not valid JSON: nested too deeply") from None
+    return parse_regs(obj, name)
+
+
+def _f(regs: dict, reg: str, field: str) -> int:
+    return fmt(reg).field(field).get([regs.get(reg, 0)])
+
+
+def features_of(regs: dict) -> dict[str, int]:
+    """Every IDR0/1/3/5 field, by the (upper-case) name the model and the walker use."""
+    feats = {}
+    for key, (reg, f) in IDR_OF.items():
+        feats[key] = f.get([regs.get(reg, 0)])
+    return feats
+
+
+def check_regs(regs: dict, where: str) -> list[str]:
+    """Registers that contradict each other or the ID registers: raise. Returns warnings for
+    values the architecture defines a behaviour for but a driver would not program."""
+    warnings = []
+    for r in REQUIRED:
+        if r not in regs:
+            raise QemuImportError(f"{where}: {r} is missing (the SMMU's capabilities are read "
+                                  f"from SMMU_IDR0, SMMU_IDR1 and SMMU_IDR5)")
+    cr0 = regs.get("SMMU_CR0", 0)
+    if "SMMU_CR0ACK" in regs and regs["SMMU_CR0ACK"] != cr0:
+        raise QemuImportError(f"{where}: SMMU_CR0ACK {regs['SMMU_CR0ACK']:#x} != SMMU_CR0 "
+                              f"{cr0:#x} (an update was in flight; snapshot the registers "
+                              f"again once CR0ACK matches)")
+    if "SMMU_IRQ_CTRLACK" in regs and regs["SMMU_IRQ_CTRLACK"] != regs.get("SMMU_IRQ_CTRL", 0):
+        raise QemuImportError(f"{where}: SMMU_IRQ_CTRLACK {regs['SMMU_IRQ_CTRLACK']:#x} != "
+                              f"SMMU_IRQ_CTRL {regs.get('SMMU_IRQ_CTRL', 0):#x} (an update "
+                              f"was in flight)")
+    # Stream table.
+    smmuen = _f(regs, "SMMU_CR0", "SMMUEN")
+    has_st = "SMMU_STRTAB_BASE" in regs and "SMMU_STRTAB_BASE_CFG" in regs
+    if smmuen and not has_st:
+        miss = "SMMU_STRTAB_BASE" if "SMMU_STRTAB_BASE" not in regs else "SMMU_STRTAB_BASE_CFG"
+        raise QemuImportError(f"{where}: SMMU_CR0.SMMUEN=1 but {miss} is not given (no "
+                              f"stream table)")
+    if "SMMU_STRTAB_BASE_CFG" in regs:
+        stfmt = _f(regs, "SMMU_STRTAB_BASE_CFG", "FMT")
+        level = _f(regs, "SMMU_IDR0", "ST_LEVEL")
+        log2size = _f(regs, "SMMU_STRTAB_BASE_CFG", "LOG2SIZE")
+        split = _f(regs, "SMMU_STRTAB_BASE_CFG", "SPLIT")
+        sidsize = _f(regs, "SMMU_IDR1", "SIDSIZE")
+        if stfmt == 1 and level == 0:
+            raise QemuImportError(f"{where}: SMMU_STRTAB_BASE_CFG.FMT=1 (2-level) but "
+                                  f"SMMU_IDR0.ST_LEVEL=0 (linear stream tables only)")
+        if stfmt > 1:
+            warnings.append(f"SMMU_STRTAB_BASE_CFG.FMT={stfmt} is reserved: the SMMU treats "
+                            f"it as linear")
+        if log2size > sidsize:
+            raise QemuImportError(f"{where}: SMMU_STRTAB_BASE_CFG.LOG2SIZE={log2size} exceeds "
+                                  f"SMMU_IDR1.SIDSIZE={sidsize}")
+        if stfmt == 1 and split not in (6, 8, 10):
+            warnings.append(f"SMMU_STRTAB_BASE_CFG.SPLIT={split} is reserved: the SMMU uses 6")
+    # Queues.
+    for q, en, cap in (("CMDQ", "CMDQEN", "CMDQS"), ("EVENTQ", "EVENTQEN", "EVENTQS")):
+        base = f"SMMU_{q}_BASE"
+        enabled = _f(regs, "SMMU_CR0", en)
+        if enabled and base not in regs:
+            raise QemuImportError(f"{where}: SMMU_CR0.{en}=1 but {base} is not given")
+        if base not in regs:
+            continue
+        qs = _f(regs, base, "LOG2SIZE")
+        mx = _f(regs, "SMMU_IDR1", cap)
+        if qs > mx:
+            raise QemuImportError(f"{where}: {base}.LOG2SIZE={qs} exceeds SMMU_IDR1.{cap}={mx}")
+        for ptr in (f"SMMU_{q}_PROD", f"SMMU_{q}_CONS"):
+            if ptr not in regs:
+                continue
+            wr = regs[ptr] & 0xFFFFF
+            if wr >> (qs + 1):
+                raise QemuImportError(f"{where}: {ptr} {regs[ptr]:#x} has index bits above the "
+                                      f"wrap bit (bit {qs}) for {base}.LOG2SIZE={qs}")
+    return warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------------
+class Coverage:
+    """Which guest-physical ranges the dump holds (its segments)."""
+
+    def __init__(self, segments, name: str):
+        self.ranges = [(s.pa, s.end) for s in segments]
+        self.starts = [a for a, _ in self.ranges]
+        self.name = name
+
+    def contains(self, pa: int, size: int = 1) -> bool:
+        i = bisect.bisect_right(self.starts, pa) - 1
+        while i >= 0 and i < len(self.ranges):
+            lo, hi = self.ranges[i]
+            if not lo <= pa < hi:
+                return False
+            if pa + size <= hi:
+                return True
+            size -= hi - pa
+            pa = hi
+            i += 1
+        return False
+
+    def missing(self, pa: int, size: int) -> int | None:
+        """The first address of [pa, pa+size) the dump does not hold, or None."""
+        end = pa + size
+        while pa < end:
+            i = bisect.bisect_right(self.starts, pa) - 1
+            if i < 0 or pa >= self.ranges[i][1]:
+                return pa
+            pa = self.ranges[i][1]
+        return None
+
+    def describe(self, limit: int = 6) -> str:
+        parts = [f"{lo:#x}-{hi - 1:#x}" for lo, hi in self.ranges[:limit]]
+        if len(self.ranges) > limit:
+            parts.append(f"... {len(self.ranges)} in all")
+        return ", ".join(parts)
+
+    def not_in_dump(self, what: str, addr: int) -> QemuImportError:
+        return QemuImportError(f"{what} {addr:#x} is not in the dump {self.name} "
+                               f"(segments: {self.describe()})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The system
+# ---------------------------------------------------------------------------------------------
+def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = None):
+    """Load MEMORY (ELF core or raw image, optionally xz) and REGS (a path or a dict of register
+    values) into a System. Returns (system, report)."""
+    mem_name = os.fspath(memory)
+    if isinstance(regs, dict):
+        values, regs_name = parse_regs(regs, "regs"), "regs"
+    else:
+        regs_name = os.fspath(regs)
+        values = load_regs(regs_name)
+    # Registers first: a bad register file fails before a large dump is touched.
+    warnings = check_regs(values, regs_name)
+    try:
+        segments = load_memory(mem_name, ram_base=ram_base)
+    except DumpError as e:
+        raise QemuImportError(str(e)) from None
+    return build_system(segments, values, mem_name, regs_name, warnings, name)
+
+
+def build_system(segments, values: dict, mem_name: str, regs_name: str,
+                 warnings: list[str] | None = None, name: str | None = None):
+    warnings = list(warnings or [])
+    cov = Coverage(segments, mem_name)
+    sysname = name or f"qemu:{os.path.basename(mem_name)}"
+    system = System.empty(sysname, f"imported from {mem_name} and {regs_name}", strict=True)
+    for s in segments:
+        if s.pa & (_PAGE - 1):
+            raise QemuImportError(f"{mem_name}: segment at PA {s.pa:#x} is not 4 KiB aligned")
+        try:
+            system.mem.image(s.pa, s.data)
+        except ValueError as e:
+            raise QemuImportError(f"{mem_name}: segment at PA {s.pa:#x}: {e}") from None
+
+    feats = features_of(values)
+    try:
+        smmu = Smmu(SMMU_NAME, system.mem, feats)
+    except (ModelError, ValueError) as e:
+        raise QemuImportError(f"{regs_name}: ID registers: {e}") from None
+    # The snapshot's values, as read (no write side effects: nothing is replayed).
+    for reg, v in values.items():
+        smmu.regs[reg] = v
+    if "SMMU_CR0ACK" not in values:
+        smmu.regs["SMMU_CR0ACK"] = smmu.regs["SMMU_CR0"]
+    if "SMMU_IRQ_CTRLACK" not in values:
+        smmu.regs["SMMU_IRQ_CTRLACK"] = smmu.regs["SMMU_IRQ_CTRL"]
+    st = smmu.strtab
+    smmu.walker.configure(strtab_base=st["base"], strtab_fmt=st["fmt"],
+                          strtab_split=st["split"], strtab_log2size=st["log2size"],
+                          smmuen=bool(smmu.field("CR0", "SMMUEN")),
+                          gbpa_abort=bool(smmu.field("GBPA", "ABORT")))
+    system.add_smmu(smmu)
+
+    _check_coverage(smmu, values, cov, warnings)
+    streams = discover_streams(smmu, cov, warnings) if "SMMU_STRTAB_BASE" in values else []
+    for sid, config in streams:
+        system.add_stream(SMMU_NAME, sid, config)
+    _check_stream_coverage(smmu, streams, cov, warnings)
+
+    report = {
+        "system": sysname, "smmu": SMMU_NAME, "memory": mem_name, "regs": regs_name,
+        "segments": [{"pa": s.pa, "size": s.size} for s in segments],
+        "bytes": sum(s.size for s in segments),
+        "registers": len(values),
+        "smmuen": bool(smmu.field("CR0", "SMMUEN")),
+        "strtab": {"base": st["base"], "format": "2lvl" if st["fmt"] == 1 else "linear",
+                   "log2size": st["log2size"], "split": st["split"] if st["fmt"] == 1 else None},
+        "streams": [{"sid": sid, "config": c} for sid, c in streams],
+        "pending_commands": smmu.cmdq.ring.count(smmu.regs["SMMU_CMDQ_PROD"],
+                                                 smmu.regs["SMMU_CMDQ_CONS"])
+        if "SMMU_CMDQ_BASE" in values else 0,
+        "gerror": smmu.gerror_active(),
+        "warnings": warnings,
+    }
+    return system, report
+
+
+def _strtab_geometry(smmu):
+    """(effective base, fmt, split, effective log2size, L1 or linear table bytes)."""
+    st = smmu.strtab
+    log2size = min(st["log2size"], smmu.features.get("SIDSIZE", 0))
+    if st["fmt"] == 1:
+        split = st["split"] if st["split"] in (6, 8, 10) else 6
+        base = st["base"] & ~((1 << max(6, st["log2size"] - split + 3)) - 1)
+        return base, 1, split, log2size, 8 * max(1, 1 << max(0, log2size - split))
+    base = st["base"] & ~((1 << (st["log2size"] + 6)) - 1)
+    return base, 0, 0, log2size, 64 << log2size
+
+
+def _check_coverage(smmu, values, cov: Coverage, warnings: list[str]):
+    """The structures the registers point at and the SMMU is using must be in the dump."""
+    if "SMMU_STRTAB_BASE" in values:
+        base, stfmt, _, _, size = _strtab_geometry(smmu)
+        raw = values["SMMU_STRTAB_BASE"] & (((1 << 56) - 1) & ~0x3F)
+        if raw != base:
+            warnings.append(f"SMMU_STRTAB_BASE {raw:#x} is not aligned to its table size: the "
+                            f"SMMU uses {base:#x}")
+        what = "level-1 stream table" if stfmt == 1 else "stream table"
+        if not cov.contains(base):
+            if smmu.field("CR0", "SMMUEN"):
+                raise cov.not_in_dump("SMMU_STRTAB_BASE", base)
+            warnings.append(f"SMMU_STRTAB_BASE {base:#x} is not in the dump (SMMUEN=0)")
+        else:
+            gap = cov.missing(base, size)
+            if gap is not None:
+                warnings.append(f"the {what} {base:#x}-{base + size - 1:#x} is only partly in "
+                                f"the dump (first missing byte {gap:#x})")
+    for q, en, esize in (("CMDQ", "CMDQEN", 16), ("EVENTQ", "EVENTQEN", 32)):
+        reg = f"SMMU_{q}_BASE"
+        if reg not in values:
+            continue
+        qs = smmu.field(reg, "LOG2SIZE")
+        size = max(32, esize << qs)
+        base = (smmu.field(reg, "ADDR") << 5) & ~(size - 1)
+        if not cov.contains(base):
+            if smmu.field("CR0", en):
+                raise cov.not_in_dump(reg, base)
+            continue
+        gap = cov.missing(base, size)
+        if gap is not None:
+            warnings.append(f"the {'command' if q == 'CMDQ' else 'event'} queue {base:#x}-"
+                            f"{base + size - 1:#x} is only partly in the dump (first missing "
+                            f"byte {gap:#x})")
+
+
+def _dword0s(mem, cov: Coverage, base: int, count: int, stride: int):
+    """Dword 0 of `count` entries of `stride` bytes from base, page by page; entries in pages
+    the dump lacks are absent. Returns (indexes, values) as numpy arrays, and the number of
+    entries that could not be read."""
+    idx_out, val_out, missing = [], [], 0
+    per_page = _PAGE // stride
+    first = 0
+    while first < count:
+        pa = base + first * stride
+        n = min(count - first, (_PAGE - (pa & (_PAGE - 1))) // stride) or 1
+        n = min(n, per_page)
+        if cov.contains(pa, n * stride):
+            try:
+                raw = mem.read(pa, n * stride)
+            except MemFault:
+                missing += n
+            else:
+                words = np.frombuffer(raw, dtype="<u8").reshape(n, stride // 8)[:, 0]
+                nz = np.nonzero(words)[0]
+                if len(nz):
+                    idx_out.append(nz + first)
+                    val_out.append(words[nz])
+        else:
+            missing += n
+        first += n
+    if idx_out:
+        return np.concatenate(idx_out), np.concatenate(val_out), missing
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), missing
+
+
+def _ste_rows(sids, words, out):
+    for sid, w in zip(sids.tolist(), words.tolist()):
+        if not w & 1:
+            continue
+        cfg = (w >> 1) & 7
+        if cfg == 0:
+            out["abort"] += 1
+            continue
+        out["streams"].append((sid, _CONFIG_NAMES.get(cfg, f"reserved{cfg}")))
+
+
+def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int, str]]:
+    """(StreamID, config name) of every valid STE that is not Config=abort, read from the
+    stream table in the dump. Missing parts of the table are reported in warnings."""
+    base, stfmt, split, log2size, size = _strtab_geometry(smmu)
+    if not cov.contains(base):
+        return []
+    mem = smmu.mem
+    out = {"streams": [], "abort": 0}
+    if stfmt == 0:
+        sids, words, missing = _dword0s(mem, cov, base, 1 << log2size, 64)
+        _ste_rows(sids, words, out)
+        if missing:
+            warnings.append(f"{missing} STEs of the linear stream table are not in the dump")
+    else:
+        n_l1 = max(1, 1 << max(0, log2size - split))
+        l1i, l1v, missing = _dword0s(mem, cov, base, n_l1, 8)
+        if missing:
+            warnings.append(f"{missing} L1STDs of the level-1 stream table at {base:#x} are not "
+                            f"in the dump")
+        for i, d in zip(l1i.tolist(), l1v.tolist()):
+            span = L1STD.field("Span").get([d])
+            if span == 0:
+                continue
+            if span > split + 1:
+                warnings.append(f"L1STD #{i} at {base + 8 * i:#x} has reserved Span={span}")
+                continue
+            l2 = L1STD.field("L2Ptr").get([d]) << 6
+            n = 1 << (span - 1)
+            first_sid = i << split
+            if not cov.contains(l2, 64 * n):
+                warnings.append(f"L2 stream table of L1STD #{i} (StreamIDs {first_sid:#x}-"
+                                f"{first_sid + n - 1:#x}) at {l2:#x} is not (wholly) in the "
+                                f"dump")
+            sids, words, _ = _dword0s(mem, cov, l2, n, 64)
+            _ste_rows(sids + first_sid, words, out)
+    out["streams"].sort()
+    return out["streams"]
+
+
+def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
+    """Warn about the CD tables and page-table roots of the found streams that the dump lacks
+    (stage-1 pointers of nested streams are IPAs and are not checked here)."""
+    seen = set()
+    for sid, config in streams:
+        try:
+            w = smmu.read_ste(sid)
+        except (ModelError, MemFault):
+            continue
+        cfg = STE.field("Config").get(w)
+        if cfg in (6, 7):
+            ttb = STE.field("S2TTB").get(w) << 4
+            if ("s2", ttb) not in seen and not cov.contains(ttb):
+                warnings.append(f"StreamID {sid:#x}: stage-2 table {ttb:#x} (STE.S2TTB) is not "
+                                f"in the dump")
+            seen.add(("s2", ttb))
+        if cfg != 5:
+            continue
+        ctx = STE.field("S1ContextPtr").get(w) << 6
+        if ("cd", ctx) in seen:
+            continue
+        seen.add(("cd", ctx))
+        if not cov.contains(ctx, 64 if STE.field("S1Fmt").get(w) == 0 else 8):
+            warnings.append(f"StreamID {sid:#x}: CD table {ctx:#x} (STE.S1ContextPtr) is not in "
+                            f"the dump")
+            continue
+        if STE.field("S1Fmt").get(w) != 0:
+            continue
+        cdw = smmu.mem.read_words(ctx, 8)
+        if not CD.field("V").get(cdw):
+            continue
+        for t, epd in (("TTB0", "EPD0"), ("TTB1", "EPD1")):
+            if CD.field(epd).get(cdw):
+                continue
+            ttb = CD.field(t).get(cdw) << 4
+            if ("tt", ttb) not in seen and not cov.contains(ttb):
+                warnings.append(f"StreamID {sid:#x}: CD {ctx:#x} {t} {ttb:#x} is not in the "
+                                f"dump")
+            seen.add(("tt", ttb))
