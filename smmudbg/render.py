@@ -32,9 +32,17 @@ def hx(v) -> str:
     return str(v)
 
 
+class _PlainTable(Table):
+    """A Table whose string cells are plain text: usages like `[ssid=N]` must not be read as
+    rich markup."""
+
+    def add_row(self, *cells, **kw):
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kw)
+
+
 def _table(*cols, title=None) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
-              header_style="bold", expand=False)
+    t = _PlainTable(title=title, title_justify="left", show_edge=False, pad_edge=False,
+                    header_style="bold", expand=False)
     for c in cols:
         t.add_column(c, overflow="fold")
     return t
@@ -346,6 +354,8 @@ def _topology(d):
 
 
 RENDERERS = {
+    "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
+                           f"re-ran {d['reran']} commands)"),
     "walk": _walk,
     "ste": lambda d: _ste_cd(d, "STE"),
     "cd": lambda d: _ste_cd(d, "CD"),
