@@ -353,7 +353,27 @@ def _topology(d):
     return tree
 
 
+def _import(d):
+    st = d.get("strtab") or {}
+    pairs = [("system", Text(str(d.get("system")))), ("memory", Text(str(d.get("memory")))),
+             ("registers", Text(f"{d.get('regs')} ({d.get('registers')} values)")),
+             ("dump", Text(f"{len(d.get('segments', []))} segments, {d.get('bytes', 0):#x} bytes")),
+             ("SMMUEN", Text(hx(d.get("smmuen")))),
+             ("stream table", Text(f"{st.get('format')} 2^{st.get('log2size')} @ "
+                                   f"{hx(st.get('base'))}" if st else "-")),
+             ("pending commands", Text(str(d.get("pending_commands", 0))))]
+    parts = [Text(d.get("message", ""), style="bold"), _kv(pairs)]
+    for w in d.get("warnings") or []:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    for g in d.get("gerror") or []:
+        parts.append(Text(f"active global error: {g}", style=BAD))
+    if d.get("streams"):
+        parts.append(_rows("streams", d["streams"], list(d["streams"][0])))
+    return Group(*parts)
+
+
 RENDERERS = {
+    "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
     "walk": _walk,

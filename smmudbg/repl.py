@@ -154,10 +154,7 @@ class Repl:
 
     # -- the prompt ------------------------------------------------------------------------------
     def scenario_name(self) -> str:
-        try:
-            return json.loads(self.session.spec_json).get("name") or "scenario"
-        except (ValueError, AttributeError):
-            return "scenario"
+        return self.session.system_name
 
     def _message(self) -> FormattedText:
         parts = [("class:prompt.app", "smmudbg"), ("class:prompt.app", "["),

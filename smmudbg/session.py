@@ -114,6 +114,11 @@ class Session:
             raise SessionError(f"{scenario_path}: not a UTF-8 text file") from None
         return cls(text, scenario_path)
 
+    @property
+    def system_name(self) -> str:
+        """The name of the system now loaded (the scenario's, or an import's)."""
+        return getattr(self.system, "name", None) or "scenario"
+
     def _fresh_system(self) -> System:
         return System(json.loads(self.spec_json))
 

@@ -51,7 +51,7 @@ class Screen:
     def text(self) -> str:
         return self.tmux("capture-pane", "-t", self.name, "-p", "-S", "-200")
 
-    def wait_for(self, needle: str, timeout: float = 15.0, count: int = 1) -> str:
+    def wait_for(self, needle: str, timeout: float = 30.0, count: int = 1) -> str:
         end = time.monotonic() + timeout
         while True:
             screen = self.text()
@@ -105,6 +105,7 @@ def test_bad_command_is_one_error_line(screen):
 def test_tab_completion_and_walk(screen):
     screen.wait_for(PROMPT)
     screen.send("-l", "walk smm")
+    screen.wait_for(PROMPT + " walk smm")           # typed text echoed before completing
     screen.send("Tab")
     screen.wait_for(PROMPT + " walk smmu0")
     screen.send("-l", " 0x")

@@ -5,8 +5,12 @@ generated accessors (core_cy/gen_fields.py).
 """
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
+
+# A field that holds bits [hi:lo] of an address says so in its doc: "... address [55:6]".
+_ADDRESS_DOC = re.compile(r"(?:address|PA) \[(\d+):(\d+)\]")
 
 
 class FieldError(ValueError):
@@ -43,6 +47,21 @@ class Field:
 
     def value_name(self, value: int) -> str | None:
         return self.enum.get(value)
+
+    @property
+    def is_address(self) -> bool:
+        """True when the field holds address bits [hi:lo] in place (address = value << lo)."""
+        m = _ADDRESS_DOC.search(self.doc)
+        return bool(m) and int(m.group(2)) == self.lo
+
+    def meaning(self, value: int) -> str:
+        """What a value means: its enum name, or the address it encodes."""
+        name = self.enum.get(value)
+        if name:
+            return name
+        if value and self.is_address:
+            return f"address {value << self.lo:#x}"
+        return ""
 
     def is_reserved(self, value: int) -> bool:
         name = self.enum.get(value)
@@ -129,7 +148,7 @@ class Format:
             v = f.get(words)
             rows.append({"field": f.name, "dword": f.dword, "bits": f"{f.hi}:{f.lo}"
                          if f.hi != f.lo else str(f.lo), "value": v,
-                         "meaning": f.value_name(v) or "", "doc": f.doc})
+                         "meaning": f.meaning(v), "doc": f.doc})
         return rows
 
     def from_bytes(self, data: bytes) -> list:

@@ -25,7 +25,7 @@ def field_rows(f, words, nonzero=False):
             continue
         rows.append({"field": x.name, "dword": x.dword,
                      "bits": f"{x.hi}:{x.lo}" if x.hi != x.lo else str(x.lo),
-                     "value": v, "meaning": x.value_name(v) or ""})
+                     "value": v, "meaning": x.meaning(v)})
     return rows
 
 
