@@ -7,8 +7,9 @@ otherwise; a partial unmap of a block splits it into a next-level table first. S
 small level-0 table into concatenated level-1 tables (at most 16), as io-pgtable-arm does.
 Tables may live in a guest's IPA space: `windows` maps IPA ranges to the PA that backs them.
 """
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint64_t, int64_t, uint8_t
 from core_cy.physmem cimport PhysMem, mc_read64, MemCore
+from core_cy.physmem import MemFault
 
 from core_cy._fields cimport (S1_BLOCK_AF_SHIFT, S1_BLOCK_AP_SHIFT, S1_BLOCK_SH_SHIFT,
                               S1_BLOCK_nG_SHIFT, S1_BLOCK_PXN_SHIFT, S1_BLOCK_UXN_SHIFT,
@@ -285,3 +286,43 @@ cdef class TableBuilder:
                 bits = self.stride
                 continue
             return level, daddr, d
+
+
+def scan_table(PhysMem mem, uint64_t pa, int nentries, int level, int granule_shift):
+    """One table's entries for a page-table dump, scanned in C: a list of
+    (kind, first index, count, first descriptor) with kind 'table', 'block' or 'page'. Runs of
+    leaves whose outputs are contiguous and whose attributes are equal are merged; invalid and
+    reserved entries are left out. Raises MemFault if the table is not in memory."""
+    cdef uint64_t d, prev_out = 0, prev_attrs = 0, out, attrs, size
+    cdef uint64_t amask = ~OA_MASK | <uint64_t>0xFFC          # upper [63:48], lower [11:2]
+    cdef int i, sh = granule_shift + (3 - level) * (granule_shift - 3)
+    cdef bint in_run = False
+    cdef list out_rows = []
+    cdef list run = None
+    if pa & 7 or nentries <= 0:
+        raise ValueError(f"table at {pa:#x} with {nentries} entries is misaligned")
+    size = <uint64_t>1 << sh
+    for i in range(nentries):
+        if mc_read64(&mem.core, pa + 8 * <uint64_t>i, &d) != 0:
+            raise MemFault(f"no memory at PA {pa + 8 * <uint64_t>i:#x}")
+        if not d & 1:
+            in_run = False
+            continue
+        if (d & 3) == 3 and level < 3:
+            in_run = False
+            out_rows.append(("table", i, 1, d))
+            continue
+        if (d & 3) == 1 and level == 3:
+            in_run = False                 # reserved encoding: no translation
+            continue
+        out = d & OA_MASK & ~(size - 1)
+        attrs = d & amask
+        if in_run and attrs == prev_attrs and out == prev_out + size:
+            run[2] += 1
+        else:
+            run = ["page" if level == 3 else "block", i, 1, d]
+            out_rows.append(run)
+            in_run = True
+        prev_out = out
+        prev_attrs = attrs
+    return [tuple(r) for r in out_rows]

@@ -386,3 +386,17 @@ def test_batch_matches_single():
     assert list(out) == [0x4800_0000, 0x4800_1008, 0, 0x4800_3FFF]
     assert list(fault) == [0, 0, 0x10, 0]          # F_TRANSLATION = 0x10
     assert list(perm) == [3, 3, 0, 3]
+
+
+def test_scan_table_merges_only_equal_attributes():
+    from core_cy.ptbuild import scan_table
+    k = Kit()
+    s1 = k.stage1()
+    s1.map(0x1000_0000, 0x4800_0000, 0x2000, write=True)
+    s1.map(0x1000_2000, 0x4800_2000, 0x1000, write=False)     # AP differs: a new run
+    s1.map(0x1000_4000, 0x4800_5000, 0x1000, write=False)     # output not contiguous
+    lvl, daddr, _ = s1.lookup(0x1000_0000)
+    table = daddr & ~0xFFF
+    rows = scan_table(k.mem, table, 512, 3, 12)
+    assert [(kind, idx, n) for kind, idx, n, _ in rows] == [("page", 0, 2), ("page", 2, 1),
+                                                            ("page", 4, 1)]

@@ -7,6 +7,7 @@ sees), and read every field through the field tables. Faults are reported as Mod
 from __future__ import annotations
 
 from core_cy.physmem import MemFault
+from core_cy.ptbuild import scan_table
 
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
@@ -119,51 +120,46 @@ class Geometry:
         self._dump(mem, self.root, self.start, 0, rows, limit, state)
         return {"rows": rows, "truncated": state["truncated"]}
 
+    def _entries(self, mem, table, level):
+        """(kind, index, count, first descriptor) for one table, scanned in core_cy. A table in
+        IPA space is read 4 KiB at a time: each page of it is translated on its own, as the
+        walker translates each descriptor fetch."""
+        n = self.entries(level)
+        out = []
+        for first in range(0, n, 512):
+            cnt = min(512, n - first)
+            for kind, idx, count, d in scan_table(mem, self.xlate(table + 8 * first), cnt,
+                                                  level, self.g):
+                out.append((kind, first + idx, count, d))
+        return out
+
     def _dump(self, mem, table, level, base, rows, limit, state):
         sh = shift(self.g, level)
-        n = self.entries(level)
-        tpa = self.xlate(table)
         try:
-            raw = mem.read(tpa, 8 * n)
-        except MemFault as e:
+            entries = self._entries(mem, table, level)
+        except (MemFault, ModelError) as e:
             rows.append({"depth": level - self.start, "level": level, "kind": "fault",
                          "in": base, "end": base, "table": table, "error": str(e)})
             return
-        words = memoryview(bytes(raw)).cast("Q")
-        run = None
-        for idx in range(n):
-            d = words[idx]
-            if not d & 1:
-                continue
+        for kind, idx, count, d in entries:
             if len(rows) >= limit:
                 state["truncated"] = True
-                break
+                return
             va = base + (idx << sh)
-            kind = desc_kind(d, level)
             if kind == "table":
-                run = None
                 nxt = d & OA_MASK & ~((1 << self.g) - 1)
                 rows.append({"depth": level - self.start, "level": level, "kind": "table",
                              "in": va, "end": va + (1 << sh) - 1, "table": table,
                              "index": idx, "next": nxt, "desc": d})
                 self._dump(mem, nxt, level + 1, va, rows, limit, state)
-                run = None
-                continue
-            if kind == "invalid":
                 continue
             out = d & OA_MASK & ~((1 << sh) - 1)
-            attrs = d & ~OA_MASK & ~3
-            if (run is not None and run["attrs"] == attrs and run["level"] == level
-                    and run["end"] + 1 == va and run["out_end"] + 1 == out):
-                run["end"] = va + (1 << sh) - 1
-                run["out_end"] = out + (1 << sh) - 1
-                run["count"] += 1
-                continue
-            run = {"depth": level - self.start, "level": level, "kind": kind, "in": va,
-                   "end": va + (1 << sh) - 1, "out": out, "out_end": out + (1 << sh) - 1,
-                   "count": 1, "table": table, "index": idx, "desc": d, "attrs": attrs,
-                   "perm": leaf_perm(self.stage, d), "af": bool(leaf_af(self.stage, d))}
-            rows.append(run)
+            size = count << sh
+            rows.append({"depth": level - self.start, "level": level, "kind": kind, "in": va,
+                         "end": va + size - 1, "out": out, "out_end": out + size - 1,
+                         "count": count, "table": table, "index": idx, "desc": d,
+                         "attrs": d & (~OA_MASK | 0xFFC) & ~3,
+                         "perm": leaf_perm(self.stage, d), "af": bool(leaf_af(self.stage, d))})
 
 
 def desc_kind(d: int, level: int) -> str:
