@@ -372,7 +372,32 @@ def _import(d):
     return Group(*parts)
 
 
+_CLASS = {0: "CD", 1: "TT", 2: "IN", 3: "-"}
+
+
+def _events(d):
+    head = Text(f"{d['smmu']} event queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
+                f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
+                + ("  OVERFLOW" if d.get("overflow") else ""), style="bold")
+    t = _table("#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
+               "IPA / FetchAddr")
+    for e in d["entries"]:
+        f = e.get("fields", {})
+        acc = ("read" if f.get("RnW") else "write") if "RnW" in f else "-"
+        if f.get("InD"):
+            acc = "exec"
+        if "PnU" in f:
+            acc += " priv" if f["PnU"] else ""
+        extra = f.get("FetchAddr", f.get("IPA") if f.get("S2") else None)
+        t.add_row(str(e["index"]), Text(e["event"], style=BAD), hx(f.get("StreamID")),
+                  hx(f["SubstreamID"]) if f.get("SSV") else "-", hx(f.get("InputAddr")), acc,
+                  str(f["S2"]) if "S2" in f else "-", _CLASS.get(f.get("CLASS"), "-")
+                  if "CLASS" in f else "-", hx(extra))
+    return Group(head, t) if d["entries"] else Group(head, Text("no events", style=DIM))
+
+
 RENDERERS = {
+    "events": _events,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
