@@ -26,6 +26,7 @@ from . import __version__
 from .errors import SmmuDbgError
 from .model import scenario as sc
 from .model.system import System
+from .textfile import read_text
 
 FORMAT = "smmudbg-session"
 VERSION = 1
@@ -403,17 +404,7 @@ def _check_logged_command(where: str, i: int, line: str) -> None:
 
 
 def read_session(path: str) -> dict:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SESSION_BYTES + 1)
-    except OSError as e:
-        raise SessionError(f"{path}: {e.strerror}") from None
-    if len(raw) > MAX_SESSION_BYTES:
-        raise SessionError(f"{path}: not a session file (larger than {MAX_SESSION_BYTES >> 20} MiB)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SessionError(f"{path}: not a session file (not UTF-8 text)") from None
+    text = read_text(path, SessionError, "session file", MAX_SESSION_BYTES)
     doc = parse_session(text, path)
     try:
         sc.parse(doc["scenario"], f"{path}: scenario")

@@ -46,6 +46,7 @@ from ..errors import ModelError, SmmuDbgError
 from ..model.smmu import IDR_OF, Smmu
 from ..model.system import CONFIG_CODES, System
 from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
+from ..textfile import read_text
 
 __all__ = ["QemuImportError", "import_qemu", "load_regs", "parse_regs", "build_system",
            "SMMU_NAME", "DEFAULT_RAM_BASE"]
@@ -140,17 +141,7 @@ def _value(raw, key, name, where) -> int:
 def load_regs(path) -> dict[str, int]:
     """Read and check a REGS.json file."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_REGS_BYTES + 1)
-    except OSError as e:
-        raise QemuImportError(f"{name}: cannot open: {e.strerror or e}") from None
-    if len(data) > MAX_REGS_BYTES:
-        raise QemuImportError(f"{name}: not a register file (larger than 1 MiB)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise QemuImportError(f"{name}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(name, QemuImportError, "register file", MAX_REGS_BYTES)
     if not text.strip():
         raise QemuImportError(f"{name}: file is empty (expected a JSON object)")
     try:

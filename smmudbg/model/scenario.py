@@ -9,6 +9,7 @@ import tomllib
 from importlib import resources
 
 from ..errors import ScenarioError
+from ..textfile import read_text
 
 CONFIGS = ("abort", "bypass", "s1", "s2", "nested")
 S1DSS = ("terminate", "bypass", "substream0")
@@ -210,14 +211,7 @@ def parse(text: str, where: str = "scenario") -> dict:
 
 
 def load(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ScenarioError(f"{path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a UTF-8 text file") from None
-    return parse(text, path)
+    return parse(read_text(path, ScenarioError, "scenario file"), path)
 
 
 def builtin(name: str = "default") -> str:

@@ -123,8 +123,7 @@ class System:
             smmu = Smmu(s["name"], self.mem, s["features"], s["pool"], s["base"])
             st = s["stream_table"]
             smmu.setup_stream_table(st["format"], st["log2size"], st["split"])
-            if hasattr(smmu, "setup_queues"):
-                smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
+            smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
             smmu.walker.configure(caching=s["caching"])
             smmu.set_reg("CR0", 0b1101)          # SMMUEN | EVENTQEN | CMDQEN
             self.smmus[s["name"]] = smmu
@@ -232,34 +231,26 @@ class System:
                          TTB0=t.root >> 4, MAIR0=0x0404FF)
 
     # -- lookups --------------------------------------------------------------------------------
+    @staticmethod
+    def _named(table: dict, kind: str, name: str):
+        try:
+            return table[name]
+        except KeyError:
+            raise ModelError(f"no {kind} named {name!r}; have: {', '.join(table) or 'none'}") \
+                from None
+
     def smmu(self, name: str | None = None) -> Smmu:
         if name is None:
             if len(self.smmus) == 1:
                 return next(iter(self.smmus.values()))
             raise ModelError(f"name an SMMU: {', '.join(self.smmus)}")
-        try:
-            return self.smmus[name]
-        except KeyError:
-            raise ModelError(f"no SMMU named {name!r}; have: {', '.join(self.smmus) or 'none'}") \
-                from None
+        return self._named(self.smmus, "SMMU", name)
 
     def domain(self, name: str) -> Domain:
-        try:
-            return self.domains[name]
-        except KeyError:
-            raise ModelError(f"no domain named {name!r}; have: {', '.join(self.domains)}") \
-                from None
+        return self._named(self.domains, "domain", name)
 
     def device(self, name: str) -> Stream:
-        try:
-            return self.devices[name]
-        except KeyError:
-            raise ModelError(f"no device named {name!r}; have: {', '.join(self.devices)}") \
-                from None
+        return self._named(self.devices, "device", name)
 
     def vm(self, name: str) -> Vm:
-        try:
-            return self.vms[name]
-        except KeyError:
-            raise ModelError(f"no VM named {name!r}; have: {', '.join(self.vms) or 'none'}") \
-                from None
+        return self._named(self.vms, "VM", name)
