@@ -190,8 +190,10 @@ cdef struct WalkCtx:
     Tlb tlb
     SteSlot* stes
     uint64_t ste_mask
+    uint64_t ste_count
     CdSlot* cds
     uint64_t cd_mask
+    uint64_t cd_count
     TraceStep* trace
     int ntrace
     int trace_cap

@@ -547,7 +547,7 @@ cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_
 
 cdef int s1_walk(WalkCtx* c, SteCfg* ste, S1Cfg* s, Txn* t, bint nested, int need,
                  uint64_t* ipa_out, int* perm_out, int* shift_out, int* level_out,
-                 Fault* f) noexcept nogil:
+                 bint* global_out, Fault* f) noexcept nogil:
     cdef uint64_t va = t.addr, top, table, idx, dipa, dpa, d, oa, s2pa
     cdef int region, level, g, stride, sh, bits, tbl_ap = 0, perm, s2perm, s2sh, s2lvl, ips
     cdef bint tbl_pxn = False, tbl_uxn = False, tbi
@@ -633,7 +633,7 @@ cdef int s1_walk(WalkCtx* c, SteCfg* ste, S1Cfg* s, Txn* t, bint nested, int nee
         shift_out[0] = sh
         level_out[0] = level
         # nG=0 marks a global entry (matches any ASID in the TLB).
-        f.reason = 1 if S1_BLOCK_nG_v(d) == 0 else 0
+        global_out[0] = S1_BLOCK_nG_v(d) == 0
         return 0
 
 # ---------------------------------------------------------------------------------------------
@@ -648,6 +648,14 @@ cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
     x ^= x >> 33
     return x
 
+cdef void ste_cache_clear(WalkCtx* c) noexcept nogil:
+    memset(c.stes, 0, (c.ste_mask + 1) * sizeof(SteSlot))
+    c.ste_count = 0
+
+cdef void cd_cache_clear(WalkCtx* c) noexcept nogil:
+    memset(c.cds, 0, (c.cd_mask + 1) * sizeof(CdSlot))
+    c.cd_count = 0
+
 cdef SteCfg* ste_cache_get(WalkCtx* c, uint32_t sid) noexcept nogil:
     cdef uint64_t i = mix64(sid) & c.ste_mask
     while c.stes[i].used:
@@ -657,14 +665,14 @@ cdef SteCfg* ste_cache_get(WalkCtx* c, uint32_t sid) noexcept nogil:
     return NULL
 
 cdef void ste_cache_put(WalkCtx* c, uint32_t sid, SteCfg* cfg) noexcept nogil:
-    cdef uint64_t i, n = 0
-    for i in range(c.ste_mask + 1):
-        n += c.stes[i].used
-    if (n + 1) * 2 > c.ste_mask + 1:
-        memset(c.stes, 0, (c.ste_mask + 1) * sizeof(SteSlot))   # full: a cache may evict
+    cdef uint64_t i
+    if (c.ste_count + 1) * 2 > c.ste_mask + 1:
+        ste_cache_clear(c)                   # full: a cache may evict anything
     i = mix64(sid) & c.ste_mask
     while c.stes[i].used and c.stes[i].sid != sid:
         i = (i + 1) & c.ste_mask
+    if not c.stes[i].used:
+        c.ste_count += 1
     c.stes[i].used = 1
     c.stes[i].sid = sid
     c.stes[i].cfg = cfg[0]
@@ -678,14 +686,14 @@ cdef CdCfg* cd_cache_get(WalkCtx* c, uint32_t sid, uint32_t ssid) noexcept nogil
     return NULL
 
 cdef void cd_cache_put(WalkCtx* c, uint32_t sid, uint32_t ssid, CdCfg* cfg) noexcept nogil:
-    cdef uint64_t i, n = 0
-    for i in range(c.cd_mask + 1):
-        n += c.cds[i].used
-    if (n + 1) * 2 > c.cd_mask + 1:
-        memset(c.cds, 0, (c.cd_mask + 1) * sizeof(CdSlot))
+    cdef uint64_t i
+    if (c.cd_count + 1) * 2 > c.cd_mask + 1:
+        cd_cache_clear(c)
     i = mix64((<uint64_t>sid << 32) | ssid) & c.cd_mask
     while c.cds[i].used and not (c.cds[i].sid == sid and c.cds[i].ssid == ssid):
         i = (i + 1) & c.cd_mask
+    if not c.cds[i].used:
+        c.cd_count += 1
     c.cds[i].used = 1
     c.cds[i].sid = sid
     c.cds[i].ssid = ssid
@@ -1077,10 +1085,8 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
                 r.perm = ((hit.s1perm & hit.s2perm) >> (0 if t.priv else 3)) & 7
                 return 0
             c.tlb.misses += 1
-    if s1_walk(c, ste, s1, t, nested, need, &ipa, &perm1, &sh1, &lv1, f) != 0:
+    if s1_walk(c, ste, s1, t, nested, need, &ipa, &perm1, &sh1, &lv1, &glob, f) != 0:
         return -1
-    glob = f.reason == 1
-    f.reason = 0
     perm2 = 0x3F
     sh2 = 64
     lv2 = 0
@@ -1355,8 +1361,8 @@ cdef class Walker:
     # -- caches -------------------------------------------------------------------------------
     def invalidate_all(self):
         """Drop every cached STE, CD and TLB entry."""
-        memset(self.ctx.stes, 0, (self.ctx.ste_mask + 1) * sizeof(SteSlot))
-        memset(self.ctx.cds, 0, (self.ctx.cd_mask + 1) * sizeof(CdSlot))
+        ste_cache_clear(&self.ctx)
+        cd_cache_clear(&self.ctx)
         memset(self.ctx.tlb.e, 0, (self.ctx.tlb.mask + 1) * sizeof(TlbEntry))
         self.ctx.tlb.count = 0
 
@@ -1369,7 +1375,7 @@ cdef class Walker:
                 n += 1
         survivors = [self.ctx.stes[i] for i in range(self.ctx.ste_mask + 1)
                      if self.ctx.stes[i].used and not (lo <= self.ctx.stes[i].sid <= hi)]
-        memset(self.ctx.stes, 0, (self.ctx.ste_mask + 1) * sizeof(SteSlot))
+        ste_cache_clear(&self.ctx)
         cdef SteSlot slot
         for s in survivors:
             slot = s
@@ -1389,7 +1395,7 @@ cdef class Walker:
                 n += 1
             else:
                 keep.append(self.ctx.cds[i])
-        memset(self.ctx.cds, 0, (self.ctx.cd_mask + 1) * sizeof(CdSlot))
+        cd_cache_clear(&self.ctx)
         for s in keep:
             slot = s
             cd_cache_put(&self.ctx, slot.sid, slot.ssid, &slot.cfg)
