@@ -19,7 +19,8 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from smmudbg.arch.fieldtable import FORMATS, FieldError, fmt
+from smmudbg.arch import formats
+from smmudbg.arch.fieldtable import FieldError, fmt
 from smmudbg.arch.smmuv3 import events, fields_queue, registers
 
 SPEC_FIELDS = [
@@ -789,6 +790,7 @@ REG64 = {"SMMU_GERROR_IRQ_CFG0", "SMMU_STRTAB_BASE", "SMMU_CMDQ_BASE", "SMMU_EVE
          "SMMU_EVENTQ_IRQ_CFG0", "SMMU_PRIQ_BASE", "SMMU_PRIQ_IRQ_CFG0"}
 
 TESTED_FORMATS = sorted({row[0] for row in SPEC_FIELDS})
+FORMATS = formats("smmuv3")
 
 
 def _as_int(words):
