@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 
 from smmudbg.arch import formats
 from smmudbg.arch.fieldtable import FieldError, fmt
-from smmudbg.arch.smmuv3 import events, fields_queue, registers
+from smmudbg.arch.smmuv3 import consts, events, fields_queue, registers
 
 SPEC_FIELDS = [
     # L1STD
@@ -882,6 +882,16 @@ def test_event_codes_and_cerror():
     assert events.event_name(0xE3) == "IMPDEF_EVENT"
     assert events.event_name(0x30) == "UNKNOWN"
     assert events.cerror_name(3) == "CERROR_ATC_INV_SYNC"
+
+
+def test_generated_codes():
+    # The named constants (smmudbg.arch.smmuv3.consts; the same names in core_cy/_smmuv3.pxd).
+    for name, code in {**EVENT_SPEC, **OPCODE_SPEC}.items():
+        assert getattr(consts, name) == code, name
+    assert consts.CMD_TLBI_EL3_ALL == 0x18 and consts.CMD_CFGI_VMS_PIDM == 0x07
+    assert (consts.CERROR_NONE, consts.CERROR_ILL, consts.CERROR_ABT,
+            consts.CERROR_ATC_INV_SYNC) == (0, 1, 2, 3)
+    assert consts.EVENT_NAMES == {c: n for n, c in EVENT_SPEC.items()}
 
 
 def test_register_offsets_and_aliases():

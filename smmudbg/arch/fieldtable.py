@@ -292,3 +292,10 @@ def fmt(name: str, arch: str | None = None) -> Format:
         return table[name.upper()]
     except KeyError:
         raise FieldError(f"unknown format {name!r}; known: {', '.join(sorted(table))}") from None
+
+
+def __getattr__(name):
+    # FORMATS (every architecture's formats by name) is built on first use, not at import.
+    if name == "FORMATS":
+        return _all_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
