@@ -19,8 +19,9 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from smmudbg.arch.fieldtable import FORMATS, FieldError, fmt
-from smmudbg.arch.smmuv3 import events, fields_queue, registers
+from smmudbg.arch import formats
+from smmudbg.arch.fieldtable import FieldError, fmt
+from smmudbg.arch.smmuv3 import consts, events, fields_queue, registers
 
 SPEC_FIELDS = [
     # L1STD
@@ -789,6 +790,7 @@ REG64 = {"SMMU_GERROR_IRQ_CFG0", "SMMU_STRTAB_BASE", "SMMU_CMDQ_BASE", "SMMU_EVE
          "SMMU_EVENTQ_IRQ_CFG0", "SMMU_PRIQ_BASE", "SMMU_PRIQ_IRQ_CFG0"}
 
 TESTED_FORMATS = sorted({row[0] for row in SPEC_FIELDS})
+FORMATS = formats("smmuv3")
 
 
 def _as_int(words):
@@ -880,6 +882,16 @@ def test_event_codes_and_cerror():
     assert events.event_name(0xE3) == "IMPDEF_EVENT"
     assert events.event_name(0x30) == "UNKNOWN"
     assert events.cerror_name(3) == "CERROR_ATC_INV_SYNC"
+
+
+def test_generated_codes():
+    # The named constants (smmudbg.arch.smmuv3.consts; the same names in core_cy/_smmuv3.pxd).
+    for name, code in {**EVENT_SPEC, **OPCODE_SPEC}.items():
+        assert getattr(consts, name) == code, name
+    assert consts.CMD_TLBI_EL3_ALL == 0x18 and consts.CMD_CFGI_VMS_PIDM == 0x07
+    assert (consts.CERROR_NONE, consts.CERROR_ILL, consts.CERROR_ABT,
+            consts.CERROR_ATC_INV_SYNC) == (0, 1, 2, 3)
+    assert consts.EVENT_NAMES == {c: n for n, c in EVENT_SPEC.items()}
 
 
 def test_register_offsets_and_aliases():

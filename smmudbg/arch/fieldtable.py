@@ -1,16 +1,30 @@
 """Field tables as objects: decode, encode, validate and describe one in-memory format.
 
-The data lives in smmudbg/arch/smmuv3/fields*.py; the Cython walker reads the same tables through
-generated accessors (core_cy/gen_fields.py).
+Generic: nothing here knows an architecture. Each architecture is a subpackage of smmudbg.arch
+whose __init__ lists its table modules in TABLES (pure data, e.g. smmudbg/arch/smmuv3/); they
+are found by looking at this package's directory, so adding arch/gicv3/ or arch/vtd/ needs no
+edit here. The Cython core reads the same tables through generated accessors
+(core_cy/gen_fields.py).
+
+A field is (name, dword, hi, lo, doc[, enum[, attrs]]): bits hi..lo of little-endian 64-bit
+word `dword`; enum maps values to names (None or {} for none; a name starting with "reserved"
+marks a reserved value); attrs says what the value is, explicitly (see FIELD_ATTRS).
 """
 from __future__ import annotations
 
-import re
+import importlib
+import pkgutil
 import struct
 from dataclasses import dataclass, field
 
-# A field that holds bits [hi:lo] of an address says so in its doc: "... address [55:6]".
-_ADDRESS_DOC = re.compile(r"(?:address|PA) \[(\d+):(\d+)\]")
+# What a field's attrs may say. Consumers read these; nothing is guessed from the doc text.
+FIELD_ATTRS = {
+    "addr": "the field holds address bits [hi-lo+addr : addr]: address = value << addr",
+    "log2": "the value is the log2 of a count or size (printed in decimal)",
+    "number": "the value is a count, size or level (printed in decimal)",
+    "addr_bits": "{encoding: address size in bits} (PS, IPS, OAS)",
+    "granule_shift": "{encoding: log2 of the translation granule} (TG0, TG1, S2TG)",
+}
 
 
 class FieldError(ValueError):
@@ -25,6 +39,12 @@ class Field:
     lo: int
     doc: str
     enum: dict = field(default_factory=dict, compare=False, hash=False)
+    attrs: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        unknown = set(self.attrs) - set(FIELD_ATTRS)
+        if unknown:
+            raise AssertionError(f"{self.name}: unknown field attribute {sorted(unknown)[0]!r}")
 
     @property
     def width(self) -> int:
@@ -33,6 +53,11 @@ class Field:
     @property
     def mask(self) -> int:
         return (1 << self.width) - 1
+
+    @property
+    def inplace_mask(self) -> int:
+        """The field's bits in place in its dword."""
+        return self.mask << self.lo
 
     @property
     def abs_bits(self) -> tuple[int, int]:
@@ -48,11 +73,62 @@ class Field:
     def value_name(self, value: int) -> str | None:
         return self.enum.get(value)
 
+    # -- what the value is ----------------------------------------------------------------------
+    @property
+    def address_shift(self) -> int | None:
+        """For an address field, the address bit its lowest bit holds; else None."""
+        return self.attrs.get("addr")
+
     @property
     def is_address(self) -> bool:
-        """True when the field holds address bits [hi:lo] in place (address = value << lo)."""
-        m = _ADDRESS_DOC.search(self.doc)
-        return bool(m) and int(m.group(2)) == self.lo
+        return "addr" in self.attrs
+
+    @property
+    def address_bits(self) -> tuple[int, int] | None:
+        """(hi, lo) of the address bits the field holds, as the spec writes "address [55:6]"."""
+        s = self.address_shift
+        return None if s is None else (s + self.width - 1, s)
+
+    def address(self, words) -> int:
+        """The address the field encodes in `words`."""
+        return self.to_address(self.get(words))
+
+    def to_address(self, value: int) -> int:
+        if not self.is_address:
+            raise FieldError(f"{self.name} is not an address field")
+        return value << self.attrs["addr"]
+
+    def from_address(self, addr: int) -> int:
+        """The field value that encodes `addr`; FieldError if it is not aligned or too wide."""
+        if not self.is_address:
+            raise FieldError(f"{self.name} is not an address field")
+        s = self.attrs["addr"]
+        if addr < 0 or addr & ((1 << s) - 1):
+            raise FieldError(f"{self.name}: {addr:#x} is not {1 << s}-byte aligned "
+                             f"(the field holds address bits [{s + self.width - 1}:{s}])")
+        if addr >> (s + self.width):
+            raise FieldError(f"{self.name}: {addr:#x} does not fit in address bits "
+                             f"[{s + self.width - 1}:{s}]")
+        return addr >> s
+
+    @property
+    def is_log2(self) -> bool:
+        return bool(self.attrs.get("log2"))
+
+    @property
+    def decimal(self) -> bool:
+        """Counts, sizes, levels and log2 sizes read best in decimal."""
+        return bool(self.attrs.get("log2") or self.attrs.get("number"))
+
+    @property
+    def addr_bits(self) -> dict:
+        """{encoding: address size in bits} for a PS/IPS/OAS field, else {}."""
+        return self.attrs.get("addr_bits", {})
+
+    @property
+    def granule_shift(self) -> dict:
+        """{encoding: granule shift} for a TG field, else {}."""
+        return self.attrs.get("granule_shift", {})
 
     def meaning(self, value: int) -> str:
         """What a value means: its enum name, or the address it encodes."""
@@ -60,7 +136,7 @@ class Field:
         if name:
             return name
         if value and self.is_address:
-            return f"address {value << self.lo:#x}"
+            return f"address {self.to_address(value):#x}"
         return ""
 
     def is_reserved(self, value: int) -> bool:
@@ -91,11 +167,13 @@ class Field:
 class Format:
     """One architected structure: a list of fields over `size` bytes of little-endian words."""
 
-    def __init__(self, name: str, size: int, fields):
+    def __init__(self, name: str, size: int, fields, arch: str | None = None):
         self.name = name
         self.size = size
+        self.arch = arch
         self.nwords = max(1, size // 8)
-        self.fields = [Field(*f[:5], enum=f[5] if len(f) > 5 else {}) for f in fields]
+        self.fields = [Field(*f[:5], enum=(f[5] if len(f) > 5 else None) or {},
+                             attrs=(f[6] if len(f) > 6 else None) or {}) for f in fields]
         self.by_name = {f.name.lower(): f for f in self.fields}
         self._check_overlaps()
 
@@ -158,23 +236,66 @@ class Format:
         return struct.pack(f"<{self.nwords}Q", *words)
 
 
-def _load():
-    from .smmuv3 import fields
-    tables = dict(fields.FORMATS)
-    for mod in ("fields_queue", "registers"):
-        try:
-            m = __import__(f"smmudbg.arch.smmuv3.{mod}", fromlist=["FORMATS"])
-        except ImportError:
-            continue
-        tables.update(m.FORMATS)
-    return {name: Format(name, size, flds) for name, (size, flds) in tables.items()}
+# ---------------------------------------------------------------------------------------------
+# Architectures: subpackages of this package that list their table modules in TABLES.
+# ---------------------------------------------------------------------------------------------
+_PACKAGE = __name__.rpartition(".")[0]
+_LOADED: dict[str, dict[str, Format]] = {}
+_BY_NAME: dict[str, Format] = {}
 
 
-FORMATS = _load()
+def architectures() -> list[str]:
+    """Names of the architectures that have field tables ('smmuv3', ...)."""
+    here = importlib.import_module(_PACKAGE)
+    out = []
+    for m in pkgutil.iter_modules(here.__path__):
+        if m.ispkg and hasattr(importlib.import_module(f"{_PACKAGE}.{m.name}"), "TABLES"):
+            out.append(m.name)
+    return sorted(out)
 
 
-def fmt(name: str) -> Format:
+def formats(arch: str) -> dict[str, Format]:
+    """Every format of one architecture, by name."""
+    if arch not in _LOADED:
+        if arch not in architectures():
+            raise FieldError(f"unknown architecture {arch!r}; known: "
+                             f"{', '.join(architectures())}")
+        pkg = importlib.import_module(f"{_PACKAGE}.{arch}")
+        tables = {}
+        for mod in pkg.TABLES:
+            tables.update(getattr(importlib.import_module(f"{_PACKAGE}.{arch}.{mod}"),
+                                  "FORMATS", {}))
+        _LOADED[arch] = {name: Format(name, size, flds, arch)
+                         for name, (size, flds) in tables.items()}
+    return _LOADED[arch]
+
+
+def _all_formats() -> dict[str, Format]:
+    if not _BY_NAME:
+        found = {}
+        for arch in architectures():
+            for name, f in formats(arch).items():
+                if name in found:
+                    raise AssertionError(f"format {name} is defined by {found[name].arch} "
+                                         f"and {arch}: qualify it as arch:{name}")
+                found[name] = f
+        _BY_NAME.update(found)
+    return _BY_NAME
+
+
+def fmt(name: str, arch: str | None = None) -> Format:
+    """A format by name ('STE'), within one architecture or ('smmuv3:STE') qualified."""
+    if arch is None and ":" in name:
+        arch, name = name.split(":", 1)
+    table = formats(arch) if arch is not None else _all_formats()
     try:
-        return FORMATS[name.upper()]
+        return table[name.upper()]
     except KeyError:
-        raise FieldError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
+        raise FieldError(f"unknown format {name!r}; known: {', '.join(sorted(table))}") from None
+
+
+def __getattr__(name):
+    # FORMATS (every architecture's formats by name) is built on first use, not at import.
+    if name == "FORMATS":
+        return _all_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

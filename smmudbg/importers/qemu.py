@@ -41,7 +41,11 @@ import numpy as np
 from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3 import registers as R
+from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
+from ..arch.smmuv3.geometry import (CD_SIZE, L1_SIZE, SPLITS, STE_SIZE, cd_geometry,
+                                    strtab_geometry)
 from ..errors import ModelError, SmmuDbgError
 from ..model.smmu import IDR_OF, Smmu
 from ..model.system import CONFIG_CODES, System
@@ -198,17 +202,19 @@ def check_regs(regs: dict, where: str) -> list[str]:
         log2size = _f(regs, "SMMU_STRTAB_BASE_CFG", "LOG2SIZE")
         split = _f(regs, "SMMU_STRTAB_BASE_CFG", "SPLIT")
         sidsize = _f(regs, "SMMU_IDR1", "SIDSIZE")
-        if stfmt == 1 and level == 0:
+        two_level = stfmt == C.SMMU_STRTAB_BASE_CFG_FMT_2level
+        if two_level and level == C.SMMU_IDR0_ST_LEVEL_linear:
             raise QemuImportError(f"{where}: SMMU_STRTAB_BASE_CFG.FMT=1 (2-level) but "
                                   f"SMMU_IDR0.ST_LEVEL=0 (linear stream tables only)")
-        if stfmt > 1:
+        if fmt("SMMU_STRTAB_BASE_CFG").field("FMT").is_reserved(stfmt):
             warnings.append(f"SMMU_STRTAB_BASE_CFG.FMT={stfmt} is reserved: the SMMU treats "
                             f"it as linear")
         if log2size > sidsize:
             raise QemuImportError(f"{where}: SMMU_STRTAB_BASE_CFG.LOG2SIZE={log2size} exceeds "
                                   f"SMMU_IDR1.SIDSIZE={sidsize}")
-        if stfmt == 1 and split not in (6, 8, 10):
-            warnings.append(f"SMMU_STRTAB_BASE_CFG.SPLIT={split} is reserved: the SMMU uses 6")
+        if two_level and split not in SPLITS:
+            warnings.append(f"SMMU_STRTAB_BASE_CFG.SPLIT={split} is reserved: the SMMU uses "
+                            f"{SPLITS[0]}")
     # Queues.
     for q, en, cap in (("CMDQ", "CMDQEN", "CMDQS"), ("EVENTQ", "EVENTQEN", "EVENTQS")):
         base = f"SMMU_{q}_BASE"
@@ -221,10 +227,10 @@ def check_regs(regs: dict, where: str) -> list[str]:
         mx = _f(regs, "SMMU_IDR1", cap)
         if qs > mx:
             raise QemuImportError(f"{where}: {base}.LOG2SIZE={qs} exceeds SMMU_IDR1.{cap}={mx}")
-        for ptr in (f"SMMU_{q}_PROD", f"SMMU_{q}_CONS"):
+        for ptr, index in ((f"SMMU_{q}_PROD", "WR"), (f"SMMU_{q}_CONS", "RD")):
             if ptr not in regs:
                 continue
-            wr = regs[ptr] & 0xFFFFF
+            wr = _f(regs, ptr, index)
             if wr >> (qs + 1):
                 raise QemuImportError(f"{where}: {ptr} {regs[ptr]:#x} has index bits above the "
                                       f"wrap bit (bit {qs}) for {base}.LOG2SIZE={qs}")
@@ -324,6 +330,7 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
     if "SMMU_IRQ_CTRLACK" not in values:
         smmu.regs["SMMU_IRQ_CTRLACK"] = smmu.regs["SMMU_IRQ_CTRL"]
     st = smmu.strtab
+    two_level = st["fmt"] == C.SMMU_STRTAB_BASE_CFG_FMT_2level
     smmu.walker.configure(strtab_base=st["base"], strtab_fmt=st["fmt"],
                           strtab_split=st["split"], strtab_log2size=st["log2size"],
                           smmuen=bool(smmu.field("CR0", "SMMUEN")),
@@ -342,8 +349,8 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
         "bytes": sum(s.size for s in segments),
         "registers": len(values),
         "smmuen": bool(smmu.field("CR0", "SMMUEN")),
-        "strtab": {"base": st["base"], "format": "2lvl" if st["fmt"] == 1 else "linear",
-                   "log2size": st["log2size"], "split": st["split"] if st["fmt"] == 1 else None},
+        "strtab": {"base": st["base"], "format": "2lvl" if two_level else "linear",
+                   "log2size": st["log2size"], "split": st["split"] if two_level else None},
         "streams": [{"sid": sid, "config": c} for sid, c in streams],
         "pending_commands": smmu.cmdq.ring.count(smmu.regs["SMMU_CMDQ_PROD"],
                                                  smmu.regs["SMMU_CMDQ_CONS"])
@@ -355,26 +362,22 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
 
 
 def _strtab_geometry(smmu):
-    """(effective base, fmt, split, effective log2size, L1 or linear table bytes)."""
+    """The stream table as the SMMU uses it (effective base, SPLIT and size)."""
     st = smmu.strtab
-    log2size = min(st["log2size"], smmu.features.get("SIDSIZE", 0))
-    if st["fmt"] == 1:
-        split = st["split"] if st["split"] in (6, 8, 10) else 6
-        base = st["base"] & ~((1 << max(6, st["log2size"] - split + 3)) - 1)
-        return base, 1, split, log2size, 8 * max(1, 1 << max(0, log2size - split))
-    base = st["base"] & ~((1 << (st["log2size"] + 6)) - 1)
-    return base, 0, 0, log2size, 64 << log2size
+    return strtab_geometry(smmu.reg("STRTAB_BASE"), st["fmt"], st["split"], st["log2size"],
+                           smmu.features.get("SIDSIZE", 0))
 
 
 def _check_coverage(smmu, values, cov: Coverage, warnings: list[str]):
     """The structures the registers point at and the SMMU is using must be in the dump."""
     if "SMMU_STRTAB_BASE" in values:
-        base, stfmt, _, _, size = _strtab_geometry(smmu)
-        raw = values["SMMU_STRTAB_BASE"] & (((1 << 56) - 1) & ~0x3F)
+        geo = _strtab_geometry(smmu)
+        base, size = geo.base, geo.table_bytes
+        raw = fmt("SMMU_STRTAB_BASE").field("ADDR").address([values["SMMU_STRTAB_BASE"]])
         if raw != base:
             warnings.append(f"SMMU_STRTAB_BASE {raw:#x} is not aligned to its table size: the "
                             f"SMMU uses {base:#x}")
-        what = "level-1 stream table" if stfmt == 1 else "stream table"
+        what = "level-1 stream table" if geo.two_level else "stream table"
         if not cov.contains(base):
             if smmu.field("CR0", "SMMUEN"):
                 raise cov.not_in_dump("SMMU_STRTAB_BASE", base)
@@ -384,13 +387,15 @@ def _check_coverage(smmu, values, cov: Coverage, warnings: list[str]):
             if gap is not None:
                 warnings.append(f"the {what} {base:#x}-{base + size - 1:#x} is only partly in "
                                 f"the dump (first missing byte {gap:#x})")
-    for q, en, esize in (("CMDQ", "CMDQEN", 16), ("EVENTQ", "EVENTQEN", 32)):
+    for q, en, esize in (("CMDQ", "CMDQEN", CMD_SIZE), ("EVENTQ", "EVENTQEN", EVENT_SIZE)):
         reg = f"SMMU_{q}_BASE"
         if reg not in values:
             continue
         qs = smmu.field(reg, "LOG2SIZE")
-        size = max(32, esize << qs)
-        base = (smmu.field(reg, "ADDR") << 5) & ~(size - 1)
+        addr = fmt(reg).field("ADDR")
+        # The queue is aligned to its size, and at least to what BASE.ADDR can hold.
+        size = max(1 << addr.address_shift, esize << qs)
+        base = addr.address([smmu.reg(reg)]) & ~(size - 1)
         if not cov.contains(base):
             if smmu.field("CR0", en):
                 raise cov.not_in_dump(reg, base)
@@ -434,10 +439,10 @@ def _dword0s(mem, cov: Coverage, base: int, count: int, stride: int):
 
 def _ste_rows(sids, words, out):
     for sid, w in zip(sids.tolist(), words.tolist()):
-        if not w & 1:
+        if not STE.field("V").get([w]):
             continue
-        cfg = (w >> 1) & 7
-        if cfg == 0:
+        cfg = STE.field("Config").get([w])
+        if cfg == C.STE_Config_abort:
             out["abort"] += 1
             continue
         out["streams"].append((sid, _CONFIG_NAMES.get(cfg, f"reserved{cfg}")))
@@ -446,19 +451,19 @@ def _ste_rows(sids, words, out):
 def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int, str]]:
     """(StreamID, config name) of every valid STE that is not Config=abort, read from the
     stream table in the dump. Missing parts of the table are reported in warnings."""
-    base, stfmt, split, log2size, size = _strtab_geometry(smmu)
+    geo = _strtab_geometry(smmu)
+    base = geo.base
     if not cov.contains(base):
         return []
     mem = smmu.mem
     out = {"streams": [], "abort": 0}
-    if stfmt == 0:
-        sids, words, missing = _dword0s(mem, cov, base, 1 << log2size, 64)
+    if not geo.two_level:
+        sids, words, missing = _dword0s(mem, cov, base, 1 << geo.log2size, STE_SIZE)
         _ste_rows(sids, words, out)
         if missing:
             warnings.append(f"{missing} STEs of the linear stream table are not in the dump")
     else:
-        n_l1 = max(1, 1 << max(0, log2size - split))
-        l1i, l1v, missing = _dword0s(mem, cov, base, n_l1, 8)
+        l1i, l1v, missing = _dword0s(mem, cov, base, geo.n_l1, L1_SIZE)
         if missing:
             warnings.append(f"{missing} L1STDs of the level-1 stream table at {base:#x} are not "
                             f"in the dump")
@@ -466,17 +471,18 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
             span = L1STD.field("Span").get([d])
             if span == 0:
                 continue
-            if span > split + 1:
-                warnings.append(f"L1STD #{i} at {base + 8 * i:#x} has reserved Span={span}")
+            if not geo.span_ok(span):
+                warnings.append(f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has reserved "
+                                f"Span={span}")
                 continue
-            l2 = L1STD.field("L2Ptr").get([d]) << 6
-            n = 1 << (span - 1)
-            first_sid = i << split
-            if not cov.contains(l2, 64 * n):
+            in_l2 = geo.l2_sids(i, d)
+            first_sid, n = in_l2.start, len(in_l2)
+            l2 = geo.l2_ste_addr(d, first_sid)
+            if not cov.contains(l2, STE_SIZE * n):
                 warnings.append(f"L2 stream table of L1STD #{i} (StreamIDs {first_sid:#x}-"
                                 f"{first_sid + n - 1:#x}) at {l2:#x} is not (wholly) in the "
                                 f"dump")
-            sids, words, _ = _dword0s(mem, cov, l2, n, 64)
+            sids, words, _ = _dword0s(mem, cov, l2, n, STE_SIZE)
             _ste_rows(sids + first_sid, words, out)
     out["streams"].sort()
     return out["streams"]
@@ -492,31 +498,32 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
         except (ModelError, MemFault):
             continue
         cfg = STE.field("Config").get(w)
-        if cfg in (6, 7):
-            ttb = STE.field("S2TTB").get(w) << 4
+        if cfg in (C.STE_Config_s2_trans, C.STE_Config_nested):
+            ttb = STE.field("S2TTB").address(w)
             if ("s2", ttb) not in seen and not cov.contains(ttb):
                 warnings.append(f"StreamID {sid:#x}: stage-2 table {ttb:#x} (STE.S2TTB) is not "
                                 f"in the dump")
             seen.add(("s2", ttb))
-        if cfg != 5:
+        if cfg != C.STE_Config_s1_trans:
             continue
-        ctx = STE.field("S1ContextPtr").get(w) << 6
+        cdt = cd_geometry(w)
+        ctx = cdt.base
         if ("cd", ctx) in seen:
             continue
         seen.add(("cd", ctx))
-        if not cov.contains(ctx, 64 if STE.field("S1Fmt").get(w) == 0 else 8):
+        if not cov.contains(ctx, L1_SIZE if cdt.two_level else CD_SIZE):
             warnings.append(f"StreamID {sid:#x}: CD table {ctx:#x} (STE.S1ContextPtr) is not in "
                             f"the dump")
             continue
-        if STE.field("S1Fmt").get(w) != 0:
+        if cdt.two_level:
             continue
-        cdw = smmu.mem.read_words(ctx, 8)
+        cdw = smmu.mem.read_words(ctx, CD.nwords)
         if not CD.field("V").get(cdw):
             continue
         for t, epd in (("TTB0", "EPD0"), ("TTB1", "EPD1")):
             if CD.field(epd).get(cdw):
                 continue
-            ttb = CD.field(t).get(cdw) << 4
+            ttb = CD.field(t).address(cdw)
             if ("tt", ttb) not in seen and not cov.contains(ttb):
                 warnings.append(f"StreamID {sid:#x}: CD {ctx:#x} {t} {ttb:#x} is not in the "
                                 f"dump")

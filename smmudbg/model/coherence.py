@@ -16,9 +16,13 @@ from __future__ import annotations
 
 from core_cy.physmem import MemFault
 
+from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
+from ..arch.smmuv3.geometry import strtab_geometry
 from ..errors import ModelError
 
 _PAGE = 4096
+STE = fmt("STE")
 
 
 def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
@@ -60,41 +64,38 @@ def _contexts(smmu):
     """Every (sid, ssid-or-None, kind, vmid, asid) that the current tables define, found by
     walking the stream table and the CD tables uncached. Used to find the streams that can hit
     a given IOTLB entry."""
-    from ..arch.fieldtable import fmt
-    STE = fmt("STE")
     w = smmu.walker
     st = smmu.strtab
-    nsid = 1 << min(st["log2size"], smmu.features.get("SIDSIZE", 0))
+    geo = strtab_geometry(st["base"], st["fmt"], st["split"], st["log2size"],
+                          smmu.features.get("SIDSIZE", 0))
     out = []
     sids = []
-    if st["fmt"] == 0:
-        sids = range(nsid)
+    if not geo.two_level:
+        sids = range(1 << geo.log2size)
     else:
-        for l1 in range(max(1, nsid >> st["split"])):
+        for l1 in range(geo.n_l1):
             try:
-                d = smmu.mem.read_u64(st["base"] + 8 * l1)
+                d = smmu.mem.read_u64(geo.l1_entry_addr(l1))
             except MemFault:
                 continue
-            span = fmt("L1STD").field("Span").get([d])
-            if 0 < span <= 11:
-                base = l1 << st["split"]
-                sids.extend(range(base, base + min(1 << (span - 1), 1 << st["split"])))
+            sids.extend(geo.l2_sids(l1, d))
     for sid in sids:
         try:
             words = smmu.mem.read_words(smmu.ste_addr(sid), 8)
         except (ModelError, MemFault):
             continue
-        if not STE.field("V").get(words) or STE.field("Config").get(words) < 4:
-            continue
         cfg = STE.field("Config").get(words)
-        vmid = STE.field("S2VMID").get(words) if smmu.features.get("S2P") else 0
-        if cfg == 4:
+        if not STE.field("V").get(words) or cfg not in (C.STE_Config_s1_trans,
+                                                         C.STE_Config_s2_trans,
+                                                         C.STE_Config_nested):
             continue
-        if not cfg & 1:
+        vmid = STE.field("S2VMID").get(words) if smmu.features.get("S2P") else 0
+        if cfg == C.STE_Config_s2_trans:
             out.append((sid, None, "S2", vmid, None))
             continue
         cdmax = STE.field("S1CDMax").get(words)
-        if STE.field("S1DSS").get(words) == 1 and cfg & 2 and cdmax:
+        if STE.field("S1DSS").get(words) == C.STE_S1DSS_bypass and cfg == C.STE_Config_nested \
+                and cdmax:
             out.append((sid, None, "S2", vmid, None))      # S1DSS=bypass: stage 2 only
         for ssid in range(min(1 << cdmax, 256)):
             r = w.translate_uncached(sid, 0, _ssid_arg(ssid) if cdmax else None, trace=True)
@@ -106,24 +107,30 @@ def _contexts(smmu):
             except MemFault:
                 continue
             asid = fmt("CD").field("ASID").get(cdw)
-            kind = "NESTED" if cfg == 7 else "S1"
+            kind = "NESTED" if cfg == C.STE_Config_nested else "S1"
             out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid))
     return out
+
+
+def _address(cmd, addr):
+    """The Address field of a TLBI command for addr (its low bits are taken as zero)."""
+    return addr >> fmt(cmd).field("Address").address_shift
 
 
 def _tlb_fix(smmu, e):
     addr = e["in_base"]
     if e["kind"] == "S2":
         return _cmd("CMD_TLBI_S2_IPA", {"VMID": e["vmid"], "Addr": addr},
-                    {"VMID": e["vmid"], "Address": addr >> 12})
+                    {"VMID": e["vmid"], "Address": _address("CMD_TLBI_S2_IPA", addr)})
     if e["kind"] == "EL2":
-        return _cmd("CMD_TLBI_EL2_VA", {"Addr": addr}, {"Address": addr >> 12})
+        return _cmd("CMD_TLBI_EL2_VA", {"Addr": addr},
+                    {"Address": _address("CMD_TLBI_EL2_VA", addr)})
     vmid = e["vmid"] if smmu.features.get("S2P") else 0
     if e["global"]:
         return _cmd("CMD_TLBI_NH_VAA", {"VMID": vmid, "Addr": addr},
-                    {"VMID": vmid, "Address": addr >> 12})
+                    {"VMID": vmid, "Address": _address("CMD_TLBI_NH_VAA", addr)})
     return _cmd("CMD_TLBI_NH_VA", {"VMID": vmid, "ASID": e["asid"], "Addr": addr},
-                {"VMID": vmid, "ASID": e["asid"], "Address": addr >> 12})
+                {"VMID": vmid, "ASID": e["asid"], "Address": _address("CMD_TLBI_NH_VA", addr)})
 
 
 def _perm_of(r):

@@ -21,16 +21,17 @@ Field positions come from the field tables (smmudbg.arch.fieldtable), never from
 from __future__ import annotations
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 
 STE = fmt("STE")
 CD = fmt("CD")
-NQ = 8
+NQ = STE.nwords
 _ALL = (1 << 64) - 1
 
-CFG_ABORT, CFG_BYPASS, CFG_S1, CFG_S2, CFG_NESTED = 0, 4, 5, 6, 7
-EATS_TRANS, EATS_S1CHK = 1, 2
-S1DSS_BYPASS = 1
+# STE.Config values that enable stage 1 / stage 2 (IHI 0070 5.2).
+S1_CONFIGS = (C.STE_Config_s1_trans, C.STE_Config_nested)
+S2_CONFIGS = (C.STE_Config_s2_trans, C.STE_Config_nested)
 
 
 def _mask(table, *names) -> list[int]:
@@ -66,19 +67,19 @@ def ste_used_bits(words, newer: bool = True) -> list[int]:
         return used
     used = _or(used, _mask(STE, "Config"))
     cfg = STE.field("Config").get(w)
-    if cfg & 1 and cfg >= 4:
+    if cfg in S1_CONFIGS:
         used = _or(used, _mask(STE, "S1Fmt", "S1ContextPtr", "S1CDMax", "S1DSS", "S1CIR",
                                "S1COR", "S1CSH", "S1STALLD", "STRW", "EATS", "S2VMID"))
         if newer:
             used = _or(used, _mask(STE, "MEV"))
-        if STE.field("S1DSS").get(w) == S1DSS_BYPASS:
+        if STE.field("S1DSS").get(w) == C.STE_S1DSS_bypass:
             used = _or(used, _mask(STE, "SHCFG"))
-    if cfg & 2 and cfg >= 4:
+    if cfg in S2_CONFIGS:
         used = _or(used, _mask(STE, "EATS", "SHCFG", "S2FWB", "S2VMID", *_VTCR, "S2AA64",
                                "S2ENDI", "S2PTW", "S2R", "S2TTB"))
         if newer:
             used = _or(used, _mask(STE, "MEV", "S2S"))
-    if cfg == CFG_BYPASS:
+    if cfg == C.STE_Config_bypass:
         used = _or(used, _mask(STE, "SHCFG"))
     return used
 
@@ -90,9 +91,10 @@ def ste_update_safe(cur, target) -> list[int]:
     safe = _mask(STE, "MEV")
     eats = STE.field("EATS")
     s2s = STE.field("S2S")
-    if (not ((eats.get(cur) | eats.get(target)) & EATS_S1CHK)
-            and not (s2s.get(cur) or s2s.get(target))):
-        safe[eats.dword] |= EATS_TRANS << eats.lo
+    # EATS values with bit 1 set (S1CHK, and TRANS_DPT as Linux counts it) are not update-safe.
+    s1chk = {C.STE_EATS_s1chk, C.STE_EATS_trans_dpt}
+    if not {eats.get(cur), eats.get(target)} & s1chk and not (s2s.get(cur) or s2s.get(target)):
+        safe[eats.dword] |= C.STE_EATS_trans << eats.lo
     return safe
 
 

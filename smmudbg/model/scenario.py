@@ -8,13 +8,19 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
+from ..arch.smmuv3 import consts as C
 from ..errors import ScenarioError
 from ..textfile import read_text
 
-CONFIGS = ("abort", "bypass", "s1", "s2", "nested")
-S1DSS = ("terminate", "bypass", "substream0")
-CD_FORMATS = {"linear": 0, "2lvl_4k": 1, "2lvl_64k": 2}
-GRANULES = (4096, 16384, 65536)
+# Scenario spellings of STE.Config, S1DSS and S1Fmt, with the values the field tables give them.
+CONFIGS = {"abort": C.STE_Config_abort, "bypass": C.STE_Config_bypass, "s1": C.STE_Config_s1_trans,
+           "s2": C.STE_Config_s2_trans, "nested": C.STE_Config_nested}
+S1DSS = {"terminate": C.STE_S1DSS_terminate, "bypass": C.STE_S1DSS_bypass,
+         "substream0": C.STE_S1DSS_substream0}
+CD_FORMATS = {"linear": C.STE_S1Fmt_linear, "2lvl_4k": C.STE_S1Fmt_2lvl_4k,
+              "2lvl_64k": C.STE_S1Fmt_2lvl_64k}
+# The translation granules (CD.TG0 / STE.S2TG), in bytes.
+GRANULES = tuple(sorted(1 << s for s in C.CD_TG0_granule_shift.values()))
 
 
 def _int(where, value):

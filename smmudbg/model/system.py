@@ -10,12 +10,19 @@ from __future__ import annotations
 from core_cy.physmem import MemFault, PhysMem
 from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 
+from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
+from ..arch.smmuv3.geometry import cd_table
 from ..errors import ModelError, ScenarioError
 from . import scenario as sc
 from .smmu import CD, L1CD, STE, Smmu
 
-CONFIG_CODES = {"abort": 0, "bypass": 4, "s1": 5, "s2": 6, "nested": 7}
-S1DSS_CODES = {"terminate": 0, "bypass": 1, "substream0": 2}
+# Scenario names of STE.Config and STE.S1DSS -> field values.
+CONFIG_CODES = sc.CONFIGS
+S1DSS_CODES = sc.S1DSS
+_S2TTB = STE.field("S2TTB")
+_CTXPTR = STE.field("S1ContextPtr")
+_TTB0 = CD.field("TTB0")
 
 
 class Vm:
@@ -125,7 +132,7 @@ class System:
             smmu.setup_stream_table(st["format"], st["log2size"], st["split"])
             smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
             smmu.walker.configure(caching=s["caching"])
-            smmu.set_reg("CR0", 0b1101)          # SMMUEN | EVENTQEN | CMDQEN
+            smmu.set_reg("CR0", fmt("SMMU_CR0").encode(SMMUEN=1, EVENTQEN=1, CMDQEN=1)[0])
             self.smmus[s["name"]] = smmu
         for v in self.spec["vm"]:
             self.vms[v["name"]] = Vm(v["name"], v["ram"])
@@ -167,13 +174,15 @@ class System:
             s2 = self.domains[s["s2"]]
             t = s2.tables
             fields.update(S2VMID=s2.vmid, S2T0SZ=t.tsz, S2SL0=t.sl0, S2TG=t.tg,
-                          S2PS=smmu.features.get("OAS", 5), S2AA64=1, S2R=1, S2PTW=1,
-                          S2TTB=t.root >> 4)
+                          S2PS=smmu.features.get("OAS", C.SMMU_IDR5_OAS_48bit), S2AA64=1, S2R=1,
+                          S2PTW=1, S2TTB=_S2TTB.from_address(t.root))
         if cfg in ("s1", "nested"):
             ctx = self._build_cd_table(smmu, s, sid)
-            fields.update(S1ContextPtr=ctx >> 6, S1Fmt=sc.CD_FORMATS[s["cd_table"]["format"]],
+            fields.update(S1ContextPtr=_CTXPTR.from_address(ctx),
+                          S1Fmt=sc.CD_FORMATS[s["cd_table"]["format"]],
                           S1CDMax=s["cd_table"]["s1cdmax"], S1DSS=S1DSS_CODES[s["s1dss"]],
-                          S1CIR=1, S1COR=1, S1CSH=3)
+                          S1CIR=C.STE_S1CIR_WBRA, S1COR=C.STE_S1COR_WBRA,
+                          S1CSH=C.STE_S1CSH_ISH)
         smmu.write_ste(sid, STE.encode(**fields))
         st = Stream(s, sid)
         self.streams[(s["smmu"], sid)] = st
@@ -195,40 +204,41 @@ class System:
         alloc = pool.alloc if nested else smmu.alloc
         write = (lambda a, words: self.mem.write_words(vm.ipa_to_pa(a), words)) if nested else \
             (lambda a, words: self.mem.write_words(a, words))
-        if form == 0:
-            table = alloc.alloc(max(64, 64 << cdmax))
-            for i in range(1 << cdmax):
-                write(table + 64 * i, [0] * 8)
-        else:
-            n = 6 if form == 1 else 10
-            table = alloc.alloc(max(64, 8 << max(0, cdmax - n)))
-            for i in range(1 << max(0, cdmax - n)):
-                write(table + 8 * i, [0])
+
+        def zero(base, size, entry):
+            for i in range(0, size, entry):
+                write(base + i, [0] * (entry // 8))
+
+        # The linear table or the level-1 table, zeroed (CDs with V=0 / L1CDs with V=0).
+        size = cd_table(0, form, cdmax).table_bytes
+        geo = cd_table(alloc.alloc(max(64, size)), form, cdmax)
+        zero(geo.base, size, CD.size if not geo.two_level else L1CD.size)
         for c in s["cds"]:
             dom = self.domains[c["domain"]]
-            if c["ssid"] >> max(cdmax, 0) and not (cdmax == 0 and c["ssid"] == 0):
+            if not geo.in_range(c["ssid"]):
                 raise ModelError(f"stream {sid:#x}: SSID {c['ssid']} exceeds S1CDMax {cdmax}")
-            if form == 0:
-                cd_addr = table + 64 * c["ssid"]
+            if not geo.two_level:
+                cd_addr = geo.cd_addr(c["ssid"])
             else:
-                l1a = table + 8 * (c["ssid"] >> n)
+                l1a = geo.l1_addr(c["ssid"])
                 l1 = self.mem.read_u64(vm.ipa_to_pa(l1a) if nested else l1a)
-                if not L1CD.field("V").get([l1]):
-                    leaf = alloc.alloc(64 << n)
-                    for i in range(1 << n):
-                        write(leaf + 64 * i, [0] * 8)
-                    l1 = L1CD.encode(V=1, L2Ptr=leaf >> 12)[0]
+                cd_addr = geo.l2_cd_addr(l1, c["ssid"])
+                if cd_addr is None:
+                    leaf = alloc.alloc(geo.leaf_bytes)
+                    zero(leaf, geo.leaf_bytes, CD.size)
+                    l1 = geo.l1cd(leaf)
                     write(l1a, [l1])
-                cd_addr = (L1CD.field("L2Ptr").get([l1]) << 12) + 64 * (c["ssid"] & ((1 << n) - 1))
+                    cd_addr = geo.l2_cd_addr(l1, c["ssid"])
             write(cd_addr, self.cd_words(smmu, dom))
-        return table
+        return geo.base
 
     @staticmethod
     def cd_words(smmu, dom: Domain) -> list[int]:
         t = dom.tables
-        return CD.encode(V=1, AA64=1, T0SZ=t.tsz, TG0=t.tg, IR0=1, OR0=1, SH0=3, EPD1=1,
-                         IPS=smmu.features.get("OAS", 5), R=1, A=1, ASET=0, ASID=dom.asid,
-                         TTB0=t.root >> 4, MAIR0=0x0404FF)
+        return CD.encode(V=1, AA64=1, T0SZ=t.tsz, TG0=t.tg, IR0=C.CD_IR0_WBRA,
+                         OR0=C.CD_OR0_WBRA, SH0=C.CD_SH0_ISH, EPD1=1,
+                         IPS=smmu.features.get("OAS", C.SMMU_IDR5_OAS_48bit), R=1, A=1, ASET=0,
+                         ASID=dom.asid, TTB0=_TTB0.from_address(t.root), MAIR0=0x0404FF)
 
     # -- lookups --------------------------------------------------------------------------------
     @staticmethod

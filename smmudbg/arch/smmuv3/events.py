@@ -8,8 +8,8 @@ from __future__ import annotations
 from smmudbg.arch.fieldtable import FieldError, fmt
 from smmudbg.arch.smmuv3.fields_queue import (CERROR, EVENT_TYPES, OPCODES, OTHER_OPCODES)
 
-EVENT_SIZE = 32
-CMD_SIZE = 16
+EVENT_SIZE = fmt("EVT_F_UUT").size      # every event record and command has the same size
+CMD_SIZE = fmt("CMD_SYNC").size
 
 _EVENT_BY_CODE = {code: name for name, code in EVENT_TYPES.items()}
 # CMD_CFGI_ALL shares 0x04 with CMD_CFGI_STE_RANGE; the reverse map keeps STE_RANGE and

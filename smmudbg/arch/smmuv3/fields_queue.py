@@ -1,6 +1,7 @@
 """SMMUv3 queue entries as field tables: commands (16 bytes) and event records (32 bytes).
 
-Pure data, no imports, same tuple format as fields.py: (name, dword, hi, lo, doc[, enum]) with bits
+Pure data, no imports, same tuple format as fields.py: (name, dword, hi, lo, doc[, enum[, attrs]])
+with bits
 hi..lo of little-endian 64-bit word `dword`. IHI 0070 numbers bits across the whole entry; the
 absolute position of a field is 64 * dword + bit.
 
@@ -80,16 +81,18 @@ _SSID = ("SubstreamID", 0, 31, 12, "SubstreamID (PASID)")
 _SID = ("StreamID", 0, 63, 32, "StreamID")
 _VMID = ("VMID", 0, 47, 32, "VMID (bits [15:8] RES0 without IDR0.VMID16)")
 _ASID = ("ASID", 0, 63, 48, "ASID (bits [15:8] RES0 without IDR0.ASID16)")
-_NUM = ("NUM", 0, 16, 12, "Range invalidation: (NUM+1) x 2^SCALE granules; RES0 when TG == 0")
-_SCALE = ("SCALE", 0, 25, 20, "Range invalidation scale; bit 25 RES0 unless IDR5.DS == 1")
+_NUM = ("NUM", 0, 16, 12, "Range invalidation: (NUM+1) x 2^SCALE granules; RES0 when TG == 0",
+        None, {"number": True})
+_SCALE = ("SCALE", 0, 25, 20, "Range invalidation scale; bit 25 RES0 unless IDR5.DS == 1",
+          None, {"log2": True})
 _LEAF = ("Leaf", 1, 0, 0, "1: only last-level (leaf) entries need be invalidated")
 _TTL128 = ("TTL128", 1, 7, 7, "TTL applies to 128-bit descriptors (v3.4)")
 _TTL = ("TTL", 1, 9, 8, "Level hint of the leaf entry; RES0 when TG == 0",
         {0: "any", 1: "level1", 2: "level2", 3: "level3"})
 _TG = ("TG", 1, 11, 10, "Granule of the entries: 0 any (no range, no TTL)",
-       {0: "any", 1: "4K", 2: "16K", 3: "64K"})
-_VA = ("Address", 1, 63, 12, "VA[63:12]; [11:0] taken as zero")
-_IPA = ("Address", 1, 55, 12, "IPA[55:12]; [55:52] RES0 before v3.4")
+       {0: "any", 1: "4K", 2: "16K", 3: "64K"}, {"granule_shift": {1: 12, 2: 14, 3: 16}})
+_VA = ("Address", 1, 63, 12, "VA[63:12]; [11:0] taken as zero", None, {"addr": 12})
+_IPA = ("Address", 1, 55, 12, "IPA[55:12]; [55:52] RES0 before v3.4", None, {"addr": 12})
 _VA_RANGE = [_NUM, _SCALE, _LEAF, _TTL128, _TTL, _TG, _VA]
 
 _CMDS = {
@@ -97,9 +100,9 @@ _CMDS = {
     "CMD_PREFETCH_CONFIG": [_OP, _SSEC, _SSV, _SSID, _SID],
     # 4.2.2. NS is not modelled: RES0 on the Non-secure queue, and its figure position was lost.
     "CMD_PREFETCH_ADDR": [_OP, _SSEC, _SSV, _SSID, _SID,
-                          ("Size", 1, 4, 0, "Prefetch 2^Size translations"),
+                          ("Size", 1, 4, 0, "Prefetch 2^Size translations", None, {"log2": True}),
                           ("Stride", 1, 9, 5, "[figure] Stride 2^(12+Stride) bytes; RES0 in v3.0"),
-                          ("Address", 1, 63, 12, "Addr[63:12]")],
+                          ("Address", 1, 63, 12, "Addr[63:12]", None, {"addr": 12})],
     # 4.3.1
     "CMD_CFGI_STE": [_OP, _SSEC, _SID,
                      ("Leaf", 1, 0, 0, "1: the STE only; 0: also L1STDs walked to it")],
@@ -133,8 +136,8 @@ _CMDS = {
     # 4.5.1
     "CMD_ATC_INV": [_OP, ("Global", 0, 9, 9, "Global Invalidate flag (only with SSV == 1)"),
                     _SSV, _SSID, _SID,
-                    ("Size", 1, 5, 0, "Span 4KB x 2^Size; 52 = everything"),
-                    ("Address", 1, 63, 12, "Address[63:12]")],
+                    ("Size", 1, 5, 0, "Span 4KB x 2^Size; 52 = everything", None, {"log2": True}),
+                    ("Address", 1, 63, 12, "Address[63:12]", None, {"addr": 12})],
     # 4.5.2
     "CMD_PRI_RESP": [_OP, _SSV, _SSID, _SID,
                      ("PRGIndex", 1, 8, 0, "Page Request Group Index"),
@@ -156,7 +159,8 @@ _CMDS = {
                                                          3: "ISH"}),
                  ("MSIAttr", 0, 27, 24, "MSI memory type, encoded as STE.MemAttr"),
                  ("MSIData", 0, 63, 32, "MSI payload"),
-                 ("MSIAddress", 1, 55, 2, "MSIAddress[55:2]; 0 disables the MSI")],
+                 ("MSIAddress", 1, 55, 2, "MSIAddress[55:2]; 0 disables the MSI", None,
+                  {"addr": 2})],
 }
 
 # --------------------------------------------------------------------------------------------
@@ -202,9 +206,11 @@ _RNW = ("RnW", 1, 35, 35, "1: read", {0: "write", 1: "read"})
 _NSIPA = ("NSIPA", 1, 38, 38, "[figure] IPA space is Non-secure (Secure event queue, S2 == 1)")
 _S2 = ("S2", 1, 39, 39, "Stage of the fault", {0: "stage1", 1: "stage2"})
 _ECLASS = ("CLASS", 1, 41, 40, "What was being translated", _CLASS)
-_INPUT = ("InputAddr", 2, 63, 0, "Input address of the transaction")
-_EIPA = ("IPA", 3, 55, 12, "IPA[55:12] (stage 2 faults; CD or TTD address for CLASS CD/TT)")
-_FETCH = ("FetchAddr", 3, 55, 3, "FetchAddr[55:3]: PA of the structure or descriptor fetched")
+_INPUT = ("InputAddr", 2, 63, 0, "Input address of the transaction", None, {"addr": 0})
+_EIPA = ("IPA", 3, 55, 12, "IPA[55:12] (stage 2 faults; CD or TTD address for CLASS CD/TT)",
+         None, {"addr": 12})
+_FETCH = ("FetchAddr", 3, 55, 3, "FetchAddr[55:3]: PA of the structure or descriptor fetched",
+          None, {"addr": 3})
 _XLATE = [_STAG, _STALL, _PNU, _IND, _RNW, _NSIPA, _S2, _ECLASS, _INPUT, _EIPA]
 
 _EVTS = {
@@ -216,12 +222,13 @@ _EVTS = {
     "EVT_F_STE_FETCH": _HDR + [_REASON16, _GPCF, _FETCH],           # 7.3.4
     "EVT_C_BAD_STE": list(_HDR),                                    # 7.3.5
     # 7.3.6: R [95], W [94], X [93], P [92], Span [67:64], InputAddr[63:12] at [191:140].
-    "EVT_F_BAD_ATS_TREQ": _HDR + [("Span", 1, 3, 0, "Number of STUs requested"),
+    "EVT_F_BAD_ATS_TREQ": _HDR + [("Span", 1, 3, 0, "Number of STUs requested", None,
+                                   {"number": True}),
                                   ("P", 1, 28, 28, "Privileged requested"),
                                   ("X", 1, 29, 29, "Execute requested"),
                                   ("W", 1, 30, 30, "Write requested (== !NW)"),
                                   ("R", 1, 31, 31, "Read requested"),
-                                  ("InputAddr", 2, 63, 12, "InputAddr[63:12]")],
+                                  ("InputAddr", 2, 63, 12, "InputAddr[63:12]", None, {"addr": 12})],
     # 7.3.7: no SubstreamID (the record is for traffic without one, or SubstreamID 0).
     "EVT_F_STREAM_DISABLED": [_TYPE, _ESID],
     # 7.3.8: StreamID, RnW [99], InputAddr; no SubstreamID.
@@ -247,6 +254,9 @@ _EVTS = {
     # 7.3.20
     "EVT_F_VMS_FETCH": _HDR + [_REASON16, _GPCF, _FETCH],
 }
+
+# Codes as named constants (core_cy/_smmuv3.pxd enums and smmudbg.arch.smmuv3.consts).
+CODES = {"EventType": EVENT_TYPES, "CmdOpcode": {**OPCODES, **OTHER_OPCODES}, "CError": CERROR}
 
 FORMATS = {**{name: (16, flds) for name, flds in _CMDS.items()},
            **{name: (32, flds) for name, flds in _EVTS.items()}}

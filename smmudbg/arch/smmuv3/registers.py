@@ -1,9 +1,9 @@
 """SMMUv3 Non-secure programming-interface registers as field tables (IHI 0070 6.3).
 
-Pure data, no imports, same tuple format as fields.py: (name, 0, hi, lo, doc[, enum]). Every
-register is one dword; `size` is 4 or 8 bytes. Register and field names are spelled as IHI 0070
-6.3 spells them (SMMU_EVENTQ_*, not Linux's EVTQ; IDR0.Hyp; GBPA.Update). ALIASES maps common
-short spellings to the architected names.
+Pure data, no imports, same tuple format as fields.py: (name, 0, hi, lo, doc[, enum[, attrs]]).
+Every register is one dword; `size` is 4 or 8 bytes. Register and field names are spelled as
+IHI 0070 6.3 spells them (SMMU_EVENTQ_*, not Linux's EVTQ; IDR0.Hyp; GBPA.Update). ALIASES maps
+common short spellings to the architected names.
 
 Queue PROD/CONS registers: the spec defines WR/RD as one field [19:0] that splits by the queue's
 LOG2SIZE (QS = SMMU_*Q_BASE.LOG2SIZE): bits [QS-1:0] are the index and bit [QS] is the wrap flag
@@ -22,8 +22,10 @@ UNKNOWN or IMPLEMENTATION DEFINED are absent.
 
 _CACHE = {0: "NC", 1: "WB", 2: "WT", 3: "reserved"}
 _SH = {0: "NSH", 1: "reserved", 2: "OSH", 3: "ISH"}
-_ADDR_SIZE = {0: "32bit", 1: "36bit", 2: "40bit", 3: "42bit", 4: "44bit", 5: "48bit", 6: "52bit",
-              7: "56bit"}
+# IDR5.OAS: the PS encoding (Arm ARM; IHI 0070 6.3.6), 0b111 = 56 bits (v3.4).
+_ADDR_BITS = {0: 32, 1: 36, 2: 40, 3: 42, 4: 44, 5: 48, 6: 52, 7: 56}
+_ADDR_SIZE = {e: f"{b}bit" for e, b in _ADDR_BITS.items()}
+_LOG2 = {"log2": True}
 
 _CR0 = [
     ("SMMUEN", 0, 0, 0, "Non-secure SMMU enable"),
@@ -54,13 +56,14 @@ _GERROR_BITS = [
     ("DPT_ERR", 0, 10, 10, "DPT lookup error"),
 ]
 
-_IRQ_CFG0 = [("ADDR", 0, 55, 2, "MSI address [55:2]; 0 disables the MSI")]
+_IRQ_CFG0 = [("ADDR", 0, 55, 2, "MSI address [55:2]; 0 disables the MSI", None, {"addr": 2})]
 _IRQ_CFG1 = [("DATA", 0, 31, 0, "MSI payload")]
 _IRQ_CFG2 = [("MemAttr", 0, 3, 0, "MSI memory type, encoded as STE.MemAttr"),
              ("SH", 0, 5, 4, "MSI Shareability", _SH)]
 
-_Q_BASE = [("LOG2SIZE", 0, 4, 0, "Queue holds 2^LOG2SIZE entries"),
-           ("ADDR", 0, 55, 5, "Queue base PA [55:5], aligned to the queue size")]
+_Q_BASE = [("LOG2SIZE", 0, 4, 0, "Queue holds 2^LOG2SIZE entries", None, _LOG2),
+           ("ADDR", 0, 55, 5, "Queue base PA [55:5], aligned to the queue size", None,
+            {"addr": 5})]
 
 _WR = ("WR", 0, 19, 0, "Write index [QS-1:0] with wrap flag WR_WRAP at bit [QS] "
                        "(QS = LOG2SIZE of the queue); [19:QS+1] RES0")
@@ -104,11 +107,11 @@ FORMATS = {
     ]),
     # 6.3.2
     "SMMU_IDR1": (4, [
-        ("SIDSIZE", 0, 5, 0, "StreamID bits"),
-        ("SSIDSIZE", 0, 10, 6, "SubstreamID bits"),
-        ("PRIQS", 0, 15, 11, "log2 of the maximum PRI queue entries"),
-        ("EVENTQS", 0, 20, 16, "log2 of the maximum Event queue entries"),
-        ("CMDQS", 0, 25, 21, "log2 of the maximum Command queue entries"),
+        ("SIDSIZE", 0, 5, 0, "StreamID bits", None, _LOG2),
+        ("SSIDSIZE", 0, 10, 6, "SubstreamID bits", None, _LOG2),
+        ("PRIQS", 0, 15, 11, "log2 of the maximum PRI queue entries", None, _LOG2),
+        ("EVENTQS", 0, 20, 16, "log2 of the maximum Event queue entries", None, _LOG2),
+        ("CMDQS", 0, 25, 21, "log2 of the maximum Command queue entries", None, _LOG2),
         ("ATTR_PERMS_OVR", 0, 26, 26, "STE/GBPA INSTCFG and PRIVCFG overrides supported"),
         ("ATTR_TYPES_OVR", 0, 27, 27, "STE/GBPA MTCFG, ALLOCCFG, SHCFG overrides supported"),
         ("REL", 0, 28, 28, "Base addresses in PRESET tables/queues are relative"),
@@ -150,7 +153,7 @@ FORMATS = {
     ]),
     # 6.3.6
     "SMMU_IDR5": (4, [
-        ("OAS", 0, 2, 0, "Output address size", _ADDR_SIZE),
+        ("OAS", 0, 2, 0, "Output address size", _ADDR_SIZE, {"addr_bits": _ADDR_BITS}),
         ("GRAN4K", 0, 4, 4, "4KB granule"),
         ("GRAN16K", 0, 5, 5, "16KB granule"),
         ("GRAN64K", 0, 6, 6, "64KB granule"),
@@ -216,13 +219,14 @@ FORMATS = {
     "SMMU_GERROR_IRQ_CFG2": (4, list(_IRQ_CFG2)),                   # 6.3.23
     # 6.3.24
     "SMMU_STRTAB_BASE": (8, [
-        ("ADDR", 0, 55, 6, "Stream table base PA [55:6]"),
+        ("ADDR", 0, 55, 6, "Stream table base PA [55:6]", None, {"addr": 6}),
         ("RA", 0, 62, 62, "Read-allocate hint"),
     ]),
     # 6.3.25
     "SMMU_STRTAB_BASE_CFG": (4, [
-        ("LOG2SIZE", 0, 5, 0, "Table covers 2^LOG2SIZE StreamIDs"),
-        ("SPLIT", 0, 10, 6, "2-level: StreamID bits resolved by the level 2 table (6, 8 or 10)"),
+        ("LOG2SIZE", 0, 5, 0, "Table covers 2^LOG2SIZE StreamIDs", None, _LOG2),
+        ("SPLIT", 0, 10, 6, "2-level: StreamID bits resolved by the level 2 table (6, 8 or 10)",
+         None, _LOG2),
         ("FMT", 0, 17, 16, "Format", {0: "linear", 1: "2level", 2: "reserved", 3: "reserved"}),
     ]),
     # 6.3.26 - 6.3.28
