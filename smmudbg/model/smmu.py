@@ -377,4 +377,8 @@ class Smmu:
         None (not recorded, or discarded: queue disabled, full or aborted)."""
         if not fault.get("record"):
             return None
+        # 7.3.3: C_BAD_STREAMID is recorded only when SMMU_CR2.RECINVSID == 1 (its reset
+        # value is UNKNOWN, 6.3.12; this model resets it to 0, as every register).
+        if fault["type"] == "C_BAD_STREAMID" and not self.field("CR2", "RECINVSID"):
+            return None
         return self.evtq.record(fault)
