@@ -50,3 +50,96 @@ def test_c_bad_streamid_recorded_only_when_recinvsid_is_1():
     m.set_reg("CR2", 0)
     assert m.translate(3, 0x1000)["event"] == 1
     assert [e["event"] for e in m.events()] == ["C_BAD_STREAMID", "C_BAD_STE"]
+
+
+# -- CMD_TLBI_* TG/TTL (4.4.1.1) ----------------------------------------------------------------
+
+G16K = """
+name = "g16k"
+[[ram]]
+base = 0x8000_0000
+size = 0x1000_0000
+[[smmu]]
+name = "s"
+features = { S1P = 1, S2P = 0 }
+stream_table = { format = "linear", log2size = 4 }
+pool = { base = 0x8000_0000, size = 0x0100_0000 }
+[[domain]]
+name = "d"
+smmu = "s"
+stage = 1
+granule = 16384
+vabits = 47
+asid = 5
+maps = [{ in = 0x4000_0000, out = 0x9000_0000, size = 0x0200_0000, perm = "rw" },
+        { in = 0x5000_0000, out = 0x9400_0000, size = 0x4000, perm = "rw" }]
+[[stream]]
+name = "dev"
+smmu = "s"
+sid = 1
+config = "s1"
+cds = [{ ssid = 0, domain = "d" }]
+"""
+BLOCK_VA, PAGE_VA = 0x4000_0000, 0x5000_0000     # 32MB level-2 block, 16K level-3 page
+
+
+def _g16k(ds=0):
+    text = G16K if not ds else G16K.replace("S2P = 0 }", "S2P = 0, DS = 1 }")
+    m = System.from_text(text).smmu()
+    for va in (BLOCK_VA, PAGE_VA):
+        assert m.translate(1, va)["fault"] is None
+    got = {e["in_base"]: e["s1level"] for e in m.walker.tlb_entries()}
+    # With a 16K granule a level-2 block maps 32MB and a level-3 page 16K (Arm ARM D8.2).
+    assert got == {BLOCK_VA: 2, PAGE_VA: 3}
+    return m
+
+
+def _cached(m):
+    return sorted(e["in_base"] for e in m.walker.tlb_entries())
+
+
+def test_tlbi_16k_ttl1_without_ds_is_treated_as_any_level():
+    # 4.4.1.1, TTL encodings, TG == 0b10, TTL == 0b01: "If SMMU_IDR5.DS == 1 then leaf entries
+    # at level 1 of a 16KB Granule table. Otherwise Reserved, and hardware treats as
+    # TTL == 0b00" - and TTL == 0b00 is "Leaf entries at any level of a 16KB Granule table".
+    # A range of NUM+1 = 2 granules is legal, and removes the level-2 block and the level-3
+    # page alike, as TTL=0 would.
+    m = _g16k()
+    for va in (BLOCK_VA, PAGE_VA):
+        log = m.submit([("CMD_TLBI_NH_VA", dict(ASID=5, Address=va >> 12, TG=2, TTL=1,
+                                                NUM=1))])
+        assert log[-1]["error"] is None, log[-1]["effect"]
+        assert "removed 1" in log[-1]["effect"]
+    assert _cached(m) == []
+
+
+def test_tlbi_16k_ttl1_with_ds_is_level_1():
+    # Same table, DS == 1: TTL == 0b01 means "leaf entries at level 1 of a 16KB Granule
+    # table"; there are none here, so the level-2 block and level-3 page are not required to
+    # go (and this SMMU keeps them).
+    m = _g16k(ds=1)
+    log = m.submit([("CMD_TLBI_NH_VA", dict(ASID=5, Address=BLOCK_VA >> 12, TG=2, TTL=1,
+                                            NUM=0))])
+    assert log[-1]["error"] is None
+    assert _cached(m) == [BLOCK_VA, PAGE_VA]
+
+
+def test_tlbi_16k_ttl1_single_granule_without_ds_is_cerror_ill():
+    # 4.4.1.1: "If SMMU_IDR5.DS == 0, a TLBI configured with TG == 0b10 and TTL == 0b01, raises
+    # a CERROR_ILL, since TTL is treated as 0b00" - when NUM == 0 and SCALE == 0, because
+    # "The parameter combination of NUM == 0, SCALE == 0 and TTL = 0b00 is Reserved".
+    m = _g16k()
+    log = m.submit([("CMD_TLBI_NH_VA", dict(ASID=5, Address=PAGE_VA >> 12, TG=2, TTL=1))])
+    assert log[-1]["error"] == "CERROR_ILL" and "Reserved" in log[-1]["effect"]
+    assert m.field("CMDQ_CONS", "ERR") == 1                     # CERROR_ILL (7.1)
+    assert _cached(m) == [BLOCK_VA, PAGE_VA]
+
+
+@pytest.mark.parametrize("tg,ttl", [(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 1), (3, 2),
+                                    (3, 3)])
+def test_tlbi_other_tg_ttl_single_granule_is_legal(tg, ttl):
+    # 4.4.1.1: every other TTL != 0b00 encoding names a level ("Leaf entries at Level n of a
+    # 4KB/16KB/64KB Granule table"), so NUM == 0, SCALE == 0 is not the Reserved combination.
+    m = System.from_text(TINY).smmu()
+    log = m.submit([("CMD_TLBI_NH_VAA", dict(Address=0x10, TG=tg, TTL=ttl))])
+    assert log[-1]["error"] is None, (tg, ttl, log[-1]["effect"])
