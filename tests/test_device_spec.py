@@ -143,3 +143,65 @@ def test_tlbi_other_tg_ttl_single_granule_is_legal(tg, ttl):
     m = System.from_text(TINY).smmu()
     log = m.submit([("CMD_TLBI_NH_VAA", dict(Address=0x10, TG=tg, TTL=ttl))])
     assert log[-1]["error"] is None, (tg, ttl, log[-1]["effect"])
+
+
+# -- SMMU_STRTAB_BASE(_CFG) while SMMUEN == 1, and SMMU_AIDR (6.3.8, 6.3.24, 6.3.25) ------------
+
+def test_strtab_writes_ignored_while_smmuen():
+    # 6.3.24: "When SMMU_CR0.SMMUEN == 0 and SMMU_CR0ACK.SMMUEN == 0, accesses to this register
+    # are RW. Otherwise, accesses to this register are RO." and "In SMMUv3.2 and later, a write
+    # while SMMU_CR0.SMMUEN == 1 is IGNORED"; 6.3.25 says the same of STRTAB_BASE_CFG.
+    m = System.from_text(TINY).smmu()
+    assert m.field("CR0", "SMMUEN") == 1 and m.field("CR0ACK", "SMMUEN") == 1
+    base, cfg = m.reg("STRTAB_BASE"), m.reg("STRTAB_BASE_CFG")
+    m.set_reg("STRTAB_BASE", 0x4080_0000)
+    m.set_reg("STRTAB_BASE_CFG", 0x10000 | 6)       # FMT=2-level, LOG2SIZE=6
+    assert (m.reg("STRTAB_BASE"), m.reg("STRTAB_BASE_CFG")) == (base, cfg)
+    # The SMMU still uses the old table: StreamID 16 is beyond LOG2SIZE=4.
+    m.set_reg("CR2", 1 << 1)
+    assert m.translate(16, 0)["fault"]["type"] == "C_BAD_STREAMID"
+    # With SMMUEN = 0 (and its ACK) the same writes take effect.
+    m.set_reg("CR0", m.reg("CR0") & ~1)
+    m.set_reg("STRTAB_BASE", 0x4080_0000)
+    m.set_reg("STRTAB_BASE_CFG", 6)                 # linear, LOG2SIZE=6
+    assert (m.reg("STRTAB_BASE"), m.reg("STRTAB_BASE_CFG")) == (0x4080_0000, 6)
+    m.set_reg("CR0", m.reg("CR0") | 1)
+    # StreamID 16 is in range now; the zeroed table there has STE.V == 0 (C_BAD_STE, 7.3.5).
+    assert m.translate(16, 0)["fault"]["type"] == "C_BAD_STE"
+
+
+def test_irq_cfg_writes_ignored_while_irqen():
+    # 6.3.21: "In SMMUv3.2 and later, a write while SMMU_IRQ_CTRL.GERROR_IRQEN == 1 is
+    # IGNORED", "common for all SMMU_*_IRQ_CFG{0,1,2} register sets ... with respect to their
+    # corresponding SMMU_IRQ_CTRL.*_IRQEN flag".
+    m = System.from_text(TINY).smmu()
+    m.set_reg("EVENTQ_IRQ_CFG0", 0x4090_0000)
+    m.set_reg("IRQ_CTRL", 0b100)                    # EVENTQ_IRQEN
+    m.set_reg("EVENTQ_IRQ_CFG0", 0x40A0_0000)
+    m.set_reg("GERROR_IRQ_CFG0", 0x40B0_0000)      # GERROR_IRQEN is 0: written
+    assert m.reg("EVENTQ_IRQ_CFG0") == 0x4090_0000
+    assert m.reg("GERROR_IRQ_CFG0") == 0x40B0_0000
+
+
+V32 = dict(S1P=1, S2P=1, HAD=1, XNX=1, RIL=1, FWB=1, BBML=1, HYP=1)
+
+
+@pytest.mark.parametrize("features,minor", [
+    (dict(V32), 2),
+    (dict(V32, E0PD=1, PTWNNC=1), 3),                # 6.3.4: E0PD, PTWNNC are 1 from v3.3
+    (dict(V32, HYP=0), 1),                           # 6.3.1: "Hyp == 1 is mandatory in
+                                                     # ... SMMUv3.2 or later, if S1P and S2P"
+    (dict(V32, S1P=1, S2P=0, HYP=0, XNX=0), 2),      # stage 1 only: no Hyp or XNX needed
+    (dict(V32, FWB=0), 1),                           # "FWB is 1 in ... SMMUv3.2 or later"
+    (dict(V32, RIL=0), 1),                           # "RIL is 1 in ... SMMUv3.2 or later"
+    (dict(V32, BBML=0), 1),                          # "BBML is 0b01 or 0b10 in ... v3.2"
+    (dict(V32, HAD=0), 0),                           # "In SMMUv3.1 and later ... mandatory"
+    (dict(V32, XNX=0), 0),
+])
+def test_aidr_reports_the_version_the_features_allow(features, minor):
+    # 6.3.8 SMMU_AIDR: ArchMajorRev [7:4] 0b0000 = SMMUv3.x; ArchMinorRev [3:0] 0bxxxx = v3.x.
+    mem = PhysMem(strict=True)
+    m = Smmu("s", mem, features)
+    assert m.reg("AIDR") == minor
+    with pytest.raises(Exception, match="read-only"):
+        m.set_reg("AIDR", 2)

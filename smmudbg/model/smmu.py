@@ -26,7 +26,8 @@ for _reg in ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR3", "SMMU_IDR5"):
     for _f in fmt(_reg).fields:
         IDR_OF.setdefault(_f.name.upper(), (_reg, _f))
 
-# Defaults: a v3.1-style SMMU with both stages, AArch64 tables, little-endian.
+# Defaults: an SMMU with both stages, AArch64 tables, little-endian. Without IDR3.HAD/XNX
+# (mandatory from v3.1) it reports SMMUv3.0 in AIDR (arch_minor); a scenario adds them.
 DEFAULT_FEATURES = {"S1P": 1, "S2P": 1, "TTF": 2, "TTENDIAN": 2, "COHACC": 1, "ASID16": 1,
                     "VMID16": 1, "CD2L": 1, "ST_LEVEL": 1, "SIDSIZE": 16, "SSIDSIZE": 8,
                     "CMDQS": 19, "EVENTQS": 19, "OAS": 5, "GRAN4K": 1, "GRAN16K": 1,
@@ -36,6 +37,42 @@ DEFAULT_FEATURES = {"S1P": 1, "S2P": 1, "TTF": 2, "TTENDIAN": 2, "COHACC": 1, "A
 WALKER_CAPS = ("S1P", "S2P", "CD2L", "VMID16", "ASID16", "HYP", "HAD", "XNX", "STT", "ATS",
                "GRAN4K", "GRAN16K", "GRAN64K", "TTF", "TTENDIAN", "HTTU", "STALL_MODEL",
                "TERM_MODEL", "SSIDSIZE", "SIDSIZE", "OAS")
+
+
+# ID-register values each SMMUv3.x requires (IHI 0070 6.3.4 SMMU_IDR3, 6.3.1 SMMU_IDR0), as
+# (field, applies-when) pairs. AIDR reports the highest version whose requirements all hold.
+_VERSION_RULES = (
+    (1, (("HAD", lambda f: f.get("S1P")),      # "In SMMUv3.1 and later ... mandatory when S1P"
+         ("XNX", lambda f: f.get("S2P")))),    # "In SMMUv3.1 and later ... mandatory when S2P"
+    (2, (("RIL", lambda f: True),              # "RIL is 1 in ... SMMUv3.2 or later"
+         ("FWB", lambda f: True),              # "FWB is 1 in ... SMMUv3.2 or later"
+         ("BBML", lambda f: True),             # "BBML is 0b01 or 0b10 in ... SMMUv3.2 or later"
+         ("HYP", lambda f: f.get("S1P") and f.get("S2P")))),   # IDR0.Hyp, 6.3.1
+    (3, (("E0PD", lambda f: True),             # "1 in all implementations of SMMUv3.3 and later"
+         ("PTWNNC", lambda f: f.get("S2P")))),
+)
+
+
+def arch_minor(features: dict) -> int:
+    """SMMUv3.x minor revision (SMMU_AIDR.ArchMinorRev, 6.3.8) that an SMMU with these IDR
+    features can claim: the highest x whose mandatory features are all present."""
+    minor = 0
+    for rev, rules in _VERSION_RULES:
+        if not all(features.get(name) or not when(features) for name, when in rules):
+            break
+        minor = rev
+    return minor
+
+
+# Registers that are RO while an enable bit or its acknowledgement is 1: "In SMMUv3.2 and later,
+# a write while SMMU_CR0.SMMUEN == 1 is IGNORED" (IHI 0070 6.3.24, 6.3.25; the same for the
+# IRQ_CFG registers and their IRQEN, 6.3.21). Before v3.2 such a write is CONSTRAINED
+# UNPREDICTABLE and "The write is ignored" is one of the permitted behaviours, so whichever
+# version AIDR reports, ignoring it is architected.
+_IGNORED_WHILE = {"SMMU_STRTAB_BASE": ("CR0", "SMMUEN"), "SMMU_STRTAB_BASE_CFG": ("CR0", "SMMUEN")}
+_IGNORED_WHILE.update({f"SMMU_{q}_IRQ_CFG{i}": ("IRQ_CTRL", en) for i in range(3)
+                       for q, en in (("GERROR", "GERROR_IRQEN"), ("EVENTQ", "EVENTQ_IRQEN"),
+                                     ("PRIQ", "PRIQ_IRQEN"))})
 
 
 def _canon(name: str) -> str:
@@ -67,6 +104,8 @@ class Smmu:
             if v < 0 or v > f.mask:
                 raise ModelError(f"{name}: feature {k}={v} does not fit {reg}.{f.name}")
             self.regs[reg] = (self.regs[reg] & ~(f.mask << f.lo)) | (v << f.lo)
+        self.regs["SMMU_AIDR"] = fmt("SMMU_AIDR").encode(ArchMajorRev=0,
+                                                         ArchMinorRev=arch_minor(feats))[0]
         self.walker = Walker(mem, {k: feats.get(k, 0) for k in WALKER_CAPS})
         self.alloc = BumpAllocator(pool["base"], pool["size"]) if pool else None
         self.l2_span = {}
@@ -89,6 +128,14 @@ class Smmu:
     _GUARDS = {"SMMU_CMDQ_BASE": "CMDQEN", "SMMU_CMDQ_CONS": "CMDQEN",
                "SMMU_EVENTQ_BASE": "EVENTQEN", "SMMU_EVENTQ_PROD": "EVENTQEN"}
 
+    def write_ignored(self, name: str) -> bool:
+        """A software write to this register now would be IGNORED (see _IGNORED_WHILE)."""
+        guard = _IGNORED_WHILE.get(_canon(name))
+        if guard is None:
+            return False
+        reg, en = guard
+        return bool(self.field(reg, en) or self.field(reg + "ACK", en))
+
     def set_reg(self, name: str, value: int):
         """A register write by software, with its side effects. Writing SMMU_CMDQ_PROD (or
         acknowledging CMDQ_ERR in SMMU_GERRORN, or setting CR0.CMDQEN) makes the SMMU consume
@@ -106,6 +153,8 @@ class Smmu:
         if guard and self.field("CR0", guard):
             raise ModelError(f"{n} may only be written while SMMU_CR0.{guard}=0 "
                              f"(it is guarded by {guard}, IHI 0070 6.3)")
+        if self.write_ignored(n):
+            return None
         old = self.regs[n]
         self.regs[n] = value
         return self._apply(n, old)
