@@ -205,3 +205,99 @@ def test_aidr_reports_the_version_the_features_allow(features, minor):
     assert m.reg("AIDR") == minor
     with pytest.raises(Exception, match="read-only"):
         m.set_reg("AIDR", 2)
+
+
+# -- writes by the SMMU to nothing abort (6.3.19, 7.2.2, 7.5) ------------------------------------
+# These systems set mem.strict = True themselves: only declared RAM exists (RAM here is
+# 0x4000_0000 + 16MB); 0x8000_0000 has nothing behind it.
+
+NOWHERE = 0x8000_0000
+
+
+def _strict():
+    m = System.from_text(TINY).smmu()
+    m.mem.strict = True
+    return m
+
+
+def test_event_record_to_nothing_is_eventq_abt_err_and_lost():
+    # 7.2.2: "An external abort detected while accessing the Event queue, for example when
+    # writing a record, activates the SMMU_(*_)GERROR.EVENTQ_ABT_ERR Global Error"; with a
+    # synchronous abort "The PROD index is not incremented for entries that caused a
+    # synchronous abort". 7.2.1: the queue is not writable while "an unacknowledged
+    # GERROR.EVENTQ_ABT_ERR condition exists": later events are discarded, no second abort.
+    m = _strict()
+    m.set_reg("CR0", 0b1001)                          # EVENTQEN=0 to move the queue
+    m.set_reg("EVENTQ_BASE", NOWHERE | 1)
+    m.set_reg("CR0", 0b1101)
+    r = m.translate(0, 0x1000)                        # STE.V == 0: C_BAD_STE
+    assert r["fault"]["type"] == "C_BAD_STE" and r["event"] is None
+    assert m.reg("GERROR") == 1 << 2 and m.reg("GERRORN") == 0    # EVENTQ_ABT_ERR, bit [2]
+    assert m.reg("EVENTQ_PROD") == 0 and m.events() == []
+    m.translate(1, 0x1000)
+    assert m.reg("GERROR") == 1 << 2                  # "does not toggle ... already active"
+    assert m.evtq.written == 0 and m.evtq.discarded == 2
+    # Acknowledge (GERRORN[2] = GERROR[2]): the error is inactive and the next abort toggles
+    # GERROR[2] back to 0, active again (GERROR != GERRORN).
+    m.set_reg("GERRORN", 1 << 2)
+    m.translate(2, 0x1000)
+    assert m.reg("GERROR") == 0 and m.gerror_active() == ["EVENTQ_ABT_ERR"]
+
+
+def test_cmd_sync_msi_to_nothing_is_msi_cmdq_abt_err():
+    # 4.7.3 CMD_SYNC with CS = SIG_IRQ sends an MSI to MSIAddress when MSIs are implemented;
+    # 6.3.19 MSI_CMDQ_ABT_ERR, bit [4]: "a CMD_SYNC MSI was terminated with abort" and
+    # "Activation of this error does not affect future MSIs" - the queue goes on.
+    m = _strict()
+    log = m.submit([("CMD_SYNC", {"CS": 1, "MSIAddress": NOWHERE >> 2, "MSIData": 7}),
+                    ("CMD_SYNC", {"CS": 1, "MSIAddress": 0x4090_0000 >> 2, "MSIData": 9})])
+    assert [r["error"] for r in log] == [None, None]
+    assert m.reg("GERROR") == 1 << 4 and m.gerror_active() == ["MSI_CMDQ_ABT_ERR"]
+    assert m.mem.read(0x4090_0000, 4) == (9).to_bytes(4, "little")
+    assert not m.mem.is_backed(NOWHERE)               # nothing was created there
+
+
+def test_eventq_and_gerror_msis_to_nothing():
+    # 6.3.30 SMMU_EVENTQ_IRQ_CFG0.ADDR: the MSI target; an aborted Event queue MSI activates
+    # GERROR.MSI_EVENTQ_ABT_ERR [5]. That activation raises a GERROR interrupt (7.5.1), sent
+    # as an MSI to GERROR_IRQ_CFG0.ADDR; when that one aborts too, MSI_GERROR_ABT_ERR [7] is
+    # activated and, "with the exception of ... MSI_GERROR_ABT_ERR", no further GERROR
+    # interrupt follows (7.5.1).
+    m = _strict()
+    m.set_reg("EVENTQ_IRQ_CFG0", NOWHERE)
+    m.set_reg("EVENTQ_IRQ_CFG1", 0x11)
+    m.set_reg("GERROR_IRQ_CFG0", NOWHERE + 0x40)
+    m.set_reg("GERROR_IRQ_CFG1", 0x22)
+    m.set_reg("IRQ_CTRL", 0b101)                      # EVENTQ_IRQEN, GERROR_IRQEN
+    assert m.translate(0, 0x1000)["event"] == 0       # the record itself is written
+    assert m.reg("GERROR") == (1 << 5) | (1 << 7)
+    assert sorted(m.gerror_active()) == ["MSI_EVENTQ_ABT_ERR", "MSI_GERROR_ABT_ERR"]
+    assert [i["source"] for i in m.irqs] == ["EVENTQ", "GERROR"]
+    # With a GERROR MSI target that exists, the next activation is delivered there.
+    m.set_reg("IRQ_CTRL", 0b100)                      # GERROR_IRQEN=0: CFG0 writable
+    m.set_reg("GERROR_IRQ_CFG0", 0x4090_0000)
+    m.set_reg("IRQ_CTRL", 0b101)
+    m.set_reg("GERRORN", m.reg("GERROR"))            # acknowledge both
+    m.translate(1, 0x1000)
+    assert m.gerror_active() == ["MSI_EVENTQ_ABT_ERR"]
+    assert m.mem.read(0x4090_0000, 4) == (0x22).to_bytes(4, "little")
+
+
+def test_msi_with_address_0_is_not_sent():
+    # 6.3.21: "If ADDR == 0, no MSI is sent." The interrupt is still signalled (wired IRQ).
+    m = _strict()
+    m.set_reg("IRQ_CTRL", 0b100)
+    m.translate(0, 0x1000)
+    assert m.irqs[-1]["source"] == "EVENTQ" and "MSI" not in m.irqs[-1]["what"]
+    assert m.gerror_active() == []
+
+
+def test_software_store_to_nothing_is_a_one_line_model_error():
+    # The driver side (stream table, queues, STEs) storing outside RAM is a configuration error
+    # of the system being built, reported as such, not an SMMU abort.
+    from smmudbg.errors import ModelError
+    mem = PhysMem(strict=True)
+    mem.ram(0x4000_0000, 0x10_0000)
+    m = Smmu("s", mem, pool={"base": NOWHERE, "size": 0x10_0000})
+    with pytest.raises(ModelError, match=r"^s: .*0x80000000"):
+        m.setup_stream_table("linear", 4)

@@ -431,12 +431,12 @@ class CommandQueue:
             parts.append("completion interrupt")
             addr = f["MSIAddress"] << 2
             if s.features.get("MSI") and addr:
-                # The MSI is a 32-bit write of MSIData; the address is truncated to the OAS.
-                addr &= (1 << s.walker.oas_bits) - 1
-                try:
-                    s.mem.write(addr, (f["MSIData"] & 0xFFFFFFFF).to_bytes(4, "little"))
-                    parts.append(f"MSI: wrote {f['MSIData']:#010x} to PA {addr:#x}")
-                except MemFault:
+                # The MSI is a 32-bit write of MSIData (4.7.3); a write to nothing aborts and
+                # activates GERROR.MSI_CMDQ_ABT_ERR (6.3.19).
+                if s.msi_write(addr, f["MSIData"]):
+                    parts.append(f"MSI: wrote {f['MSIData']:#010x} to PA "
+                                 f"{addr & ((1 << s.walker.oas_bits) - 1):#x}")
+                else:
                     s.raise_gerror("MSI_CMDQ_ABT_ERR")
                     parts.append(f"MSI write to PA {addr:#x} aborted (GERROR.MSI_CMDQ_ABT_ERR)")
         elif f["CS"] == 2:                                  # SIG_SEV

@@ -119,7 +119,7 @@ class EventQueue:
         s.regs["SMMU_EVENTQ_PROD"] = (prod & (1 << 31)) | ring.inc(prod)
         self.written += 1
         if s.field("IRQ_CTRL", "EVENTQ_IRQEN"):
-            s.note_irq("EVENTQ", f"event {event_name(raw[0])} at index {ring.idx(prod)}")
+            s.signal_irq("EVENTQ", f"event {event_name(raw[0])} at index {ring.idx(prod)}")
         return ring.idx(prod)
 
     def drain_pending(self) -> None:

@@ -5,6 +5,7 @@ programming interface around it, as software and the scenario builder see it.
 """
 from __future__ import annotations
 
+from core_cy.physmem import MemFault
 from core_cy.ptbuild import BumpAllocator, BuildError
 from core_cy.walk import Walker
 
@@ -213,8 +214,42 @@ class Smmu:
         self.regs["SMMU_GERROR"] ^= bit
         # 7.5.1: a GERROR interrupt, except for MSI_GERROR_ABT_ERR.
         if self.field("IRQ_CTRL", "GERROR_IRQEN") and flag != "MSI_GERROR_ABT_ERR":
-            self.note_irq("GERROR", flag)
+            self.signal_irq("GERROR", flag)
         return True
+
+    def msi_write(self, addr: int, data: int) -> bool:
+        """An MSI: a 32-bit write of data at addr, truncated to the OAS (the ADDR bits above it
+        are RES0, 6.3.21). Returns False if the write aborted: nothing there (strict memory
+        raises MemFault for a write outside declared RAM and device regions)."""
+        addr &= (1 << self.walker.oas_bits) - 1
+        try:
+            self.mem.write(addr, (data & 0xFFFFFFFF).to_bytes(4, "little"))
+        except MemFault:
+            return False
+        return True
+
+    # Interrupts that may be MSIs, with their IRQ_CFG registers and the GERROR flag an aborted
+    # MSI activates (6.3.19: MSI_EVENTQ_ABT_ERR [5], MSI_GERROR_ABT_ERR [7]).
+    _MSI = {"EVENTQ": ("EVENTQ_IRQ_CFG0", "EVENTQ_IRQ_CFG1", "MSI_EVENTQ_ABT_ERR"),
+            "GERROR": ("GERROR_IRQ_CFG0", "GERROR_IRQ_CFG1", "MSI_GERROR_ABT_ERR")}
+
+    def signal_irq(self, source: str, what: str) -> None:
+        """Signal the EVENTQ or GERROR interrupt: noted, and sent as an MSI when IDR0.MSI == 1
+        and IRQ_CFG0.ADDR != 0 ("If ADDR == 0, no MSI is sent", 6.3.21, 6.3.30). An MSI that
+        aborts activates GERROR.MSI_*_ABT_ERR; "Activation of this error does not affect
+        future MSIs" (6.3.19)."""
+        cfg0, cfg1, abt = self._MSI[source]
+        addr = self.field(cfg0, "ADDR") << 2
+        if self.features.get("MSI") and addr:
+            data = self.field(cfg1, "DATA")
+            if self.msi_write(addr, data):
+                what += f"; MSI {data:#x} to PA {addr:#x}"
+            else:
+                what += f"; MSI to PA {addr:#x} aborted"
+                self.note_irq(source, what)
+                self.raise_gerror(abt)
+                return
+        self.note_irq(source, what)
 
     def note_irq(self, source: str, what: str) -> None:
         """Remember an interrupt the SMMU signalled (CMD_SYNC, EVENTQ, GERROR)."""
@@ -236,8 +271,8 @@ class Smmu:
         # Queues are aligned to their size, and at least to 32 bytes (BASE.ADDR is [55:5]).
         cq = self._take(max(32, 16 << cmdq_log2size))
         eq = self._take(max(32, 32 << evtq_log2size))
-        self.mem.write(cq, bytes(max(32, 16 << cmdq_log2size)))
-        self.mem.write(eq, bytes(max(32, 32 << evtq_log2size)))
+        self._sw_write(cq, bytes(max(32, 16 << cmdq_log2size)))
+        self._sw_write(eq, bytes(max(32, 32 << evtq_log2size)))
         self.set_reg("CMDQ_BASE", fmt("SMMU_CMDQ_BASE").encode(
             ADDR=cq >> 5, LOG2SIZE=cmdq_log2size)[0])
         self.set_reg("CMDQ_PROD", 0)
@@ -269,7 +304,7 @@ class Smmu:
                     why = ("stopped by " + ", ".join(self.gerror_active())
                            if self.cmdq.error_active() else "not enabled (CR0.CMDQEN=0)")
                     raise ModelError(f"{self.name}: the command queue is full and {why}")
-            self.mem.write(self.cmdq.slot_pa(prod), raw)
+            self._sw_write(self.cmdq.slot_pa(prod), raw)
             prod = ring.inc(prod)
             written = True
         if written or not raws:
@@ -329,6 +364,14 @@ class Smmu:
         return bool((self.regs["SMMU_EVENTQ_PROD"] ^ self.regs["SMMU_EVENTQ_CONS"]) >> 31)
 
     # -- stream table ---------------------------------------------------------------------------
+    def _sw_write(self, pa: int, data: bytes) -> None:
+        """A store by software (the driver side) into a structure: with strict memory, a store
+        to nothing is the user's configuration error, not an SMMU abort."""
+        try:
+            self.mem.write(pa, data)
+        except MemFault as e:
+            raise ModelError(f"{self.name}: {e}") from None
+
     def _take(self, size: int) -> int:
         if self.alloc is None:
             raise ModelError(f"{self.name} has no memory pool for its structures")
@@ -350,11 +393,11 @@ class Smmu:
                 raise ModelError(f"{self.name}: SPLIT {split} is not 6, 8 or 10")
             n_l1 = 1 << max(0, log2size - split)
             base = self._take(max(64, n_l1 * 8))
-            self.mem.write(base, bytes(n_l1 * 8))
+            self._sw_write(base, bytes(n_l1 * 8))
             f = 1
         else:
             base = self._take(64 << log2size)
-            self.mem.write(base, bytes(64 << log2size))
+            self._sw_write(base, bytes(64 << log2size))
             f, split = 0, 0
         self.set_reg("STRTAB_BASE", base)
         self.set_reg("STRTAB_BASE_CFG", fmt("SMMU_STRTAB_BASE_CFG").encode(
@@ -384,9 +427,9 @@ class Smmu:
                 raise ModelError(f"{self.name}: StreamID {sid:#x} has no L2 stream table "
                                  f"(L1STD at {l1pa:#x} has Span=0)")
             l2 = self._take(64 << st["split"])
-            self.mem.write(l2, bytes(64 << st["split"]))
+            self._sw_write(l2, bytes(64 << st["split"]))
             l1 = L1STD.encode(Span=st["split"] + 1, L2Ptr=l2 >> 6)[0]
-            self.mem.write_u64(l1pa, l1)
+            self._sw_write(l1pa, l1.to_bytes(8, "little"))
             span = st["split"] + 1
         idx = sid & ((1 << st["split"]) - 1)
         if idx >> (span - 1):
@@ -401,7 +444,7 @@ class Smmu:
         visible is the caller's job: see the hazard check)."""
         pa = self.ste_addr(sid, create=True)
         for i, w in enumerate(words):
-            self.mem.write_u64(pa + 8 * i, w)
+            self._sw_write(pa + 8 * i, w.to_bytes(8, "little"))
 
     # -- translation ----------------------------------------------------------------------------
     def translate(self, sid: int, addr: int, ssid=None, *, access: str = "read",
