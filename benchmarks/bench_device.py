@@ -1,15 +1,12 @@
 """SMMU device benchmark: IOTLB-hit translations/s (Walker.translate_batch on a warmed TLB),
 commands processed/s (Smmu.submit through the modeled command queue), events written/s.
 Prints the median of several runs of each."""
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from smmudbg.model.system import System  # noqa: E402
+from smmudbg.model.system import System
 
 RUNS = 5
 

@@ -15,9 +15,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from smmudbg.importers.qemu import import_qemu  # noqa: E402
-from smmudbg.importers.qemu_dump import load_memory  # noqa: E402
+from smmudbg.importers.qemu import import_qemu
+from smmudbg.importers.qemu_dump import load_memory
 
 FIXTURE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                            "qemu")

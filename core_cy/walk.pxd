@@ -109,7 +109,7 @@ cdef struct S2Cfg:
     int ps_bits
     uint64_t ttb
     uint16_t vmid
-    bint affd, record, stall, ha
+    bint affd, record, stall, ha, hd
 
 cdef struct SteCfg:      # a decoded, checked STE (what the config cache holds per StreamID)
     int kind

@@ -280,6 +280,7 @@ cdef int s2_geometry(Caps* k, uint64_t* w, S2Cfg* s2) noexcept nogil:
     # IHI 0070 5.5: a fault that stalls is always recorded.
     s2.record = STE_S2R(w) != 0 or s2.stall
     s2.ha = STE_S2HA(w) != 0 and k.httu >= 1
+    s2.hd = s2.ha and STE_S2HD(w) != 0 and k.httu >= 2     # {S2HA,S2HD}=0b01 acts as 0b00
     return R_NONE
 
 
@@ -431,6 +432,10 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
 # Stage 2
 # ---------------------------------------------------------------------------------------------
 
+cdef enum:
+    PERM_WCLEAN = 64        # perm_out flag: a writable-clean leaf, not to be cached (3.13.3)
+
+
 cdef inline int s2_perms(Caps* k, uint64_t d) noexcept nogil:
     """Stage-2 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5."""
     cdef int ap = <int>S2_BLOCK_S2AP_v(d)
@@ -452,6 +457,7 @@ cdef int s2_walk(WalkCtx* c, S2Cfg* s2, uint64_t ipa, int cls, Txn* t, int need,
     cdef int g = s2.g, stride = g - 3, level = s2.start, sh, bits
     cdef uint64_t table = s2.ttb, idx, dpa, d, oa
     cdef int perm
+    cdef bint wclean
     if ipa >> s2.ias:
         trace_add(c, STEP_S2, 2, level, cls, OUT_FAULT, 0, ipa, table, NOADDR, NOADDR, 0)
         set_fault(f, F_TRANSLATION, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
@@ -496,13 +502,20 @@ cdef int s2_walk(WalkCtx* c, S2Cfg* s2, uint64_t ipa, int cls, Txn* t, int need,
                 trace_outcome(c, OUT_FAULT)
                 set_fault(f, F_ACCESS, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
                 return -1
-        perm = s2_perms(&c.caps, d)
+        # IHI 0070 3.13.3: with S2HD, DBM=1 and S2AP[1]=0 is writable-clean (writable); a write
+        # sets S2AP[1]. Not cached until dirty (PERM_WCLEAN), so a later write still updates.
+        wclean = s2.hd and c.physmem != NULL and S2_BLOCK_DBM_v(d) != 0 and \
+            not (d >> (S2_BLOCK_S2AP_SHIFT + 1)) & 1
+        perm = s2_perms(&c.caps, d | (<uint64_t>wclean << (S2_BLOCK_S2AP_SHIFT + 1)))
         if (perm & need) != need:
             trace_outcome(c, OUT_FAULT)
             set_fault(f, F_PERMISSION, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
             return -1
+        if wclean and need & (PERM_W | (PERM_W << 3)):
+            (<PhysMem>c.physmem).write64(dpa, d | (<uint64_t>1 << (S2_BLOCK_S2AP_SHIFT + 1)))
+            wclean = False
         pa_out[0] = oa | (ipa & lowmask(sh))
-        perm_out[0] = perm
+        perm_out[0] = perm | (PERM_WCLEAN if wclean else 0)
         shift_out[0] = sh
         level_out[0] = level
         return 0
@@ -550,7 +563,7 @@ cdef int s1_walk(WalkCtx* c, SteCfg* ste, S1Cfg* s, Txn* t, bint nested, int nee
                  bint* global_out, Fault* f) noexcept nogil:
     cdef uint64_t va = t.addr, top, table, idx, dipa, dpa, d, oa, s2pa
     cdef int region, level, g, stride, sh, bits, tbl_ap = 0, perm, s2perm, s2sh, s2lvl, ips
-    cdef bint tbl_pxn = False, tbl_uxn = False, tbi
+    cdef bint tbl_pxn = False, tbl_uxn = False, tbi, wclean
     cdef TTCfg* tt
     # Region: bit 55 picks the TBI setting; the top bits must be all 0 (TTB0) or all 1 (TTB1).
     region = 1 if (va >> 55) & 1 else 0
@@ -623,13 +636,21 @@ cdef int s1_walk(WalkCtx* c, SteCfg* ste, S1Cfg* s, Txn* t, bint nested, int nee
                 trace_outcome(c, OUT_FAULT)
                 set_fault(f, F_ACCESS, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
                 return -1
-        perm = s1_leaf_perms(s, d, tbl_ap, tbl_pxn, tbl_uxn)
+        # IHI 0070 3.13.3: with HA and HD, DBM=1 and AP[2]=1 is writable-clean: writable (for
+        # WXN too, Arm ARM D8.5.2.2); a write clears AP[2]. Not cached until dirty.
+        wclean = s.hd and s.ha and c.caps.httu >= 2 and c.physmem != NULL and \
+            S1_BLOCK_DBM_v(d) != 0 and (d >> (S1_BLOCK_AP_SHIFT + 1)) & 1
+        perm = s1_leaf_perms(s, d & ~(<uint64_t>wclean << (S1_BLOCK_AP_SHIFT + 1)), tbl_ap,
+                             tbl_pxn, tbl_uxn)
         if (perm & need) != need:
             trace_outcome(c, OUT_FAULT)
             set_fault(f, F_PERMISSION, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
             return -1
+        if wclean and t.write:
+            (<PhysMem>c.physmem).write64(dpa, d & ~(<uint64_t>1 << (S1_BLOCK_AP_SHIFT + 1)))
+            wclean = False
         ipa_out[0] = oa | (va & lowmask(sh))
-        perm_out[0] = perm
+        perm_out[0] = perm | (PERM_WCLEAN if wclean else 0)
         shift_out[0] = sh
         level_out[0] = level
         # nG=0 marks a global entry (matches any ASID in the TLB).
@@ -1036,7 +1057,7 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
             c.tlb.misses += 1
         if s2_walk(c, &ste.s2, t.addr, CLASS_IN, t, need, &pa, &perm2, &sh2, &lv2, f) != 0:
             return -1
-        if c.caching:
+        if c.caching and not perm2 & PERM_WCLEAN:
             memset(&e, 0, sizeof(TlbEntry))
             e.kind = TLB_S2
             e.vmid = ste.s2.vmid
@@ -1095,7 +1116,7 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
         r.ipa = ipa
         if s2_walk(c, &ste.s2, ipa, CLASS_IN, t, need, &pa, &perm2, &sh2, &lv2, f) != 0:
             return -1
-    if c.caching:
+    if c.caching and not (perm1 | perm2) & PERM_WCLEAN:
         memset(&e, 0, sizeof(TlbEntry))
         e.kind = tkind
         e.vmid = 0 if s1.el2 else ste.vmid

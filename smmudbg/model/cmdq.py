@@ -249,19 +249,27 @@ class CommandQueue:
         if f["TTL128"]:
             raise CommandError("CERROR_ILL", f"{name}: TTL128 is RES0 (no 128-bit descriptors, "
                                              f"IDR5.D128=0)")
-        if f["SCALE"] >> 5:
+        if f["SCALE"] >> 5 and not self.smmu.features.get("DS"):
             raise CommandError("CERROR_ILL", f"{name}: SCALE bit 25 is RES0 without IDR5.DS")
         if f["TG"] == 0:
             if f["TTL"] or f["NUM"] or f["SCALE"]:
                 raise CommandError("CERROR_ILL", f"{name}: TTL/NUM/SCALE are RES0 when TG=0 "
                                                  f"(4.4.1.1)")
             return
-        if f["NUM"] == 0 and f["SCALE"] == 0 and f["TTL"] == 0:
-            raise CommandError("CERROR_ILL", f"{name}: TG!=0 with NUM=0, SCALE=0, TTL=0 is "
-                                             f"Reserved (4.4.1.1)")
-        if f["TG"] == 2 and f["TTL"] == 1:
-            raise CommandError("CERROR_ILL", f"{name}: TG=16K with TTL=1 needs IDR5.DS "
-                                             f"(4.4.1.1)")
+        # "The parameter combination of NUM == 0, SCALE == 0 and TTL = 0b00 is Reserved. Use of
+        # this Reserved combination of parameters causes CERROR_ILL" - with TTL as the SMMU
+        # treats it, so TG=16K, TTL=0b01 without DS is illegal only for a single granule.
+        if f["NUM"] == 0 and f["SCALE"] == 0 and self._ttl(f) == 0:
+            why = ("TTL=1 with TG=16K is treated as TTL=0 without IDR5.DS, " if f["TTL"] else "")
+            raise CommandError("CERROR_ILL", f"{name}: {why}TG!=0 with NUM=0, SCALE=0, TTL=0 "
+                                             f"is Reserved (4.4.1.1)")
+
+    def _ttl(self, f) -> int:
+        """The level hint as the SMMU uses it (4.4.1.1): with TG=16K and IDR5.DS == 0, TTL=0b01
+        is "Reserved, and hardware treats as TTL == 0b00" (any level)."""
+        if f["TG"] == 2 and f["TTL"] == 1 and not self.smmu.features.get("DS"):
+            return 0
+        return f["TTL"]
 
     # -- cache effects ------------------------------------------------------------------------
     @property
@@ -278,12 +286,15 @@ class CommandQueue:
         if f["TG"] == 0:
             return addr, addr, None, "single address"
         g = GRANULE_SHIFT[f["TG"]]
-        span = (f["NUM"] + 1) << (f["SCALE"] + g)
+        # SCALE is 6 bits with IDR5.DS; "values ... greater than 39 are treated as 39".
+        span = (f["NUM"] + 1) << (min(f["SCALE"], 39) + g)
         hi = min(addr + span - 1, (1 << 64) - 1)
-        level = f["TTL"] or None
+        level = self._ttl(f) or None
         what = f"range {addr:#x}..{hi:#x} ({f['NUM'] + 1} x 2^{f['SCALE']} x {1 << g >> 10}K)"
         if level:
             what += f", level {level} only"
+        elif f["TTL"]:
+            what += f", TTL={f['TTL']} treated as 0: any level"
         return addr, hi, level, what
 
     def _vmid(self, f):
@@ -420,12 +431,12 @@ class CommandQueue:
             parts.append("completion interrupt")
             addr = f["MSIAddress"] << 2
             if s.features.get("MSI") and addr:
-                # The MSI is a 32-bit write of MSIData; the address is truncated to the OAS.
-                addr &= (1 << s.walker.oas_bits) - 1
-                try:
-                    s.mem.write(addr, (f["MSIData"] & 0xFFFFFFFF).to_bytes(4, "little"))
-                    parts.append(f"MSI: wrote {f['MSIData']:#010x} to PA {addr:#x}")
-                except MemFault:
+                # The MSI is a 32-bit write of MSIData (4.7.3); a write to nothing aborts and
+                # activates GERROR.MSI_CMDQ_ABT_ERR (6.3.19).
+                if s.msi_write(addr, f["MSIData"]):
+                    parts.append(f"MSI: wrote {f['MSIData']:#010x} to PA "
+                                 f"{addr & ((1 << s.walker.oas_bits) - 1):#x}")
+                else:
                     s.raise_gerror("MSI_CMDQ_ABT_ERR")
                     parts.append(f"MSI write to PA {addr:#x} aborted (GERROR.MSI_CMDQ_ABT_ERR)")
         elif f["CS"] == 2:                                  # SIG_SEV

@@ -12,8 +12,11 @@ Rules followed:
   * A record with Stall == 1 is never discarded for being full and causes no overflow; it waits
     and is written when the queue is next writable (3.5.3, 7.4). (The walker terminates those
     transactions anyway - stalls are not modelled - but the record keeps its Stall bit.)
-  * A write that aborts activates GERROR.EVENTQ_ABT_ERR; this model's aborts are synchronous, so
-    PROD does not move past the lost record (7.2.2).
+  * A write that aborts (nothing behind the address: strict memory raises MemFault) activates
+    GERROR.EVENTQ_ABT_ERR; this model's aborts are synchronous, so PROD does not move past the
+    lost record (7.2.2).
+  * With EVENTQ_IRQEN, a written record signals the EVENTQ interrupt, an MSI when
+    EVENTQ_IRQ_CFG0.ADDR != 0 (Smmu.signal_irq; an aborted MSI is GERROR.MSI_EVENTQ_ABT_ERR).
   * Events are never merged (merging is optional, 3.5.5).
 """
 from __future__ import annotations
@@ -119,7 +122,7 @@ class EventQueue:
         s.regs["SMMU_EVENTQ_PROD"] = (prod & (1 << 31)) | ring.inc(prod)
         self.written += 1
         if s.field("IRQ_CTRL", "EVENTQ_IRQEN"):
-            s.note_irq("EVENTQ", f"event {event_name(raw[0])} at index {ring.idx(prod)}")
+            s.signal_irq("EVENTQ", f"event {event_name(raw[0])} at index {ring.idx(prod)}")
         return ring.idx(prod)
 
     def drain_pending(self) -> None:

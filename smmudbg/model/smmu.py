@@ -5,6 +5,7 @@ programming interface around it, as software and the scenario builder see it.
 """
 from __future__ import annotations
 
+from core_cy.physmem import MemFault
 from core_cy.ptbuild import BumpAllocator, BuildError
 from core_cy.walk import Walker
 
@@ -26,7 +27,8 @@ for _reg in ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR3", "SMMU_IDR5"):
     for _f in fmt(_reg).fields:
         IDR_OF.setdefault(_f.name.upper(), (_reg, _f))
 
-# Defaults: a v3.1-style SMMU with both stages, AArch64 tables, little-endian.
+# Defaults: an SMMU with both stages, AArch64 tables, little-endian. Without IDR3.HAD/XNX
+# (mandatory from v3.1) it reports SMMUv3.0 in AIDR (arch_minor); a scenario adds them.
 DEFAULT_FEATURES = {"S1P": 1, "S2P": 1, "TTF": 2, "TTENDIAN": 2, "COHACC": 1, "ASID16": 1,
                     "VMID16": 1, "CD2L": 1, "ST_LEVEL": 1, "SIDSIZE": 16, "SSIDSIZE": 8,
                     "CMDQS": 19, "EVENTQS": 19, "OAS": 5, "GRAN4K": 1, "GRAN16K": 1,
@@ -36,6 +38,42 @@ DEFAULT_FEATURES = {"S1P": 1, "S2P": 1, "TTF": 2, "TTENDIAN": 2, "COHACC": 1, "A
 WALKER_CAPS = ("S1P", "S2P", "CD2L", "VMID16", "ASID16", "HYP", "HAD", "XNX", "STT", "ATS",
                "GRAN4K", "GRAN16K", "GRAN64K", "TTF", "TTENDIAN", "HTTU", "STALL_MODEL",
                "TERM_MODEL", "SSIDSIZE", "SIDSIZE", "OAS")
+
+
+# ID-register values each SMMUv3.x requires (IHI 0070 6.3.4 SMMU_IDR3, 6.3.1 SMMU_IDR0), as
+# (field, applies-when) pairs. AIDR reports the highest version whose requirements all hold.
+_VERSION_RULES = (
+    (1, (("HAD", lambda f: f.get("S1P")),      # "In SMMUv3.1 and later ... mandatory when S1P"
+         ("XNX", lambda f: f.get("S2P")))),    # "In SMMUv3.1 and later ... mandatory when S2P"
+    (2, (("RIL", lambda f: True),              # "RIL is 1 in ... SMMUv3.2 or later"
+         ("FWB", lambda f: True),              # "FWB is 1 in ... SMMUv3.2 or later"
+         ("BBML", lambda f: True),             # "BBML is 0b01 or 0b10 in ... SMMUv3.2 or later"
+         ("HYP", lambda f: f.get("S1P") and f.get("S2P")))),   # IDR0.Hyp, 6.3.1
+    (3, (("E0PD", lambda f: True),             # "1 in all implementations of SMMUv3.3 and later"
+         ("PTWNNC", lambda f: f.get("S2P")))),
+)
+
+
+def arch_minor(features: dict) -> int:
+    """SMMUv3.x minor revision (SMMU_AIDR.ArchMinorRev, 6.3.8) that an SMMU with these IDR
+    features can claim: the highest x whose mandatory features are all present."""
+    minor = 0
+    for rev, rules in _VERSION_RULES:
+        if not all(features.get(name) or not when(features) for name, when in rules):
+            break
+        minor = rev
+    return minor
+
+
+# Registers that are RO while an enable bit or its acknowledgement is 1: "In SMMUv3.2 and later,
+# a write while SMMU_CR0.SMMUEN == 1 is IGNORED" (IHI 0070 6.3.24, 6.3.25; the same for the
+# IRQ_CFG registers and their IRQEN, 6.3.21). Before v3.2 such a write is CONSTRAINED
+# UNPREDICTABLE and "The write is ignored" is one of the permitted behaviours, so whichever
+# version AIDR reports, ignoring it is architected.
+_IGNORED_WHILE = {"SMMU_STRTAB_BASE": ("CR0", "SMMUEN"), "SMMU_STRTAB_BASE_CFG": ("CR0", "SMMUEN")}
+_IGNORED_WHILE.update({f"SMMU_{q}_IRQ_CFG{i}": ("IRQ_CTRL", en) for i in range(3)
+                       for q, en in (("GERROR", "GERROR_IRQEN"), ("EVENTQ", "EVENTQ_IRQEN"),
+                                     ("PRIQ", "PRIQ_IRQEN"))})
 
 
 def _canon(name: str) -> str:
@@ -67,6 +105,8 @@ class Smmu:
             if v < 0 or v > f.mask:
                 raise ModelError(f"{name}: feature {k}={v} does not fit {reg}.{f.name}")
             self.regs[reg] = (self.regs[reg] & ~(f.mask << f.lo)) | (v << f.lo)
+        self.regs["SMMU_AIDR"] = fmt("SMMU_AIDR").encode(ArchMajorRev=0,
+                                                         ArchMinorRev=arch_minor(feats))[0]
         self.walker = Walker(mem, {k: feats.get(k, 0) for k in WALKER_CAPS})
         self.alloc = BumpAllocator(pool["base"], pool["size"]) if pool else None
         self.l2_span = {}
@@ -89,6 +129,14 @@ class Smmu:
     _GUARDS = {"SMMU_CMDQ_BASE": "CMDQEN", "SMMU_CMDQ_CONS": "CMDQEN",
                "SMMU_EVENTQ_BASE": "EVENTQEN", "SMMU_EVENTQ_PROD": "EVENTQEN"}
 
+    def write_ignored(self, name: str) -> bool:
+        """A software write to this register now would be IGNORED (see _IGNORED_WHILE)."""
+        guard = _IGNORED_WHILE.get(_canon(name))
+        if guard is None:
+            return False
+        reg, en = guard
+        return bool(self.field(reg, en) or self.field(reg + "ACK", en))
+
     def set_reg(self, name: str, value: int):
         """A register write by software, with its side effects. Writing SMMU_CMDQ_PROD (or
         acknowledging CMDQ_ERR in SMMU_GERRORN, or setting CR0.CMDQEN) makes the SMMU consume
@@ -106,6 +154,8 @@ class Smmu:
         if guard and self.field("CR0", guard):
             raise ModelError(f"{n} may only be written while SMMU_CR0.{guard}=0 "
                              f"(it is guarded by {guard}, IHI 0070 6.3)")
+        if self.write_ignored(n):
+            return None
         old = self.regs[n]
         self.regs[n] = value
         return self._apply(n, old)
@@ -164,8 +214,42 @@ class Smmu:
         self.regs["SMMU_GERROR"] ^= bit
         # 7.5.1: a GERROR interrupt, except for MSI_GERROR_ABT_ERR.
         if self.field("IRQ_CTRL", "GERROR_IRQEN") and flag != "MSI_GERROR_ABT_ERR":
-            self.note_irq("GERROR", flag)
+            self.signal_irq("GERROR", flag)
         return True
+
+    def msi_write(self, addr: int, data: int) -> bool:
+        """An MSI: a 32-bit write of data at addr, truncated to the OAS (the ADDR bits above it
+        are RES0, 6.3.21). Returns False if the write aborted: nothing there (strict memory
+        raises MemFault for a write outside declared RAM and device regions)."""
+        addr &= (1 << self.walker.oas_bits) - 1
+        try:
+            self.mem.write(addr, (data & 0xFFFFFFFF).to_bytes(4, "little"))
+        except MemFault:
+            return False
+        return True
+
+    # Interrupts that may be MSIs, with their IRQ_CFG registers and the GERROR flag an aborted
+    # MSI activates (6.3.19: MSI_EVENTQ_ABT_ERR [5], MSI_GERROR_ABT_ERR [7]).
+    _MSI = {"EVENTQ": ("EVENTQ_IRQ_CFG0", "EVENTQ_IRQ_CFG1", "MSI_EVENTQ_ABT_ERR"),
+            "GERROR": ("GERROR_IRQ_CFG0", "GERROR_IRQ_CFG1", "MSI_GERROR_ABT_ERR")}
+
+    def signal_irq(self, source: str, what: str) -> None:
+        """Signal the EVENTQ or GERROR interrupt: noted, and sent as an MSI when IDR0.MSI == 1
+        and IRQ_CFG0.ADDR != 0 ("If ADDR == 0, no MSI is sent", 6.3.21, 6.3.30). An MSI that
+        aborts activates GERROR.MSI_*_ABT_ERR; "Activation of this error does not affect
+        future MSIs" (6.3.19)."""
+        cfg0, cfg1, abt = self._MSI[source]
+        addr = self.field(cfg0, "ADDR") << 2
+        if self.features.get("MSI") and addr:
+            data = self.field(cfg1, "DATA")
+            if self.msi_write(addr, data):
+                what += f"; MSI {data:#x} to PA {addr:#x}"
+            else:
+                what += f"; MSI to PA {addr:#x} aborted"
+                self.note_irq(source, what)
+                self.raise_gerror(abt)
+                return
+        self.note_irq(source, what)
 
     def note_irq(self, source: str, what: str) -> None:
         """Remember an interrupt the SMMU signalled (CMD_SYNC, EVENTQ, GERROR)."""
@@ -187,8 +271,8 @@ class Smmu:
         # Queues are aligned to their size, and at least to 32 bytes (BASE.ADDR is [55:5]).
         cq = self._take(max(32, 16 << cmdq_log2size))
         eq = self._take(max(32, 32 << evtq_log2size))
-        self.mem.write(cq, bytes(max(32, 16 << cmdq_log2size)))
-        self.mem.write(eq, bytes(max(32, 32 << evtq_log2size)))
+        self._sw_write(cq, bytes(max(32, 16 << cmdq_log2size)))
+        self._sw_write(eq, bytes(max(32, 32 << evtq_log2size)))
         self.set_reg("CMDQ_BASE", fmt("SMMU_CMDQ_BASE").encode(
             ADDR=cq >> 5, LOG2SIZE=cmdq_log2size)[0])
         self.set_reg("CMDQ_PROD", 0)
@@ -220,7 +304,7 @@ class Smmu:
                     why = ("stopped by " + ", ".join(self.gerror_active())
                            if self.cmdq.error_active() else "not enabled (CR0.CMDQEN=0)")
                     raise ModelError(f"{self.name}: the command queue is full and {why}")
-            self.mem.write(self.cmdq.slot_pa(prod), raw)
+            self._sw_write(self.cmdq.slot_pa(prod), raw)
             prod = ring.inc(prod)
             written = True
         if written or not raws:
@@ -280,6 +364,14 @@ class Smmu:
         return bool((self.regs["SMMU_EVENTQ_PROD"] ^ self.regs["SMMU_EVENTQ_CONS"]) >> 31)
 
     # -- stream table ---------------------------------------------------------------------------
+    def _sw_write(self, pa: int, data: bytes) -> None:
+        """A store by software (the driver side) into a structure: with strict memory, a store
+        to nothing is the user's configuration error, not an SMMU abort."""
+        try:
+            self.mem.write(pa, data)
+        except MemFault as e:
+            raise ModelError(f"{self.name}: {e}") from None
+
     def _take(self, size: int) -> int:
         if self.alloc is None:
             raise ModelError(f"{self.name} has no memory pool for its structures")
@@ -301,11 +393,11 @@ class Smmu:
                 raise ModelError(f"{self.name}: SPLIT {split} is not 6, 8 or 10")
             n_l1 = 1 << max(0, log2size - split)
             base = self._take(max(64, n_l1 * 8))
-            self.mem.write(base, bytes(n_l1 * 8))
+            self._sw_write(base, bytes(n_l1 * 8))
             f = 1
         else:
             base = self._take(64 << log2size)
-            self.mem.write(base, bytes(64 << log2size))
+            self._sw_write(base, bytes(64 << log2size))
             f, split = 0, 0
         self.set_reg("STRTAB_BASE", base)
         self.set_reg("STRTAB_BASE_CFG", fmt("SMMU_STRTAB_BASE_CFG").encode(
@@ -335,9 +427,9 @@ class Smmu:
                 raise ModelError(f"{self.name}: StreamID {sid:#x} has no L2 stream table "
                                  f"(L1STD at {l1pa:#x} has Span=0)")
             l2 = self._take(64 << st["split"])
-            self.mem.write(l2, bytes(64 << st["split"]))
+            self._sw_write(l2, bytes(64 << st["split"]))
             l1 = L1STD.encode(Span=st["split"] + 1, L2Ptr=l2 >> 6)[0]
-            self.mem.write_u64(l1pa, l1)
+            self._sw_write(l1pa, l1.to_bytes(8, "little"))
             span = st["split"] + 1
         idx = sid & ((1 << st["split"]) - 1)
         if idx >> (span - 1):
@@ -352,7 +444,7 @@ class Smmu:
         visible is the caller's job: see the hazard check)."""
         pa = self.ste_addr(sid, create=True)
         for i, w in enumerate(words):
-            self.mem.write_u64(pa + 8 * i, w)
+            self._sw_write(pa + 8 * i, w.to_bytes(8, "little"))
 
     # -- translation ----------------------------------------------------------------------------
     def translate(self, sid: int, addr: int, ssid=None, *, access: str = "read",
@@ -376,5 +468,9 @@ class Smmu:
         configuration records (walker: fault["record"]). Returns the queue index written, or
         None (not recorded, or discarded: queue disabled, full or aborted)."""
         if not fault.get("record"):
+            return None
+        # 7.3.3: C_BAD_STREAMID is recorded only when SMMU_CR2.RECINVSID == 1 (its reset
+        # value is UNKNOWN, 6.3.12; this model resets it to 0, as every register).
+        if fault["type"] == "C_BAD_STREAMID" and not self.field("CR2", "RECINVSID"):
             return None
         return self.evtq.record(fault)
