@@ -8,7 +8,8 @@ and GITS_TYPER.ITT_entry_size report, and their layouts are named here per imple
 LAYOUTS["qemu"]: QEMU's GICv3 ITS (hw/intc/gicv3_internal.h, unchanged from 7.2 to 10.0):
   DTE 8 bytes: Valid [0], Size [5:1] (EventID bits - 1), ITT_addr [49:6] = ITT address [51:8];
   ITE 12 bytes: a 64-bit word (Valid [0], IntType [1], INTID [25:2], ICID [47:32],
-                vPEID [63:48]) then a 32-bit word (Doorbell [24:0]);
+                vPEID [63:48]) then a 32-bit word (Doorbell [23:0]: FIELD(ITE_H,
+                DOORBELL, 0, 24); the comment above it in QEMU says [24:0]);
   CTE 8 bytes: Valid [0], RDbase [16:1] (the target's processor number).
 A 12-byte ITE is dword 0 and the low half of dword 1; bits [63:32] of dword 1 belong to the
 next entry and are not part of this one.
@@ -34,7 +35,7 @@ FORMATS = {
         ("INTID", 0, 25, 2, "LPI INTID (physical) or vINTID (virtual)"),
         ("ICID", 0, 47, 32, "Interrupt collection (physical)"),
         ("vPEID", 0, 63, 48, "vPE (virtual, GICv4)"),
-        ("Doorbell", 1, 24, 0, "Doorbell LPI (virtual, GICv4; 1023 = none)"),
+        ("Doorbell", 1, 23, 0, "Doorbell LPI (virtual, GICv4; 1023 = none)"),
     ]),
     "CTE_QEMU": (8, [
         ("Valid", 0, 0, 0, "Collection mapped (MAPC V=1)"),
