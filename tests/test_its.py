@@ -378,3 +378,29 @@ def test_features_are_checked():
         Its(PhysMem(), ItsFeatures(devbits=0))
     with pytest.raises(ItsError, match="unknown ITS command"):
         encode_command("VMAPP")
+
+
+def test_features_from_typer_round_trip():
+    for f in (ItsFeatures(pes=2), ItsFeatures(devbits=20, idbits=12, cidbits=6, hcc=8,
+                                              seis=True, pes=3)):
+        typer = Its(PhysMem(), f).read("GITS_TYPER")
+        assert ItsFeatures.from_typer(typer, pes=f.pes) == f
+    with pytest.raises(ItsError, match="PTA"):
+        ItsFeatures.from_typer(1 | 1 << 19, pes=1)
+
+
+def test_imported_registers_and_tables():
+    # A dump: tables already in memory, register values as REGS.json gives them.
+    mem = PhysMem()
+    mem.ram(0, 0x1000000)
+    mem.write_u64(DT + 0x20 * 8, 1 | 2 << 1 | (ITT >> 8) << 6)         # DTE: 8 events
+    mem.write(ITT + 3 * 12, (1 | 1 << 1 | 8195 << 2 | 1 << 32).to_bytes(8, "little"))
+    mem.write_u64(CT + 8, 1 | 1 << 1)                                   # ICID 1 -> PE 1
+    its = Its(mem, ItsFeatures(pes=2, on_error="ignore"))
+    its.load_registers({"GITS_CTLR": "0x1", "GITS_BASER0": hex(V | 1 << 56 | 7 << 48 | DT),
+                        "GITS_BASER1": hex(V | 4 << 56 | 7 << 48 | CT)})
+    r = its.translate(0x20, 3)
+    assert (r.intid, r.icid, r.target) == (8195, 1, 1)
+    assert its.mappings() == [(0x20, 3, 8195, 1, 1)]
+    with pytest.raises(ItsError, match="not a number"):
+        its.load_registers({"GITS_CTLR": "one"})

@@ -78,6 +78,18 @@ class ItsFeatures:
         if self.on_error not in ("stall", "ignore"):
             raise ItsError(f"ITS on_error={self.on_error!r}: use stall or ignore")
 
+    @classmethod
+    def from_typer(cls, typer: int, pes: int, **others) -> "ItsFeatures":
+        """The features a GITS_TYPER value reports (an imported ITS), with `pes`
+        redistributors; `others` sets the rest (layout, on_error, ...)."""
+        d = _REG["GITS_TYPER"].decode([typer])
+        if not d["Physical"] or d["PTA"]:
+            raise ItsError(f"GITS_TYPER {typer:#x}: only a physical ITS with PTA=0 (RDbase is "
+                           f"a processor number) is modelled")
+        return cls(devbits=d["Devbits"] + 1, idbits=d["ID_bits"] + 1,
+                   cidbits=d["CIDbits"] + 1 if d["CIL"] else 16, hcc=d["HCC"],
+                   seis=bool(d["SEIS"]), pes=pes, **others)
+
     def typer(self, ite_size: int) -> int:
         t = _REG["GITS_TYPER"]
         return t.encode(Physical=1, ITT_entry_size=ite_size - 1, ID_bits=self.idbits - 1,
@@ -274,12 +286,16 @@ class Its:
         return None
 
     def load_registers(self, values: dict) -> None:
-        """Take register values as they are (an imported dump): no side effects, GITS_TYPER
-        included. Names as read() takes them."""
+        """Take register values as they are (an imported dump, REGS.json style: ints or
+        "0x..." strings): no side effects, GITS_TYPER included. Names as read() takes them."""
         for name, v in values.items():
             n = self._name(name)
+            try:
+                v = int(v, 0) if isinstance(v, str) else int(v)
+            except (TypeError, ValueError):
+                raise ItsError(f"{n}: {v!r} is not a number") from None
             if n != "GITS_TRANSLATER":
-                self.regs[n] = int(v) & _M64
+                self.regs[n] = v & _M64
 
     def read_offset(self, offset: int, size: int = 4) -> int:
         """An MMIO read of `size` bytes at `offset` from the ITS base (32-bit halves of the
