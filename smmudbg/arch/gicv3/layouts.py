@@ -5,7 +5,7 @@ The architecture defines only the level-1 entry of a two-level table (GITS_BASER
 collection table entry are IMPLEMENTATION DEFINED: their sizes are what GITS_BASER<n>.Entry_Size
 and GITS_TYPER.ITT_entry_size report, and their layouts are named here per implementation.
 
-LAYOUTS["qemu"]: QEMU's GICv3 ITS (hw/intc/gicv3_internal.h, unchanged from 7.2 to 10.0):
+LAYOUTS["qemu"]: QEMU's GICv3 ITS (hw/intc/gicv3_internal.h, unchanged from 7.0 to 10.0):
   DTE 8 bytes: Valid [0], Size [5:1] (EventID bits - 1), ITT_addr [49:6] = ITT address [51:8];
   ITE 12 bytes: a 64-bit word (Valid [0], IntType [1], INTID [25:2], ICID [47:32],
                 vPEID [63:48]) then a 32-bit word (Doorbell [23:0]: FIELD(ITE_H,
