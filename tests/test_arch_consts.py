@@ -88,7 +88,7 @@ SPEC_ADDRESSES = {
 
 # -- the registry ------------------------------------------------------------------------------
 def test_architectures_and_formats():
-    assert architectures() == ["smmuv3"]
+    assert architectures() == ["gicv3", "smmuv3"]
     assert formats("smmuv3")["STE"] is fmt("STE") is fmt("smmuv3:STE")
     assert fmt("STE").arch == "smmuv3"
     with pytest.raises(FieldError, match="unknown architecture"):

@@ -171,7 +171,8 @@ class Format:
         self.name = name
         self.size = size
         self.arch = arch
-        self.nwords = max(1, size // 8)
+        # A size that is not a multiple of 8 (a 12-byte ITS ITE) ends in a partial dword.
+        self.nwords = max(1, -(-size // 8))
         self.fields = [Field(*f[:5], enum=(f[5] if len(f) > 5 else None) or {},
                              attrs=(f[6] if len(f) > 6 else None) or {}) for f in fields]
         self.by_name = {f.name.lower(): f for f in self.fields}
@@ -230,6 +231,9 @@ class Format:
         return rows
 
     def from_bytes(self, data: bytes) -> list:
+        if len(data) < 8 * self.nwords:
+            # A 4-byte register or a 12-byte entry: the missing high bytes read as zero.
+            data = bytes(data).ljust(8 * self.nwords, b"\0")
         return list(struct.unpack_from(f"<{self.nwords}Q", data))
 
     def to_bytes(self, words) -> bytes:
