@@ -320,7 +320,8 @@ class Iort:
         return self._walk(self.node(node_name), input_id, None)
 
     def _walk(self, start, id_in, segment):
-        steps, node, cur, seen = [], start, id_in, set()
+        # OUTPUTS only allows RC/NC -> SMMU -> ITS and RMR -> SMMU, so the walk cannot loop.
+        steps, node, cur = [], start, id_in
         smmu = sid = None
         while True:
             if node.type == "smmuv3" and smmu is None:
@@ -330,12 +331,6 @@ class Iort:
                                       note=f"DeviceID {cur:#x} at ITS {list(node.its_ids)}"))
                 return IortPath(segment, id_in, start.name if start.type == "root_complex" else None,
                                 tuple(steps), smmu, sid, node.name, cur)
-            if node.name in seen:
-                f = f"the ID mappings loop back to {node.name}"
-                steps.append(IortStep(node.name, node.type, cur, failure=f,
-                                      fix="remove the mapping that points back"))
-                return self._failed(segment, id_in, start, steps, smmu, sid, f, steps[-1].fix)
-            seen.add(node.name)
             step = self._map_node(node, cur)
             if step.failure is None and step.output_node is not None:
                 nxt = self.nodes[step.output_node]

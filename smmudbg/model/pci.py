@@ -550,8 +550,8 @@ def _place(topo):
         else:
             raise ScenarioError(f"{w}.parent: no host bridge or bridge named {d.parent!r}")
         if d.kind not in ALLOWED_ON[pkind]:
-            where = "a root bus" if pkind == "root" else f"the bus below a {pkind}"
-            raise ScenarioError(f"{w}.kind: a {d.kind} cannot sit on {where} "
+            where = "a root bus" if pkind == "root" else f"the bus below {pkind} {d.parent}"
+            raise ScenarioError(f"{w}.kind: {d.kind} is not allowed on {where} "
                                 f"(allowed: {', '.join(ALLOWED_ON[pkind])})")
         if pkind in LINK_BELOW and d.devfn >> 3 != 0:
             raise ScenarioError(f"{w}.addr: slot {d.devfn >> 3:#x} below {pkind} {d.parent}: a "
