@@ -306,3 +306,34 @@ def test_spec_errors(spec, msg):
     with pytest.raises(ScenarioError, match=msg) as e:
         Iort.from_spec(spec)
     assert "\n" not in str(e.value)
+
+
+def test_qemu_virt_layout_two_smmus_on_pxb():
+    from smmudbg.model.iort import qemu_virt_iort
+    t = _topo()     # pcie.0 uses buses 0..2, pxb1 (bus_nr 0x80) buses 0x80..0x81
+    i = qemu_virt_iort(t, [{"name": "smmu0", "buses": ["pcie.0"], "accel": True},
+                           {"name": "smmu1", "buses": ["pxb1"], "accel": True}])
+    rc = i.nodes["rc"].mappings
+    # RC: 0..0x2ff -> smmu0, 0x8000..0x81ff -> smmu1, the gaps 0x300..0x7fff and
+    # 0x8200..0xffff straight to the ITS group. Counts are number of IDs - 1.
+    assert [(x.input_base, x.count, x.output) for x in rc] == [
+        (0, 0x2FF, "smmu0"), (0x8000, 0x1FF, "smmu1"),
+        (0x300, 0x7CFF, "its"), (0x8200, 0x7DFF, "its")]
+    assert i.nodes["rc"].preserve_config and i.nodes["rc"].ats
+    assert i.explain(0x218).smmu == "smmu0" and i.explain(0x8100).stream_id == 0x8100
+    p = i.explain(0x400)
+    assert p.ok and p.smmu is None and p.device_id == 0x400
+    r = i.rmr_regions("smmu1", stream_ids=[0x8100], pci_device=True, preserve_config=True)
+    assert [(x.base, x.length, x.stream_ids) for x in r] == [(0x8000000, 0x100000, ((0x8000, 0x81FF),))]
+    assert i.check(t) == []
+
+
+def test_qemu_legacy_count_relies_on_the_linux_workaround():
+    from smmudbg.model.iort import qemu_virt_iort
+    i = qemu_virt_iort(_topo(), [{"name": "smmu0", "buses": ["pcie.0"]}], legacy_count=True)
+    # RC mapping 0 is written 0..0x300 (count 0x300): RID 0x300 is its last ID, and the ITS
+    # range starts there, so Linux sends 0x300 to the ITS directly.
+    p = i.explain(0x300)
+    assert p.smmu is None and p.device_id == 0x300
+    assert i.explain(0x2FF).smmu == "smmu0"
+    assert any("looks like the number of IDs" in f.message for f in i.check())

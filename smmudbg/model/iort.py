@@ -452,8 +452,8 @@ class Iort:
                 elif tgt.type not in OUTPUTS[n.type] and i != special:
                     F("error", n.name, f"mapping {i} points to {tgt.name}, a {tgt.type} node",
                       f"a {n.type} maps to {' or '.join(OUTPUTS[n.type]) or 'nothing'}")
-                if i == special:
-                    continue
+                if i == special or n.type == "rmr":
+                    continue    # RMR mappings are read as StreamID ranges, never walked
                 if m.single and n.type not in SINGLE_OK:
                     F("error", n.name, f"mapping {i} has the single-mapping flag: Linux skips it on "
                       f"a {n.type} node", "clear single, give an input range")
@@ -707,4 +707,57 @@ def _build(spec) -> Iort:
             else:
                 node = NamedComponent(name, maps, str(n.get("device_name", "")))
             iort.nodes[name] = node
+    return iort
+
+
+# --- QEMU virt layout -------------------------------------------------------------------------
+
+MSI_IOVA_BASE, MSI_IOVA_LENGTH = 0x8000000, 0x100000   # Linux arm-smmu-v3.h SW_MSI window
+
+
+def qemu_virt_iort(topo: PciTopology, smmus, legacy_count=False) -> Iort:
+    """The IORT QEMU's virt machine builds (hw/arm/virt-acpi-build.c build_iort) for a PCI
+    topology. `smmus`: [{"name", "base", "buses": [host bridge names], "accel": bool}].
+    - one ITS group first, ITS ID 0;
+    - each SMMUv3: one mapping, SIDs 0..0xffff identity to the ITS group;
+    - the root complex: per SMMU and host bridge, RIDs min_bus << 8 .. (max_bus + 1) << 8 - 1
+      identity to that SMMU (bus range as pci_bus_range(): the root bus to the highest
+      subordinate), then the RIDs left over identity to the ITS group;
+    - per accel SMMU an RMR: flags 0 (no remapping), the SW_MSI window, one mapping (flag 1)
+      over the SMMU's first RID range; preserve_config and ATS on the root complex.
+    legacy_count=True writes the number of IDs instead of the number minus one, as QEMU did
+    before its ID-count fix (Linux copes through its -EAGAIN workaround)."""
+    dec = 0 if legacy_count else 1
+    iort = Iort()
+    its = ItsGroup("its", (), (0,))
+    iort.nodes["its"] = its
+    accel = any(s.get("accel") for s in smmus)
+    rc_maps, taken, rmrs = [], [], []
+    for s in smmus:
+        ranges = []
+        for hb in s["buses"]:
+            if hb not in topo.hosts:
+                raise ModelError(f"iort: SMMU {s['name']}: no host bridge named {hb!r}")
+            lo, hi = topo.used_bus_range(hb)
+            ranges.append((lo << 8, (hi - lo + 1) << 8))
+        ranges.sort()
+        iort.nodes[s["name"]] = SmmuV3(s["name"], (IdMapping(0, 0x10000 - dec, 0, "its"),),
+                                       s.get("base", 0))
+        for base, n in ranges:
+            rc_maps.append(IdMapping(base, n - dec, base, s["name"]))
+            taken.append((base, n))
+        if s.get("accel") and ranges:
+            base, n = ranges[0]
+            rmrs.append(Rmr(f"rmr.{s['name']}", (IdMapping(base, n - dec, base, s["name"], True),),
+                            0, (RmrRange(MSI_IOVA_BASE, MSI_IOVA_LENGTH),)))
+    nxt = 0
+    for base, n in sorted(taken):
+        if base > nxt:
+            rc_maps.append(IdMapping(nxt, base - nxt - dec, nxt, "its"))
+        nxt = max(nxt, base + n)
+    if nxt < 0x10000:
+        rc_maps.append(IdMapping(nxt, 0x10000 - nxt - dec, nxt, "its"))
+    iort.nodes["rc"] = RootComplex("rc", tuple(rc_maps), 0, accel, accel)
+    for r in rmrs:
+        iort.nodes[r.name] = r
     return iort
