@@ -337,3 +337,22 @@ def test_qemu_legacy_count_relies_on_the_linux_workaround():
     assert p.smmu is None and p.device_id == 0x300
     assert i.explain(0x2FF).smmu == "smmu0"
     assert any("looks like the number of IDs" in f.message for f in i.check())
+
+
+def test_two_segments_each_with_its_root_complex():
+    t = PciTopology.from_spec({
+        "host_bridge": [{"name": "h0"}, {"name": "h1", "segment": 1}],   # both start at bus 0
+        "device": [{"name": "a", "parent": "h0", "addr": "1"},
+                   {"name": "b", "parent": "h1", "addr": "1"}]})
+    assert t.bdf("a") == "0000:00:01.0" and t.bdf("b") == "0001:00:01.0"
+    assert t.device_at(1, 0x08).name == "b"
+    i = Iort.from_spec({
+        "its_group": [{"name": "its0", "its_ids": [0]}],
+        "smmuv3": [{"name": "s0", "base": 0, "id_mappings": [m(0, 0xFFFF, 0, "its0")]},
+                   {"name": "s1", "base": 0x20000, "id_mappings": [m(0, 0xFFFF, 0x10000, "its0")]}],
+        "root_complex": [{"name": "rc0", "segment": 0, "id_mappings": [m(0, 0xFFFF, 0, "s0")]},
+                         {"name": "rc1", "segment": 1, "id_mappings": [m(0, 0xFFFF, 0, "s1")]}]})
+    pa, pb = i.explain_device(t, "a"), i.explain_device(t, "b")
+    assert (pa.msi.root_complex, pa.aliases[0].smmu, pa.msi.device_id) == ("rc0", "s0", 0x08)
+    assert (pb.msi.root_complex, pb.aliases[0].smmu, pb.msi.device_id) == ("rc1", "s1", 0x10008)
+    assert i.check(t) == []
