@@ -99,7 +99,8 @@ def test_rid_sid_deviceid_through_two_smmus_and_two_its_groups():
     # 0x8108 -> smmu1 SID 0x100 + 0x108 = 0x208 -> its1 DeviceID 0x10000 + 0x208
     p = i.explain(0x8108)
     assert (p.smmu, p.stream_id, p.its_group, p.device_id) == ("smmu1", 0x208, "its1", 0x10208)
-    assert (p.steps[0].mapping_index, p.steps[1].input_id, p.steps[1].output_id) == (1, 0x208, 0x10208)
+    assert (p.steps[0].mapping_index, p.steps[1].input_id, p.steps[1].output_id) == \
+        (1, 0x208, 0x10208)
     assert p.ok and i.check() == []
 
 
@@ -295,11 +296,13 @@ def test_round_trip():
 @pytest.mark.parametrize("spec, msg", [
     ({"root_complex": [{"name": "rc", "id_mappings": [{"input_base": 0, "output_base": 0,
                                                        "output": "x"}]}]},
-     r"iort\.root_complex\[rc\]\.id_mappings\[0\]\.count: missing \(count is the number of IDs minus one\)"),
+     r"iort\.root_complex\[rc\]\.id_mappings\[0\]\.count: missing "
+     r"\(count is the number of IDs minus one\)"),
     ({"root_complex": [{"name": "rc", "id_mappings": [m(0xFFFFFFF0, 0x20, 0, "x")]}]},
      r"id_mappings\[0\]: the range .* passes 32 bits"),
     ({"smmuv3": [{"name": "s"}]}, r"iort\.smmuv3\[s\]\.base: missing"),
-    ({"its_group": [{"name": "a"}], "rmr": [{"name": "a"}]}, r"iort\.rmr\[0\]\.name: 'a' is already used"),
+    ({"its_group": [{"name": "a"}], "rmr": [{"name": "a"}]},
+     r"iort\.rmr\[0\]\.name: 'a' is already used"),
     ({"pmcg": []}, r"iort: unknown key 'pmcg'"),
 ])
 def test_spec_errors(spec, msg):
@@ -324,7 +327,8 @@ def test_qemu_virt_layout_two_smmus_on_pxb():
     p = i.explain(0x400)
     assert p.ok and p.smmu is None and p.device_id == 0x400
     r = i.rmr_regions("smmu1", stream_ids=[0x8100], pci_device=True, preserve_config=True)
-    assert [(x.base, x.length, x.stream_ids) for x in r] == [(0x8000000, 0x100000, ((0x8000, 0x81FF),))]
+    assert [(x.base, x.length, x.stream_ids) for x in r] == \
+        [(0x8000000, 0x100000, ((0x8000, 0x81FF),))]
     assert i.check(t) == []
 
 

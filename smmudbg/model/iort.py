@@ -329,8 +329,8 @@ class Iort:
             if node.type == "its_group":
                 steps.append(IortStep(node.name, node.type, cur,
                                       note=f"DeviceID {cur:#x} at ITS {list(node.its_ids)}"))
-                return IortPath(segment, id_in, start.name if start.type == "root_complex" else None,
-                                tuple(steps), smmu, sid, node.name, cur)
+                rc = start.name if start.type == "root_complex" else None
+                return IortPath(segment, id_in, rc, tuple(steps), smmu, sid, node.name, cur)
             step = self._map_node(node, cur)
             if step.failure is None and step.output_node is not None:
                 nxt = self.nodes[step.output_node]
@@ -435,7 +435,8 @@ class Iort:
             if special is not None:
                 if special >= len(n.mappings):
                     F("error", n.name, f"DeviceID mapping index {special} is beyond its "
-                      f"{len(n.mappings)} mappings", "point deviceid_mapping at an existing mapping")
+                      f"{len(n.mappings)} mappings",
+                      "point deviceid_mapping at an existing mapping")
                 else:
                     m = n.mappings[special]
                     tgt = self.nodes.get(m.output)
@@ -455,8 +456,8 @@ class Iort:
                 if i == special or n.type == "rmr":
                     continue    # RMR mappings are read as StreamID ranges, never walked
                 if m.single and n.type not in SINGLE_OK:
-                    F("error", n.name, f"mapping {i} has the single-mapping flag: Linux skips it on "
-                      f"a {n.type} node", "clear single, give an input range")
+                    F("error", n.name, f"mapping {i} has the single-mapping flag: Linux skips "
+                      f"it on a {n.type} node", "clear single, give an input range")
                     continue
                 regular.append((i, m))
             for k, (i, a) in enumerate(regular):
@@ -522,7 +523,8 @@ class Iort:
                     F("warning", r.name, f"range {k} {g.base:#x}+{g.length:#x} is not 64 KiB "
                       f"aligned: Linux page-aligns it (FW_BUG)", "align base and length to 64 KiB")
                 for h in r.ranges[k + 1:]:
-                    if g.length and h.length and g.base < h.base + h.length and h.base < g.base + g.length:
+                    if (g.length and h.length and g.base < h.base + h.length
+                            and h.base < g.base + g.length):
                         F("warning", r.name, f"ranges {g.base:#x}+{g.length:#x} and "
                           f"{h.base:#x}+{h.length:#x} overlap", "merge them")
             if r.access_attributes > 5:
@@ -653,7 +655,8 @@ def _read_mappings(where, value, node_type):
         cnt = spec_int(f"{w}.count", m.get("count", 0), 0, U32)
         ob = spec_int(f"{w}.output_base", m["output_base"], 0, U32)
         if not single and (ib + cnt > U32 or ob + cnt > U32):
-            raise ScenarioError(f"{w}: the range {ib:#x}+{cnt:#x} or {ob:#x}+{cnt:#x} passes 32 bits")
+            raise ScenarioError(f"{w}: the range {ib:#x}+{cnt:#x} or {ob:#x}+{cnt:#x} "
+                                f"passes 32 bits")
         if not isinstance(m["output"], str) or not m["output"]:
             raise ScenarioError(f"{w}.output: expected a node name")
         out.append(IdMapping(ib, cnt, ob, m["output"], single))
@@ -683,9 +686,10 @@ def _build(spec) -> Iort:
                             for k, x in enumerate(spec_list(f"{w}.its_ids", n.get("its_ids"))))
                 node = ItsGroup(name, (), ids)
             elif t == "root_complex":
-                node = RootComplex(name, maps, spec_int(f"{w}.segment", n.get("segment", 0), 0, U32),
-                                   spec_bool(f"{w}.ats", n.get("ats", False)),
-                                   spec_bool(f"{w}.preserve_config", n.get("preserve_config", False)))
+                node = RootComplex(
+                    name, maps, spec_int(f"{w}.segment", n.get("segment", 0), 0, U32),
+                    spec_bool(f"{w}.ats", n.get("ats", False)),
+                    spec_bool(f"{w}.preserve_config", n.get("preserve_config", False)))
             elif t == "smmuv3":
                 if "base" not in n:
                     raise ScenarioError(f"{w}.base: missing (the SMMU's register base address)")

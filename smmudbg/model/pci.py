@@ -286,7 +286,8 @@ class PciTopology:
                 why = ("PCIe-to-PCI/X bridge" if b.kind == "pcie_pci_bridge"
                        else "PCI bridge with the PCIE_BRIDGE_ALIAS quirk")
                 out.append(DmaAlias(b.secondary << 8, b.name, b.bus,
-                                    f"{why} {b.name}: its secondary bus {b.secondary:02x}, devfn 00.0"))
+                                    f"{why} {b.name}: its secondary bus {b.secondary:02x}, "
+                                    f"devfn 00.0"))
             else:
                 why = ("PCI/PCI-X-to-PCIe bridge" if b.kind == "pci_pcie_bridge"
                        else "conventional PCI bridge")
@@ -311,7 +312,8 @@ class PciTopology:
         d = self.node(name)
         if d.msix:
             if not 0 <= vector < len(d.msix):
-                raise ModelError(f"pci: {name} has MSI-X vectors 0..{len(d.msix) - 1}, not {vector}")
+                raise ModelError(f"pci: {name} has MSI-X vectors 0..{len(d.msix) - 1}, "
+                                 f"not {vector}")
             e = d.msix[vector]
             return MsiMessage(name, "msix", vector, e["address"], e["data"], e.get("masked", False))
         if d.msi:
@@ -383,7 +385,8 @@ def _read_msi(where, m):
         raise ScenarioError(f"{where}: needs address and data (as the driver programmed them)")
     addr = spec_int(f"{where}.address", m["address"], 0, (1 << 64) - 1)
     if addr & 3:
-        raise ScenarioError(f"{where}.address: {addr:#x} is not 4-byte aligned (Message Address[1:0] are 0)")
+        raise ScenarioError(f"{where}.address: {addr:#x} is not 4-byte aligned "
+                            f"(Message Address[1:0] are 0)")
     data = spec_int(f"{where}.data", m["data"], 0, 0xFFFF)
     n = spec_int(f"{where}.vectors", m.get("vectors", 1), 1, 32)
     if n not in MSI_VECTORS:
@@ -404,7 +407,8 @@ def _read_msix(where, entries):
             raise ScenarioError(f"{w}: needs address and data (as the driver programmed them)")
         addr = spec_int(f"{w}.address", e["address"], 0, (1 << 64) - 1)
         if addr & 3:
-            raise ScenarioError(f"{w}.address: {addr:#x} is not 4-byte aligned (Message Address[1:0] are 0)")
+            raise ScenarioError(f"{w}.address: {addr:#x} is not 4-byte aligned "
+                                f"(Message Address[1:0] are 0)")
         out.append({"address": addr, "data": spec_int(f"{w}.data", e["data"], 0, 0xFFFFFFFF),
                     "masked": spec_bool(f"{w}.masked", e.get("masked", False))})
     if len(out) > 2048:
@@ -438,18 +442,21 @@ def _build(spec) -> PciTopology:
             hb.parent = h["parent"]
             hb.devfn = parse_addr(f"{w}.addr", h["addr"])
             if hb.bus == 0:
-                raise ScenarioError(f"{w}.bus: a pxb-pcie needs bus_nr > 0 (bus 0 is the main root bus)")
+                raise ScenarioError(f"{w}.bus: a pxb-pcie needs bus_nr > 0 "
+                                    f"(bus 0 is the main root bus)")
         elif "parent" in h or "addr" in h:
             raise ScenarioError(f"{w}: parent/addr are for kind = \"pxb-pcie\" only")
         topo.hosts[name] = hb
     if not topo.hosts and spec.get("device"):
-        raise ScenarioError("pci.host_bridge: devices need a host bridge (e.g. {name = \"pcie.0\"})")
+        raise ScenarioError("pci.host_bridge: devices need a host bridge "
+                            "(e.g. {name = \"pcie.0\"})")
     for hb in topo.hosts.values():
         if hb.parent is not None:
             p = topo.hosts.get(hb.parent)
             if p is None or p.kind != "host":
                 raise ScenarioError(f"pci.host_bridge[{hb.name}].parent: {hb.parent!r} is not a "
-                                    f"host bridge of kind \"host\" (pxb-pcie plugs into a main root bus)")
+                                    f"host bridge of kind \"host\" (pxb-pcie plugs into a main "
+                                    f"root bus)")
             hb.segment = p.segment
     _bus_ranges(topo)
 
@@ -465,7 +472,8 @@ def _build(spec) -> PciTopology:
         if kind not in PCIE_TYPE:
             raise ScenarioError(f"{w}.kind: {kind!r} is not one of {', '.join(PCIE_TYPE)}")
         if "parent" not in t or "addr" not in t:
-            raise ScenarioError(f"{w}: needs parent (a host bridge or bridge) and addr (\"SLOT.FN\")")
+            raise ScenarioError(f"{w}: needs parent (a host bridge or bridge) "
+                                f"and addr (\"SLOT.FN\")")
         d = Device(name, kind, t["parent"], parse_addr(f"{w}.addr", t["addr"]))
         for k, attr, hi in (("vendor", "vendor", 0xFFFF), ("device", "device", 0xFFFF),
                             ("class", "class_code", 0xFFFFFF)):
@@ -473,10 +481,11 @@ def _build(spec) -> PciTopology:
                 setattr(d, attr, spec_int(f"{w}.{k}", t[k], 0, hi))
         if "pcie" in t:
             if kind != "endpoint":
-                raise ScenarioError(f"{w}.pcie: only an endpoint can be a conventional PCI function "
-                                    f"(kind pci_bridge is the conventional bridge)")
+                raise ScenarioError(f"{w}.pcie: only an endpoint can be a conventional PCI "
+                                    f"function (kind pci_bridge is the conventional bridge)")
             d.pcie = spec_bool(f"{w}.pcie", t["pcie"])
-        bridge_keys = [k for k in ("secondary", "subordinate", "xlate_root", "alias_quirk") if k in t]
+        bridge_keys = [k for k in ("secondary", "subordinate", "xlate_root", "alias_quirk")
+                       if k in t]
         if bridge_keys and kind not in BRIDGE_KINDS:
             raise ScenarioError(f"{w}.{bridge_keys[0]}: only bridges have that ({kind} is not one)")
         if "secondary" in t:
@@ -491,10 +500,12 @@ def _build(spec) -> PciTopology:
         d.xlate_root = spec_bool(f"{w}.xlate_root", t.get("xlate_root", False))
         if "alias_quirk" in t:
             if kind != "pci_bridge":
-                raise ScenarioError(f"{w}.alias_quirk: the PCIE_BRIDGE_ALIAS quirk is for kind pci_bridge")
+                raise ScenarioError(f"{w}.alias_quirk: the PCIE_BRIDGE_ALIAS quirk is for "
+                                    f"kind pci_bridge")
             d.alias_quirk = spec_bool(f"{w}.alias_quirk", t["alias_quirk"])
+        aliases = spec_list(f"{w}.dma_alias", t.get("dma_alias"))
         d.dma_alias_devfns = tuple(parse_addr(f"{w}.dma_alias[{j}]", a)
-                                   for j, a in enumerate(spec_list(f"{w}.dma_alias", t.get("dma_alias"))))
+                                   for j, a in enumerate(aliases))
         if "msi" in t or "msix" in t:
             if kind in BRIDGE_KINDS and kind not in ("root_port", "downstream_port"):
                 raise ScenarioError(f"{w}: MSI on a {kind} is not modelled")
@@ -580,7 +591,7 @@ def _enumerate(topo, hb):
     children, and its subordinate is the highest number below it. Given numbers are checked
     against the parent's window and against every number already in use."""
     owner = {hb.bus: hb.name}       # bus number -> the node whose secondary/root bus it is
-    window = {}                     # bus number -> the bridge whose [secondary..subordinate] holds it
+    window = {}                     # bus number -> the bridge whose window holds it
     state = {"max": hb.bus}
 
     def visit(parent_name, bus, hi, ancestors):
