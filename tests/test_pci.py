@@ -28,7 +28,7 @@ TREE = {
         dev("nvme", "dp0", "0"),
         dev("br", "dp2", "0", "pcie_pci_bridge"),
         dev("old5", "br", "5", pcie=False),
-        dev("old6", "br", "6.1", pcie=False),
+        dev("old6", "br", "6", pcie=False),
         dev("nic", "rp2", "0"),
         dev("rp3", "pxb1", "0", "root_port"),
         dev("gpu", "rp3", "0"),
@@ -46,7 +46,7 @@ def test_enumeration_switch_and_pxb():
         d = t.devices[name]
         assert (d.bus, d.secondary, d.subordinate) == (bus, sec, sub), name
     assert t.bdf("nvme") == "0000:03:00.0" and t.rid("nvme") == 0x0300
-    assert t.rid("old6") == 0x0600 | 6 << 3 | 1 == 0x0631
+    assert t.rid("old6") == 0x0600 | 6 << 3 == 0x0630
     assert t.rid("nic") == 0x0700
     assert t.rid("igd") == 0x0020
     assert t.rid("gpu") == 0x8100           # the pxb's own root bus starts at bus_nr
@@ -200,6 +200,17 @@ def test_round_trip():
       "device": [dev("r1", "h", "1", "root_port"), dev("u", "r1", "0", "upstream_port"),
                  dev("e", "u", "0")]},
      r"device\[e\]\.kind: endpoint is not allowed on the bus below upstream_port u"),
+    ({"host_bridge": [{"name": "h"}],
+      "device": [dev("p", "h", "1", "pcie_pci_bridge"), dev("rev", "p", "0", "pci_pcie_bridge"),
+                 dev("e", "rev", "2")]},
+     r"device\[e\]\.addr: slot 0x2 below pci_pcie_bridge rev"),
+    ({"host_bridge": [{"name": "h"}], "device": [dev("e", "h", "3.2")]},
+     r"device\[e\]\.addr: 03\.2 on h's bus has no function 0 in its slot"),
+    # a given subordinate that leaves no room for the bridges below
+    ({"host_bridge": [{"name": "h"}],
+      "device": [dev("r1", "h", "1", "root_port", secondary=1, subordinate=1),
+                 dev("u", "r1", "0", "upstream_port")]},
+     r"device\[u\]: bus range exhausted: needs bus 0x2 but r1's range ends at 0x1"),
     ({"host_bridge": [{"name": "h"}], "device": [dev("e", "nope", "0")]},
      r"device\[e\]\.parent: no host bridge or bridge named 'nope'"),
     ({"host_bridge": [{"name": "h"}],

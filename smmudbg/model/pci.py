@@ -36,9 +36,9 @@ PCIE_TYPE = {
 }
 BRIDGE_KINDS = ("root_port", "upstream_port", "downstream_port", "pcie_pci_bridge",
                 "pci_pcie_bridge", "pci_bridge")
-# Bridges whose secondary side is a PCIe link: Linux scans only device 0 below them
-# (drivers/pci/probe.c only_one_child()), so a function at another slot is never found.
-LINK_BELOW = ("root_port", "downstream_port")
+# Bridges whose secondary side is a PCIe link (pcie_downstream_port()): Linux scans only device 0
+# below them (drivers/pci/probe.c only_one_child()), so a function at another slot is never found.
+LINK_BELOW = ("root_port", "downstream_port", "pci_pcie_bridge")
 # Which kinds may sit on the bus below each parent kind ("root" = a host bridge's root bus).
 ALLOWED_ON = {
     "root": ("endpoint", "rc_endpoint", "root_port", "pcie_pci_bridge", "pci_bridge"),
@@ -575,6 +575,14 @@ def _place(topo):
         for fn in d.dma_alias_devfns:
             if fn == d.devfn:
                 raise ScenarioError(f"{w}.dma_alias: {fmt_addr(fn)} is the device's own devfn")
+    # pci_scan_slot() reads functions 1..7 of a slot only after finding function 0.
+    for parent, bus in occupied.items():
+        for devfn, name in sorted(bus.items()):
+            if devfn & 7 and (devfn & ~7) not in bus:
+                kind = "host_bridge" if name in topo.hosts else "device"
+                raise ScenarioError(f"pci.{kind}[{name}].addr: {fmt_addr(devfn)} on {parent}'s "
+                                    f"bus has no function 0 in its slot: Linux scans functions "
+                                    f"1-7 only after function 0")
     # A cycle (a bridge below itself) has no path to a host bridge.
     for d in topo.devices.values():
         seen, cur = set(), d
