@@ -360,3 +360,29 @@ def test_two_segments_each_with_its_root_complex():
     assert (pa.msi.root_complex, pa.aliases[0].smmu, pa.msi.device_id) == ("rc0", "s0", 0x08)
     assert (pb.msi.root_complex, pb.aliases[0].smmu, pb.msi.device_id) == ("rc1", "s1", 0x10008)
     assert i.check(t) == []
+
+
+def test_alias_split_between_smmu_and_bypass_is_an_error():
+    # own RID 0x218 -> smmu a; the bridge alias 0x200 -> straight to the ITS
+    iort = Iort.from_spec({
+        "its_group": [{"name": "its0", "its_ids": [0]}],
+        "smmuv3": [{"name": "a", "base": 0, "id_mappings": [m(0, 0xFFFF, 0, "its0")]}],
+        "root_complex": [{"name": "rc0", "id_mappings": [m(0x200, 0, 0x200, "its0"),
+                                                         m(0, 0xFFFF, 0, "a")]}]})
+    t = _topo()
+    p = iort.explain_device(t, "old")
+    assert [(x.rid, x.smmu) for x in p.aliases] == [(0x218, "a"), (0x200, None)]
+    assert p.aliases[1].failure is None          # on its own a bypass is no failure
+    assert "alias 02:00.0 of old reaches no SMMU while others do" in p.failure
+    assert any("reaches no SMMU" in f.message for f in iort.check(t))
+
+
+def test_named_component_single_mapping_path():
+    iort = Iort.from_spec({
+        "its_group": [{"name": "its0", "its_ids": [0]}],
+        "smmuv3": [{"name": "s", "base": 0, "id_mappings": [m(0, 0xFFFF, 0x20000, "its0")]}],
+        "named_component": [{"name": "dma0", "device_name": "\\_SB.DMA0",
+                             "id_mappings": [m(0, 0, 0x42, "s", single=True)]}]})
+    p = iort.explain_from("dma0", 0x999)         # single mapping: the input ID is ignored
+    assert (p.smmu, p.stream_id, p.device_id) == ("s", 0x42, 0x20042)
+    assert p.root_complex is None and "single mapping" in p.steps[0].note

@@ -359,14 +359,19 @@ class Iort:
         for a in topo.dma_aliases(name):
             p = self.explain(a.rid, d.segment)
             smmus.update([p.smmu] if p.smmu else [])
-            fail = None
-            if p.smmu is None:
-                fail = p.failure or "reaches no SMMU: DMA from this RID is not translated"
+            # smmu None without a failure: the RID goes straight to an ITS (no SMMU)
+            fail = p.failure if p.smmu is None else None
             out.append(AliasStream(a.rid, a.reason, p.smmu, p.stream_id, fail))
         msi_rid = topo.msi_rid(name)
         msi = self.explain(msi_rid, d.segment)
         failure = fix = None
-        if len(smmus) > 1:
+        lost = [a for a in out if a.smmu is None]
+        if smmus and lost:
+            failure = (f"alias {rid_str(lost[0].rid)} of {name} reaches no SMMU while others do: "
+                       f"iort_pci_iommu_init() returns -ENODEV there, pci_for_each_dma_alias() "
+                       f"stops and the device gets no IOMMU")
+            fix = "map every alias of the device to the same SMMU in the root complex node"
+        elif len(smmus) > 1:
             failure = (f"the aliases of {name} reach several SMMUs ({', '.join(sorted(smmus))}): "
                        f"iommu_fwspec_init() refuses a second IOMMU (-EINVAL)")
             fix = "map all of the device's aliases to one SMMU in the root complex node"
@@ -550,7 +555,7 @@ class Iort:
                 if ex.steps and ex.steps[0].failure:
                     F("error", rc.name, f"RID {rid_str(a.rid)} of {d.name} ({a.reason}): "
                       f"{ex.steps[0].failure}", ex.steps[0].fix)
-            if p.failure and "several SMMUs" in p.failure:
+            if p.failure and ("several SMMUs" in p.failure or "reaches no SMMU" in p.failure):
                 F("error", rc.name, p.failure, p.fix)
             if d.msi or d.msix:
                 if p.msi.device_id is None and not (p.msi.steps and p.msi.steps[0].failure):
