@@ -1,12 +1,12 @@
 """import qemu: replace the session's system by a real one, a QEMU guest's memory and SMMU
-registers (smmudbg/importers/qemu.py). Also the `smmudbg import-qemu` CLI subcommand."""
+registers (smmudbg/importers/qemu.py). The `smmudbg import-qemu` subcommand is a front end:
+smmudbg/import_cli.py."""
 from __future__ import annotations
 
-import argparse
-import os
 import shlex
 
-from .registry import CommandError, Result, command, parse_int
+from .. import results as res
+from .registry import CommandError, command, parse_int
 
 USAGE = "import qemu MEMORY --regs REGS.json [--ram-base ADDR]"
 _OPTS = {"--regs": "regs", "regs": "regs", "--ram-base": "ram_base", "ram_base": "ram_base",
@@ -87,60 +87,7 @@ def import_qemu(ctx, text):
     msg = (f"imported {a['memory']}: {report['smmu']} with {len(report['streams'])} stream(s), "
            f"{len(report['segments'])} segment(s), SMMUEN={int(report['smmuen'])}"
            + (f", {len(report['warnings'])} warning(s)" if report["warnings"] else ""))
-    return Result("import", data, msg)
+    return res.Import(**data, message=msg)
 
 
 import_qemu.complete = lambda ctx: ["--regs", "--ram-base"]
-
-
-# ---------------------------------------------------------------------------------------------
-# smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT [--json]
-#                                                                [--keep-going]]
-# ---------------------------------------------------------------------------------------------
-def cli_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="smmudbg import-qemu",
-        description="Import a QEMU guest's memory dump and SMMUv3 registers, then open the "
-                    "REPL on it (or run a script with --run).")
-    p.add_argument("memory", help="ELF core (dump-guest-memory) or raw image (pmemsave), "
-                                  "optionally xz-compressed")
-    p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value")
-    p.add_argument("--ram-base", help="guest PA of a raw image's first byte "
-                                      "(default 0x40000000)")
-    p.add_argument("--run", metavar="SCRIPT", help="run this script (- for stdin) on the "
-                                                   "imported system instead of the REPL")
-    p.add_argument("--json", action="store_true", help="with --run: one JSON object per command")
-    p.add_argument("--keep-going", action="store_true", help="with --run: do not stop at the "
-                                                             "first error")
-    return p
-
-
-def import_line(memory: str, regs: str, ram_base: str | None = None) -> str:
-    """The `import qemu` command line for these files (absolute paths, so a saved session
-    replays from any directory)."""
-    q = shlex.quote
-    line = f"import qemu {q(os.path.abspath(memory))} --regs {q(os.path.abspath(regs))}"
-    if ram_base is not None:
-        line += f" --ram-base {q(ram_base)}"
-    return line
-
-
-def cli_main(argv, interactive) -> int:
-    """`smmudbg import-qemu ...`: `interactive(session)` is the CLI's REPL entry."""
-    import sys
-    from ..errors import SmmuDbgError
-    from ..session import Session
-    args = cli_parser().parse_args(argv)
-    if (args.json or args.keep_going) and not args.run:
-        cli_parser().error("--json and --keep-going go with --run")
-    session = Session()
-    out = session.execute(import_line(args.memory, args.regs, args.ram_base))
-    if not out.ok:
-        raise SmmuDbgError(out.error)
-    if args.run is None:
-        return interactive(session)
-    from ..script import read_lines, run_script
-    lines = read_lines(args.run)
-    where = "<stdin>" if args.run == "-" else args.run
-    return run_script(lines, session, as_json=args.json, keep_going=args.keep_going,
-                      where=where, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))

@@ -13,6 +13,7 @@ from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 from ..errors import ModelError, ScenarioError
 from . import scenario as sc
 from .smmu import CD, L1CD, STE, Smmu
+from .views import SystemViews
 
 CONFIG_CODES = {"abort": 0, "bypass": 4, "s1": 5, "s2": 6, "nested": 7}
 S1DSS_CODES = {"terminate": 0, "bypass": 1, "substream0": 2}
@@ -57,7 +58,7 @@ class Stream:
         self.spec = spec
 
 
-class System:
+class System(SystemViews):
     def __init__(self, spec: dict):
         self.spec = spec
         self.name = spec["name"]
