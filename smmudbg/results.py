@@ -169,7 +169,8 @@ class Strtab(Result):
 
 @dataclass(kw_only=True)
 class Ste(Result):
-    """One STE (`ste`). words: the 8 dwords; fields: {name: value}; rows: non-zero fields
+    """One STE (`ste`). words: the 8 dwords; fields: {name: field value}; addresses: {name:
+    address} for the address fields (S1ContextPtr, S2TTB, ...); rows: non-zero fields
     [{field, dword, bits, value, meaning}]; problem: why C_BAD_STE (or null); reserved_bits:
     [{dword, mask}]; cached: null or {words, stale}."""
     kind = "ste"
@@ -179,6 +180,7 @@ class Ste(Result):
     addr: int
     words: list
     fields: dict
+    addresses: dict
     rows: list
     config: str | None
     valid: bool
@@ -191,7 +193,7 @@ class Ste(Result):
 @dataclass(kw_only=True)
 class Cd(Result):
     """One CD (`cd`). addr: where the STE says it is (an IPA when nested), pa: where it is in
-    memory, l1cd: address of its L1CD or null; other fields as Ste."""
+    memory, l1cd: address of its L1CD or null; addresses: TTB0, TTB1; other fields as Ste."""
     kind = "cd"
     smmu: str
     sid: int
@@ -202,6 +204,7 @@ class Cd(Result):
     l1cd: int | None
     words: list
     fields: dict
+    addresses: dict
     rows: list
     valid: bool
     legal: bool

@@ -53,17 +53,18 @@ SUMMARY_CHARS = 1024
 def summarize(result_json: dict, limit: int = SUMMARY_CHARS) -> dict:
     """A readable, size-bounded copy of a result's JSON for the session file, so a re-recorded
     session can be reviewed in a diff: the whole result when it is small, else lists cut to
-    their first entries (with a "... N more" string) and deep parts replaced by their size."""
-    for items, depth in ((16, 8), (8, 5), (4, 4), (2, 3), (1, 2)):
-        out = _shrink(result_json, items, depth)
+    their first entries (with a "... N more" string), wide objects and deep parts replaced by
+    their size. Top-level values that are not lists or objects are always kept."""
+    for items, depth in ((16, 8), (8, 5), (4, 4), (2, 3), (1, 2), (0, 1)):
+        out = _shrink(result_json, items, depth, top=True)
         if len(canonical(out)) <= limit:
             return out
     return {"kind": result_json.get("kind"), "summary": "too large to summarize"}
 
 
-def _shrink(x, items: int, depth: int):
+def _shrink(x, items: int, depth: int, top: bool = False):
     if isinstance(x, dict):
-        if depth <= 0:
+        if depth <= 0 or not top and len(x) > 4 * max(items, 1):
             return f"<{len(x)} fields>"
         return {k: _shrink(v, items, depth - 1) for k, v in x.items()}
     if isinstance(x, list):

@@ -170,6 +170,7 @@ def test_set_ste_takes_addresses_and_raw_values():
     words = s.run("ste gpu0").words
     assert (words[3] >> 4) & ((1 << 52) - 1) == 0x40008000 >> 4     # S2TTB is STE[243:196]
     assert s.run("ste gpu0").fields["S2TTB"] << 4 == 0x40008000
+    assert s.run("ste gpu0").addresses["S2TTB"] == 0x40008000
     r = s.run("set ste gpu0 S2TTB.raw=0x4000900")
     assert s.run("ste gpu0").fields["S2TTB"] == 0x4000900 and r.changes[0]["new"] == 0x40009000
     err = s.execute("set ste gpu0 S2TTB=0x40008008").error
@@ -182,6 +183,7 @@ def test_set_cd_ttb0_is_an_address():
     s.run("set cd nvme0 TTB0=0x50100000")
     assert s.run("cdtable nvme0").cds[0]["ttb0"] == 0x50100000
     assert s.run("cd nvme0").fields["TTB0"] << 4 == 0x50100000
+    assert s.run("cd nvme0").addresses["TTB0"] == 0x50100000
 
 
 def test_counts_and_levels_print_in_decimal():

@@ -1,62 +1,11 @@
 """import qemu: replace the session's system by a real one, a QEMU guest's memory and SMMU
-registers (smmudbg/importers/qemu.py). The `smmudbg import-qemu` subcommand is a front end:
-smmudbg/import_cli.py."""
+registers (smmudbg/importers/qemu.py). Its argument line is read by importers/qemu_args.py; the
+`smmudbg import-qemu` subcommand is a front end, smmudbg/import_cli.py."""
 from __future__ import annotations
 
-import shlex
-
 from .. import results as res
-from .registry import CommandError, command, parse_int
-
-USAGE = "import qemu MEMORY --regs REGS.json [--ram-base ADDR]"
-_OPTS = {"--regs": "regs", "regs": "regs", "--ram-base": "ram_base", "ram_base": "ram_base",
-         "--ram_base": "ram_base", "ram-base": "ram_base"}
-
-
-def parse_import_args(text: str) -> dict:
-    """MEMORY --regs FILE [--ram-base ADDR]; also --regs=FILE and regs=FILE ram_base=ADDR."""
-    try:
-        toks = shlex.split(text, comments=False, posix=True)
-    except ValueError as e:
-        raise CommandError(f"import qemu: cannot split the line: {str(e).lower()}") from None
-    vals: dict = {}
-    memory = None
-    i = 0
-    while i < len(toks):
-        tok = toks[i]
-        key, eq, val = tok.partition("=")
-        if key in _OPTS and (eq or key.startswith("--")):
-            if not eq:
-                if i + 1 >= len(toks):
-                    raise CommandError(f"import qemu: {key} needs a value (usage: {USAGE})")
-                val = toks[i + 1]
-                i += 1
-            name = _OPTS[key]
-            if name in vals:
-                raise CommandError(f"import qemu: {key}: given twice")
-            vals[name] = val
-        elif tok.startswith("--"):
-            raise CommandError(f"import qemu: unknown option {tok!r} (usage: {USAGE})")
-        elif memory is None:
-            memory = tok
-        else:
-            raise CommandError(f"import qemu: unexpected {tok!r} (usage: {USAGE})")
-        i += 1
-    if memory is None:
-        raise CommandError(f"import qemu: missing MEMORY (usage: {USAGE})")
-    if "regs" not in vals:
-        raise CommandError(f"import qemu: missing --regs REGS.json (usage: {USAGE})")
-    ram_base = None
-    if "ram_base" in vals:
-        try:
-            ram_base = parse_int(vals["ram_base"])
-        except ValueError:
-            raise CommandError(f"import qemu: ram_base: {vals['ram_base']!r} is not an "
-                               f"address") from None
-        if ram_base < 0 or ram_base >> 64:
-            raise CommandError(f"import qemu: ram_base: {vals['ram_base']} is not a 64-bit "
-                               f"address")
-    return {"memory": memory, "regs": vals["regs"], "ram_base": ram_base}
+from ..importers.qemu_args import parse_import_args
+from .registry import AddressT, CommandError, command
 
 
 @command("import qemu", raw=True)
@@ -81,6 +30,11 @@ def import_qemu(ctx, text):
     tables the dump lacks). The files are read again when the session is replayed."""
     from ..importers.qemu import import_qemu as do_import
     a = parse_import_args(text)
+    if a["ram_base"] is not None:
+        try:
+            a["ram_base"] = AddressT().convert(ctx, a["ram_base"], {})
+        except ValueError as e:
+            raise CommandError(f"import qemu: ram_base: {e}") from None
     system, report = do_import(a["memory"], a["regs"], ram_base=a["ram_base"])
     ctx.system = system
     data = dict(report, ram_base=a["ram_base"])

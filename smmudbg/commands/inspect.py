@@ -33,6 +33,11 @@ def address_of(f, name: str, values: dict) -> int:
     return values[fld.name] << fld.lo
 
 
+def addresses(f, words) -> dict:
+    """{field: address} for the fields of f that hold an address (value << lo)."""
+    return {x.name: x.get(words) << x.lo for x in f.fields if x.is_address}
+
+
 def stream_of(ctx, target):
     smmu_name, sid = target
     return ctx.system.smmu(smmu_name), sid
@@ -154,7 +159,8 @@ def ste(ctx, target):
     cfg = STE.field("Config").get(words)
     return res.Ste(**{
         "smmu": m.name, "sid": sid, "device": device_name(ctx, m.name, sid), "addr": addr,
-        "words": words, "fields": STE.decode(words), "rows": field_rows(STE, words, True),
+        "words": words, "fields": STE.decode(words), "addresses": addresses(STE, words),
+        "rows": field_rows(STE, words, True),
         "config": STE.field("Config").value_name(cfg), "valid": bool(words[0] & 1),
         "legal": problem == "" or problem == "STE.Config=abort", "problem": problem or None,
         "reserved_bits": [{"dword": d, "mask": mk} for d, mk in STE.reserved_bits(words)],
@@ -176,7 +182,8 @@ def cd(ctx, target, ssid=0):
     return res.Cd(**{
         "smmu": m.name, "sid": sid, "ssid": ssid, "device": device_name(ctx, m.name, sid),
         "addr": loc["addr"], "pa": loc["pa"], "l1cd": loc["l1"], "words": words,
-        "fields": CD.decode(words), "rows": field_rows(CD, words, True),
+        "fields": CD.decode(words), "addresses": addresses(CD, words),
+        "rows": field_rows(CD, words, True),
         "valid": bool(CD.field("V").get(words)), "legal": problem == "",
         "problem": problem or None,
         "cached": None if cached is None else {"words": cached["words"],
