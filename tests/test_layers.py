@@ -1,7 +1,6 @@
 """The layers of docs/architecture.md: no import cycles between smmudbg's top-level modules and
 packages, and commands/ never imports the Cython core (it asks the model)."""
 import ast
-import os
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "smmudbg"

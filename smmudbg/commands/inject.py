@@ -8,6 +8,7 @@ from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3.events import encode_event
 from ..arch.smmuv3.fields_queue import EVENT_TYPES, OPCODES
 from .change import field_value
+from .inspect import plain_log
 from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
                        Stream, Text, command, parse_int)
 
@@ -273,16 +274,8 @@ def cmd(ctx, smmu, name, assign):
     except FieldError as e:
         raise CommandError(f"cmd: {e}") from None
     log = m.submit([(key, fields)])
-    return res.Cmd(**{"smmu": smmu, "command": key, "log": _plain(log),
+    return res.Cmd(**{"smmu": smmu, "command": key, "log": plain_log(log),
                           "gerror": m.gerror_active()})
-
-
-def _plain(log):
-    out = []
-    for rec in log:
-        r = {k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)}
-        out.append(r)
-    return out
 
 
 @command("drop-invalidations", Smmu(), Int("n", "how many CMD_CFGI_*/CMD_TLBI_* to drop"))

@@ -321,7 +321,7 @@ def cmdq(ctx, smmu, history=16):
     return res.Cmdq(**{"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),
                            "base": m.cmdq.base, "log2size": m.cmdq.log2size,
                            "gerror": m.gerror_active(), "drop_budget": m.cmdq.drop_budget,
-                           "entries": _plain_log(m.cmdq_entries(history))})
+                           "entries": plain_log(m.command_log(history))})
 
 
 @command("events", Smmu(), pure=True)
@@ -336,5 +336,6 @@ def events(ctx, smmu):
                              "entries": ents})
 
 
-def _plain_log(log):
+def plain_log(log):
+    """Queue log records without their raw bytes (raw stays when it is already hex text)."""
     return [{k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)} for rec in log]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import SmmuDbgError

@@ -210,7 +210,11 @@ class SmmuViews:
         """events() with the addresses a record holds as addresses: ipa (from IPA[55:12]) and
         fetch_addr (from FetchAddr[55:3]), or None when the record type has no such field."""
         out = []
-        for e in self.events():
+        try:
+            records = self.events()
+        except MemFault as e:
+            raise ModelError(f"{self.name}: event queue: {e}") from None
+        for e in records:
             f = event_format(int(e["raw"][:2], 16))
             e = dict(e)
             for name, key in EVENT_ADDRESSES:
@@ -218,6 +222,13 @@ class SmmuViews:
                 e[key] = None if v is None else v << f.field(name).lo
             out.append(e)
         return out
+
+    def command_log(self, history: int = 16) -> list[dict]:
+        """cmdq_entries() with core faults as ModelError (a queue in memory that is gone)."""
+        try:
+            return self.cmdq_entries(history)
+        except MemFault as e:
+            raise ModelError(f"{self.name}: command queue: {e}") from None
 
     # -- walks ---------------------------------------------------------------------------------
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
@@ -227,6 +238,10 @@ class SmmuViews:
         the walk made is put back). result["event"] is None."""
         if access not in ("read", "write", "exec"):
             raise ModelError(f"access must be read, write or exec, not {access!r}")
+        if addr < 0 or addr >> 64:
+            raise ModelError(f"address {addr:#x} is not a 64-bit address")
+        if sid < 0 or sid >> 32:
+            raise ModelError(f"StreamID {sid:#x} does not fit in 32 bits")
         # Until the core's Walker.translate(..., dry=True) lands (it replaces this): an
         # uncached walk, no record_event, and the descriptors the walk read restored.
         try:
@@ -234,10 +249,12 @@ class SmmuViews:
                                                instr=access == "exec", priv=priv, trace=True)
         except (ValueError, OverflowError) as e:
             raise ModelError(str(e)) from None
+        first: dict[int, int] = {}      # a descriptor read twice shows the update the 2nd time
         for st in r["steps"]:
             pa, d = st.get("desc_pa"), st.get("desc")
-            if pa is None or d is None or st.get("outcome") == "cached":
-                continue
+            if pa is not None and d is not None and st.get("outcome") != "cached":
+                first.setdefault(pa, d)
+        for pa, d in first.items():
             try:
                 if self.mem.read_u64(pa) != d:
                     self.mem.write_u64(pa, d)
