@@ -245,3 +245,13 @@ def test_walk_dry_keeps_the_access_flag():
     assert s.run("pt host-dma addr=0xffff0000").leaf["desc"] == pt0      # AF still 0
     s.run("walk nvme0 0xffff0010")
     assert s.run("pt host-dma addr=0xffff0000").leaf["desc"] != pt0      # the real walk sets AF
+
+
+def test_cmd_takes_the_address_or_the_raw_field():
+    s = Session()
+    a = s.run("cmd smmu0 CMD_TLBI_NH_VA VMID=1 ASID=1 Addr=0x10000000").log[0]["fields"]
+    b = s.run("cmd smmu0 CMD_TLBI_NH_VA VMID=1 ASID=1 Address.raw=0x10000").log[0]["fields"]
+    assert a["Address"] == b["Address"] == 0x10000000 >> 12     # VA[63:12]
+    err = s.execute("cmd smmu0 CMD_TLBI_NH_VA Nope.raw=1").error
+    assert err.startswith("cmd: ") and "Nope" in err
+    assert "FIELD.raw" in s.run("help cmd").help

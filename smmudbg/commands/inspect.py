@@ -3,7 +3,7 @@ memory. None of them changes state: they ask the model's inspection methods (mod
 which read memory without the walker's caches."""
 from __future__ import annotations
 
-from ..arch.fieldtable import fmt
+from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
 from .registry import (Address, Choice, CommandError, Flag, Int, Smmu, Stream, Text, Vm,
@@ -337,5 +337,17 @@ def events(ctx, smmu):
 
 
 def plain_log(log):
-    """Queue log records without their raw bytes (raw stays when it is already hex text)."""
-    return [{k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)} for rec in log]
+    """Queue log records without their raw bytes (raw stays when it is already hex text), each
+    with addresses: {field: address} for the address fields of its command."""
+    out = []
+    for rec in log:
+        r = {k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)}
+        try:
+            f = fmt(rec.get("command") or "")
+        except FieldError:
+            f = None
+        if f is not None and isinstance(rec.get("fields"), dict):
+            r["addresses"] = {x.name: rec["fields"][x.name] << x.lo for x in f.fields
+                              if x.is_address and x.name in rec["fields"]}
+        out.append(r)
+    return out
