@@ -243,7 +243,8 @@ def expect(ctx, text):
     expect ok               the previous command succeeded
     expect error [contains TEXT]   the previous command failed (a script goes on)
 
-    PATH names a field of the result: pa, fault.type, fault.s2, steps[2].level, fields.Config.
+    PATH names a field of the result's JSON form (docs/results.md): pa, fault.type, fault.s2,
+    steps[2].level, fields.Config, addresses.S2TTB, entries[0].ipa.
     VALUE: a number (0x61000123, 4096, 2M), true, false, null, or text (quote it if it has
     spaces or = < > !). Examples: expect pa == 0x61000123, expect fault.type == F_TRANSLATION,
     expect fault.s2 == true, expect len(steps) == 17."""
@@ -251,4 +252,5 @@ def expect(ctx, text):
 
 
 expect.complete = lambda ctx: ["pa", "ipa", "fault", "fault.type", "fault.s2", "fault.class",
-                               "steps", "len(steps)", "ok", "error", "==", "!="]
+                               "steps", "len(steps)", "entries", "len(entries)", "addresses",
+                               "ok", "error", "==", "!="]
