@@ -230,19 +230,16 @@ class CdTable(Result):
 
 
 @dataclass(kw_only=True)
-class PageTables(Result):
-    """A page-table dump (`pt`). Either domain, or smmu+sid(+ssid). rows: [{depth, level,
-    kind (table/block/page/fault), in, end, table, index, desc, and for tables next; for
-    leaves out, out_end, count, perm, af; for faults error}]."""
-    kind = "pt"
+class _Tables(Result):
+    """What `pt` looked at: a domain, or smmu+sid(+ssid for stage 1); the tables' stage,
+    granule (bytes), start level, input bits, root address; tables_are_ipa: the table
+    addresses are IPAs (a guest's stage 1)."""
     stage: int
     granule: int
     start_level: int
     input_bits: int
     root: int
     tables_are_ipa: bool
-    rows: list
-    truncated: bool
     domain: str | None = None
     smmu: str | None = None
     sid: int | None = None
@@ -250,25 +247,25 @@ class PageTables(Result):
 
 
 @dataclass(kw_only=True)
-class PageTableLookup(Result):
+class PageTables(_Tables):
+    """A page-table dump (`pt`). rows: [{depth, level, kind (table/block/page/fault), in, end,
+    table, index, desc, and for tables next; for leaves out, out_end, count, perm, af; for
+    faults error}]."""
+    kind = "pt"
+    rows: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
+class PageTableLookup(_Tables):
     """One address down the tables (`pt ... addr=`). steps: [{level, table, index, desc_addr,
-    desc_pa, desc, kind}]; leaf: null or {level, desc_addr, desc, out, size}; out: the
-    output address or null."""
+    desc_pa, desc, kind}]; leaf: null or {level, desc_addr, desc_pa, desc, out, size}; out:
+    the output address or null."""
     kind = "pt-lookup"
-    stage: int
-    granule: int
-    start_level: int
-    input_bits: int
-    root: int
-    tables_are_ipa: bool
     addr: int
     steps: list
     leaf: dict | None
     out: int | None
-    domain: str | None = None
-    smmu: str | None = None
-    sid: int | None = None
-    ssid: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -510,25 +507,26 @@ class Saved(Result):
 
 
 @dataclass(kw_only=True)
-class Replay(Result):
-    """`replay`: diverged is null or {index, command, expected {ok, digest, error?, result?,
-    summary?}, got {ok, digest, result}}."""
-    kind = "replay"
+class _ReplayReport(Result):
+    """A replay: replayed (commands), identical, differing (count), diverged: null or {index,
+    command, expected {ok, digest, error?, result?, summary?}, got {ok, digest, result}}."""
     replayed: int
     identical: bool
     differing: int
     diverged: dict | None
+
+
+@dataclass(kw_only=True)
+class Replay(_ReplayReport):
+    """`replay`: file is the session file replayed, or null for this session's log."""
+    kind = "replay"
     file: str | None
 
 
 @dataclass(kw_only=True)
-class Loaded(Result):
-    """`load`: the replay report of the loaded file."""
+class Loaded(_ReplayReport):
+    """`load`: the replay report of the file loaded from path."""
     kind = "loaded"
-    replayed: int
-    identical: bool
-    differing: int
-    diverged: dict | None
     path: str
 
 

@@ -238,10 +238,6 @@ class SmmuViews:
         the walk made is put back). result["event"] is None."""
         if access not in ("read", "write", "exec"):
             raise ModelError(f"access must be read, write or exec, not {access!r}")
-        if addr < 0 or addr >> 64:
-            raise ModelError(f"address {addr:#x} is not a 64-bit address")
-        if sid < 0 or sid >> 32:
-            raise ModelError(f"StreamID {sid:#x} does not fit in 32 bits")
         # Until the core's Walker.translate(..., dry=True) lands (it replaces this): an
         # uncached walk, no record_event, and the descriptors the walk read restored.
         try:
