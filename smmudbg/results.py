@@ -25,6 +25,7 @@ KINDS: dict[str, type["Result"]] = {}
 class Result:
     """Base of every result. `message`: an optional one-line summary for text front ends."""
     kind: ClassVar[str] = ""
+    _json_keys: ClassVar[list | None] = None
     message: str | None = None
 
     def __init_subclass__(cls, **kw):
@@ -36,8 +37,12 @@ class Result:
 
     @classmethod
     def _keys(cls):
-        return [(f.name, f.metadata.get("json", f.name)) for f in fields(cls)
-                if f.name != "message"]
+        keys = cls.__dict__.get("_json_keys")
+        if keys is None:        # once per class: to_json runs for every command
+            keys = [(f.name, f.metadata.get("json", f.name)) for f in fields(cls)
+                    if f.name != "message"]
+            cls._json_keys = keys
+        return keys
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"kind": self.kind}
