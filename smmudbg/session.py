@@ -4,9 +4,10 @@ time travel.
 Every command a front end runs goes through Session.execute(line): the registry parses and
 runs it, and the session records it (the command text, a SHA-256 digest of its result's
 canonical JSON, whether it succeeded, and a size-bounded summary of the result that a saved
-file keeps so a re-recorded session can be read in a diff). A saved session is a versioned JSON document that
-embeds the scenario text and that log; loading one only parses JSON (nothing in the file is
-executed as code) and rebuilds the state by re-running the logged commands on a fresh System.
+file keeps so a re-recorded session can be read in a diff). A saved session is a versioned
+JSON document that embeds the scenario text and that log; loading one only parses JSON
+(nothing in the file is executed as code) and rebuilds the state by re-running the logged
+commands on a fresh System.
 
 Time travel: `goto N` rebuilds the system from the scenario and re-runs the first N logged
 commands (skipping commands that only read state); the rest of the log is kept, so `goto` can

@@ -92,8 +92,9 @@ def set_ste(ctx, target, assign):
     Values are numbers or the field's names for them. Address fields take the address:
     S2TTB=0x40004000 is the table at 0x40004000, S1ContextPtr=ADDRESS the CD table (aligned as
     the field holds it); FIELD.raw=N sets the field's own value (S2TTB.raw=0x4000400). Only the
-    dwords that change are stored, dword 0 last. No invalidation is issued: a cached copy stays in use until
-    CMD_CFGI_STE (see `check`). The result says whether the new STE is legal."""
+    dwords that change are stored, dword 0 last. No invalidation is issued: a cached copy
+    stays in use until CMD_CFGI_STE (see `check`). The result says whether the new STE is
+    legal."""
     smmu_name, sid = target
     m = ctx.system.smmu(smmu_name)
     pa = m.ste_location(sid, create=True)

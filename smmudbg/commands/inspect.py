@@ -139,8 +139,9 @@ def strtab(ctx, smmu, sid=0, count=64, all=False):
     found, more = m.stream_table_entries(sid, count, all)
     for e in found:
         v = STE.decode(e["words"])
-        rows.append({"sid": e["sid"], "addr": e["addr"], "device": device_name(ctx, smmu, e["sid"]),
-                     "v": v["V"], "config": STE.field("Config").value_name(v["Config"]),
+        rows.append({"sid": e["sid"], "addr": e["addr"],
+                     "device": device_name(ctx, smmu, e["sid"]), "v": v["V"],
+                     "config": STE.field("Config").value_name(v["Config"]),
                      "s2vmid": v["S2VMID"], "s1contextptr": address_of(STE, "S1ContextPtr", v),
                      "s1cdmax": v["S1CDMax"], "s2ttb": address_of(STE, "S2TTB", v)})
     info.update({"entries": rows, "more": more})
@@ -236,7 +237,6 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
     Permissions read r/w/x for privileged access, then u (EL0 may access) and X (EL0 may
     execute) at stage 1."""
     s = ctx.system
-    where = {}
     if target in s.domains and sid is None:
         tables = s.domain_tables(target)
         where = {"domain": target, "stage": tables.stage}
