@@ -255,3 +255,12 @@ def test_cmd_takes_the_address_or_the_raw_field():
     err = s.execute("cmd smmu0 CMD_TLBI_NH_VA Nope.raw=1").error
     assert err.startswith("cmd: ") and "Nope" in err
     assert "FIELD.raw" in s.run("help cmd").help
+
+
+def test_docs_list_every_kind_with_its_fields():
+    from dataclasses import fields
+    doc = (ROOT / "docs" / "results.md").read_text()
+    for k, cls in KINDS.items():
+        keys = ", ".join(f.metadata.get("json", f.name) for f in fields(cls)
+                         if f.name != "message")
+        assert f"| `{k}` | `{cls.__name__}` | {keys} |" in doc, k
