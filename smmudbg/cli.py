@@ -43,17 +43,9 @@ def _session(scenario: str | None):
     return Session.from_file(scenario)
 
 
-def autosave_path() -> str:
-    env = os.environ.get("SMMUDBG_AUTOSAVE")
-    if env:
-        return env
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
-                                                            "state")
-    return os.path.join(base, "smmudbg", "last-session.json")
-
-
 def _interactive(session) -> int:
-    path = autosave_path()
+    from .session import default_autosave_path
+    path = default_autosave_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         session.autosave_path = path
@@ -177,7 +169,7 @@ def main(argv=None) -> int:
         if argv and argv[0] == "replay":
             return _replay(_parser_replay().parse_args(argv[1:]))
         if argv and argv[0] == "import-qemu":
-            from .commands.importer import cli_main as _import_qemu
+            from .import_cli import cli_main as _import_qemu
             return _import_qemu(argv[1:], _interactive)
         args = _parser_main().parse_args(argv)
         return _interactive(_session(args.scenario))

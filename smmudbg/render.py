@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .arch.fieldtable import FieldError, fmt
+from .arch.fieldtable import fmt
 
 NUM = "cyan"
 DIM = "dim"
@@ -30,6 +29,22 @@ def hx(v) -> str:
     if isinstance(v, int):
         return f"{v:#x}"
     return str(v)
+
+
+# Counts, levels, indexes and sizes given as a power of two print in decimal; addresses, words
+# and other values in hex.
+DECIMAL = {"level", "s1level", "s2level", "start_level", "count", "n", "index", "s1cdmax",
+           "t0sz", "leaves", "consumed", "replayed", "differing", "commands", "position",
+           "length", "reran", "problems", "unread_events", "depth", "log2size", "split",
+           "input_bits", "bits", "streams", "registers", "pending_commands", "syncs_needed",
+           "hits", "misses", "entries", "dword", "stores"}
+
+
+def num(key: str, v) -> str:
+    """v as text: decimal for the DECIMAL keys, hex for other numbers."""
+    if key in DECIMAL and isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return hx(v)
 
 
 class _PlainTable(Table):
@@ -274,7 +289,7 @@ def _help(d):
 def _rows(title, rows, cols):
     t = _table(*cols, title=title)
     for r in rows:
-        t.add_row(*[Text(hx(r.get(c)), style=NUM if isinstance(r.get(c), int)
+        t.add_row(*[Text(num(c, r.get(c)), style=NUM if isinstance(r.get(c), int)
                          and not isinstance(r.get(c), bool) else "") for c in cols])
     return t
 
@@ -312,8 +327,7 @@ def _generic(d):
             continue
         if isinstance(v, list) and v and isinstance(v[0], dict):
             continue
-        pairs.append((k, Text(escape(hx(v)) if not isinstance(v, (list, dict)) else
-                              escape(str(v)))))
+        pairs.append((k, Text(num(k, v) if not isinstance(v, (list, dict)) else str(v))))
     parts = [_kv(pairs)] if pairs else []
     for k, v in d.items():
         if isinstance(v, list) and v and isinstance(v[0], dict):
@@ -388,7 +402,9 @@ def _events(d):
             acc = "exec"
         if "PnU" in f:
             acc += " priv" if f["PnU"] else ""
-        extra = f.get("FetchAddr", f.get("IPA") if f.get("S2") else None)
+        # addresses, not the raw IPA[55:12] / FetchAddr[55:3] fields
+        extra = e["fetch_addr"] if e.get("fetch_addr") is not None else \
+            (e.get("ipa") if f.get("S2") else None)
         t.add_row(str(e["index"]), Text(e["event"], style=BAD), hx(f.get("StreamID")),
                   hx(f["SubstreamID"]) if f.get("SSV") else "-", hx(f.get("InputAddr")), acc,
                   str(f["S2"]) if "S2" in f else "-", _CLASS.get(f.get("CLASS"), "-")
@@ -411,6 +427,8 @@ RENDERERS = {
     "help-index": _help_index,
     "help": _help,
     "set": _set,
+    "set-desc": _set,
+    "set-reg": _set,
     "topology": _topology,
     "register": lambda d: Group(Text(f"{d['name']} = {d['value']:#x}", style="bold"),
                                 _fields(d["fields"])),
@@ -435,13 +453,12 @@ RENDERERS = {
 
 
 def render(result):
-    """A rich renderable for a Result (registry.Result or its to_json() dict)."""
+    """A rich renderable for a Result (smmudbg.results.Result or its to_json() dict).
+
+    A renderer that fails raises: a result it cannot show is a bug to find in the tests
+    (tests/test_render.py renders every command's result), not something to hide."""
     d = result.to_json() if hasattr(result, "to_json") else result
-    fn = RENDERERS.get(d.get("kind"), _generic)
-    try:
-        return fn(d)
-    except (KeyError, TypeError, ValueError, FieldError):
-        return _generic(d)
+    return RENDERERS.get(d.get("kind"), _generic)(d)
 
 
 def render_text(result, width: int = 120, color: bool = False) -> str:

@@ -269,12 +269,12 @@ def run(session=None, **kwargs) -> int:
 
 
 def _default_autosave_path() -> str | None:
+    from .session import default_autosave_path
     try:
-        from .cli import autosave_path
-        path = autosave_path()
+        path = default_autosave_path()
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
-    except (ImportError, OSError):
+    except OSError:
         return None
 
 

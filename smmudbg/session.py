@@ -3,9 +3,11 @@ time travel.
 
 Every command a front end runs goes through Session.execute(line): the registry parses and
 runs it, and the session records it (the command text, a SHA-256 digest of its result's
-canonical JSON, and whether it succeeded). A saved session is a versioned JSON document that
-embeds the scenario text and that log; loading one only parses JSON (nothing in the file is
-executed as code) and rebuilds the state by re-running the logged commands on a fresh System.
+canonical JSON, whether it succeeded, and a size-bounded summary of the result that a saved
+file keeps so a re-recorded session can be read in a diff). A saved session is a versioned
+JSON document that embeds the scenario text and that log; loading one only parses JSON
+(nothing in the file is executed as code) and rebuilds the state by re-running the logged
+commands on a fresh System.
 
 Time travel: `goto N` rebuilds the system from the scenario and re-runs the first N logged
 commands (skipping commands that only read state); the rest of the log is kept, so `goto` can
@@ -47,6 +49,38 @@ def digest(result_json) -> str:
     return hashlib.sha256(canonical(result_json).encode()).hexdigest()
 
 
+SUMMARY_CHARS = 1024
+
+
+def summarize(result_json: dict, limit: int = SUMMARY_CHARS) -> dict:
+    """A readable, size-bounded copy of a result's JSON for the session file, so a re-recorded
+    session can be reviewed in a diff: the whole result when it is small, else lists cut to
+    their first entries (with a "... N more" string), wide objects and deep parts replaced by
+    their size. Top-level values that are not lists or objects are always kept."""
+    for items, depth in ((16, 8), (8, 5), (4, 4), (2, 3), (1, 2), (0, 1)):
+        out = _shrink(result_json, items, depth, top=True)
+        if len(canonical(out)) <= limit:
+            return out
+    return {"kind": result_json.get("kind"), "summary": "too large to summarize"}
+
+
+def _shrink(x, items: int, depth: int, top: bool = False):
+    if isinstance(x, dict):
+        if depth <= 0 or not top and len(x) > 4 * max(items, 1):
+            return f"<{len(x)} fields>"
+        return {k: _shrink(v, items, depth - 1) for k, v in x.items()}
+    if isinstance(x, list):
+        if depth <= 0:
+            return f"<{len(x)} entries>"
+        out = [_shrink(v, items, depth - 1) for v in x[:items]]
+        if len(x) > items:
+            out.append(f"... {len(x) - items} more")
+        return out
+    if isinstance(x, str) and len(x) > 160:
+        return x[:160] + f"... ({len(x)} chars)"
+    return x
+
+
 @dataclass
 class Entry:
     command: str
@@ -55,13 +89,21 @@ class Entry:
     pure: bool = False          # a read-only command (not stored: recomputed from the registry)
     error: str | None = None    # the error line of a failed command
     result: dict | None = None  # the result itself (kept in memory; saved with `save F results`)
+    summary: dict | None = None  # a bounded readable copy of the result, as read from a file
 
     def to_json(self, results: bool = False) -> dict:
+        """The log entry as saved: command, digest, ok, the error of a failed command, and a
+        summary of the result (summarize(): readable next to its digest) or, with results,
+        the whole result."""
         out = {"command": self.command, "digest": self.digest, "ok": self.ok}
         if self.error is not None:
             out["error"] = self.error
         if results and self.result is not None:
             out["result"] = self.result
+        else:
+            summary = summarize(self.result) if self.result is not None else self.summary
+            if summary is not None:
+                out["summary"] = summary
         return out
 
 
@@ -173,6 +215,26 @@ class Session:
         self.position = len(self.log)
         self.dirty = True
 
+    def load_file(self, path: str) -> dict:
+        """`load`: become the session saved in path (the current one is kept if the file is
+        rejected). Returns the replay report."""
+        new, report = type(self).load(path)
+        self.adopt(new)
+        return report
+
+    def replay_file(self, path: str | None = None) -> dict:
+        """`replay`: re-run a session file's log (default: this session's) on a fresh system
+        from its scenario and compare results. This session is not changed."""
+        if path is None:
+            fresh = type(self)(self.scenario_text, self.where)
+            entries = [Entry(e.command, e.digest, e.ok, error=e.error, result=e.result,
+                             summary=e.summary) for e in self.log]
+        else:
+            doc = read_session(path)
+            fresh = type(self)(doc["scenario"], doc.get("scenario_where", path))
+            entries = entries_of(doc)
+        return fresh.replay_log(entries)
+
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""
         keep = self.autosave_path
@@ -235,6 +297,8 @@ class Session:
                         expected["error"] = e.error
                     if e.result is not None:
                         expected["result"] = e.result
+                    elif e.summary is not None:
+                        expected["summary"] = e.summary
                     first = {"index": i + 1, "command": e.command, "expected": expected,
                              "got": {"ok": out.ok, "digest": d, "result": body}}
         return {"replayed": len(entries), "identical": first is None, "differing": differing,
@@ -277,8 +341,7 @@ class Session:
         """Read and check a session file, rebuild its state. Returns (session, replay report)."""
         doc = read_session(path)
         s = cls(doc["scenario"], doc.get("scenario_where", f"{path}: scenario"), path=path)
-        entries = [Entry(e["command"], e["digest"], e["ok"], error=e.get("error"),
-                         result=e.get("result")) for e in doc["log"]]
+        entries = entries_of(doc)
         report = s.replay_log(entries)
         pos = doc.get("position", len(entries))
         if pos != len(s.log):
@@ -291,6 +354,17 @@ class Session:
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+def default_autosave_path() -> str:
+    """Where front ends autosave: $SMMUDBG_AUTOSAVE, else
+    $XDG_STATE_HOME/smmudbg/last-session.json (XDG_STATE_HOME defaults to ~/.local/state)."""
+    env = os.environ.get("SMMUDBG_AUTOSAVE")
+    if env:
+        return env
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")
+    return os.path.join(base, "smmudbg", "last-session.json")
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write text to path atomically: a temporary file in the same directory, fsync, rename,
     fsync the directory. A failure leaves any existing file untouched."""
@@ -332,7 +406,7 @@ _TOP = {"format": str, "version": int, "created": str, "smmudbg": str, "scenario
         "log": list}
 _OPTIONAL = {"scenario_where": str, "position": int}
 _ENTRY = {"command": str, "digest": str, "ok": bool}
-_ENTRY_OPTIONAL = {"error": str, "result": dict}
+_ENTRY_OPTIONAL = {"error": str, "result": dict, "summary": dict}
 
 
 def parse_session(text: str, where: str = "session") -> dict:
@@ -401,6 +475,12 @@ def _check_logged_command(where: str, i: int, line: str) -> None:
     if not cmd.logged:
         raise SessionError(f"{where}: damaged session: log[{i}].command: {cmd.name!r} is never "
                            f"logged")
+
+
+def entries_of(doc: dict) -> list[Entry]:
+    """The log of a checked session document as Entries."""
+    return [Entry(e["command"], e["digest"], e["ok"], error=e.get("error"),
+                  result=e.get("result"), summary=e.get("summary")) for e in doc["log"]]
 
 
 def read_session(path: str) -> dict:

@@ -232,7 +232,8 @@ def test_set_ste_does_not_invalidate(s):
     assert ok(s, "walk gpu0 0x40001000")["pa"] == 0x60001000
     r = ok(s, "set ste gpu0 S2T0SZ=8")                 # a 56-bit IPA: no valid walk
     assert not r["legal"] and r["stores"] == [2]
-    assert r["changes"] == [{"field": "S2T0SZ", "old": 24, "new": 8, "meaning": ""}]
+    assert r["changes"] == [{"field": "S2T0SZ", "old": 24, "new": 8, "address": False,
+                            "meaning": ""}]
     assert ok(s, "walk gpu0 0x40001000")["pa"] == 0x60001000      # cached STE still used
     assert ok(s, "ste gpu0")["cached"]["stale"] is True
     ok(s, "cmd smmu0 CMD_CFGI_STE StreamID=0x200 Leaf=1")

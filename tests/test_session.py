@@ -42,6 +42,30 @@ def test_save_load_replay_identical(tmp_path):
     assert loaded.run("events smmu0").data == s.run("events smmu0").data
 
 
+def test_saved_log_keeps_readable_bounded_summaries(tmp_path):
+    s = run(Session(), SCRIPT + ["strtab smmu0 all count=40"])
+    p = str(tmp_path / "a.json")
+    s.save(p)
+    doc = json.load(open(p))
+    walk = doc["log"][0]["summary"]
+    assert walk["kind"] == "walk"
+    assert (walk["pa"], walk["ipa"]) == (0x61000123, 0x41000123)     # the scenario's mapping
+    assert "summary" not in doc["log"][6]                            # a failed command
+    ev = doc["log"][7]["summary"]
+    assert ev["kind"] == "events" and ev["entries"][0]["ipa"] == 0x41000000
+    big = doc["log"][8]["summary"]                                    # 40 rows: too long
+    assert big["kind"] == "strtab" and len(json.dumps(big, separators=(",", ":"))) <= 1024
+    assert big["entries"][0]["sid"] == 0 and big["entries"][-1].endswith(" more")
+    assert all(len(json.dumps(e.get("summary", {}), separators=(",", ":"))) <= 1024
+               for e in doc["log"])
+    # a diverging replay shows the recorded summary beside the new result
+    doc["log"][0]["digest"] = "0" * 64
+    open(p, "w").write(json.dumps(doc))
+    r = Session().run(f"replay {p}").data
+    assert r["diverged"]["index"] == 1
+    assert r["diverged"]["expected"]["summary"]["pa"] == 0x61000123
+
+
 def test_replay_reports_first_divergence(tmp_path):
     s = run(Session(), SCRIPT[:3])
     p = str(tmp_path / "a.json")

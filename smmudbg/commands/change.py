@@ -5,16 +5,11 @@ may keep using what it cached until a command (`cmd`) removes it; `check` shows 
 """
 from __future__ import annotations
 
-from core_cy.physmem import MemFault
-from core_cy.ptbuild import BuildError
-
+from .. import results as res
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
-from ..errors import ModelError
-from ..model import hazards
-from . import _tables as T
-from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Result, Smmu,
-                       Stream, Text, Vm, command)
+from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
+                       Stream, Text, Vm, command, parse_int)
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -22,44 +17,53 @@ DESC_FORMATS = {("1", "leaf"): "S1_BLOCK", ("1", "table"): "S1_TABLE",
                 ("2", "leaf"): "S2_BLOCK", ("2", "table"): "S2_TABLE"}
 
 
+def field_value(cmdname: str, f, name: str, text: str):
+    """(field, value to store) for one FIELD=VALUE: an address field takes the address (its
+    bits [hi:lo] are stored), FIELD.raw=N takes the field value itself."""
+    raw = name.lower().endswith(".raw")
+    try:
+        fld = f.field(name[:-4] if raw else name)
+        if raw or not fld.is_address:
+            return fld, fld.parse(text)
+    except FieldError as e:
+        raise CommandError(f"{cmdname}: {e}") from None
+    try:
+        a = parse_int(text)
+    except ValueError:
+        raise CommandError(f"{cmdname}: {fld.name}: {text!r} is not an address") from None
+    if a & ((1 << fld.lo) - 1):
+        raise CommandError(f"{cmdname}: {fld.name}: {a:#x} is not {1 << fld.lo}-byte aligned "
+                           f"(the field holds address bits [{fld.hi}:{fld.lo}]; "
+                           f"{fld.name}.raw=N sets the field value)")
+    if a < 0 or a >> (fld.hi + 1):
+        raise CommandError(f"{cmdname}: {fld.name}: {a:#x} is beyond address bit {fld.hi}")
+    return fld, a >> fld.lo
+
+
 def apply_fields(cmdname: str, f, words: list, assign) -> tuple[list, list]:
-    """New words with FIELD=VALUE assignments applied, and the changed fields."""
+    """New words with FIELD=VALUE assignments applied, and the changed fields: {field, old,
+    new, address, meaning}; old and new are addresses when address is true."""
     new = list(words)
     changes = []
     for name, text in assign:
-        try:
-            fld = f.field(name)
-            value = fld.parse(text)
-        except FieldError as e:
-            raise CommandError(f"{cmdname}: {e}") from None
+        fld, value = field_value(cmdname, f, name, text)
         old = fld.get(new)
         fld.put(new, value)
-        changes.append({"field": fld.name, "old": old, "new": value,
+        addr = fld.is_address
+        changes.append({"field": fld.name, "old": old << fld.lo if addr else old,
+                        "new": value << fld.lo if addr else value, "address": addr,
                         "meaning": fld.value_name(value) or ""})
     return new, changes
 
 
-def store_words(mem, pa: int, old: list, new: list) -> list[int]:
-    """Write the dwords that changed as 64-bit stores, dword 0 last (so a V=1 in dword 0 is
-    the last thing software makes visible). Returns the dword order written."""
-    order = [i for i in range(1, len(new)) if new[i] != old[i]]
-    if new[0] != old[0]:
-        order.append(0)
-    for i in order:
-        try:
-            mem.write_u64(pa + 8 * i, new[i])
-        except MemFault as e:
-            raise ModelError(f"store to {pa + 8 * i:#x}: {e}") from None
-    return order
-
-
-def update_hazards(old, new, order, kind, walker) -> dict | None:
+def update_hazards(m, old, new, order, kind) -> dict | None:
     """What the stores just made could have looked like to an SMMU reading the entry between
     them (no sync in between), and how the update should be made instead."""
-    if old == new or not (old[0] & 1 if kind == "ste" else CD.field("V").get(old)):
+    valid = (STE if kind == "ste" else CD).field("V")
+    if old == new or not valid.get(old):
         return None                 # nothing changed, or the entry was not live
     full = list(order) + [i for i in range(8) if i not in order]
-    a = hazards.analyze(old, new, kind, order=full, walker=walker)
+    a = m.update_hazards(old, new, kind, order=full)
     return {"hitless_possible": a["hitless"], "syncs_needed": a["syncs"],
             "critical_qwords": a["critical_qwords"], "torn": a["torn"],
             "states": [{"after_store": s["after_store"], "qword": s["qword"],
@@ -85,21 +89,24 @@ def _desc_format(ctx, tokens):
 def set_ste(ctx, target, assign):
     """Software writes STE fields (by name: V=0, Config=s2_trans, S2T0SZ=24, ...).
 
-    Values are numbers or the field's names for them. Only the dwords that change are stored,
-    dword 0 last. No invalidation is issued: a cached copy stays in use until
-    CMD_CFGI_STE (see `check`). The result says whether the new STE is legal."""
+    Values are numbers or the field's names for them. Address fields take the address:
+    S2TTB=0x40004000 is the table at 0x40004000, S1ContextPtr=ADDRESS the CD table (aligned as
+    the field holds it); FIELD.raw=N sets the field's own value (S2TTB.raw=0x4000400). Only the
+    dwords that change are stored, dword 0 last. No invalidation is issued: a cached copy
+    stays in use until CMD_CFGI_STE (see `check`). The result says whether the new STE is
+    legal."""
     smmu_name, sid = target
     m = ctx.system.smmu(smmu_name)
-    pa = m.ste_addr(sid, create=True)
-    old = m.mem.read_words(pa, 8)
+    pa = m.ste_location(sid, create=True)
+    old = m.read_words(pa, 8, "STE")
     new, changes = apply_fields("set ste", STE, old, assign)
-    order = store_words(m.mem, pa, old, new)
-    problem = m.walker.check_ste(new)
-    return Result("set", {"what": "STE", "smmu": smmu_name, "sid": sid, "addr": pa,
+    order = m.store_words(pa, old, new)
+    problem = m.check_ste(new)
+    return res.SetEntry(**{"what": "STE", "smmu": smmu_name, "sid": sid, "addr": pa,
                           "old": old, "new": new, "changes": changes, "stores": order,
                           "legal": problem in ("", "STE.Config=abort"),
                           "problem": problem or None,
-                          "hazards": update_hazards(old, new, order, "ste", m.walker)})
+                          "hazards": update_hazards(m, old, new, order, "ste")})
 
 
 @command("set cd", Stream("target", "DEVICE, or SMMU SID"),
@@ -108,21 +115,21 @@ def set_ste(ctx, target, assign):
 def set_cd(ctx, target, assign, ssid=0):
     """Software writes CD fields (by name: V=0, ASID=5, T0SZ=25, TTB0=0x..., EPD0=1, ...).
 
+    TTB0/TTB1 take the table's address (TTB0=0x80010000); TTB0.raw=N sets the field value.
     The CD is found through the STE (through stage 2 when nested, as the guest's own write
     would land). No invalidation is issued: see `check` for the CMD_CFGI_CD it needs."""
     smmu_name, sid = target
     m = ctx.system.smmu(smmu_name)
-    ste_words = m.read_ste(sid)
-    loc = T.cd_location(m.mem, ste_words, ssid)
-    old = m.mem.read_words(loc["pa"], 8)
+    loc = m.cd_entry(sid, ssid)
+    old = loc["words"]
     new, changes = apply_fields("set cd", CD, old, assign)
-    order = store_words(m.mem, loc["pa"], old, new)
-    problem = m.walker.check_cd(new, ste_words)
-    return Result("set", {"what": "CD", "smmu": smmu_name, "sid": sid, "ssid": ssid,
+    order = m.store_words(loc["pa"], old, new)
+    problem = m.check_cd(new, loc["ste"])
+    return res.SetEntry(**{"what": "CD", "smmu": smmu_name, "sid": sid, "ssid": ssid,
                           "addr": loc["addr"], "pa": loc["pa"], "old": old, "new": new,
                           "changes": changes, "stores": order, "legal": problem == "",
                           "problem": problem or None,
-                          "hazards": update_hazards(old, new, order, "cd", m.walker)})
+                          "hazards": update_hazards(m, old, new, order, "cd")})
 
 
 @command("set desc", Address("address", "address of the descriptor (a PA, or an IPA with vm=)"),
@@ -133,20 +140,18 @@ def set_cd(ctx, target, assign, ssid=0):
          assignments=Assignments("FIELD=VALUE", _desc_format))
 def set_desc(ctx, address, assign, stage="1", kind="leaf", vm=None):
     """Software writes fields of one translation table descriptor (AF=0, AP=2, S2AP=1, XN=2,
-    OA=..., Valid=0, NLTA=...). `pt ... addr=ADDRESS` shows the descriptor addresses.
+    OA=..., Valid=0, NLTA=...). OA and NLTA take addresses (OA=0x61000000); OA.raw=N sets the
+    field value. `pt ... addr=ADDRESS` shows the descriptor addresses.
 
     No TLB invalidation is issued: a cached translation stays until a CMD_TLBI_*."""
     if address & 7:
         raise CommandError(f"set desc: address: {address:#x} is not 8-byte aligned")
     f = fmt(DESC_FORMATS[(stage, kind)])
     pa = ctx.system.vm(vm).ipa_to_pa(address) if vm else address
-    try:
-        old = [ctx.system.mem.read_u64(pa)]
-    except MemFault as e:
-        raise ModelError(f"set desc: {e}") from None
+    old = [ctx.system.read_u64(pa, "set desc")]
     new, changes = apply_fields("set desc", f, old, assign)
-    store_words(ctx.system.mem, pa, old, new)
-    return Result("set", {"what": f.name, "addr": address, "pa": pa, "old": old, "new": new,
+    ctx.system.store_words(pa, old, new)
+    return res.SetDesc(**{"what": f.name, "addr": address, "pa": pa, "old": old, "new": new,
                           "changes": changes})
 
 
@@ -169,7 +174,6 @@ def set_reg(ctx, smmu, register, assign, value=None):
     if value is None and not assign:
         raise CommandError("set reg: missing VALUE or FIELD=VALUE")
     if value is not None:
-        from .registry import parse_int
         try:
             new = parse_int(value)
         except ValueError:
@@ -179,7 +183,7 @@ def set_reg(ctx, smmu, register, assign, value=None):
         words, changes = apply_fields("set reg", fmt(name), [old], assign)
         new = words[0]
     effects = m.set_reg(register, new)
-    return Result("set", {"what": name, "smmu": smmu, "old": old, "new": m.reg(register),
+    return res.SetReg(**{"what": name, "smmu": smmu, "old": old, "new": m.reg(register),
                           "written": new, "changes": changes,
                           "effects": effects if isinstance(effects, list) else []})
 
@@ -200,12 +204,8 @@ def map_(ctx, domain, iova, out, size, perm="rw"):
     """Map [IOVA, IOVA+SIZE) to OUT in a domain's tables, with blocks where size and alignment
     allow (as Linux io-pgtable-arm). No TLB invalidation is needed for a new mapping unless
     something was cached over it."""
-    dom = ctx.system.domain(domain)
-    try:
-        n = ctx.system.map(dom, iova, out, size, _perm(perm))
-    except (BuildError, MemFault, ValueError) as e:
-        raise ModelError(f"map {domain}: {e}") from None
-    return Result("map", {"domain": domain, "iova": iova, "out": out, "size": size,
+    n = ctx.system.map_range(domain, iova, out, size, _perm(perm))
+    return res.Map(**{"domain": domain, "iova": iova, "out": out, "size": size,
                           "perm": perm, "leaves": n})
 
 
@@ -213,9 +213,5 @@ def map_(ctx, domain, iova, out, size, perm="rw"):
 def unmap(ctx, domain, iova, size):
     """Unmap [IOVA, IOVA+SIZE) from a domain's tables (splitting blocks at the edges). Like
     software that forgets its TLBI, no invalidation is issued."""
-    dom = ctx.system.domain(domain)
-    try:
-        n = dom.tables.unmap(iova, size)
-    except (BuildError, MemFault, ValueError) as e:
-        raise ModelError(f"unmap {domain}: {e}") from None
-    return Result("unmap", {"domain": domain, "iova": iova, "size": size, "unmapped": n})
+    n = ctx.system.unmap_range(domain, iova, size)
+    return res.Unmap(**{"domain": domain, "iova": iova, "size": size, "unmapped": n})

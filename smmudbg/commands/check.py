@@ -1,12 +1,11 @@
 """check: one report of everything suspicious in the current state."""
 from __future__ import annotations
 
-from core_cy.physmem import MemFault
-
+from .. import results as res
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
-from ..model import coherence, hazards
-from .registry import Arg, NameT, Result, command
+from ..model import coherence
+from .registry import Arg, NameT, command
 
 STE = fmt("STE")
 
@@ -19,14 +18,14 @@ def _stream_problems(ctx, m):
         if smmu != m.name:
             continue
         try:
-            words = m.read_ste(sid)
-        except (ModelError, MemFault) as e:
+            words = m.ste_words(sid)
+        except ModelError as e:
             out.append({"sid": sid, "device": st.name, "problem": str(e)})
             continue
         key = tuple(words)
         if key in seen:            # streams sharing one configuration: check it once
             continue
-        why = m.walker.check_ste(words)
+        why = m.check_ste(words)
         if why and why != "STE.Config=abort":
             out.append({"sid": sid, "device": st.name, "problem": f"C_BAD_STE: {why}"})
         else:
@@ -38,13 +37,10 @@ def _hazard(m, entry, kind):
     """For a cached STE/CD that memory no longer matches: how the change should have been
     made (hitless or not, with how many syncs), and whether a reader could have seen a torn
     mix of old and new while it was written."""
-    try:
-        mem = m.mem.read_words(entry["ste_pa"] if kind == "ste" else entry["cd_pa"], 8)
-    except MemFault:
+    mem = entry["memory"]
+    if mem is None or not entry["stale"]:
         return None
-    if mem == entry["words"]:
-        return None
-    a = hazards.analyze(entry["words"], mem, kind, walker=m.walker)
+    a = m.update_hazards(entry["words"], mem, kind)
     return {"kind": kind.upper(), "sid": entry["sid"], "ssid": entry.get("ssid"),
             "changed_qwords": a["changed_qwords"], "hitless": a["hitless"],
             "syncs_needed": a["syncs"], "critical_qwords": a["critical_qwords"],
@@ -77,20 +73,21 @@ def check(ctx, smmu=None):
         stale = coherence.stale_entries(m)
         for s in stale:
             s["command"] = [s["command"][0], s["command"][1]]
-        haz = [h for h in (_hazard(m, e, "ste") for e in m.walker.cached_stes()) if h]
-        haz += [h for h in (_hazard(m, e, "cd") for e in m.walker.cached_cds()) if h]
+        stes, cds = m.cached_entries()
+        haz = [h for h in (_hazard(m, e, "ste") for e in stes) if h]
+        haz += [h for h in (_hazard(m, e, "cd") for e in cds) if h]
         illegal = _stream_problems(ctx, m)
         errors = [f"GERROR.{g} active" for g in m.gerror_active()]
         if m.evtq_overflow:
             errors.append("event queue overflowed: records were lost")
-        pending = len(m.events())
+        pending = len(m.event_records())
         if m.cmdq.drop_budget:
             errors.append(f"the next {m.cmdq.drop_budget} invalidations will be dropped")
         n = len(stale) + len(illegal) + len(errors) + sum(1 for h in haz if h["torn"])
         total += n
         reports.append({"smmu": name, "stale": stale, "hazards": haz, "illegal": illegal,
                         "errors": errors, "unread_events": pending, "problems": n})
-    return Result("check", {"smmus": reports, "problems": total, "clean": total == 0,
+    return res.Check(**{"smmus": reports, "problems": total, "clean": total == 0,
                             "not_checked": ["MSI paths (no ITS model yet)",
                                             "accelerated-mode topology rules (no iommufd "
                                             "model yet)"]})

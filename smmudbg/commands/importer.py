@@ -1,62 +1,11 @@
 """import qemu: replace the session's system by a real one, a QEMU guest's memory and SMMU
-registers (smmudbg/importers/qemu.py). Also the `smmudbg import-qemu` CLI subcommand."""
+registers (smmudbg/importers/qemu.py). Its argument line is read by importers/qemu_args.py; the
+`smmudbg import-qemu` subcommand is a front end, smmudbg/import_cli.py."""
 from __future__ import annotations
 
-import argparse
-import os
-import shlex
-
-from .registry import CommandError, Result, command, parse_int
-
-USAGE = "import qemu MEMORY --regs REGS.json [--ram-base ADDR]"
-_OPTS = {"--regs": "regs", "regs": "regs", "--ram-base": "ram_base", "ram_base": "ram_base",
-         "--ram_base": "ram_base", "ram-base": "ram_base"}
-
-
-def parse_import_args(text: str) -> dict:
-    """MEMORY --regs FILE [--ram-base ADDR]; also --regs=FILE and regs=FILE ram_base=ADDR."""
-    try:
-        toks = shlex.split(text, comments=False, posix=True)
-    except ValueError as e:
-        raise CommandError(f"import qemu: cannot split the line: {str(e).lower()}") from None
-    vals: dict = {}
-    memory = None
-    i = 0
-    while i < len(toks):
-        tok = toks[i]
-        key, eq, val = tok.partition("=")
-        if key in _OPTS and (eq or key.startswith("--")):
-            if not eq:
-                if i + 1 >= len(toks):
-                    raise CommandError(f"import qemu: {key} needs a value (usage: {USAGE})")
-                val = toks[i + 1]
-                i += 1
-            name = _OPTS[key]
-            if name in vals:
-                raise CommandError(f"import qemu: {key}: given twice")
-            vals[name] = val
-        elif tok.startswith("--"):
-            raise CommandError(f"import qemu: unknown option {tok!r} (usage: {USAGE})")
-        elif memory is None:
-            memory = tok
-        else:
-            raise CommandError(f"import qemu: unexpected {tok!r} (usage: {USAGE})")
-        i += 1
-    if memory is None:
-        raise CommandError(f"import qemu: missing MEMORY (usage: {USAGE})")
-    if "regs" not in vals:
-        raise CommandError(f"import qemu: missing --regs REGS.json (usage: {USAGE})")
-    ram_base = None
-    if "ram_base" in vals:
-        try:
-            ram_base = parse_int(vals["ram_base"])
-        except ValueError:
-            raise CommandError(f"import qemu: ram_base: {vals['ram_base']!r} is not an "
-                               f"address") from None
-        if ram_base < 0 or ram_base >> 64:
-            raise CommandError(f"import qemu: ram_base: {vals['ram_base']} is not a 64-bit "
-                               f"address")
-    return {"memory": memory, "regs": vals["regs"], "ram_base": ram_base}
+from .. import results as res
+from ..importers.qemu_args import parse_import_args
+from .registry import AddressT, CommandError, command
 
 
 @command("import qemu", raw=True)
@@ -81,66 +30,18 @@ def import_qemu(ctx, text):
     tables the dump lacks). The files are read again when the session is replayed."""
     from ..importers.qemu import import_qemu as do_import
     a = parse_import_args(text)
+    if a["ram_base"] is not None:
+        try:
+            a["ram_base"] = AddressT().convert(ctx, a["ram_base"], {})
+        except ValueError as e:
+            raise CommandError(f"import qemu: ram_base: {e}") from None
     system, report = do_import(a["memory"], a["regs"], ram_base=a["ram_base"])
     ctx.system = system
     data = dict(report, ram_base=a["ram_base"])
     msg = (f"imported {a['memory']}: {report['smmu']} with {len(report['streams'])} stream(s), "
            f"{len(report['segments'])} segment(s), SMMUEN={int(report['smmuen'])}"
            + (f", {len(report['warnings'])} warning(s)" if report["warnings"] else ""))
-    return Result("import", data, msg)
+    return res.Import(**data, message=msg)
 
 
 import_qemu.complete = lambda ctx: ["--regs", "--ram-base"]
-
-
-# ---------------------------------------------------------------------------------------------
-# smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT [--json]
-#                                                                [--keep-going]]
-# ---------------------------------------------------------------------------------------------
-def cli_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="smmudbg import-qemu",
-        description="Import a QEMU guest's memory dump and SMMUv3 registers, then open the "
-                    "REPL on it (or run a script with --run).")
-    p.add_argument("memory", help="ELF core (dump-guest-memory) or raw image (pmemsave), "
-                                  "optionally xz-compressed")
-    p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value")
-    p.add_argument("--ram-base", help="guest PA of a raw image's first byte "
-                                      "(default 0x40000000)")
-    p.add_argument("--run", metavar="SCRIPT", help="run this script (- for stdin) on the "
-                                                   "imported system instead of the REPL")
-    p.add_argument("--json", action="store_true", help="with --run: one JSON object per command")
-    p.add_argument("--keep-going", action="store_true", help="with --run: do not stop at the "
-                                                             "first error")
-    return p
-
-
-def import_line(memory: str, regs: str, ram_base: str | None = None) -> str:
-    """The `import qemu` command line for these files (absolute paths, so a saved session
-    replays from any directory)."""
-    q = shlex.quote
-    line = f"import qemu {q(os.path.abspath(memory))} --regs {q(os.path.abspath(regs))}"
-    if ram_base is not None:
-        line += f" --ram-base {q(ram_base)}"
-    return line
-
-
-def cli_main(argv, interactive) -> int:
-    """`smmudbg import-qemu ...`: `interactive(session)` is the CLI's REPL entry."""
-    import sys
-    from ..errors import SmmuDbgError
-    from ..session import Session
-    args = cli_parser().parse_args(argv)
-    if (args.json or args.keep_going) and not args.run:
-        cli_parser().error("--json and --keep-going go with --run")
-    session = Session()
-    out = session.execute(import_line(args.memory, args.regs, args.ram_base))
-    if not out.ok:
-        raise SmmuDbgError(out.error)
-    if args.run is None:
-        return interactive(session)
-    from ..script import read_lines, run_script
-    lines = read_lines(args.run)
-    where = "<stdin>" if args.run == "-" else args.run
-    return run_script(lines, session, as_json=args.json, keep_going=args.keep_going,
-                      where=where, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))

@@ -3,15 +3,13 @@ and lost invalidations. Each writes memory or queues the way a buggy driver, a g
 hardware would; none of them invalidates anything by itself."""
 from __future__ import annotations
 
-from core_cy.physmem import MemFault
-
+from .. import results as res
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3.events import encode_event
 from ..arch.smmuv3.fields_queue import EVENT_TYPES, OPCODES
-from ..errors import ModelError
-from . import _tables as T
-from .change import store_words
-from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Result, Smmu,
+from .change import field_value
+from .inspect import plain_log
+from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
                        Stream, Text, command, parse_int)
 
 STE = fmt("STE")
@@ -21,18 +19,15 @@ S2_BLOCK = fmt("S2_BLOCK")
 
 
 def _leaf(ctx, cmdname, domain, address):
-    dom = ctx.system.domain(domain)
-    xlate = dom.vm.ipa_to_pa if dom.vm is not None else None
-    geo = T.Geometry.from_builder(dom.tables, xlate)
-    r = geo.lookup(ctx.system.mem, address)
-    if r["leaf"] is None:
-        raise ModelError(f"{cmdname}: {address:#x} is not mapped in {domain}")
-    leaf = r["leaf"]
-    return dom, geo, leaf, geo.xlate(leaf["desc_addr"])
+    tables = ctx.system.domain_tables(domain)
+    leaf = tables.lookup(address)["leaf"]
+    if leaf is None:
+        raise CommandError(f"{cmdname}: {address:#x} is not mapped in {domain}")
+    return tables, leaf, leaf["desc_pa"]
 
 
 def _desc_result(cmdname, domain, leaf, pa, old, new, what):
-    return Result("inject", {"inject": cmdname, "domain": domain, "desc_addr": leaf["desc_addr"],
+    return res.InjectDesc(**{"inject": cmdname, "domain": domain, "desc_addr": leaf["desc_addr"],
                              "desc_pa": pa, "level": leaf["level"], "size": leaf["size"],
                              "old": old, "new": new, "what": what})
 
@@ -42,9 +37,9 @@ def inject_unmap(ctx, domain, address):
     """Invalidate (Valid=0) the leaf descriptor that maps ADDRESS: the whole page or block
     goes, without splitting it and without a TLBI. A walk now takes F_TRANSLATION (at stage 2
     with S2=1 for a stage-2 domain); a cached translation still answers until invalidated."""
-    dom, geo, leaf, pa = _leaf(ctx, "inject unmap", domain, address)
+    geo, leaf, pa = _leaf(ctx, "inject unmap", domain, address)
     old = leaf["desc"]
-    store_words(ctx.system.mem, pa, [old], [old & ~1])
+    ctx.system.store_words(pa, [old], [old & ~1])
     return _desc_result("unmap", domain, leaf, pa, old, old & ~1,
                         f"level-{leaf['level']} leaf of {leaf['size']:#x} bytes made invalid")
 
@@ -53,11 +48,11 @@ def inject_unmap(ctx, domain, address):
 def inject_clear_af(ctx, domain, address):
     """Clear the Access Flag of the leaf that maps ADDRESS (no TLBI). Without hardware AF
     update (and with AFFD=0) a walk now takes F_ACCESS."""
-    dom, geo, leaf, pa = _leaf(ctx, "inject clear-af", domain, address)
+    geo, leaf, pa = _leaf(ctx, "inject clear-af", domain, address)
     f = (S1_BLOCK if geo.stage == 1 else S2_BLOCK).field("AF")
     old = leaf["desc"]
     new = old & ~(f.mask << f.lo)
-    store_words(ctx.system.mem, pa, [old], [new])
+    ctx.system.store_words(pa, [old], [new])
     return _desc_result("clear-af", domain, leaf, pa, old, new, "AF=0")
 
 
@@ -68,7 +63,7 @@ def inject_drop_perm(ctx, domain, address, perm="w"):
     """Take a permission away in the leaf that maps ADDRESS (no TLBI): w makes it read-only
     (stage 1 AP[2]=1, stage 2 S2AP[1]=0), x sets PXN+UXN / XN=0b10, r clears S2AP[0] (stage 2
     only: stage 1 cannot express no-read). A walk with that access takes F_PERMISSION."""
-    dom, geo, leaf, pa = _leaf(ctx, "inject drop-perm", domain, address)
+    geo, leaf, pa = _leaf(ctx, "inject drop-perm", domain, address)
     old = leaf["desc"]
     w = [old]
     if geo.stage == 1:
@@ -91,20 +86,20 @@ def inject_drop_perm(ctx, domain, address, perm="w"):
             ap = S2_BLOCK.field("S2AP")
             ap.put(w, ap.get(w) & ~(1 if perm == "r" else 2))
             what = f"S2AP={ap.get(w):#04b}"
-    store_words(ctx.system.mem, pa, [old], w)
+    ctx.system.store_words(pa, [old], w)
     return _desc_result("drop-perm", domain, leaf, pa, old, w[0], what)
 
 
 def _ste(ctx, target):
     smmu_name, sid = target
     m = ctx.system.smmu(smmu_name)
-    pa = m.ste_addr(sid)
-    return m, sid, pa, m.mem.read_words(pa, 8)
+    pa = m.ste_location(sid)
+    return m, sid, pa, m.read_words(pa, 8, "STE")
 
 
 def _ste_result(what, m, sid, pa, old, new):
-    problem = m.walker.check_ste(new)
-    return Result("inject", {"inject": what, "smmu": m.name, "sid": sid, "addr": pa,
+    problem = m.check_ste(new)
+    return res.InjectEntry(**{"inject": what, "smmu": m.name, "sid": sid, "addr": pa,
                              "old": old, "new": new, "problem": problem or None})
 
 
@@ -118,7 +113,7 @@ def inject_corrupt_ste(ctx, target, dword=0, bit=3):
     m, sid, pa, old = _ste(ctx, target)
     new = list(old)
     new[dword] ^= 1 << bit
-    store_words(m.mem, pa, old, new)
+    m.store_words(pa, old, new)
     return _ste_result("corrupt-ste", m, sid, pa, old, new)
 
 
@@ -129,7 +124,7 @@ def inject_invalidate_ste(ctx, target):
     m, sid, pa, old = _ste(ctx, target)
     new = list(old)
     STE.field("V").put(new, 0)
-    store_words(m.mem, pa, old, new)
+    m.store_words(pa, old, new)
     return _ste_result("invalidate-ste", m, sid, pa, old, new)
 
 
@@ -146,7 +141,7 @@ def inject_reserved_ste(ctx, target, field=None):
     0b0xx aborts transactions without an event)."""
     if field is None:
         smmu_name, sid = target
-        cfg = STE.field("Config").get(ctx.system.smmu(smmu_name).read_ste(sid))
+        cfg = STE.field("Config").get(ctx.system.smmu(smmu_name).ste_words(sid))
         field = "S2TG" if cfg in (6, 7) else "Config"
     try:
         f = STE.field(field)
@@ -158,16 +153,15 @@ def inject_reserved_ste(ctx, target, field=None):
     m, sid, pa, old = _ste(ctx, target)
     new = list(old)
     f.put(new, values[0])
-    store_words(m.mem, pa, old, new)
+    m.store_words(pa, old, new)
     return _ste_result("reserved-ste", m, sid, pa, old, new)
 
 
 def _cd(ctx, target, ssid):
     smmu_name, sid = target
     m = ctx.system.smmu(smmu_name)
-    ste_words = m.read_ste(sid)
-    loc = T.cd_location(m.mem, ste_words, ssid)
-    return m, sid, loc, m.mem.read_words(loc["pa"], 8), ste_words
+    loc = m.cd_entry(sid, ssid)
+    return m, sid, loc, loc["words"], loc["ste"]
 
 
 @command("inject invalidate-cd", Stream("target", "DEVICE, or SMMU SID"),
@@ -178,10 +172,10 @@ def inject_invalidate_cd(ctx, target, ssid=0):
     m, sid, loc, old, ste_words = _cd(ctx, target, ssid)
     new = list(old)
     CD.field("V").put(new, 0)
-    store_words(m.mem, loc["pa"], old, new)
-    return Result("inject", {"inject": "invalidate-cd", "smmu": m.name, "sid": sid,
+    m.store_words(loc["pa"], old, new)
+    return res.InjectEntry(**{"inject": "invalidate-cd", "smmu": m.name, "sid": sid,
                              "ssid": ssid, "addr": loc["addr"], "pa": loc["pa"], "old": old,
-                             "new": new, "problem": m.walker.check_cd(new, ste_words) or None})
+                             "new": new, "problem": m.check_cd(new, ste_words) or None})
 
 
 @command("inject corrupt-cd", Stream("target", "DEVICE, or SMMU SID"),
@@ -195,10 +189,10 @@ def inject_corrupt_cd(ctx, target, ssid=0, dword=0, bit=5):
     m, sid, loc, old, ste_words = _cd(ctx, target, ssid)
     new = list(old)
     new[dword] ^= 1 << bit
-    store_words(m.mem, loc["pa"], old, new)
-    return Result("inject", {"inject": "corrupt-cd", "smmu": m.name, "sid": sid,
+    m.store_words(loc["pa"], old, new)
+    return res.InjectEntry(**{"inject": "corrupt-cd", "smmu": m.name, "sid": sid,
                              "ssid": ssid, "addr": loc["addr"], "pa": loc["pa"], "old": old,
-                             "new": new, "problem": m.walker.check_cd(new, ste_words) or None})
+                             "new": new, "problem": m.check_cd(new, ste_words) or None})
 
 
 # -- raw events and commands --------------------------------------------------------------------
@@ -230,25 +224,27 @@ def inject_event(ctx, smmu, type, assign):
     except FieldError as e:
         raise CommandError(f"inject event: {e}") from None
     idx = m.evtq.write_raw(raw)
-    return Result("inject", {"inject": "event", "smmu": smmu, "event": type.upper(),
+    return res.InjectEvent(**{"inject": "event", "smmu": smmu, "event": type.upper(),
                              "raw": raw.hex(), "index": idx, "written": idx is not None})
 
 
 def command_fields(cmdname: str, name: str, assign) -> dict:
-    """FIELD=VALUE pairs for a command; Addr=FULL_ADDRESS is accepted for Address (which holds
-    the address bits [..:12]), as `check` prints its fixes."""
+    """FIELD=VALUE pairs for a command, as field values. Address fields take the address
+    (as `set ste` does) and FIELD.raw=N the field value; Addr=FULL_ADDRESS is the address for
+    the Address field (which holds address bits [..:12]), as `check` prints its fixes."""
     fields = {}
     f = _cmd_format(None, ["", name])
     for k, v in assign:
         if k.lower() == "addr":
+            fld = f.field("Address")
             try:
                 a = parse_int(v)
             except ValueError:
                 raise CommandError(f"{cmdname}: Addr: {v!r} is not an address") from None
-            fld = f.field("Address")
             fields[fld.name] = str(a >> fld.lo)
         else:
-            fields[k] = v
+            fld, value = field_value(cmdname, f, k, v)
+            fields[fld.name] = str(value)
     return fields
 
 
@@ -264,8 +260,9 @@ def cmd(ctx, smmu, name, assign):
     cmd smmu0 CMD_TLBI_NH_VA VMID=1 ASID=1 Addr=0x10000000
     cmd smmu0 CMD_SYNC
 
-    Address fields take the full address as Addr=...; a dropped invalidation
-    (drop-invalidations) shows as DROPPED."""
+    Addr=ADDRESS gives the Address field as the full address (its bits [..:12] are stored);
+    other address fields take addresses too and FIELD.raw=N sets a field value as it is.
+    A dropped invalidation (drop-invalidations) shows as DROPPED."""
     m = ctx.system.smmu(smmu)
     key = name.upper() if name.upper().startswith("CMD_") else "CMD_" + name.upper()
     if key not in OPCODES:
@@ -277,16 +274,8 @@ def cmd(ctx, smmu, name, assign):
     except FieldError as e:
         raise CommandError(f"cmd: {e}") from None
     log = m.submit([(key, fields)])
-    return Result("cmd", {"smmu": smmu, "command": key, "log": _plain(log),
+    return res.Cmd(**{"smmu": smmu, "command": key, "log": plain_log(log),
                           "gerror": m.gerror_active()})
-
-
-def _plain(log):
-    out = []
-    for rec in log:
-        r = {k: v for k, v in rec.items() if k != "raw" or isinstance(v, str)}
-        out.append(r)
-    return out
 
 
 @command("drop-invalidations", Smmu(), Int("n", "how many CMD_CFGI_*/CMD_TLBI_* to drop"))
@@ -295,8 +284,8 @@ def drop_invalidations(ctx, smmu, n):
     acting on them, to reproduce a lost invalidation. 0 stops dropping."""
     m = ctx.system.smmu(smmu)
     m.drop_next_invalidations(n)
-    return Result("drop-invalidations", {"smmu": smmu, "n": n},
-                  f"{smmu}: the next {n} invalidations will be dropped")
+    return res.DropInvalidations(smmu=smmu, n=n,
+                                 message=f"{smmu}: the next {n} invalidations will be dropped")
 
 
 @command("consume-events", Smmu(), Int("n", "how many (default all)", optional=True))
@@ -305,5 +294,5 @@ def consume_events(ctx, smmu, n=None):
     overflow."""
     m = ctx.system.smmu(smmu)
     k = m.consume_events(n)
-    return Result("consume-events", {"smmu": smmu, "consumed": k},
-                  f"{smmu}: consumed {k} event records")
+    return res.ConsumeEvents(smmu=smmu, consumed=k,
+                             message=f"{smmu}: consumed {k} event records")

@@ -1,7 +1,8 @@
 """help: the command list and each command's usage and help text (its handler's docstring)."""
 from __future__ import annotations
 
-from .registry import REGISTRY, CommandError, Result, Text, command
+from .. import results as res
+from .registry import REGISTRY, CommandError, Text, command
 
 AREAS = {"inspect": "inspect", "walk": "walk", "change": "change", "inject": "inject",
          "check": "check", "session_cmds": "session", "meta": "session", "later": "later"}
@@ -27,7 +28,7 @@ def help_(ctx, name=None, sub=None):
             groups.setdefault(AREAS.get(c.area, c.area), []).append(
                 {"name": n, "usage": c.usage, "summary": c.summary,
                  "available": c.available is None})
-        return Result("help-index", {"areas": [{"area": a, "commands": cmds}
+        return res.HelpIndex(**{"areas": [{"area": a, "commands": cmds}
                                                for a, cmds in groups.items()]})
     full = f"{name} {sub}" if sub else name
     if full in REGISTRY.commands:
@@ -36,7 +37,7 @@ def help_(ctx, name=None, sub=None):
         c = REGISTRY.commands[name]
     elif name in REGISTRY.groups() and sub is None:
         subs = [REGISTRY.commands[n] for n in REGISTRY.names() if n.startswith(name + " ")]
-        return Result("help-index", {"areas": [{"area": name, "commands": [
+        return res.HelpIndex(**{"areas": [{"area": name, "commands": [
             {"name": c.name, "usage": c.usage, "summary": c.summary,
              "available": c.available is None} for c in subs]}]})
     else:
@@ -44,6 +45,6 @@ def help_(ctx, name=None, sub=None):
     args = [{"name": a.name, "usage": a.usage, "help": a.help,
              "keyword": a.keyword, "default": a.default if a.default is not False else None}
             for a in c.args]
-    return Result("help", {"name": c.name, "usage": c.usage, "help": c.help, "args": args,
+    return res.Help(**{"name": c.name, "usage": c.usage, "help": c.help, "args": args,
                            "available": c.available is None, "why": c.available,
                            "fields": c.assignments.metavar if c.assignments else None})

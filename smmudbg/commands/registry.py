@@ -6,7 +6,7 @@ A command is declared once, with the `command` decorator:
              Choice("access", ("read", "write", "exec"), default="read"), Flag("priv"))
     def walk(ctx, target, address, ssid=None, access="read", priv=False):
         '''Translate ADDRESS for a stream, step by step.'''   # <- this is `help walk`
-        return Result("walk", {...})
+        return Walk(smmu=..., pa=..., steps=[...], ...)
 
 Arguments are positional (in order) or key=value options (`keyword=True`, and every Flag).
 The parser splits a line shell-style (quotes group, `#` starts a comment), converts each
@@ -15,41 +15,22 @@ argument by its type and raises one-line errors naming the command and the argum
 parsed so far) they return candidate strings, which is what the REPL and the TUI offer.
 
 A handler gets a context (the Session: `.system`, `.last`, ...) and the converted arguments, and
-returns a Result: plain data that serializes to JSON. Front ends render Results; they never reach
-into the model themselves.
+returns a typed Result (smmudbg/results.py: one dataclass per kind, with a stable JSON form).
+Front ends render Results; they never reach into the model themselves.
 """
 from __future__ import annotations
 
 import inspect
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import SmmuDbgError
+from ..results import Result  # noqa: F401  (what every handler returns)
 
 
 class CommandError(SmmuDbgError):
     """A command line that does not parse, or a command that cannot do what was asked."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Result:
-    """What a command returns: `kind` tells a renderer how to show `data` (plain JSON data).
-
-    `message` is an optional one-line summary for front ends that show text only."""
-    kind: str
-    data: dict = field(default_factory=dict)
-    message: str | None = None
-
-    def to_json(self) -> dict:
-        out = {"kind": self.kind}
-        out.update(self.data)
-        if self.message is not None:
-            out.setdefault("message", self.message)
-        return out
 
 
 # ---------------------------------------------------------------------------------------------

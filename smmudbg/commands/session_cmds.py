@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .registry import CommandError, Flag, Int, Result, Text, command, parse_int
+from .. import results as res
+from .registry import CommandError, Flag, Int, Text, command, parse_int
 
 
 @command("save", Text("file", "where to write (default: the file last saved or loaded)",
@@ -14,8 +15,8 @@ from .registry import CommandError, Flag, Int, Result, Text, command, parse_int
 def save(ctx, file=None, results=False):
     """Save the session (scenario, command log, result digests) as JSON, atomically."""
     path = ctx.save(file, results=results)
-    return Result("saved", {"path": path, "commands": len(ctx.log)},
-                  f"saved {len(ctx.log)} commands to {path}")
+    return res.Saved(path=path, commands=len(ctx.log),
+                     message=f"saved {len(ctx.log)} commands to {path}")
 
 
 @command("load", Text("file", "a session file", metavar="FILE"), logged=False)
@@ -24,14 +25,12 @@ def load(ctx, file):
 
     The file is only read as JSON; nothing in it runs except the logged smmudbg commands.
     A damaged or unknown file is rejected and the current session is kept."""
-    from ..session import Session
-    new, report = Session.load(file)
-    ctx.adopt(new)
+    report = ctx.load_file(file)
     msg = (f"loaded {file}: {report['replayed']} commands"
            + ("" if report["identical"] else
               f", {report['differing']} with a different result (first: #"
               f"{report['diverged']['index']} {report['diverged']['command']})"))
-    return Result("loaded", dict(report, path=file), msg)
+    return res.Loaded(**report, path=file, message=msg)
 
 
 @command("replay", Text("file", "a session file (default: this session's log)", optional=True,
@@ -40,23 +39,13 @@ def replay(ctx, file=None):
     """Re-run a command log on a fresh system from its scenario and compare every result with
     the recorded digest. Reports the first command whose result differs, with both results, or
     that every command replayed identically. The current session is not changed."""
-    from ..session import Entry, Session, read_session
-    if file is None:
-        fresh = Session(ctx.scenario_text, ctx.where)
-        entries = [Entry(e.command, e.digest, e.ok, error=e.error, result=e.result)
-                   for e in ctx.log]
-    else:
-        doc = read_session(file)
-        fresh = Session(doc["scenario"], doc.get("scenario_where", file))
-        entries = [Entry(e["command"], e["digest"], e["ok"], error=e.get("error"),
-                         result=e.get("result")) for e in doc["log"]]
-    report = fresh.replay_log(entries)
+    report = ctx.replay_file(file)
     if report["identical"]:
         msg = f"replayed {report['replayed']} commands identically"
     else:
         d = report["diverged"]
         msg = f"command #{d['index']} diverged: {d['command']}"
-    return Result("replay", dict(report, file=file), msg)
+    return res.Replay(**report, file=file, message=msg)
 
 
 @command("history", Int("count", "show the last COUNT commands", optional=True, default=None,
@@ -66,7 +55,7 @@ def history(ctx, count=None):
     start = 0 if count is None else max(0, len(ctx.log) - count)
     rows = [{"n": i + 1, "command": e.command, "ok": e.ok, "current": i + 1 == ctx.position}
             for i, e in enumerate(ctx.log[start:], start)]
-    return Result("history", {"position": ctx.position, "length": len(ctx.log),
+    return res.History(**{"position": ctx.position, "length": len(ctx.log),
                               "entries": rows})
 
 
@@ -79,8 +68,8 @@ def goto(ctx, n):
     new command there, which replaces the entries after the current position."""
     before = ctx.position
     ran = ctx.goto(n)
-    return Result("goto", {"from": before, "position": n, "length": len(ctx.log), "reran": ran},
-                  f"at {n} of {len(ctx.log)}")
+    return res.Goto(from_=before, position=n, length=len(ctx.log), reran=ran,
+                    message=f"at {n} of {len(ctx.log)}")
 
 
 @command("back", Int("n", "how many commands (default 1)", optional=True, default=1, lo=1),
@@ -254,12 +243,14 @@ def expect(ctx, text):
     expect ok               the previous command succeeded
     expect error [contains TEXT]   the previous command failed (a script goes on)
 
-    PATH names a field of the result: pa, fault.type, fault.s2, steps[2].level, fields.Config.
+    PATH names a field of the result's JSON form (docs/results.md): pa, fault.type, fault.s2,
+    steps[2].level, fields.Config, addresses.S2TTB, entries[0].ipa.
     VALUE: a number (0x61000123, 4096, 2M), true, false, null, or text (quote it if it has
     spaces or = < > !). Examples: expect pa == 0x61000123, expect fault.type == F_TRANSLATION,
     expect fault.s2 == true, expect len(steps) == 17."""
-    return Result("expect", evaluate(text, ctx.last))
+    return res.Expect(**evaluate(text, ctx.last))
 
 
 expect.complete = lambda ctx: ["pa", "ipa", "fault", "fault.type", "fault.s2", "fault.class",
-                               "steps", "len(steps)", "ok", "error", "==", "!="]
+                               "steps", "len(steps)", "entries", "len(entries)", "addresses",
+                               "ok", "error", "==", "!="]

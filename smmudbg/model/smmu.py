@@ -15,6 +15,7 @@ from ..arch.smmuv3.events import decode_cmd
 from ..errors import ModelError
 from .cmdq import CommandQueue, to_bytes
 from .evtq import EventQueue
+from .views import SmmuViews
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -84,7 +85,7 @@ def _canon(name: str) -> str:
     return R.ALIASES.get(n, n)
 
 
-class Smmu:
+class Smmu(SmmuViews):
     def __init__(self, name: str, mem, features: dict | None = None, pool=None, base: int = 0):
         self.name = name
         self.mem = mem

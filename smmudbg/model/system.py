@@ -16,6 +16,7 @@ from ..arch.smmuv3.geometry import cd_table
 from ..errors import ModelError, ScenarioError
 from . import scenario as sc
 from .smmu import CD, L1CD, STE, Smmu
+from .views import SystemViews
 
 # Scenario names of STE.Config and STE.S1DSS -> field values.
 CONFIG_CODES = sc.CONFIGS
@@ -64,7 +65,7 @@ class Stream:
         self.spec = spec
 
 
-class System:
+class System(SystemViews):
     def __init__(self, spec: dict):
         self.spec = spec
         self.name = spec["name"]

@@ -1,8 +1,10 @@
-"""Read-only views of in-memory tables for the inspect commands: STE -> CD address, stage-2 IPA
-lookups, and page-table dumps as trees of ranges.
+"""Read-only views of in-memory tables for inspection (pt, cd, cdtable, strtab, inject):
+STE -> CD address, stage-2 IPA lookups, and page-table dumps as trees of ranges.
 
 These never touch the walker or its caches (an inspection must not change what a later walk
 sees), and read every field through the field tables. Faults are reported as ModelError lines.
+The commands reach them through model methods (model/views.py); once the core's side-effect-free
+readers land (Walker.read_ste, read_cd, stage_config), those methods switch to them.
 """
 from __future__ import annotations
 
@@ -85,6 +87,9 @@ class Geometry:
     def entries(self, level: int) -> int:
         return self.root_entries() if level == self.start else 1 << (self.g - 3)
 
+    def bind(self, mem) -> "Tables":
+        return Tables(self, mem)
+
     # -- one address --------------------------------------------------------------------------
     def lookup(self, mem, addr: int) -> dict:
         """Follow addr down the tree. Returns {steps, leaf (dict) or None}."""
@@ -160,6 +165,25 @@ class Geometry:
                          "count": count, "table": table, "index": idx, "desc": d,
                          "attrs": d & (~OA_MASK | 0xFFC) & ~3,
                          "perm": leaf_perm(self.stage, d), "af": bool(leaf_af(self.stage, d))})
+
+
+class Tables:
+    """A Geometry over the memory it lives in: what `pt` and the inject commands look at."""
+
+    def __init__(self, geo: Geometry, mem):
+        self.geo, self.mem = geo, mem
+        self.stage, self.granule, self.start_level = geo.stage, 1 << geo.g, geo.start
+        self.input_bits, self.root = geo.ia, geo.root
+
+    def lookup(self, addr: int) -> dict:
+        """Follow addr down the tree: {steps, leaf (with desc_pa) or None}."""
+        r = self.geo.lookup(self.mem, addr)
+        if r["leaf"] is not None:
+            r["leaf"]["desc_pa"] = self.geo.xlate(r["leaf"]["desc_addr"])
+        return r
+
+    def dump(self, limit: int = 4000) -> dict:
+        return self.geo.dump(self.mem, limit)
 
 
 def desc_kind(d: int, level: int) -> str:

@@ -1,0 +1,62 @@
+"""`smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT [--json]
+[--keep-going]]`: the command-line front end of `import qemu` (smmudbg/cli.py dispatches to it).
+
+It only builds the `import qemu` command line and runs it in a new Session, then opens the REPL
+or runs a script: the importing itself is the registered command's (commands/importer.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from .errors import SmmuDbgError
+from .script import read_lines, run_script
+from .session import Session
+
+
+# ---------------------------------------------------------------------------------------------
+def cli_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smmudbg import-qemu",
+        description="Import a QEMU guest's memory dump and SMMUv3 registers, then open the "
+                    "REPL on it (or run a script with --run).")
+    p.add_argument("memory", help="ELF core (dump-guest-memory) or raw image (pmemsave), "
+                                  "optionally xz-compressed")
+    p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value")
+    p.add_argument("--ram-base", help="guest PA of a raw image's first byte "
+                                      "(default 0x40000000)")
+    p.add_argument("--run", metavar="SCRIPT", help="run this script (- for stdin) on the "
+                                                   "imported system instead of the REPL")
+    p.add_argument("--json", action="store_true", help="with --run: one JSON object per command")
+    p.add_argument("--keep-going", action="store_true", help="with --run: do not stop at the "
+                                                             "first error")
+    return p
+
+
+def import_line(memory: str, regs: str, ram_base: str | None = None) -> str:
+    """The `import qemu` command line for these files (absolute paths, so a saved session
+    replays from any directory)."""
+    q = shlex.quote
+    line = f"import qemu {q(os.path.abspath(memory))} --regs {q(os.path.abspath(regs))}"
+    if ram_base is not None:
+        line += f" --ram-base {q(ram_base)}"
+    return line
+
+
+def cli_main(argv, interactive) -> int:
+    """`smmudbg import-qemu ...`: `interactive(session)` is the CLI's REPL entry."""
+    args = cli_parser().parse_args(argv)
+    if (args.json or args.keep_going) and not args.run:
+        cli_parser().error("--json and --keep-going go with --run")
+    session = Session()
+    out = session.execute(import_line(args.memory, args.regs, args.ram_base))
+    if not out.ok:
+        raise SmmuDbgError(out.error)
+    if args.run is None:
+        return interactive(session)
+    lines = read_lines(args.run)
+    where = "<stdin>" if args.run == "-" else args.run
+    return run_script(lines, session, as_json=args.json, keep_going=args.keep_going,
+                      where=where, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))

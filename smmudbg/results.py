@@ -1,0 +1,581 @@
+"""Typed results: what every command returns, one dataclass per result kind.
+
+The REPL renderer (render.py), `smmudbg run --json`, `expect` paths, session logs and the
+coming Textual UI all read these objects. Each has a stable JSON form:
+
+    result.to_json() == {"kind": KIND, FIELD: VALUE, ..., "message": TEXT (only when set)}
+    Result.from_json(result.to_json()) == result
+
+Fields are JSON data: ints, strings, bools, null, lists and objects. Addresses, words and
+register values are integers (renderers print them in hex); counts and levels are integers
+printed in decimal. Nested rows are objects whose keys each class documents. A field named
+`from_` is written as "from" in JSON (the `json` key of its metadata).
+
+A new kind: subclass Result with `kind = "name"` and typed fields; it registers itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+KINDS: dict[str, type["Result"]] = {}
+
+
+@dataclass(kw_only=True)
+class Result:
+    """Base of every result. `message`: an optional one-line summary for text front ends."""
+    kind: ClassVar[str] = ""
+    _json_keys: ClassVar[list | None] = None
+    message: str | None = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            if cls.kind in KINDS and KINDS[cls.kind] is not cls:
+                raise AssertionError(f"result kind {cls.kind!r} declared twice")
+            KINDS[cls.kind] = cls
+
+    @classmethod
+    def _keys(cls):
+        keys = cls.__dict__.get("_json_keys")
+        if keys is None:        # once per class: to_json runs for every command
+            keys = [(f.name, f.metadata.get("json", f.name)) for f in fields(cls)
+                    if f.name != "message"]
+            cls._json_keys = keys
+        return keys
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind}
+        for name, key in self._keys():
+            out[key] = getattr(self, name)
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+    @property
+    def data(self) -> dict:
+        """The fields as a dict (the JSON form without kind and message)."""
+        d = self.to_json()
+        d.pop("kind")
+        d.pop("message", None)
+        return d
+
+    @staticmethod
+    def from_json(d: dict) -> "Result":
+        """The Result a to_json() dict stands for (ValueError on an unknown kind or keys)."""
+        cls = KINDS.get(d.get("kind"))
+        if cls is None:
+            raise ValueError(f"unknown result kind {d.get('kind')!r}")
+        keys = dict((k, n) for n, k in cls._keys())
+        extra = set(d) - set(keys) - {"kind", "message"}
+        if extra:
+            raise ValueError(f"result kind {cls.kind!r} has no field {sorted(extra)[0]!r}")
+        kw = {keys[k]: v for k, v in d.items() if k in keys}
+        return cls(message=d.get("message"), **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# walk
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Walk(Result):
+    """One transaction through the SMMU (`walk`).
+
+    pa: output address or null; ipa: the intermediate address of a nested walk or null;
+    perm: permissions of the translation; hit: served by the IOTLB; dry: inspected without
+    filling caches or recording an event; event: index of the event record or null.
+    fault: null, or {type (F_TRANSLATION, C_BAD_STE, ...), s2, class (CD/TT/IN), ipa
+    (address), fetch_addr (address), input_addr, rnw, ind, pnu, reason, record, stall, ...}.
+    steps: [{what, purpose, stage, level (decimal), table, index, desc_ipa, desc_pa, desc,
+    outcome}]."""
+    kind = "walk"
+    smmu: str
+    sid: int
+    device: str | None
+    ssid: int | None
+    address: int
+    access: str
+    priv: bool
+    pa: int | None
+    ipa: int | None
+    perm: str | None
+    hit: bool
+    fault: dict | None
+    event: int | None
+    steps: list
+    dry: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Topology(Result):
+    """The system (`topology`). smmus: [{name, base, strtab {base, format, log2size, split},
+    smmuen, stage1, stage2, streams (count)}]; vms: [{name, ram: [{ipa, size, pa}]}];
+    domains: [{name, smmu, stage, granule, bits, root, asid, vmid, vm}]; streams: [{name,
+    smmu, sid, count, config, s2, cds: [{ssid, domain}]}]."""
+    kind = "topology"
+    name: str
+    description: str
+    smmus: list
+    vms: list
+    domains: list
+    streams: list
+
+
+@dataclass(kw_only=True)
+class Smmus(Result):
+    """`smmus`: the smmus rows of Topology."""
+    kind = "smmus"
+    smmus: list
+
+
+@dataclass(kw_only=True)
+class Vms(Result):
+    """`vms`: the vms rows of Topology."""
+    kind = "vms"
+    vms: list
+
+
+@dataclass(kw_only=True)
+class Register(Result):
+    """One register (`regs SMMU REG`): fields [{field, dword, bits, value, meaning}]."""
+    kind = "register"
+    smmu: str
+    name: str
+    offset: int | None
+    size: int
+    value: int
+    fields: list
+
+
+@dataclass(kw_only=True)
+class Registers(Result):
+    """Every register (`regs SMMU`): registers [{name, offset, size, value}]."""
+    kind = "registers"
+    smmu: str
+    registers: list
+
+
+@dataclass(kw_only=True)
+class Strtab(Result):
+    """The stream table (`strtab`). entries: [{sid, addr, device, v, config, s2vmid,
+    s1contextptr (address), s1cdmax, s2ttb (address)}]; more: rows were left out."""
+    kind = "strtab"
+    smmu: str
+    base: int
+    format: str
+    log2size: int
+    split: int | None
+    entries: list
+    more: bool
+
+
+@dataclass(kw_only=True)
+class Ste(Result):
+    """One STE (`ste`). words: the 8 dwords; fields: {name: field value}; addresses: {name:
+    address} for the address fields (S1ContextPtr, S2TTB, ...); rows: non-zero fields
+    [{field, dword, bits, value, meaning}]; problem: why C_BAD_STE (or null); reserved_bits:
+    [{dword, mask}]; cached: null or {words, stale}."""
+    kind = "ste"
+    smmu: str
+    sid: int
+    device: str | None
+    addr: int
+    words: list
+    fields: dict
+    addresses: dict
+    rows: list
+    config: str | None
+    valid: bool
+    legal: bool
+    problem: str | None
+    reserved_bits: list
+    cached: dict | None
+
+
+@dataclass(kw_only=True)
+class Cd(Result):
+    """One CD (`cd`). addr: where the STE says it is (an IPA when nested), pa: where it is in
+    memory, l1cd: address of its L1CD or null; addresses: TTB0, TTB1; other fields as Ste."""
+    kind = "cd"
+    smmu: str
+    sid: int
+    ssid: int
+    device: str | None
+    addr: int
+    pa: int
+    l1cd: int | None
+    words: list
+    fields: dict
+    addresses: dict
+    rows: list
+    valid: bool
+    legal: bool
+    problem: str | None
+    cached: dict | None
+
+
+@dataclass(kw_only=True)
+class CdTable(Result):
+    """A stream's CD table (`cdtable`). l1: [{index, addr, v, l2ptr (address)}]; cds: [{ssid,
+    addr, pa, v, asid, ttb0 (address), t0sz, tg0, epd0, epd1}]; ipa: the table addresses are
+    IPAs (nested)."""
+    kind = "cdtable"
+    smmu: str
+    sid: int
+    format: str | None
+    base: int
+    s1cdmax: int
+    ipa: bool
+    l1: list
+    cds: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
+class _Tables(Result):
+    """What `pt` looked at: a domain, or smmu+sid(+ssid for stage 1); the tables' stage,
+    granule (bytes), start level, input bits, root address; tables_are_ipa: the table
+    addresses are IPAs (a guest's stage 1)."""
+    stage: int
+    granule: int
+    start_level: int
+    input_bits: int
+    root: int
+    tables_are_ipa: bool
+    domain: str | None = None
+    smmu: str | None = None
+    sid: int | None = None
+    ssid: int | None = None
+
+
+@dataclass(kw_only=True)
+class PageTables(_Tables):
+    """A page-table dump (`pt`). rows: [{depth, level, kind (table/block/page/fault), in, end,
+    table, index, desc, and for tables next; for leaves out, out_end, count, perm, af; for
+    faults error}]."""
+    kind = "pt"
+    rows: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
+class PageTableLookup(_Tables):
+    """One address down the tables (`pt ... addr=`). steps: [{level, table, index, desc_addr,
+    desc_pa, desc, kind}]; leaf: null or {level, desc_addr, desc_pa, desc, out, size}; out:
+    the output address or null."""
+    kind = "pt-lookup"
+    addr: int
+    steps: list
+    leaf: dict | None
+    out: int | None
+
+
+@dataclass(kw_only=True)
+class Tlb(Result):
+    """IOTLB contents (`tlb`): entries [{kind, vmid, asid, in_base, size, out_base, ipa_base,
+    s1level, s2level, perm_priv, perm_unpriv, ...}], stats {hits, misses, ...}."""
+    kind = "tlb"
+    smmu: str
+    entries: list
+    stats: dict
+
+
+@dataclass(kw_only=True)
+class CfgCache(Result):
+    """Configuration cache (`cfgcache`): stes [{sid, addr, words, device, stale}], cds [{sid,
+    ssid, pa, words, stale}]."""
+    kind = "cfgcache"
+    smmu: str
+    stes: list
+    cds: list
+
+
+@dataclass(kw_only=True)
+class Mem(Result):
+    """A hexdump (`mem`): chunks [{addr, pa, data (hex)}, or {addr, pa, unbacked (bytes),
+    why}]."""
+    kind = "mem"
+    addr: int
+    vm: str | None
+    length: int
+    chunks: list
+
+
+@dataclass(kw_only=True)
+class Cmdq(Result):
+    """The command queue (`cmdq`): entries are the queue log records (index, command, fields,
+    outcome ...), gerror the active GERROR flags."""
+    kind = "cmdq"
+    smmu: str
+    prod: int
+    cons: int
+    base: int
+    log2size: int
+    gerror: list
+    drop_budget: int
+    entries: list
+
+
+@dataclass(kw_only=True)
+class Events(Result):
+    """The event queue (`events`): entries [{index, event, code, fields {StreamID, ...},
+    ipa (address or null), fetch_addr (address or null), ...}]."""
+    kind = "events"
+    smmu: str
+    prod: int
+    cons: int
+    overflow: bool
+    base: int
+    log2size: int
+    entries: list
+
+
+# ---------------------------------------------------------------------------------------------
+# change / inject
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class SetEntry(Result):
+    """`set ste` / `set cd`: what (STE or CD), changes [{field, old, new, meaning}], stores
+    (dwords in the order written), legal/problem of the new entry, hazards (null, or
+    {hitless_possible, syncs_needed, critical_qwords, torn, states})."""
+    kind = "set"
+    what: str
+    smmu: str
+    sid: int
+    addr: int
+    old: list
+    new: list
+    changes: list
+    stores: list
+    legal: bool
+    problem: str | None
+    hazards: dict | None
+    ssid: int | None = None
+    pa: int | None = None
+
+
+@dataclass(kw_only=True)
+class SetDesc(Result):
+    """`set desc`: one descriptor (what is its format name), at addr (PA, or IPA with pa)."""
+    kind = "set-desc"
+    what: str
+    addr: int
+    pa: int
+    old: list
+    new: list
+    changes: list
+
+
+@dataclass(kw_only=True)
+class SetReg(Result):
+    """`set reg`: what (SMMU_* name), old and new value, written, effects (side effects)."""
+    kind = "set-reg"
+    what: str
+    smmu: str
+    old: int
+    new: int
+    written: int
+    changes: list
+    effects: list
+
+
+@dataclass(kw_only=True)
+class Map(Result):
+    """`map`: leaves is the number of leaf descriptors written."""
+    kind = "map"
+    domain: str
+    iova: int
+    out: int
+    size: int
+    perm: str
+    leaves: int
+
+
+@dataclass(kw_only=True)
+class Unmap(Result):
+    """`unmap`: unmapped is the number of bytes unmapped."""
+    kind = "unmap"
+    domain: str
+    iova: int
+    size: int
+    unmapped: int
+
+
+@dataclass(kw_only=True)
+class InjectDesc(Result):
+    """`inject unmap|clear-af|drop-perm`: the leaf descriptor changed (level, size it maps)."""
+    kind = "inject-desc"
+    inject: str
+    domain: str
+    desc_addr: int
+    desc_pa: int
+    level: int
+    size: int
+    old: int
+    new: int
+    what: str
+
+
+@dataclass(kw_only=True)
+class InjectEntry(Result):
+    """`inject *-ste|*-cd`: the STE or CD changed; problem: why the SMMU now rejects it."""
+    kind = "inject-entry"
+    inject: str
+    smmu: str
+    sid: int
+    addr: int
+    old: list
+    new: list
+    problem: str | None
+    ssid: int | None = None
+    pa: int | None = None
+
+
+@dataclass(kw_only=True)
+class InjectEvent(Result):
+    """`inject event`: raw (hex of the 32-byte record), index in the queue (null: dropped)."""
+    kind = "inject-event"
+    inject: str
+    smmu: str
+    event: str
+    raw: str
+    index: int | None
+    written: bool
+
+
+@dataclass(kw_only=True)
+class Cmd(Result):
+    """`cmd`: log is what the SMMU did with each command consumed; gerror the active flags."""
+    kind = "cmd"
+    smmu: str
+    command: str
+    log: list
+    gerror: list
+
+
+@dataclass(kw_only=True)
+class DropInvalidations(Result):
+    kind = "drop-invalidations"
+    smmu: str
+    n: int
+
+
+@dataclass(kw_only=True)
+class ConsumeEvents(Result):
+    kind = "consume-events"
+    smmu: str
+    consumed: int
+
+
+@dataclass(kw_only=True)
+class Check(Result):
+    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}]."""
+    kind = "check"
+    smmus: list
+    problems: int
+    clean: bool
+    not_checked: list
+
+
+@dataclass(kw_only=True)
+class Import(Result):
+    """`import qemu`: what the importer built (segments [{pa, size}], strtab, streams [{sid,
+    config}], warnings, gerror)."""
+    kind = "import"
+    system: str
+    smmu: str
+    memory: str
+    regs: str
+    segments: list
+    bytes: int
+    registers: int
+    smmuen: bool
+    strtab: dict
+    streams: list
+    pending_commands: int
+    gerror: list
+    warnings: list
+    ram_base: int | None
+
+
+# ---------------------------------------------------------------------------------------------
+# session and help
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Saved(Result):
+    kind = "saved"
+    path: str
+    commands: int
+
+
+@dataclass(kw_only=True)
+class _ReplayReport(Result):
+    """A replay: replayed (commands), identical, differing (count), diverged: null or {index,
+    command, expected {ok, digest, error?, result?, summary?}, got {ok, digest, result}}."""
+    replayed: int
+    identical: bool
+    differing: int
+    diverged: dict | None
+
+
+@dataclass(kw_only=True)
+class Replay(_ReplayReport):
+    """`replay`: file is the session file replayed, or null for this session's log."""
+    kind = "replay"
+    file: str | None
+
+
+@dataclass(kw_only=True)
+class Loaded(_ReplayReport):
+    """`load`: the replay report of the file loaded from path."""
+    kind = "loaded"
+    path: str
+
+
+@dataclass(kw_only=True)
+class History(Result):
+    """`history`: entries [{n, command, ok, current}]."""
+    kind = "history"
+    position: int
+    length: int
+    entries: list
+
+
+@dataclass(kw_only=True)
+class Goto(Result):
+    """`goto`/`back`/`forward`: from (JSON "from") and position, reran: commands re-run."""
+    kind = "goto"
+    from_: int = field(metadata={"json": "from"})
+    position: int
+    length: int
+    reran: int
+
+
+@dataclass(kw_only=True)
+class Expect(Result):
+    kind = "expect"
+    expression: str
+    value: Any
+
+
+@dataclass(kw_only=True)
+class HelpIndex(Result):
+    """`help`: areas [{area, commands: [{name, usage, summary, available}]}]."""
+    kind = "help-index"
+    areas: list
+
+
+@dataclass(kw_only=True)
+class Help(Result):
+    """`help COMMAND`: args [{name, usage, help, keyword, default}]."""
+    kind = "help"
+    name: str
+    usage: str
+    help: str
+    args: list
+    available: bool
+    why: str | None
+    fields: str | None

@@ -1,0 +1,266 @@
+"""Typed results: every command's result on every example scenario renders (a renderer error
+fails here), round-trips through its JSON form, and shows addresses as addresses."""
+import glob
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from smmudbg.commands import REGISTRY
+from smmudbg.model import scenario as sc
+from smmudbg.render import render_text
+from smmudbg.results import KINDS, Result
+from smmudbg.session import Session, canonical
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = [("default", sc.builtin("default"))] + [
+    (os.path.basename(p), Path(p).read_text()) for p in sorted(glob.glob(str(ROOT / "examples"
+                                                                          / "*.toml")))]
+QEMU = ROOT / "tests" / "fixtures" / "qemu"
+
+
+def lines_for(s: Session, tmp: Path) -> list[str]:
+    """Command lines that exercise every available command on this session's system."""
+    sysm = s.system
+    smmu = next(iter(sysm.smmus))
+    out = ["help", "help walk", "help set", "topology", "smmus", "vms", f"regs {smmu}",
+           f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
+           f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
+           "mem 0x40000000 32", "mem 0 16"]
+    for vm in sysm.vms:
+        out.append(f"mem 0x40000000 16 vm={vm}")
+    for name, st in sysm.devices.items():
+        out += [f"ste {name}", f"walk {name} 0x1000", f"walk {name} 0x1000 dry",
+                f"walk {name} 0x1000 access=write priv"]
+        if st.spec["cds"]:
+            out += [f"cd {name}", f"cdtable {name}", f"cdtable {name} all", f"pt {name}"]
+            addr = sysm.domains[st.spec["cds"][0]["domain"]].spec["maps"]
+            if addr:
+                a = addr[0]["in"] + 0x10
+                out += [f"walk {name} {a:#x}", f"walk {name} {a:#x} dry",
+                        f"pt {name} addr={a:#x}"]
+        if st.spec["s2"]:
+            out.append(f"pt {name} stage=2")
+    for name, dom in sysm.domains.items():
+        out += [f"pt {name}", f"pt {name} limit=3"]
+        if dom.spec["maps"]:
+            a = dom.spec["maps"][0]["in"]
+            out += [f"pt {name} addr={a:#x}"]
+    out += ["expect ok", "history", "history 2"]
+    # Changes, on the first device with a CD and the first domain with a mapping.
+    dev = next((n for n, st in sysm.devices.items() if st.spec["cds"]), None)
+    dom = next((n for n, d in sysm.domains.items() if d.spec["maps"]), None)
+    if dom:
+        a = sysm.domains[dom].spec["maps"][0]["in"]
+        out += [f"map {dom} 0x7000000000 0x40000000 4K", f"unmap {dom} 0x7000000000 4K",
+                f"inject clear-af {dom} {a:#x}", f"inject drop-perm {dom} {a:#x}",
+                f"inject unmap {dom} {a:#x}"]
+    if dev:
+        out += [f"set cd {dev} EPD1=1", f"inject corrupt-cd {dev}", f"inject invalidate-cd {dev}",
+                f"set ste {dev} S2VMID=3", f"inject corrupt-ste {dev}",
+                f"inject reserved-ste {dev}", f"inject invalidate-ste {dev}",
+                f"walk {dev} 0x1000", "check"]
+    out += ["set desc 0x40000000 AF=1", f"set reg {smmu} GBPA ABORT=1",
+            f"set reg {smmu} EVENTQ_CONS 0",
+            f"inject event {smmu} F_TRANSLATION StreamID=8 InputAddr=0x1000 IPA=0x41",
+            f"drop-invalidations {smmu} 1", f"cmd {smmu} CMD_CFGI_ALL", f"cmd {smmu} CMD_SYNC",
+            f"cmd {smmu} CMD_TLBI_NH_VA VMID=1 ASID=1 Addr=0x10000000",
+            f"consume-events {smmu} 1", f"events {smmu}", f"cmdq {smmu}", f"tlb {smmu}",
+            "back", "forward", "goto 1", f"goto {len(s.log)}", f"save {tmp / 's.json'}",
+            f"save {tmp / 'r.json'} results", "replay", f"replay {tmp / 's.json'}",
+            f"load {tmp / 's.json'}", "expect ok"]
+    return out
+
+
+def check_result(out):
+    """One outcome: a typed Result whose JSON form round-trips and which renders."""
+    r = out.result
+    assert type(r) is KINDS[r.kind], (out.command, type(r))
+    j = r.to_json()
+    assert json.loads(canonical(j)) == j, out.command         # plain JSON data
+    back = Result.from_json(j)
+    assert back == r and back.to_json() == j, out.command
+    text = render_text(r, width=160)
+    assert text.strip(), out.command
+    return r.kind
+
+
+@pytest.mark.parametrize("name,text", SCENARIOS, ids=[n for n, _ in SCENARIOS])
+def test_every_command_result_renders(name, text, tmp_path):
+    s = Session(text, name)
+    used, kinds = set(), set()
+    for line in lines_for(s, tmp_path):
+        out = s.execute(line)
+        used.add(REGISTRY.lookup(REGISTRY.tokenize(line))[0].name)
+        if out.ok:
+            kinds.add(check_result(out))
+        else:       # a refusal is one line naming the command, never an internal error
+            assert "internal error" not in out.error and "\n" not in out.error, (line, out.error)
+    available = {n for n, c in REGISTRY.commands.items() if c.available is None}
+    assert available - used <= {"import qemu"}
+    if name == "default":
+        # every kind but the import's appears on the default scenario
+        assert set(KINDS) - kinds <= {"import"}, set(KINDS) - kinds
+
+
+def test_import_result_renders():
+    s = Session()
+    out = s.execute(f"import qemu {QEMU / 'memory.elf.xz'} --regs {QEMU / 'regs.json'}")
+    assert out.ok, out.error
+    assert check_result(out) == "import"
+    for line in ["strtab smmu0", "topology", "events smmu0", "cmdq smmu0"]:
+        check_result(s.execute(line))
+
+
+def test_unknown_kind_or_field_is_refused():
+    with pytest.raises(ValueError, match="unknown result kind"):
+        Result.from_json({"kind": "nope"})
+    j = Session().run("topology").to_json()
+    with pytest.raises(ValueError, match="no field 'extra'"):
+        Result.from_json(dict(j, extra=1))
+
+
+def test_a_renderer_error_is_not_hidden():
+    s = Session()
+    j = s.run("walk nic0 0x10000123").to_json()
+    del j["steps"]
+    with pytest.raises(KeyError):
+        render_text(j)
+
+
+# ---------------------------------------------------------------------------------------------
+# Addresses are addresses
+# ---------------------------------------------------------------------------------------------
+def default_spec():
+    return sc.parse(sc.builtin("default"), "default")
+
+
+def test_event_ipa_is_the_address_mapped_in_the_scenario():
+    spec = default_spec()
+    dma = next(d for d in spec["domain"] if d["name"] == "nic0-dma")
+    iova, ipa = dma["maps"][0]["in"], dma["maps"][0]["out"]     # nic0's IOVA -> IPA
+    s = Session()
+    assert s.execute(f"inject unmap vm0-s2 {ipa:#x}").ok        # the stage-2 leaf goes
+    w = s.run(f"walk nic0 {iova + 0x123:#x}")
+    assert (w.fault["type"], w.fault["s2"]) == ("F_TRANSLATION", True)
+    ev = s.run("events smmu0").entries[-1]
+    assert ev["event"] == "F_TRANSLATION" and ev["fields"]["S2"] == 1
+    assert ev["ipa"] == ipa                 # IPA[55:12] of IPA ipa + 0x123, as an address
+    assert ev["fetch_addr"] is None
+    assert f"{ipa:#x}" in render_text(s.run("events smmu0"))
+
+
+def test_event_fetch_addr_is_the_table_address():
+    s = Session()
+    table = 0x2_0000_0000                    # beyond the scenario's RAM: nothing there
+    assert s.execute(f"set cd nvme0 TTB0={table:#x}").ok
+    w = s.run("walk nvme0 0xffff0000")
+    assert w.fault["type"] == "F_WALK_EABT"
+    ev = s.run("events smmu0").entries[-1]
+    # the first fetch is the root descriptor for VA 0xffff0000: index 0 of the table
+    assert ev["fetch_addr"] == w.fault["fetch_addr"] == table
+    assert f"{table:#x}" in render_text(s.run("events smmu0"))
+
+
+def test_set_ste_takes_addresses_and_raw_values():
+    s = Session()
+    r = s.run("set ste gpu0 S2TTB=0x40008000")
+    assert r.changes[0]["address"] and r.changes[0]["new"] == 0x40008000
+    words = s.run("ste gpu0").words
+    assert (words[3] >> 4) & ((1 << 52) - 1) == 0x40008000 >> 4     # S2TTB is STE[243:196]
+    assert s.run("ste gpu0").fields["S2TTB"] << 4 == 0x40008000
+    assert s.run("ste gpu0").addresses["S2TTB"] == 0x40008000
+    r = s.run("set ste gpu0 S2TTB.raw=0x4000900")
+    assert s.run("ste gpu0").fields["S2TTB"] == 0x4000900 and r.changes[0]["new"] == 0x40009000
+    err = s.execute("set ste gpu0 S2TTB=0x40008008").error
+    assert "S2TTB" in err and "16-byte aligned" in err and "S2TTB.raw" in err
+    assert "address" in s.run("help set ste").help
+
+
+def test_set_cd_ttb0_is_an_address():
+    s = Session()
+    s.run("set cd nvme0 TTB0=0x50100000")
+    assert s.run("cdtable nvme0").cds[0]["ttb0"] == 0x50100000
+    assert s.run("cd nvme0").fields["TTB0"] << 4 == 0x50100000
+    assert s.run("cd nvme0").addresses["TTB0"] == 0x50100000
+
+
+def test_counts_and_levels_print_in_decimal():
+    s = Session()
+    s.run("walk nic0 0x10000123")           # nic0-dma and vm0-s2 map it with 2 MiB blocks
+    e = s.run("tlb smmu0").entries[0]
+    assert (e["s1level"], e["s2level"]) == (2, 2)
+    row = next(r for r in render_text(s.run("tlb smmu0"), width=200).splitlines()
+               if r.startswith("NESTED"))
+    cells = [c.strip() for c in row.split("\u2502")]
+    assert cells[7:9] == ["2", "2"]                  # s1level, s2level: not 0x2
+    assert cells[3] == "0x10000000"                  # addresses stay hex
+    text = render_text(s.run("consume-events smmu0"), width=200)
+    assert "consumed  0" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# walk ... dry
+# ---------------------------------------------------------------------------------------------
+def state(s):
+    return {k: s.run(k).to_json() for k in ("tlb smmu0", "cfgcache smmu0", "events smmu0")}
+
+
+@pytest.mark.parametrize("line", ["walk nic0 0x10000123", "walk nic0 0x30000000",
+                                  "walk nvme0 0xffff0010 access=write",
+                                  "walk nic0 0x7f0000000010 ssid=1"])
+def test_walk_dry_changes_nothing(line):
+    s, ref = Session(), Session()
+    before = state(s)
+    mem_before = s.system.mem.read(0x4000_0000, 0x10_0000)
+    dry = s.run(line + " dry")
+    assert dry.dry and dry.event is None and not dry.hit
+    assert state(s) == before
+    assert s.system.mem.read(0x4000_0000, 0x10_0000) == mem_before
+    real = ref.run(line)                       # the same walk for real: same answer and trace
+    assert (dry.pa, dry.ipa, dry.perm, dry.steps) == (real.pa, real.ipa, real.perm, real.steps)
+    assert (dry.fault is None) == (real.fault is None)
+    if real.fault:
+        assert dry.fault == real.fault
+        assert state(ref)["events smmu0"]["entries"] and real.event is not None
+
+
+def test_walk_dry_sees_memory_not_the_cache():
+    s = Session()
+    s.run("walk nic0 0x10000123")                     # cached
+    s.run("inject unmap nic0-dma 0x10000000")         # no TLBI
+    assert s.run("walk nic0 0x10000123 dry").fault["type"] == "F_TRANSLATION"
+    assert s.run("walk nic0 0x10000123").pa == 0x61000123      # the stale IOTLB entry
+
+
+def test_walk_dry_keeps_the_access_flag():
+    spec = sc.builtin("default").replace("HTTU = 0", "HTTU = 1")
+    s = Session(spec, "httu")
+    s.run("inject clear-af host-dma 0xffff0000")
+    s.run("set cd nvme0 HA=1")
+    pt0 = s.run("pt host-dma addr=0xffff0000").leaf["desc"]
+    r = s.run("walk nvme0 0xffff0010 dry")
+    assert r.fault is None
+    assert s.run("pt host-dma addr=0xffff0000").leaf["desc"] == pt0      # AF still 0
+    s.run("walk nvme0 0xffff0010")
+    assert s.run("pt host-dma addr=0xffff0000").leaf["desc"] != pt0      # the real walk sets AF
+
+
+def test_cmd_takes_the_address_or_the_raw_field():
+    s = Session()
+    a = s.run("cmd smmu0 CMD_TLBI_NH_VA VMID=1 ASID=1 Addr=0x10000000").log[0]["fields"]
+    b = s.run("cmd smmu0 CMD_TLBI_NH_VA VMID=1 ASID=1 Address.raw=0x10000").log[0]["fields"]
+    assert a["Address"] == b["Address"] == 0x10000000 >> 12     # VA[63:12]
+    err = s.execute("cmd smmu0 CMD_TLBI_NH_VA Nope.raw=1").error
+    assert err.startswith("cmd: ") and "Nope" in err
+    assert "FIELD.raw" in s.run("help cmd").help
+
+
+def test_docs_list_every_kind_with_its_fields():
+    from dataclasses import fields
+    doc = (ROOT / "docs" / "results.md").read_text()
+    for k, cls in KINDS.items():
+        keys = ", ".join(f.metadata.get("json", f.name) for f in fields(cls)
+                         if f.name != "message")
+        assert f"| `{k}` | `{cls.__name__}` | {keys} |" in doc, k
