@@ -111,6 +111,7 @@ class Session:
         self.keep_results = True        # keep each result in memory (for `save F results`)
         self._last_autosave = time.monotonic()
         self._checkpoints: dict[int, ckpt.Checkpoint] = {}    # log position -> checkpoint
+        self._latest: ckpt.Checkpoint | None = None            # the last one taken
         self._checkpoint()
 
     @classmethod
@@ -189,9 +190,9 @@ class Session:
     def _checkpoint(self) -> None:
         """Checkpoint the state at the current position (if it can be restored exactly)."""
         if self.position not in self._checkpoints:
-            cp = ckpt.capture(self.system)
+            cp = ckpt.capture(self.system, self._latest)
             if cp is not None:
-                self._checkpoints[self.position] = cp
+                self._checkpoints[self.position] = self._latest = cp
 
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""

@@ -33,23 +33,43 @@ def _is_model(obj) -> bool:
         and not isinstance(obj, type)
 
 
+BIG = 32        # containers longer than this are compared before being copied
+
+
 class _Capture:
-    def __init__(self):
+    def __init__(self, prev: "Checkpoint | None"):
         self.objects: dict[int, tuple[object, dict]] = {}
         self.mems: dict[int, PhysMem] = {}
         self.smmus: list = []
+        # Big containers of leaves (the stream tables) rarely change: share the previous
+        # checkpoint's copy while the live one still equals it (compared at C speed).
+        self.prev_big = prev._big if prev is not None else {}
+        self.big: dict[int, tuple[object, object]] = {}
+
+    def _big(self, v):
+        c = v.copy()
+        self.big[id(v)] = (v, c)
+        return c
 
     def copy(self, v):
         t = type(v)
         if t in _LEAF:
             return v
+        old = self.prev_big.get(id(v))
+        if old is not None and old[0] is v and v == old[1]:
+            self.big[id(v)] = old           # unchanged since the previous checkpoint
+            return old[1]
         if t is dict:
+            if len(v) > BIG and _LEAF.issuperset(map(type, v.values())):
+                return self._big(v)
             c = v.copy()
             for k, x in c.items():          # replacing values only: safe while iterating
                 if type(x) not in _LEAF:
                     c[k] = self.copy(x)
             return c
         if t is list:
+            if len(v) > BIG and _LEAF.issuperset(map(type, v)):
+                return self._big(v)
             return [x if type(x) in _LEAF else self.copy(x) for x in v]
         if t is set:
             return set(v)
@@ -77,11 +97,15 @@ def _clone(v):
     t = type(v)
     if t is dict:
         c = v.copy()
+        if len(c) > BIG and _LEAF.issuperset(map(type, c.values())):
+            return c
         for k, x in c.items():
             if type(x) not in _LEAF:
                 c[k] = _clone(x)
         return c
     if t is list:
+        if len(v) > BIG and _LEAF.issuperset(map(type, v)):
+            return list(v)
         return [x if type(x) in _LEAF else _clone(x) for x in v]
     if t is set:
         return set(v)
@@ -93,19 +117,26 @@ def _clone(v):
 class Checkpoint:
     """The state of one System at one moment; restore() puts it back (any number of times)."""
 
-    def __init__(self, system, objects, snaps, walkers):
+    def __init__(self, system, objects, snaps, walkers, big):
         self.system = system
         self._objects = objects         # [(obj, saved attributes)]
         self._snaps = snaps             # [(PhysMem, Snapshot)]
         self._walkers = walkers         # [(smmu, caching, exported caches or None)]
+        self._big = big                 # id(live container) -> (live, copy)
 
     def restore(self) -> None:
         for mem, snap in self._snaps:
             mem.restore(snap)
         for obj, state in self._objects:
             d = vars(obj)
-            d.clear()
-            d.update(_clone(state))
+            for k in [k for k in d if k not in state]:
+                del d[k]
+            for k, v in state.items():
+                cur = d.get(k)
+                if type(cur) is type(v) and type(v) in (dict, list) and len(v) > BIG \
+                        and cur == v:
+                    continue                # unchanged big container: keep the live one
+                d[k] = _clone(v)
         for smmu, caching, caches in self._walkers:
             _configure(smmu, caching)
             if caches is not None:
@@ -130,11 +161,12 @@ def exact(system) -> bool:
                for s in system.smmus.values())
 
 
-def capture(system) -> Checkpoint | None:
-    """A checkpoint of system now, or None when its walker caches cannot be saved."""
+def capture(system, prev: Checkpoint | None = None) -> Checkpoint | None:
+    """A checkpoint of system now, or None when its walker caches cannot be saved. prev: an
+    earlier checkpoint, whose copies of unchanged big containers are shared."""
     if not exact(system):
         return None
-    c = _Capture()
+    c = _Capture(prev)
     c.visit(system)
     walkers = []
     for smmu in c.smmus:
@@ -144,4 +176,4 @@ def capture(system) -> Checkpoint | None:
         else:
             walkers.append((smmu, w.caching, w.export_caches()))
     snaps = [(m, m.snapshot()) for m in c.mems.values()]
-    return Checkpoint(system, list(c.objects.values()), snaps, walkers)
+    return Checkpoint(system, list(c.objects.values()), snaps, walkers, c.big)
