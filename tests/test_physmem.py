@@ -228,5 +228,6 @@ def test_walker_httu_writes_are_tracked_by_snapshots():
     s = m.snapshot()
     m.fill_pages(0x4000_0000, 4, 0xAA)              # through write64
     assert m.read_u64(0x4000_3000) == 0xAA
+    assert m.written_pfns() == [0x40000, 0x40001, 0x40002, 0x40003]
     assert m.restore(s) == 4
     assert m.read_words(0x4000_0000, 1) == [1] and m.read_u64(0x4000_3000) == 0
