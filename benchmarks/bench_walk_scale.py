@@ -83,38 +83,36 @@ def build(npages: int, memory: str = "flat", seed: int = 1):
     return w, mem, vas, time.perf_counter() - t0
 
 
-def bench_smmudbg(w, vas, n, runs, seed=2):
+def queries(vas, n, seed=2):
     rng = np.random.default_rng(seed)
-    addrs = vas[rng.integers(0, len(vas), n)] | rng.integers(0, 4096, n).astype(np.uint64)
-    sids = np.ones(n, dtype=np.uint32)
-    out, fault, _ = w.translate_batch(sids[:1000], addrs[:1000])
+    return vas[rng.integers(0, len(vas), n)] | rng.integers(0, 4096, n).astype(np.uint64)
+
+
+def smmudbg_run(w, addrs):
+    """Nested walks/s of one translate_batch over addrs (StreamID 1, caches off)."""
+    sids = np.ones(len(addrs), dtype=np.uint32)
+    t0 = time.perf_counter()
+    out, fault, _ = w.translate_batch(sids, addrs)
+    rate = len(addrs) / (time.perf_counter() - t0)
     assert not fault.any(), "the benchmark tables do not translate"
-    steps = w.translate(1, int(addrs[0]), trace=True)["steps"]
-    rates = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out, fault, _ = w.translate_batch(sids, addrs)
-        rates.append(n / (time.perf_counter() - t0))
-    assert not fault.any()
-    return statistics.median(rates), len(steps)
+    return rate
 
 
-def run_c(pages, runs):
-    """(dense, hash) nested walks/s of the C walker (median of runs), or None without gcc."""
+def compile_c(d):
+    """Path of the compiled C walker in directory d, or None without a compiler."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None or not os.path.exists(C_SOURCE):
         return None
-    dense, hashed = [], []
-    with tempfile.TemporaryDirectory(prefix="cwl-") as d:
-        exe = os.path.join(d, "cwl")
-        subprocess.run([cc, "-O2", "-o", exe, C_SOURCE], check=True)
-        for _ in range(runs):
-            out = subprocess.run([exe, str(pages)], check=True, capture_output=True,
-                                 text=True).stdout
-            for kind, rate in re.findall(r"^(dense|hash)\s+nested_4x4\s+([\d.]+) Mwalks/s",
-                                         out, re.M):
-                (dense if kind == "dense" else hashed).append(float(rate) * 1e6)
-    return statistics.median(dense), statistics.median(hashed)
+    exe = os.path.join(d, "cwl")
+    subprocess.run([cc, "-O2", "-o", exe, C_SOURCE], check=True)
+    return exe
+
+
+def c_run(exe, pages):
+    """{'dense': walks/s, 'hash': walks/s} of one run of the C walker."""
+    out = subprocess.run([exe, str(pages)], check=True, capture_output=True, text=True).stdout
+    return {kind: float(rate) * 1e6 for kind, rate in
+            re.findall(r"^(dense|hash)\s+nested_4x4\s+([\d.]+) Mwalks/s", out, re.M)}
 
 
 def main():
@@ -126,26 +124,39 @@ def main():
     ap.add_argument("--memory", default="flat,flat-4k,hash",
                     help="smmudbg memory models to run (flat, flat-4k, hash)")
     args = ap.parse_args()
-    rates = {}
+    systems = {}
     for memory in args.memory.split(","):
         w, mem, vas, secs = build(args.pages, memory)
-        rate, steps = bench_smmudbg(w, vas, args.n, args.runs)
-        rates[memory] = rate
-        print(f"smmudbg {memory:<8} {rate:>11,.0f} nested walks/s  ({len(vas):,} pages, tables "
-              f"built in {secs:.1f} s; {steps} reads per walk incl. STE and CD; median of "
-              f"{args.runs} runs of {args.n:,})")
-        del w, mem
-    rate = rates.get("flat", next(iter(rates.values())))
-    c = run_c(args.pages, args.c_runs)
-    if c is None:
+        steps = len(w.translate(1, int(vas[0]), trace=True)["steps"])
+        systems[memory] = (w, mem, queries(vas, args.n))
+        print(f"smmudbg {memory:<8} {len(vas):,} pages, tables built in {secs:.1f} s; {steps} "
+              f"reads per walk (the C walker: 24; smmudbg also reads the STE and the CD)")
+    # Runs alternate between the C walker and each smmudbg memory model, so that load from
+    # other processes falls on all of them alike; medians are printed.
+    rates = {m: [] for m in systems}
+    crates = {"hash": [], "dense": []}
+    with tempfile.TemporaryDirectory(prefix="cwl-") as d:
+        exe = compile_c(d)
+        for r in range(max(args.runs, args.c_runs)):
+            if exe is not None and r < args.c_runs:
+                for k, v in c_run(exe, args.pages).items():
+                    crates[k].append(v)
+            if r < args.runs:
+                for m, (w, mem, addrs) in systems.items():
+                    rates[m].append(smmudbg_run(w, addrs))
+    med = {m: statistics.median(v) for m, v in rates.items()}
+    for m, v in med.items():
+        print(f"smmudbg {m:<8} {v:>11,.0f} nested walks/s  (median of {args.runs} runs of "
+              f"{args.n:,})")
+    if exe is None:
         print("C reference: not run (no C compiler or no c_walk_limit.c)")
         return
-    dense, hashed = c
-    print(f"C walker         hash {hashed:,.0f}  dense {dense:,.0f} nested walks/s  "
-          f"(24 reads per walk; median of {args.c_runs} runs)")
-    for memory, r in rates.items():
-        print(f"ratio smmudbg {memory:<8} / C hash {r / hashed:.2f}x   / C dense "
-              f"{r / dense:.2f}x")
+    hashed, dense = statistics.median(crates["hash"]), statistics.median(crates["dense"])
+    print(f"C walker hash    {hashed:>11,.0f} nested walks/s   dense {dense:,.0f}  (median of "
+          f"{args.c_runs} runs)")
+    for m, v in med.items():
+        print(f"ratio smmudbg {m:<8} / C hash {v / hashed:.2f}x   / C dense {v / dense:.2f}x")
+    rate = med.get("flat", next(iter(med.values())))
     print(f"goal: smmudbg (flat) >= 1.0x the C hash walker: "
           f"{'ok' if rate >= hashed else 'MISSED'}")
 
