@@ -231,3 +231,26 @@ def test_walker_httu_writes_are_tracked_by_snapshots():
     assert m.written_pfns() == [0x40000, 0x40001, 0x40002, 0x40003]
     assert m.restore(s) == 4
     assert m.read_words(0x4000_0000, 1) == [1] and m.read_u64(0x4000_3000) == 0
+
+
+def test_restore_removes_many_hash_pages_and_keeps_the_rest():
+    # Restoring to before pages existed deletes them from the open-addressing page hash;
+    # every other page must stay reachable whatever the probe runs looked like.
+    import random
+    m = PhysMem(capacity=16)
+    rnd = random.Random(5)
+    old = rnd.sample(range(1 << 20), 3000)
+    for p in old:
+        m.write_u64(p << 12, p)
+    s = m.snapshot()
+    new = [p for p in rnd.sample(range(1 << 20), 6000) if p not in set(old)]
+    for p in new:
+        m.write_u64(p << 12, ~p & 0xFFFF)
+    for p in old[::3]:
+        m.write_u64(p << 12, 0)
+    assert m.resident_pages == len(old) + len(new)
+    assert m.restore(s) == len(new) + len(old[::3])
+    assert m.resident_pages == len(old)
+    assert all(m.read_u64(p << 12) == p for p in old)
+    assert not any(m.is_backed(p << 12) for p in new)
+    assert m.resident_pfns() == sorted(old)
