@@ -39,6 +39,7 @@ VERSION = 1
 MAX_SESSION_BYTES = 64 << 20
 MAX_COMMAND_CHARS = 4096
 CHECKPOINT_EVERY = 64           # log positions between automatic checkpoints
+MAX_CHECKPOINTS = 128           # beyond this, every second one is dropped (spacing doubles)
 
 
 class SessionError(SmmuDbgError):
@@ -193,6 +194,12 @@ class Session:
             cp = ckpt.capture(self.system, self._latest)
             if cp is not None:
                 self._checkpoints[self.position] = self._latest = cp
+                if len(self._checkpoints) > MAX_CHECKPOINTS:
+                    # Bound the memory held (each holds copies of the caches and the pages
+                    # written since the previous one): keep 0, the newest and every second.
+                    ps = sorted(self._checkpoints)
+                    for p in ps[1:-1:2]:
+                        del self._checkpoints[p]
 
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""

@@ -37,6 +37,10 @@ SCRIPT = [
     "set reg smmu0 CR0 SMMUEN=1",
     "walk nvme0 0x1_0000_0040",
 ]
+# With Walker.export_caches (the core-walk branch) the same tests cover cached state too.
+from core_cy.walk import Walker  # noqa: E402
+SCENARIOS = [NOCACHE] + ([sc.builtin("default")] if hasattr(Walker, "export_caches") else [])
+
 PROBES = ("regs smmu0", "tlb smmu0", "cfgcache smmu0", "events smmu0", "pt vm0-s2",
           "pt nic0-dma", "pt host-dma", "ste gpu0", "ste nic0", "cd nic0")
 
@@ -72,11 +76,12 @@ def test_script_is_mixed():
     assert s.system.smmu().evtq.written >= 2
 
 
-def test_goto_from_checkpoints_equals_rebuild(every4, monkeypatch):
-    s = run(Session(NOCACHE), SCRIPT)
+@pytest.mark.parametrize("text", SCENARIOS, ids=["nocache", "cached"][:len(SCENARIOS)])
+def test_goto_from_checkpoints_equals_rebuild(every4, monkeypatch, text):
+    s = run(Session(text), SCRIPT)
     assert set(s._checkpoints) >= {0, 4, 8, 12, 16, 20}
     final = state(s)
-    refs = {n: run(Session(NOCACHE), SCRIPT[:n]) for n in (0, 3, 9, 13, 17, len(SCRIPT))}
+    refs = {n: run(Session(text), SCRIPT[:n]) for n in (0, 3, 9, 13, 17, len(SCRIPT))}
     # Time travel must restore, never rebuild.
     monkeypatch.setattr(Session, "_fresh_system",
                         lambda self: pytest.fail("goto rebuilt the system"))
@@ -126,3 +131,15 @@ def test_caching_walkers_without_cache_export_are_not_checkpointed():
     if hasattr(s.system.smmu().walker, "export_caches"):
         pytest.skip("the walker exports its caches")
     assert ckpt.capture(s.system) is None and not s._checkpoints
+
+
+def test_checkpoints_are_thinned_and_goto_still_matches(monkeypatch):
+    monkeypatch.setattr(session_mod, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setattr(session_mod, "MAX_CHECKPOINTS", 6)
+    s = run(Session(NOCACHE), SCRIPT)
+    assert 0 in s._checkpoints and len(s._checkpoints) <= 6
+    assert len(SCRIPT) in s._checkpoints
+    for n in (5, 14, 1):
+        s.goto(n)
+        ref = run(Session(NOCACHE), SCRIPT[:n])
+        assert state(s) == state(ref) and same_memory(s.system.mem, ref.system.mem), n
