@@ -319,7 +319,9 @@ cdef class PhysMem:
                  _KIND_NAMES[self.core.regions[i].kind]) for i in range(self.core.nregions)]
 
     def region_at(self, uint64_t pa):
-        """The MemRegion holding pa (base, size, kind, owner), or None: what is at an address."""
+        """What is at an address: the MemRegion holding pa (base, size, kind 'ram', 'image' or
+        'mmio', owner: the device for MMIO), a one-page MemRegion of kind 'page' for a page
+        written outside every region (non-strict memory), or None for nothing."""
         cdef int i = _region_of(&self.core, pa)
         cdef Region* r
         if i < 0:
