@@ -38,7 +38,7 @@ FORMAT = "smmudbg-session"
 VERSION = 1
 MAX_SESSION_BYTES = 64 << 20
 MAX_COMMAND_CHARS = 4096
-CHECKPOINT_EVERY = 64           # log positions between automatic checkpoints
+CHECKPOINT_EVERY = 128          # log positions between automatic checkpoints
 MAX_CHECKPOINTS = 128           # beyond this, every second one is dropped (spacing doubles)
 
 
