@@ -8,6 +8,11 @@ Replay: a walk-heavy session (walks on many streams, with faults and invalidatio
 re-run from its log on a fresh system with every result digest compared. Target: >= 5,000
 commands/s. The time to build the system from the scenario is reported separately.
 
+Time travel: `goto` to positions spread over that session (back and forth), from checkpoints.
+Target: < 100 ms median. The walker caches are checkpointed through Walker.export_caches; a
+walker without it (and caching on) cannot be checkpointed, so goto then rebuilds: the figure is
+reported for the scenario as written and with caching off.
+
     python benchmarks/bench_commands.py [--quick]
 """
 from __future__ import annotations
@@ -17,11 +22,10 @@ import statistics
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from smmudbg.render import render_text
+from smmudbg.session import Entry, Session
 
-from smmudbg.render import render_text            # noqa: E402
-from smmudbg.session import Entry, Session         # noqa: E402
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
 def latency(s, lines, reps):
@@ -58,7 +62,7 @@ def walk_session(s, n):
 
 def main():
     quick = "--quick" in sys.argv
-    scenario = os.path.join(ROOT, "examples", "large.toml")
+    scenario = os.path.join(EXAMPLES, "large.toml")
     t = time.perf_counter()
     s = Session.from_file(scenario)
     build = time.perf_counter() - t
@@ -88,6 +92,29 @@ def main():
     print(f"replay: {len(entries)} commands (walk-heavy), median "
           f"{statistics.median(rates):,.0f} commands/s (target >= 5,000; scenario build "
           f"{build:.2f} s not included)")
+
+    with open(scenario, encoding="utf-8") as f:
+        text = f.read()
+    nocache = text.replace('pool = { base = 0x4000_0000, size = 0x0800_0000 }',
+                           'pool = { base = 0x4000_0000, size = 0x0800_0000 }\ncaching = false', 1)
+    assert nocache != text
+    for label, body in (("as written", text), ("caching off", nocache)):
+        s = Session(body, scenario)
+        for e in entries:
+            s.execute(e.command)
+        length = len(s.log)
+        targets = [length // 2, 10, length, length - 300, 1500, length // 3, length]
+        if quick:
+            targets = targets[:4]
+        ts, ran = [], []
+        for n in targets:
+            t = time.perf_counter()
+            ran.append(s.goto(n))
+            ts.append(time.perf_counter() - t)
+        print(f"goto ({label}, {len(s._checkpoints)} checkpoints): median "
+              f"{statistics.median(ts) * 1e3:.1f} ms  max {max(ts) * 1e3:.1f} ms over "
+              f"{len(ts)} jumps in {length} commands, re-ran median {statistics.median(ran):.0f} "
+              f"commands (target < 100 ms)")
 
 
 if __name__ == "__main__":

@@ -1,55 +1,54 @@
-# Modeled physical memory: a sparse 64-bit address space of 4 KiB pages.
-from libc.stdint cimport uint64_t, uint8_t, int64_t
+# Modeled physical memory: a 64-bit system map of flat RAM regions, read-only images (dumps,
+# copied page by page on write), device (MMIO) regions, and sparse pages outside them.
+from libc.stdint cimport uint64_t, uint32_t, uint8_t, int64_t
 from libc.string cimport memcpy
 
 cdef enum:
     PAGE_SHIFT = 12
     PAGE_SIZE = 4096
 
+cdef enum:
+    KIND_RAM = 0          # flat, writable, zero-filled memory
+    KIND_IMAGE = 1        # read-only bytes; written pages are copied into the page hash
+    KIND_MMIO = 2         # a device's registers: never read by table walks
+
 cdef struct PageSlot:
     uint64_t key          # pfn + 1; 0 marks an empty slot
     uint8_t* page
+    uint32_t stamp        # snapshot generation of the page's last first-write (0: none)
+
+cdef struct PageMap:
+    PageSlot* slots
+    uint64_t mask         # capacity - 1 (capacity is a power of two)
+    uint64_t count
 
 cdef struct Region:
     uint64_t base         # page aligned
     uint64_t size         # page multiple
-    const uint8_t* data   # NULL: RAM that reads as zero until written; else a read-only image
+    uint8_t* data         # RAM: the flat memory; image: its bytes; MMIO: NULL
+    uint32_t* stamps      # RAM: per-page snapshot generation (see PageSlot.stamp)
+    int kind
 
 cdef struct MemCore:
-    PageSlot* slots
-    uint64_t mask         # capacity - 1 (capacity is a power of two)
-    uint64_t count
-    uint64_t last_pfn     # one-entry lookup cache: walks touch the same page repeatedly
+    # The RAM region hit last: walks stay in one region, so a read is a subtract and compare.
+    uint64_t flat_base
+    uint64_t flat_size    # 0 until a RAM region is hit
+    uint8_t* flat_data
+    PageMap hash          # pages outside RAM regions: image copies, non-strict pages
+    uint64_t last_pfn     # one-entry lookup cache of the hash
     uint8_t* last_page
     Region* regions
     int nregions
-    const uint8_t* zero_page
 
-cdef inline uint64_t _slot_of(uint64_t pfn, uint64_t mask) noexcept nogil:
-    return ((pfn + 1) * <uint64_t>0x9E3779B97F4A7C15ULL >> 20) & mask
-
-cdef inline uint8_t* mc_resident(MemCore* m, uint64_t pfn) noexcept nogil:
-    """The written page holding pfn, or NULL."""
-    cdef uint64_t i, key = pfn + 1
-    if pfn == m.last_pfn:
-        return m.last_page
-    i = _slot_of(pfn, m.mask)
-    while m.slots[i].key != 0:
-        if m.slots[i].key == key:
-            m.last_pfn = pfn
-            m.last_page = m.slots[i].page
-            return m.slots[i].page
-        i = (i + 1) & m.mask
-    return NULL
-
-cdef const uint8_t* mc_region_page(MemCore* m, uint64_t pfn) noexcept nogil
+cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil
 
 cdef inline const uint8_t* mc_page(MemCore* m, uint64_t pfn) noexcept nogil:
-    """The bytes of page pfn for reading, or NULL when no memory is there (external abort)."""
-    cdef uint8_t* p = mc_resident(m, pfn)
-    if p != NULL:
-        return p
-    return mc_region_page(m, pfn)
+    """The bytes of page pfn for reading, or NULL when no memory is there (external abort).
+    MMIO pages are NULL too: the model's table walks read only memory."""
+    cdef uint64_t off = (pfn << PAGE_SHIFT) - m.flat_base
+    if off < m.flat_size:
+        return m.flat_data + off
+    return mc_page_slow(m, pfn)
 
 cdef inline int mc_read64(MemCore* m, uint64_t pa, uint64_t* out) noexcept nogil:
     """Little-endian 64-bit read at an 8-byte aligned PA; -1 if unbacked."""
@@ -75,9 +74,22 @@ cdef class PhysMem:
     cdef size_t slab_cap
     cdef size_t slab_free     # pages left in the newest slab
     cdef list _buffers        # keeps region images alive
+    cdef dict _mmio           # region base -> (owner, write, read)
     cdef public bint strict   # writes outside declared regions are errors
+    # Snapshots (see snapshot()): generation stamped on first write, pages written since the
+    # last snapshot/restore, and each page's content before its first write since tracking.
+    cdef uint32_t gen         # 0: not tracking
+    cdef uint64_t* dirty
+    cdef uint64_t ndirty
+    cdef uint64_t dirty_cap
+    cdef PageMap base         # pfn -> copy of the page before tracking (page NULL: absent)
+    cdef object _cur          # the Snapshot the current state started from
 
     cdef uint8_t* page_for_write(self, uint64_t pfn) noexcept nogil
     cdef int write64(self, uint64_t pa, uint64_t value) noexcept nogil
-    cdef int _grow(self) noexcept nogil
-    cdef _add_region(self, uint64_t base, uint64_t size, const uint8_t* data)
+    cdef uint8_t* _alloc_page(self) noexcept nogil
+    cdef int _track(self, uint64_t pfn, uint8_t* page, uint32_t* stamp) noexcept nogil
+    cdef _add_region(self, uint64_t base, uint64_t size, uint8_t* data, int kind)
+    cdef _adopt_pages(self, uint64_t base, uint64_t size)
+    cdef uint8_t* _page_raw(self, uint64_t pfn) noexcept
+    cdef _set_raw(self, uint64_t pfn, const uint8_t* content)

@@ -9,10 +9,15 @@ JSON document that embeds the scenario text and that log; loading one only parse
 (nothing in the file is executed as code) and rebuilds the state by re-running the logged
 commands on a fresh System.
 
-Time travel: `goto N` rebuilds the system from the scenario and re-runs the first N logged
-commands (skipping commands that only read state); the rest of the log is kept, so `goto` can
-go forward again until a command that changes state is run, which drops the entries after the
-current position. Read-only commands run in the past are not recorded.
+Time travel: the session keeps checkpoints of the whole system (model/checkpoint.py: memory
+snapshots with copy-on-write pages and the model objects' state) at position 0, every
+CHECKPOINT_EVERY log positions and at each goto target. `goto N` restores the nearest checkpoint
+at or before N (or continues from the current position when that is nearer) and re-runs the
+logged commands after it (skipping commands that only read state); where no checkpoint can be
+taken (walker caches that cannot be saved) it rebuilds the system from the scenario and re-runs
+the first N. The rest of the log is kept, so `goto` can go forward again until a command that
+changes state is run, which drops the entries (and checkpoints) after the current position.
+Read-only commands run in the past are not recorded.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import SmmuDbgError
+from .model import checkpoint as ckpt
 from .model import scenario as sc
 from .model.system import System
 from .textfile import read_text
@@ -34,6 +40,8 @@ FORMAT = "smmudbg-session"
 VERSION = 1
 MAX_SESSION_BYTES = 64 << 20
 MAX_COMMAND_CHARS = 4096
+CHECKPOINT_EVERY = 128          # log positions between automatic checkpoints
+MAX_CHECKPOINTS = 128           # beyond this, every second one is dropped (spacing doubles)
 
 
 class SessionError(SmmuDbgError):
@@ -145,6 +153,9 @@ class Session:
         self.dirty = False
         self.keep_results = True        # keep each result in memory (for `save F results`)
         self._last_autosave = time.monotonic()
+        self._checkpoints: dict[int, ckpt.Checkpoint] = {}    # log position -> checkpoint
+        self._latest: ckpt.Checkpoint | None = None            # the last one taken
+        self._checkpoint()
 
     @classmethod
     def from_file(cls, scenario_path: str) -> "Session":
@@ -211,9 +222,26 @@ class Session:
     def _record(self, entry: Entry) -> None:
         if self.position < len(self.log):
             del self.log[self.position:]
+            for p in [p for p in self._checkpoints if p > self.position]:
+                del self._checkpoints[p]        # they belong to the dropped entries
         self.log.append(entry)
         self.position = len(self.log)
         self.dirty = True
+        if self.position % CHECKPOINT_EVERY == 0 and not entry.pure:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Checkpoint the state at the current position (if it can be restored exactly)."""
+        if self.position not in self._checkpoints:
+            cp = ckpt.capture(self.system, self._latest)
+            if cp is not None:
+                self._checkpoints[self.position] = self._latest = cp
+                if len(self._checkpoints) > MAX_CHECKPOINTS:
+                    # Bound the memory held (each holds copies of the caches and the pages
+                    # written since the previous one): keep 0, the newest and every second.
+                    ps = sorted(self._checkpoints)
+                    for p in ps[1:-1:2]:
+                        del self._checkpoints[p]
 
     def load_file(self, path: str) -> dict:
         """`load`: become the session saved in path (the current one is kept if the file is
@@ -243,25 +271,32 @@ class Session:
 
     # -- time travel --------------------------------------------------------------------------
     def goto(self, n: int) -> int:
-        """Rebuild the state after the first n logged commands. Returns how many commands ran."""
+        """Make the state the one after the first n logged commands: from the nearest
+        checkpoint at or before n, or from here when going forward is nearer, re-running the
+        commands in between. Returns how many commands ran."""
         if n < 0 or n > len(self.log):
             raise SessionError(f"goto: {n} is outside the log (0..{len(self.log)})")
         from .commands.registry import REGISTRY, call
         old = self.system
-        if n >= self.position:
-            todo = self.log[self.position:n]        # forward: continue from here
+        best = max((p for p in self._checkpoints if p <= n), default=None)
+        if self.position <= n and (best is None or best <= self.position):
+            start = self.position                   # forward: continue from here
+        elif best is not None:
+            cp = self._checkpoints[best]            # restore the nearest checkpoint
+            cp.restore()
+            self.system = cp.system
+            start = best
         else:
-            self.system = self._fresh_system()      # back: rebuild, then re-run
-            todo = self.log[:n]
-        start = self.position if n >= self.position else 0
+            self.system = self._fresh_system()      # no checkpoint: rebuild, then re-run
+            start = 0
         ran = 0
-        for i, e in enumerate(todo):
+        for i, e in enumerate(self.log[start:n]):
             if e.pure:
                 continue
             try:
                 cmd, kwargs = REGISTRY.parse(self, e.command)
             except SmmuDbgError as err:
-                if start == 0 and i == 0 and ran == 0:
+                if start == 0 and i == 0 and ran == 0 and best is None:
                     self.system = old
                     raise SessionError(f"goto: cannot re-run {e.command!r}: {err}") from None
                 self.position = start + i
@@ -272,8 +307,12 @@ class Session:
             except Exception:       # it failed when it was logged too: same effect again
                 pass
             ran += 1
+            if (start + i + 1) % CHECKPOINT_EVERY == 0:
+                self.position = start + i + 1
+                self._checkpoint()
         self.position = n
         self.last = None
+        self._checkpoint()                          # coming back here is then immediate
         return ran
 
     # -- replay -------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ class System(SystemViews):
     def __init__(self, spec: dict):
         self.spec = spec
         self.name = spec["name"]
-        self.mem = PhysMem()
+        # Strict: only declared RAM and device regions exist; a write to nothing faults.
+        self.mem = PhysMem(strict=True)
         self.smmus: dict[str, Smmu] = {}
         self.vms: dict[str, Vm] = {}
         self.domains: dict[str, Domain] = {}
@@ -129,6 +130,7 @@ class System(SystemViews):
             self.mem.ram(r["base"], r["size"])
         for s in self.spec["smmu"]:
             smmu = Smmu(s["name"], self.mem, s["features"], s["pool"], s["base"])
+            self._map_registers(smmu)
             st = s["stream_table"]
             smmu.setup_stream_table(st["format"], st["log2size"], st["split"])
             smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
@@ -142,6 +144,22 @@ class System(SystemViews):
         for s in self.spec["stream"]:
             for i in range(s["count"]):
                 self._build_stream(s, s["sid"] + i)
+
+    # SMMUv3 register file: Page 0 and Page 1, 64 KiB each (IHI 0070 6.1).
+    SMMU_MMIO_SIZE = 0x2_0000
+
+    def _map_registers(self, smmu: Smmu) -> None:
+        """Give the SMMU's register pages to it in the system map, so a DMA write landing
+        there reaches the SMMU (its mmio_write(pa, data), when it has one)."""
+        if not smmu.base:
+            return
+        try:
+            self.mem.add_mmio(smmu.base, self.SMMU_MMIO_SIZE, smmu.name,
+                              write=getattr(smmu, "mmio_write", None),
+                              read=getattr(smmu, "mmio_read", None))
+        except ValueError as e:
+            raise ModelError(f"{smmu.name}: register pages at {smmu.base:#x} (128 KiB): "
+                             f"{e}") from None
 
     def _build_domain(self, d):
         smmu = self.smmus[d["smmu"]]
