@@ -46,7 +46,7 @@ from ..arch.smmuv3 import registers as R
 from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
 from ..arch.smmuv3.geometry import (CD_SIZE, L1_SIZE, SPLITS, STE_SIZE, cd_geometry,
                                     strtab_geometry)
-from ..errors import ModelError, SmmuDbgError
+from ..errors import ModelError, SmmuDbgError, brief
 from ..model.smmu import IDR_OF, Smmu
 from ..model.scenario import IDR_MAX
 from ..model.system import CONFIG_CODES, System
@@ -95,7 +95,7 @@ def _no_dup_pairs(where):
         out = {}
         for k, v in pairs:
             if k in out:
-                raise QemuImportError(f"{where}: key {k!r} is given twice")
+                raise QemuImportError(f"{where}: key {brief(k)} is given twice")
             out[k] = v
         return out
     return hook
@@ -111,11 +111,11 @@ def parse_regs(obj, where: str = "regs") -> dict[str, int]:
     for key, raw in obj.items():
         name = canonical_name(key) if isinstance(key, str) else None
         if name is None:
-            raise QemuImportError(f"{where}: unknown register {key!r} (expected an SMMUv3 "
+            raise QemuImportError(f"{where}: unknown register {brief(key)} (expected an SMMUv3 "
                                   f"register name such as SMMU_CR0, SMMU_STRTAB_BASE, "
                                   f"SMMU_EVTQ_PROD)")
         if name in given:
-            raise QemuImportError(f"{where}: {key!r} and {given[name]!r} are the same register "
+            raise QemuImportError(f"{where}: {brief(key)} and {brief(given[name])} are the same register "
                                   f"({name})")
         given[name] = key
         out[name] = _value(raw, key, name, where)
@@ -129,22 +129,22 @@ def _json_type(v) -> str:
 
 def _value(raw, key, name, where) -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise QemuImportError(f"{where}: {key}: expected an integer or a hex string, got "
+        raise QemuImportError(f"{where}: {brief(key)}: expected an integer or a hex string, got "
                               f"{_json_type(raw)}")
     if isinstance(raw, str):
         t = raw.strip()
         try:
             v = int(t, 0) if t[:2].lower() in ("0x", "0b", "0o") else int(t, 10)
         except ValueError:
-            raise QemuImportError(f"{where}: {key}: {raw!r} is not a number (write hex as "
+            raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is not a number (write hex as "
                                   f"\"0x...\")") from None
     else:
         v = raw
     bits = 8 * fmt(name).size
     if v < 0:
-        raise QemuImportError(f"{where}: {key}: {raw!r} is negative")
+        raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is negative")
     if v >> bits:
-        raise QemuImportError(f"{where}: {key}: {v:#x} does not fit in the {bits}-bit "
+        raise QemuImportError(f"{where}: {brief(key)}: {brief(v)} does not fit in the {bits}-bit "
                               f"register {name}")
     return v
 

@@ -13,6 +13,7 @@ from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
 from ..arch.smmuv3.geometry import CD_LEAF_BITS, L1_SIZE, SPLITS, STE_SIZE
 from ..errors import ScenarioError
+from ..errors import brief as _show
 from ..textfile import read_text
 from .smmu import DEFAULT_FEATURES
 
@@ -49,22 +50,6 @@ _S1CDMAX = fmt("STE").field("S1CDMax")
 MAX_STREAMS = 1 << 16
 MAX_TABLE_BYTES = 1 << 28
 MAX_CD_ENTRIES = 1 << 20
-
-
-def _show(value, decimal: bool = False) -> str:
-    """A value for an error message, one short line whatever the value is (integers in hex
-    unless decimal: counts and log2 sizes)."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        if value.bit_length() > 128:
-            return f"a {value.bit_length()}-bit {'negative ' if value < 0 else ''}integer"
-        return str(value) if decimal or abs(value) <= 9 else hex(value)
-    if isinstance(value, str):
-        r = repr(value)
-        return r if len(r) <= 60 else r[:50] + f"...' ({len(value)} characters)"
-    return {list: "an array", dict: "a table", float: "a float"}.get(type(value),
-                                                                       type(value).__name__)
 
 
 def _int(where, value):
