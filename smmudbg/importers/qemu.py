@@ -115,8 +115,8 @@ def parse_regs(obj, where: str = "regs") -> dict[str, int]:
                                   f"register name such as SMMU_CR0, SMMU_STRTAB_BASE, "
                                   f"SMMU_EVTQ_PROD)")
         if name in given:
-            raise QemuImportError(f"{where}: {brief(key)} and {brief(given[name])} are the same register "
-                                  f"({name})")
+            raise QemuImportError(f"{where}: {brief(key)} and {brief(given[name])} are the same "
+                                  f"register ({name})")
         given[name] = key
         out[name] = _value(raw, key, name, where)
     return out
@@ -136,8 +136,8 @@ def _value(raw, key, name, where) -> int:
         try:
             v = int(t, 0) if t[:2].lower() in ("0x", "0b", "0o") else int(t, 10)
         except ValueError:
-            raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is not a number (write hex as "
-                                  f"\"0x...\")") from None
+            raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is not a number (write "
+                                  f"hex as \"0x...\")") from None
     else:
         v = raw
     bits = 8 * fmt(name).size

@@ -1,10 +1,13 @@
 """Scenario files: a TOML description of a system, checked before anything is built.
 
-Every error names the table and key it is about, e.g. `stream[2].config: 'nestd' is not one
-of abort, bypass, s1, s2, nested`. Loading parses TOML only; nothing in the file is executed.
+Every error is one line naming the file, table and key it is about, e.g. `t.toml: stream[2].config:
+'nestd' is not one of abort, bypass, s1, s2, nested`. Loading parses TOML only; nothing in the
+file is executed. Every size, address and count is checked here, against the architecture
+(field widths, SMMU_IDR1 maxima, SPLIT, TnSZ) and the bounds below, before anything is allocated.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 
@@ -45,8 +48,9 @@ _VMID = fmt("STE").field("S2VMID")
 _S1CDMAX = fmt("STE").field("S1CDMax")
 # The model's own bounds (not the architecture's: a stream table of 2^32 STEs is architected, but
 # the scenario builder writes every entry of what it declares): StreamIDs declared in one
-# scenario (a 16-bit StreamID space, as examples/large.toml), bytes of one stream table or queue, and CD-table entries
-# the builder writes over all streams.
+# scenario (a 16-bit StreamID space, as examples/large.toml: seconds to build), bytes of one
+# stream table or queue, and CD-table entries the builder writes over all streams (one linear
+# table of the largest S1CDMax, 20).
 MAX_STREAMS = 1 << 16
 MAX_TABLE_BYTES = 1 << 28
 MAX_CD_ENTRIES = 1 << 20
@@ -399,7 +403,33 @@ def parse(text: str, where: str = "scenario") -> dict:
     try:
         return normalize(doc)
     except ScenarioError as e:
-        raise ScenarioError(f"{where}: {e}") from None
+        line = _line_of(text, str(e))
+        raise ScenarioError(f"{where}{f':{line}' if line else ''}: {e}") from None
+
+
+def _line_of(text: str, message: str) -> int | None:
+    """The line an error's key path (`stream[2].cd_table.s1cdmax: ...`) is on, found in the
+    text: the [[stream]] header of that index, then the first line of its block that sets the
+    deepest key named (inline tables are on one line). None when the path is not found."""
+    m = re.match(r"(\w+)\[(\d+)\]((?:\.\w+|\[\d+\])*)", message)
+    if not m:
+        return None
+    lines = text.splitlines()
+    header = re.compile(r"\s*\[\[\s*" + re.escape(m.group(1)) + r"\s*\]\]")
+    starts = [i for i, t in enumerate(lines) if header.match(t)]
+    if int(m.group(2)) >= len(starts):
+        return None
+    first = starts[int(m.group(2))]
+    end = next((i for i in range(first + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+               len(lines))
+    found = first
+    for key in re.findall(r"\.(\w+)", m.group(3)):
+        at = re.compile(r"(^|[{,\s])" + re.escape(key) + r"\s*=")
+        hit = next((i for i in range(found, end) if at.search(lines[i])), None)
+        if hit is None:
+            break
+        found = hit
+    return found + 1
 
 
 def load(path: str) -> dict:
