@@ -358,3 +358,50 @@ def test_register_sizes_beyond_the_architecture(tmp_path):
 
 def test_errors_are_user_errors():
     assert issubclass(ScenarioError, SmmuDbgError) and issubclass(QemuImportError, SmmuDbgError)
+
+
+# -- dumps whose tables are garbage --------------------------------------------------------------
+def _garbage_import(tmp_path, **cfg):
+    """A 16 MiB raw dump of random bytes at PA 0, with the fixture's registers but SIDSIZE 32,
+    SMMUEN 0 and the stream table at 0 with the given SMMU_STRTAB_BASE_CFG fields."""
+    import json
+    import random
+    from smmudbg.arch.fieldtable import fmt
+    regs = json.loads(REGS.read_text())
+    idr1 = [int(regs["SMMU_IDR1"], 16)]
+    fmt("SMMU_IDR1").field("SIDSIZE").put(idr1, 32)
+    regs.update(SMMU_IDR1=hex(idr1[0]), SMMU_CR0="0x0", SMMU_STRTAB_BASE="0x0",
+                SMMU_STRTAB_BASE_CFG=hex(fmt("SMMU_STRTAB_BASE_CFG").encode(**cfg)[0]))
+    r = tmp_path / "regs.json"
+    r.write_text(json.dumps(regs))
+    d = tmp_path / "garbage.raw"
+    d.write_bytes(random.Random(15).randbytes(16 << 20))
+    t0 = time.monotonic()
+    with bounded(60):
+        _, report = import_qemu(d, r, ram_base=0)
+    return report, time.monotonic() - t0
+
+
+def test_garbage_linear_stream_table_is_bounded_work(tmp_path):
+    """LOG2SIZE 32: 2^32 STEs architected, 2^18 of them in the dump, about 7/16 of those valid
+    and not abort. Only what the dump holds is read; MAX_STREAMS are declared, warnings are
+    counted instead of listed one per stream."""
+    from smmudbg.importers.qemu import MAX_STREAMS
+    report, took = _garbage_import(tmp_path, FMT=0, LOG2SIZE=32)
+    assert took < 10
+    assert len(report["streams"]) == MAX_STREAMS
+    assert f"more than {MAX_STREAMS} streams found; only the first {MAX_STREAMS} are " \
+           f"declared" in report["warnings"]
+    assert f"{(1 << 32) - (16 << 20) // 64} STEs of the linear stream table are not in the " \
+           f"dump" in report["warnings"]
+    assert len(report["warnings"]) < 40
+
+
+def test_garbage_two_level_stream_table_is_bounded_work(tmp_path):
+    """SPLIT 6, LOG2SIZE 32: 2^26 L1STDs architected, 2^21 in the dump, almost all with a
+    reserved Span or an L2 pointer outside the dump."""
+    report, took = _garbage_import(tmp_path, FMT=1, LOG2SIZE=32, SPLIT=6)
+    assert took < 10
+    assert len(report["warnings"]) < 40
+    assert any(w.startswith("... and ") and w.endswith("more L1STDs with a reserved Span")
+               for w in report["warnings"])

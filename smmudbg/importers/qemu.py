@@ -482,6 +482,14 @@ def _warn_some(warnings, counts, kind, text):
         warnings.append(text)
 
 
+def _more(warnings, counts, kinds: dict, tail: str = ""):
+    """One warning counting the warnings of each kind that _warn_some left out."""
+    for kind, what in kinds.items():
+        extra = counts.get(kind, 0) - _WARN_EACH
+        if extra > 0:
+            warnings.append(f"... and {extra} more {what}" + (f" {tail}" if tail else ""))
+
+
 def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int, str]]:
     """(StreamID, config name) of every valid STE that is not Config=abort, read from the
     stream table in the dump. Missing parts of the table are reported in warnings."""
@@ -501,19 +509,25 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
         if missing:
             warnings.append(f"{missing} L1STDs of the level-1 stream table at {base:#x} are not "
                             f"in the dump")
-        l2_tables = 0
-        for i, d in zip(l1i.tolist(), l1v.tolist()):
-            span = L1STD.field("Span").get([d])
-            if span == 0:
-                continue
-            if not geo.span_ok(span):
-                _warn_some(warnings, out, "span", f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has "
-                                                  f"reserved Span={span}")
-                continue
-            l2_tables += 1
-            if l2_tables > MAX_L2_TABLES or len(out["streams"]) > MAX_STREAMS:
+        # Span of every L1STD at once: a garbage level-1 table may hold millions of entries.
+        span_f = L1STD.field("Span")
+        spans = (l1v >> np.uint64(span_f.lo)) & np.uint64(span_f.mask)
+        usable = np.isin(spans, [v for v in range(1, span_f.mask + 1) if geo.span_ok(v)])
+        reserved = np.nonzero((spans != 0) & ~usable)[0]
+        for k in reserved[:_WARN_EACH].tolist():
+            i = int(l1i[k])
+            _warn_some(warnings, out, "span", f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has "
+                                              f"reserved Span={int(spans[k])}")
+        out["span"] = len(reserved)
+        keep = np.nonzero(usable)[0]
+        if len(keep) > MAX_L2_TABLES:
+            warnings.append(f"{len(keep)} L1STDs point at level-2 tables: only the first "
+                            f"{MAX_L2_TABLES} are read")
+            keep = keep[:MAX_L2_TABLES]
+        for i, d in zip(l1i[keep].tolist(), l1v[keep].tolist()):
+            if len(out["streams"]) > MAX_STREAMS:
                 warnings.append(f"stream discovery stopped at L1STD #{i}: more than "
-                                f"{MAX_L2_TABLES} level-2 tables or {MAX_STREAMS} streams")
+                                f"{MAX_STREAMS} streams")
                 break
             in_l2 = geo.l2_sids(i, d)
             first_sid, n = in_l2.start, len(in_l2)
@@ -524,14 +538,11 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
                                                 f"{l2:#x} is not (wholly) in the dump")
             sids, words, _ = _dword0s(mem, cov, l2, n, STE_SIZE)
             _ste_rows(sids + first_sid, words, out)
-        for kind, what in (("span", "L1STDs with a reserved Span"),
-                           ("l2", "L2 stream tables not (wholly) in the dump")):
-            extra = out.get(kind, 0) - _WARN_EACH
-            if extra > 0:
-                warnings.append(f"... and {extra} more {what}")
+        _more(warnings, out, {"span": "L1STDs with a reserved Span",
+                              "l2": "L2 stream tables not (wholly) in the dump"})
     if len(out["streams"]) > MAX_STREAMS:
-        warnings.append(f"{len(out['streams'])} streams found; only the first {MAX_STREAMS} "
-                        f"are declared")
+        warnings.append(f"more than {MAX_STREAMS} streams found; only the first "
+                        f"{MAX_STREAMS} are declared")
         out["streams"].sort()
         del out["streams"][MAX_STREAMS:]
     out["streams"].sort()
@@ -542,6 +553,7 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
     """Warn about the CD tables and page-table roots of the found streams that the dump lacks
     (stage-1 pointers of nested streams are IPAs and are not checked here)."""
     seen = set()
+    counts: dict = {}
     for sid, config in streams:
         try:
             w = smmu.read_ste(sid)
@@ -551,8 +563,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
         if cfg in (C.STE_Config_s2_trans, C.STE_Config_nested):
             ttb = STE.field("S2TTB").address(w)
             if ("s2", ttb) not in seen and not cov.contains(ttb):
-                warnings.append(f"StreamID {sid:#x}: stage-2 table {ttb:#x} (STE.S2TTB) is not "
-                                f"in the dump")
+                _warn_some(warnings, counts, "s2", f"StreamID {sid:#x}: stage-2 table {ttb:#x} "
+                                                   f"(STE.S2TTB) is not in the dump")
             seen.add(("s2", ttb))
         if cfg != C.STE_Config_s1_trans:
             continue
@@ -562,8 +574,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
             continue
         seen.add(("cd", ctx))
         if not cov.contains(ctx, L1_SIZE if cdt.two_level else CD_SIZE):
-            warnings.append(f"StreamID {sid:#x}: CD table {ctx:#x} (STE.S1ContextPtr) is not in "
-                            f"the dump")
+            _warn_some(warnings, counts, "cd", f"StreamID {sid:#x}: CD table {ctx:#x} "
+                                               f"(STE.S1ContextPtr) is not in the dump")
             continue
         if cdt.two_level:
             continue
@@ -575,6 +587,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
                 continue
             ttb = CD.field(t).address(cdw)
             if ("tt", ttb) not in seen and not cov.contains(ttb):
-                warnings.append(f"StreamID {sid:#x}: CD {ctx:#x} {t} {ttb:#x} is not in the "
-                                f"dump")
+                _warn_some(warnings, counts, "tt", f"StreamID {sid:#x}: CD {ctx:#x} {t} "
+                                                   f"{ttb:#x} is not in the dump")
             seen.add(("tt", ttb))
+    _more(warnings, counts, {"s2": "stage-2 tables", "cd": "CD tables",
+                             "tt": "stage-1 tables"}, "not in the dump")
