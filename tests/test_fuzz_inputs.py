@@ -438,8 +438,9 @@ KINDS = {"scenario": scenario_case, "elf": elf_case, "regs": regs_case}
 # ---------------------------------------------------------------------------------------------
 SHORT = settings(max_examples=60, deadline=None, database=None,
                  suppress_health_check=list(HealthCheck))
-LONG = settings(max_examples=20000, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+# Three kinds x 34,000 >= 100,000 inputs; SMMUDBG_FUZZ_EXAMPLES changes the count per kind.
+LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 34000)), deadline=None,
+                database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
