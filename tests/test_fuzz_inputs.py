@@ -304,7 +304,8 @@ def mutate_elf(rng: random.Random) -> bytes:
             put("<H", 60, rng.choice([0, 1, 0xFFFF]))            # e_shnum
             put("<H", 62, rng.choice([0, 1, 0xFFFF]))            # e_shstrndx
         elif r < 0.9:
-            del raw[rng.randrange(len(raw)):]
+            if raw:                    # down to an empty file
+                del raw[rng.randrange(len(raw)):]
         else:
             for _ in range(rng.randrange(1, 16)):
                 if raw:
