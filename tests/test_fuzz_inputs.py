@@ -257,7 +257,7 @@ def tiny_elf(segments=((0x4000_0000, 0x2000), (0x4001_0000, 0x1000))) -> bytearr
     raw = bytearray(eh + b"".join(ph))
     raw += bytes(data_at - len(raw))
     for i, (_, size) in enumerate(segments):
-        raw += bytes([i + 1]) * size
+        raw += bytes([(i + 1) & 0xFF]) * size
     return raw
 
 

@@ -209,6 +209,19 @@ def test_elf_program_headers_past_the_end(tmp_path):
     assert "e_phnum 65534 program headers end at" in msg
 
 
+def test_elf_pn_xnum_count_is_bounded(tmp_path):
+    """e_phnum = PN_XNUM (0xffff): the count is section header 0's sh_info, here 2^20."""
+    raw = tiny_elf()
+    shoff = len(raw)
+    raw += struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 1 << 20, 0, 0)   # Elf64_Shdr
+    struct.pack_into("<Q", raw, 40, shoff)                                    # e_shoff
+    struct.pack_into("<H", raw, 56, 0xFFFF)                                   # e_phnum
+    p = tmp_path / "d.elf"
+    p.write_bytes(raw)
+    msg = one_line_error(lambda: load_memory(str(p)), DumpError)
+    assert msg == f"{p}: e_phnum 1048576 program headers: more than 65536"
+
+
 def test_elf_small_zero_fill_still_loads(tmp_path):
     """p_memsz above p_filesz within bounds is zero-filled, as before."""
     path, _ = elf_with(tmp_path, 1, p_memsz=0x10_0000)

@@ -43,9 +43,11 @@ _PT_LOAD = 1
 _PHDR_SIZE = 56                 # sizeof(Elf64_Phdr)
 
 #: Bounds on what a dump may declare, so a damaged header fails in milliseconds instead of
-#: reserving terabytes: program headers (QEMU writes one per RAM block or guest mapping), bytes
-#: zero-filled past p_filesz over all segments, and bytes an xz dump may decompress to.
-MAX_SEGMENTS = 1 << 20
+#: reserving terabytes: program headers (QEMU writes one per RAM block, or per guest mapping
+#: with paging; e_phnum holds up to 65,534 without PN_XNUM, and pyelftools reads about 25,000
+#: a second), bytes zero-filled past p_filesz over all segments, and bytes an xz dump may
+#: decompress to.
+MAX_SEGMENTS = 1 << 16
 MAX_ZERO_FILL = 1 << 40
 MAX_XZ_BYTES = 1 << 40
 
