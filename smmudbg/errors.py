@@ -12,3 +12,19 @@ class ScenarioError(SmmuDbgError):
 
 class ModelError(SmmuDbgError):
     """A request the model cannot honour (unknown name, address out of range...)."""
+
+
+def brief(value, decimal: bool = False) -> str:
+    """A value for an error message, one short line whatever the value is (integers in hex
+    unless decimal: counts and log2 sizes)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 128:
+            return f"a {value.bit_length()}-bit {'negative ' if value < 0 else ''}integer"
+        return str(value) if decimal or abs(value) <= 9 else hex(value)
+    if isinstance(value, str):
+        r = repr(value)
+        return r if len(r) <= 60 else r[:50] + f"...' ({len(value)} characters)"
+    return {list: "an array", dict: "a table", float: "a float"}.get(type(value),
+                                                                       type(value).__name__)

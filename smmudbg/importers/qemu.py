@@ -46,11 +46,12 @@ from ..arch.smmuv3 import registers as R
 from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
 from ..arch.smmuv3.geometry import (CD_SIZE, L1_SIZE, SPLITS, STE_SIZE, cd_geometry,
                                     strtab_geometry)
-from ..errors import ModelError, SmmuDbgError
+from ..errors import ModelError, SmmuDbgError, brief
 from ..model.smmu import IDR_OF, Smmu
+from ..model.scenario import IDR_MAX
 from ..model.system import CONFIG_CODES, System
 from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
-from ..textfile import read_text
+from ..textfile import display_name, read_text
 
 __all__ = ["QemuImportError", "import_qemu", "load_regs", "parse_regs", "build_system",
            "SMMU_NAME", "DEFAULT_RAM_BASE"]
@@ -63,6 +64,12 @@ _IDRS = ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR2", "SMMU_IDR3", "SMMU_IDR4", "SMMU_
          "SMMU_IIDR", "SMMU_AIDR")
 _CONFIG_NAMES = {v: k for k, v in CONFIG_CODES.items()}
 _PAGE = 4096
+_CHUNK = 1 << 20            # bytes of a table read at once while looking for streams
+# Streams an import declares at most (as a scenario may: smmudbg.model.scenario.MAX_STREAMS),
+# and level-2 stream tables it reads at most, so a dump full of valid-looking entries is
+# bounded work; the report says when discovery stopped early.
+MAX_STREAMS = 1 << 16
+MAX_L2_TABLES = 1 << 16
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -88,7 +95,7 @@ def _no_dup_pairs(where):
         out = {}
         for k, v in pairs:
             if k in out:
-                raise QemuImportError(f"{where}: key {k!r} is given twice")
+                raise QemuImportError(f"{where}: key {brief(k)} is given twice")
             out[k] = v
         return out
     return hook
@@ -104,12 +111,12 @@ def parse_regs(obj, where: str = "regs") -> dict[str, int]:
     for key, raw in obj.items():
         name = canonical_name(key) if isinstance(key, str) else None
         if name is None:
-            raise QemuImportError(f"{where}: unknown register {key!r} (expected an SMMUv3 "
+            raise QemuImportError(f"{where}: unknown register {brief(key)} (expected an SMMUv3 "
                                   f"register name such as SMMU_CR0, SMMU_STRTAB_BASE, "
                                   f"SMMU_EVTQ_PROD)")
         if name in given:
-            raise QemuImportError(f"{where}: {key!r} and {given[name]!r} are the same register "
-                                  f"({name})")
+            raise QemuImportError(f"{where}: {brief(key)} and {brief(given[name])} are the same "
+                                  f"register ({name})")
         given[name] = key
         out[name] = _value(raw, key, name, where)
     return out
@@ -122,30 +129,30 @@ def _json_type(v) -> str:
 
 def _value(raw, key, name, where) -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise QemuImportError(f"{where}: {key}: expected an integer or a hex string, got "
+        raise QemuImportError(f"{where}: {brief(key)}: expected an integer or a hex string, got "
                               f"{_json_type(raw)}")
     if isinstance(raw, str):
         t = raw.strip()
         try:
             v = int(t, 0) if t[:2].lower() in ("0x", "0b", "0o") else int(t, 10)
         except ValueError:
-            raise QemuImportError(f"{where}: {key}: {raw!r} is not a number (write hex as "
-                                  f"\"0x...\")") from None
+            raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is not a number (write "
+                                  f"hex as \"0x...\")") from None
     else:
         v = raw
     bits = 8 * fmt(name).size
     if v < 0:
-        raise QemuImportError(f"{where}: {key}: {raw!r} is negative")
+        raise QemuImportError(f"{where}: {brief(key)}: {brief(raw)} is negative")
     if v >> bits:
-        raise QemuImportError(f"{where}: {key}: {v:#x} does not fit in the {bits}-bit "
+        raise QemuImportError(f"{where}: {brief(key)}: {brief(v)} does not fit in the {bits}-bit "
                               f"register {name}")
     return v
 
 
 def load_regs(path) -> dict[str, int]:
     """Read and check a REGS.json file."""
-    name = os.fspath(path)
-    text = read_text(name, QemuImportError, "register file", MAX_REGS_BYTES)
+    text = read_text(path, QemuImportError, "register file", MAX_REGS_BYTES)
+    name = display_name(os.fspath(path))
     if not text.strip():
         raise QemuImportError(f"{name}: file is empty (expected a JSON object)")
     try:
@@ -180,6 +187,11 @@ def check_regs(regs: dict, where: str) -> list[str]:
         if r not in regs:
             raise QemuImportError(f"{where}: {r} is missing (the SMMU's capabilities are read "
                                   f"from SMMU_IDR0, SMMU_IDR1 and SMMU_IDR5)")
+    for key, mx in IDR_MAX.items():
+        reg, f = IDR_OF[key]
+        if reg in regs and f.get([regs[reg]]) > mx:
+            raise QemuImportError(f"{where}: {reg}.{f.name}={f.get([regs[reg]])} exceeds the "
+                                  f"architectural maximum {mx} (IHI 0070 6.3.2)")
     cr0 = regs.get("SMMU_CR0", 0)
     if "SMMU_CR0ACK" in regs and regs["SMMU_CR0ACK"] != cr0:
         raise QemuImportError(f"{where}: SMMU_CR0ACK {regs['SMMU_CR0ACK']:#x} != SMMU_CR0 "
@@ -271,6 +283,15 @@ class Coverage:
             pa = self.ranges[i][1]
         return None
 
+    def overlaps(self, lo: int, hi: int):
+        """The parts of [lo, hi) the dump holds, as (start, end) pairs in address order."""
+        i = max(0, bisect.bisect_right(self.starts, lo) - 1)
+        while i < len(self.ranges) and self.ranges[i][0] < hi:
+            a, b = self.ranges[i]
+            if b > lo:
+                yield max(a, lo), min(b, hi)
+            i += 1
+
     def describe(self, limit: int = 6) -> str:
         parts = [f"{lo:#x}-{hi - 1:#x}" for lo, hi in self.ranges[:limit]]
         if len(self.ranges) > limit:
@@ -288,16 +309,16 @@ class Coverage:
 def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = None):
     """Load MEMORY (ELF core or raw image, optionally xz) and REGS (a path or a dict of register
     values) into a System. Returns (system, report)."""
-    mem_name = os.fspath(memory)
+    mem_name = display_name(os.fspath(memory))
     if isinstance(regs, dict):
         values, regs_name = parse_regs(regs, "regs"), "regs"
     else:
-        regs_name = os.fspath(regs)
-        values = load_regs(regs_name)
+        values = load_regs(regs)
+        regs_name = display_name(os.fspath(regs))
     # Registers first: a bad register file fails before a large dump is touched.
     warnings = check_regs(values, regs_name)
     try:
-        segments = load_memory(mem_name, ram_base=ram_base)
+        segments = load_memory(memory, ram_base=ram_base)
     except DumpError as e:
         raise QemuImportError(str(e)) from None
     return build_system(segments, values, mem_name, regs_name, warnings, name)
@@ -408,44 +429,65 @@ def _check_coverage(smmu, values, cov: Coverage, warnings: list[str]):
 
 
 def _dword0s(mem, cov: Coverage, base: int, count: int, stride: int):
-    """Dword 0 of `count` entries of `stride` bytes from base, page by page; entries in pages
-    the dump lacks are absent. Returns (indexes, values) as numpy arrays, and the number of
-    entries that could not be read."""
-    idx_out, val_out, missing = [], [], 0
-    per_page = _PAGE // stride
-    first = 0
-    while first < count:
-        pa = base + first * stride
-        n = min(count - first, (_PAGE - (pa & (_PAGE - 1))) // stride) or 1
-        n = min(n, per_page)
-        if cov.contains(pa, n * stride):
+    """Dword 0 of `count` entries of `stride` bytes from base; entries the dump lacks are
+    absent. Only the parts of the table the dump holds are read (in chunks of at most
+    _CHUNK bytes), so the work is bounded by the dump's size, not by the table's. Returns
+    (indexes, values) as numpy arrays, and the number of entries that could not be read."""
+    idx_out, val_out, found = [], [], 0
+    end = base + count * stride
+    for lo, hi in cov.overlaps(base, end):
+        # Whole entries inside [lo, hi).
+        first = -(-(lo - base) // stride)
+        last = (hi - base) // stride
+        while first < last:
+            n = min(last - first, _CHUNK // stride)
             try:
-                raw = mem.read(pa, n * stride)
+                raw = mem.read(base + first * stride, n * stride)
             except MemFault:
-                missing += n
-            else:
-                words = np.frombuffer(raw, dtype="<u8").reshape(n, stride // 8)[:, 0]
-                nz = np.nonzero(words)[0]
-                if len(nz):
-                    idx_out.append(nz + first)
-                    val_out.append(words[nz])
-        else:
-            missing += n
-        first += n
+                first += n
+                continue
+            found += n
+            words = np.frombuffer(raw, dtype="<u8").reshape(n, stride // 8)[:, 0]
+            nz = np.nonzero(words)[0]
+            if len(nz):
+                idx_out.append(nz + first)
+                val_out.append(words[nz])
+            first += n
+    missing = count - found
     if idx_out:
         return np.concatenate(idx_out), np.concatenate(val_out), missing
     return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), missing
 
 
 def _ste_rows(sids, words, out):
-    for sid, w in zip(sids.tolist(), words.tolist()):
-        if not STE.field("V").get([w]):
-            continue
-        cfg = STE.field("Config").get([w])
-        if cfg == C.STE_Config_abort:
-            out["abort"] += 1
-            continue
-        out["streams"].append((sid, _CONFIG_NAMES.get(cfg, f"reserved{cfg}")))
+    """Add (sid, config) of the valid, non-abort STEs among (sids, dword 0s), vectorised: a
+    dump may hold millions of them. Stops adding past MAX_STREAMS (the caller warns)."""
+    v, cfg = STE.field("V"), STE.field("Config")
+    vals = (words >> np.uint64(v.lo)) & np.uint64(v.mask)
+    cfgs = (words >> np.uint64(cfg.lo)) & np.uint64(cfg.mask)
+    valid = vals != 0
+    out["abort"] += int(np.count_nonzero(valid & (cfgs == C.STE_Config_abort)))
+    keep = np.nonzero(valid & (cfgs != C.STE_Config_abort))[0]
+    room = MAX_STREAMS + 1 - len(out["streams"])
+    for sid, c in zip(sids[keep[:max(0, room)]].tolist(), cfgs[keep[:max(0, room)]].tolist()):
+        out["streams"].append((sid, _CONFIG_NAMES.get(c, f"reserved{c}")))
+
+
+_WARN_EACH = 8     # warnings of one kind listed one by one before they are counted
+
+
+def _warn_some(warnings, counts, kind, text):
+    counts[kind] = counts.get(kind, 0) + 1
+    if counts[kind] <= _WARN_EACH:
+        warnings.append(text)
+
+
+def _more(warnings, counts, kinds: dict, tail: str = ""):
+    """One warning counting the warnings of each kind that _warn_some left out."""
+    for kind, what in kinds.items():
+        extra = counts.get(kind, 0) - _WARN_EACH
+        if extra > 0:
+            warnings.append(f"... and {extra} more {what}" + (f" {tail}" if tail else ""))
 
 
 def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int, str]]:
@@ -467,23 +509,42 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
         if missing:
             warnings.append(f"{missing} L1STDs of the level-1 stream table at {base:#x} are not "
                             f"in the dump")
-        for i, d in zip(l1i.tolist(), l1v.tolist()):
-            span = L1STD.field("Span").get([d])
-            if span == 0:
-                continue
-            if not geo.span_ok(span):
-                warnings.append(f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has reserved "
-                                f"Span={span}")
-                continue
+        # Span of every L1STD at once: a garbage level-1 table may hold millions of entries.
+        span_f = L1STD.field("Span")
+        spans = (l1v >> np.uint64(span_f.lo)) & np.uint64(span_f.mask)
+        usable = np.isin(spans, [v for v in range(1, span_f.mask + 1) if geo.span_ok(v)])
+        reserved = np.nonzero((spans != 0) & ~usable)[0]
+        for k in reserved[:_WARN_EACH].tolist():
+            i = int(l1i[k])
+            _warn_some(warnings, out, "span", f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has "
+                                              f"reserved Span={int(spans[k])}")
+        out["span"] = len(reserved)
+        keep = np.nonzero(usable)[0]
+        if len(keep) > MAX_L2_TABLES:
+            warnings.append(f"{len(keep)} L1STDs point at level-2 tables: only the first "
+                            f"{MAX_L2_TABLES} are read")
+            keep = keep[:MAX_L2_TABLES]
+        for i, d in zip(l1i[keep].tolist(), l1v[keep].tolist()):
+            if len(out["streams"]) > MAX_STREAMS:
+                warnings.append(f"stream discovery stopped at L1STD #{i}: more than "
+                                f"{MAX_STREAMS} streams")
+                break
             in_l2 = geo.l2_sids(i, d)
             first_sid, n = in_l2.start, len(in_l2)
             l2 = geo.l2_ste_addr(d, first_sid)
             if not cov.contains(l2, STE_SIZE * n):
-                warnings.append(f"L2 stream table of L1STD #{i} (StreamIDs {first_sid:#x}-"
-                                f"{first_sid + n - 1:#x}) at {l2:#x} is not (wholly) in the "
-                                f"dump")
+                _warn_some(warnings, out, "l2", f"L2 stream table of L1STD #{i} (StreamIDs "
+                                                f"{first_sid:#x}-{first_sid + n - 1:#x}) at "
+                                                f"{l2:#x} is not (wholly) in the dump")
             sids, words, _ = _dword0s(mem, cov, l2, n, STE_SIZE)
             _ste_rows(sids + first_sid, words, out)
+        _more(warnings, out, {"span": "L1STDs with a reserved Span",
+                              "l2": "L2 stream tables not (wholly) in the dump"})
+    if len(out["streams"]) > MAX_STREAMS:
+        warnings.append(f"more than {MAX_STREAMS} streams found; only the first "
+                        f"{MAX_STREAMS} are declared")
+        out["streams"].sort()
+        del out["streams"][MAX_STREAMS:]
     out["streams"].sort()
     return out["streams"]
 
@@ -492,6 +553,7 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
     """Warn about the CD tables and page-table roots of the found streams that the dump lacks
     (stage-1 pointers of nested streams are IPAs and are not checked here)."""
     seen = set()
+    counts: dict = {}
     for sid, config in streams:
         try:
             w = smmu.read_ste(sid)
@@ -501,8 +563,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
         if cfg in (C.STE_Config_s2_trans, C.STE_Config_nested):
             ttb = STE.field("S2TTB").address(w)
             if ("s2", ttb) not in seen and not cov.contains(ttb):
-                warnings.append(f"StreamID {sid:#x}: stage-2 table {ttb:#x} (STE.S2TTB) is not "
-                                f"in the dump")
+                _warn_some(warnings, counts, "s2", f"StreamID {sid:#x}: stage-2 table {ttb:#x} "
+                                                   f"(STE.S2TTB) is not in the dump")
             seen.add(("s2", ttb))
         if cfg != C.STE_Config_s1_trans:
             continue
@@ -512,8 +574,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
             continue
         seen.add(("cd", ctx))
         if not cov.contains(ctx, L1_SIZE if cdt.two_level else CD_SIZE):
-            warnings.append(f"StreamID {sid:#x}: CD table {ctx:#x} (STE.S1ContextPtr) is not in "
-                            f"the dump")
+            _warn_some(warnings, counts, "cd", f"StreamID {sid:#x}: CD table {ctx:#x} "
+                                               f"(STE.S1ContextPtr) is not in the dump")
             continue
         if cdt.two_level:
             continue
@@ -525,6 +587,8 @@ def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
                 continue
             ttb = CD.field(t).address(cdw)
             if ("tt", ttb) not in seen and not cov.contains(ttb):
-                warnings.append(f"StreamID {sid:#x}: CD {ctx:#x} {t} {ttb:#x} is not in the "
-                                f"dump")
+                _warn_some(warnings, counts, "tt", f"StreamID {sid:#x}: CD {ctx:#x} {t} "
+                                                   f"{ttb:#x} is not in the dump")
             seen.add(("tt", ttb))
+    _more(warnings, counts, {"s2": "stage-2 tables", "cd": "CD tables",
+                             "tt": "stage-1 tables"}, "not in the dump")

@@ -1,6 +1,6 @@
 """Load a guest-physical memory dump: QEMU ``dump-guest-memory`` ELF or ``pmemsave`` raw.
 
-Self-contained: depends on the standard library and pyelftools only, nothing else in smmudbg.
+Depends on the standard library, pyelftools and smmudbg.textfile (the one safe file opener).
 
     segs = load_memory("memory.elf")                 # ELF core, one Segment per PT_LOAD
     segs = load_memory("memory.raw")                 # raw image at 0x40000000 (QEMU virt RAM)
@@ -24,9 +24,10 @@ from __future__ import annotations
 import lzma
 import mmap
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
+
+from ..textfile import display_name, open_regular
 
 __all__ = ["DEFAULT_RAM_BASE", "DumpError", "Segment", "load_memory"]
 
@@ -39,6 +40,16 @@ _KDUMP_MAGIC = b"KDUMP   "
 _EM_AARCH64 = 183
 _ET_CORE = 4
 _PT_LOAD = 1
+_PHDR_SIZE = 56                 # sizeof(Elf64_Phdr)
+
+#: Bounds on what a dump may declare, so a damaged header fails in milliseconds instead of
+#: reserving terabytes: program headers (QEMU writes one per RAM block, or per guest mapping
+#: with paging; e_phnum holds up to 65,534 without PN_XNUM, and pyelftools reads about 25,000
+#: a second), bytes zero-filled past p_filesz over all segments, and bytes an xz dump may
+#: decompress to.
+MAX_SEGMENTS = 1 << 16
+MAX_ZERO_FILL = 1 << 40
+MAX_XZ_BYTES = 1 << 40
 
 
 class DumpError(Exception):
@@ -73,7 +84,7 @@ def load_memory(path, ram_base: int | None = None) -> list[Segment]:
     raw image (default :data:`DEFAULT_RAM_BASE`); it is an error to give it for an ELF, whose
     program headers already say where each segment goes.
     """
-    name = os.fspath(path)
+    name = display_name(os.fspath(path))
     if ram_base is not None:
         if isinstance(ram_base, bool) or not isinstance(ram_base, int):
             raise DumpError(f"{name}: ram_base must be an integer, got {ram_base!r}")
@@ -81,10 +92,7 @@ def load_memory(path, ram_base: int | None = None) -> list[Segment]:
             raise DumpError(f"{name}: ram_base {ram_base:#x} is not a 64-bit physical address")
         if ram_base & 0xFFF:
             raise DumpError(f"{name}: ram_base {ram_base:#x} is not 4 KiB aligned")
-    try:
-        f = open(name, "rb")
-    except OSError as e:
-        raise DumpError(f"{name}: cannot open: {e.strerror or e}") from None
+    f = open_regular(path, DumpError, "memory dump")
     with f:
         head = f.read(8)
         if head.startswith(_XZ_MAGIC):
@@ -110,7 +118,13 @@ def _decompress_xz(f, name: str) -> mmap.mmap:
     with tempfile.TemporaryFile(prefix="smmudbg-dump-", dir=tmpdir) as tmp:
         try:
             with lzma.open(f, "rb") as z:
-                shutil.copyfileobj(z, tmp, 1 << 20)
+                total = 0
+                while chunk := z.read(1 << 20):
+                    total += len(chunk)
+                    if total > MAX_XZ_BYTES:
+                        raise DumpError(f"{name}: xz data decompresses to more than "
+                                        f"{MAX_XZ_BYTES >> 30} GiB")
+                    tmp.write(chunk)
         except (lzma.LZMAError, EOFError) as e:
             raise DumpError(f"{name}: bad or truncated xz data: {e}") from None
         except OSError as e:
@@ -161,43 +175,59 @@ def _load_elf(mm: mmap.mmap, name: str) -> list[Segment]:
         raise DumpError(f"{name}: not an ELF core dump (e_type={e_type}, want 4 ET_CORE)")
 
     from elftools.common.exceptions import ELFError
+    from elftools.construct.core import ConstructError
     from elftools.elf.elffile import ELFFile
 
     e_phoff = int.from_bytes(mm[32:40], "little")
     e_phentsize = int.from_bytes(mm[54:56], "little")
     e_phnum = int.from_bytes(mm[56:58], "little")
-    if e_phnum and e_phentsize != 56:
-        raise DumpError(f"{name}: bad e_phentsize {e_phentsize} (want 56)")
-    if e_phoff + e_phnum * 56 > size:
+    if e_phnum and e_phentsize != _PHDR_SIZE:
+        raise DumpError(f"{name}: bad e_phentsize {e_phentsize} (want {_PHDR_SIZE})")
+    try:
+        # pyelftools reads only the headers it is asked for; section headers are not touched
+        # (but section header 0, when e_phnum is PN_XNUM and the real count is in its sh_info).
+        elf = ELFFile(_MmapStream(mm))
+        phnum = elf.num_segments()
+    except (ELFError, ConstructError, ValueError, OSError, AssertionError) as e:
+        raise DumpError(f"{name}: bad ELF header: {e}") from None
+    if phnum > MAX_SEGMENTS:
+        raise DumpError(f"{name}: e_phnum {phnum} program headers: more than {MAX_SEGMENTS}")
+    if phnum and e_phoff + phnum * _PHDR_SIZE > size:
         raise DumpError(
-            f"{name}: truncated: program headers end at {e_phoff + e_phnum * 56:#x}, "
-            f"file is {size:#x} bytes"
+            f"{name}: truncated: e_phoff {e_phoff:#x} + e_phnum {phnum} program headers end at "
+            f"{e_phoff + phnum * _PHDR_SIZE:#x}, file is {size:#x} bytes"
         )
     try:
-        # pyelftools reads only the headers it is asked for; section headers are not touched.
-        elf = ELFFile(_MmapStream(mm))
-        phdrs = [elf.get_segment(i).header for i in range(elf.num_segments())]
-    except (ELFError, ValueError, OSError, AssertionError) as e:
+        phdrs = [elf.get_segment(i).header for i in range(phnum)]
+    except (ELFError, ConstructError, ValueError, OSError, AssertionError) as e:
         raise DumpError(f"{name}: bad ELF program headers: {e}") from None
 
     loads = []
+    zero_fill = 0
     for i, h in enumerate(phdrs):
         if h["p_type"] not in ("PT_LOAD", _PT_LOAD):
             continue
         off, filesz, memsz, pa = h["p_offset"], h["p_filesz"], h["p_memsz"], h["p_paddr"]
+        where = f"{name}: PT_LOAD #{i} (p_paddr {pa:#x})"
         if filesz > memsz:
-            raise DumpError(
-                f"{name}: PT_LOAD #{i} at PA {pa:#x} has p_filesz {filesz:#x} > p_memsz {memsz:#x}"
-            )
+            raise DumpError(f"{where}: p_filesz {filesz:#x} > p_memsz {memsz:#x}")
         if filesz and off + filesz > size:
             raise DumpError(
-                f"{name}: truncated: PT_LOAD #{i} (PA {pa:#x}) needs file bytes "
-                f"{off:#x}..{off + filesz:#x}, file is {size:#x} bytes"
+                f"{where}: p_offset {off:#x} + p_filesz {filesz:#x} = {off + filesz:#x} is "
+                f"past the end of the file ({size:#x} bytes; truncated dump?)"
             )
         if pa + memsz > 1 << 64:
-            raise DumpError(f"{name}: PT_LOAD #{i} at PA {pa:#x} size {memsz:#x} exceeds 64-bit PA")
+            raise DumpError(f"{where}: p_paddr + p_memsz {memsz:#x} = {pa + memsz:#x} is beyond "
+                            f"the 64-bit physical address space")
         if memsz == 0:
             continue
+        zero_fill += memsz - filesz
+        if zero_fill > MAX_ZERO_FILL:
+            raise DumpError(
+                f"{where}: p_memsz {memsz:#x} exceeds p_filesz {filesz:#x} by "
+                f"{memsz - filesz:#x}: more zero-filled memory than the {MAX_ZERO_FILL >> 30} "
+                f"GiB a dump may declare"
+            )
         loads.append((pa, memsz, off, filesz, i))
     if not loads:
         raise DumpError(f"{name}: no PT_LOAD segments (no guest memory in this ELF)")
@@ -206,18 +236,23 @@ def _load_elf(mm: mmap.mmap, name: str) -> list[Segment]:
     for (pa0, sz0, _, _, i0), (pa1, _, _, _, i1) in zip(loads, loads[1:]):
         if pa0 + sz0 > pa1:
             raise DumpError(
-                f"{name}: PT_LOAD #{i0} (PA {pa0:#x}..{pa0 + sz0:#x}) overlaps "
-                f"PT_LOAD #{i1} (PA {pa1:#x})"
+                f"{name}: PT_LOAD #{i0} (p_paddr {pa0:#x}..{pa0 + sz0:#x}) overlaps "
+                f"PT_LOAD #{i1} (p_paddr {pa1:#x})"
             )
 
     view = memoryview(mm)
     segs = []
-    for pa, memsz, off, filesz, _ in loads:
+    for pa, memsz, off, filesz, i in loads:
         if filesz == memsz:
             data = view[off:off + filesz]
         else:
             # Zero-fill: anonymous pages are zero and allocated only where written.
-            anon = mmap.mmap(-1, memsz)
+            try:
+                anon = mmap.mmap(-1, memsz)
+            except (OSError, OverflowError, ValueError) as e:
+                raise DumpError(f"{name}: PT_LOAD #{i} (p_paddr {pa:#x}): cannot reserve "
+                                f"p_memsz {memsz:#x} bytes: {getattr(e, 'strerror', None) or e}"
+                                ) from None
             if filesz:
                 anon[:filesz] = view[off:off + filesz]
             data = memoryview(anon).toreadonly()

@@ -1,16 +1,24 @@
 """Scenario files: a TOML description of a system, checked before anything is built.
 
-Every error names the table and key it is about, e.g. `stream[2].config: 'nestd' is not one
-of abort, bypass, s1, s2, nested`. Loading parses TOML only; nothing in the file is executed.
+Every error is one line naming the file, table and key it is about, e.g. `t.toml: stream[2].config:
+'nestd' is not one of abort, bypass, s1, s2, nested`. Loading parses TOML only; nothing in the
+file is executed. Every size, address and count is checked here, against the architecture
+(field widths, SMMU_IDR1 maxima, SPLIT, TnSZ) and the bounds below, before anything is allocated.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 
+from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
+from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
+from ..arch.smmuv3.geometry import CD_LEAF_BITS, L1_SIZE, SPLITS, STE_SIZE
 from ..errors import ScenarioError
+from ..errors import brief as _show
 from ..textfile import read_text
+from .smmu import DEFAULT_FEATURES
 
 # Scenario spellings of STE.Config, S1DSS and S1Fmt, with the values the field tables give them.
 CONFIGS = {"abort": C.STE_Config_abort, "bypass": C.STE_Config_bypass, "s1": C.STE_Config_s1_trans,
@@ -22,47 +30,122 @@ CD_FORMATS = {"linear": C.STE_S1Fmt_linear, "2lvl_4k": C.STE_S1Fmt_2lvl_4k,
 # The translation granules (CD.TG0 / STE.S2TG), in bytes.
 GRANULES = tuple(sorted(1 << s for s in C.CD_TG0_granule_shift.values()))
 
+# -- Bounds, checked before anything is allocated -------------------------------------------------
+# The ID register fields a scenario may set (`features`), by upper-case name.
+IDR_FIELDS = {}
+for _reg in ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR3", "SMMU_IDR5"):
+    for _f in fmt(_reg).fields:
+        IDR_FIELDS.setdefault(_f.name.upper(), (_reg, _f))
+# Where the architecture allows less than the field width (IHI 0070 6.3.2 SMMU_IDR1): at most
+# 32 StreamID bits, 20 SubstreamID bits (a PCIe PASID), 2^19 queue entries.
+IDR_MAX = {"SIDSIZE": 32, "SSIDSIZE": 20, "CMDQS": 19, "EVENTQS": 19, "PRIQS": 19}
+# Input address bits of a translation table: 64 - TnSZ with TnSZ 12..48 (Arm ARM VMSAv8-64
+# TCR_ELx.TnSZ with FEAT_LVA/FEAT_LPA2 and FEAT_TTST; IHI 0070 5.4 CD.T0SZ, 5.2 STE.S2T0SZ).
+INPUT_BITS = (16, 52)
+ADDRESS_LIMIT = 1 << 64
+_ASID = fmt("CD").field("ASID")
+_VMID = fmt("STE").field("S2VMID")
+_S1CDMAX = fmt("STE").field("S1CDMax")
+# The model's own bounds (not the architecture's: a stream table of 2^32 STEs is architected, but
+# the scenario builder writes every entry of what it declares): StreamIDs declared in one
+# scenario (a 16-bit StreamID space, as examples/large.toml: seconds to build), bytes of one
+# stream table or queue, and CD-table entries the builder writes over all streams (one linear
+# table of the largest S1CDMax, 20).
+MAX_STREAMS = 1 << 16
+MAX_TABLE_BYTES = 1 << 28
+MAX_CD_ENTRIES = 1 << 20
+
 
 def _int(where, value):
     if isinstance(value, bool):
-        raise ScenarioError(f"{where}: expected a number, got {value!r}")
+        raise ScenarioError(f"{where}: expected a number, got {_show(value)}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 80:
         try:
             return int(value.replace("_", ""), 0)
         except ValueError:
             pass
-    raise ScenarioError(f"{where}: expected a number, got {value!r}")
+    raise ScenarioError(f"{where}: expected a number, got {_show(value)}")
+
+
+def _bounded(where, value, lo, hi, what=""):
+    """An integer in [lo, hi]."""
+    v = _int(where, value)
+    if not lo <= v <= hi:
+        dec = hi <= 64          # a number of bits or a log2 size
+        raise ScenarioError(f"{where}: {_show(v, dec)} is outside {_show(lo, dec)}.."
+                            f"{_show(hi, dec)}{what}")
+    return v
+
+
+def _addr(where, value):
+    """An address or size: an integer in [0, 2^64)."""
+    v = _int(where, value)
+    if v < 0:
+        raise ScenarioError(f"{where}: {_show(v)} is negative")
+    if v >= ADDRESS_LIMIT:
+        raise ScenarioError(f"{where}: {_show(v)} does not fit in 64 bits")
+    return v
+
+
+def _range(where, base, size):
+    """Check [base, base+size) does not wrap past 2^64."""
+    if base + size > ADDRESS_LIMIT:
+        raise ScenarioError(f"{where}: {base:#x} + size {size:#x} wraps past 2^64")
+
+
+def _str(where, value, default=None):
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, str):
+        raise ScenarioError(f"{where}: expected a string, got {_show(value)}")
+    return value
+
+
+def _choice(where, value, choices):
+    """A string that is one of choices (never hashed before it is known to be a string)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ScenarioError(f"{where}: {_show(value)} is not one of {', '.join(choices)}")
+    return value
+
+
+def _ref(where, value, names, what):
+    """The name of a declared object."""
+    if not isinstance(value, str) or value not in names:
+        raise ScenarioError(f"{where}: {_show(value)} is not a declared {what}")
+    return value
 
 
 def _perm(where, text):
     if not isinstance(text, str) or set(text) - set("rwxp") or not text:
-        raise ScenarioError(f"{where}: permission {text!r} must be letters from 'rwxp' (p: privileged only)")
+        raise ScenarioError(f"{where}: permission {_show(text)} must be letters from 'rwxp' "
+                            f"(p: privileged only)")
     return text
 
 
 def _table(where, value):
     if not isinstance(value, dict):
-        raise ScenarioError(f"{where}: expected a table, got {type(value).__name__}")
+        raise ScenarioError(f"{where}: expected a table, got {_show(value)}")
     return value
 
 
 def _known(where, table, keys):
     extra = set(table) - set(keys)
     if extra:
-        raise ScenarioError(f"{where}: unknown key {sorted(extra)[0]!r} "
+        raise ScenarioError(f"{where}: unknown key {_show(sorted(extra)[0])} "
                             f"(known: {', '.join(sorted(keys))})")
 
 
 def _pool(where, value):
     value = _table(where, value)
     _known(where, value, ("base", "size"))
-    try:
-        return {"base": _int(f"{where}.base", value["base"]),
-                "size": _int(f"{where}.size", value["size"])}
-    except KeyError as e:
-        raise ScenarioError(f"{where}: missing {e.args[0]!r}") from None
+    for k in ("base", "size"):
+        if k not in value:
+            raise ScenarioError(f"{where}: missing {k!r}")
+    base, size = _addr(f"{where}.base", value["base"]), _addr(f"{where}.size", value["size"])
+    _range(where, base, size)
+    return {"base": base, "size": size}
 
 
 def _list(doc, key):
@@ -72,11 +155,47 @@ def _list(doc, key):
     return value
 
 
+def _array(where, value):
+    """An inline array (of tables)."""
+    if not isinstance(value, list):
+        raise ScenarioError(f"{where}: expected an array, got {_show(value)}")
+    return value
+
+
+def _bool(where, value):
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{where}: expected true or false, got {_show(value)}")
+    return value
+
+
+def _features(where, value):
+    feats = {}
+    for k, v in _table(where, value).items():
+        key = k.upper()
+        if key not in IDR_FIELDS:
+            raise ScenarioError(f"{where}.{k}: unknown SMMU feature (an SMMU_IDR0/1/3/5 field)")
+        reg, f = IDR_FIELDS[key]
+        hi = min(f.mask, IDR_MAX.get(key, f.mask))
+        feats[k] = _bounded(f"{where}.{k}", v, 0, hi, f" ({reg}.{f.name})")
+    return feats
+
+
+def _size_feature(feats, name):
+    for k, v in feats.items():
+        if k.upper() == name:
+            return v
+    return DEFAULT_FEATURES.get(name, 0)
+
+
 def normalize(doc: dict) -> dict:
-    """Check a parsed scenario and return it with defaults filled and numbers as ints."""
+    """Check a parsed scenario and return it with defaults filled and numbers as ints.
+
+    Every size and address is checked against the architecture (and the model's bounds above)
+    here, before anything is allocated."""
     doc = _table("scenario", doc)
     _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream"))
-    out = {"name": str(doc.get("name", "unnamed")), "description": str(doc.get("description", "")),
+    out = {"name": _label("name", doc.get("name", "unnamed")),
+           "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}
     for i, r in enumerate(_list(doc, "ram")):
         out["ram"].append(_pool(f"ram[{i}]", r))
@@ -87,10 +206,12 @@ def normalize(doc: dict) -> dict:
         if not isinstance(n, str) or not n:
             raise ScenarioError(f"{where}.name: missing or not a string")
         if n in names:
-            raise ScenarioError(f"{where}.name: {n!r} is already used")
+            raise ScenarioError(f"{where}.name: {_show(n)} is already used")
         names.add(n)
         return n
 
+    sizes = {}          # SMMU name -> (StreamID bits of its stream table, SSIDSIZE)
+    fits = []           # structures to check against their pools, once every key is checked
     for i, s in enumerate(_list(doc, "smmu")):
         w = f"smmu[{i}]"
         s = _table(w, s)
@@ -98,34 +219,51 @@ def normalize(doc: dict) -> dict:
                       "evtq_log2size", "pool", "caching"))
         st = _table(f"{w}.stream_table", s.get("stream_table", {}))
         _known(f"{w}.stream_table", st, ("format", "log2size", "split"))
-        fmt = st.get("format", "linear")
-        if fmt not in ("linear", "2lvl"):
-            raise ScenarioError(f"{w}.stream_table.format: {fmt!r} is not linear or 2lvl")
-        feats = _table(f"{w}.features", s.get("features", {}))
+        fmt_ = st.get("format", "linear")
+        if not isinstance(fmt_, str) or fmt_ not in ("linear", "2lvl"):
+            raise ScenarioError(f"{w}.stream_table.format: {_show(fmt_)} is not linear or 2lvl")
+        feats = _features(f"{w}.features", s.get("features", {}))
         if "pool" not in s:
             raise ScenarioError(f"{w}.pool: missing (host memory for the SMMU's structures)")
+        pool = _pool(f"{w}.pool", s["pool"])
+        sidsize = _size_feature(feats, "SIDSIZE")
+        log2size = _bounded(f"{w}.stream_table.log2size", st.get("log2size", 8), 0, sidsize,
+                            " (SMMU_STRTAB_BASE_CFG.LOG2SIZE, at most SMMU_IDR1.SIDSIZE)")
+        split = _int(f"{w}.stream_table.split", st.get("split", 8))
+        if split not in SPLITS:
+            raise ScenarioError(f"{w}.stream_table.split: {_show(split)} is not one of "
+                                f"{', '.join(map(str, SPLITS))} (SMMU_STRTAB_BASE_CFG.SPLIT)")
+        table = L1_SIZE << max(0, log2size - split) if fmt_ == "2lvl" else STE_SIZE << log2size
+        fits.append((f"{w}.stream_table", f"the {fmt_} stream table", table, pool, f"{w}.pool"))
+        queues = {}
+        for key, cap, entry, default in (("cmdq_log2size", "CMDQS", CMD_SIZE, 8),
+                                         ("evtq_log2size", "EVENTQS", EVENT_SIZE, 7)):
+            queues[key] = _bounded(f"{w}.{key}", s.get(key, default), 0,
+                                   _size_feature(feats, cap), f" (at most SMMU_IDR1.{cap})")
+            fits.append((f"{w}.{key}", "the queue", entry << queues[key], pool, f"{w}.pool"))
+        name = name_of(w, s)
+        sizes[name] = (log2size, _size_feature(feats, "SSIDSIZE"))
         out["smmu"].append({
-            "name": name_of(w, s), "base": _int(f"{w}.base", s.get("base", 0)),
-            "features": {k: _int(f"{w}.features.{k}", v) for k, v in feats.items()},
-            "stream_table": {"format": fmt,
-                             "log2size": _int(f"{w}.stream_table.log2size",
-                                              st.get("log2size", 8)),
-                             "split": _int(f"{w}.stream_table.split", st.get("split", 8))},
-            "cmdq_log2size": _int(f"{w}.cmdq_log2size", s.get("cmdq_log2size", 8)),
-            "evtq_log2size": _int(f"{w}.evtq_log2size", s.get("evtq_log2size", 7)),
-            "pool": _pool(f"{w}.pool", s["pool"]),
-            "caching": bool(s.get("caching", True)),
+            "name": name, "base": _addr(f"{w}.base", s.get("base", 0)),
+            "features": feats,
+            "stream_table": {"format": fmt_, "log2size": log2size, "split": split},
+            **queues, "pool": pool,
+            "caching": _bool(f"{w}.caching", s.get("caching", True)),
         })
-    smmus = {s["name"] for s in out["smmu"]}
+    smmus = set(sizes)
     for i, v in enumerate(_list(doc, "vm")):
         w = f"vm[{i}]"
         v = _table(w, v)
         _known(w, v, ("name", "ram"))
         ram = []
-        for j, r in enumerate(v.get("ram", [])):
-            r = _table(f"{w}.ram[{j}]", r)
-            _known(f"{w}.ram[{j}]", r, ("ipa", "pa", "size"))
-            ram.append({k: _int(f"{w}.ram[{j}].{k}", r.get(k)) for k in ("ipa", "pa", "size")})
+        for j, r in enumerate(_array(f"{w}.ram", v.get("ram", []))):
+            wr = f"{w}.ram[{j}]"
+            r = _table(wr, r)
+            _known(wr, r, ("ipa", "pa", "size"))
+            m = {k: _addr(f"{wr}.{k}", r.get(k)) for k in ("ipa", "pa", "size")}
+            _range(f"{wr}.ipa", m["ipa"], m["size"])
+            _range(f"{wr}.pa", m["pa"], m["size"])
+            ram.append(m)
         out["vm"].append({"name": name_of(w, v), "ram": ram})
     vms = {v["name"] for v in out["vm"]}
     for i, d in enumerate(_list(doc, "domain")):
@@ -135,85 +273,163 @@ def normalize(doc: dict) -> dict:
                       "pool", "maps", "map_vm", "perm"))
         stage = _int(f"{w}.stage", d.get("stage", 1))
         if stage not in (1, 2):
-            raise ScenarioError(f"{w}.stage: {stage} is not 1 or 2")
+            raise ScenarioError(f"{w}.stage: {_show(stage)} is not 1 or 2")
         gran = _int(f"{w}.granule", d.get("granule", 4096))
         if gran not in GRANULES:
-            raise ScenarioError(f"{w}.granule: {gran:#x} is not 4K, 16K or 64K")
-        if d.get("smmu") not in smmus:
-            raise ScenarioError(f"{w}.smmu: {d.get('smmu')!r} is not a declared SMMU")
-        for key in ("vm", "map_vm"):
-            if key in d and d[key] not in vms:
-                raise ScenarioError(f"{w}.{key}: {d[key]!r} is not a declared VM")
+            raise ScenarioError(f"{w}.granule: {_show(gran)} is not 4K, 16K or 64K")
+        smmu = _ref(f"{w}.smmu", d.get("smmu"), smmus, "SMMU")
+        refs = {key: _ref(f"{w}.{key}", d[key], vms, "VM") if key in d else None
+                for key in ("vm", "map_vm")}
+        key = "ias" if stage == 2 else "vabits"
+        bits = _bounded(f"{w}.{key}", d.get(key, 48 if stage == 1 else 40), *INPUT_BITS,
+                        " (input address bits, 64 - TnSZ)")
         maps = []
-        for j, m in enumerate(d.get("maps", [])):
-            m = _table(f"{w}.maps[{j}]", m)
-            _known(f"{w}.maps[{j}]", m, ("in", "out", "size", "perm"))
-            maps.append({"in": _int(f"{w}.maps[{j}].in", m.get("in")),
-                         "out": _int(f"{w}.maps[{j}].out", m.get("out")),
-                         "size": _int(f"{w}.maps[{j}].size", m.get("size")),
-                         "perm": _perm(f"{w}.maps[{j}].perm", m.get("perm", "rw"))})
-        bits = d.get("ias" if stage == 2 else "vabits", 48 if stage == 1 else 40)
+        for j, m in enumerate(_array(f"{w}.maps", d.get("maps", []))):
+            wm = f"{w}.maps[{j}]"
+            m = _table(wm, m)
+            _known(wm, m, ("in", "out", "size", "perm"))
+            e = {k: _addr(f"{wm}.{k}", m.get(k)) for k in ("in", "out", "size")}
+            _range(f"{wm}.in", e["in"], e["size"])
+            _range(f"{wm}.out", e["out"], e["size"])
+            e["perm"] = _perm(f"{wm}.perm", m.get("perm", "rw"))
+            maps.append(e)
         out["domain"].append({
-            "name": name_of(w, d), "smmu": d["smmu"], "stage": stage, "granule": gran,
-            "bits": _int(f"{w}.{'ias' if stage == 2 else 'vabits'}", bits),
-            "asid": _int(f"{w}.asid", d.get("asid", 0)), "vmid": _int(f"{w}.vmid", d.get("vmid", 0)),
-            "vm": d.get("vm"), "map_vm": d.get("map_vm"),
-            "perm": _perm(f"{w}.perm", d.get("perm", "rwx")),
+            "name": name_of(w, d), "smmu": smmu, "stage": stage, "granule": gran, "bits": bits,
+            "asid": _bounded(f"{w}.asid", d.get("asid", 0), 0, _ASID.mask, " (CD.ASID)"),
+            "vmid": _bounded(f"{w}.vmid", d.get("vmid", 0), 0, _VMID.mask, " (STE.S2VMID)"),
+            **refs, "perm": _perm(f"{w}.perm", d.get("perm", "rwx")),
             "pool": _pool(f"{w}.pool", d["pool"]) if "pool" in d else None, "maps": maps})
     domains = {d["name"]: d for d in out["domain"]}
+    streams = cd_entries = 0
     for i, s in enumerate(_list(doc, "stream")):
         w = f"stream[{i}]"
         s = _table(w, s)
         _known(w, s, ("name", "smmu", "sid", "count", "config", "s2", "cds", "cd_table",
                       "s1dss", "vm"))
-        cfg = s.get("config", "abort")
-        if cfg not in CONFIGS:
-            raise ScenarioError(f"{w}.config: {cfg!r} is not one of {', '.join(CONFIGS)}")
-        if s.get("smmu") not in smmus:
-            raise ScenarioError(f"{w}.smmu: {s.get('smmu')!r} is not a declared SMMU")
+        cfg = _choice(f"{w}.config", s.get("config", "abort"), CONFIGS)
+        smmu = _ref(f"{w}.smmu", s.get("smmu"), smmus, "SMMU")
         if cfg in ("s2", "nested"):
-            if domains.get(s.get("s2"), {}).get("stage") != 2:
-                raise ScenarioError(f"{w}.s2: {s.get('s2')!r} is not a stage-2 domain")
+            s2 = s.get("s2")
+            if not isinstance(s2, str) or domains.get(s2, {}).get("stage") != 2:
+                raise ScenarioError(f"{w}.s2: {_show(s2)} is not a stage-2 domain")
         cds = []
-        for j, c in enumerate(s.get("cds", [])):
-            c = _table(f"{w}.cds[{j}]", c)
-            _known(f"{w}.cds[{j}]", c, ("ssid", "domain"))
-            if domains.get(c.get("domain"), {}).get("stage") != 1:
-                raise ScenarioError(f"{w}.cds[{j}].domain: {c.get('domain')!r} is not a "
-                                    f"stage-1 domain")
-            cds.append({"ssid": _int(f"{w}.cds[{j}].ssid", c.get("ssid", j)),
-                        "domain": c["domain"]})
+        for j, c in enumerate(_array(f"{w}.cds", s.get("cds", []))):
+            wc = f"{w}.cds[{j}]"
+            c = _table(wc, c)
+            _known(wc, c, ("ssid", "domain"))
+            dom = c.get("domain")
+            if not isinstance(dom, str) or domains.get(dom, {}).get("stage") != 1:
+                raise ScenarioError(f"{wc}.domain: {_show(dom)} is not a stage-1 domain")
+            cds.append({"ssid": _addr(f"{wc}.ssid", c.get("ssid", j)), "domain": dom})
         if cfg in ("s1", "nested") and not cds:
             raise ScenarioError(f"{w}.cds: a {cfg} stream needs at least one CD")
         ct = _table(f"{w}.cd_table", s.get("cd_table", {}))
         _known(f"{w}.cd_table", ct, ("format", "s1cdmax"))
-        if ct.get("format", "linear") not in CD_FORMATS:
-            raise ScenarioError(f"{w}.cd_table.format: {ct.get('format')!r} is not one of "
-                                f"{', '.join(CD_FORMATS)}")
-        s1dss = s.get("s1dss", "substream0")
-        if s1dss not in S1DSS:
-            raise ScenarioError(f"{w}.s1dss: {s1dss!r} is not one of {', '.join(S1DSS)}")
+        cdfmt = _choice(f"{w}.cd_table.format", ct.get("format", "linear"), CD_FORMATS)
+        log2size, ssidsize = sizes[smmu]
+        s1cdmax = _bounded(f"{w}.cd_table.s1cdmax", ct.get("s1cdmax", 0), 0,
+                           min(ssidsize, _S1CDMAX.mask),
+                           f" (STE.S1CDMax, at most SMMU_IDR1.SSIDSIZE of {smmu})")
+        for j, c in enumerate(cds):
+            if c["ssid"] >> s1cdmax:
+                raise ScenarioError(f"{w}.cds[{j}].ssid: {_show(c['ssid'])} is beyond "
+                                    f"S1CDMax {s1cdmax} (SubstreamIDs below 2^{s1cdmax})")
+        s1dss = _choice(f"{w}.s1dss", s.get("s1dss", "substream0"), S1DSS)
         if "sid" not in s:
             raise ScenarioError(f"{w}.sid: missing")
-        count = _int(f"{w}.count", s.get("count", 1))
-        if count < 1:
-            raise ScenarioError(f"{w}.count: must be at least 1")
+        n_sids = 1 << log2size
+        sid = _bounded(f"{w}.sid", s["sid"], 0, n_sids - 1,
+                       f" (the stream table of {smmu} holds 2^{log2size} StreamIDs)")
+        count = _bounded(f"{w}.count", s.get("count", 1), 1, n_sids - sid,
+                         f" (StreamIDs from {sid:#x} must fit the 2^{log2size}-entry stream "
+                         f"table of {smmu})")
+        streams += count
+        if streams > MAX_STREAMS:
+            raise ScenarioError(f"{w}.count: more than {MAX_STREAMS} StreamIDs in one scenario "
+                                f"(the model's bound)")
+        if cfg in ("s1", "nested"):
+            cd_entries += count * _cd_entries(cdfmt, s1cdmax, [c["ssid"] for c in cds])
+            if cd_entries > MAX_CD_ENTRIES:
+                raise ScenarioError(f"{w}.cd_table: more than {MAX_CD_ENTRIES} CD-table entries "
+                                    f"in one scenario (count x 2^s1cdmax; use a 2-level "
+                                    f"format or a smaller s1cdmax)")
         if "name" in s:
             name_of(w, s)
         out["stream"].append({
-            "name": s.get("name"), "smmu": s["smmu"], "sid": _int(f"{w}.sid", s["sid"]),
+            "name": s.get("name"), "smmu": smmu, "sid": sid,
             "count": count, "config": cfg, "s2": s.get("s2"), "cds": cds, "s1dss": s1dss,
-            "cd_table": {"format": ct.get("format", "linear"),
-                         "s1cdmax": _int(f"{w}.cd_table.s1cdmax", ct.get("s1cdmax", 0))}})
+            "cd_table": {"format": cdfmt, "s1cdmax": s1cdmax}})
+    for f in fits:
+        _fits(*f)
     return out
 
 
+def _label(where, value):
+    """A name or description: a string (a small number is taken as its text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        return str(value)
+    return _str(where, value)
+
+
+def _fits(where, what, size, pool, pool_where):
+    """A structure the builder allocates from a pool must fit in it (and in the model's bound)."""
+    if size > MAX_TABLE_BYTES:
+        raise ScenarioError(f"{where}: {what} would be {size:#x} bytes; the model builds at most "
+                            f"{MAX_TABLE_BYTES >> 20} MiB per table")
+    if size > pool["size"]:
+        raise ScenarioError(f"{where}: {what} ({size:#x} bytes) does not fit in {pool_where} "
+                            f"({pool['size']:#x} bytes)")
+
+
+def _cd_entries(cdfmt, s1cdmax, ssids):
+    """CDs and L1CDs the builder writes for one stream's CD table."""
+    leaf = CD_LEAF_BITS.get(CD_FORMATS[cdfmt]) if s1cdmax else None
+    if leaf is None:
+        return 1 << s1cdmax
+    return (1 << max(0, s1cdmax - leaf)) + (len({x >> leaf for x in ssids}) << leaf)
+
+
 def parse(text: str, where: str = "scenario") -> dict:
+    """Parse and check a scenario; every error is one line naming `where`, the table and key."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{where}: not valid TOML: {e}") from None
-    return normalize(doc)
+    except RecursionError:
+        raise ScenarioError(f"{where}: not valid TOML: arrays or tables nested too deeply") \
+            from None
+    except ValueError as e:     # an integer of more digits than Python converts
+        raise ScenarioError(f"{where}: not valid TOML: {str(e).split(':')[0]}") from None
+    try:
+        return normalize(doc)
+    except ScenarioError as e:
+        line = _line_of(text, str(e))
+        raise ScenarioError(f"{where}{f':{line}' if line else ''}: {e}") from None
+
+
+def _line_of(text: str, message: str) -> int | None:
+    """The line an error's key path (`stream[2].cd_table.s1cdmax: ...`) is on, found in the
+    text: the [[stream]] header of that index, then the first line of its block that sets the
+    deepest key named (inline tables are on one line). None when the path is not found."""
+    m = re.match(r"(\w+)\[(\d+)\]((?:\.\w+|\[\d+\])*)", message)
+    if not m:
+        return None
+    lines = text.splitlines()
+    header = re.compile(r"\s*\[\[\s*" + re.escape(m.group(1)) + r"\s*\]\]")
+    starts = [i for i, t in enumerate(lines) if header.match(t)]
+    if int(m.group(2)) >= len(starts):
+        return None
+    first = starts[int(m.group(2))]
+    end = next((i for i in range(first + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+               len(lines))
+    found = first
+    for key in re.findall(r"\.(\w+)", m.group(3)):
+        at = re.compile(r"(^|[{,\s])" + re.escape(key) + r"\s*=")
+        hit = next((i for i in range(found, end) if at.search(lines[i])), None)
+        if hit is None:
+            break
+        found = hit
+    return found + 1
 
 
 def load(path: str) -> dict:

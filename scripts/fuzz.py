@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""The long fuzz run of the input layers: hostile scenarios, ELF dumps, register files and paths.
+
+    python scripts/fuzz.py                         # 100,000 inputs, spread over every kind
+    python scripts/fuzz.py -n 20000 --kinds elf    # one kind
+    python scripts/fuzz.py --minutes 10            # as many as fit in 10 minutes
+
+Uses the mutators and checks of tests/test_fuzz_inputs.py (the same ones the test suite runs
+under hypothesis): each input must give a result or a one-line error of the reader's own type
+within the time bound, with no traceback or "internal error", and leave its file unchanged.
+Case i of kind K is random.Random(f"{seed}:{K}:{i}"), so a failure is replayed with
+`--kinds K --first i -n 1`. Prints counts per kind and outcome; exit status 1 on any failure.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import test_fuzz_inputs as fz  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-n", type=int, default=100_000, help="inputs in all (default 100,000)")
+    p.add_argument("--kinds", default=",".join(sorted(fz.KINDS)),
+                   help=f"comma-separated, of {', '.join(sorted(fz.KINDS))}")
+    p.add_argument("--seed", default="0")
+    p.add_argument("--first", type=int, default=0, help="index of the first case")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this long")
+    p.add_argument("--memory-gib", type=float, default=8.0,
+                   help="address-space limit of this process (an unbounded allocation fails)")
+    args = p.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    for k in kinds:
+        if k not in fz.KINDS:
+            p.error(f"unknown kind {k!r}")
+    limit = int(args.memory_gib * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
+
+    counts: Counter = Counter()
+    failures: list[str] = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="smmudbg-fuzz-") as tmp:
+        tmp = Path(tmp)
+        # Hostile paths against every reader, once each (they are few and deterministic).
+        for label, fn, kinds_ok in fz.path_cases(tmp):
+            try:
+                counts["paths", fz.run_case(fn, kinds_ok)] += 1
+            except AssertionError as e:
+                counts["paths", "FAIL"] += 1
+                failures.append(f"paths {label}: {e}")
+        done = 0
+        for i in range(args.first, args.first + args.n):
+            kind = kinds[i % len(kinds)]
+            rng = random.Random(f"{args.seed}:{kind}:{i}")
+            try:
+                counts[kind, fz.KINDS[kind](rng, tmp)] += 1
+            except AssertionError as e:
+                counts[kind, "FAIL"] += 1
+                if len(failures) < 20:
+                    failures.append(f"{kind} case {i}: {str(e).splitlines()[0][:300]}")
+            done += 1
+            if done % 5000 == 0:
+                rate = done / (time.monotonic() - t0)
+                print(f"  {done} inputs, {rate:.0f}/s", file=sys.stderr, flush=True)
+            if deadline and time.monotonic() > deadline:
+                break
+    elapsed = time.monotonic() - t0
+    total = sum(counts.values())
+    print(f"{total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s), "
+          f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10} MiB")
+    for kind in ["paths"] + kinds:
+        row = {o: counts[kind, o] for o in ("ok", "error", "FAIL")}
+        print(f"  {kind:9} ok {row['ok']:7}  one-line error {row['error']:7}  "
+              f"FAIL {row['FAIL']}")
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
