@@ -366,10 +366,10 @@ class Iommufd:
             dev = by_sid.get(sid)
             if name not in FORWARDED_EVENTS:
                 out.append(ForwardInfo(name, sid, "not handled (-EOPNOTSUPP)"))
+            elif dev is None:                       # arm_smmu_find_master fails
+                out.append(ForwardInfo(name, sid, "no bound device (-EINVAL)"))
             elif stall:
                 out.append(ForwardInfo(name, sid, "stall: IOPF, not modelled"))
-            elif dev is None:
-                out.append(ForwardInfo(name, sid, "no bound device (-EINVAL)"))
             elif dev.vmaster is None or s2:
                 why = "a stage-2 fault stays with the host" if s2 else "no vmaster"
                 out.append(ForwardInfo(name, sid, f"host logs it ({why})"))
