@@ -141,8 +141,8 @@ def test_vste_eats_trans_enables_ats_and_is_stripped():
 def test_nested_alloc_errnos(g):
     fd = g.fd
     v = (0x1 | 5 << 1, 0)
-    # arm_vsmmu_alloc_domain_nested: flags -> -EOPNOTSUPP
-    assert errno_of(fd.hwpt_alloc, g.dev.id, g.viommu.id, 4, IOMMU_HWPT_DATA_ARM_SMMUV3, v) \
+    # iommufd_viommu_alloc_hwpt_nested: any flag but FAULT_ID_VALID -> -EOPNOTSUPP
+    assert errno_of(fd.hwpt_alloc, g.dev.id, g.viommu.id, 1, IOMMU_HWPT_DATA_ARM_SMMUV3, v) \
         == errno.EOPNOTSUPP
     # iommufd_hwpt_alloc: data_type NONE with data -> -EINVAL
     assert errno_of(fd.hwpt_alloc, g.dev.id, g.viommu.id, 0, 0, v) == errno.EINVAL
@@ -268,6 +268,8 @@ def test_non_coherent_device_on_a_coherent_s2_is_einval():
     assert g.s2.enforce_cache_coherency
     # arm_smmu_attach_prepare: enforce_cache_coherency and !canwbs -> -EINVAL
     assert errno_of(g.fd.attach, nc.id, g.s2.id) == errno.EINVAL
+    # the failed attach takes the device's reserved regions back out of the IOAS
+    assert [r.owner for r in g.ioas.info().reserved if r.owner.startswith("nc")] == []
 
 
 # -- IOMMU_HWPT_INVALIDATE ------------------------------------------------------------------------
@@ -414,3 +416,17 @@ def test_explain_shows_the_shared_s2(g):
     assert ex["nic0"].s2 == ex["nic1"].s2 == g.s2.id
     assert ex["nic0"].shared_with == ("nic1",) and "vIOMMU" in ex["nic0"].reason
     assert g.smmu.translate(0x200, GIOVA)["pa"] == GUEST_PA + (GIPA - GUEST_IPA)
+
+
+# -- software MSI (iommufd_sw_msi) ----------------------------------------------------------------
+def test_sw_msi_maps_each_doorbell_page_in_the_window(g):
+    g.fd.attach(g.dev.id, g.s2.id)
+    other = g.fd.bind("nic1", g.smmu, 0x200)
+    g.fd.attach(other.id, g.s2.id)
+    # the first doorbell page goes at sw_msi_start (MSI_IOVA_BASE), the next distinct one a
+    # page later; a device with the same doorbell reuses the IOVA
+    assert g.fd.sw_msi(g.dev.id, 0x0809_0040) == 0x800_0040
+    assert g.fd.sw_msi(other.id, 0x0809_0040) == 0x800_0040
+    assert g.fd.sw_msi(other.id, 0x0A09_0040) == 0x800_1040
+    assert g.smmu.translate(PSID, 0x800_0040, access="write")["pa"] == 0x0809_0040
+    assert g.smmu.translate(0x200, 0x800_1040, access="write")["pa"] == 0x0A09_0040

@@ -54,6 +54,8 @@ class Iommufd:
         self.next_id = 1
         self.vmids: dict[str, set[int]] = {}
         self.vmid_per_viommu = vmid_per_viommu
+        # ictx->sw_msi_list: doorbell page -> page offset in the SW_MSI window, per start
+        self.sw_msi_maps: dict[tuple[int, int], int] = {}
 
     # -- object table --------------------------------------------------------------------------
     def _add(self, obj) -> int:
@@ -66,8 +68,7 @@ class Iommufd:
     def _get(self, op, oid, cls, err=E.ENOENT):
         obj = self.objects.get(oid)
         if not isinstance(obj, cls):
-            fail(err, op, f"object {oid} is not a{'n' if cls.__name__[0] in 'IAEIOU' else ''} "
-                 f"{cls.__name__}", "iommufd_get_object")
+            fail(err, op, f"object {oid} is not of type {cls.__name__}", "iommufd_get_object")
         return obj
 
     def _alloc_vmid(self, smmu) -> int:
@@ -135,8 +136,7 @@ class Iommufd:
             if flags & ~IOMMU_HWPT_FAULT_ID_VALID:
                 fail(E.EOPNOTSUPP, op, f"flags {flags:#x}", "iommufd_viommu_alloc_hwpt_nested")
             if flags:
-                fail(E.EOPNOTSUPP, op, "the SMMUv3 driver takes no flags",
-                     "arm_vsmmu_alloc_domain_nested")
+                raise ModelError(f"{op}: FAULT_ID_VALID (an IOPF fault queue) is not modelled")
             if data_type != IOMMU_HWPT_DATA_ARM_SMMUV3:
                 fail(E.EINVAL, op, f"data_type {data_type} is not IOMMU_HWPT_DATA_ARM_SMMUV3",
                      "iommu_copy_struct_from_user")
@@ -275,9 +275,32 @@ class Iommufd:
                      "iommufd_hwpt_paging_enforce_cc")
             paging.enforce_cache_coherency = True
         owner = f"{dev.name} SW_MSI"
+        added = False
         if dev.sw_msi_start is not None and not any(r[2] == owner for r in paging.ioas.reserved):
             paging.ioas.reserve(op, dev.sw_msi_start, dev.sw_msi_start + MSI_IOVA_LENGTH - 1,
                                 owner)          # iopt_table_enforce_dev_resv_regions
+            added = True
+        try:
+            words = self._driver_attach(op, dev, hw, paging)
+        except Exception:
+            if added:                          # the error path drops the device's regions
+                paging.ioas.remove_reserved(owner)
+            raise
+        old = dev.hwpt
+        if old is not None:
+            old_s2 = old if isinstance(old, HwptPaging) else old.parent
+            for h in (old, old_s2):
+                if dev in h.devices:
+                    h.devices.remove(dev)
+        dev.hwpt = hw
+        for h in (hw, paging):
+            if dev not in h.devices:
+                h.devices.append(dev)
+        self._install_ste(dev, words)
+        return words
+
+    def _driver_attach(self, op, dev, hw, paging) -> list[int]:
+        """arm_smmu_attach_dev / arm_smmu_attach_dev_nested: the checks, then the STE."""
         if isinstance(hw, HwptPaging):
             if hw.smmu is not dev.smmu:
                 fail(E.EINVAL, op, f"HWPT {hw.id} is on {hw.smmu.name}", "arm_smmu_attach_dev")
@@ -296,16 +319,6 @@ class Iommufd:
             self._check_cc(op, paging, dev)
             words = hw.host_ste(dev.ats and hw.enable_ats)
             dev.vmaster = (v, vdev.vsid) if vdev is not None else None
-        if dev.hwpt is not None and dev in dev.hwpt.devices:
-            dev.hwpt.devices.remove(dev)
-            old = dev.hwpt if isinstance(dev.hwpt, HwptPaging) else dev.hwpt.parent
-            if old is not paging and dev in old.devices:
-                old.devices.remove(dev)
-        dev.hwpt = hw
-        for h in {id(hw): hw, id(paging): paging}.values():
-            if dev not in h.devices:
-                h.devices.append(dev)
-        self._install_ste(dev, words)
         return words
 
     @staticmethod
@@ -330,8 +343,7 @@ class Iommufd:
             raise ModelError(f"{dev.name}: no SW_MSI window or not attached")
         paging = dev.hwpt if isinstance(dev.hwpt, HwptPaging) else dev.hwpt.parent
         page = doorbell_pa & ~(PAGE_SIZE - 1)
-        maps = getattr(self, "_msi_maps", {})
-        self._msi_maps = maps
+        maps = self.sw_msi_maps
         pgoff = maps.setdefault((dev.sw_msi_start, page),
                                 sum(1 for k in maps if k[0] == dev.sw_msi_start))
         iova = dev.sw_msi_start + pgoff * PAGE_SIZE

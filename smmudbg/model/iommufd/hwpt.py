@@ -171,7 +171,7 @@ class HwptNested:
     def __init__(self, hwpt_id: int, viommu, ste0: int, ste1: int):
         self.id = hwpt_id
         self.viommu = viommu
-        self.ste = (ste0, ste1)
+        self.user_ste = (ste0, ste1)         # as userspace passed it
         self.ste0, self.ste1, self.enable_ats = validate_vste(ste0, ste1)
         self.devices: list = []
 

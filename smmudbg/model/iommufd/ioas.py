@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno as E
 
-from .errors import fail
+from .errors import IommufdError, fail
 from .results import AreaInfo, IoasInfo, ReservedInfo
 
 ULONG_MAX = (1 << 64) - 1        # a 64-bit kernel: unsigned long == u64
@@ -171,8 +171,8 @@ class Ioas:
         if iova == 0 and length == U64_MAX:
             try:
                 return self._unmap_range(op, 0, ULONG_MAX)
-            except Exception as e:      # iopt_unmap_all: "If the IOVAs are empty ... succeeds"
-                if getattr(e, "errno", None) == E.ENOENT:
+            except IommufdError as e:   # iopt_unmap_all: "If the IOVAs are empty ... succeeds"
+                if e.errno == E.ENOENT:
                     return 0
                 raise
         if iova >= ULONG_MAX or length >= ULONG_MAX:
@@ -190,7 +190,6 @@ class Ioas:
         done = 0
         for a in list(self._areas_in(start, last)):
             if a.iova < start or a.last > last:
-                self.last_unmapped = done
                 fail(E.ENOENT, op, f"[{start:#x}, {last:#x}] cuts the area [{a.iova:#x}, "
                      f"{a.last:#x}]: areas are unmapped whole" +
                      (f" ({done:#x} bytes before it were unmapped)" if done else ""),
