@@ -353,6 +353,15 @@ def test_batches_of_63_each_end_with_a_sync(g):
     assert syncs == [63, 65]                      # 63 commands + SYNC, then 1 + SYNC
 
 
+def test_entry_len_other_than_16(g):
+    ok = g.tlbi_nh_va(GIOVA)
+    # copy_struct_from_user: longer entries with non-zero tail -> -E2BIG; zero tail is fine
+    assert errno_of(g.fd.hwpt_invalidate, g.viommu.id, [ok + b"\1" * 8], 1, 24) == errno.E2BIG
+    assert g.fd.hwpt_invalidate(g.viommu.id, [ok + bytes(8)], 1, 24).handled == 1
+    # the data type is checked: -EINVAL
+    assert errno_of(g.fd.hwpt_invalidate, g.viommu.id, [ok], 2) == errno.EINVAL
+
+
 def test_invalidate_on_a_nested_hwpt_or_ioas(g):
     hw = g.nested()
     # SMMUv3 nested domains have no cache_invalidate_user -> -EOPNOTSUPP

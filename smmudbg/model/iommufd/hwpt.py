@@ -112,7 +112,9 @@ class HwptPaging:
         if pages > 64:
             cmds.append(("CMD_TLBI_S12_VMALL", {"VMID": self.vmid}))
         else:
-            cmds += [("CMD_TLBI_S2_IPA", {"VMID": self.vmid, "Address": (iova >> 12) + i})
+            ipa = fmt("CMD_TLBI_S2_IPA").field("Address")
+            cmds += [("CMD_TLBI_S2_IPA", {"VMID": self.vmid,
+                                          "Address": ipa.from_address(iova + i * PAGE_SIZE)})
                      for i in range(pages)]
             if self.nest_parent:
                 cmds.append(("CMD_TLBI_NH_ALL", {"VMID": self.vmid}))

@@ -7,6 +7,7 @@ import errno as E
 from ...arch.fieldtable import fmt
 from ...arch.smmuv3.events import CMD_SIZE, EVENT_SIZE, event_name
 from ...arch.smmuv3.fields_queue import OPCODES
+from ...errors import ModelError
 from .errors import fail
 from .results import InvalidationResult, VeventInfo
 
@@ -129,13 +130,18 @@ class Viommu:
         if entries and not entry_len:
             fail(E.EINVAL, op, "entry_len is 0 with entries", "iommufd_hwpt_invalidate")
         if data_type != IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3:
-            # iommu_copy_struct_from_full_user_array checks the type
             fail(E.EINVAL, op, f"data_type {data_type} is not "
-                 f"IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3", "iommu_copy_struct_from_full_user_array")
-        for e in entries:
-            if len(e) != entry_len or entry_len != CMD_SIZE:
-                fail(E.EINVAL, op, f"entries are {CMD_SIZE} bytes, got {len(e)}",
-                     "iommu_copy_struct_from_full_user_array")
+                 f"IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3",
+                 "iommu_copy_struct_from_full_user_array")
+        if any(len(e) != entry_len for e in entries):
+            raise ModelError(f"{op}: every entry must be entry_len ({entry_len}) bytes")
+        # copy_struct_from_user per entry: a shorter entry is zero-extended, a longer one must
+        # have only zero bytes past the kernel's 16 (else -E2BIG)
+        for i, e in enumerate(entries):
+            if any(e[CMD_SIZE:]):
+                fail(E.E2BIG, op, f"entry {i} has non-zero bytes past {CMD_SIZE}",
+                     "copy_struct_from_user")
+        entries = [e[:CMD_SIZE].ljust(CMD_SIZE, b"\0") for e in entries]
         sent: list[str] = []
         batch: list[bytes] = []
         for i, raw in enumerate(entries):
