@@ -255,7 +255,8 @@ class Iommufd:
     # -- attach ----------------------------------------------------------------------------------
     def attach(self, dev_id, hwpt_id) -> list[int]:
         """VFIO_DEVICE_ATTACH_IOMMUFD_PT to a HWPT (iommufd_hw_pagetable_attach, then the
-        driver's attach_dev). Returns the host STE words written."""
+        driver's attach_dev); on an attached device it replaces the HWPT, as VFIO does with
+        iommufd_device_replace. Returns the host STE words written."""
         op = "ATTACH"
         dev = self._get(op, dev_id, Device)
         hw = self.objects.get(hwpt_id)

@@ -15,7 +15,7 @@ from ...arch.fieldtable import fmt
 from ...arch.smmuv3 import consts as C
 from ...errors import ModelError
 from .errors import fail
-from .ioas import PAGE_SIZE, ULONG_MAX
+from .ioas import PAGE_SIZE
 
 STE = fmt("STE")
 _F = STE.field
@@ -205,4 +205,4 @@ class HwptNested:
 
 
 __all__ = ["HwptPaging", "HwptNested", "validate_vste", "abort_ste", "s2_ias",
-           "NESTING_ALLOWED_0", "NESTING_ALLOWED_1", "ULONG_MAX"]
+           "NESTING_ALLOWED_0", "NESTING_ALLOWED_1"]

@@ -145,7 +145,8 @@ class Ioas:
                  f"the IOAS's {self.iova_alignment:#x}", "iopt_alloc_iova")
         offset = uptr % PAGE_SIZE
         spans = sorted(self.allowed) or [(PAGE_SIZE, ULONG_MAX - PAGE_SIZE)]
-        used = sorted([(r[0], r[1]) for r in self.reserved] + [(a.iova, a.last) for a in self.areas])
+        used = sorted([(r[0], r[1]) for r in self.reserved] +
+                      [(a.iova, a.last) for a in self.areas])
         for s0, s1 in spans:
             s0, s1 = max(s0, PAGE_SIZE), min(s1, ULONG_MAX - PAGE_SIZE)
             holes, cur = [], s0
