@@ -36,6 +36,7 @@ class Device:
         self.ats = ats
         self.sw_msi_start = MSI_IOVA_BASE if sw_msi else None
         self.hwpt = None
+        self.cdtab: int | None = None   # the CD table the driver allocates on S1 attach
         self.vdev: Vdevice | None = None
         self.vmaster: tuple[Viommu, int] | None = None   # (vIOMMU, vSID) while nested
 
@@ -53,6 +54,7 @@ class Iommufd:
         self.objects: dict[int, object] = {}
         self.next_id = 1
         self.vmids: dict[str, set[int]] = {}
+        self.asids: set[int] = set()          # arm_smmu_asid_xa: one ASID space for all SMMUs
         self.vmid_per_viommu = vmid_per_viommu
         # ictx->sw_msi_list: doorbell page -> page offset in the SW_MSI window, per start
         self.sw_msi_maps: dict[tuple[int, int], int] = {}
@@ -80,6 +82,15 @@ class Iommufd:
                 used.add(v)
                 return v
         raise ModelError(f"{smmu.name}: no free VMID")
+
+    def _alloc_asid(self, smmu) -> int:
+        """xa_alloc(&arm_smmu_asid_xa, ..., XA_LIMIT(1, (1 << asid_bits) - 1))."""
+        top = (1 << (16 if smmu.features.get("ASID16") else 8)) - 1
+        for a in range(1, top + 1):
+            if a not in self.asids:
+                self.asids.add(a)
+                return a
+        raise ModelError(f"{smmu.name}: no free ASID")
 
     # -- devices and IOAS ----------------------------------------------------------------------
     def bind(self, name: str, smmu, sid: int, canwbs: bool = True, ats: bool = False,
@@ -160,23 +171,27 @@ class Iommufd:
         if data is not None:
             fail(E.EOPNOTSUPP, op, "user data on a paging domain",
                  "arm_smmu_domain_alloc_paging_flags")
-        if not flags & IOMMU_HWPT_ALLOC_NEST_PARENT:
-            raise ModelError(f"{op}: a plain paging HWPT is a stage-1 domain on SMMUv3; only "
-                             f"NEST_PARENT (stage 2) is modelled")
-        if not nesting(dev.smmu):
+        nest_parent = bool(flags & IOMMU_HWPT_ALLOC_NEST_PARENT)
+        if nest_parent and not nesting(dev.smmu):
             fail(E.EOPNOTSUPP, op, f"{dev.smmu.name} lacks ARM_SMMU_FEAT_NESTING (S1P and S2P)",
                  "arm_smmu_domain_alloc_paging_flags")
-        vmid = self._alloc_vmid(dev.smmu)
+        # arm_smmu_domain_alloc_paging_flags: a nesting parent is stage 2; otherwise stage 1
+        # if the SMMU has it ("Prefer S1 if available")
+        stage = 2 if nest_parent or not dev.smmu.features.get("S1P") else 1
+        vmid = self._alloc_vmid(dev.smmu) if stage == 2 else 0
+        asid = self._alloc_asid(dev.smmu) if stage == 1 else 0
         # iommufd_hwpt_paging_alloc: a device with IOMMU_CAP_ENFORCE_CACHE_COHERENCY (canwbs
         # on SMMUv3) makes the new domain enforce coherency (none attached yet: it succeeds).
-        hw = HwptPaging(0, ioas, dev.smmu, vmid, True, enforce_cc=dev.canwbs)
+        hw = HwptPaging(0, ioas, dev.smmu, vmid, nest_parent, enforce_cc=dev.canwbs,
+                        stage=stage, asid=asid)
         self._add(hw)
         hw.label = f"HWPT {hw.id}"
         try:
             ioas.add_domain(op, hw)
         except Exception:
             del self.objects[hw.id]
-            self.vmids[dev.smmu.name].discard(vmid)
+            self.vmids.get(dev.smmu.name, set()).discard(vmid)
+            self.asids.discard(asid)
             raise
         return hw
 
@@ -306,7 +321,11 @@ class Iommufd:
             if hw.smmu is not dev.smmu:
                 fail(E.EINVAL, op, f"HWPT {hw.id} is on {hw.smmu.name}", "arm_smmu_attach_dev")
             self._check_cc(op, hw, dev)
-            words = hw.s2_ste(dev.ats)
+            if hw.stage == 1:
+                self._install_cd(dev, hw)
+                words = hw.cdtable_ste(dev.cdtab, dev.ats)
+            else:
+                words = hw.s2_ste(dev.ats)
             dev.vmaster = None
         else:
             v = hw.viommu
@@ -335,6 +354,19 @@ class Iommufd:
         dev.smmu.write_ste(dev.sid, words)
         if dev.smmu.field("CMDQ_BASE", "ADDR"):
             dev.smmu.submit([("CMD_CFGI_STE", {"StreamID": dev.sid, "Leaf": 1}), "CMD_SYNC"])
+
+    @staticmethod
+    def _install_cd(dev, hw):
+        """arm_smmu_alloc_cd_tables (once: a linear table of one CD, the device has no PASID),
+        then arm_smmu_write_cd_entry for SSID 0 and CMD_CFGI_CD + CMD_SYNC."""
+        smmu = dev.smmu
+        if dev.cdtab is None:
+            dev.cdtab = smmu.alloc.alloc(64)
+            smmu.mem.write_words(dev.cdtab, [0] * 8)
+        smmu.mem.write_words(dev.cdtab, hw.s1_cd())
+        if smmu.field("CMDQ_BASE", "ADDR"):
+            smmu.submit([("CMD_CFGI_CD", {"StreamID": dev.sid, "SubstreamID": 0, "Leaf": 1}),
+                         "CMD_SYNC"])
 
     def sw_msi(self, dev_id, doorbell_pa: int) -> int:
         """iommufd_sw_msi: map the doorbell page into the device's S2 at the SW_MSI window
@@ -408,8 +440,10 @@ class Iommufd:
             if isinstance(h, HwptPaging):
                 t = h.tables
                 out.append(HwptInfo(h.id, "paging", h.smmu.name, h.nest_parent, h.ioas.id,
-                                    h.vmid, t.root, t.tsz, t.sl0, t.tg,
-                                    h.enforce_cache_coherency,
+                                    h.vmid if h.stage == 2 else None, t.root, t.tsz,
+                                    t.sl0 if h.stage == 2 else None, t.tg,
+                                    h.enforce_cache_coherency, stage=h.stage,
+                                    asid=h.asid if h.stage == 1 else None,
                                     devices=tuple(d.name for d in h.devices)))
             elif isinstance(h, HwptNested):
                 out.append(HwptInfo(h.id, "nested", h.viommu.smmu.name, viommu=h.viommu.id,
@@ -444,11 +478,16 @@ class Iommufd:
                 v = d.hwpt.viommu
                 why = (f"nested HWPT {d.hwpt.id} ({_cfg_name(d.hwpt.config)}) on vIOMMU {v.id} "
                        f"(VMID {v.vmid}); S2 is the vIOMMU's nesting parent HWPT {s2.id}")
-            else:
+            elif s2.stage == 1:
+                why = f"stage-1 paging HWPT {s2.id} (ASID {s2.asid}), no S2"
+            elif s2.nest_parent:
                 why = f"S2-only on nesting parent HWPT {s2.id} (VMID {s2.vmid})"
+            else:
+                why = f"stage-2 paging HWPT {s2.id} (VMID {s2.vmid}; not a nesting parent)"
             why += ("; coherency enforced" if s2.enforce_cache_coherency else
                     "; coherency not enforced (a non-coherent device is on it)")
-            out.append(DeviceHwpt(d.name, d.smmu.name, d.sid, d.hwpt.id, s2.id, peers, why))
+            out.append(DeviceHwpt(d.name, d.smmu.name, d.sid, d.hwpt.id,
+                                  s2.id if s2.stage == 2 else None, peers, why))
         return out
 
 

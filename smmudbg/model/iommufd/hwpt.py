@@ -18,7 +18,11 @@ from .errors import fail
 from .ioas import PAGE_SIZE
 
 STE = fmt("STE")
+CD = fmt("CD")
 _F = STE.field
+# io-pgtable-arm's stage-1 MAIR: index 0 write-back RWA (0xff), 1 non-cacheable (0x44),
+# 2 Device-nGnRE (0x04), 3 inner NC / outer WB (0xf4) (ARM_LPAE_MAIR_ATTR_IDX_*).
+LPAE_S1_MAIR = 0xff | 0x44 << 8 | 0x04 << 16 | 0xf4 << 24
 
 # Linux's STRTAB_STE_*_NESTING_ALLOWED (arm-smmu-v3.h): the vSTE fields userspace may set.
 # S1ContextPtr is STRTAB_STE_0_S1CTXPTR_MASK = address bits [51:6] in Linux, narrower than the
@@ -44,29 +48,44 @@ def s2_ias(smmu) -> int:
     return min(ias, 48)
 
 
+def walk_attrs(smmu) -> tuple[int, int]:
+    """io-pgtable's table-walk attributes: inner/outer write-back and inner shareable when
+    the SMMU walks coherently (IDR0.COHACC, ARM_SMMU_FEAT_COHERENCY), else non-cacheable
+    and outer shareable. Returns (cacheability, shareability) in STE/CD encoding."""
+    if smmu.features.get("COHACC"):
+        return C.STE_S2IR0_WBRA, C.STE_S2SH0_ISH
+    return C.STE_S2IR0_NC, C.STE_S2SH0_OSH
+
+
 def abort_ste() -> list[int]:
     """arm_smmu_make_abort_ste: V=1, Config=abort, everything else 0."""
     return STE.encode(V=1, Config=C.STE_Config_abort)
 
 
 class HwptPaging:
-    """A paging HWPT on one SMMU: an io-pgtable ARM_64_LPAE_S2 tree in host memory, filled
-    from its IOAS (iopt_table_add_domain) and kept in sync on IOAS_MAP / IOAS_UNMAP."""
+    """A paging HWPT on one SMMU: an io-pgtable tree in host memory, filled from its IOAS
+    (iopt_table_add_domain) and kept in sync on IOAS_MAP / IOAS_UNMAP. Stage 2
+    (ARM_64_LPAE_S2, with a VMID) for a nesting parent or on an SMMU without stage 1; else
+    stage 1 (ARM_64_LPAE_S1, with an ASID), as arm_smmu_domain_alloc_paging_flags prefers."""
 
     kind = "paging"
     page_size = PAGE_SIZE                    # smallest page of pgsize_bitmap on a 4K host
 
     def __init__(self, hwpt_id: int, ioas, smmu, vmid: int, nest_parent: bool,
-                 enforce_cc: bool):
+                 enforce_cc: bool, stage: int = 2, asid: int = 0):
         self.id = hwpt_id
         self.ioas = ioas
         self.smmu = smmu
+        self.stage = stage
         self.vmid = vmid
+        self.asid = asid
         self.nest_parent = nest_parent
         self.enforce_cache_coherency = enforce_cc
         self.label = f"HWPT {hwpt_id}"
+        # stage 1: ias = 48 (no VAX, VA_BITS 48), arm_smmu_domain_finalise
+        ias = s2_ias(smmu) if stage == 2 else 48
         try:
-            self.tables = TableBuilder(smmu.mem, 2, PAGE_SIZE, s2_ias(smmu), smmu.alloc)
+            self.tables = TableBuilder(smmu.mem, stage, PAGE_SIZE, ias, smmu.alloc)
         except BuildError as e:
             raise ModelError(f"{self.label}: {e}") from None
         self.aperture_end = (1 << self.tables.ias) - 1
@@ -80,7 +99,7 @@ class HwptPaging:
         # write-back memory, executable.
         try:
             self.tables.map(area.iova, area.pa, area.length, read=area.read,
-                            write=area.write, exec_=True)
+                            write=area.write, exec_=True, user=True, ng=True, attrindx=0)
         except BuildError as e:
             raise ModelError(f"{self.label}: {e}") from None
         if not area.write:
@@ -109,7 +128,15 @@ class HwptPaging:
         pages (the model's stand-in for Linux's range-invalidation encoding)."""
         cmds = []
         pages = length // PAGE_SIZE
-        if pages > 64:
+        if self.stage == 1:
+            # arm_smmu_tlb_inv_range_asid: CMD_TLBI_NH_VA per page on the ASID (VMID 0);
+            # the whole ASID above 64 pages
+            va = fmt("CMD_TLBI_NH_VA").field("Address")
+            cmds = ([("CMD_TLBI_NH_ASID", {"ASID": self.asid})] if pages > 64 else
+                    [("CMD_TLBI_NH_VA", {"ASID": self.asid,
+                                         "Address": va.from_address(iova + i * PAGE_SIZE)})
+                     for i in range(pages)])
+        elif pages > 64:
             cmds.append(("CMD_TLBI_S12_VMALL", {"VMID": self.vmid}))
         else:
             ipa = fmt("CMD_TLBI_S2_IPA").field("Address")
@@ -128,16 +155,40 @@ class HwptPaging:
         IDR3.FWB, SHCFG=incoming when IDR1.ATTR_TYPES_OVR; EATS=TRANS when ATS is on."""
         t = self.tables
         f = (smmu or self.smmu).features
+        cache, share = walk_attrs(smmu or self.smmu)
         words = STE.encode(
             V=1, Config=C.STE_Config_s2_trans,
             EATS=C.STE_EATS_trans if ats else C.STE_EATS_abort,
             S2FWB=1 if f.get("FWB") else 0,
             SHCFG=C.STE_SHCFG_incoming if f.get("ATTR_TYPES_OVR") else 0,
             S2VMID=self.vmid if vmid is None else vmid,
-            S2T0SZ=t.tsz, S2SL0=t.sl0, S2IR0=C.STE_S2IR0_WBRA, S2OR0=C.STE_S2IR0_WBRA,
-            S2SH0=C.STE_S2SH0_ISH, S2TG=t.tg, S2PS=f.get("OAS", 5), S2AA64=1, S2PTW=1, S2R=1,
+            S2T0SZ=t.tsz, S2SL0=t.sl0, S2IR0=cache, S2OR0=cache, S2SH0=share, S2TG=t.tg, S2PS=f.get("OAS", 5), S2AA64=1, S2PTW=1, S2R=1,
             S2TTB=_F("S2TTB").from_address(t.root))
         return words
+
+    def s1_cd(self) -> list[int]:
+        """arm_smmu_make_s1_cd: TCR fields of the stage-1 tree, EPD1, V, IPS, AA64, R, A,
+        ASET (not shared with the CPU), the ASID, TTB0 and io-pgtable's MAIR."""
+        t = self.tables
+        cache, share = walk_attrs(self.smmu)
+        return CD.encode(T0SZ=t.tsz, TG0=t.tg, IR0=cache, OR0=cache, SH0=share, EPD1=1, V=1,
+                         IPS=self.smmu.features.get("OAS", 5), AA64=1, R=1, A=1, ASET=1,
+                         ASID=self.asid, TTB0=CD.field("TTB0").from_address(t.root),
+                         MAIR0=LPAE_S1_MAIR)
+
+    def cdtable_ste(self, cdtab: int, ats: bool = False) -> list[int]:
+        """arm_smmu_make_cdtable_ste for SSID 0: Config=S1_TRANS, a linear table of one CD
+        (a device without PASID: ssid_bits 0), S1DSS=SSID0, the CD-fetch attributes of a
+        (non-)coherent SMMU, S1STALLD when the SMMU supports stalls and the device does not
+        stall, EATS=TRANS with ATS. STRW is NS-EL1 (a host without VHE/E2H)."""
+        f = self.smmu.features
+        cache, share = walk_attrs(self.smmu)
+        stalls = f.get("STALL_MODEL", 0) in (0, 2)        # ARM_SMMU_FEAT_STALLS
+        return STE.encode(V=1, Config=C.STE_Config_s1_trans, S1Fmt=C.STE_S1Fmt_linear,
+                          S1ContextPtr=_F("S1ContextPtr").from_address(cdtab), S1CDMax=0,
+                          S1DSS=C.STE_S1DSS_substream0, S1CIR=cache, S1COR=cache,
+                          S1CSH=share, S1STALLD=1 if stalls else 0,
+                          EATS=C.STE_EATS_trans if ats else C.STE_EATS_abort)
 
     def translate(self, iova: int):
         return self.ioas.translate(iova)

@@ -35,8 +35,9 @@ class IoasInfo:
 
 @dataclass(frozen=True)
 class HwptInfo:
-    """A HWPT: kind 'paging' (nest_parent or not) or 'nested'. For paging: the S2 geometry and
-    root; for nested: the validated vSTE words and the vIOMMU."""
+    """A HWPT: kind 'paging' (nest_parent or not) or 'nested'. For paging: the table geometry
+    (s2t0sz holds T0SZ for a stage-1 domain) and root; for nested: the validated vSTE words
+    and the vIOMMU."""
     id: int
     kind: str
     smmu: str
@@ -53,6 +54,8 @@ class HwptInfo:
     config: str | None = None
     enable_ats: bool = False
     devices: tuple[str, ...] = ()
+    stage: int | None = None         # paging: 1 (stage-1 domain, ASID) or 2 (VMID)
+    asid: int | None = None
 
 
 @dataclass(frozen=True)
