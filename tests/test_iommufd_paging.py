@@ -78,3 +78,14 @@ def test_non_coherent_smmu_walks_non_cacheable():
     assert (cd[0] >> 8) & 0xF == 0 and (cd[0] >> 12) & 3 == 0b10
     # STE S1CIR [3:2], S1COR [5:4] NC, S1CSH [7:6] OSH
     assert (w[1] >> 2) & 0xF == 0 and (w[1] >> 6) & 3 == 0b10
+
+
+def test_hw_info_reads_the_id_registers():
+    s, fd, dev, io = setup(features="S1P = 1, S2P = 1, OAS = 5, SIDSIZE = 16")
+    info = fd.hw_info(dev.id)
+    assert info.type == 2                                   # IOMMU_HW_INFO_TYPE_ARM_SMMUV3
+    assert (info.idr[0] >> 0) & 3 == 0b11                   # IDR0.S2P [0], S1P [1]
+    assert info.idr[1] & 0x3F == 16                         # IDR1.SIDSIZE [5:0]
+    assert info.idr[5] & 7 == 5                             # IDR5.OAS [2:0]
+    assert info.aidr == s.smmu().reg("AIDR")
+    assert errno_of(fd.hw_info, dev.id, 1) == errno.EOPNOTSUPP

@@ -7,7 +7,7 @@ from .hwpt import (IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_DATA_ARM_SMMUV3, Hwp
                    HwptPaging, validate_vste)
 from .ioas import (IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE,
                    Ioas)
-from .results import (AreaInfo, DeviceHwpt, DeviceInfo, ForwardInfo, HwptInfo,
+from .results import (AreaInfo, DeviceHwpt, DeviceInfo, ForwardInfo, HwInfo, HwptInfo,
                       InvalidationResult, IoasInfo, ReservedInfo, S2Choice, S2Plan,
                       VdeviceInfo, VeventInfo, ViommuInfo)
 from .sharing import DeviceNeed, IommuCaps, plan_s2

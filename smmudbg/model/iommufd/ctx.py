@@ -15,7 +15,8 @@ from .hwpt import (IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT
                    IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID,
                    HwptNested, HwptPaging)
 from .ioas import PAGE_SIZE, ULONG_MAX, Ioas
-from .results import DeviceHwpt, DeviceInfo, ForwardInfo, HwptInfo, VdeviceInfo, ViommuInfo
+from .results import (DeviceHwpt, DeviceInfo, ForwardInfo, HwInfo, HwptInfo, VdeviceInfo,
+                      ViommuInfo)
 from .viommu import (FORWARDED_EVENTS, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
                      IOMMU_VIOMMU_TYPE_ARM_SMMUV3, Vdevice, Veventq, Viommu, event_sid)
 
@@ -98,6 +99,16 @@ class Iommufd:
         dev = Device(0, name, smmu, sid, canwbs, ats, sw_msi)
         self._add(dev)
         return dev
+
+    def hw_info(self, dev_id, info_type: int = 0) -> HwInfo:
+        """IOMMU_GET_HW_INFO (arm_smmu_hw_info): type DEFAULT or ARM_SMMUV3 (2); any other
+        type needs impl_ops -> -EOPNOTSUPP."""
+        op = "IOMMU_GET_HW_INFO"
+        dev = self._get(op, dev_id, Device)
+        if info_type not in (0, 2):
+            fail(E.EOPNOTSUPP, op, f"type {info_type} is not ARM_SMMUV3", "arm_smmu_hw_info")
+        r = dev.smmu.reg
+        return HwInfo(2, tuple(r(f"IDR{i}") for i in range(6)), r("IIDR"), r("AIDR"))
 
     def ioas_alloc(self) -> Ioas:
         ioas = Ioas(0)

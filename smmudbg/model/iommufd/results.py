@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class HwInfo:
+    """IOMMU_GET_HW_INFO for SMMUv3 (struct iommu_hw_info_arm_smmuv3, arm_smmu_hw_info):
+    SMMU_IDR0..5, SMMU_IIDR and SMMU_AIDR as the host reads them."""
+    type: int                        # IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2
+    idr: tuple[int, int, int, int, int, int]
+    iidr: int
+    aidr: int
+
+
+@dataclass(frozen=True)
 class AreaInfo:
     """One IOAS area: IOVA [iova, iova+length) -> host PA, with IOMMU_IOAS_MAP_* permissions."""
     iova: int
