@@ -162,8 +162,10 @@ class Iommufd:
             if data_type != IOMMU_HWPT_DATA_ARM_SMMUV3:
                 fail(E.EINVAL, op, f"data_type {data_type} is not IOMMU_HWPT_DATA_ARM_SMMUV3",
                      "iommu_copy_struct_from_user")
-            ste0, ste1 = data
-            hw = HwptNested(0, pt, ste0, ste1)
+            if len(data) != 2:
+                raise ModelError(f"{op}: IOMMU_HWPT_DATA_ARM_SMMUV3 data is two 64-bit words "
+                                 f"(vSTE dw0, dw1)")
+            hw = HwptNested(0, pt, data[0], data[1])
             self._add(hw)
             return hw
         fail(E.EINVAL, op, f"object {pt_id} is neither an IOAS, a HWPT nor a vIOMMU",
@@ -174,14 +176,20 @@ class Iommufd:
             IOMMU_HWPT_FAULT_ID_VALID
         if flags & ~valid:
             fail(E.EOPNOTSUPP, op, f"flags {flags:#x}", "iommufd_hwpt_paging_alloc")
-        if flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING and dev.smmu.features.get("HTTU", 0) < 2:
-            fail(E.EOPNOTSUPP, op, "DIRTY_TRACKING without IOMMU_CAP_DIRTY_TRACKING (IDR0.HTTU)",
-                 "iommufd_hwpt_paging_alloc")
+        f = dev.smmu.features
+        # IOMMU_CAP_DIRTY_TRACKING is arm_smmu_dbm_capable: HTTU with dirty state (HD) on a
+        # coherent SMMU
+        if flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING and not (f.get("HTTU", 0) >= 2 and
+                                                            f.get("COHACC")):
+            fail(E.EOPNOTSUPP, op, "DIRTY_TRACKING without IOMMU_CAP_DIRTY_TRACKING "
+                 "(IDR0.HTTU dirty and COHACC)", "iommufd_hwpt_paging_alloc")
         if flags & IOMMU_HWPT_FAULT_ID_VALID and flags & IOMMU_HWPT_ALLOC_NEST_PARENT:
             fail(E.EOPNOTSUPP, op, "FAULT_ID_VALID with NEST_PARENT", "iommufd_hwpt_paging_alloc")
         if data is not None:
             fail(E.EOPNOTSUPP, op, "user data on a paging domain",
                  "arm_smmu_domain_alloc_paging_flags")
+        if flags & (IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID):
+            raise ModelError(f"{op}: dirty tracking and IOPF fault queues are not modelled")
         nest_parent = bool(flags & IOMMU_HWPT_ALLOC_NEST_PARENT)
         if nest_parent and not nesting(dev.smmu):
             fail(E.EOPNOTSUPP, op, f"{dev.smmu.name} lacks ARM_SMMU_FEAT_NESTING (S1P and S2P)",
