@@ -167,7 +167,7 @@ class Unit:
 
 
 # ECAP_REG bits the walk checks.
-ECAP_DT, ECAP_PT, ECAP_NEST, ECAP_PRS, ECAP_SMTS = 2, 6, 26, 29, 43
+ECAP_DT, ECAP_PT, ECAP_SC, ECAP_NEST, ECAP_PRS, ECAP_SMTS = 2, 6, 7, 26, 29, 43
 ECAP_SLTS, ECAP_FLTS, ECAP_ADMS, ECAP_RPRIVS = 46, 47, 52, 53
 
 
@@ -398,14 +398,19 @@ class _Walk:
             if not er and not ew:
                 raise _Fault("SSS_2", f"second-stage level-{level} entry {e:#x} R=W=0")
             leaf = level == 1 or (level in (2, 3) and _bit(e, 7))
-            rsvd = self.haw_mask() | (1 << 62)
+            # Bit 11 (SNP) and bit 62 (TM) exist in leaf entries only, and only with snoop
+            # control (ECAP_REG.SC) and device-TLBs (ECAP_REG.DT): reserved otherwise.
+            rsvd = self.haw_mask()
             if level >= 4:
                 rsvd |= 1 << 7
             if not leaf:
-                rsvd |= 1 << 11
-            elif level == 2:
+                rsvd |= (1 << 11) | (1 << 62)
+            else:
+                rsvd |= (0 if self.u.ecap_bit(ECAP_SC) else 1 << 11) | \
+                    (0 if self.u.ecap_bit(ECAP_DT) else 1 << 62)
+            if leaf and level == 2:
                 rsvd |= _range_mask(20, 12) | (0 if self.u.sllps & 1 else 1 << 7)
-            elif level == 3:
+            elif leaf and level == 3:
                 rsvd |= _range_mask(29, 12) | (0 if self.u.sllps & 2 else 1 << 7)
             if e & rsvd:
                 raise _Fault("SSS_3", f"reserved bits {e & rsvd:#x} set in second-stage "

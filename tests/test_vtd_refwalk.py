@@ -117,6 +117,10 @@ class Box:
                                 ADDR=pa >> shift, **extra)[0])
         return ea
 
+    def steps_of(self, addr, **kw):
+        """The addresses of the paging entries a translation of addr read."""
+        return [s.addr for s in self.tr(addr, **kw).steps if s.what in ("fs", "ss")]
+
     def tr(self, addr, **kw):
         return translate(self.mem, self.unit, kw.pop("sid", SID), addr, **kw)
 
@@ -168,8 +172,19 @@ def test_ss_permission_and_presence_faults(ss):
 
 def test_ss_reserved_and_access_errors(ss):
     pte = ss.ss_map(ss.ss_root, 0x6000, 0x90006000)
-    ss.pm.write_u64(pte, ss.pm.read_u64(pte) | (1 << 62))       # bit 62 reserved
+    ss.pm.write_u64(pte, ss.pm.read_u64(pte) | (1 << 62))       # TM: a leaf field with DT=1
+    assert ss.tr(0x6000).ok
+    ss.unit.ecap &= ~(1 << 2)                                    # no device-TLBs: reserved
+    assert fault(ss.tr(0x6000)) == 0x42                       # ... and so is DTE (SCT.3)
+    ss.w(CTX_TABLE + 32 * 8, e("SM_CONTEXT_ENTRY", P=1, PASIDE=1, PASIDDIRPTR=PASID_DIR >> 12))
     assert fault(ss.tr(0x6000)) == 0x7A                       # SSS.3
+    ss.ss_map(ss.ss_root, 0x7000, 0x90007000, SNP=1)
+    assert fault(ss.tr(0x7000)) == 0x7A                       # SNP without ECAP_REG.SC
+    ss.unit.ecap |= 1 << 7
+    assert ss.tr(0x7000).snoop and not ss.tr(0x1000).snoop
+    pdpe = ss.steps_of(0x7000)[-3]
+    ss.pm.write_u64(pdpe, ss.pm.read_u64(pdpe) | (1 << 11))     # bit 11 of a non-leaf entry
+    assert fault(ss.tr(0x7000)) == 0x7A
     pde = ss.ss_map(ss.ss_root, 0x600000, 0x500600000, level=2)
     ss.pm.write_u64(pde, ss.pm.read_u64(pde) | (1 << 12))       # 2MB address bit 12 reserved
     assert fault(ss.tr(0x600000)) == 0x7A
@@ -601,3 +616,23 @@ def test_compatibility_format_and_posted(ir):
     assert (i.posted, i.vector, i.pda, i.urgent) == (True, 0x55, pda, 1)
     ir.unit.cap &= ~(1 << 59)                                    # no CAP_REG.PI
     assert remap_msi(ir.mem, ir.unit, SID, msi_addr(2), 0).fault.reason == 0x24
+
+
+def test_ss_five_levels():
+    b = Box()
+    root = b.alloc()
+    b.pasid(0, PGTT=2, AW=3, SLPTPTR=root >> 12)                # 57 bits, 5 levels
+    gpa = (1 << 50) | 0x3000
+    b.ss_map(root, gpa, 0x88003000, levels=5)
+    r = b.tr(gpa | 0x8)
+    assert (r.output, [s.level for s in r.steps if s.what == "ss"]) == (0x88003008,
+                                                                        [5, 4, 3, 2, 1])
+    b.unit.cap = (b.unit.cap & ~(0x3F << 16)) | (47 << 16)       # MGAW 48 bits caps AW
+    assert fault(b.tr(gpa)) == 0x84
+
+
+def test_walker_codes_agree_with_the_fault_table():
+    # The walker writes its codes itself; the field tables' fault list was written separately.
+    from smmudbg.arch.vtd.faults import FAULT_REASONS
+    from smmudbg.vtd_refwalk import FR
+    assert all(FAULT_REASONS[code][0] == name for name, code in FR.items())
