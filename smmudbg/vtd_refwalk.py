@@ -15,7 +15,8 @@ Model (what hardware does, and choices where the spec leaves room; docs/vtd.md l
     reads there are blocked (unsupported request, no fault). Requests with PASID are translated.
   * Requests without PASID use the context entry's RID_PASID, carry no execute attribute, and
     are supervisor requests only when RID_PRIV=1.
-  * A/D flags: on a successful translation only (a faulting request changes no entry). First
+  * A/D flags: on a successful translation only (a faulting request changes no entry), and
+    only with snooped page walks (PASID entry PWSNP=1; else SFS.9 / SSS.5). First
     stage: A (and EA with EAFE=1) in every entry used, D in the leaf for a write. Second stage
     with SLADE=1: A in every entry used, D in the leaf of a written page (the data page, or in
     nested mode the page of a first-stage table whose A/D flags were written). In nested mode a
@@ -57,7 +58,7 @@ FR = {
     "SPT_1": 0x58, "SPT_2": 0x59, "SPT_3": 0x5A, "SPT_4": 0x5B, "SPT_5": 0x5C, "SPT_6": 0x5D,
     "SFS_1": 0x70, "SFS_2": 0x71, "SFS_3": 0x72, "SFS_4": 0x73, "SFS_5": 0x74, "SFS_6": 0x75,
     "SFS_7": 0x76, "SFS_8": 0x77,
-    "SSS_1": 0x78, "SSS_2": 0x79, "SSS_3": 0x7A, "SSS_4": 0x7B,
+    "SFS_9": 0x90, "SSS_1": 0x78, "SSS_2": 0x79, "SSS_3": 0x7A, "SSS_4": 0x7B, "SSS_5": 0x7C,
     "SGN_1": 0x80, "SGN_2": 0x81, "SGN_3": 0x82, "SGN_4": 0x83, "SGN_5": 0x84, "SGN_6": 0x85,
     "SGN_7": 0x86, "SGN_8": 0x87,
     "IR_REQ_RSVD": 0x20, "IR_INDEX_OVER": 0x21, "IR_IRTE_NOT_PRESENT": 0x22,
@@ -265,7 +266,7 @@ class _Walk:
         self.write, self.exe, self.priv, self.at = write, exe, priv, at
         self.fpd = False
         self.steps = []
-        self.pending_ad = []    # (pa, set_mask) for a successful translation
+        self.pending_ad = []    # (pa, set_mask, stage) for a successful translation
 
     def read(self, pa, what, level=0, fault=None):
         try:
@@ -441,9 +442,9 @@ class _Walk:
             raise _Fault("SGN_3", f"execute at GPA {gpa:#x}: second-stage X=0 (SLEE=1)")
         if _bit(self.pe[0], 9):
             for pa in used:
-                self.pending_ad.append((pa, 1 << 8))
+                self.pending_ad.append((pa, 1 << 8, "ss"))
             if write:
-                self.pending_ad.append((leaf, 1 << 9))
+                self.pending_ad.append((leaf, 1 << 9, "ss"))
         xp = x if slee else r
         return page | (gpa & (size - 1)), size, (r, w, xp), (leaf, w)
 
@@ -519,8 +520,8 @@ class _Walk:
                     raise _Fault("SFS_8", f"first-stage entry at {pa:#x} needs A/D but its "
                                           f"table page is not writable at the second stage")
                 if _bit(self.pe[0], 9):
-                    self.pending_ad.append((ss_leaf, 1 << 9))
-            self.pending_ad.append((pa, want))
+                    self.pending_ad.append((ss_leaf, 1 << 9, "ss"))
+            self.pending_ad.append((pa, want, "fs"))
 
     # the request ------------------------------------------------------------------------------
     def run(self):
@@ -552,7 +553,23 @@ class _Walk:
             self.fs_ad(fs_entries, nested)
         if INTERRUPT_FIRST <= out <= INTERRUPT_LAST:
             raise _Fault("SGN_8", f"output {out:#x} is in the interrupt address range")
-        return out, size, perm, PGTT_NAMES[pgtt], did, snoop
+        return out, size, perm, PGTT_NAMES[pgtt], did, snoop, self.ad_plan()
+
+    def ad_plan(self):
+        """The A/D writes this translation makes, as (pa, old, new). An update needed while
+        page walks do not snoop (PASID entry PWSNP=0) faults instead: SFS.9 / SSS.5."""
+        now, plan = {}, []
+        for pa, bits, stage in self.pending_ad:
+            old = now[pa] if pa in now else self.mem.read64(pa) & MASK64
+            if old | bits == old:
+                continue
+            if not _bit(self.pe[1], 23):
+                raise _Fault("SFS_9" if stage == "fs" else "SSS_5",
+                             f"{'first' if stage == 'fs' else 'second'}-stage entry at {pa:#x} "
+                             f"needs A/D but PWSNP=0 (page walks do not snoop)")
+            now[pa] = old | bits
+            plan.append((pa, old, old | bits))
+        return plan
 
     def _ss_leaf_snp(self):
         last = [s for s in self.steps if s.what == "ss" and not s.note]
@@ -585,16 +602,12 @@ def translate(mem, unit: Unit, sid: int, addr: int, *, pasid: int | None = None,
         return Translation("blocked")
     w = _Walk(mem, unit, sid, addr, pasid, write, exe, priv, at)
     try:
-        out, size, perm, pgtt, did, snoop = w.run()
+        out, size, perm, pgtt, did, snoop, updates = w.run()
     except _Fault as f:
         return _fault_result(w, f)
-    updates = []
-    for pa, bits in w.pending_ad:
-        old = mem.read64(pa) & MASK64
-        if old | bits != old:
-            updates.append((pa, old, old | bits))
-            if apply_ad:
-                mem.write64(pa, old | bits)
+    if apply_ad:
+        for pa, _old, new in updates:
+            mem.write64(pa, new)
     return Translation("translated", ok=True, output=out, size=size,
                        perm="".join(c if p else "-" for c, p in zip("rwx", perm)), pgtt=pgtt,
                        did=did, pasid=w.pasid, snoop=snoop, steps=w.steps, ad_updates=updates)

@@ -62,6 +62,7 @@ class Box:
         return a
 
     def pasid(self, pasid, **fields):
+        fields.setdefault("PWSNP", 1)    # snooped page walks: hardware may set A/D flags
         self.w(PASID_TABLE + 64 * pasid, e("PASID_ENTRY", P=1, **fields))
 
     # second stage
@@ -636,3 +637,23 @@ def test_walker_codes_agree_with_the_fault_table():
     from smmudbg.arch.vtd.faults import FAULT_REASONS
     from smmudbg.vtd_refwalk import FR
     assert all(FAULT_REASONS[code][0] == name for name, code in FR.items())
+
+
+def test_access_flags_need_snooped_walks():
+    b = Box()
+    fs_root = b.fs_table()
+    b.pasid(1, PGTT=1, FLPTPTR=fs_root[0] >> 12, PWSNP=0)
+    b.fs_map(fs_root, 0x1000, 0xA0001000)
+    r = b.tr(0x1000, pasid=1)
+    assert fault(r) == 0x90 and r.ad_updates == []           # SFS.9
+    # The same walk with every A (and the leaf's D) preset needs no update: it translates.
+    root2 = b.fs_table()
+    b.pasid(2, PGTT=1, FLPTPTR=root2[0] >> 12, PWSNP=0)
+    b.fs_map(root2, 0x2000, 0xA0002000, a=1, d=1)
+    assert b.tr(0x2000, pasid=2, write=True).output == 0xA0002000
+    ss_root = b.alloc()
+    b.pasid(0, PGTT=2, AW=2, SLPTPTR=ss_root >> 12, SLADE=1, PWSNP=0)
+    b.ss_map(ss_root, 0x1000, 0x90001000)
+    assert fault(b.tr(0x1000)) == 0x7C                        # SSS.5
+    b.pasid(0, PGTT=2, AW=2, SLPTPTR=ss_root >> 12, PWSNP=0)    # SLADE=0: no updates
+    assert b.tr(0x1000).ok

@@ -71,7 +71,8 @@ FORMATS = {
     # 6.5.2.4
     "P_IOTLB_INV_DSC": (16, _TYPE + [
         ("G", 0, 5, 4, "Granularity: 2 all mappings of the PASID (non-global), 3 page-selective "
-                       "within the PASID", {2: "pasid", 3: "page"}),
+                       "within the PASID (0 and 1 were rev 2.x extended-mode values)",
+         {0: "reserved", 1: "reserved", 2: "pasid", 3: "page"}),
         ("DID", 0, 31, 16, "Domain-ID"),
         ("PASID", 0, 51, 32, "PASID"),
         _AM, _IH, _ADDR,
