@@ -102,6 +102,18 @@ class Unit:
     irta: int = 0
     haw: int = 48
 
+    @classmethod
+    def from_registers(cls, regs, haw=48):
+        """A Unit from register values by name, as the spec ('CAP_REG') or QEMU and Linux
+        ('DMAR_CAP_REG') spell them; registers not given read 0."""
+        def get(name):
+            for key in (name, f"DMAR_{name}"):
+                if key in regs:
+                    return int(regs[key])
+            return 0
+        return cls(cap=get("CAP_REG"), ecap=get("ECAP_REG"), gsts=get("GSTS_REG"),
+                   rtaddr=get("RTADDR_REG"), irta=get("IRTA_REG"), haw=haw)
+
     # CAP_REG
     @property
     def sagaw(self):

@@ -722,3 +722,13 @@ def test_random_mappings_match_what_was_built(seed):
             assert got == want, (hex(va), write, got, want)
     r = b.tr(0x7E0000000000, pasid=3)
     assert fault(r) == 0x71                                    # no first-stage mapping
+
+
+def test_unit_from_register_names():
+    u = Unit.from_registers({"DMAR_CAP_REG": CAP, "ECAP_REG": ECAP, "DMAR_GSTS_REG": GSTS,
+                             "DMAR_RTADDR_REG": ROOT_TABLE | (1 << 10)}, haw=39)
+    assert (u.cap, u.ecap, u.gsts, u.rtaddr, u.irta, u.haw) == (
+        CAP, ECAP, GSTS, ROOT_TABLE | (1 << 10), 0, 39)
+    # CAP_REG.MGAW holds the width minus 1; SAGAW bit n = width n; TTM is RTADDR_REG[11:10].
+    assert (u.mgaw, u.sagaw, u.ttm, u.rta, u.tes, u.ires, u.cfis) == (
+        57, 0b01110, 1, ROOT_TABLE, 1, 1, 1)
