@@ -88,11 +88,11 @@ SPEC_ADDRESSES = {
 
 # -- the registry ------------------------------------------------------------------------------
 def test_architectures_and_formats():
-    assert architectures() == ["gicv3", "smmuv3"]
+    assert architectures() == ["gicv3", "smmuv3", "vtd"]
     assert formats("smmuv3")["STE"] is fmt("STE") is fmt("smmuv3:STE")
     assert fmt("STE").arch == "smmuv3"
     with pytest.raises(FieldError, match="unknown architecture"):
-        formats("vtd")
+        formats("amdvi")
     with pytest.raises(FieldError, match="unknown format"):
         fmt("smmuv3:ITE")
 
