@@ -2,7 +2,7 @@
 # walks, descriptor decode, and the address spaces table descriptors are read from. Knows nothing
 # of SMMU structures: faults come back as a wtypes.WalkFault.
 from libc.stdint cimport uint64_t, uint16_t
-from core_cy.physmem cimport MemCore, mc_read64, mc_read_block
+from core_cy.physmem cimport MemCore, PhysMem, mc_read64, mc_read_block
 from core_cy.wtypes cimport WalkFault, Trace
 
 cdef struct VmsaCaps:    # what the implementation supports (SMMU: IDR0/IDR3/IDR5)
@@ -133,3 +133,7 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
                  WalkFault* f) noexcept nogil
 cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out* o,
                  WalkFault* f) noexcept nogil
+
+cdef class AddressSpace:
+    cdef AddrSpace a
+    cdef readonly PhysMem mem

@@ -6,7 +6,10 @@ Faults come back as a WalkFault (kind, stage, level, purpose, IPA, fetch address
 layer above turns them into its own events. Rules: docs/walk-rules.md.
 """
 from libc.stdint cimport uint64_t, uint32_t, uint16_t
-from core_cy.physmem cimport PhysMem, mc_read64, mc_read_block
+from libc.string cimport memcpy
+from core_cy.physmem cimport PhysMem, mc_read64, mc_read_block, mc_page, PAGE_SHIFT, PAGE_SIZE
+from core_cy.physmem import MemFault
+from core_cy.consts cimport ps_bits, tg0_shift
 from core_cy.wtypes cimport (WalkFault, Trace, NOADDR, lowmask, trace_add, trace_outcome, wfault,
                              WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE, WF_ACCESS, WF_PERMISSION,
                              WF_EABT, PUR_TT, PUR_IN, PERM_R, PERM_W, PERM_X, STEP_S1, STEP_S2,
@@ -360,3 +363,100 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
             h.uxn = h.uxn or S1_TABLE_UXNTable_v(d) != 0
         level += 1
         bits = g - 3
+
+# ---------------------------------------------------------------------------------------------
+# Python face of an address space
+# ---------------------------------------------------------------------------------------------
+
+_GEOM_ERRORS = {GEOM_TG: "S2TG is reserved or the granule is not supported",
+                GEOM_SL0: "S2SL0 is not a valid starting level for S2TG and the PA size",
+                GEOM_TSZ: "S2T0SZ is inconsistent with S2SL0/S2TG or out of range",
+                GEOM_TTB: "S2TTB is beyond the PA size"}
+
+
+cdef class AddressSpace:
+    """Where a walker reads its tables: host physical memory, or a VM's IPA space.
+
+    AddressSpace(mem) is host PA. With s2ttb (and the other stage-2 fields, encoded as in an
+    STE or VTCR_EL2: s2tg 0 4K / 1 64K / 2 16K, s2sl0, s2t0sz, s2ps 0..7) every address is an IPA
+    translated through that stage-2 table (in host PA) first; a stage-2 fault reads as nothing
+    there. oas_bits is the PA size the stage-2 configuration is checked against.
+    """
+
+    def __init__(self, PhysMem mem, *, s2ttb=None, int s2t0sz=16, int s2sl0=2, int s2tg=0,
+                 int s2ps=5, bint s2affd=False, int oas_bits=48, bint stt=False):
+        cdef int r
+        self.mem = mem
+        self.a.kind = AS_PHYS
+        self.a.mem = &mem.core
+        self.a.physmem = <void*>mem
+        if s2ttb is None:
+            return
+        self.a.caps.gran4k = self.a.caps.gran16k = self.a.caps.gran64k = True
+        self.a.caps.xnx = True
+        self.a.caps.stt = stt
+        self.a.caps.oas_bits = oas_bits
+        r = s2_setup(&self.a.caps, &self.a.s2, tg0_shift(s2tg), s2sl0, s2t0sz, ps_bits(s2ps),
+                     s2ttb)
+        if r != GEOM_OK:
+            raise ValueError(f"IPA space: {_GEOM_ERRORS[r]} (S2TTB={s2ttb:#x} S2T0SZ={s2t0sz} "
+                             f"S2SL0={s2sl0} S2TG={s2tg} S2PS={s2ps})")
+        self.a.s2.affd = s2affd
+        self.a.kind = AS_IPA
+
+    @property
+    def kind(self):
+        """'PA' (host physical) or 'IPA' (a VM's IPA space)."""
+        return "IPA" if self.a.kind == AS_IPA else "PA"
+
+    def __repr__(self):
+        if self.a.kind == AS_PHYS:
+            return "AddressSpace(PA)"
+        return (f"AddressSpace(IPA, S2TTB={self.a.s2.ttb:#x}, IAS={self.a.s2.ias}, "
+                f"granule={1 << self.a.s2.g:#x}, start level {self.a.s2.start})")
+
+    def translate(self, uint64_t addr):
+        """The host PA behind addr; MemFault if stage 2 does not map it for reading."""
+        cdef uint64_t pa
+        if as_translate(&self.a, addr, &pa) != 0:
+            raise MemFault(f"no stage-2 translation for IPA {addr:#x}")
+        return pa
+
+    def read64(self, uint64_t addr):
+        """The little-endian 64-bit word at addr (8-byte aligned); MemFault names the address
+        when nothing is there."""
+        cdef uint64_t v
+        if addr & 7:
+            raise ValueError(f"read64 at {addr:#x}: not 8-byte aligned")
+        if as_read64(&self.a, addr, &v) != 0:
+            raise MemFault(self._nothing_at(addr))
+        return v
+
+    def read(self, uint64_t addr, Py_ssize_t n):
+        """n bytes from addr; MemFault names the first address with nothing behind it."""
+        cdef bytearray out = bytearray(n)
+        cdef unsigned char* dst = out
+        cdef Py_ssize_t done = 0, chunk
+        cdef uint64_t a, pa
+        cdef const unsigned char* page
+        if n < 0 or (n and addr + <uint64_t>(n - 1) < addr):
+            raise ValueError(f"read of {n} bytes at {addr:#x} is out of range")
+        while done < n:
+            a = addr + <uint64_t>done
+            chunk = min(n - done, PAGE_SIZE - <Py_ssize_t>(a & (PAGE_SIZE - 1)))
+            if as_translate(&self.a, a, &pa) != 0:
+                raise MemFault(self._nothing_at(a))
+            page = mc_page(self.a.mem, pa >> PAGE_SHIFT)
+            if page == NULL:
+                raise MemFault(self._nothing_at(a))
+            memcpy(dst + done, page + (pa & (PAGE_SIZE - 1)), chunk)
+            done += chunk
+        return bytes(out)
+
+    def _nothing_at(self, uint64_t addr):
+        cdef uint64_t pa
+        if self.a.kind == AS_PHYS:
+            return f"no memory at PA {addr:#x}"
+        if as_translate(&self.a, addr, &pa) != 0:
+            return f"nothing at IPA {addr:#x}: stage 2 does not map it"
+        return f"nothing at IPA {addr:#x}: no memory at PA {pa:#x}"

@@ -11,3 +11,4 @@ cdef class Walker:
     cdef list _strtab
     cdef object _space        # the AddressSpace tables are read from (None: mem)
     cdef list _steps(self)
+    cdef _set_space(self, space)

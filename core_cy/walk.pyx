@@ -16,7 +16,8 @@ from core_cy.physmem cimport PhysMem
 from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PERM_W, PERM_X,
                              STEP_S1, STEP_S2, STEP_TLB, OUT_OK, OUT_TABLE, OUT_BLOCK, OUT_PAGE,
                              OUT_INVALID, OUT_FAULT, OUT_EABT, OUT_CACHED)
-from core_cy.vmsa cimport AS_PHYS
+from core_cy.vmsa cimport AS_PHYS, AddressSpace as CAddressSpace
+from core_cy.vmsa import AddressSpace
 from core_cy.smmucfg cimport Caps, Txn, Fault, SteCfg, CdCfg
 from core_cy.caches cimport (TlbEntry, SteSlot, CdSlot, InvSpec, ste_cache_clear, cd_cache_clear,
                              ste_cache_put, cd_cache_put, tlb_clear, tlb_invalidate, TLB_S1,
@@ -134,7 +135,7 @@ cdef class Walker:
     """
 
     def __cinit__(self, PhysMem mem, caps=None, uint64_t tlb_capacity=4096,
-                  uint64_t cfg_capacity=1024):
+                  uint64_t cfg_capacity=1024, *, ipa_space=None):
         self.mem = mem
         memset(&self.ctx, 0, sizeof(WalkCtx))
         self.ctx.env.space.kind = AS_PHYS
@@ -158,6 +159,30 @@ cdef class Walker:
         self.ctx.env.trace.cap = 512
         self._strtab = [0, 0, 0, 0]
         self.set_caps(caps or {})
+        self._space = None
+        if ipa_space is not None:
+            self._set_space(ipa_space)
+
+    cdef _set_space(self, space):
+        """Read every table (stream table, CDs, stage-1 and stage-2 tables) through space: an
+        AddressSpace over this walker's memory, or a dict of its stage-2 fields (s2ttb, s2t0sz,
+        s2sl0, s2tg, s2ps, ...) making a VM's IPA space, as a vSMMU sees its guest's RAM."""
+        cdef CAddressSpace a
+        if isinstance(space, dict):
+            space = AddressSpace(self.mem, oas_bits=self.ctx.caps.v.oas_bits, **space)
+        if not isinstance(space, AddressSpace):
+            raise TypeError(f"ipa_space must be a dict or an AddressSpace, not "
+                            f"{type(space).__name__}")
+        a = space
+        if a.mem is not self.mem:
+            raise ValueError("ipa_space is over a different PhysMem than the walker")
+        self._space = a
+        self.ctx.env.space = a.a
+
+    @property
+    def table_space(self):
+        """The AddressSpace tables are read from (host PA unless built with ipa_space)."""
+        return self._space if self._space is not None else AddressSpace(self.mem)
 
     def __dealloc__(self):
         free(self.ctx.tlb.e)
