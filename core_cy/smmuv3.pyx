@@ -341,6 +341,7 @@ cdef inline int cd_addr(WalkCtx* c, SteCfg* ste, uint64_t ipa, uint64_t* pa,
     if ste.kind != CFG_NESTED:
         return 0
     if s2_walk(&c.env, &ste.s2, ipa, CLASS_CD, PERM_R | (PERM_R << 3), &o, &w) != 0:
+        pa[0] = NOADDR
         return walk_event(ste, NULL, &w, f)
     pa[0] = o.pa
     return 0

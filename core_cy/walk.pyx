@@ -10,7 +10,7 @@ core_cy/consts.pxd. Rules: docs/walk-rules.md.
 cimport numpy as cnp
 import numpy as np
 from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t
 from core_cy.physmem cimport PhysMem
 from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PERM_W, PERM_X,
@@ -19,10 +19,12 @@ from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PER
 from core_cy.vmsa cimport AS_PHYS, AddressSpace as CAddressSpace
 from core_cy.vmsa import AddressSpace
 from core_cy.smmucfg cimport Caps, Txn, Fault, SteCfg, CdCfg
-from core_cy.caches cimport (TlbEntry, SteSlot, CdSlot, InvSpec, ste_cache_clear, cd_cache_clear,
+from core_cy.caches cimport (TlbEntry, Tlb, CfgCache, SteSlot, CdSlot, InvSpec, ste_cache_clear, cd_cache_clear,
                              ste_cache_put, cd_cache_put, tlb_clear, tlb_invalidate, TLB_S1,
                              TLB_S2, TLB_NESTED, TLB_EL2)
-from core_cy.smmuv3 cimport decode_ste, decode_cd, translate
+from core_cy.vmsa cimport S1Cfg, S2Cfg, TTCfg
+from core_cy.smmuv3 cimport (decode_ste, decode_cd, translate, read_ste, read_cd, stream_stages,
+                             SteLoc, CdLoc)
 from core_cy.consts cimport *
 
 cnp.import_array()
@@ -109,6 +111,48 @@ cdef uint64_t _pow2_at_least(uint64_t n):
 
 def perm_str(int p):
     return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
+
+
+cdef int make_txn(Txn* t, uint32_t sid, uint64_t addr, ssid, bint write, bint instr,
+                  bint priv) except -1:
+    if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
+        raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
+    t.sid = sid
+    t.ssv = ssid is not None
+    t.ssid = ssid if ssid is not None else 0
+    t.addr = addr
+    t.write = write
+    t.instr = instr
+    t.priv = priv
+    return 0
+
+
+cdef _addr(uint64_t a):
+    return None if a == NOADDR else a
+
+
+CONFIG_NAMES = {CFG_ABORT: "abort", CFG_BYPASS: "bypass", CFG_S1: "s1_trans", CFG_S2: "s2_trans",
+                CFG_NESTED: "nested"}
+CACHE_MAGIC = 0x534D4D5543414331      # "SMMUCAC1": bump when a cached struct changes
+
+
+cdef dict _tt_dict(TTCfg* tt):
+    if not tt.enabled:
+        return {"enabled": False, "granule": None, "vabits": None, "start_level": None,
+                "ttb": None, "tbi": None, "had": None}
+    return {"enabled": True, "granule": 1 << tt.g, "vabits": tt.vabits,
+            "start_level": tt.start, "ttb": tt.ttb, "tbi": bool(tt.tbi), "had": bool(tt.had)}
+
+
+cdef dict _s1_dict(S1Cfg* s):
+    return {"ttb0": _tt_dict(&s.tt[0]), "ttb1": _tt_dict(&s.tt[1]), "asid": s.asid,
+            "ips_bits": s.ips_bits, "el2": bool(s.el2), "affd": bool(s.affd), "ha": bool(s.ha),
+            "hd": bool(s.hd), "wxn": bool(s.wxn), "uwxn": bool(s.uwxn), "pan": bool(s.pan)}
+
+
+cdef dict _s2_dict(S2Cfg* s):
+    return {"granule": 1 << s.g, "start_level": s.start, "ias": s.ias, "ps_bits": s.ps_bits,
+            "ttb": s.ttb, "vmid": s.vmid, "affd": bool(s.affd), "ha": bool(s.ha)}
 
 
 cdef dict fault_dict(Fault* f, Txn* t):
@@ -254,23 +298,25 @@ cdef class Walker:
 
     # -- translation --------------------------------------------------------------------------
     def translate(self, uint32_t sid, uint64_t addr, ssid=None, *, bint write=False,
-                  bint instr=False, bint priv=False, bint trace=False):
-        """Translate one transaction. Returns a dict: pa, ipa, perm, hit, fault, steps."""
+                  bint instr=False, bint priv=False, bint trace=False, bint dry=False):
+        """Translate one transaction. Returns a dict: pa, ipa, perm, hit, fault, steps.
+
+        dry: look without changing anything: the config cache and the IOTLB are neither read
+        nor filled, their hit/miss counters stay, and a hardware access-flag update is not
+        written (the walk goes on as if it had been)."""
         cdef Txn t
         cdef WalkResult r
         cdef Fault f
-        if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
-            raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
-        t.sid = sid
-        t.ssv = ssid is not None
-        t.ssid = ssid if ssid is not None else 0
-        t.addr = addr
-        t.write = write
-        t.instr = instr
-        t.priv = priv
+        cdef bint was = self.ctx.caching
+        make_txn(&t, sid, addr, ssid, write, instr, priv)
         self.ctx.env.trace.n = 0
         self.ctx.env.trace.buf = self.trace_buf if trace else NULL
+        if dry:
+            self.ctx.caching = False
+            self.ctx.env.dry = True
         translate(&self.ctx, &t, &r, &f)
+        self.ctx.caching = was
+        self.ctx.env.dry = False
         self.ctx.env.trace.buf = NULL
         out = {
             "pa": None if f.type != EVT_NONE else r.out,
@@ -337,6 +383,176 @@ cdef class Walker:
                 out[i] = r.out if f.type == EVT_NONE else 0
                 perm[i] = <uint8_t>r.perm if f.type == EVT_NONE else 0
         return out, fault, perm
+
+    # -- readers: the walker's own table code, caches bypassed, no side effects ----------------
+    cdef int _begin_read(self) except -1:
+        self.ctx.env.trace.n = 0
+        self.ctx.env.trace.buf = self.trace_buf
+        self.ctx.env.dry = True
+        return 0
+
+    cdef int _end_read(self) except -1:
+        self.ctx.env.trace.buf = NULL
+        self.ctx.env.dry = False
+        return 0
+
+    cdef dict _ste(self, uint32_t sid, SteCfg* cfg, Fault* f):
+        cdef SteLoc loc
+        cdef Txn t
+        make_txn(&t, sid, 0, None, False, False, False)
+        f.type = EVT_NONE
+        f.reason = 0
+        read_ste(&self.ctx, sid, cfg, &loc, f)
+        read = f.type == EVT_NONE or f.type == C_BAD_STE or f.type == T_ABORT
+        return {
+            "sid": sid,
+            "words": [cfg.raw[i] for i in range(8)] if read else None,
+            "ste_pa": _addr(loc.pa),
+            "table": loc.table, "index": loc.index if loc.pa != NOADDR else None,
+            "l1_pa": _addr(loc.l1_pa), "l1": loc.l1 if loc.l1_pa != NOADDR else None,
+            "reason": REASONS[f.reason] if f.type != EVT_NONE else "",
+            "fault": fault_dict(f, &t),
+        }
+
+    def read_ste(self, uint32_t sid):
+        """The STE of a StreamID as the walker finds it in memory now (caches bypassed, nothing
+        changed): words (8 ints, None if not read), ste_pa, table (the linear table or the L2
+        array) and index in it, l1_pa/l1 (the L1STD, 2-level), reason ('' if legal, else the
+        REASONS text), fault (None or the fault dict), steps (the trace)."""
+        cdef SteCfg cfg
+        cdef Fault f
+        self._begin_read()
+        try:
+            out = self._ste(sid, &cfg, &f)
+            out["steps"] = self._steps()
+        finally:
+            self._end_read()
+        return out
+
+    cdef int _cd_ssid(self, uint32_t sid, ssid, SteCfg* ste, Fault* f, uint32_t* use) except -2:
+        """The STE's stage use for (sid, ssid) by the SubstreamID rules: -1 on a fault."""
+        cdef Txn t
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        return stream_stages(&self.ctx, &t, ste, use, f)
+
+    def read_cd(self, uint32_t sid, ssid=None):
+        """The CD a transaction of (sid, ssid) would use (ssid None: no SubstreamID), read as
+        the walker reads it (through stage 2 when nested; caches bypassed, nothing changed):
+        words, cd_pa, cd_ipa (nested: the IPA, else None), table and index (the linear CD table
+        or the L2 table), l1_ipa/l1_pa/l1 (the L1CD, 2-level), ste_pa, reason, fault, steps.
+        ValueError if that stream does not use stage 1."""
+        cdef SteCfg ste
+        cdef CdCfg cd
+        cdef CdLoc loc
+        cdef Fault f
+        cdef Txn t
+        cdef uint32_t use = 0
+        cdef int stages
+        cdef bint nested
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        self._begin_read()
+        try:
+            st = self._ste(sid, &ste, &f)
+            out = {"sid": sid, "ssid": ssid, "words": None, "cd_pa": None, "cd_ipa": None,
+                   "table": None, "index": None, "l1_ipa": None, "l1_pa": None, "l1": None,
+                   "ste_pa": st["ste_pa"], "reason": st["reason"], "fault": st["fault"]}
+            if f.type == EVT_NONE:
+                stages = self._cd_ssid(sid, ssid, &ste, &f, &use)
+                if stages >= 0 and not stages & 1:
+                    raise ValueError(f"StreamID {sid}" + ("" if ssid is None else
+                                     f" SubstreamID {ssid}") + " does not use stage 1: no CD")
+                if stages >= 0:
+                    nested = ste.kind == CFG_NESTED
+                    loc.cd_ipa = NOADDR
+                    loc.table = NOADDR
+                    read_cd(&self.ctx, &ste, use, &cd, &loc, &f)
+                    read = f.type == EVT_NONE or f.type == C_BAD_CD
+                    out.update({
+                        "words": [cd.raw[i] for i in range(8)] if read else None,
+                        "cd_pa": _addr(loc.cd_pa),
+                        "cd_ipa": _addr(loc.cd_ipa) if nested else None,
+                        "table": _addr(loc.table), "index": loc.index,
+                        "l1_ipa": _addr(loc.l1_ipa) if nested else None,
+                        "l1_pa": _addr(loc.l1_pa),
+                        "l1": loc.l1 if loc.l1_pa != NOADDR else None})
+                out["reason"] = REASONS[f.reason] if f.type != EVT_NONE else ""
+                out["fault"] = fault_dict(&f, &t)
+            out["steps"] = self._steps()
+        finally:
+            self._end_read()
+        return out
+
+    def stage_config(self, uint32_t sid, ssid=None):
+        """The decoded, checked translation configuration a transaction of (sid, ssid) would
+        use, as the walker reads it now (caches bypassed, nothing changed):
+        config (STE.Config name), stage1 (None if not used, else ttb0/ttb1 each with enabled,
+        granule, vabits, start_level, ttb, tbi, had; asid, ips_bits, el2, affd, ha, hd, wxn,
+        uwxn, pan), stage2 (None if not used, else granule, start_level, ias, ps_bits, ttb
+        aligned as the walker aligns it, vmid, affd, ha), s1_tables_in_ipa (nested), reason and
+        fault (of the STE, the SubstreamID rules or the CD)."""
+        cdef SteCfg ste
+        cdef CdCfg cd
+        cdef CdLoc loc
+        cdef Fault f
+        cdef Txn t
+        cdef uint32_t use = 0
+        cdef int stages = -1
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        self._begin_read()
+        try:
+            self._ste(sid, &ste, &f)
+            out = {"sid": sid, "ssid": ssid, "config": None, "stage1": None, "stage2": None,
+                   "s1_tables_in_ipa": False}
+            if f.type == EVT_NONE or f.type == T_ABORT:
+                out["config"] = CONFIG_NAMES.get(ste.kind)
+            if f.type == EVT_NONE:
+                stages = self._cd_ssid(sid, ssid, &ste, &f, &use)
+            if stages >= 0 and stages & 2:
+                out["stage2"] = _s2_dict(&ste.s2)
+            if stages >= 0 and stages & 1:
+                out["s1_tables_in_ipa"] = stages == 3
+                if read_cd(&self.ctx, &ste, use, &cd, &loc, &f) == 0:
+                    out["stage1"] = _s1_dict(&cd.s1)
+            out["reason"] = REASONS[f.reason] if f.type != EVT_NONE else ""
+            out["fault"] = fault_dict(&f, &t)
+        finally:
+            self._end_read()
+        return out
+
+    # -- cache checkpoints ----------------------------------------------------------------------
+    def export_caches(self):
+        """The exact contents of the config cache and the IOTLB, with their counters, as bytes
+        for import_caches() on a walker of the same geometry (a model checkpoint)."""
+        cdef CfgCache* c = &self.ctx.cfg
+        cdef Tlb* t = &self.ctx.tlb
+        head = np.array([CACHE_MAGIC, sizeof(SteSlot), sizeof(CdSlot), sizeof(TlbEntry),
+                         c.ste_mask, c.cd_mask, t.mask, t.capacity, c.ste_count, c.cd_count,
+                         t.count, t.hits, t.misses], dtype=np.uint64)
+        return b"".join([head.tobytes(),
+                         (<char*>c.stes)[:(c.ste_mask + 1) * sizeof(SteSlot)],
+                         (<char*>c.cds)[:(c.cd_mask + 1) * sizeof(CdSlot)],
+                         (<char*>t.e)[:(t.mask + 1) * sizeof(TlbEntry)]])
+
+    def import_caches(self, bytes data):
+        """Restore what export_caches() returned (ValueError if it is from another geometry)."""
+        cdef CfgCache* c = &self.ctx.cfg
+        cdef Tlb* t = &self.ctx.tlb
+        cdef size_t nste = (c.ste_mask + 1) * sizeof(SteSlot)
+        cdef size_t ncd = (c.cd_mask + 1) * sizeof(CdSlot)
+        cdef size_t ntlb = (t.mask + 1) * sizeof(TlbEntry)
+        cdef const char* p = data
+        want = [CACHE_MAGIC, sizeof(SteSlot), sizeof(CdSlot), sizeof(TlbEntry), c.ste_mask,
+                c.cd_mask, t.mask, t.capacity]
+        if len(data) != 13 * 8 + nste + ncd + ntlb:
+            raise ValueError(f"cache image of {len(data)} bytes does not fit this walker")
+        head = [int(x) for x in np.frombuffer(data[:13 * 8], dtype=np.uint64)]
+        if head[:8] != want:
+            raise ValueError("cache image is from a walker of another geometry or version")
+        p += 13 * 8
+        memcpy(c.stes, p, nste)
+        memcpy(c.cds, p + nste, ncd)
+        memcpy(t.e, p + nste + ncd, ntlb)
+        c.ste_count, c.cd_count, t.count, t.hits, t.misses = head[8:13]
 
     # -- checks on raw structures (for display and `check`) -----------------------------------
     def check_ste(self, words):
