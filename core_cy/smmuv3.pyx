@@ -234,7 +234,7 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
 # Stream table
 # ---------------------------------------------------------------------------------------------
 
-cdef int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noexcept nogil:
+cdef inline int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noexcept nogil:
     """Find the STE of sid (IHI 0070 3.3, 7.3.3): fills loc.pa, or faults."""
     cdef uint64_t l1, nsid
     cdef int log2size = c.strtab_log2size, span
@@ -279,6 +279,11 @@ cdef int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noexcept no
 
 
 cdef int read_ste(WalkCtx* c, uint32_t sid, SteCfg* out, SteLoc* loc, Fault* f) noexcept nogil:
+    return _read_ste(c, sid, out, loc, f)
+
+
+cdef inline int _read_ste(WalkCtx* c, uint32_t sid, SteCfg* out, SteLoc* loc,
+                          Fault* f) noexcept nogil:
     """Read and check the STE of sid from memory (no cache). 0, or -1 with f filled (an abort
     STE gives T_ABORT and leaves out decoded)."""
     cdef uint64_t w[8]
@@ -319,7 +324,7 @@ cdef int fetch_ste(WalkCtx* c, Txn* t, SteCfg* out, SteCfg** use, Fault* f) noex
                 return -1
             use[0] = hit
             return 0
-    if read_ste(c, t.sid, out, &loc, f) != 0:
+    if _read_ste(c, t.sid, out, &loc, f) != 0:
         if f.type == T_ABORT and c.caching:
             ste_cache_put(&c.cfg, t.sid, out)
         return -1
@@ -347,7 +352,7 @@ cdef inline int cd_addr(WalkCtx* c, SteCfg* ste, uint64_t ipa, uint64_t* pa,
     return 0
 
 
-cdef int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fault* f) noexcept nogil:
+cdef inline int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fault* f) noexcept nogil:
     """Find the CD of ssid (IHI 0070 3.3, 5.3): fills loc.cd_ipa, or faults."""
     cdef bint nested = ste.kind == CFG_NESTED
     cdef uint64_t base = ste.ctxptr, l1
@@ -388,6 +393,11 @@ cdef int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fault* f)
 
 cdef int read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdLoc* loc,
                  Fault* f) noexcept nogil:
+    return _read_cd(c, ste, ssid, out, loc, f)
+
+
+cdef inline int _read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdLoc* loc,
+                         Fault* f) noexcept nogil:
     """Read and check CD ssid of a (stage-1) STE from memory (no cache). 0 or -1 with f."""
     cdef bint nested = ste.kind == CFG_NESTED
     cdef uint64_t w[8]
@@ -425,7 +435,7 @@ cdef int fetch_cd(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t ssid, CdCfg* out, Cd
                       ste.ctxptr, NOADDR, hit.cd_pa, hit.raw[0])
             use[0] = hit
             return 0
-    if read_cd(c, ste, ssid, out, &loc, f) != 0:
+    if _read_cd(c, ste, ssid, out, &loc, f) != 0:
         return -1
     if c.caching:
         cd_cache_put(&c.cfg, t.sid, ssid, out)
@@ -448,6 +458,11 @@ cdef inline int grant(WalkResult* r, Txn* t, uint64_t out, int perm) noexcept no
 
 
 cdef int stream_stages(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t* ssid, Fault* f) noexcept nogil:
+    return _stream_stages(c, t, ste, ssid, f)
+
+
+cdef inline int _stream_stages(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t* ssid,
+                               Fault* f) noexcept nogil:
     """The stages this transaction goes through (bit 0 stage 1, bit 1 stage 2) and the CD to
     use, by the SubstreamID rules (IHI 0070 5.2 S1DSS, 3.9); -1 with f on a fault."""
     cdef int stages = ste.kind & 3
@@ -623,7 +638,7 @@ cdef int translate(WalkCtx* c, Txn* t, WalkResult* r, Fault* f) noexcept nogil:
         return grant(r, t, t.addr, 0x3F)
     if fetch_ste(c, t, &ste_buf, &ste, f) != 0:
         return -1
-    stages = stream_stages(c, t, ste, &ssid, f)
+    stages = _stream_stages(c, t, ste, &ssid, f)
     if stages < 0:
         return -1
     if stages == 0:
