@@ -6,13 +6,18 @@ every table descriptor. Three shapes, 4K granule: stage 1 only (4 levels), stage
 several runs) and the ratio to the pure-Python reference walker (smmudbg.refwalk).
 
     python benchmarks/bench_walk.py [--n 200000] [--runs 5]
+
+The core is imported as an installed package (pip install ., or an editable install; set
+PYTHONPATH to measure a build in another tree); the first line says which one was measured.
 """
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
+import core_cy
 from core_cy.physmem import PhysMem
 from core_cy.ptbuild import BumpAllocator, TableBuilder
 from core_cy.walk import Walker
@@ -115,6 +120,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     targets = {"s1": 4e6, "s2": 4e6, "nested": 1e6}
+    print(f"core_cy from {os.path.dirname(os.path.abspath(core_cy.__file__))}")
     print(f"{'walk':<8} {'pt-fetch':>8} {'cython walks/s':>15} {'python walks/s':>15} "
           f"{'ratio':>7}  target")
     for kind in ("s1", "s2", "nested"):

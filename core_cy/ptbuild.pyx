@@ -10,6 +10,7 @@ Tables may live in a guest's IPA space: `windows` maps IPA ranges to the PA that
 from libc.stdint cimport uint64_t, int64_t, uint8_t
 from core_cy.physmem cimport PhysMem, mc_read64, MemCore
 from core_cy.physmem import MemFault
+from core_cy.vmsa cimport AddressSpace, AddrSpace, AS_PHYS, as_read64
 
 from core_cy._fields cimport (S1_BLOCK_AF_SHIFT, S1_BLOCK_AP_SHIFT, S1_BLOCK_SH_SHIFT,
                               S1_BLOCK_nG_SHIFT, S1_BLOCK_PXN_SHIFT, S1_BLOCK_UXN_SHIFT,
@@ -288,23 +289,38 @@ cdef class TableBuilder:
             return level, daddr, d
 
 
-def scan_table(PhysMem mem, uint64_t pa, int nentries, int level, int granule_shift):
+def scan_table(mem, uint64_t pa, int nentries, int level, int granule_shift):
     """One table's entries for a page-table dump, scanned in C: a list of
     (kind, first index, count, first descriptor) with kind 'table', 'block' or 'page'. Runs of
     leaves whose outputs are contiguous and whose attributes are equal are merged; invalid and
-    reserved entries are left out. Raises MemFault if the table is not in memory."""
+    reserved entries are left out. mem: a PhysMem (pa is a PA) or an AddressSpace (pa is an
+    address in it, e.g. the IPA of a nested stage-1 table). Raises MemFault if the table is
+    not there."""
     cdef uint64_t d, prev_out = 0, prev_attrs = 0, out, attrs, size
     cdef uint64_t amask = ~OA_MASK | <uint64_t>0xFFC          # upper [63:48], lower [11:2]
     cdef int i, sh = granule_shift + (3 - level) * (granule_shift - 3)
     cdef bint in_run = False
     cdef list out_rows = []
     cdef list run = None
+    cdef AddrSpace phys
+    cdef AddrSpace* space
+    cdef PhysMem pm
+    if isinstance(mem, AddressSpace):
+        space = &(<AddressSpace>mem).a
+    else:
+        pm = mem
+        phys.kind = AS_PHYS
+        phys.mem = &pm.core
+        phys.physmem = NULL
+        space = &phys
     if pa & 7 or nentries <= 0:
         raise ValueError(f"table at {pa:#x} with {nentries} entries is misaligned")
     size = <uint64_t>1 << sh
     for i in range(nentries):
-        if mc_read64(&mem.core, pa + 8 * <uint64_t>i, &d) != 0:
-            raise MemFault(f"no memory at PA {pa + 8 * <uint64_t>i:#x}")
+        if as_read64(space, pa + 8 * <uint64_t>i, &d) != 0:
+            if space.kind == AS_PHYS:
+                raise MemFault(f"no memory at PA {pa + 8 * <uint64_t>i:#x}")
+            raise MemFault(f"nothing at IPA {pa + 8 * <uint64_t>i:#x}")
         if not d & 1:
             in_run = False
             continue

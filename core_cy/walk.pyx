@@ -1,72 +1,35 @@
 # cython: language_level=3
-"""The SMMUv3 translation core (one walker; tracing is a flag, not a second implementation).
+"""The Python face of the SMMUv3 translation core (one walker; tracing is a flag, not a second
+implementation).
 
-Rules: docs/walk-rules.md. Field positions come from core_cy/_fields.pxd, generated from the
-field tables in smmudbg/arch/smmuv3/fields.py.
+The work is done in typed modules below this one: core_cy.smmuv3 (stream table, STE, CD,
+translate), core_cy.vmsa (VMSAv8-64 stage-1/stage-2 walks, address spaces), core_cy.caches
+(config cache, IOTLB), with shared types in core_cy/wtypes.pxd and hand-written codes in
+core_cy/consts.pxd. Rules: docs/walk-rules.md.
 """
 cimport numpy as cnp
 import numpy as np
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t, int8_t, int64_t
-from core_cy.physmem cimport (MemCore, PhysMem, mc_read64, mc_read_block, PAGE_SHIFT)
-from core_cy._fields cimport *
+from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t
+from core_cy.physmem cimport PhysMem
+from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PERM_W, PERM_X,
+                             STEP_S1, STEP_S2, STEP_TLB, OUT_OK, OUT_TABLE, OUT_BLOCK, OUT_PAGE,
+                             OUT_INVALID, OUT_FAULT, OUT_EABT, OUT_CACHED)
+from core_cy.vmsa cimport AS_PHYS, AddressSpace as CAddressSpace
+from core_cy.vmsa import AddressSpace
+from core_cy.smmucfg cimport Caps, Txn, Fault, SteCfg, CdCfg
+from core_cy.caches cimport (TlbEntry, Tlb, CfgCache, SteSlot, CdSlot, InvSpec, ste_cache_clear, cd_cache_clear,
+                             ste_cache_put, cd_cache_put, tlb_clear, tlb_invalidate, TLB_S1,
+                             TLB_S2, TLB_NESTED, TLB_EL2)
+from core_cy.vmsa cimport S1Cfg, S2Cfg, TTCfg
+from core_cy.smmuv3 cimport (decode_ste, decode_cd, translate, read_ste, read_cd, stream_stages,
+                             SteLoc, CdLoc)
+from core_cy.consts cimport *
 
 cnp.import_array()
 
-cdef uint64_t ALL1 = <uint64_t>0xFFFFFFFFFFFFFFFFULL
-cdef uint64_t NOADDR = ALL1
-
-# Why a configuration is illegal: indexes into REASONS (Python, below). Keep the two in step.
-cdef enum Reason:
-    R_NONE = 0
-    R_STE_V
-    R_STE_S1P
-    R_STE_S2P
-    R_STE_CD2L
-    R_STE_CDMAX
-    R_STE_S1STALLD
-    R_STE_STRW
-    R_STE_STRW_EL2
-    R_STE_S2AA64
-    R_STE_S2ENDI
-    R_STE_S2TG
-    R_STE_S2PS
-    R_STE_S2S
-    R_STE_S2HTTU
-    R_STE_VMID16
-    R_STE_S2SL0
-    R_STE_S2T0SZ
-    R_STE_S2TTB
-    R_STE_EATS
-    R_STE_CTXPTR
-    R_L1CD_RANGE
-    R_SSID0_DISABLED
-    R_SID_RANGE
-    R_L1STD_SPAN
-    R_L2_INDEX
-    R_SSV_NO_S1
-    R_SSV_CDMAX0
-    R_SSID_RANGE
-    R_SSID0_S1DSS
-    R_L1CD_V
-    R_CD_V
-    R_CD_AA64
-    R_CD_ENDI
-    R_CD_HTTU
-    R_CD_ASID16
-    R_CD_IPS
-    R_CD_A_TERM
-    R_CD_S_STALL
-    R_CD_S_STALLD
-    R_CD_TG
-    R_CD_TSZ
-    R_CD_TTB
-    R_S1DSS_TERMINATE
-    R_STE_ABORT
-    R_GBPA_ABORT
-    R_BYPASS_OAS
-
+# Text of each consts.Reason, in the same order.
 REASONS = [
     "",
     "STE.V=0",
@@ -130,1010 +93,6 @@ EVENT_NAMES = {
     0xFF: "ABORT",
 }
 EVENT_CODES = {v: k for k, v in EVENT_NAMES.items()}
-cdef enum:
-    STEP_TLB = 7
-    OUT_CACHED = 7
-
-# ---------------------------------------------------------------------------------------------
-# Small architectural helpers
-# ---------------------------------------------------------------------------------------------
-
-cdef inline int ps_bits(uint64_t enc) noexcept nogil:
-    """IDR5.OAS / CD.IPS / STE.S2PS encoding to bits; 0 for reserved encodings."""
-    if enc == 0: return 32
-    if enc == 1: return 36
-    if enc == 2: return 40
-    if enc == 3: return 42
-    if enc == 4: return 44
-    if enc == 5: return 48
-    if enc == 6: return 52
-    return 56
-
-cdef inline int tg0_shift(uint64_t tg) noexcept nogil:
-    """CD.TG0 / STE.S2TG: 0 4K, 1 64K, 2 16K."""
-    if tg == 0: return 12
-    if tg == 1: return 16
-    if tg == 2: return 14
-    return 0
-
-cdef inline int tg1_shift(uint64_t tg) noexcept nogil:
-    """CD.TG1 has its own encoding: 1 16K, 2 4K, 3 64K."""
-    if tg == 1: return 14
-    if tg == 2: return 12
-    if tg == 3: return 16
-    return 0
-
-cdef inline bint gran_ok(Caps* k, int g) noexcept nogil:
-    return (g == 12 and k.gran4k) or (g == 14 and k.gran16k) or (g == 16 and k.gran64k)
-
-cdef inline int level_shift(int g, int level) noexcept nogil:
-    return g + (3 - level) * (g - 3)
-
-cdef inline int block_min_level(int g) noexcept nogil:
-    # Without LPA/LPA2: 4K blocks at levels 1-2, 16K and 64K at level 2 only.
-    return 1 if g == 12 else 2
-
-cdef inline uint64_t lowmask(int bits) noexcept nogil:
-    if bits >= 64:
-        return ALL1
-    return (<uint64_t>1 << bits) - 1
-
-cdef inline int cap_pa(int bits, int g) noexcept nogil:
-    # 52-bit output needs LPA (64K) or LPA2; without them the usable size is 48 bits.
-    if bits > 48 and g != 16:
-        return 48
-    return bits
-
-cdef inline void set_fault(Fault* f, int typ, bint s2, int cls, uint64_t ipa, uint64_t fetch,
-                           bint record, bint stall, int reason) noexcept nogil:
-    f.type = typ
-    f.s2 = s2
-    f.cls = cls
-    f.ipa = ipa
-    f.fetch_addr = fetch
-    f.record = record
-    f.stall = stall
-    f.reason = reason
-
-cdef inline void cfg_fault(Fault* f, int typ, int reason) noexcept nogil:
-    set_fault(f, typ, False, CLASS_NONE, 0, NOADDR, typ != T_ABORT, False, reason)
-
-cdef inline void trace_add(WalkCtx* c, int kind, int stage, int level, int purpose, int outcome,
-                           uint32_t index, uint64_t in_addr, uint64_t table, uint64_t desc_ipa,
-                           uint64_t desc_pa, uint64_t desc) noexcept nogil:
-    cdef TraceStep* s
-    if c.trace == NULL or c.ntrace >= c.trace_cap:
-        return
-    s = &c.trace[c.ntrace]
-    c.ntrace += 1
-    s.kind = kind
-    s.stage = stage
-    s.level = level
-    s.purpose = purpose
-    s.outcome = outcome
-    s.index = index
-    s.in_addr = in_addr
-    s.table = table
-    s.desc_ipa = desc_ipa
-    s.desc_pa = desc_pa
-    s.desc = desc
-
-cdef inline void trace_outcome(WalkCtx* c, int outcome) noexcept nogil:
-    if c.trace != NULL and c.ntrace > 0 and c.ntrace <= c.trace_cap:
-        c.trace[c.ntrace - 1].outcome = outcome
-
-# ---------------------------------------------------------------------------------------------
-# STE and CD decode + architected checks
-# ---------------------------------------------------------------------------------------------
-
-cdef int s2_geometry(Caps* k, uint64_t* w, S2Cfg* s2) noexcept nogil:
-    """Fill s2 from STE words; return a Reason (R_NONE if legal).
-
-    Arm ARM AArch64.S2InvalidSL / S2InconsistentSL with PAMax = IDR5.OAS, and IHI 0070
-    STES2T0SZInvalid: S2T0SZ >= MAX(16, 64 - IAS), IAS = OAS (AArch64-only tables)."""
-    cdef int g = tg0_shift(STE_S2TG(w))
-    cdef int stride, sl0, start, levels, mn, mx, ps, ias, tszmax, tsz
-    if g == 0 or not gran_ok(k, g):
-        return R_STE_S2TG
-    ps = ps_bits(STE_S2PS(w))
-    if ps > k.oas_bits:
-        ps = k.oas_bits
-    stride = g - 3
-    sl0 = <int>STE_S2SL0(w)
-    if g == 12:
-        if sl0 == 3:
-            if not k.stt:
-                return R_STE_S2SL0
-            start = 3
-        else:
-            start = 2 - sl0
-        if sl0 == 2 and k.oas_bits < 44:
-            return R_STE_S2SL0
-    else:
-        if sl0 == 3:
-            return R_STE_S2SL0
-        start = 3 - sl0
-        if sl0 == 2 and k.oas_bits < (42 if g == 14 else 44):
-            return R_STE_S2SL0
-    tsz = <int>STE_S2T0SZ(w)
-    tszmax = (47 if g == 16 else 48) if k.stt else 39
-    if tsz > tszmax or tsz < 16 or tsz < 64 - k.oas_bits:
-        return R_STE_S2T0SZ
-    ias = 64 - tsz
-    levels = 3 - start
-    mn = levels * stride + g + 1
-    mx = mn + stride - 1 + 4
-    if ias < mn or ias > mx:
-        return R_STE_S2T0SZ
-    s2.g = g
-    s2.start = start
-    s2.ias = ias
-    s2.ps_bits = ps
-    s2.ttb = STE_S2TTB_raw(w)
-    if s2.ttb >> cap_pa(ps, g):
-        return R_STE_S2TTB
-    # The concatenated initial table is aligned to its own size.
-    s2.ttb &= ~lowmask(3 + ias - level_shift(g, start))
-    s2.vmid = <uint16_t>STE_S2VMID(w)
-    s2.affd = STE_S2AFFD(w) != 0
-    s2.stall = STE_S2S(w) != 0
-    # IHI 0070 5.5: a fault that stalls is always recorded.
-    s2.record = STE_S2R(w) != 0 or s2.stall
-    s2.ha = STE_S2HA(w) != 0 and k.httu >= 1
-    s2.hd = s2.ha and STE_S2HD(w) != 0 and k.httu >= 2     # {S2HA,S2HD}=0b01 acts as 0b00
-    return R_NONE
-
-
-cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
-    """Decode and check an STE; returns a Reason (R_NONE, R_STE_ABORT, or why it is illegal)."""
-    cdef Caps* k = &c.caps
-    cdef int cfg, r
-    cdef bint s1, s2, strw_used
-    memcpy(s.raw, w, 64)
-    if STE_V(w) == 0:
-        return R_STE_V
-    cfg = <int>STE_Config(w)
-    if cfg < 4:
-        s.kind = CFG_ABORT
-        return R_STE_ABORT
-    s.kind = cfg
-    s1 = (cfg & 1) != 0
-    s2 = (cfg & 2) != 0
-    if s1 and not k.s1p:
-        return R_STE_S1P
-    if s2 and not k.s2p:
-        return R_STE_S2P
-    s.vmid = <uint16_t>STE_S2VMID(w) if k.s2p else 0
-    # STRW is only used for a stage-1-only STE on an SMMU with stage 1 and Hyp; otherwise it is
-    # IGNORED and the StreamWorld is NS-EL1 (IHI 0070 5.2 STRW).
-    strw_used = cfg == CFG_S1 and k.hyp
-    s.strw_el2 = strw_used and STE_STRW(w) == 2
-    if strw_used and (STE_STRW(w) & 1):
-        return R_STE_STRW
-    # S2VMID is checked wherever it tags translations: every translating STE on an SMMU with
-    # stage 2, except stage-1-only EL2 streams (IgnoreSTES2VMID).
-    if k.s2p and not k.vmid16 and (STE_S2VMID(w) >> 8) and not s.strw_el2:
-        return R_STE_VMID16
-    if k.ats and cfg != CFG_BYPASS:
-        if STE_EATS(w) == 2 and (cfg != CFG_NESTED or STE_S2S(w)):
-            return R_STE_EATS
-        if STE_EATS(w) == 1 and STE_S2S(w) and s2:
-            return R_STE_EATS
-    if s1:
-        # S1CDMax and S1Fmt are IGNORED when IDR1.SSIDSIZE == 0; S1Fmt also when S1CDMax == 0.
-        s.s1cdmax = <int>STE_S1CDMax(w) if k.ssidsize else 0
-        if s.s1cdmax > k.ssidsize:
-            return R_STE_CDMAX
-        s.s1fmt = <int>STE_S1Fmt(w) if s.s1cdmax else 0
-        if s.s1fmt == 3:
-            s.s1fmt = 0
-        if s.s1fmt != 0 and not k.cd2l:
-            return R_STE_CD2L
-        s.s1stalld = STE_S1STALLD(w) != 0
-        if s.s1stalld and k.stall_model != 0:
-            return R_STE_S1STALLD
-        s.s1dss = <int>STE_S1DSS(w)
-        s.ctxptr = STE_S1ContextPtr_raw(w)
-        # S1ContextPtr must lie within the OAS (a PA) or the IAS (an IPA; IAS = OAS here).
-        if s.ctxptr >> k.oas_bits:
-            return R_STE_CTXPTR
-    if s2:
-        if STE_S2AA64(w) == 0:
-            return R_STE_S2AA64
-        if (k.ttendian == 2 and STE_S2ENDI(w)) or (k.ttendian == 3 and not STE_S2ENDI(w)):
-            return R_STE_S2ENDI
-        if (STE_S2HA(w) and k.httu < 1) or (STE_S2HD(w) and k.httu < 2):
-            return R_STE_S2HTTU
-        if (STE_S2S(w) and k.stall_model == 1) or (not STE_S2S(w) and k.stall_model == 2):
-            return R_STE_S2S
-        r = s2_geometry(k, w, &s.s2)
-        if r != R_NONE:
-            return r
-    return R_NONE
-
-
-cdef int tt_setup(Caps* k, TTCfg* tt, int g, int tsz, uint64_t ttb, bint tbi, bint had,
-                  int ips) noexcept nogil:
-    cdef int maxtsz
-    if g == 0 or not gran_ok(k, g):
-        return R_CD_TG
-    maxtsz = 39
-    if k.stt:
-        maxtsz = 47 if g == 16 else 48
-    if tsz < 16 or tsz > maxtsz:
-        return R_CD_TSZ
-    tt.enabled = True
-    tt.g = g
-    tt.vabits = 64 - tsz
-    # start = 4 - ceil((vabits - g) / stride)
-    tt.start = 4 - (tt.vabits - g + (g - 3) - 1) // (g - 3)
-    if ttb >> cap_pa(ips, g):
-        return R_CD_TTB
-    tt.ttb = ttb & ~lowmask(3 + tt.vabits - level_shift(g, tt.start))
-    tt.tbi = tbi
-    tt.had = had and k.had
-    return R_NONE
-
-
-cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogil:
-    cdef Caps* k = &c.caps
-    cdef S1Cfg* s = &d.s1
-    cdef int r, ips
-    cdef bint epd0, epd1
-    memcpy(d.raw, w, 64)
-    memset(s, 0, sizeof(S1Cfg))
-    if CD_V(w) == 0:
-        return R_CD_V
-    if CD_AA64(w) == 0:
-        return R_CD_AA64
-    s.el2 = ste.strw_el2
-    # EL2 (E2H=0) has one VA range: EPD0/EPD1 are IGNORED (0) and there is no TTB1.
-    epd0 = CD_EPD0(w) != 0 and not s.el2
-    epd1 = CD_EPD1(w) != 0 or s.el2
-    if not (epd0 and epd1):
-        if (k.ttendian == 2 and CD_ENDI(w)) or (k.ttendian == 3 and not CD_ENDI(w)):
-            return R_CD_ENDI
-    if (CD_HA(w) and k.httu < 1) or (CD_HD(w) and k.httu < 2):
-        return R_CD_HTTU
-    if (CD_ASID(w) >> 8) and not k.asid16 and not s.el2:
-        return R_CD_ASID16
-    ips = ps_bits(CD_IPS(w))
-    if ips > k.oas_bits:
-        ips = k.oas_bits
-    if CD_A(w) == 0 and k.term_model == 1:
-        return R_CD_A_TERM
-    if (CD_S(w) and k.stall_model == 1) or (not CD_S(w) and k.stall_model == 2):
-        return R_CD_S_STALL
-    if CD_S(w) and ste.s1stalld:
-        return R_CD_S_STALLD
-    s.ips_bits = ips
-    if not epd0:
-        r = tt_setup(k, &s.tt[0], tg0_shift(CD_TG0(w)), <int>CD_T0SZ(w), CD_TTB0_raw(w),
-                     CD_TBI0(w) != 0, CD_HAD0(w) != 0, ips)
-        if r != R_NONE:
-            return r
-    if not epd1:
-        r = tt_setup(k, &s.tt[1], tg1_shift(CD_TG1(w)), <int>CD_T1SZ(w), CD_TTB1_raw(w),
-                     CD_TBI1(w) != 0, CD_HAD1(w) != 0, ips)
-        if r != R_NONE:
-            return r
-    s.asid = 0 if s.el2 else <uint16_t>CD_ASID(w)
-    s.affd = CD_AFFD(w) != 0
-    s.stall = CD_S(w) != 0
-    s.record = CD_R(w) != 0 or s.stall        # IHI 0070 5.5: R only suppresses if S == 0
-    s.wxn = CD_WXN(w) != 0
-    s.uwxn = CD_UWXN(w) != 0
-    s.pan = CD_PAN(w) != 0
-    s.ha = CD_HA(w) != 0
-    s.hd = CD_HD(w) != 0
-    return R_NONE
-
-# ---------------------------------------------------------------------------------------------
-# Stage 2
-# ---------------------------------------------------------------------------------------------
-
-cdef enum:
-    PERM_WCLEAN = 64        # perm_out flag: a writable-clean leaf, not to be cached (3.13.3)
-
-
-cdef inline int s2_perms(Caps* k, uint64_t d) noexcept nogil:
-    """Stage-2 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5."""
-    cdef int ap = <int>S2_BLOCK_S2AP_v(d)
-    cdef int rw = (PERM_R if ap & 1 else 0) | (PERM_W if ap & 2 else 0)
-    cdef int xn = <int>S2_BLOCK_XN_v(d)
-    cdef bint px, ux
-    if not k.xnx:
-        xn &= 2
-    px = xn == 0 or xn == 3
-    ux = xn == 0 or xn == 1
-    return (rw | (PERM_X if px else 0)) | ((rw | (PERM_X if ux else 0)) << 3)
-
-
-cdef int s2_walk(WalkCtx* c, S2Cfg* s2, uint64_t ipa, int cls, Txn* t, int need,
-                 uint64_t* pa_out, int* perm_out, int* shift_out, int* level_out,
-                 Fault* f) noexcept nogil:
-    """Translate an IPA through stage 2. need: PERM_* bits for this transaction's privilege
-    (bits 0-2 privileged, 3-5 unprivileged). Returns 0 or -1 with f filled."""
-    cdef int g = s2.g, stride = g - 3, level = s2.start, sh, bits
-    cdef uint64_t table = s2.ttb, idx, dpa, d, oa
-    cdef int perm
-    cdef bint wclean
-    if ipa >> s2.ias:
-        trace_add(c, STEP_S2, 2, level, cls, OUT_FAULT, 0, ipa, table, NOADDR, NOADDR, 0)
-        set_fault(f, F_TRANSLATION, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-        return -1
-    bits = s2.ias - level_shift(g, level)
-    while True:
-        sh = level_shift(g, level)
-        idx = (ipa >> sh) & lowmask(bits)
-        dpa = table + idx * 8
-        if mc_read64(c.mem, dpa, &d) != 0:
-            trace_add(c, STEP_S2, 2, level, cls, OUT_EABT, <uint32_t>idx, ipa, table, NOADDR,
-                      dpa, 0)
-            set_fault(f, F_WALK_EABT, True, cls, ipa, dpa, True, s2.stall, 0)
-            return -1
-        trace_add(c, STEP_S2, 2, level, cls, OUT_TABLE, <uint32_t>idx, ipa, table, NOADDR, dpa, d)
-        if (d & 1) == 0 or ((d & 3) == 1 and level < block_min_level(g)) or \
-                ((d & 3) == 1 and level == 3):
-            trace_outcome(c, OUT_INVALID)
-            set_fault(f, F_TRANSLATION, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-            return -1
-        if (d & 3) == 3 and level < 3:
-            table = d & lowmask(48) & ~lowmask(g)
-            if table >> s2.ps_bits:
-                trace_outcome(c, OUT_FAULT)
-                set_fault(f, F_ADDR_SIZE, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-                return -1
-            level += 1
-            bits = stride
-            continue
-        # Leaf: block or page.
-        trace_outcome(c, OUT_PAGE if level == 3 else OUT_BLOCK)
-        oa = d & lowmask(48) & ~lowmask(sh)
-        if oa >> s2.ps_bits:
-            trace_outcome(c, OUT_FAULT)
-            set_fault(f, F_ADDR_SIZE, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-            return -1
-        if S2_BLOCK_AF_v(d) == 0 and not s2.affd:
-            if s2.ha and c.physmem != NULL:
-                d |= <uint64_t>1 << S2_BLOCK_AF_SHIFT
-                (<PhysMem>c.physmem).write64(dpa, d)
-            else:
-                trace_outcome(c, OUT_FAULT)
-                set_fault(f, F_ACCESS, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-                return -1
-        # IHI 0070 3.13.3: with S2HD, DBM=1 and S2AP[1]=0 is writable-clean (writable); a write
-        # sets S2AP[1]. Not cached until dirty (PERM_WCLEAN), so a later write still updates.
-        wclean = s2.hd and c.physmem != NULL and S2_BLOCK_DBM_v(d) != 0 and \
-            not (d >> (S2_BLOCK_S2AP_SHIFT + 1)) & 1
-        perm = s2_perms(&c.caps, d | (<uint64_t>wclean << (S2_BLOCK_S2AP_SHIFT + 1)))
-        if (perm & need) != need:
-            trace_outcome(c, OUT_FAULT)
-            set_fault(f, F_PERMISSION, True, cls, ipa, NOADDR, s2.record, s2.stall, 0)
-            return -1
-        if wclean and need & (PERM_W | (PERM_W << 3)):
-            (<PhysMem>c.physmem).write64(dpa, d | (<uint64_t>1 << (S2_BLOCK_S2AP_SHIFT + 1)))
-            wclean = False
-        pa_out[0] = oa | (ipa & lowmask(sh))
-        perm_out[0] = perm | (PERM_WCLEAN if wclean else 0)
-        shift_out[0] = sh
-        level_out[0] = level
-        return 0
-
-# ---------------------------------------------------------------------------------------------
-# Stage 1
-# ---------------------------------------------------------------------------------------------
-
-cdef inline int need_bits(Txn* t) noexcept nogil:
-    cdef int n = PERM_X if t.instr else (PERM_W if t.write else PERM_R)
-    return n if t.priv else n << 3
-
-
-cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_uxn) noexcept nogil:
-    """Stage-1 permissions (Arm ARM AArch64.S1DirectBasePermissions): privileged rwx in bits
-    0-2, unprivileged in bits 3-5."""
-    cdef int ap = <int>S1_BLOCK_AP_v(d)
-    cdef bint ro = (ap & 2) != 0 or (tbl_ap & 2) != 0
-    cdef bint el0, pw, uw
-    cdef int p, u
-    if s.el2:
-        # Single-EL regime: AP[1], APTable[0] and PXN are not used; bit 54 is XN and bit 60
-        # XNTable; every access is treated as privileged.
-        p = PERM_R | (0 if ro else PERM_W)
-        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and not ro)):
-            p |= PERM_X
-        return p | (p << 3)
-    el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0
-    pw = not ro
-    uw = el0 and not ro
-    p = PERM_R | (PERM_W if pw else 0)
-    u = (PERM_R | (PERM_W if uw else 0)) if el0 else 0
-    if s.pan and el0:
-        p = 0                        # PAN: privileged data access to EL0-accessible memory
-    # Memory writable at EL0 is never executable at EL1.
-    if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (s.wxn and pw)):
-        p |= PERM_X
-    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and uw)):
-        u |= PERM_X
-    return p | (u << 3)
-
-
-cdef int s1_walk(WalkCtx* c, SteCfg* ste, S1Cfg* s, Txn* t, bint nested, int need,
-                 uint64_t* ipa_out, int* perm_out, int* shift_out, int* level_out,
-                 bint* global_out, Fault* f) noexcept nogil:
-    cdef uint64_t va = t.addr, top, table, idx, dipa, dpa, d, oa, s2pa
-    cdef int region, level, g, stride, sh, bits, tbl_ap = 0, perm, s2perm, s2sh, s2lvl, ips
-    cdef bint tbl_pxn = False, tbl_uxn = False, tbi, wclean
-    cdef TTCfg* tt
-    # Region: bit 55 picks the TBI setting; the top bits must be all 0 (TTB0) or all 1 (TTB1).
-    region = 1 if (va >> 55) & 1 else 0
-    if s.el2:
-        region = 0
-    tt = &s.tt[region]
-    if not tt.enabled:
-        trace_add(c, STEP_S1, 1, -1, CLASS_IN, OUT_FAULT, 0, va, 0, NOADDR, NOADDR, 0)
-        set_fault(f, F_TRANSLATION, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-        return -1
-    # With TBI the top byte is ignored: only bits [55:VAbits] must equal the region bit.
-    tbi = tt.tbi
-    top = (va >> tt.vabits) & lowmask((56 if tbi else 64) - tt.vabits)
-    if top != (lowmask((56 if tbi else 64) - tt.vabits) if region else 0):
-        trace_add(c, STEP_S1, 1, -1, CLASS_IN, OUT_FAULT, 0, va, 0, NOADDR, NOADDR, 0)
-        set_fault(f, F_TRANSLATION, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-        return -1
-    g = tt.g
-    stride = g - 3
-    level = tt.start
-    table = tt.ttb
-    ips = cap_pa(s.ips_bits, g)
-    bits = tt.vabits - level_shift(g, level)
-    while True:
-        sh = level_shift(g, level)
-        idx = (va >> sh) & lowmask(bits)
-        dipa = table + idx * 8
-        if nested:
-            if s2_walk(c, &ste.s2, dipa, CLASS_TT, t, PERM_R | (PERM_R << 3), &s2pa, &s2perm,
-                       &s2sh, &s2lvl, f) != 0:
-                return -1
-            dpa = s2pa
-        else:
-            dpa = dipa
-        if mc_read64(c.mem, dpa, &d) != 0:
-            trace_add(c, STEP_S1, 1, level, CLASS_TT, OUT_EABT, <uint32_t>idx, va, table,
-                      dipa if nested else NOADDR, dpa, 0)
-            set_fault(f, F_WALK_EABT, False, CLASS_TT, 0, dpa, True, s.stall, 0)
-            return -1
-        trace_add(c, STEP_S1, 1, level, CLASS_TT, OUT_TABLE, <uint32_t>idx, va, table,
-                  dipa if nested else NOADDR, dpa, d)
-        if (d & 1) == 0 or ((d & 3) == 1 and (level < block_min_level(g) or level == 3)):
-            trace_outcome(c, OUT_INVALID)
-            set_fault(f, F_TRANSLATION, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-            return -1
-        if (d & 3) == 3 and level < 3:
-            table = d & lowmask(48) & ~lowmask(g)
-            if table >> ips:
-                trace_outcome(c, OUT_FAULT)
-                set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-                return -1
-            if not tt.had:
-                tbl_ap |= <int>S1_TABLE_APTable_v(d)
-                tbl_pxn = tbl_pxn or S1_TABLE_PXNTable_v(d) != 0
-                tbl_uxn = tbl_uxn or S1_TABLE_UXNTable_v(d) != 0
-            level += 1
-            bits = stride
-            continue
-        trace_outcome(c, OUT_PAGE if level == 3 else OUT_BLOCK)
-        oa = d & lowmask(48) & ~lowmask(sh)
-        if oa >> ips:
-            trace_outcome(c, OUT_FAULT)
-            set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-            return -1
-        if S1_BLOCK_AF_v(d) == 0 and not s.affd:
-            if s.ha and c.caps.httu >= 1 and c.physmem != NULL:
-                d |= <uint64_t>1 << S1_BLOCK_AF_SHIFT
-                (<PhysMem>c.physmem).write64(dpa, d)
-            else:
-                trace_outcome(c, OUT_FAULT)
-                set_fault(f, F_ACCESS, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-                return -1
-        # IHI 0070 3.13.3: with HA and HD, DBM=1 and AP[2]=1 is writable-clean: writable (for
-        # WXN too, Arm ARM D8.5.2.2); a write clears AP[2]. Not cached until dirty.
-        wclean = s.hd and s.ha and c.caps.httu >= 2 and c.physmem != NULL and \
-            S1_BLOCK_DBM_v(d) != 0 and (d >> (S1_BLOCK_AP_SHIFT + 1)) & 1
-        perm = s1_leaf_perms(s, d & ~(<uint64_t>wclean << (S1_BLOCK_AP_SHIFT + 1)), tbl_ap,
-                             tbl_pxn, tbl_uxn)
-        if (perm & need) != need:
-            trace_outcome(c, OUT_FAULT)
-            set_fault(f, F_PERMISSION, False, CLASS_IN, 0, NOADDR, s.record, s.stall, 0)
-            return -1
-        if wclean and t.write:
-            (<PhysMem>c.physmem).write64(dpa, d & ~(<uint64_t>1 << (S1_BLOCK_AP_SHIFT + 1)))
-            wclean = False
-        ipa_out[0] = oa | (va & lowmask(sh))
-        perm_out[0] = perm | (PERM_WCLEAN if wclean else 0)
-        shift_out[0] = sh
-        level_out[0] = level
-        # nG=0 marks a global entry (matches any ASID in the TLB).
-        global_out[0] = S1_BLOCK_nG_v(d) == 0
-        return 0
-
-# ---------------------------------------------------------------------------------------------
-# Configuration caches (per StreamID STE, per StreamID+SubstreamID CD)
-# ---------------------------------------------------------------------------------------------
-
-cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
-    x ^= x >> 33
-    x *= <uint64_t>0xff51afd7ed558ccdULL
-    x ^= x >> 33
-    x *= <uint64_t>0xc4ceb9fe1a85ec53ULL
-    x ^= x >> 33
-    return x
-
-cdef void ste_cache_clear(WalkCtx* c) noexcept nogil:
-    memset(c.stes, 0, (c.ste_mask + 1) * sizeof(SteSlot))
-    c.ste_count = 0
-
-cdef void cd_cache_clear(WalkCtx* c) noexcept nogil:
-    memset(c.cds, 0, (c.cd_mask + 1) * sizeof(CdSlot))
-    c.cd_count = 0
-
-cdef SteCfg* ste_cache_get(WalkCtx* c, uint32_t sid) noexcept nogil:
-    cdef uint64_t i = mix64(sid) & c.ste_mask
-    while c.stes[i].used:
-        if c.stes[i].sid == sid:
-            return &c.stes[i].cfg
-        i = (i + 1) & c.ste_mask
-    return NULL
-
-cdef void ste_cache_put(WalkCtx* c, uint32_t sid, SteCfg* cfg) noexcept nogil:
-    cdef uint64_t i
-    if (c.ste_count + 1) * 2 > c.ste_mask + 1:
-        ste_cache_clear(c)                   # full: a cache may evict anything
-    i = mix64(sid) & c.ste_mask
-    while c.stes[i].used and c.stes[i].sid != sid:
-        i = (i + 1) & c.ste_mask
-    if not c.stes[i].used:
-        c.ste_count += 1
-    c.stes[i].used = 1
-    c.stes[i].sid = sid
-    c.stes[i].cfg = cfg[0]
-
-cdef CdCfg* cd_cache_get(WalkCtx* c, uint32_t sid, uint32_t ssid) noexcept nogil:
-    cdef uint64_t i = mix64((<uint64_t>sid << 32) | ssid) & c.cd_mask
-    while c.cds[i].used:
-        if c.cds[i].sid == sid and c.cds[i].ssid == ssid:
-            return &c.cds[i].cfg
-        i = (i + 1) & c.cd_mask
-    return NULL
-
-cdef void cd_cache_put(WalkCtx* c, uint32_t sid, uint32_t ssid, CdCfg* cfg) noexcept nogil:
-    cdef uint64_t i
-    if (c.cd_count + 1) * 2 > c.cd_mask + 1:
-        cd_cache_clear(c)
-    i = mix64((<uint64_t>sid << 32) | ssid) & c.cd_mask
-    while c.cds[i].used and not (c.cds[i].sid == sid and c.cds[i].ssid == ssid):
-        i = (i + 1) & c.cd_mask
-    if not c.cds[i].used:
-        c.cd_count += 1
-    c.cds[i].used = 1
-    c.cds[i].sid = sid
-    c.cds[i].ssid = ssid
-    c.cds[i].cfg = cfg[0]
-
-# ---------------------------------------------------------------------------------------------
-# IOTLB
-# ---------------------------------------------------------------------------------------------
-
-cdef inline uint64_t tlb_hash(int kind, uint32_t vmid, uint64_t base, int shift) noexcept nogil:
-    return mix64(base ^ (<uint64_t>vmid << 40) ^ (<uint64_t>shift << 56) ^ (<uint64_t>kind << 62))
-
-cdef void tlb_insert(Tlb* t, TlbEntry* e) noexcept nogil:
-    cdef uint64_t i
-    cdef TlbEntry* x
-    if t.count + 1 > t.capacity:
-        memset(t.e, 0, (t.mask + 1) * sizeof(TlbEntry))
-        t.count = 0
-    i = tlb_hash(e.kind, e.vmid, e.in_base, e.shift) & t.mask
-    while t.e[i].used:
-        x = &t.e[i]
-        if (x.kind == e.kind and x.vmid == e.vmid and x.in_base == e.in_base and
-                x.shift == e.shift and x.is_global == e.is_global and
-                (e.is_global or x.asid == e.asid)):
-            t.e[i] = e[0]
-            t.e[i].used = 1
-            return
-        i = (i + 1) & t.mask
-    t.e[i] = e[0]
-    t.e[i].used = 1
-    t.count += 1
-
-cdef TlbEntry* tlb_lookup(Tlb* t, int kind, uint32_t vmid, uint16_t asid, uint64_t addr,
-                          uint64_t shifts) noexcept nogil:
-    """shifts: bitmask of candidate entry sizes (log2)."""
-    cdef int sh
-    cdef uint64_t i, base
-    cdef TlbEntry* x
-    if t.count == 0:
-        return NULL
-    for sh in range(12, 48):
-        if not (shifts >> sh) & 1:
-            continue
-        base = addr & ~lowmask(sh)
-        i = tlb_hash(kind, vmid, base, sh) & t.mask
-        while t.e[i].used:
-            x = &t.e[i]
-            if (x.kind == kind and x.vmid == vmid and x.in_base == base and x.shift == sh and
-                    (x.is_global or x.asid == asid)):
-                return x
-            i = (i + 1) & t.mask
-    return NULL
-
-cdef struct InvSpec:
-    int kinds            # bitmask of 1 << TlbKind
-    bint match_vmid
-    uint32_t vmid
-    bint match_asid
-    uint16_t asid
-    bint keep_global     # TLBI by ASID leaves global entries
-    bint match_range
-    uint64_t lo
-    uint64_t hi          # inclusive
-    int level            # -1: any level (TTL=0)
-    bint s2level         # compare level against the stage-2 level of the entry
-
-cdef inline bint inv_matches(InvSpec* s, TlbEntry* x) noexcept nogil:
-    cdef uint64_t end
-    if not (s.kinds >> x.kind) & 1:
-        return False
-    if s.match_vmid and x.vmid != s.vmid:
-        return False
-    if s.match_asid and not x.is_global and x.asid != s.asid:
-        return False
-    if s.keep_global and x.is_global:
-        return False
-    if s.match_range:
-        end = x.in_base + lowmask(x.shift)
-        if end < s.lo or x.in_base > s.hi:
-            return False
-    if s.level >= 0 and (x.s2level if s.s2level else x.s1level) != s.level:
-        return False
-    return True
-
-cdef uint64_t tlb_invalidate(Tlb* t, InvSpec* s) noexcept nogil:
-    cdef uint64_t i, n = t.mask + 1, removed = 0, kept = 0
-    cdef TlbEntry* keep = <TlbEntry*>malloc(n * sizeof(TlbEntry))
-    if keep == NULL:
-        memset(t.e, 0, n * sizeof(TlbEntry))
-        t.count = 0
-        return 0
-    for i in range(n):
-        if t.e[i].used:
-            if inv_matches(s, &t.e[i]):
-                removed += 1
-            else:
-                keep[kept] = t.e[i]
-                kept += 1
-    memset(t.e, 0, n * sizeof(TlbEntry))
-    t.count = 0
-    for i in range(kept):
-        tlb_insert(t, &keep[i])
-    free(keep)
-    return removed
-
-# ---------------------------------------------------------------------------------------------
-# Configuration fetch
-# ---------------------------------------------------------------------------------------------
-
-cdef int fetch_ste(WalkCtx* c, Txn* t, SteCfg* out, SteCfg** use, Fault* f) noexcept nogil:
-    cdef uint64_t w[8]
-    cdef uint64_t l1, l1pa, pa, nsid
-    cdef int log2size = c.strtab_log2size, span, r
-    cdef uint32_t sid = t.sid
-    cdef SteCfg* hit
-    if c.caching:
-        hit = ste_cache_get(c, sid)
-        if hit != NULL:
-            trace_add(c, STEP_STE, 0, -1, CLASS_NONE, OUT_CACHED, sid, sid, c.strtab_base,
-                      NOADDR, hit.ste_pa, hit.raw[0])
-            if hit.kind == CFG_ABORT:
-                cfg_fault(f, T_ABORT, R_STE_ABORT)
-                return -1
-            use[0] = hit
-            return 0
-    if log2size > c.caps.sidsize:
-        log2size = c.caps.sidsize
-    if <uint64_t>sid >> log2size:
-        cfg_fault(f, C_BAD_STREAMID, R_SID_RANGE)
-        return -1
-    if c.strtab_fmt == 1:
-        l1pa = c.strtab_base + (<uint64_t>(sid >> c.strtab_split)) * 8
-        if mc_read64(c.mem, l1pa, &l1) != 0:
-            trace_add(c, STEP_L1STD, 0, -1, CLASS_NONE, OUT_EABT, sid >> c.strtab_split, sid,
-                      c.strtab_base, NOADDR, l1pa, 0)
-            set_fault(f, F_STE_FETCH, False, CLASS_NONE, 0, l1pa, True, False, 0)
-            return -1
-        span = <int>L1STD_Span_v(l1)
-        trace_add(c, STEP_L1STD, 0, -1, CLASS_NONE, OUT_OK, sid >> c.strtab_split, sid,
-                  c.strtab_base, NOADDR, l1pa, l1)
-        # IHI 0070 7.3.3: Span 0, reserved spans and Span > SPLIT + 1 are invalid.
-        if span == 0 or span > 11 or span > c.strtab_split + 1:
-            trace_outcome(c, OUT_INVALID)
-            cfg_fault(f, C_BAD_STREAMID, R_L1STD_SPAN)
-            return -1
-        nsid = sid & lowmask(c.strtab_split)
-        if nsid >> (span - 1):
-            trace_outcome(c, OUT_FAULT)
-            cfg_fault(f, C_BAD_STREAMID, R_L2_INDEX)
-            return -1
-        # The L2 array is aligned to its size.
-        pa = ((l1 & lowmask(56) & ~lowmask(6)) & ~lowmask(span - 1 + 6)) + nsid * 64
-    else:
-        nsid = sid
-        pa = c.strtab_base + <uint64_t>sid * 64
-    if mc_read_block(c.mem, pa, w, 8) != 0:
-        trace_add(c, STEP_STE, 0, -1, CLASS_NONE, OUT_EABT, <uint32_t>nsid, sid, c.strtab_base,
-                  NOADDR, pa, 0)
-        set_fault(f, F_STE_FETCH, False, CLASS_NONE, 0, pa, True, False, 0)
-        return -1
-    trace_add(c, STEP_STE, 0, -1, CLASS_NONE, OUT_OK, <uint32_t>nsid, sid, c.strtab_base,
-              NOADDR, pa, w[0])
-    memset(out, 0, sizeof(SteCfg))
-    r = decode_ste(c, w, out)
-    out.ste_pa = pa
-    if r == R_STE_ABORT:
-        cfg_fault(f, T_ABORT, R_STE_ABORT)
-        if c.caching:
-            ste_cache_put(c, sid, out)
-        return -1
-    if r != R_NONE:
-        trace_outcome(c, OUT_FAULT)
-        cfg_fault(f, C_BAD_STE, r)
-        return -1
-    if c.caching:
-        ste_cache_put(c, sid, out)
-    use[0] = out
-    return 0
-
-
-cdef int fetch_cd(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t ssid, CdCfg* out, CdCfg** use,
-                  Fault* f) noexcept nogil:
-    cdef bint nested = ste.kind == CFG_NESTED
-    cdef uint64_t w[8]
-    cdef uint64_t base = ste.ctxptr, l1ipa, l1pa, l1, cdipa, cdpa
-    cdef int n, r, perm, sh, lvl
-    cdef CdCfg* hit
-    if c.caching:
-        hit = cd_cache_get(c, t.sid, ssid)
-        if hit != NULL:
-            trace_add(c, STEP_CD, 0, -1, CLASS_NONE, OUT_CACHED, ssid, ssid, base, NOADDR,
-                      hit.cd_pa, hit.raw[0])
-            use[0] = hit
-            return 0
-    if ste.s1fmt == 0 or ste.s1cdmax == 0:
-        cdipa = base + <uint64_t>ssid * 64
-    else:
-        n = 6 if ste.s1fmt == 1 else 10
-        l1ipa = base + <uint64_t>(ssid >> n) * 8
-        l1pa = l1ipa
-        if nested and s2_walk(c, &ste.s2, l1ipa, CLASS_CD, t, PERM_R | (PERM_R << 3), &l1pa,
-                              &perm, &sh, &lvl, f) != 0:
-            return -1
-        if mc_read64(c.mem, l1pa, &l1) != 0:
-            trace_add(c, STEP_L1CD, 0, -1, CLASS_NONE, OUT_EABT, ssid >> n, ssid, base,
-                      l1ipa if nested else NOADDR, l1pa, 0)
-            set_fault(f, F_CD_FETCH, False, CLASS_NONE, 0, l1pa, True, False, 0)
-            return -1
-        trace_add(c, STEP_L1CD, 0, -1, CLASS_NONE, OUT_OK, ssid >> n, ssid, base,
-                  l1ipa if nested else NOADDR, l1pa, l1)
-        if L1CD_V_v(l1) == 0:
-            trace_outcome(c, OUT_INVALID)
-            cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_V)
-            return -1
-        if L1CD_L2Ptr_raw(&l1) >> c.caps.oas_bits:
-            trace_outcome(c, OUT_FAULT)
-            cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_RANGE)
-            return -1
-        cdipa = (l1 & lowmask(56) & ~lowmask(12)) + <uint64_t>(ssid & lowmask(n)) * 64
-    cdpa = cdipa
-    if nested and s2_walk(c, &ste.s2, cdipa, CLASS_CD, t, PERM_R | (PERM_R << 3), &cdpa, &perm,
-                          &sh, &lvl, f) != 0:
-        return -1
-    if mc_read_block(c.mem, cdpa, w, 8) != 0:
-        trace_add(c, STEP_CD, 0, -1, CLASS_NONE, OUT_EABT, ssid, ssid, base,
-                  cdipa if nested else NOADDR, cdpa, 0)
-        set_fault(f, F_CD_FETCH, False, CLASS_NONE, 0, cdpa, True, False, 0)
-        return -1
-    trace_add(c, STEP_CD, 0, -1, CLASS_NONE, OUT_OK, ssid, ssid, base,
-              cdipa if nested else NOADDR, cdpa, w[0])
-    memset(out, 0, sizeof(CdCfg))
-    r = decode_cd(c, ste, w, out)
-    out.cd_pa = cdpa
-    if r != R_NONE:
-        trace_outcome(c, OUT_FAULT)
-        cfg_fault(f, C_BAD_CD, r)
-        return -1
-    if c.caching:
-        cd_cache_put(c, t.sid, ssid, out)
-    use[0] = out
-    return 0
-
-# ---------------------------------------------------------------------------------------------
-# Translation
-# ---------------------------------------------------------------------------------------------
-
-cdef inline uint64_t shifts_of(int g, int start) noexcept nogil:
-    cdef uint64_t m = 0
-    cdef int l
-    for l in range(block_min_level(g) if block_min_level(g) > start else start, 4):
-        m |= <uint64_t>1 << level_shift(g, l)
-    return m
-
-
-cdef int translate(WalkCtx* c, Txn* t, WalkResult* r) noexcept nogil:
-    cdef SteCfg ste_buf
-    cdef CdCfg cd_buf
-    cdef SteCfg* ste
-    cdef CdCfg* cd
-    cdef Fault* f = &r.fault
-    cdef int need = need_bits(t), perm1, perm2, sh1, sh2, lv1, lv2, kind, tkind, region
-    cdef bint s1on, s2on, nested, glob
-    cdef uint64_t ipa, pa, shifts
-    cdef uint32_t ssid
-    cdef TlbEntry* hit
-    cdef TlbEntry e
-    cdef S1Cfg* s1
-    r.out = NOADDR
-    r.ipa = NOADDR
-    r.perm = 0
-    r.hit = 0
-    f.type = EVT_NONE
-    f.reason = 0
-    if not c.smmuen:
-        if c.gbpa_abort or t.addr >> c.caps.oas_bits:
-            cfg_fault(f, T_ABORT, R_GBPA_ABORT if c.gbpa_abort else R_BYPASS_OAS)
-            return -1
-        r.out = t.addr
-        r.perm = PERM_R | PERM_W | PERM_X
-        return 0
-    if fetch_ste(c, t, &ste_buf, &ste, f) != 0:
-        return -1
-    kind = ste.kind
-    s1on = (kind & 1) != 0
-    s2on = (kind & 2) != 0
-    # Substream rules (IHI 0070 5.2 S1DSS).
-    if not s1on:
-        if t.ssv:
-            cfg_fault(f, C_BAD_SUBSTREAMID, R_SSV_NO_S1)
-            return -1
-    else:
-        if t.ssv:
-            if ste.s1cdmax == 0:
-                cfg_fault(f, C_BAD_SUBSTREAMID, R_SSV_CDMAX0)
-                return -1
-            if <uint64_t>t.ssid >> ste.s1cdmax:
-                cfg_fault(f, C_BAD_SUBSTREAMID, R_SSID_RANGE)
-                return -1
-            if t.ssid == 0 and ste.s1dss == 2:
-                # IHI 0070 5.2 S1DSS=0b10, 7.3.7: terminated as F_STREAM_DISABLED.
-                cfg_fault(f, F_STREAM_DISABLED, R_SSID0_DISABLED)
-                return -1
-            ssid = t.ssid
-        else:
-            ssid = 0
-            if ste.s1cdmax != 0:
-                if ste.s1dss == 0 or ste.s1dss == 3:
-                    cfg_fault(f, F_STREAM_DISABLED, R_S1DSS_TERMINATE)
-                    return -1
-                if ste.s1dss == 1:
-                    s1on = False
-    if not s1on and not s2on:
-        # Full bypass: the address must fit the PA size.
-        if t.addr >> c.caps.oas_bits:
-            set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, True, False, 0)
-            return -1
-        r.out = t.addr
-        r.perm = PERM_R | PERM_W | PERM_X
-        return 0
-    if not s1on:
-        # Stage 2 only: the input is an IPA, first checked against IAS (= OAS, AArch64 only).
-        if t.addr >> c.caps.oas_bits:
-            set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, True, False, 0)
-            return -1
-        if c.caching:
-            hit = tlb_lookup(&c.tlb, TLB_S2, ste.s2.vmid, 0, t.addr,
-                             shifts_of(ste.s2.g, ste.s2.start))
-            if hit != NULL:
-                c.tlb.hits += 1
-                r.hit = 1
-                trace_add(c, STEP_TLB, 2, hit.s2level, CLASS_IN, OUT_CACHED, 0, t.addr,
-                          hit.in_base, NOADDR, NOADDR, hit.out_base)
-                if (hit.s2perm & need) != need:
-                    set_fault(f, F_PERMISSION, True, CLASS_IN, t.addr, NOADDR, ste.s2.record,
-                              ste.s2.stall, 0)
-                    return -1
-                r.out = hit.out_base | (t.addr & lowmask(hit.shift))
-                r.perm = (hit.s2perm >> (0 if t.priv else 3)) & 7
-                return 0
-            c.tlb.misses += 1
-        if s2_walk(c, &ste.s2, t.addr, CLASS_IN, t, need, &pa, &perm2, &sh2, &lv2, f) != 0:
-            return -1
-        if c.caching and not perm2 & PERM_WCLEAN:
-            memset(&e, 0, sizeof(TlbEntry))
-            e.kind = TLB_S2
-            e.vmid = ste.s2.vmid
-            e.in_base = t.addr & ~lowmask(sh2)
-            e.out_base = pa & ~lowmask(sh2)
-            e.shift = sh2
-            e.s2level = lv2
-            e.s1perm = 0x3F
-            e.s2perm = perm2
-            tlb_insert(&c.tlb, &e)
-        r.out = pa
-        r.perm = (perm2 >> (0 if t.priv else 3)) & 7
-        return 0
-    # Stage 1 (possibly nested).
-    if fetch_cd(c, t, ste, ssid, &cd_buf, &cd, f) != 0:
-        return -1
-    s1 = &cd.s1
-    nested = s2on
-    if s1.el2:
-        tkind = TLB_EL2
-    else:
-        tkind = TLB_NESTED if nested else TLB_S1
-    if c.caching:
-        region = 1 if (t.addr >> 55) & 1 and not s1.el2 else 0
-        if s1.tt[region].enabled:
-            shifts = shifts_of(s1.tt[region].g, s1.tt[region].start)
-            if nested:
-                shifts |= shifts_of(ste.s2.g, ste.s2.start)
-            hit = tlb_lookup(&c.tlb, tkind, 0 if s1.el2 else ste.vmid, s1.asid, t.addr, shifts)
-            if hit != NULL:
-                c.tlb.hits += 1
-                r.hit = 1
-                trace_add(c, STEP_TLB, 1, hit.s1level, CLASS_IN, OUT_CACHED, 0, t.addr,
-                          hit.in_base, NOADDR, NOADDR, hit.out_base)
-                if (hit.s1perm & need) != need:
-                    set_fault(f, F_PERMISSION, False, CLASS_IN, 0, NOADDR, s1.record, s1.stall, 0)
-                    return -1
-                if (hit.s2perm & need) != need:
-                    ipa = hit.ipa_base | (t.addr & lowmask(hit.shift))
-                    set_fault(f, F_PERMISSION, True, CLASS_IN, ipa, NOADDR, ste.s2.record,
-                              ste.s2.stall, 0)
-                    return -1
-                r.out = hit.out_base | (t.addr & lowmask(hit.shift))
-                if nested:
-                    r.ipa = hit.ipa_base | (t.addr & lowmask(hit.shift))
-                r.perm = ((hit.s1perm & hit.s2perm) >> (0 if t.priv else 3)) & 7
-                return 0
-            c.tlb.misses += 1
-    if s1_walk(c, ste, s1, t, nested, need, &ipa, &perm1, &sh1, &lv1, &glob, f) != 0:
-        return -1
-    perm2 = 0x3F
-    sh2 = 64
-    lv2 = 0
-    pa = ipa
-    if nested:
-        r.ipa = ipa
-        if s2_walk(c, &ste.s2, ipa, CLASS_IN, t, need, &pa, &perm2, &sh2, &lv2, f) != 0:
-            return -1
-    if c.caching and not (perm1 | perm2) & PERM_WCLEAN:
-        memset(&e, 0, sizeof(TlbEntry))
-        e.kind = tkind
-        e.vmid = 0 if s1.el2 else ste.vmid
-        e.asid = s1.asid
-        e.is_global = glob or s1.el2
-        e.shift = sh1 if sh1 < sh2 else sh2
-        e.in_base = t.addr & ~lowmask(e.shift)
-        e.out_base = pa & ~lowmask(e.shift)
-        e.ipa_base = ipa & ~lowmask(e.shift)
-        e.s1level = lv1
-        e.s2level = lv2
-        e.s1perm = perm1
-        e.s2perm = perm2
-        tlb_insert(&c.tlb, &e)
-    r.out = pa
-    r.perm = ((perm1 & perm2) >> (0 if t.priv else 3)) & 7
-    return 0
 
 # ---------------------------------------------------------------------------------------------
 # Python API
@@ -1152,6 +111,48 @@ cdef uint64_t _pow2_at_least(uint64_t n):
 
 def perm_str(int p):
     return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
+
+
+cdef int make_txn(Txn* t, uint32_t sid, uint64_t addr, ssid, bint write, bint instr,
+                  bint priv) except -1:
+    if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
+        raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
+    t.sid = sid
+    t.ssv = ssid is not None
+    t.ssid = ssid if ssid is not None else 0
+    t.addr = addr
+    t.write = write
+    t.instr = instr
+    t.priv = priv
+    return 0
+
+
+cdef _addr(uint64_t a):
+    return None if a == NOADDR else a
+
+
+CONFIG_NAMES = {CFG_ABORT: "abort", CFG_BYPASS: "bypass", CFG_S1: "s1_trans", CFG_S2: "s2_trans",
+                CFG_NESTED: "nested"}
+CACHE_MAGIC = 0x534D4D5543414331      # "SMMUCAC1": bump when a cached struct changes
+
+
+cdef dict _tt_dict(TTCfg* tt):
+    if not tt.enabled:
+        return {"enabled": False, "granule": None, "vabits": None, "start_level": None,
+                "ttb": None, "tbi": None, "had": None}
+    return {"enabled": True, "granule": 1 << tt.g, "vabits": tt.vabits,
+            "start_level": tt.start, "ttb": tt.ttb, "tbi": bool(tt.tbi), "had": bool(tt.had)}
+
+
+cdef dict _s1_dict(S1Cfg* s):
+    return {"ttb0": _tt_dict(&s.tt[0]), "ttb1": _tt_dict(&s.tt[1]), "asid": s.asid,
+            "ips_bits": s.ips_bits, "el2": bool(s.el2), "affd": bool(s.affd), "ha": bool(s.ha),
+            "hd": bool(s.hd), "wxn": bool(s.wxn), "uwxn": bool(s.uwxn), "pan": bool(s.pan)}
+
+
+cdef dict _s2_dict(S2Cfg* s):
+    return {"granule": 1 << s.g, "start_level": s.start, "ias": s.ias, "ps_bits": s.ps_bits,
+            "ttb": s.ttb, "vmid": s.vmid, "affd": bool(s.affd), "ha": bool(s.ha)}
 
 
 cdef dict fault_dict(Fault* f, Txn* t):
@@ -1178,11 +179,12 @@ cdef class Walker:
     """
 
     def __cinit__(self, PhysMem mem, caps=None, uint64_t tlb_capacity=4096,
-                  uint64_t cfg_capacity=1024):
+                  uint64_t cfg_capacity=1024, *, ipa_space=None):
         self.mem = mem
         memset(&self.ctx, 0, sizeof(WalkCtx))
-        self.ctx.mem = &mem.core
-        self.ctx.physmem = <void*>mem
+        self.ctx.env.space.kind = AS_PHYS
+        self.ctx.env.space.mem = &mem.core
+        self.ctx.env.space.physmem = <void*>mem
         self.ctx.smmuen = True
         self.ctx.caching = True
         cdef uint64_t n = _pow2_at_least(tlb_capacity * 2)
@@ -1190,22 +192,46 @@ cdef class Walker:
         self.ctx.tlb.mask = n - 1
         self.ctx.tlb.capacity = tlb_capacity
         n = _pow2_at_least(cfg_capacity * 2)
-        self.ctx.stes = <SteSlot*>calloc(n, sizeof(SteSlot))
-        self.ctx.ste_mask = n - 1
-        self.ctx.cds = <CdSlot*>calloc(n, sizeof(CdSlot))
-        self.ctx.cd_mask = n - 1
+        self.ctx.cfg.stes = <SteSlot*>calloc(n, sizeof(SteSlot))
+        self.ctx.cfg.ste_mask = n - 1
+        self.ctx.cfg.cds = <CdSlot*>calloc(n, sizeof(CdSlot))
+        self.ctx.cfg.cd_mask = n - 1
         self.trace_buf = <TraceStep*>calloc(512, sizeof(TraceStep))
-        if (self.ctx.tlb.e == NULL or self.ctx.stes == NULL or self.ctx.cds == NULL or
+        if (self.ctx.tlb.e == NULL or self.ctx.cfg.stes == NULL or self.ctx.cfg.cds == NULL or
                 self.trace_buf == NULL):
             raise MemoryError()
-        self.ctx.trace_cap = 512
+        self.ctx.env.trace.cap = 512
         self._strtab = [0, 0, 0, 0]
         self.set_caps(caps or {})
+        self._space = None
+        if ipa_space is not None:
+            self._set_space(ipa_space)
+
+    cdef _set_space(self, space):
+        """Read every table (stream table, CDs, stage-1 and stage-2 tables) through space: an
+        AddressSpace over this walker's memory, or a dict of its stage-2 fields (s2ttb, s2t0sz,
+        s2sl0, s2tg, s2ps, ...) making a VM's IPA space, as a vSMMU sees its guest's RAM."""
+        cdef CAddressSpace a
+        if isinstance(space, dict):
+            space = AddressSpace(self.mem, oas_bits=self.ctx.caps.v.oas_bits, **space)
+        if not isinstance(space, AddressSpace):
+            raise TypeError(f"ipa_space must be a dict or an AddressSpace, not "
+                            f"{type(space).__name__}")
+        a = space
+        if a.mem is not self.mem:
+            raise ValueError("ipa_space is over a different PhysMem than the walker")
+        self._space = a
+        self.ctx.env.space = a.a
+
+    @property
+    def table_space(self):
+        """The AddressSpace tables are read from (host PA unless built with ipa_space)."""
+        return self._space if self._space is not None else AddressSpace(self.mem)
 
     def __dealloc__(self):
         free(self.ctx.tlb.e)
-        free(self.ctx.stes)
-        free(self.ctx.cds)
+        free(self.ctx.cfg.stes)
+        free(self.ctx.cfg.cds)
         free(self.trace_buf)
 
     # -- configuration ------------------------------------------------------------------------
@@ -1218,14 +244,13 @@ cdef class Walker:
         g = lambda n, d=0: int(caps.get(n, d))
         k.s1p, k.s2p, k.cd2l = g("S1P"), g("S2P"), g("CD2L")
         k.vmid16, k.asid16, k.hyp = g("VMID16"), g("ASID16"), g("HYP")
-        k.had, k.xnx, k.stt, k.ats = g("HAD"), g("XNX"), g("STT"), g("ATS")
-        k.gran4k, k.gran16k, k.gran64k = g("GRAN4K"), g("GRAN16K"), g("GRAN64K")
-        k.ttf, k.ttendian, k.httu = g("TTF", 2), g("TTENDIAN"), g("HTTU")
+        k.v.had, k.v.xnx, k.v.stt, k.ats = g("HAD"), g("XNX"), g("STT"), g("ATS")
+        k.v.gran4k, k.v.gran16k, k.v.gran64k = g("GRAN4K"), g("GRAN16K"), g("GRAN64K")
+        k.ttf, k.ttendian, k.v.httu = g("TTF", 2), g("TTENDIAN"), g("HTTU")
         k.stall_model, k.term_model = g("STALL_MODEL"), g("TERM_MODEL")
         k.ssidsize, k.sidsize = g("SSIDSIZE"), g("SIDSIZE", 16)
-        k.oas_bits = ps_bits(g("OAS", 5))
-        if k.oas_bits == 0:
-            raise ValueError(f"IDR5.OAS={g('OAS')} is reserved")
+        k.v.oas_bits = ps_bits(g("OAS", 5))
+        self.ctx.env.caps = k.v
 
     def configure(self, *, strtab_base=None, strtab_fmt=None, strtab_split=None,
                   strtab_log2size=None, smmuen=None, gbpa_abort=None, caching=None):
@@ -1269,33 +294,36 @@ cdef class Walker:
 
     @property
     def oas_bits(self):
-        return self.ctx.caps.oas_bits
+        return self.ctx.caps.v.oas_bits
 
     # -- translation --------------------------------------------------------------------------
     def translate(self, uint32_t sid, uint64_t addr, ssid=None, *, bint write=False,
-                  bint instr=False, bint priv=False, bint trace=False):
-        """Translate one transaction. Returns a dict: pa, ipa, perm, hit, fault, steps."""
+                  bint instr=False, bint priv=False, bint trace=False, bint dry=False):
+        """Translate one transaction. Returns a dict: pa, ipa, perm, hit, fault, steps.
+
+        dry: look without changing anything: the config cache and the IOTLB are neither read
+        nor filled, their hit/miss counters stay, and a hardware access-flag update is not
+        written (the walk goes on as if it had been)."""
         cdef Txn t
         cdef WalkResult r
-        if ssid is not None and (ssid < 0 or ssid >= (1 << 20)):
-            raise ValueError(f"SubstreamID {ssid:#x} does not fit in 20 bits")
-        t.sid = sid
-        t.ssv = ssid is not None
-        t.ssid = ssid if ssid is not None else 0
-        t.addr = addr
-        t.write = write
-        t.instr = instr
-        t.priv = priv
-        self.ctx.ntrace = 0
-        self.ctx.trace = self.trace_buf if trace else NULL
-        translate(&self.ctx, &t, &r)
-        self.ctx.trace = NULL
+        cdef Fault f
+        cdef bint was = self.ctx.caching
+        make_txn(&t, sid, addr, ssid, write, instr, priv)
+        self.ctx.env.trace.n = 0
+        self.ctx.env.trace.buf = self.trace_buf if trace else NULL
+        if dry:
+            self.ctx.caching = False
+            self.ctx.env.dry = True
+        translate(&self.ctx, &t, &r, &f)
+        self.ctx.caching = was
+        self.ctx.env.dry = False
+        self.ctx.env.trace.buf = NULL
         out = {
-            "pa": None if r.fault.type != EVT_NONE else r.out,
+            "pa": None if f.type != EVT_NONE else r.out,
             "ipa": None if r.ipa == NOADDR else r.ipa,
-            "perm": perm_str(r.perm) if r.fault.type == EVT_NONE else "---",
+            "perm": perm_str(r.perm) if f.type == EVT_NONE else "---",
             "hit": bool(r.hit),
-            "fault": fault_dict(&r.fault, &t),
+            "fault": fault_dict(&f, &t),
         }
         if trace:
             out["steps"] = self._steps()
@@ -1305,7 +333,7 @@ cdef class Walker:
         cdef int i
         cdef TraceStep* s
         steps = []
-        for i in range(self.ctx.ntrace):
+        for i in range(self.ctx.env.trace.n):
             s = &self.trace_buf[i]
             steps.append({
                 "what": STEP_NAMES[s.kind], "stage": s.stage,
@@ -1339,7 +367,8 @@ cdef class Walker:
         cdef cnp.ndarray[cnp.uint8_t, ndim=1] perm = np.empty(n, dtype=np.uint8)
         cdef Txn t
         cdef WalkResult r
-        self.ctx.trace = NULL
+        cdef Fault f
+        self.ctx.env.trace.buf = NULL
         with nogil:
             for i in range(n):
                 t.sid = s_[i]
@@ -1349,11 +378,181 @@ cdef class Walker:
                 t.write = ac_[i] == 1
                 t.instr = ac_[i] == 2
                 t.priv = priv
-                translate(&self.ctx, &t, &r)
-                fault[i] = <uint8_t>r.fault.type
-                out[i] = r.out if r.fault.type == EVT_NONE else 0
-                perm[i] = <uint8_t>r.perm if r.fault.type == EVT_NONE else 0
+                translate(&self.ctx, &t, &r, &f)
+                fault[i] = <uint8_t>f.type
+                out[i] = r.out if f.type == EVT_NONE else 0
+                perm[i] = <uint8_t>r.perm if f.type == EVT_NONE else 0
         return out, fault, perm
+
+    # -- readers: the walker's own table code, caches bypassed, no side effects ----------------
+    cdef int _begin_read(self) except -1:
+        self.ctx.env.trace.n = 0
+        self.ctx.env.trace.buf = self.trace_buf
+        self.ctx.env.dry = True
+        return 0
+
+    cdef int _end_read(self) except -1:
+        self.ctx.env.trace.buf = NULL
+        self.ctx.env.dry = False
+        return 0
+
+    cdef dict _ste(self, uint32_t sid, SteCfg* cfg, Fault* f):
+        cdef SteLoc loc
+        cdef Txn t
+        make_txn(&t, sid, 0, None, False, False, False)
+        f.type = EVT_NONE
+        f.reason = 0
+        read_ste(&self.ctx, sid, cfg, &loc, f)
+        read = f.type == EVT_NONE or f.type == C_BAD_STE or f.type == T_ABORT
+        return {
+            "sid": sid,
+            "words": [cfg.raw[i] for i in range(8)] if read else None,
+            "ste_pa": _addr(loc.pa),
+            "table": loc.table, "index": loc.index if loc.pa != NOADDR else None,
+            "l1_pa": _addr(loc.l1_pa), "l1": loc.l1 if loc.l1_pa != NOADDR else None,
+            "reason": REASONS[f.reason] if f.type != EVT_NONE else "",
+            "fault": fault_dict(f, &t),
+        }
+
+    def read_ste(self, uint32_t sid):
+        """The STE of a StreamID as the walker finds it in memory now (caches bypassed, nothing
+        changed): words (8 ints, None if not read), ste_pa, table (the linear table or the L2
+        array) and index in it, l1_pa/l1 (the L1STD, 2-level), reason ('' if legal, else the
+        REASONS text), fault (None or the fault dict), steps (the trace)."""
+        cdef SteCfg cfg
+        cdef Fault f
+        self._begin_read()
+        try:
+            out = self._ste(sid, &cfg, &f)
+            out["steps"] = self._steps()
+        finally:
+            self._end_read()
+        return out
+
+    cdef int _cd_ssid(self, uint32_t sid, ssid, SteCfg* ste, Fault* f, uint32_t* use) except -2:
+        """The STE's stage use for (sid, ssid) by the SubstreamID rules: -1 on a fault."""
+        cdef Txn t
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        return stream_stages(&self.ctx, &t, ste, use, f)
+
+    def read_cd(self, uint32_t sid, ssid=None):
+        """The CD a transaction of (sid, ssid) would use (ssid None: no SubstreamID), read as
+        the walker reads it (through stage 2 when nested; caches bypassed, nothing changed):
+        words, cd_pa, cd_ipa (nested: the IPA, else None), table and index (the linear CD table
+        or the L2 table), l1_ipa/l1_pa/l1 (the L1CD, 2-level), ste_pa, reason, fault, steps.
+        ValueError if that stream does not use stage 1."""
+        cdef SteCfg ste
+        cdef CdCfg cd
+        cdef CdLoc loc
+        cdef Fault f
+        cdef Txn t
+        cdef uint32_t use = 0
+        cdef int stages
+        cdef bint nested
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        self._begin_read()
+        try:
+            st = self._ste(sid, &ste, &f)
+            out = {"sid": sid, "ssid": ssid, "words": None, "cd_pa": None, "cd_ipa": None,
+                   "table": None, "index": None, "l1_ipa": None, "l1_pa": None, "l1": None,
+                   "ste_pa": st["ste_pa"], "reason": st["reason"], "fault": st["fault"]}
+            if f.type == EVT_NONE:
+                stages = self._cd_ssid(sid, ssid, &ste, &f, &use)
+                if stages >= 0 and not stages & 1:
+                    raise ValueError(f"StreamID {sid}" + ("" if ssid is None else
+                                     f" SubstreamID {ssid}") + " does not use stage 1: no CD")
+                if stages >= 0:
+                    nested = ste.kind == CFG_NESTED
+                    loc.cd_ipa = NOADDR
+                    loc.table = NOADDR
+                    read_cd(&self.ctx, &ste, use, &cd, &loc, &f)
+                    read = f.type == EVT_NONE or f.type == C_BAD_CD
+                    out.update({
+                        "words": [cd.raw[i] for i in range(8)] if read else None,
+                        "cd_pa": _addr(loc.cd_pa),
+                        "cd_ipa": _addr(loc.cd_ipa) if nested else None,
+                        "table": _addr(loc.table), "index": loc.index,
+                        "l1_ipa": _addr(loc.l1_ipa) if nested else None,
+                        "l1_pa": _addr(loc.l1_pa),
+                        "l1": loc.l1 if loc.l1_pa != NOADDR else None})
+                out["reason"] = REASONS[f.reason] if f.type != EVT_NONE else ""
+                out["fault"] = fault_dict(&f, &t)
+            out["steps"] = self._steps()
+        finally:
+            self._end_read()
+        return out
+
+    def stage_config(self, uint32_t sid, ssid=None):
+        """The decoded, checked translation configuration a transaction of (sid, ssid) would
+        use, as the walker reads it now (caches bypassed, nothing changed):
+        config (STE.Config name), stage1 (None if not used, else ttb0/ttb1 each with enabled,
+        granule, vabits, start_level, ttb, tbi, had; asid, ips_bits, el2, affd, ha, hd, wxn,
+        uwxn, pan), stage2 (None if not used, else granule, start_level, ias, ps_bits, ttb
+        aligned as the walker aligns it, vmid, affd, ha), s1_tables_in_ipa (nested), reason and
+        fault (of the STE, the SubstreamID rules or the CD)."""
+        cdef SteCfg ste
+        cdef CdCfg cd
+        cdef CdLoc loc
+        cdef Fault f
+        cdef Txn t
+        cdef uint32_t use = 0
+        cdef int stages = -1
+        make_txn(&t, sid, 0, ssid, False, False, False)
+        self._begin_read()
+        try:
+            self._ste(sid, &ste, &f)
+            out = {"sid": sid, "ssid": ssid, "config": None, "stage1": None, "stage2": None,
+                   "s1_tables_in_ipa": False}
+            if f.type == EVT_NONE or f.type == T_ABORT:
+                out["config"] = CONFIG_NAMES.get(ste.kind)
+            if f.type == EVT_NONE:
+                stages = self._cd_ssid(sid, ssid, &ste, &f, &use)
+            if stages >= 0 and stages & 2:
+                out["stage2"] = _s2_dict(&ste.s2)
+            if stages >= 0 and stages & 1:
+                out["s1_tables_in_ipa"] = stages == 3
+                if read_cd(&self.ctx, &ste, use, &cd, &loc, &f) == 0:
+                    out["stage1"] = _s1_dict(&cd.s1)
+            out["reason"] = REASONS[f.reason] if f.type != EVT_NONE else ""
+            out["fault"] = fault_dict(&f, &t)
+        finally:
+            self._end_read()
+        return out
+
+    # -- cache checkpoints ----------------------------------------------------------------------
+    def export_caches(self):
+        """The exact contents of the config cache and the IOTLB, with their counters, as bytes
+        for import_caches() on a walker of the same geometry (a model checkpoint)."""
+        cdef CfgCache* c = &self.ctx.cfg
+        cdef Tlb* t = &self.ctx.tlb
+        head = np.array([CACHE_MAGIC, sizeof(SteSlot), sizeof(CdSlot), sizeof(TlbEntry),
+                         c.ste_mask, c.cd_mask, t.mask, t.capacity, c.ste_count, c.cd_count,
+                         t.count, t.hits, t.misses], dtype=np.uint64)
+        return b"".join([head.tobytes(),
+                         (<char*>c.stes)[:(c.ste_mask + 1) * sizeof(SteSlot)],
+                         (<char*>c.cds)[:(c.cd_mask + 1) * sizeof(CdSlot)],
+                         (<char*>t.e)[:(t.mask + 1) * sizeof(TlbEntry)]])
+
+    def import_caches(self, bytes data):
+        """Restore what export_caches() returned (ValueError if it is from another geometry)."""
+        cdef CfgCache* c = &self.ctx.cfg
+        cdef Tlb* t = &self.ctx.tlb
+        cdef size_t nste = (c.ste_mask + 1) * sizeof(SteSlot)
+        cdef size_t ncd = (c.cd_mask + 1) * sizeof(CdSlot)
+        cdef size_t ntlb = (t.mask + 1) * sizeof(TlbEntry)
+        cdef const char* p = data
+        want = [CACHE_MAGIC, sizeof(SteSlot), sizeof(CdSlot), sizeof(TlbEntry), c.ste_mask,
+                c.cd_mask, t.mask, t.capacity]
+        if len(data) != 13 * 8 + nste + ncd + ntlb:
+            raise ValueError(f"cache image of {len(data)} bytes does not fit this walker")
+        head = [int(x) for x in np.frombuffer(data[:13 * 8], dtype=np.uint64)]
+        if head[:8] != want:
+            raise ValueError("cache image is from a walker of another geometry or version")
+        p += 13 * 8
+        memcpy(c.stes, p, nste)
+        memcpy(c.cds, p + nste, ncd)
+        memcpy(t.e, p + nste + ncd, ntlb)
+        c.ste_count, c.cd_count, t.count, t.hits, t.misses = head[8:13]
 
     # -- checks on raw structures (for display and `check`) -----------------------------------
     def check_ste(self, words):
@@ -1382,25 +581,24 @@ cdef class Walker:
     # -- caches -------------------------------------------------------------------------------
     def invalidate_all(self):
         """Drop every cached STE, CD and TLB entry."""
-        ste_cache_clear(&self.ctx)
-        cd_cache_clear(&self.ctx)
-        memset(self.ctx.tlb.e, 0, (self.ctx.tlb.mask + 1) * sizeof(TlbEntry))
-        self.ctx.tlb.count = 0
+        ste_cache_clear(&self.ctx.cfg)
+        cd_cache_clear(&self.ctx.cfg)
+        tlb_clear(&self.ctx.tlb)
 
     def invalidate_ste(self, uint32_t lo, uint32_t hi):
         """Drop cached STEs (and the CDs fetched through them) for StreamIDs lo..hi."""
         cdef uint64_t i
         cdef int n = 0
-        for i in range(self.ctx.ste_mask + 1):
-            if self.ctx.stes[i].used and lo <= self.ctx.stes[i].sid <= hi:
+        for i in range(self.ctx.cfg.ste_mask + 1):
+            if self.ctx.cfg.stes[i].used and lo <= self.ctx.cfg.stes[i].sid <= hi:
                 n += 1
-        survivors = [self.ctx.stes[i] for i in range(self.ctx.ste_mask + 1)
-                     if self.ctx.stes[i].used and not (lo <= self.ctx.stes[i].sid <= hi)]
-        ste_cache_clear(&self.ctx)
+        survivors = [self.ctx.cfg.stes[i] for i in range(self.ctx.cfg.ste_mask + 1)
+                     if self.ctx.cfg.stes[i].used and not (lo <= self.ctx.cfg.stes[i].sid <= hi)]
+        ste_cache_clear(&self.ctx.cfg)
         cdef SteSlot slot
         for s in survivors:
             slot = s
-            ste_cache_put(&self.ctx, slot.sid, &slot.cfg)
+            ste_cache_put(&self.ctx.cfg, slot.sid, &slot.cfg)
         return n + self.invalidate_cd(lo, hi, None)
 
     def invalidate_cd(self, uint32_t lo, uint32_t hi, ssid):
@@ -1409,17 +607,17 @@ cdef class Walker:
         cdef int n = 0
         cdef CdSlot slot
         keep = []
-        for i in range(self.ctx.cd_mask + 1):
-            if not self.ctx.cds[i].used:
+        for i in range(self.ctx.cfg.cd_mask + 1):
+            if not self.ctx.cfg.cds[i].used:
                 continue
-            if lo <= self.ctx.cds[i].sid <= hi and (ssid is None or self.ctx.cds[i].ssid == ssid):
+            if lo <= self.ctx.cfg.cds[i].sid <= hi and (ssid is None or self.ctx.cfg.cds[i].ssid == ssid):
                 n += 1
             else:
-                keep.append(self.ctx.cds[i])
-        cd_cache_clear(&self.ctx)
+                keep.append(self.ctx.cfg.cds[i])
+        cd_cache_clear(&self.ctx.cfg)
         for s in keep:
             slot = s
-            cd_cache_put(&self.ctx, slot.sid, slot.ssid, &slot.cfg)
+            cd_cache_put(&self.ctx.cfg, slot.sid, slot.ssid, &slot.cfg)
         return n
 
     def invalidate_tlb(self, kinds=("S1", "S2", "NESTED", "EL2"), vmid=None, asid=None,
@@ -1475,20 +673,20 @@ cdef class Walker:
     def cached_stes(self):
         cdef uint64_t i
         out = []
-        for i in range(self.ctx.ste_mask + 1):
-            if self.ctx.stes[i].used:
-                out.append({"sid": self.ctx.stes[i].sid, "ste_pa": self.ctx.stes[i].cfg.ste_pa,
-                            "words": [self.ctx.stes[i].cfg.raw[j] for j in range(8)]})
+        for i in range(self.ctx.cfg.ste_mask + 1):
+            if self.ctx.cfg.stes[i].used:
+                out.append({"sid": self.ctx.cfg.stes[i].sid, "ste_pa": self.ctx.cfg.stes[i].cfg.ste_pa,
+                            "words": [self.ctx.cfg.stes[i].cfg.raw[j] for j in range(8)]})
         return sorted(out, key=lambda d: d["sid"])
 
     def cached_cds(self):
         cdef uint64_t i
         out = []
-        for i in range(self.ctx.cd_mask + 1):
-            if self.ctx.cds[i].used:
-                out.append({"sid": self.ctx.cds[i].sid, "ssid": self.ctx.cds[i].ssid,
-                            "cd_pa": self.ctx.cds[i].cfg.cd_pa,
-                            "words": [self.ctx.cds[i].cfg.raw[j] for j in range(8)]})
+        for i in range(self.ctx.cfg.cd_mask + 1):
+            if self.ctx.cfg.cds[i].used:
+                out.append({"sid": self.ctx.cfg.cds[i].sid, "ssid": self.ctx.cfg.cds[i].ssid,
+                            "cd_pa": self.ctx.cfg.cds[i].cfg.cd_pa,
+                            "words": [self.ctx.cfg.cds[i].cfg.raw[j] for j in range(8)]})
         return sorted(out, key=lambda d: (d["sid"], d["ssid"]))
 
     def tlb_stats(self):

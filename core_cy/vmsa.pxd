@@ -1,0 +1,139 @@
+# The VMSAv8-64 translation-table walk (Arm ARM D8): stage 1 and stage 2 configurations, the
+# walks, descriptor decode, and the address spaces table descriptors are read from. Knows nothing
+# of SMMU structures: faults come back as a wtypes.WalkFault.
+from libc.stdint cimport uint64_t, uint16_t
+from core_cy.physmem cimport MemCore, PhysMem, mc_read64, mc_read_block
+from core_cy.wtypes cimport WalkFault, Trace
+
+cdef struct VmsaCaps:    # what the implementation supports (SMMU: IDR0/IDR3/IDR5)
+    bint gran4k, gran16k, gran64k
+    bint xnx             # stage-2 XN[0] (XNX) is implemented
+    bint had             # hierarchical attribute disables
+    bint stt             # small translation tables
+    int httu             # 0 none, 1 access flag, 2 access flag and dirty state
+    int oas_bits         # PAMax
+
+cdef struct TTCfg:       # one stage-1 translation table (TTB0 or TTB1)
+    bint enabled
+    int g                # granule shift 12/14/16
+    int vabits
+    int start
+    uint64_t ttb
+    bint tbi
+    bint had
+
+cdef struct S1Cfg:
+    TTCfg tt[2]
+    int ips_bits
+    uint16_t asid
+    bint affd, wxn, uwxn, pan, el2, ha, hd
+
+cdef struct S2Cfg:
+    int g
+    int start
+    int ias
+    int ps_bits
+    uint64_t ttb
+    uint16_t vmid
+    bint affd, ha, hd
+
+# Checks of a table geometry (Arm ARM S2InvalidSL/S2InconsistentSL, TnSZ ranges, TTB size),
+# in the order they are made; the IOMMU layer maps each to its own reason.
+cdef enum GeomErr:
+    GEOM_OK = 0
+    GEOM_TG              # granule reserved or not supported
+    GEOM_SL0             # invalid starting level
+    GEOM_TSZ             # TnSZ out of range or inconsistent with the starting level
+    GEOM_TTB             # table base beyond the output size
+
+# An address space table descriptors are read from.
+#   AS_PHYS: host physical memory.
+#   AS_IPA:  a VM's IPA space: each address goes through stage 2 (s2, tables in host PA) first.
+#            A stage-2 fault or abort on that translation is an external abort of the read: the
+#            walker reports it as the fetch abort of whatever it was reading (F_STE_FETCH,
+#            F_CD_FETCH, F_WALK_EABT) with the IPA it tried to read as the fetch address, as a
+#            vSMMU emulation does when the guest's tables are not backed (the guest sees an abort,
+#            not the host's stage-2 fault).
+cdef enum:
+    AS_PHYS = 0
+    AS_IPA = 1
+
+cdef struct AddrSpace:
+    int kind
+    MemCore* mem         # host physical memory (AS_PHYS, and AS_IPA's stage-2 tables and data)
+    void* physmem        # the PhysMem owning mem, for descriptor writes (HTTU); NULL: read only
+    S2Cfg s2             # AS_IPA
+    VmsaCaps caps        # AS_IPA: for the stage-2 walk
+
+cdef struct VmsaEnv:     # what a walk needs from its owner
+    AddrSpace space      # where table descriptors live
+    VmsaCaps caps
+    Trace trace
+    bint dry             # no hardware access-flag update (no descriptor writes)
+
+cdef struct S1Out:
+    uint64_t ipa         # output address of stage 1
+    int perm             # privileged rwx in bits 0-2, unprivileged in bits 3-5
+    int shift
+    int level
+    bint is_global
+
+cdef struct S2Out:
+    uint64_t pa
+    int perm
+    int shift
+    int level
+
+cdef int as_read_ipa(AddrSpace* a, uint64_t addr, uint64_t* out, int nwords) noexcept nogil
+cdef int as_write64(AddrSpace* a, uint64_t addr, uint64_t value) noexcept nogil
+cdef int as_translate(AddrSpace* a, uint64_t addr, uint64_t* pa) noexcept nogil
+
+cdef inline int as_read64(AddrSpace* a, uint64_t addr, uint64_t* out) noexcept nogil:
+    """64-bit read at an 8-byte aligned address of the space; -1 if nothing is there."""
+    if a.kind == AS_PHYS:
+        return mc_read64(a.mem, addr, out)
+    return as_read_ipa(a, addr, out, 1)
+
+cdef inline int as_read_block(AddrSpace* a, uint64_t addr, uint64_t* out,
+                              int nwords) noexcept nogil:
+    """nwords aligned words within one 4 KiB page (STE, CD); -1 if nothing is there."""
+    if a.kind == AS_PHYS:
+        return mc_read_block(a.mem, addr, out, nwords)
+    return as_read_ipa(a, addr, out, nwords)
+
+cdef inline bint gran_ok(VmsaCaps* k, int g) noexcept nogil:
+    return (g == 12 and k.gran4k) or (g == 14 and k.gran16k) or (g == 16 and k.gran64k)
+
+cdef inline int level_shift(int g, int level) noexcept nogil:
+    return g + (3 - level) * (g - 3)
+
+cdef inline int block_min_level(int g) noexcept nogil:
+    # Without LPA/LPA2: 4K blocks at levels 1-2, 16K and 64K at level 2 only.
+    return 1 if g == 12 else 2
+
+cdef inline int cap_pa(int bits, int g) noexcept nogil:
+    # 52-bit output needs LPA (64K) or LPA2; without them the usable size is 48 bits.
+    if bits > 48 and g != 16:
+        return 48
+    return bits
+
+cdef inline uint64_t shifts_of(int g, int start) noexcept nogil:
+    """Bitmask of the log2 sizes a leaf of this geometry can have (for TLB lookups)."""
+    cdef uint64_t m = 0
+    cdef int l
+    for l in range(block_min_level(g) if block_min_level(g) > start else start, 4):
+        m |= <uint64_t>1 << level_shift(g, l)
+    return m
+
+cdef int s2_setup(VmsaCaps* k, S2Cfg* s2, int g, int sl0, int tsz, int ps,
+                  uint64_t ttb) noexcept nogil
+cdef int tt_setup(VmsaCaps* k, TTCfg* tt, int g, int tsz, uint64_t ttb, bint tbi, bint had,
+                  int ips) noexcept nogil
+cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2Out* o,
+                 WalkFault* f) noexcept nogil
+cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out* o,
+                 WalkFault* f) noexcept nogil
+
+cdef class AddressSpace:
+    cdef AddrSpace a
+    cdef readonly PhysMem mem
