@@ -210,3 +210,15 @@ def test_scenario_builds_what_its_toml_says(path):
             m.walker.invalidate_tlb()
         checked += 1
     assert checked == len(doc.get("stream", []))
+
+
+def test_scenario_smmus_record_invalid_streamids_as_linux_programs_them():
+    # Linux's arm_smmu_device_reset() writes CR2 = RECINVSID | PTM, so a StreamID beyond the
+    # stream table is recorded as C_BAD_STREAMID (IHI 0070 7.3.3) on a scenario system too.
+    from smmudbg.model.system import System
+    m = System.default().smmu("smmu0")
+    assert m.field("CR2", "RECINVSID") == 1 and m.field("CR2", "PTM") == 1
+    sid = 1 << m.field("STRTAB_BASE_CFG", "LOG2SIZE")          # one past the last StreamID
+    m.translate(sid, 0x1000)
+    ev = m.events()[-1]
+    assert ev["event"] == "C_BAD_STREAMID" and ev["fields"]["StreamID"] == sid

@@ -135,6 +135,9 @@ class System(SystemViews):
             smmu.setup_stream_table(st["format"], st["log2size"], st["split"])
             smmu.setup_queues(s["cmdq_log2size"], s["evtq_log2size"])
             smmu.walker.configure(caching=s["caching"])
+            # As Linux's driver does: record C_BAD_STREAMID events (IHI 0070 7.3.3) and
+            # leave private TLB maintenance off.
+            smmu.set_reg("CR2", fmt("SMMU_CR2").encode(RECINVSID=1, PTM=1)[0])
             smmu.set_reg("CR0", fmt("SMMU_CR0").encode(SMMUEN=1, EVENTQEN=1, CMDQEN=1)[0])
             self.smmus[s["name"]] = smmu
         for v in self.spec["vm"]:
