@@ -254,8 +254,10 @@ class _Tables(Result):
 @dataclass(kw_only=True)
 class PageTables(_Tables):
     """A page-table dump (`pt`). rows: [{depth, level, kind (table/block/page/fault), in, end,
-    table, index, desc, and for tables next; for leaves out, out_end, count, perm, af; for
-    faults error}]."""
+    table, index, desc, and for tables next; for leaves out, out_end, count, perm, priv, unpriv,
+    af; for faults error}]. perm: stage 1 'rwx' for privileged access then u (EL0 may read)
+    and X (EL0 may execute), stage 2 'rwx'; priv, unpriv: 'rwx' each, as the walker grants
+    them (hierarchical APTable/PXNTable/UXNTable, CD.WXN/PAN, SMMU_IDR3.XNX)."""
     kind = "pt"
     rows: list
     truncated: bool

@@ -235,7 +235,8 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
 
     Consecutive leaves with contiguous output and equal attributes are merged into one row.
     Permissions read r/w/x for privileged access, then u (EL0 may access) and X (EL0 may
-    execute) at stage 1."""
+    execute) at stage 1, by the walker's rule (memory writable at EL0 is never executable
+    privileged; table-level APTable/PXNTable/UXNTable apply)."""
     s = ctx.system
     if target in s.domains and sid is None:
         tables = s.domain_tables(target)

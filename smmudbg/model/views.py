@@ -146,10 +146,11 @@ class SmmuViews:
         if want == 2:
             if not T.ste_has_s2(ste):
                 raise ModelError(f"{self.name} StreamID {sid:#x}: the STE has no stage 2")
-            return T.Geometry.from_ste_s2(ste).bind(self.mem)
+            return T.Geometry.from_ste_s2(ste, self.features).bind(self.mem)
         loc = T.cd_location(self.mem, ste, ssid or 0)
         cdw = read_words(self.mem, loc["pa"], 8, "CD")
-        geo = T.Geometry.from_cd(cdw, loc["xlate"] if T.ste_has_s2(ste) else None)
+        geo = T.Geometry.from_cd(cdw, loc["xlate"] if T.ste_has_s2(ste) else None, ste,
+                                 self.features)
         return geo.bind(self.mem)
 
     def is_nested(self, sid: int) -> bool:
@@ -274,7 +275,10 @@ class SystemViews:
         """The Tables of a domain (stage-1 tables of a VM are IPAs of that VM)."""
         dom = self.domain(name)
         xlate = dom.vm.ipa_to_pa if dom.vm is not None else None
-        return T.Geometry.from_builder(dom.tables, xlate).bind(self.mem)
+        geo = T.Geometry.from_builder(dom.tables, xlate)
+        if dom.stage == 2:
+            geo.ctx["xnx"] = bool(self.smmu(dom.spec.get("smmu")).features.get("XNX", 1))
+        return geo.bind(self.mem)
 
     def map_range(self, name: str, iova: int, out: int, size: int, perm: str = "rw") -> int:
         """Map in a domain's tables; returns the number of leaves written."""

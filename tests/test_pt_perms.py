@@ -1,0 +1,118 @@
+"""`pt` permissions agree with the walker, and the combined nested view of `pt`.
+
+Permissions: for every stage-1 AP/PXN/UXN combination (Arm ARM D8.4 / AArch64.S1DirectBase-
+Permissions for the EL1&0 regime: AP[2] read-only, AP[1] EL0 access, PXN/UXN, and "a location
+writable at EL0 is never executable at EL1"), the letters `pt` shows for a leaf must match what
+`walk ... access=A [priv]` allows on that page. Stage 2 likewise for S2AP x XN.
+"""
+import pytest
+
+from smmudbg.arch.fieldtable import fmt
+from smmudbg.session import Session
+
+S1_BLOCK, S2_BLOCK = fmt("S1_BLOCK"), fmt("S2_BLOCK")
+# host-dma (default scenario): stage 1 only, 64K granule, used by nvme0 (SMMU smmu0 SID 0x100).
+BASE, PA, STEP = 0x40_0000_0000, 0x5200_0000, 0x2_0000
+
+
+def ok(s, line):
+    out = s.execute(line)
+    assert out.ok, f"{line}: {out.error}"
+    return out.result.to_json()
+
+
+def rewrite(s, domain, iova, **fields):
+    """Set fields of the leaf that maps iova, in memory."""
+    leaf = s.system.domain_tables(domain).lookup(iova)["leaf"]
+    fmt_ = S1_BLOCK if s.system.domains[domain].stage == 1 else S2_BLOCK
+    words = [leaf["desc"]]
+    for k, v in fields.items():
+        fmt_.field(k).put(words, v)
+    s.system.mem.write_u64(leaf["desc_pa"], words[0])
+
+
+def allowed(s, target, iova):
+    """{(access, priv): bool} from dry walks."""
+    out = {}
+    for access in ("read", "write", "exec"):
+        for priv in (False, True):
+            r = ok(s, f"walk {target} {iova:#x} access={access}{' priv' if priv else ''} dry")
+            out[(access, priv)] = r["fault"] is None
+    return out
+
+
+def letters(row, priv):
+    """What the row says for one privilege, as {access: bool}."""
+    t = row["priv"] if priv else row["unpriv"]
+    return {"read": t[0] == "r", "write": t[1] == "w", "exec": t[2] == "x"}
+
+
+def expected_s1(ap, pxn, uxn):
+    """Independent statement of the EL1&0 rule (Arm ARM AArch64.S1DirectBasePermissions):
+    EL0 execution depends on UXN only (AP[1]=0 with UXN=0 is EL0 execute-only memory, as
+    Linux's PAGE_EXECONLY), and a location writable at EL0 is never executable at EL1."""
+    el0 = bool(ap & 1)
+    ro = bool(ap & 2)
+    priv = {"read": True, "write": not ro, "exec": not pxn and not (el0 and not ro)}
+    unpriv = {"read": el0, "write": el0 and not ro, "exec": not uxn}
+    return priv, unpriv
+
+
+@pytest.fixture(scope="module")
+def s1():
+    s = Session()
+    combos = [(ap, pxn, uxn) for ap in range(4) for pxn in (0, 1) for uxn in (0, 1)]
+    for i, (ap, pxn, uxn) in enumerate(combos):
+        iova = BASE + i * STEP
+        s.system.map_range("host-dma", iova, PA + i * 0x1_0000, 0x1_0000, "rw")
+        rewrite(s, "host-dma", iova, AP=ap, PXN=pxn, UXN=uxn)
+    return s, combos
+
+
+def test_pt_s1_perms_equal_walk_for_every_ap_pxn_uxn(s1):
+    s, combos = s1
+    rows = {r["in"]: r for r in ok(s, "pt nvme0")["rows"] if r["kind"] != "table"}
+    for i, (ap, pxn, uxn) in enumerate(combos):
+        iova = BASE + i * STEP
+        row = rows[iova]
+        walked = allowed(s, "nvme0", iova + 0x40)
+        want_p, want_u = expected_s1(ap, pxn, uxn)
+        for priv, want in ((True, want_p), (False, want_u)):
+            shown = letters(row, priv)
+            for access in ("read", "write", "exec"):
+                assert shown[access] == walked[(access, priv)] == want[access], \
+                    (f"AP={ap:#04b} PXN={pxn} UXN={uxn} {access} priv={priv}: pt {row['perm']}"
+                     f" walk {walked[(access, priv)]} rule {want[access]}")
+
+
+def test_ap01_page_is_privileged_execute_never(s1):
+    # The case of issue 14: AP=0b01 (EL0 read/write), PXN=0, UXN=0. pt used to say rwxuX.
+    s, combos = s1
+    i = combos.index((1, 0, 0))
+    row = next(r for r in ok(s, "pt nvme0")["rows"] if r.get("in") == BASE + i * STEP)
+    assert row["perm"] == "rw-uX"
+    assert ok(s, f"walk nvme0 {BASE + i * STEP:#x} access=exec priv dry")["fault"]["type"] == \
+        "F_PERMISSION"
+
+
+def test_pt_s2_perms_equal_walk():
+    # gpu0 (SID 0x200) is stage 2 only over vm0-s2 (VMID 1). Stage 2 has no privilege split
+    # except XN[0] with SMMU_IDR3.XNX=1 (Arm ARM D8.4.2: XN 0b01 PXN-like, 0b11 UXN-like).
+    s = Session()
+    base = 0x5000_0000      # beyond vm0's RAM (IPA 0x4000_0000 + 256M)
+    combos = [(s2ap, xn) for s2ap in range(4) for xn in range(4)]
+    for i, (s2ap, xn) in enumerate(combos):
+        ipa = base + i * 0x2000
+        s.system.map_range("vm0-s2", ipa, 0x7000_0000 + i * 0x1000, 0x1000, "rw")
+        rewrite(s, "vm0-s2", ipa, S2AP=s2ap, XN=xn)
+    rows = {r["in"]: r for r in ok(s, "pt gpu0")["rows"] if r["kind"] != "table"}
+    for i, (s2ap, xn) in enumerate(combos):
+        ipa = base + i * 0x2000
+        walked = allowed(s, "gpu0", ipa)
+        for priv in (True, False):
+            shown = letters(rows[ipa], priv)
+            want = {"read": bool(s2ap & 1), "write": bool(s2ap & 2),
+                    "exec": xn in ((0, 3) if priv else (0, 1))}
+            for access in ("read", "write", "exec"):
+                assert shown[access] == walked[(access, priv)] == want[access], \
+                    f"S2AP={s2ap:#04b} XN={xn:#04b} {access} priv={priv}"
