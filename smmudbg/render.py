@@ -412,8 +412,21 @@ def _events(d):
     return Group(head, t) if d["entries"] else Group(head, Text("no events", style=DIM))
 
 
+def _find(d):
+    head = Text(f"{d['space'].upper()} {d['addr']:#x}+{d['size']:#x}: {len(d['hits'])} "
+                f"mapping(s); scanned {d['scanned']['trees']} table trees, "
+                f"{d['scanned']['descriptors']} descriptors", style="bold")
+    if d["scanned"].get("unreadable"):
+        head.append(f" ({d['scanned']['unreadable']} table pages unreadable)", style=BAD)
+    rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
+                 perm=f"{h['priv']}/{h['unpriv']}") for h in d["hits"]]
+    return Group(head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
+                                          "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"]))
+
+
 RENDERERS = {
     "events": _events,
+    "find": _find,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),

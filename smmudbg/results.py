@@ -276,6 +276,23 @@ class PageTableLookup(_Tables):
 
 
 @dataclass(kw_only=True)
+class Find(Result):
+    """Who maps an address range (`find pa=` / `find ipa=`). space: "pa" or "ipa"; addr, size:
+    the range asked. hits: [{smmu, sid, device, ssid (null: no SubstreamID), stage ("1", "2",
+    "nested", "bypass"), iova, size (the input range that maps part of the asked range), ipa
+    (nested: where stage 1 puts iova; null otherwise), pa (where iova lands; null when stage 2
+    does not map the IPA), level (of the leaf found by the scan), s1_perm (as `pt` shows it),
+    s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid}]. scanned:
+    {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
+    kind = "find"
+    space: str
+    addr: int
+    size: int
+    hits: list
+    scanned: dict
+
+
+@dataclass(kw_only=True)
 class Tlb(Result):
     """IOTLB contents (`tlb`): entries [{kind, vmid, asid, in_base, size, out_base, ipa_base,
     s1level, s2level, perm_priv, perm_unpriv, ...}], stats {hits, misses, ...}."""

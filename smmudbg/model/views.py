@@ -280,6 +280,32 @@ class SystemViews:
             geo.ctx["xnx"] = bool(self.smmu(dom.spec.get("smmu")).features.get("XNX", 1))
         return geo.bind(self.mem)
 
+    def find_mappings(self, space: str, addr: int, size: int, smmu: str | None = None,
+                      sid: int | None = None, vm: str | None = None) -> dict:
+        """Who maps [addr, addr+size) of PA space ("pa") or of IPA space ("ipa", streams with
+        a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM): {hits, scanned} as in
+        results.Find."""
+        from .find import Finder
+        if size <= 0 or addr + size > 1 << 64:
+            raise ModelError(f"find: range {addr:#x}+{size:#x} is empty or beyond 64 bits")
+        if smmu is not None:
+            self.smmu(smmu)
+        f = Finder(self)
+        if space == "pa":
+            hits = f.find_pa(addr, addr + size, smmu, sid)
+        else:
+            vmids = None
+            if vm is not None:
+                self.vm(vm)
+                vmids = {d.vmid for d in self.domains.values()
+                         if d.stage == 2 and d.spec.get("map_vm") == vm}
+                if not vmids:
+                    raise ModelError(f"find: VM {vm!r} has no stage-2 domain (no VMID)")
+            hits = f.find_ipa(addr, addr + size, smmu, sid, vmids)
+        return {"hits": hits, "scanned": {"streams": f.nstreams, "trees": f.trees,
+                                          "descriptors": f.descriptors,
+                                          "unreadable": f.unreadable}}
+
     def map_range(self, name: str, iova: int, out: int, size: int, perm: str = "rw") -> int:
         """Map in a domain's tables; returns the number of leaves written."""
         try:
