@@ -5,9 +5,9 @@ The system: one SMMU, a VM with 1 GiB of RAM (IPA 0x4000_0000 -> PA 0x1_0000_000
 maps --pages 4 KiB IOVA pages (default 1,048,576: 4 GiB of IOVA) onto that RAM in reverse
 page order, wrapping around (so no two neighbouring IOVA pages are contiguous in IPA, and each
 RAM page is mapped about four times): 1.3M leaf descriptors in all, plus a second nested
-device sharing both trees (its scan is shared) and a stage-2-only device. Prints the time of `find pa=`
-for one page, for a 2 MiB range, and `find ipa=` for one page (median of --runs), through the
-command registry (the same path as the REPL), and the number of descriptors scanned.
+device sharing both trees (its scan is shared) and a stage-2-only device. Prints the time of
+`find pa=` for one page, for a 2 MiB range, and `find ipa=` for one page (median of --runs),
+through the command registry (the same path as the REPL), and the descriptors scanned.
 
     python benchmarks/bench_find.py [--pages 1048576] [--runs 5]
 """
@@ -33,9 +33,25 @@ size = 0x4000_0000
 [[smmu]]
 name = "smmu0"
 base = 0x0905_0000
-features = { S1P = 1, S2P = 1, CD2L = 1, ASID16 = 1, VMID16 = 1, SSIDSIZE = 8, SIDSIZE = 16, OAS = 5, GRAN4K = 1, XNX = 1, HAD = 1, ST_LEVEL = 1, TTENDIAN = 2, TTF = 2, COHACC = 1, STALL_MODEL = 1 }
 stream_table = { format = "2lvl", log2size = 16, split = 8 }
 pool = { base = 0x4000_0000, size = 0x1000_0000 }
+[smmu.features]
+S1P = 1
+S2P = 1
+CD2L = 1
+ASID16 = 1
+VMID16 = 1
+XNX = 1
+HAD = 1
+ST_LEVEL = 1
+COHACC = 1
+STALL_MODEL = 1
+GRAN4K = 1
+SSIDSIZE = 8
+SIDSIZE = 16
+OAS = 5
+TTENDIAN = 2
+TTF = 2
 
 [[vm]]
 name = "vm0"

@@ -145,6 +145,8 @@ def _walk(d):
             extra.append("not recorded")
         line.append("  " + " ".join(extra))
         parts.append(line)
+        if d.get("explanation"):
+            parts.append(Text("why: " + d["explanation"]["text"]))
     else:
         line = Text("-> PA ", style=GOOD)
         line.append(f"{d['pa']:#x}", style="bold " + GOOD)

@@ -87,7 +87,8 @@ class Walk(Result):
     fault: null, or {type (F_TRANSLATION, C_BAD_STE, ...), s2, class (CD/TT/IN), ipa
     (address), fetch_addr (address), input_addr, rnw, ind, pnu, reason, record, stall, ...}.
     steps: [{what, purpose, stage, level (decimal), table, index, desc_ipa, desc_pa, desc,
-    outcome}]."""
+    outcome}]. explanation: null, or why the fault happened (model/explain.py): {text, rule,
+    stage, level, descriptor, descriptor_pa, fields, change}."""
     kind = "walk"
     smmu: str
     sid: int
@@ -104,6 +105,7 @@ class Walk(Result):
     event: int | None
     steps: list
     dry: bool = False
+    explanation: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------

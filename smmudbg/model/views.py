@@ -232,6 +232,20 @@ class SmmuViews:
             raise ModelError(f"{self.name}: command queue: {e}") from None
 
     # -- walks ---------------------------------------------------------------------------------
+    def explain_fault(self, sid: int, ssid, fault: dict | None, steps: list) -> dict | None:
+        """model/explain.explain for a walk of this SMMU: the STE and CD as in memory now
+        (None where they cannot be read) and the SMMU's features as context."""
+        from .explain import explain
+        if not fault:
+            return None
+        ctx = {"features": self.features, "ste": None, "cd": None}
+        try:
+            ctx["ste"] = self.ste_words(sid)
+            ctx["cd"] = self.cd_entry(sid, ssid or 0)["words"]
+        except (ModelError, MemFault, ValueError):
+            pass
+        return explain(fault, steps, ctx)
+
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
                       priv: bool = False) -> dict:
         """translate(..., trace=True) that changes nothing: no config-cache or IOTLB fill, no
@@ -283,8 +297,8 @@ class SystemViews:
     def find_mappings(self, space: str, addr: int, size: int, smmu: str | None = None,
                       sid: int | None = None, vm: str | None = None) -> dict:
         """Who maps [addr, addr+size) of PA space ("pa") or of IPA space ("ipa", streams with
-        a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM): {hits, scanned} as in
-        results.Find."""
+        a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM):
+        {hits, scanned} as in results.Find."""
         from .find import Finder
         if size <= 0 or addr + size > 1 << 64:
             raise ModelError(f"find: range {addr:#x}+{size:#x} is empty or beyond 64 bits")
