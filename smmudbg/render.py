@@ -187,15 +187,38 @@ def _pt(d):
             stack.append((r["depth"], node))
         elif r["kind"] == "fault":
             parent.add(Text(f"table {r['table']:#x}: {r['error']}", style=BAD))
+        elif r["kind"] == "nested":
+            parent.add(_pt_nested_row(r))
         else:
             n = f" x{r['count']}" if r["count"] > 1 else ""
             txt = Text(f"{r['in']:#x}-{r['end']:#x} -> {r['out']:#x}-{r['out_end']:#x}  ")
             txt.append(f"L{r['level']} {r['kind']}{n}  {r['perm']}"
                        + ("" if r["af"] else "  AF=0"), style=GOOD if r["af"] else BAD)
-            parent.add(txt)
+            node = parent.add(txt)
+            stack.append((r["depth"], node))
     if d.get("truncated"):
         tree.add(Text("... (limit reached: limit=N for more)", style=DIM))
     return tree
+
+
+def _pt_nested(d):
+    """The stage-1 tree with IOVA -> IPA -> PA rows under each leaf run."""
+    tree = _pt(d)
+    tree.label.append(f";  stage 2: {d['s2']['granule'] >> 10}K granule, "
+                      f"{d['s2']['input_bits']}-bit input, root {d['s2']['root']:#x}")
+    return tree
+
+
+def _pt_nested_row(r) -> Text:
+    t = Text(f"{r['in']:#x}-{r['end']:#x} -> IPA {r['ipa']:#x}-{r['ipa_end']:#x} -> ")
+    if r["out"] is None:
+        t.append("not mapped at stage 2", style=BAD)
+        return t
+    t.append(f"PA {r['out']:#x}-{r['out_end']:#x}  ")
+    t.append(f"s1 {r['s1_perm']} s2 {r['s2_perm']} (L{r['s2_level']}) = "
+             f"{r['priv']}/{r['unpriv']}", style=GOOD if r["priv"] != "---" or
+             r["unpriv"] != "---" else BAD)
+    return t
 
 
 def _pt_lookup(d):
@@ -437,6 +460,7 @@ RENDERERS = {
     "cd": lambda d: _ste_cd(d, "CD"),
     "pt": _pt,
     "pt-lookup": _pt_lookup,
+    "pt-nested": _pt_nested,
     "mem": _mem,
     "check": _check,
     "help-index": _help_index,

@@ -278,6 +278,21 @@ class PageTableLookup(_Tables):
 
 
 @dataclass(kw_only=True)
+class NestedPageTables(_Tables):
+    """The combined view of a nested stream (`pt ... stage=nested`): the stage-1 tree (stage,
+    granule... describe stage 1; its table addresses are IPAs) and under each stage-1 leaf run
+    the ranges stage 2 makes of it. s2: {granule, start_level, input_bits, root} of stage 2.
+    rows: the `pt` rows of stage 1, plus rows of kind "nested": {depth, level (stage 1), in,
+    end (IOVA), ipa, ipa_end, out, out_end (PA, null where stage 2 maps nothing), s1_perm (as
+    `pt`), s2_perm ('rwx' or null), s2_level, priv, unpriv (effective 'rwx' of both stages)},
+    merged only where IPA and PA continue and both stages' attributes are equal."""
+    kind = "pt-nested"
+    s2: dict
+    rows: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
 class Find(Result):
     """Who maps an address range (`find pa=` / `find ipa=`). space: "pa" or "ipa"; addr, size:
     the range asked. hits: [{smmu, sid, device, ssid (null: no SubstreamID), stage ("1", "2",

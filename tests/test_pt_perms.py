@@ -116,3 +116,52 @@ def test_pt_s2_perms_equal_walk():
             for access in ("read", "write", "exec"):
                 assert shown[access] == walked[(access, priv)] == want[access], \
                     f"S2AP={s2ap:#04b} XN={xn:#04b} {access} priv={priv}"
+
+
+# ---- the combined nested view ------------------------------------------------------------------
+def nested_rows(r):
+    return [(x["in"], x["end"], x["ipa"], x["ipa_end"], x["out"], x["out_end"], x["s1_perm"],
+             x["s2_perm"], x["priv"], x["unpriv"]) for x in r["rows"] if x["kind"] == "nested"]
+
+
+def test_pt_nested_shows_iova_ipa_pa_in_one_tree():
+    # default.toml: nic0 CD 0 (nic0-dma) maps IOVA 0x1000_0000 -> IPA 0x4100_0000 (2M, "rw":
+    # AP=0b01, XN) and 0x2000_0000 -> 0x4300_0000 (16K, "r": AP=0b11); vm0-s2 maps vm0's RAM
+    # IPA 0x4000_0000 -> PA 0x6000_0000 (256M) "rwx" in 2M blocks.
+    s = Session()
+    # Three more stage-1 pages that stage 2 treats three ways: the last page of vm0's RAM
+    # (rwx), an IPA stage 2 maps read-only to PA 0x7000_0000, and an IPA it does not map.
+    ok(s, "map vm0-s2 0x50000000 0x70000000 4K perm=r")
+    ok(s, "map nic0-dma 0x30000000 0x4ffff000 8K")
+    ok(s, "map nic0-dma 0x30002000 0x90000000 4K")
+    r = ok(s, "pt nic0 stage=nested")
+    assert r["kind"] == "pt-nested" and r["tables_are_ipa"] and r["s2"]["granule"] == 4096
+    assert nested_rows(r) == [
+        (0x1000_0000, 0x101f_ffff, 0x4100_0000, 0x411f_ffff, 0x6100_0000, 0x611f_ffff,
+         "rw-u-", "rwx", "rw-", "rw-"),
+        (0x2000_0000, 0x2000_3fff, 0x4300_0000, 0x4300_3fff, 0x6300_0000, 0x6300_3fff,
+         "r--u-", "rwx", "r--", "r--"),
+        # One stage-1 run (8K, equal attributes) split where stage 2 changes attributes.
+        (0x3000_0000, 0x3000_0fff, 0x4fff_f000, 0x4fff_ffff, 0x6fff_f000, 0x6fff_ffff,
+         "rw-u-", "rwx", "rw-", "rw-"),
+        (0x3000_1000, 0x3000_1fff, 0x5000_0000, 0x5000_0fff, 0x7000_0000, 0x7000_0fff,
+         "rw-u-", "r--", "r--", "r--"),
+        (0x3000_2000, 0x3000_2fff, 0x9000_0000, 0x9000_0fff, None, None,
+         "rw-u-", None, "---", "---"),
+    ]
+    # Each nested row sits under its stage-1 leaf row (depth + 1).
+    rows = r["rows"]
+    for i, x in enumerate(rows):
+        if x["kind"] == "nested":
+            parent = next(p for p in reversed(rows[:i]) if p["kind"] in ("block", "page"))
+            assert x["depth"] == parent["depth"] + 1 and parent["in"] <= x["in"] <= parent["end"]
+    # CD 1 (nic0-pasid1): IOVA 0x7f00_0000_0000 -> IPA 0x4400_0000 (64K) -> PA 0x6400_0000.
+    r = ok(s, "pt nic0 stage=nested ssid=1")
+    assert nested_rows(r) == [(0x7f00_0000_0000, 0x7f00_0000_ffff, 0x4400_0000, 0x4400_ffff,
+                               0x6400_0000, 0x6400_ffff, "rw-u-", "rwx", "rw-", "rw-")]
+
+
+def test_pt_nested_refuses_a_stream_that_is_not_nested():
+    s = Session()
+    out = s.execute("pt gpu0 stage=nested")
+    assert not out.ok and "not nested" in out.error

@@ -42,6 +42,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                         f"pt {name} addr={a:#x}"]
         if st.spec["s2"]:
             out.append(f"pt {name} stage=2")
+            if st.spec["cds"]:
+                out.append(f"pt {name} stage=nested")
     for name, dom in sysm.domains.items():
         out += [f"pt {name}", f"pt {name} limit=3"]
         if dom.spec["maps"]:

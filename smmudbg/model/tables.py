@@ -160,6 +160,13 @@ class Geometry:
         self._dump(mem, self.root, self.start, 0, rows, limit, state, (0, False, False))
         return {"rows": rows, "truncated": state["truncated"]}
 
+    def dump_rows(self, mem, limit: int = 4000) -> dict:
+        """dump() without the internal table-attribute keys."""
+        d = self.dump(mem, limit)
+        for r in d["rows"]:
+            r.pop("_tbl", None)
+        return d
+
     def _entries(self, mem, table, level):
         """(kind, index, count, first descriptor) for one table, scanned in core_cy. A table in
         IPA space is read 4 KiB at a time: each page of it is translated on its own, as the
@@ -201,7 +208,70 @@ class Geometry:
                          "count": count, "table": table, "index": idx, "desc": d,
                          "attrs": d & (~OA_MASK | 0xFFC) & ~3,
                          **perm_fields(self.stage, self.perms(d, tbl)),
-                         "af": bool(leaf_af(self.stage, d))})
+                         "af": bool(leaf_af(self.stage, d)), "_tbl": tbl})
+
+
+def nested_dump(s1: "Geometry", s2: "Geometry", mem, limit: int = 4000) -> dict:
+    """The combined view of a nested stream: the stage-1 tree, and under each stage-1 leaf run
+    the IOVA -> IPA -> PA ranges stage 2 makes of it (kind "nested"), merged only where the
+    IPA and PA continue and both stages' attributes are equal. Rows as Geometry.dump, plus for
+    nested rows: ipa, ipa_end, out/out_end (PA, null where stage 2 maps nothing), s1_perm,
+    s2_perm, s2_level, priv and unpriv (effective, both stages)."""
+    from core_cy.scan import find_leaves
+    import numpy as np
+    # Stage 2 by input once (every leaf, merged runs), then clipped per stage-1 run.
+    try:
+        s2all, _, _ = find_leaves(mem, s2.scan_spec(),
+                                  np.array([(0, (1 << 64) - 1, 0)], dtype=np.uint64))
+    except ValueError as e:
+        raise ModelError(f"stage 2 tables at {s2.root:#x}: {e}") from None
+    starts = s2all[:, 0] if len(s2all) else None
+    d = s1.dump(mem, limit)
+    rows: list[dict] = []
+    truncated = d["truncated"]
+    for r in d["rows"]:
+        if len(rows) >= limit:
+            truncated = True
+            break
+        rows.append(r)
+        if r["kind"] not in ("block", "page"):
+            continue
+        p1 = s1.perms(r["desc"], r.pop("_tbl", (0, False, False)))
+        ipa, end = r["out"], r["out_end"] + 1
+        k = 0
+        if starts is not None:
+            k = max(0, int(np.searchsorted(starts, np.uint64(ipa), side="right")) - 1)
+        cur = ipa
+        while cur < end and len(rows) < limit:
+            piece = None
+            while starts is not None and k < len(s2all):
+                a, n = int(s2all[k, 0]), int(s2all[k, 1])
+                if a + n <= cur:
+                    k += 1
+                    continue
+                piece = (a, n, int(s2all[k, 2]), int(s2all[k, 5]), int(s2all[k, 6]))
+                break
+            if piece is None or piece[0] >= end:
+                nxt, pa, lvl, p2 = end, None, None, 0
+            elif piece[0] > cur:
+                nxt, pa, lvl, p2 = piece[0], None, None, 0
+            else:
+                a, n, out, lvl, p2 = piece
+                nxt, pa = min(a + n, end), out + (cur - a)
+            eff = p1 & p2
+            rows.append({"depth": r["depth"] + 1, "level": r["level"], "kind": "nested",
+                         "in": r["in"] + (cur - ipa), "end": r["in"] + (nxt - ipa) - 1,
+                         "ipa": cur, "ipa_end": nxt - 1, "out": pa,
+                         "out_end": None if pa is None else pa + (nxt - cur) - 1,
+                         "s1_perm": perm_str(1, p1),
+                         "s2_perm": None if pa is None else rwx(p2), "s2_level": lvl,
+                         "priv": rwx(eff), "unpriv": rwx(eff >> 3)})
+            cur = nxt
+        if cur < end:
+            truncated = True
+    for r in rows:
+        r.pop("_tbl", None)
+    return {"rows": rows, "truncated": truncated}
 
 
 class Tables:
@@ -220,7 +290,7 @@ class Tables:
         return r
 
     def dump(self, limit: int = 4000) -> dict:
-        return self.geo.dump(self.mem, limit)
+        return self.geo.dump_rows(self.mem, limit)
 
 
 def desc_kind(d: int, level: int) -> str:

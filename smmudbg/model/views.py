@@ -153,6 +153,18 @@ class SmmuViews:
                                  self.features)
         return geo.bind(self.mem)
 
+    def nested_tables(self, sid: int, ssid: int | None = None, limit: int = 4000) -> dict:
+        """The combined IOVA -> IPA -> PA view of a nested stream (tables.nested_dump) for the
+        CD of ssid (default 0): {s1 (Tables), s2 (Tables), rows, truncated}."""
+        ste = self.ste_words(sid)
+        if not (T.ste_has_s1(ste) and T.ste_has_s2(ste)):
+            raise ModelError(f"{self.name} StreamID {sid:#x}: the STE is not nested (Config="
+                             f"{STE.field('Config').value_name(STE.field('Config').get(ste))})")
+        s1 = self.stream_tables(sid, ssid, 1)
+        s2 = self.stream_tables(sid, None, 2)
+        d = T.nested_dump(s1.geo, s2.geo, self.mem, limit)
+        return {"s1": s1, "s2": s2, "rows": d["rows"], "truncated": d["truncated"]}
+
     def is_nested(self, sid: int) -> bool:
         """The STE of sid has both stages (its stage-1 tables are IPAs)."""
         ste = self.ste_words(sid)
