@@ -358,7 +358,9 @@ class Cmdq(Result):
 @dataclass(kw_only=True)
 class Events(Result):
     """The event queue (`events`): entries [{index, event, code, fields {StreamID, ...},
-    ipa (address or null), fetch_addr (address or null), ...}]."""
+    ipa (address or null), fetch_addr (address or null), explanation (for translation and
+    configuration events: why a dry walk of the recorded transaction faults in the state now,
+    see Walk.explanation's text; null for other records), ...}]."""
     kind = "events"
     smmu: str
     prod: int

@@ -284,3 +284,17 @@ def test_walk_result_carries_the_explanation():
     assert "why: F_PERMISSION at stage 1 level 3" in render_text(out.result, width=400)
     ok = s.execute("walk nic0 0x10000000 dry")
     assert ok.result.explanation is None
+
+
+def test_event_rows_carry_the_explanation():
+    s = Session()
+    assert s.execute("walk nic0 0x20000000 access=write").ok       # records F_PERMISSION
+    assert s.execute("walk nic0 0x30000000").ok                    # records F_TRANSLATION
+    ents = s.execute("events smmu0").result.entries
+    assert [e["event"] for e in ents] == ["F_PERMISSION", "F_TRANSLATION"]
+    assert "AP=0b11 is read-only" in ents[0]["explanation"]
+    assert ents[1]["explanation"].startswith("F_TRANSLATION at stage 1 level 2")
+    # The state changes after the event: the row says the walk now translates.
+    assert s.execute("map nic0-dma 0x30000000 0x41000000 4K").ok
+    ents = s.execute("events smmu0").result.entries
+    assert "now translates" in ents[1]["explanation"]

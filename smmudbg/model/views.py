@@ -21,6 +21,11 @@ CD = fmt("CD")
 L1STD = fmt("L1STD")
 L1CD = fmt("L1CD")
 
+# Event types a dry walk of the recorded transaction can explain (model/explain.py).
+EXPLAINED = {"C_BAD_STREAMID", "F_STE_FETCH", "C_BAD_STE", "F_STREAM_DISABLED",
+             "C_BAD_SUBSTREAMID", "F_CD_FETCH", "C_BAD_CD", "F_WALK_EABT", "F_TRANSLATION",
+             "F_ADDR_SIZE", "F_ACCESS", "F_PERMISSION"}
+
 # Event record fields that hold an address, and the key the address goes under.
 EVENT_ADDRESSES = (("IPA", "ipa"), ("FetchAddr", "fetch_addr"))
 
@@ -233,8 +238,32 @@ class SmmuViews:
             for name, key in EVENT_ADDRESSES:
                 v = e["fields"].get(name)
                 e[key] = None if v is None else v << f.field(name).lo
+            inp = e["fields"].get("InputAddr")
+            e["explanation"] = None if inp is None else \
+                self.explain_event(e["event"], e["fields"], inp << f.field("InputAddr").lo)
             out.append(e)
         return out
+
+    def explain_event(self, typ: str, fields: dict, addr: int) -> str | None:
+        """For a translation or configuration event: the explanation of a dry walk of the
+        transaction it records (StreamID, SubstreamID, addr: the InputAddr, RnW, InD, PnU) in
+        the state now, or None for other records. The state may have changed since the event: when the
+        walk now ends differently, the text says so."""
+        if "StreamID" not in fields or typ not in EXPLAINED:
+            return None
+        access = "exec" if fields.get("InD") else ("read" if fields.get("RnW", 1) else "write")
+        ssid = fields.get("SubstreamID") if fields.get("SSV") else None
+        try:
+            r = self.translate_dry(fields["StreamID"], addr, ssid,
+                                   access=access, priv=bool(fields.get("PnU")))
+        except ModelError as e:
+            return f"a walk of this transaction now fails: {e}"
+        if not r["fault"]:
+            return "a walk of this transaction now translates (the state changed since)"
+        e = self.explain_fault(fields["StreamID"], ssid, r["fault"], r["steps"])
+        if r["fault"]["type"] != typ:
+            return f"a walk of this transaction now gives {e['text']}"
+        return e["text"]
 
     def command_log(self, history: int = 16) -> list[dict]:
         """cmdq_entries() with core faults as ModelError (a queue in memory that is gone)."""
