@@ -444,7 +444,8 @@ def _find(d):
     if d["scanned"].get("unreadable"):
         head.append(f" ({d['scanned']['unreadable']} table pages unreadable)", style=BAD)
     rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
-                 perm=f"{h['priv']}/{h['unpriv']}") for h in d["hits"]]
+                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"))
+            for h in d["hits"]]
     return Group(head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
                                           "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"]))
 

@@ -299,7 +299,8 @@ class Find(Result):
     "nested", "bypass"), iova, size (the input range that maps part of the asked range), ipa
     (nested: where stage 1 puts iova; null otherwise), pa (where iova lands; null when stage 2
     does not map the IPA), level (of the leaf found by the scan), s1_perm (as `pt` shows it),
-    s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid}]. scanned:
+    s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid, af (false
+    when a leaf the scan read has AF=0)}]. scanned:
     {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
     kind = "find"
     space: str

@@ -136,3 +136,11 @@ def test_real_qemu_dump_every_live_translation_is_found():
         pa, iova = int(t["pa"], 16), int(t["iova"], 16)
         r = ok(s, f"find pa={pa:#x} sid={t['sid']}")
         assert any(h["iova"] == iova and h["pa"] == pa for h in r["hits"]), t
+
+
+def test_af0_leaf_is_flagged(s):
+    # A leaf with AF=0 still maps, but a walk faults F_ACCESS (CD.AFFD=0, no HA): af is false.
+    ok(s, "inject clear-af host-dma 0x3000000000")
+    r = ok(s, f"find pa={pa_of(0x4800_0000):#x}+4K sid=0x100")
+    assert [h["af"] for h in r["hits"]] == [False]
+    assert ok(s, "walk nvme0 0x3000000000 dry")["fault"]["type"] == "F_ACCESS"

@@ -23,9 +23,10 @@ CD = fmt("CD")
 ALL = (1 << 64) - 1
 
 
-def _row(m, sid, device, ssid, stage, iova, size, ipa, pa, level, p1, p2, vmid, asid):
+def _row(m, sid, device, ssid, stage, iova, size, ipa, pa, level, p1, p2, vmid, asid,
+         af=True):
     eff = p1 & p2
-    return {"smmu": m.name, "sid": sid, "device": device, "ssid": ssid, "stage": stage,
+    return {"af": af, "smmu": m.name, "sid": sid, "device": device, "ssid": ssid, "stage": stage,
             "iova": iova, "size": size, "ipa": ipa, "pa": pa, "level": level,
             "s1_perm": None if p1 == 0x3F and stage in ("2", "bypass") else T.perm_str(1, p1),
             "s2_perm": None if p2 == 0x3F and stage in ("1", "bypass") else T.rwx(p2),
@@ -118,13 +119,15 @@ class Finder:
             if not T.ste_has_s1(ste):
                 for h in self.scan(s2, target):
                     rows.append(_row(m, s, dev, None, "2", int(h[0]), int(h[1]), None,
-                                     int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None))
+                                     int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None,
+                                     _af(2, h[4])))
                 continue
             if s2 is None:
                 for ssid, geo, asid in self.cds(m, s, ste):
                     for h in self.scan(geo, target):
                         rows.append(_row(m, s, dev, ssid, "1", int(h[0]), int(h[1]), None,
-                                         int(h[3]), int(h[5]), int(h[6]), 0x3F, None, asid))
+                                         int(h[3]), int(h[5]), int(h[6]), 0x3F, None, asid,
+                                         _af(1, h[4])))
                 continue
             # Nested: IPA ranges that land in the PA range, then stage 1 into them.
             inv = self.scan(s2, target)
@@ -137,7 +140,7 @@ class Finder:
                     k = int(np.searchsorted(inv[:, 0], np.uint64(ipa), side="right")) - 1
                     rows.append(_row(m, s, dev, ssid, "nested", int(h[0]), int(h[1]), ipa,
                                      int(h[3]), int(h[5]), int(h[6]), int(inv[k, 6]), vmid,
-                                     asid))
+                                     asid, _af(1, h[4]) and _af(2, inv[k, 4])))
         return rows
 
     # -- find ipa= -----------------------------------------------------------------------------
@@ -177,6 +180,11 @@ class Finder:
                         cur = p[0] + p[1]
         rows.sort(key=lambda r: (r["smmu"], r["sid"], r["ssid"] or 0, r["iova"]))
         return rows
+
+
+def _af(stage: int, d) -> bool:
+    """The leaf's access flag (AF=0: a walk faults F_ACCESS unless AFFD or hardware update)."""
+    return bool(T.leaf_af(stage, int(d)))
 
 
 def _clip_inputs(hits, lo: int, end: int) -> list:
