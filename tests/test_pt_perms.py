@@ -165,3 +165,51 @@ def test_pt_nested_refuses_a_stream_that_is_not_nested():
     s = Session()
     out = s.execute("pt gpu0 stage=nested")
     assert not out.ok and "not nested" in out.error
+
+
+def test_core_leaf_perms_equal_the_walker_for_every_combination():
+    # core_cy.scan.leaf_perms (what pt and find use) against the walker itself, for every
+    # AP x PXN x UXN x APTable x PXNTable x UXNTable, under CD.WXN x CD.PAN, and in the EL2
+    # regime (STE.STRW=EL2 with SMMU_IDR0.HYP), for read/write/exec x privileged/unprivileged.
+    import itertools
+    from core_cy.scan import leaf_perms
+    from walkkit import Kit, STRTAB
+    S1_TABLE = fmt("S1_TABLE")
+    k = Kit(caps={"HYP": 1})
+    s1 = k.stage1()
+    combos = list(itertools.product(range(4), (0, 1), (0, 1), range(4), (0, 1), (0, 1)))
+    for i, (ap, pxn, uxn, tap, tpxn, tuxn) in enumerate(combos):
+        va = i << 39                                  # its own level-0 entry
+        s1.map(va, 0x4800_0000 + (i << 12), 0x1000)
+        _, daddr, d = s1.lookup(va)
+        w = [d]
+        for name, v in (("AP", ap), ("PXN", pxn), ("UXN", uxn)):
+            S1_BLOCK.field(name).put(w, v)
+        k.mem.write_u64(daddr, w[0])
+        l0 = s1.root + 8 * i
+        t = [k.mem.read_u64(l0)]
+        for name, v in (("APTable", tap), ("PXNTable", tpxn), ("UXNTable", tuxn)):
+            S1_TABLE.field(name).put(t, v)
+        k.mem.write_u64(l0, t[0])
+    regimes = []
+    for sid, (wxn, pan, el2) in enumerate(itertools.product((0, 1), (0, 1), (0, 1)), 1):
+        if el2 and pan:
+            continue                                  # PAN is not used in the EL2 regime
+        cd = k.put_cd(k.cd_words(s1, asid=sid, WXN=wxn, PAN=pan))   # own IOTLB entries
+        k.put_ste(sid, V=1, Config=5, S1ContextPtr=cd >> 6, STRW=2 if el2 else 0)
+        regimes.append((sid, wxn, pan, el2))
+    assert k.mem.read_u64(STRTAB + 64) != 0
+    for sid, wxn, pan, el2 in regimes:
+        k.walker.invalidate_all()          # EL2 entries have no ASID: regimes would share them
+        for i, (ap, pxn, uxn, tap, tpxn, tuxn) in enumerate(combos):
+            va = i << 39
+            d = s1.lookup(va)[2]
+            bits = leaf_perms(1, d, tap, bool(tpxn), bool(tuxn), el2=bool(el2), pan=bool(pan),
+                              wxn=bool(wxn))
+            for priv in (False, True):
+                have = (bits if priv else bits >> 3) & 7
+                for acc, bit in (("read", 1), ("write", 2), ("exec", 4)):
+                    r = k.walker.translate(sid, va, None, write=acc == "write",
+                                           instr=acc == "exec", priv=priv)
+                    assert (r["fault"] is None) == bool(have & bit), \
+                        (sid, wxn, pan, el2, ap, pxn, uxn, tap, tpxn, tuxn, acc, priv)
