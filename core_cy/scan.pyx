@@ -14,7 +14,7 @@ import numpy as np
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdint cimport uint64_t
 from core_cy.physmem cimport PhysMem, MemCore, mc_page, PAGE_SHIFT, PAGE_SIZE
-from core_cy._fields cimport (S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v,
+from core_cy._fields cimport (STE_V, S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v,
                               S1_TABLE_APTable_v, S1_TABLE_PXNTable_v, S1_TABLE_UXNTable_v,
                               S2_BLOCK_S2AP_v, S2_BLOCK_XN_v)
 from core_cy._smmuv3 cimport S1_BLOCK_OA_MASK
@@ -305,3 +305,28 @@ def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None):
         return res, s.descs, s.unreadable
     finally:
         free(s.hits)
+
+
+def valid_stes(PhysMem mem, uint64_t base, uint64_t n):
+    """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
+    array), read a page at a time; pages with no memory behind them are skipped."""
+    cdef uint64_t i = 0, pa, per, j
+    cdef const uint64_t* p
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(n, dtype=np.uint64)
+    cdef uint64_t* o = <uint64_t*>out.data
+    cdef uint64_t k = 0
+    with nogil:
+        while i < n:
+            pa = base + i * 64
+            per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) >> 6      # STEs left in this page
+            if per > n - i:
+                per = n - i
+            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
+            if p != NULL:
+                p += (pa & (PAGE_SIZE - 1)) >> 3
+                for j in range(per):
+                    if STE_V(p + 8 * j):
+                        o[k] = i + j
+                        k += 1
+            i += per
+    return out[:k]

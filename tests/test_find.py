@@ -144,3 +144,20 @@ def test_af0_leaf_is_flagged(s):
     r = ok(s, f"find pa={pa_of(0x4800_0000):#x}+4K sid=0x100")
     assert [h["af"] for h in r["hits"]] == [False]
     assert ok(s, "walk nvme0 0x3000000000 dry")["fault"]["type"] == "F_ACCESS"
+
+
+@pytest.mark.parametrize("table", ['{ format = "linear", log2size = 16 }',
+                                   '{ format = "2lvl", log2size = 16, split = 8 }'])
+def test_valid_stes_scan_matches_the_stream_table(table):
+    # find asks every valid STE; the core scan must see the same StreamIDs as reading the
+    # stream table entry by entry (model.views.stream_table_entries), linear and 2-level.
+    from smmudbg.model import scenario as sc
+    text = sc.builtin("default").replace(
+        'stream_table = { format = "2lvl", log2size = 16, split = 8 }', f"stream_table = {table}")
+    s = Session(text, "t")
+    m = s.system.smmu("smmu0")
+    assert s.execute("set ste smmu0 0x1234 V=1 Config=bypass").ok
+    want = [e["sid"] for e in m.stream_table_entries(0, 1 << 20)[0]]
+    assert m.valid_sids() == want == [8, 0x100, 0x200, 0x300, 0x301, 0x1234]
+    hits = ok(s, "find pa=0x61000000")["hits"]
+    assert {h["sid"] for h in hits} == {8, 0x200, 0x300, 0x1234}

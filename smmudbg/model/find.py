@@ -74,7 +74,12 @@ class Finder:
                 except ModelError:
                     continue
             else:
-                entries, _ = m.stream_table_entries(0, 1 << 32)
+                entries = []
+                for s in m.valid_sids():
+                    try:
+                        entries.append({"sid": s, "words": m.ste_words(s)})
+                    except ModelError:
+                        continue
             for e in entries:
                 w = e["words"]
                 if not STE.field("V").get(w) or m.check_ste(w):

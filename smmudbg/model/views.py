@@ -109,6 +109,32 @@ class SmmuViews:
             s += 1
         return rows, False
 
+    def valid_sids(self) -> list[int]:
+        """StreamIDs whose STE has V=1, found by a scan in the core (a 2-level table: the L2
+        arrays its L1STDs reach, as far as each Span covers)."""
+        from core_cy.scan import valid_stes
+        st = self.strtab
+        n = 1 << min(st["log2size"], self.features.get("SIDSIZE", 0))
+        if st["fmt"] == 0:
+            return [int(x) for x in valid_stes(self.mem, st["base"], n)]
+        out = []
+        split = st["split"]
+        for i in range(max(1, n >> split)):
+            l1pa = st["base"] + 8 * i
+            try:
+                l1 = self.mem.read_u64(l1pa)
+            except MemFault:
+                continue
+            span = L1STD.field("Span").get([l1])
+            if span == 0 or span > 11 or span > split + 1:
+                continue                 # invalid or reserved: no STEs reached (C_BAD_STREAMID)
+            # The L2 array is aligned to its size: low L2Ptr bits are ignored, as the walker.
+            l2 = (L1STD.field("L2Ptr").get([l1]) << L1STD.field("L2Ptr").lo) & \
+                ~((1 << (span - 1 + 6)) - 1)
+            out += [(i << split) + int(x)
+                    for x in valid_stes(self.mem, l2, min(1 << (span - 1), n))]
+        return out
+
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
         """The CD table of a stream: {ste, ipa (table addresses are IPAs), l1: [{index, addr,
         words}], cds: [{ssid, addr, pa, words}], truncated}; valid entries only unless all."""
