@@ -298,3 +298,21 @@ def test_event_rows_carry_the_explanation():
     assert s.execute("map nic0-dma 0x30000000 0x41000000 4K").ok
     ents = s.execute("events smmu0").result.entries
     assert "now translates" in ents[1]["explanation"]
+
+
+def test_permission_fault_from_the_iotlb():
+    s = Session()
+    # A read fills the IOTLB for nic0-dma's read-only 16K (IOVA 0x2000_0000); a write then
+    # faults on the cached entry. The tables agree (AP=0b11): the explanation says both.
+    assert s.execute("walk nic0 0x20000000").ok
+    out = s.execute("walk nic0 0x20000000 access=write")
+    assert out.result.steps[-1]["outcome"] == "cached"
+    e = out.result.explanation
+    assert e["rule"] == "F_PERMISSION:s1:ro:cached" and "from the IOTLB" in e["text"]
+    assert "AP=0b11 is read-only" in e["text"]
+    # Make the page writable in memory without invalidating: the cached entry still refuses.
+    leaf = s.system.domain_tables("nic0-dma").lookup(0x2000_0000)["leaf"]
+    assert s.execute(f"set desc {leaf['desc_pa']:#x} AP=1").ok
+    e = s.execute("walk nic0 0x20000000 access=write").result.explanation
+    assert e["rule"] == "F_PERMISSION:s1:cached" and "tables in memory now allow it" in e["text"]
+    assert "invalidation" in e["text"]

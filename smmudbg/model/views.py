@@ -311,7 +311,24 @@ class SmmuViews:
             ctx["cd"] = self.cd_entry(sid, ssid or 0)["words"]
         except (ModelError, MemFault, ValueError):
             pass
-        return explain(fault, steps, ctx)
+        e = explain(fault, steps, ctx)
+        if e["rule"].endswith(":cached"):
+            # Served by the IOTLB: say what the tables in memory say now (a dry walk).
+            f = fault
+            acc = "exec" if f.get("ind") else ("read" if f.get("rnw") else "write")
+            try:
+                r = self.translate_dry(sid, f["input_addr"], ssid, access=acc,
+                                       priv=bool(f.get("pnu")))
+            except ModelError:
+                return e
+            if r["fault"] is None:
+                e["text"] = (f"{f['type']} from the IOTLB: the cached entry refuses the access "
+                             f"but the tables in memory now allow it; {e['change']}")
+            else:
+                t = explain(r["fault"], r["steps"], ctx)
+                e = dict(t, text=f"{f['type']} from the IOTLB; the tables agree: {t['text']}",
+                         rule=t["rule"] + ":cached")
+        return e
 
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
                       priv: bool = False) -> dict:
