@@ -161,3 +161,18 @@ def test_valid_stes_scan_matches_the_stream_table(table):
     assert m.valid_sids() == want == [8, 0x100, 0x200, 0x300, 0x301, 0x1234]
     hits = ok(s, "find pa=0x61000000")["hits"]
     assert {h["sid"] for h in hits} == {8, 0x200, 0x300, 0x1234}
+
+
+def test_bypass_stops_at_the_oas(s):
+    # smmu0 has OAS=0b101 (48 bits): a bypassed address at or above 2^48 faults F_ADDR_SIZE.
+    r = ok(s, f"find pa={(1 << 48) - 0x1000:#x}+8K sid=0x300")
+    assert hits(r) == {(0x300, None, "bypass", (1 << 48) - 0x1000, 0x1000, None,
+                        (1 << 48) - 0x1000)}
+    assert ok(s, f"walk legacy0 {1 << 48:#x} dry")["fault"]["type"] == "F_ADDR_SIZE"
+    assert ok(s, f"find pa={1 << 48:#x}")["hits"] == []
+
+
+@pytest.mark.parametrize("line", ["find pa=-1", "find pa=0x10+-1", "find pa=0xffffffffffffffff"])
+def test_out_of_range_addresses_are_refused(s, line):
+    out = s.execute(line)
+    assert not out.ok and "internal error" not in out.error

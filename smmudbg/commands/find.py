@@ -14,14 +14,18 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
             lo, hi = parse_int(a), parse_int(b)
             if hi <= lo:
                 raise CommandError(f"find: {what}: {text!r}: END must be above ADDR")
-            return lo, hi - lo
-        if "+" in text:
+            size = hi - lo
+        elif "+" in text:
             a, b = text.split("+", 1)
-            return parse_int(a), parse_int(b)
-        return parse_int(text), 1
+            lo, size = parse_int(a), parse_int(b)
+        else:
+            lo, size = parse_int(text), 1
     except ValueError:
         raise CommandError(f"find: {what}: {text!r} is not ADDR, ADDR..END or ADDR+SIZE") \
             from None
+    if lo < 0 or size < 0:
+        raise CommandError(f"find: {what}: {text!r}: addresses and sizes are not negative")
+    return lo, size
 
 
 @command("find", Text("pa", "physical range: ADDR, ADDR..END (END exclusive) or ADDR+SIZE",

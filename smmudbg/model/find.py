@@ -117,8 +117,11 @@ class Finder:
             cfg = STE.field("Config").get(ste)
             vmid = STE.field("S2VMID").get(ste) if T.ste_has_s2(ste) else None
             if cfg == 4:
-                rows.append(_row(m, s, dev, None, "bypass", lo, end - lo, None, lo, None,
-                                 0x3F, 0x3F, None, None))
+                # Bypass maps each PA to itself, within the OAS (beyond it: F_ADDR_SIZE).
+                top = min(end, 1 << m.walker.oas_bits)
+                if lo < top:
+                    rows.append(_row(m, s, dev, None, "bypass", lo, top - lo, None, lo, None,
+                                     0x3F, 0x3F, None, None))
                 continue
             s2 = T.Geometry.from_ste_s2(ste, m.features) if T.ste_has_s2(ste) else None
             if not T.ste_has_s1(ste):

@@ -384,8 +384,10 @@ class SystemViews:
         a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM):
         {hits, scanned} as in results.Find."""
         from .find import Finder
-        if size <= 0 or addr + size > 1 << 64:
-            raise ModelError(f"find: range {addr:#x}+{size:#x} is empty or beyond 64 bits")
+        # The scan keeps exclusive ends in 64 bits: the last byte of the space is left out.
+        if size <= 0 or addr + size >= 1 << 64:
+            raise ModelError(f"find: range {addr:#x}+{size:#x} is empty or reaches the end "
+                             f"of the 64-bit space")
         if smmu is not None:
             self.smmu(smmu)
         f = Finder(self)
