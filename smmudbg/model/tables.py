@@ -8,9 +8,11 @@ readers land (Walker.read_ste, read_cd, stage_config), those methods switch to t
 """
 from __future__ import annotations
 
+import numpy as np
+
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import scan_table
-from core_cy.scan import leaf_perms
+from core_cy.scan import find_leaves, leaf_perms
 
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
@@ -217,8 +219,6 @@ def nested_dump(s1: "Geometry", s2: "Geometry", mem, limit: int = 4000) -> dict:
     IPA and PA continue and both stages' attributes are equal. Rows as Geometry.dump, plus for
     nested rows: ipa, ipa_end, out/out_end (PA, null where stage 2 maps nothing), s1_perm,
     s2_perm, s2_level, priv and unpriv (effective, both stages)."""
-    from core_cy.scan import find_leaves
-    import numpy as np
     # Stage 2 by input once (every leaf, merged runs), then clipped per stage-1 run.
     try:
         s2all, _, _ = find_leaves(mem, s2.scan_spec(),
