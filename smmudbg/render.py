@@ -145,6 +145,8 @@ def _walk(d):
             extra.append("not recorded")
         line.append("  " + " ".join(extra))
         parts.append(line)
+        if d.get("explanation"):
+            parts.append(Text("why: " + d["explanation"]["text"]))
     else:
         line = Text("-> PA ", style=GOOD)
         line.append(f"{d['pa']:#x}", style="bold " + GOOD)
@@ -185,15 +187,38 @@ def _pt(d):
             stack.append((r["depth"], node))
         elif r["kind"] == "fault":
             parent.add(Text(f"table {r['table']:#x}: {r['error']}", style=BAD))
+        elif r["kind"] == "nested":
+            parent.add(_pt_nested_row(r))
         else:
             n = f" x{r['count']}" if r["count"] > 1 else ""
             txt = Text(f"{r['in']:#x}-{r['end']:#x} -> {r['out']:#x}-{r['out_end']:#x}  ")
             txt.append(f"L{r['level']} {r['kind']}{n}  {r['perm']}"
                        + ("" if r["af"] else "  AF=0"), style=GOOD if r["af"] else BAD)
-            parent.add(txt)
+            node = parent.add(txt)
+            stack.append((r["depth"], node))
     if d.get("truncated"):
         tree.add(Text("... (limit reached: limit=N for more)", style=DIM))
     return tree
+
+
+def _pt_nested(d):
+    """The stage-1 tree with IOVA -> IPA -> PA rows under each leaf run."""
+    tree = _pt(d)
+    tree.label.append(f";  stage 2: {d['s2']['granule'] >> 10}K granule, "
+                      f"{d['s2']['input_bits']}-bit input, root {d['s2']['root']:#x}")
+    return tree
+
+
+def _pt_nested_row(r) -> Text:
+    t = Text(f"{r['in']:#x}-{r['end']:#x} -> IPA {r['ipa']:#x}-{r['ipa_end']:#x} -> ")
+    if r["out"] is None:
+        t.append("not mapped at stage 2", style=BAD)
+        return t
+    t.append(f"PA {r['out']:#x}-{r['out_end']:#x}  ")
+    t.append(f"s1 {r['s1_perm']} s2 {r['s2_perm']} (L{r['s2_level']}) = "
+             f"{r['priv']}/{r['unpriv']}", style=GOOD if r["priv"] != "---" or
+             r["unpriv"] != "---" else BAD)
+    return t
 
 
 def _pt_lookup(d):
@@ -412,8 +437,22 @@ def _events(d):
     return Group(head, t) if d["entries"] else Group(head, Text("no events", style=DIM))
 
 
+def _find(d):
+    head = Text(f"{d['space'].upper()} {d['addr']:#x}+{d['size']:#x}: {len(d['hits'])} "
+                f"mapping(s); scanned {d['scanned']['trees']} table trees, "
+                f"{d['scanned']['descriptors']} descriptors", style="bold")
+    if d["scanned"].get("unreadable"):
+        head.append(f" ({d['scanned']['unreadable']} table pages unreadable)", style=BAD)
+    rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
+                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"))
+            for h in d["hits"]]
+    return Group(head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
+                                          "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"]))
+
+
 RENDERERS = {
     "events": _events,
+    "find": _find,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
@@ -422,6 +461,7 @@ RENDERERS = {
     "cd": lambda d: _ste_cd(d, "CD"),
     "pt": _pt,
     "pt-lookup": _pt_lookup,
+    "pt-nested": _pt_nested,
     "mem": _mem,
     "check": _check,
     "help-index": _help_index,

@@ -87,7 +87,8 @@ class Walk(Result):
     fault: null, or {type (F_TRANSLATION, C_BAD_STE, ...), s2, class (CD/TT/IN), ipa
     (address), fetch_addr (address), input_addr, rnw, ind, pnu, reason, record, stall, ...}.
     steps: [{what, purpose, stage, level (decimal), table, index, desc_ipa, desc_pa, desc,
-    outcome}]."""
+    outcome}]. explanation: null, or why the fault happened (model/explain.py): {text, rule,
+    stage, level, descriptor, descriptor_pa, fields, change}."""
     kind = "walk"
     smmu: str
     sid: int
@@ -104,6 +105,7 @@ class Walk(Result):
     event: int | None
     steps: list
     dry: bool = False
+    explanation: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,8 +256,10 @@ class _Tables(Result):
 @dataclass(kw_only=True)
 class PageTables(_Tables):
     """A page-table dump (`pt`). rows: [{depth, level, kind (table/block/page/fault), in, end,
-    table, index, desc, and for tables next; for leaves out, out_end, count, perm, af; for
-    faults error}]."""
+    table, index, desc, and for tables next; for leaves out, out_end, count, perm, priv, unpriv,
+    af; for faults error}]. perm: stage 1 'rwx' for privileged access then u (EL0 may read)
+    and X (EL0 may execute), stage 2 'rwx'; priv, unpriv: 'rwx' each, as the walker grants
+    them (hierarchical APTable/PXNTable/UXNTable, CD.WXN/PAN, SMMU_IDR3.XNX)."""
     kind = "pt"
     rows: list
     truncated: bool
@@ -271,6 +275,39 @@ class PageTableLookup(_Tables):
     steps: list
     leaf: dict | None
     out: int | None
+
+
+@dataclass(kw_only=True)
+class NestedPageTables(_Tables):
+    """The combined view of a nested stream (`pt ... stage=nested`): the stage-1 tree (stage,
+    granule... describe stage 1; its table addresses are IPAs) and under each stage-1 leaf run
+    the ranges stage 2 makes of it. s2: {granule, start_level, input_bits, root} of stage 2.
+    rows: the `pt` rows of stage 1, plus rows of kind "nested": {depth, level (stage 1), in,
+    end (IOVA), ipa, ipa_end, out, out_end (PA, null where stage 2 maps nothing), s1_perm (as
+    `pt`), s2_perm ('rwx' or null), s2_level, priv, unpriv (effective 'rwx' of both stages)},
+    merged only where IPA and PA continue and both stages' attributes are equal."""
+    kind = "pt-nested"
+    s2: dict
+    rows: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
+class Find(Result):
+    """Who maps an address range (`find pa=` / `find ipa=`). space: "pa" or "ipa"; addr, size:
+    the range asked. hits: [{smmu, sid, device, ssid (null: no SubstreamID), stage ("1", "2",
+    "nested", "bypass"), iova, size (the input range that maps part of the asked range), ipa
+    (nested: where stage 1 puts iova; null otherwise), pa (where iova lands; null when stage 2
+    does not map the IPA), level (of the leaf found by the scan), s1_perm (as `pt` shows it),
+    s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid, af (false
+    when a leaf the scan read has AF=0)}]. scanned:
+    {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
+    kind = "find"
+    space: str
+    addr: int
+    size: int
+    hits: list
+    scanned: dict
 
 
 @dataclass(kw_only=True)
@@ -322,7 +359,9 @@ class Cmdq(Result):
 @dataclass(kw_only=True)
 class Events(Result):
     """The event queue (`events`): entries [{index, event, code, fields {StreamID, ...},
-    ipa (address or null), fetch_addr (address or null), ...}]."""
+    ipa (address or null), fetch_addr (address or null), explanation (for translation and
+    configuration events: why a dry walk of the recorded transaction faults in the state now,
+    see Walk.explanation's text; null for other records), ...}]."""
     kind = "events"
     smmu: str
     prod: int

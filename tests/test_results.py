@@ -27,7 +27,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
     out = ["help", "help walk", "help set", "topology", "smmus", "vms", f"regs {smmu}",
            f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
            f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
-           "mem 0x40000000 32", "mem 0 16"]
+           "mem 0x40000000 32", "mem 0 16", "find pa=0x40000000+2M", "find ipa=0x40000000+4K"]
     for vm in sysm.vms:
         out.append(f"mem 0x40000000 16 vm={vm}")
     for name, st in sysm.devices.items():
@@ -42,6 +42,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                         f"pt {name} addr={a:#x}"]
         if st.spec["s2"]:
             out.append(f"pt {name} stage=2")
+            if st.spec["cds"]:
+                out.append(f"pt {name} stage=nested")
     for name, dom in sysm.domains.items():
         out += [f"pt {name}", f"pt {name} limit=3"]
         if dom.spec["maps"]:

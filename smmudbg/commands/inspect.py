@@ -220,8 +220,8 @@ def cdtable(ctx, target, all=False):
          Text("sid", "StreamID (after an SMMU name)", optional=True, metavar="SID"),
          Int("ssid", "SubstreamID of the CD (default 0)", keyword=True, default=None,
              hi=(1 << 20) - 1),
-         Choice("stage", ("1", "2"), "which stage's tables (default: stage 1 if the stream "
-                "has one)"),
+         Choice("stage", ("1", "2", "nested"), "which stage's tables (default: stage 1 if the "
+                "stream has one); nested: IOVA -> IPA -> PA in one tree"),
          Int("limit", "at most this many rows", keyword=True, default=2000, lo=1),
          Address("addr", "follow one address down the tree instead", keyword=True),
          pure=True)
@@ -231,11 +231,14 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
     pt DOMAIN                       the domain's tables
     pt DEVICE|SMMU SID [ssid=N]     the stage-1 tables of the stream's CD (through stage 2
                                     when nested), or stage=2 for its stage-2 tables
+    pt DEVICE|SMMU SID stage=nested one tree of IOVA -> IPA -> PA ranges with both stages'
+                                    permissions and the effective one
     addr=ADDRESS                    only the descriptors that map ADDRESS, level by level
 
     Consecutive leaves with contiguous output and equal attributes are merged into one row.
     Permissions read r/w/x for privileged access, then u (EL0 may access) and X (EL0 may
-    execute) at stage 1."""
+    execute) at stage 1, by the walker's rule (memory writable at EL0 is never executable
+    privileged; table-level APTable/PXNTable/UXNTable apply)."""
     s = ctx.system
     if target in s.domains and sid is None:
         tables = s.domain_tables(target)
@@ -256,6 +259,8 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
         else:
             raise CommandError(f"pt: target: {target!r} is not a domain, device or SMMU")
         m = s.smmu(smmu_name)
+        if stage == "nested":
+            return _pt_nested(m, smmu_name, sidv, ssid, limit, addr)
         tables = m.stream_tables(sidv, ssid, int(stage) if stage else None)
         where = {"smmu": smmu_name, "sid": sidv, "stage": tables.stage}
         if tables.stage == 1:
@@ -273,6 +278,18 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
         row.pop("attrs", None)
     info.update(d)
     return res.PageTables(**info)
+
+
+def _pt_nested(m, smmu_name, sid, ssid, limit, addr):
+    if addr is not None:
+        raise CommandError("pt: addr= goes with stage=1 or stage=2 (walk shows both stages)")
+    d = m.nested_tables(sid, ssid, limit)
+    t1, t2 = d["s1"], d["s2"]
+    return res.NestedPageTables(
+        smmu=smmu_name, sid=sid, ssid=ssid or 0, stage=1, granule=t1.granule,
+        start_level=t1.start_level, input_bits=t1.input_bits, root=t1.root, tables_are_ipa=True,
+        s2={"granule": t2.granule, "start_level": t2.start_level, "input_bits": t2.input_bits,
+            "root": t2.root}, rows=d["rows"], truncated=d["truncated"])
 
 
 @command("tlb", Smmu(), Int("vmid", "only this VMID", keyword=True),

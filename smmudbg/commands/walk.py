@@ -20,7 +20,9 @@ def walk(ctx, target, address, ssid=None, access="read", priv=False, dry=False):
     The result has pa (the output address, or null), ipa (the intermediate address of a
     nested walk), perm, hit (served by the IOTLB), fault (null, or the event: type such as
     F_TRANSLATION, s2, class CD/TT/IN, ipa, fetch_addr, input_addr, rnw, ind, pnu, ...) and
-    steps (each fetch: what, stage, level, table, index, desc_ipa, desc_pa, desc, outcome).
+    steps (each fetch: what, stage, level, table, index, desc_ipa, desc_pa, desc, outcome) and,
+    with a fault, explanation: the level, descriptor and rule that fired and what would change
+    the answer.
     Like a real transaction it fills the IOTLB and config cache and records its event.
     With dry it only looks: the same walk and trace from the tables in memory, caches neither
     read nor filled, no event recorded, memory left as it was (for a real dump)."""
@@ -34,4 +36,5 @@ def walk(ctx, target, address, ssid=None, access="read", priv=False, dry=False):
     return res.Walk(smmu=smmu_name, sid=sid, device=st.name if st else None, ssid=ssid,
                     address=address, access=access, priv=priv, pa=r["pa"], ipa=r["ipa"],
                     perm=r["perm"], hit=r["hit"], fault=r["fault"], event=r.get("event"),
-                    steps=r["steps"], dry=dry)
+                    steps=r["steps"], dry=dry,
+                    explanation=m.explain_fault(sid, ssid, r["fault"], r["steps"]))

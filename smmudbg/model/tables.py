@@ -8,8 +8,11 @@ readers land (Walker.read_ste, read_cd, stage_config), those methods switch to t
 """
 from __future__ import annotations
 
+import numpy as np
+
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import scan_table
+from core_cy.scan import find_leaves, leaf_perms
 
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
@@ -22,6 +25,7 @@ S2_BLOCK = fmt("S2_BLOCK")
 S1_TABLE = fmt("S1_TABLE")
 
 OA_MASK = (1 << 48) - 1
+PERM_CTX = {"el2": False, "pan": False, "wxn": False, "had": False, "xnx": True}
 GRANULE_OF_TG0 = {0: 12, 1: 16, 2: 14}       # CD.TG0 and STE.S2TG share this encoding
 
 
@@ -42,13 +46,38 @@ class Geometry:
     IPAs under a stage 2)."""
 
     def __init__(self, stage: int, g: int, start: int, ia: int, root: int, xlate=None,
-                 name: str = ""):
+                 name: str = "", ctx: dict | None = None):
         self.stage, self.g, self.start, self.ia, self.root = stage, g, start, ia, root
         self.xlate = xlate or (lambda a: a)
         self.name = name
+        # The permission context the walker applies to the leaves (stage 1: STE.STRW=EL2, CD.PAN,
+        # CD.WXN, CD.HAD0 with SMMU_IDR3.HAD; stage 2: SMMU_IDR3.XNX).
+        self.ctx = dict(PERM_CTX, **(ctx or {}))
+
+    def perms(self, d: int, tbl: tuple = (0, False, False)) -> int:
+        """Permission bits of leaf d (privileged rwx in bits 0-2, unprivileged in 3-5), by the
+        walker's rule, under the APTable/PXNTable/UXNTable gathered on the way down."""
+        c = self.ctx
+        return leaf_perms(self.stage, d, *tbl, el2=c["el2"], pan=c["pan"], wxn=c["wxn"],
+                          xnx=c["xnx"])
+
+    def table_attrs(self, tbl: tuple, d: int) -> tuple:
+        """The hierarchical attributes below table descriptor d (none at stage 2 or with
+        HAD)."""
+        if self.stage != 1 or self.ctx["had"]:
+            return tbl
+        return (tbl[0] | S1_TABLE.field("APTable").get([d]),
+                tbl[1] or bool(S1_TABLE.field("PXNTable").get([d])),
+                tbl[2] or bool(S1_TABLE.field("UXNTable").get([d])))
+
+    def scan_spec(self, root: int | None = None) -> tuple:
+        """This tree for core_cy.scan.find_leaves."""
+        c = self.ctx
+        return (self.stage, self.g, self.start, self.ia, self.root if root is None else root,
+                c["el2"], c["pan"], c["wxn"], c["had"], c["xnx"])
 
     @classmethod
-    def from_ste_s2(cls, ste_words) -> "Geometry":
+    def from_ste_s2(cls, ste_words, caps: dict | None = None) -> "Geometry":
         v = STE.decode(ste_words)
         g = GRANULE_OF_TG0.get(v["S2TG"])
         if g is None:
@@ -61,10 +90,11 @@ class Geometry:
         if not 16 <= ia <= 52:
             raise ModelError(f"STE.S2T0SZ={v['S2T0SZ']} gives no valid input size")
         return cls(2, g, start, ia, (STE.field("S2TTB").get(ste_words) << 4) & OA_MASK,
-                   name="stage 2")
+                   name="stage 2", ctx={"xnx": bool((caps or {}).get("XNX", 1))})
 
     @classmethod
-    def from_cd(cls, cd_words, xlate=None) -> "Geometry":
+    def from_cd(cls, cd_words, xlate=None, ste_words=None, caps: dict | None = None
+                ) -> "Geometry":
         v = CD.decode(cd_words)
         g = GRANULE_OF_TG0.get(v["TG0"])
         if g is None:
@@ -73,8 +103,15 @@ class Geometry:
         if not 16 <= ia <= 52:
             raise ModelError(f"CD.T0SZ={v['T0SZ']} gives no valid input size")
         levels = (ia - g + (g - 3) - 1) // (g - 3)
+        caps = caps or {}
+        # As the walker decodes them: STRW counts only for a stage-1-only STE with IDR0.Hyp.
+        el2 = bool(ste_words is not None and caps.get("HYP") and
+                   STE.field("Config").get(ste_words) == 5 and
+                   STE.field("STRW").get(ste_words) == 2)
+        ctx = {"el2": el2, "pan": bool(v["PAN"]), "wxn": bool(v["WXN"]),
+               "had": bool(v["HAD0"] and caps.get("HAD"))}
         return cls(1, g, 4 - levels, ia, (CD.field("TTB0").get(cd_words) << 4) & OA_MASK,
-                   xlate, name="stage 1 (TTB0)")
+                   xlate, name="stage 1 (TTB0)", ctx=ctx)
 
     @classmethod
     def from_builder(cls, tb, xlate=None) -> "Geometry":
@@ -122,8 +159,15 @@ class Geometry:
         equal attributes, in input-address order, each with its depth in the tree."""
         rows: list[dict] = []
         state = {"truncated": False}
-        self._dump(mem, self.root, self.start, 0, rows, limit, state)
+        self._dump(mem, self.root, self.start, 0, rows, limit, state, (0, False, False))
         return {"rows": rows, "truncated": state["truncated"]}
+
+    def dump_rows(self, mem, limit: int = 4000) -> dict:
+        """dump() without the internal table-attribute keys."""
+        d = self.dump(mem, limit)
+        for r in d["rows"]:
+            r.pop("_tbl", None)
+        return d
 
     def _entries(self, mem, table, level):
         """(kind, index, count, first descriptor) for one table, scanned in core_cy. A table in
@@ -138,7 +182,7 @@ class Geometry:
                 out.append((kind, first + idx, count, d))
         return out
 
-    def _dump(self, mem, table, level, base, rows, limit, state):
+    def _dump(self, mem, table, level, base, rows, limit, state, tbl):
         sh = shift(self.g, level)
         try:
             entries = self._entries(mem, table, level)
@@ -156,7 +200,8 @@ class Geometry:
                 rows.append({"depth": level - self.start, "level": level, "kind": "table",
                              "in": va, "end": va + (1 << sh) - 1, "table": table,
                              "index": idx, "next": nxt, "desc": d})
-                self._dump(mem, nxt, level + 1, va, rows, limit, state)
+                self._dump(mem, nxt, level + 1, va, rows, limit, state,
+                           self.table_attrs(tbl, d))
                 continue
             out = d & OA_MASK & ~((1 << sh) - 1)
             size = count << sh
@@ -164,7 +209,69 @@ class Geometry:
                          "end": va + size - 1, "out": out, "out_end": out + size - 1,
                          "count": count, "table": table, "index": idx, "desc": d,
                          "attrs": d & (~OA_MASK | 0xFFC) & ~3,
-                         "perm": leaf_perm(self.stage, d), "af": bool(leaf_af(self.stage, d))})
+                         **perm_fields(self.stage, self.perms(d, tbl)),
+                         "af": bool(leaf_af(self.stage, d)), "_tbl": tbl})
+
+
+def nested_dump(s1: "Geometry", s2: "Geometry", mem, limit: int = 4000) -> dict:
+    """The combined view of a nested stream: the stage-1 tree, and under each stage-1 leaf run
+    the IOVA -> IPA -> PA ranges stage 2 makes of it (kind "nested"), merged only where the
+    IPA and PA continue and both stages' attributes are equal. Rows as Geometry.dump, plus for
+    nested rows: ipa, ipa_end, out/out_end (PA, null where stage 2 maps nothing), s1_perm,
+    s2_perm, s2_level, priv and unpriv (effective, both stages)."""
+    # Stage 2 by input once (every leaf, merged runs), then clipped per stage-1 run.
+    try:
+        s2all, _, _ = find_leaves(mem, s2.scan_spec(),
+                                  np.array([(0, (1 << 64) - 1, 0)], dtype=np.uint64))
+    except ValueError as e:
+        raise ModelError(f"stage 2 tables at {s2.root:#x}: {e}") from None
+    starts = s2all[:, 0] if len(s2all) else None
+    d = s1.dump(mem, limit)
+    rows: list[dict] = []
+    truncated = d["truncated"]
+    for r in d["rows"]:
+        if len(rows) >= limit:
+            truncated = True
+            break
+        rows.append(r)
+        if r["kind"] not in ("block", "page"):
+            continue
+        p1 = s1.perms(r["desc"], r.pop("_tbl", (0, False, False)))
+        ipa, end = r["out"], r["out_end"] + 1
+        k = 0
+        if starts is not None:
+            k = max(0, int(np.searchsorted(starts, np.uint64(ipa), side="right")) - 1)
+        cur = ipa
+        while cur < end and len(rows) < limit:
+            piece = None
+            while starts is not None and k < len(s2all):
+                a, n = int(s2all[k, 0]), int(s2all[k, 1])
+                if a + n <= cur:
+                    k += 1
+                    continue
+                piece = (a, n, int(s2all[k, 2]), int(s2all[k, 5]), int(s2all[k, 6]))
+                break
+            if piece is None or piece[0] >= end:
+                nxt, pa, lvl, p2 = end, None, None, 0
+            elif piece[0] > cur:
+                nxt, pa, lvl, p2 = piece[0], None, None, 0
+            else:
+                a, n, out, lvl, p2 = piece
+                nxt, pa = min(a + n, end), out + (cur - a)
+            eff = p1 & p2
+            rows.append({"depth": r["depth"] + 1, "level": r["level"], "kind": "nested",
+                         "in": r["in"] + (cur - ipa), "end": r["in"] + (nxt - ipa) - 1,
+                         "ipa": cur, "ipa_end": nxt - 1, "out": pa,
+                         "out_end": None if pa is None else pa + (nxt - cur) - 1,
+                         "s1_perm": perm_str(1, p1),
+                         "s2_perm": None if pa is None else rwx(p2), "s2_level": lvl,
+                         "priv": rwx(eff), "unpriv": rwx(eff >> 3)})
+            cur = nxt
+        if cur < end:
+            truncated = True
+    for r in rows:
+        r.pop("_tbl", None)
+    return {"rows": rows, "truncated": truncated}
 
 
 class Tables:
@@ -183,7 +290,7 @@ class Tables:
         return r
 
     def dump(self, limit: int = 4000) -> dict:
-        return self.geo.dump(self.mem, limit)
+        return self.geo.dump_rows(self.mem, limit)
 
 
 def desc_kind(d: int, level: int) -> str:
@@ -198,18 +305,21 @@ def leaf_af(stage: int, d: int) -> int:
     return (S1_BLOCK if stage == 1 else S2_BLOCK).field("AF").get([d])
 
 
-def leaf_perm(stage: int, d: int) -> str:
-    """Permissions of a leaf as 'rwx' letters (stage 1: privileged view, plus 'u' when EL0 may
-    access)."""
+def rwx(bits: int) -> str:
+    return ("r" if bits & 1 else "-") + ("w" if bits & 2 else "-") + ("x" if bits & 4 else "-")
+
+
+def perm_str(stage: int, bits: int) -> str:
+    """Permission bits as letters: stage 1 'rwx' for privileged access then 'u' (EL0 may read)
+    and 'X' (EL0 may execute); stage 2 'rwx' (privileged; see perm_fields for both)."""
     if stage == 1:
-        ap = S1_BLOCK.field("AP").get([d])
-        pxn = S1_BLOCK.field("PXN").get([d])
-        uxn = S1_BLOCK.field("UXN").get([d])
-        s = "r" + ("-" if ap & 2 else "w") + ("-" if pxn else "x")
-        return s + ("u" if ap & 1 else "-") + ("-" if uxn else "X")
-    ap = S2_BLOCK.field("S2AP").get([d])
-    xn = S2_BLOCK.field("XN").get([d])
-    return ("r" if ap & 1 else "-") + ("w" if ap & 2 else "-") + ("-" if xn == 2 else "x")
+        return rwx(bits) + ("u" if bits & 8 else "-") + ("X" if bits & 32 else "-")
+    return rwx(bits)
+
+
+def perm_fields(stage: int, bits: int) -> dict:
+    """A leaf row's permission keys: perm (perm_str), priv and unpriv ('rwx' each)."""
+    return {"perm": perm_str(stage, bits), "priv": rwx(bits), "unpriv": rwx(bits >> 3)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ CD = fmt("CD")
 L1STD = fmt("L1STD")
 L1CD = fmt("L1CD")
 
+# Event types a dry walk of the recorded transaction can explain (model/explain.py).
+EXPLAINED = {"C_BAD_STREAMID", "F_STE_FETCH", "C_BAD_STE", "F_STREAM_DISABLED",
+             "C_BAD_SUBSTREAMID", "F_CD_FETCH", "C_BAD_CD", "F_WALK_EABT", "F_TRANSLATION",
+             "F_ADDR_SIZE", "F_ACCESS", "F_PERMISSION"}
+
 # Event record fields that hold an address, and the key the address goes under.
 EVENT_ADDRESSES = (("IPA", "ipa"), ("FetchAddr", "fetch_addr"))
 
@@ -104,6 +109,32 @@ class SmmuViews:
             s += 1
         return rows, False
 
+    def valid_sids(self) -> list[int]:
+        """StreamIDs whose STE has V=1, found by a scan in the core (a 2-level table: the L2
+        arrays its L1STDs reach, as far as each Span covers)."""
+        from core_cy.scan import valid_stes
+        st = self.strtab
+        n = 1 << min(st["log2size"], self.features.get("SIDSIZE", 0))
+        if st["fmt"] == 0:
+            return [int(x) for x in valid_stes(self.mem, st["base"], n)]
+        out = []
+        split = st["split"]
+        for i in range(max(1, n >> split)):
+            l1pa = st["base"] + 8 * i
+            try:
+                l1 = self.mem.read_u64(l1pa)
+            except MemFault:
+                continue
+            span = L1STD.field("Span").get([l1])
+            if span == 0 or span > 11 or span > split + 1:
+                continue                 # invalid or reserved: no STEs reached (C_BAD_STREAMID)
+            # The L2 array is aligned to its size: low L2Ptr bits are ignored, as the walker.
+            l2 = (L1STD.field("L2Ptr").get([l1]) << L1STD.field("L2Ptr").lo) & \
+                ~((1 << (span - 1 + 6)) - 1)
+            out += [(i << split) + int(x)
+                    for x in valid_stes(self.mem, l2, min(1 << (span - 1), n))]
+        return out
+
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
         """The CD table of a stream: {ste, ipa (table addresses are IPAs), l1: [{index, addr,
         words}], cds: [{ssid, addr, pa, words}], truncated}; valid entries only unless all."""
@@ -146,11 +177,24 @@ class SmmuViews:
         if want == 2:
             if not T.ste_has_s2(ste):
                 raise ModelError(f"{self.name} StreamID {sid:#x}: the STE has no stage 2")
-            return T.Geometry.from_ste_s2(ste).bind(self.mem)
+            return T.Geometry.from_ste_s2(ste, self.features).bind(self.mem)
         loc = T.cd_location(self.mem, ste, ssid or 0)
         cdw = read_words(self.mem, loc["pa"], 8, "CD")
-        geo = T.Geometry.from_cd(cdw, loc["xlate"] if T.ste_has_s2(ste) else None)
+        geo = T.Geometry.from_cd(cdw, loc["xlate"] if T.ste_has_s2(ste) else None, ste,
+                                 self.features)
         return geo.bind(self.mem)
+
+    def nested_tables(self, sid: int, ssid: int | None = None, limit: int = 4000) -> dict:
+        """The combined IOVA -> IPA -> PA view of a nested stream (tables.nested_dump) for the
+        CD of ssid (default 0): {s1 (Tables), s2 (Tables), rows, truncated}."""
+        ste = self.ste_words(sid)
+        if not (T.ste_has_s1(ste) and T.ste_has_s2(ste)):
+            raise ModelError(f"{self.name} StreamID {sid:#x}: the STE is not nested (Config="
+                             f"{STE.field('Config').value_name(STE.field('Config').get(ste))})")
+        s1 = self.stream_tables(sid, ssid, 1)
+        s2 = self.stream_tables(sid, None, 2)
+        d = T.nested_dump(s1.geo, s2.geo, self.mem, limit)
+        return {"s1": s1, "s2": s2, "rows": d["rows"], "truncated": d["truncated"]}
 
     def is_nested(self, sid: int) -> bool:
         """The STE of sid has both stages (its stage-1 tables are IPAs)."""
@@ -220,8 +264,32 @@ class SmmuViews:
             for name, key in EVENT_ADDRESSES:
                 v = e["fields"].get(name)
                 e[key] = None if v is None else v << f.field(name).lo
+            inp = e["fields"].get("InputAddr")
+            e["explanation"] = None if inp is None else \
+                self.explain_event(e["event"], e["fields"], inp << f.field("InputAddr").lo)
             out.append(e)
         return out
+
+    def explain_event(self, typ: str, fields: dict, addr: int) -> str | None:
+        """For a translation or configuration event: the explanation of a dry walk of the
+        transaction it records (StreamID, SubstreamID, addr: the InputAddr, RnW, InD, PnU) in
+        the state now, or None for other records. The state may have changed since the event: when the
+        walk now ends differently, the text says so."""
+        if "StreamID" not in fields or typ not in EXPLAINED:
+            return None
+        access = "exec" if fields.get("InD") else ("read" if fields.get("RnW", 1) else "write")
+        ssid = fields.get("SubstreamID") if fields.get("SSV") else None
+        try:
+            r = self.translate_dry(fields["StreamID"], addr, ssid,
+                                   access=access, priv=bool(fields.get("PnU")))
+        except ModelError as e:
+            return f"a walk of this transaction now fails: {e}"
+        if not r["fault"]:
+            return "a walk of this transaction now translates (the state changed since)"
+        e = self.explain_fault(fields["StreamID"], ssid, r["fault"], r["steps"])
+        if r["fault"]["type"] != typ:
+            return f"a walk of this transaction now gives {e['text']}"
+        return e["text"]
 
     def command_log(self, history: int = 16) -> list[dict]:
         """cmdq_entries() with core faults as ModelError (a queue in memory that is gone)."""
@@ -231,6 +299,37 @@ class SmmuViews:
             raise ModelError(f"{self.name}: command queue: {e}") from None
 
     # -- walks ---------------------------------------------------------------------------------
+    def explain_fault(self, sid: int, ssid, fault: dict | None, steps: list) -> dict | None:
+        """model/explain.explain for a walk of this SMMU: the STE and CD as in memory now
+        (None where they cannot be read) and the SMMU's features as context."""
+        from .explain import explain
+        if not fault:
+            return None
+        ctx = {"features": self.features, "ste": None, "cd": None}
+        try:
+            ctx["ste"] = self.ste_words(sid)
+            ctx["cd"] = self.cd_entry(sid, ssid or 0)["words"]
+        except (ModelError, MemFault, ValueError):
+            pass
+        e = explain(fault, steps, ctx)
+        if e["rule"].endswith(":cached"):
+            # Served by the IOTLB: say what the tables in memory say now (a dry walk).
+            f = fault
+            acc = "exec" if f.get("ind") else ("read" if f.get("rnw") else "write")
+            try:
+                r = self.translate_dry(sid, f["input_addr"], ssid, access=acc,
+                                       priv=bool(f.get("pnu")))
+            except ModelError:
+                return e
+            if r["fault"] is None:
+                e["text"] = (f"{f['type']} from the IOTLB: the cached entry refuses the access "
+                             f"but the tables in memory now allow it; {e['change']}")
+            else:
+                t = explain(r["fault"], r["steps"], ctx)
+                e = dict(t, text=f"{f['type']} from the IOTLB; the tables agree: {t['text']}",
+                         rule=t["rule"] + ":cached")
+        return e
+
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
                       priv: bool = False) -> dict:
         """translate(..., trace=True) that changes nothing: no config-cache or IOTLB fill, no
@@ -274,7 +373,38 @@ class SystemViews:
         """The Tables of a domain (stage-1 tables of a VM are IPAs of that VM)."""
         dom = self.domain(name)
         xlate = dom.vm.ipa_to_pa if dom.vm is not None else None
-        return T.Geometry.from_builder(dom.tables, xlate).bind(self.mem)
+        geo = T.Geometry.from_builder(dom.tables, xlate)
+        if dom.stage == 2:
+            geo.ctx["xnx"] = bool(self.smmu(dom.spec.get("smmu")).features.get("XNX", 1))
+        return geo.bind(self.mem)
+
+    def find_mappings(self, space: str, addr: int, size: int, smmu: str | None = None,
+                      sid: int | None = None, vm: str | None = None) -> dict:
+        """Who maps [addr, addr+size) of PA space ("pa") or of IPA space ("ipa", streams with
+        a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM):
+        {hits, scanned} as in results.Find."""
+        from .find import Finder
+        # The scan keeps exclusive ends in 64 bits: the last byte of the space is left out.
+        if size <= 0 or addr + size >= 1 << 64:
+            raise ModelError(f"find: range {addr:#x}+{size:#x} is empty or reaches the end "
+                             f"of the 64-bit space")
+        if smmu is not None:
+            self.smmu(smmu)
+        f = Finder(self)
+        if space == "pa":
+            hits = f.find_pa(addr, addr + size, smmu, sid)
+        else:
+            vmids = None
+            if vm is not None:
+                self.vm(vm)
+                vmids = {d.vmid for d in self.domains.values()
+                         if d.stage == 2 and d.spec.get("map_vm") == vm}
+                if not vmids:
+                    raise ModelError(f"find: VM {vm!r} has no stage-2 domain (no VMID)")
+            hits = f.find_ipa(addr, addr + size, smmu, sid, vmids)
+        return {"hits": hits, "scanned": {"streams": f.nstreams, "trees": f.trees,
+                                          "descriptors": f.descriptors,
+                                          "unreadable": f.unreadable}}
 
     def map_range(self, name: str, iova: int, out: int, size: int, perm: str = "rw") -> int:
         """Map in a domain's tables; returns the number of leaves written."""

@@ -1,0 +1,332 @@
+# cython: language_level=3
+"""Whole-tree scans of VMSAv8-64 translation tables in modeled memory.
+
+leaf_perms: the permissions a leaf grants, by the rule the walker applies (Arm ARM
+AArch64.S1DirectBasePermissions with hierarchical APTable/PXNTable/UXNTable; stage 2 S2AP/XN),
+so `pt` shows what `walk` would allow. find_leaves: every leaf of one tree whose output falls
+in a set of target ranges (the reverse lookup behind `find`), in a nogil loop over the
+descriptors: each table is read a 4 KiB page at a time, no Python object per descriptor, and
+only matching leaf ranges are emitted (merged when input, output and attributes continue).
+A tree whose tables are IPAs is read through a stage-2 tree (one lookup per table page).
+"""
+cimport numpy as cnp
+import numpy as np
+from libc.stdlib cimport malloc, realloc, free
+from libc.stdint cimport uint64_t
+from core_cy.physmem cimport PhysMem, MemCore, mc_page, PAGE_SHIFT, PAGE_SIZE
+from core_cy._fields cimport (STE_V, S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v,
+                              S1_TABLE_APTable_v, S1_TABLE_PXNTable_v, S1_TABLE_UXNTable_v,
+                              S2_BLOCK_S2AP_v, S2_BLOCK_XN_v)
+from core_cy._smmuv3 cimport S1_BLOCK_OA_MASK
+
+cnp.import_array()
+
+cdef enum:
+    P_R = 1
+    P_W = 2
+    P_X = 4
+
+# Attribute bits compared when merging leaves: upper [63:48] and lower [11:2].
+cdef uint64_t ATTR_MASK = ~S1_BLOCK_OA_MASK & ~<uint64_t>3
+
+
+cdef inline uint64_t lowmask(int bits) noexcept nogil:
+    return (<uint64_t>1 << bits) - 1 if bits < 64 else ~<uint64_t>0
+
+
+cdef inline int level_shift(int g, int level) noexcept nogil:
+    return g + (3 - level) * (g - 3)
+
+
+cdef inline int block_min_level(int g) noexcept nogil:
+    return 1 if g == 12 else 2
+
+
+cdef int s1_perms(bint el2, bint pan, bint wxn, uint64_t d, int tbl_ap, bint tbl_pxn,
+                  bint tbl_uxn) noexcept nogil:
+    """Stage-1 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5 (the
+    rule of the walker's s1_leaf_perms, Arm ARM AArch64.S1DirectBasePermissions)."""
+    cdef int ap = <int>S1_BLOCK_AP_v(d)
+    cdef bint ro = (ap & 2) != 0 or (tbl_ap & 2) != 0
+    cdef bint el0, pw, uw
+    cdef int p, u
+    if el2:
+        # One privilege level: AP[1], APTable[0] and PXN unused; bit 54 is XN.
+        p = P_R | (0 if ro else P_W)
+        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (wxn and not ro)):
+            p |= P_X
+        return p | (p << 3)
+    el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0
+    pw = not ro
+    uw = el0 and not ro
+    p = P_R | (P_W if pw else 0)
+    u = (P_R | (P_W if uw else 0)) if el0 else 0
+    if pan and el0:
+        p = 0
+    # Memory writable at EL0 is never executable at EL1.
+    if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (wxn and pw)):
+        p |= P_X
+    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (wxn and uw)):
+        u |= P_X
+    return p | (u << 3)
+
+
+cdef int s2_perms(bint xnx, uint64_t d) noexcept nogil:
+    """Stage-2 leaf permissions, privileged bits 0-2 and unprivileged 3-5 (S2AP, XN[1:0];
+    without SMMU_IDR3.XNX only XN[1] counts)."""
+    cdef int ap = <int>S2_BLOCK_S2AP_v(d)
+    cdef int rw = (P_R if ap & 1 else 0) | (P_W if ap & 2 else 0)
+    cdef int xn = <int>S2_BLOCK_XN_v(d)
+    if not xnx:
+        xn &= 2
+    return (rw | (P_X if xn == 0 or xn == 3 else 0)) | \
+        ((rw | (P_X if xn == 0 or xn == 1 else 0)) << 3)
+
+
+def leaf_perms(int stage, uint64_t d, int tbl_ap=0, bint tbl_pxn=False, bint tbl_uxn=False,
+               bint el2=False, bint pan=False, bint wxn=False, bint xnx=True):
+    """Permissions of a leaf descriptor: rwx bits for privileged access in bits 0-2,
+    unprivileged in bits 3-5. tbl_*: APTable/PXNTable/UXNTable gathered on the way down."""
+    if stage == 1:
+        return s1_perms(el2, pan, wxn, d, tbl_ap, tbl_pxn, tbl_uxn)
+    return s2_perms(xnx, d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reverse lookup
+# ---------------------------------------------------------------------------------------------
+cdef struct Scan:
+    MemCore* m
+    Geo* geo
+    Geo* s2               # tables are IPAs through this stage 2, or NULL
+    Target* t
+    size_t nt
+    Hit* hits
+    size_t nhits
+    size_t cap
+    uint64_t descs        # descriptors read
+    uint64_t unreadable   # table pages with no memory (or no stage-2 translation) behind them
+    bint oom
+
+
+cdef int s2_lookup(MemCore* m, Geo* s2, uint64_t ipa, uint64_t* pa) noexcept nogil:
+    """IPA -> PA through a stage-2 tree (translation only; -1 when unmapped or unreadable)."""
+    cdef int level = s2.start, sh, bits = s2.ia - level_shift(s2.g, s2.start)
+    cdef uint64_t table = s2.root, d, dpa
+    cdef const unsigned char* p
+    if ipa >> s2.ia:
+        return -1
+    while True:
+        sh = level_shift(s2.g, level)
+        dpa = table + ((ipa >> sh) & lowmask(bits)) * 8
+        p = <const unsigned char*>mc_page(m, dpa >> PAGE_SHIFT)
+        if p == NULL:
+            return -1
+        d = (<const uint64_t*>(p + (dpa & (PAGE_SIZE - 8))))[0]
+        if not d & 1:
+            return -1
+        if (d & 3) == 3 and level < 3:
+            table = d & S1_BLOCK_OA_MASK & ~lowmask(s2.g)
+            level += 1
+            bits = s2.g - 3
+            continue
+        if (level == 3 and (d & 3) != 3) or (level < 3 and level < block_min_level(s2.g)):
+            return -1
+        pa[0] = (d & S1_BLOCK_OA_MASK & ~lowmask(sh)) | (ipa & lowmask(sh))
+        return 0
+
+
+cdef int emit(Scan* s, uint64_t iova, uint64_t size, uint64_t out, uint64_t final, uint64_t d,
+              int level, int perm) noexcept nogil:
+    cdef Hit* h
+    if s.nhits:
+        h = &s.hits[s.nhits - 1]
+        if h.iova + h.size == iova and h.out + h.size == out and h.final + h.size == final \
+                and h.perm == perm and (h.desc & ATTR_MASK) == (d & ATTR_MASK) \
+                and h.level == level:
+            h.size += size
+            return 0
+    if s.nhits == s.cap:
+        h = <Hit*>realloc(s.hits, 2 * s.cap * sizeof(Hit))
+        if h == NULL:
+            s.oom = True
+            return -1
+        s.hits = h
+        s.cap *= 2
+    h = &s.hits[s.nhits]
+    h.iova = iova
+    h.size = size
+    h.out = out
+    h.final = final
+    h.desc = d
+    h.level = level
+    h.perm = perm
+    s.nhits += 1
+    return 0
+
+
+cdef inline size_t first_target(Scan* s, uint64_t out) noexcept nogil:
+    """Index of the first target with hi > out (targets are sorted and disjoint)."""
+    cdef size_t lo = 0, hi = s.nt, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s.t[mid].hi <= out:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef int scan_table(Scan* s, uint64_t table, int level, uint64_t base, int tbl_ap,
+                    bint tbl_pxn, bint tbl_uxn) noexcept nogil:
+    cdef Geo* geo = s.geo
+    cdef int g = geo.g, sh = level_shift(g, level), perm, nap
+    cdef uint64_t n, i, chunk, k, cnt, tpa, d, out, size, end, lo, hi, va
+    cdef const uint64_t* p
+    cdef size_t j
+    cdef bint npxn, nuxn
+    if level == geo.start:
+        n = <uint64_t>1 << (geo.ia - sh)
+    else:
+        n = <uint64_t>1 << (g - 3)
+    size = <uint64_t>1 << sh
+    chunk = 0
+    while chunk < n:
+        cnt = n - chunk if n - chunk < 512 else 512
+        tpa = table + chunk * 8
+        if s.s2 != NULL and s2_lookup(s.m, s.s2, tpa, &tpa) != 0:
+            s.unreadable += 1
+            chunk += cnt
+            continue
+        p = <const uint64_t*>mc_page(s.m, tpa >> PAGE_SHIFT)
+        if p == NULL:
+            s.unreadable += 1
+            chunk += cnt
+            continue
+        p += (tpa & (PAGE_SIZE - 1)) >> 3
+        s.descs += cnt
+        for k in range(cnt):
+            d = p[k]
+            if not d & 1:
+                continue
+            i = chunk + k
+            va = base + (i << sh)
+            if (d & 3) == 3 and level < 3:
+                nap = tbl_ap
+                npxn = tbl_pxn
+                nuxn = tbl_uxn
+                if geo.stage == 1 and not geo.had:
+                    nap |= <int>S1_TABLE_APTable_v(d)
+                    npxn = npxn or S1_TABLE_PXNTable_v(d) != 0
+                    nuxn = nuxn or S1_TABLE_UXNTable_v(d) != 0
+                if scan_table(s, d & S1_BLOCK_OA_MASK & ~lowmask(g), level + 1, va, nap,
+                              npxn, nuxn) != 0:
+                    return -1
+                continue
+            if (level == 3 and (d & 3) != 3) or (level < 3 and level < block_min_level(g)):
+                continue                      # reserved or not a block level: no translation
+            out = d & S1_BLOCK_OA_MASK & ~lowmask(sh)
+            end = out + size
+            j = first_target(s, out)
+            if j >= s.nt or s.t[j].lo >= end:
+                continue
+            if geo.stage == 1:
+                perm = s1_perms(geo.el2, geo.pan, geo.wxn, d, tbl_ap, tbl_pxn, tbl_uxn)
+            else:
+                perm = s2_perms(geo.xnx, d)
+            while j < s.nt and s.t[j].lo < end:
+                lo = out if out > s.t[j].lo else s.t[j].lo
+                hi = end if end < s.t[j].hi else s.t[j].hi
+                if emit(s, va + (lo - out), hi - lo, lo, s.t[j].final + (lo - s.t[j].lo), d,
+                        level, perm) != 0:
+                    return -1
+                j += 1
+        chunk += cnt
+    return 0
+
+
+cdef int geo_from(tuple spec, Geo* g) except -1:
+    stage, gs, start, ia, root, el2, pan, wxn, had, xnx = spec
+    if stage not in (1, 2) or gs not in (12, 14, 16) or not 0 <= start <= 3 or \
+            not 16 <= ia <= 52 or ia <= level_shift(gs, start) or \
+            ia - level_shift(gs, start) > gs - 3 + 4:
+        raise ValueError(f"bad table geometry {spec!r}")
+    g.stage, g.g, g.start, g.ia, g.root = stage, gs, start, ia, root
+    g.el2, g.pan, g.wxn, g.had, g.xnx = el2, pan, wxn, had, xnx
+    return 0
+
+
+def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None):
+    """Leaves of the tree `geo` whose output overlaps the targets.
+
+    geo, s2geo: (stage, granule shift, start level, input bits, root, el2, pan, wxn, had, xnx);
+    s2geo: the stage 2 the tables are read through (nested stage 1), or None. targets: an
+    (n, 3) uint64 array of [lo, hi) output ranges, sorted and disjoint, and the final address
+    of each lo. Returns (hits, descriptors read, unreadable table pages) with hits an (m, 7)
+    uint64 array of rows [iova, size, out, final, descriptor, level, perm bits]."""
+    cdef Geo g, g2
+    cdef Scan s
+    cdef cnp.ndarray[cnp.uint64_t, ndim=2] t = np.ascontiguousarray(targets, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint64_t, ndim=2] res
+    cdef size_t i
+    geo_from(geo, &g)
+    if s2geo is not None:
+        geo_from(s2geo, &g2)
+    if t.shape[0] and t.shape[1] != 3:
+        raise ValueError("targets must be rows of (lo, hi, final)")
+    s.m = &mem.core
+    s.geo = &g
+    s.s2 = &g2 if s2geo is not None else NULL
+    s.t = <Target*>t.data if t.shape[0] else NULL
+    s.nt = t.shape[0]
+    s.cap = 64
+    s.nhits = 0
+    s.descs = 0
+    s.unreadable = 0
+    s.oom = False
+    s.hits = <Hit*>malloc(s.cap * sizeof(Hit))
+    if s.hits == NULL:
+        raise MemoryError()
+    try:
+        if s.nt:
+            with nogil:
+                scan_table(&s, g.root, g.start, 0, 0, False, False)
+        if s.oom:
+            raise MemoryError("find: too many hits")
+        res = np.empty((s.nhits, 7), dtype=np.uint64)
+        for i in range(s.nhits):
+            res[i, 0] = s.hits[i].iova
+            res[i, 1] = s.hits[i].size
+            res[i, 2] = s.hits[i].out
+            res[i, 3] = s.hits[i].final
+            res[i, 4] = s.hits[i].desc
+            res[i, 5] = s.hits[i].level
+            res[i, 6] = s.hits[i].perm
+        return res, s.descs, s.unreadable
+    finally:
+        free(s.hits)
+
+
+def valid_stes(PhysMem mem, uint64_t base, uint64_t n):
+    """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
+    array), read a page at a time; pages with no memory behind them are skipped."""
+    cdef uint64_t i = 0, pa, per, j
+    cdef const uint64_t* p
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(n, dtype=np.uint64)
+    cdef uint64_t* o = <uint64_t*>out.data
+    cdef uint64_t k = 0
+    with nogil:
+        while i < n:
+            pa = base + i * 64
+            per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) >> 6      # STEs left in this page
+            if per > n - i:
+                per = n - i
+            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
+            if p != NULL:
+                p += (pa & (PAGE_SIZE - 1)) >> 3
+                for j in range(per):
+                    if STE_V(p + 8 * j):
+                        o[k] = i + j
+                        k += 1
+            i += per
+    return out[:k]

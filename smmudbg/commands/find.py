@@ -1,0 +1,58 @@
+"""The find command: reverse lookup from a physical (or intermediate) address range to the
+streams and input addresses that map it."""
+from __future__ import annotations
+
+from .. import results as res
+from .registry import CommandError, Int, Smmu, Text, Vm, command, parse_int
+
+
+def parse_range(text: str, what: str) -> tuple[int, int]:
+    """ADDR, ADDR..END (END exclusive) or ADDR+SIZE -> (addr, size)."""
+    try:
+        if ".." in text:
+            a, b = text.split("..", 1)
+            lo, hi = parse_int(a), parse_int(b)
+            if hi <= lo:
+                raise CommandError(f"find: {what}: {text!r}: END must be above ADDR")
+            size = hi - lo
+        elif "+" in text:
+            a, b = text.split("+", 1)
+            lo, size = parse_int(a), parse_int(b)
+        else:
+            lo, size = parse_int(text), 1
+    except ValueError:
+        raise CommandError(f"find: {what}: {text!r} is not ADDR, ADDR..END or ADDR+SIZE") \
+            from None
+    if lo < 0 or size < 0:
+        raise CommandError(f"find: {what}: {text!r}: addresses and sizes are not negative")
+    return lo, size
+
+
+@command("find", Text("pa", "physical range: ADDR, ADDR..END (END exclusive) or ADDR+SIZE",
+                      keyword=True, metavar="RANGE"),
+         Text("ipa", "intermediate range of a VM (same forms)", keyword=True, metavar="RANGE"),
+         Vm("vm", "with ipa=: only the streams of this VM (its stage-2 VMIDs)", keyword=True),
+         Smmu("smmu", "only this SMMU", optional=True),
+         Int("sid", "only this StreamID", keyword=True, hi=(1 << 32) - 1),
+         pure=True)
+def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None):
+    """Who maps an address: every (SMMU, StreamID, SubstreamID, IOVA range) whose translation
+    lands in the range, with both stages' permissions.
+
+    find pa=RANGE [SMMU] [sid=N]          stage 1, stage 2, nested (IOVA -> IPA -> PA), bypass
+    find ipa=RANGE [vm=VM] [SMMU] [sid=N] streams with a stage 2: nested stage-1 outputs in the
+                                          IPA range, stage-2-only streams where stage 2 maps it
+
+    RANGE is ADDR, ADDR..END (END exclusive) or ADDR+SIZE. Every valid, legal STE is asked;
+    each table tree is scanned once (streams sharing a domain share it), stage-1 TTB0 only."""
+    if (pa is None) == (ipa is None):
+        raise CommandError("find: give one of pa=RANGE or ipa=RANGE")
+    if vm is not None and pa is not None:
+        raise CommandError("find: vm= goes with ipa=")
+    space = "pa" if pa is not None else "ipa"
+    addr, size = parse_range(pa if pa is not None else ipa, space)
+    r = ctx.system.find_mappings(space, addr, size, smmu, sid, vm)
+    n = len(r["hits"])
+    return res.Find(space=space, addr=addr, size=size, hits=r["hits"], scanned=r["scanned"],
+                    message=f"{n} mapping{'s' if n != 1 else ''} of {space.upper()} "
+                            f"{addr:#x}+{size:#x}")

@@ -1,0 +1,213 @@
+"""Reverse lookup: which (SMMU, StreamID, SubstreamID, input range) maps an output range.
+
+`find pa=` asks every valid, legal STE of every SMMU: stage 1 (CD tables' TTB0 trees), stage 2,
+nested (stage 2 inverted first: the IPA ranges that land in the PA range; then stage 1 for
+outputs in those IPA ranges, its tables read through the same stage 2) and bypass. `find ipa=`
+asks the streams with a stage 2 (a VM's view): nested stage 1 outputs in the IPA range, and
+stage-2-only streams whose stage 2 maps it. The scans run in core_cy.scan.find_leaves; each
+distinct tree (root, geometry, permission context, stage 2 it is read through) is scanned once
+per lookup, so streams sharing a domain share the result.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core_cy.scan import find_leaves
+
+from ..arch.fieldtable import fmt
+from ..errors import ModelError
+from . import tables as T
+
+STE = fmt("STE")
+CD = fmt("CD")
+ALL = (1 << 64) - 1
+
+
+def _row(m, sid, device, ssid, stage, iova, size, ipa, pa, level, p1, p2, vmid, asid,
+         af=True):
+    eff = p1 & p2
+    return {"af": af, "smmu": m.name, "sid": sid, "device": device, "ssid": ssid, "stage": stage,
+            "iova": iova, "size": size, "ipa": ipa, "pa": pa, "level": level,
+            "s1_perm": None if p1 == 0x3F and stage in ("2", "bypass") else T.perm_str(1, p1),
+            "s2_perm": None if p2 == 0x3F and stage in ("1", "bypass") else T.rwx(p2),
+            "priv": T.rwx(eff), "unpriv": T.rwx(eff >> 3), "vmid": vmid, "asid": asid}
+
+
+class Finder:
+    """One lookup over a System: scans cached by tree for its duration."""
+
+    def __init__(self, system):
+        self.system = system
+        self.cache: dict = {}
+        self.trees = 0
+        self.descriptors = 0
+        self.unreadable = 0
+        self.nstreams = 0
+
+    def scan(self, geo: T.Geometry, targets, s2geo: T.Geometry | None = None):
+        """find_leaves over geo (read through s2geo), cached by tree and targets."""
+        spec = geo.scan_spec()
+        s2spec = s2geo.scan_spec() if s2geo is not None else None
+        t = np.asarray(targets, dtype=np.uint64).reshape(-1, 3)
+        key = (spec, s2spec, t.tobytes())
+        hit = self.cache.get(key)
+        if hit is None:
+            try:
+                hit, descs, bad = find_leaves(self.system.mem, spec, t, s2spec)
+            except ValueError as e:
+                raise ModelError(f"find: {geo.name} tables at {geo.root:#x}: {e}") from None
+            self.trees += 1
+            self.descriptors += descs
+            self.unreadable += bad
+            self.cache[key] = hit
+        return hit
+
+    # -- streams -------------------------------------------------------------------------------
+    def streams(self, smmu=None, sid=None):
+        """(Smmu, sid, STE words, device name) of every valid, legal STE in scope."""
+        for m in self.system.smmus.values():
+            if smmu is not None and m.name != smmu:
+                continue
+            if sid is not None:
+                try:
+                    entries = [{"sid": sid, "words": m.ste_words(sid)}]
+                except ModelError:
+                    continue
+            else:
+                entries = []
+                for s in m.valid_sids():
+                    try:
+                        entries.append({"sid": s, "words": m.ste_words(s)})
+                    except ModelError:
+                        continue
+            for e in entries:
+                w = e["words"]
+                if not STE.field("V").get(w) or m.check_ste(w):
+                    continue           # invalid, illegal (C_BAD_STE) or Config=abort
+                st = self.system.streams.get((m.name, e["sid"]))
+                self.nstreams += 1
+                yield m, e["sid"], w, st.name if st else None
+
+    def cds(self, m, sid, ste):
+        """(ssid, stage-1 Geometry, ASID) of every valid, legal CD of the stream."""
+        try:
+            t = m.cd_table(sid)
+        except ModelError:
+            return
+        nested = T.ste_has_s2(ste)
+        for c in t["cds"]:
+            if m.check_cd(c["words"], ste):
+                continue
+            try:
+                geo = T.Geometry.from_cd(c["words"], None, ste, m.features)
+            except ModelError:
+                continue
+            if CD.field("EPD0").get(c["words"]):
+                continue                       # TTB0 walks disabled (TTB1 is not scanned)
+            if nested:
+                geo.name = "nested stage 1 (TTB0)"
+            yield c["ssid"], geo, CD.field("ASID").get(c["words"])
+
+    # -- find pa= ------------------------------------------------------------------------------
+    def find_pa(self, lo: int, end: int, smmu=None, sid=None) -> list[dict]:
+        """Every mapping of PA [lo, end), as rows (see results.Find)."""
+        target = [(lo, end, lo)]
+        rows = []
+        for m, s, ste, dev in self.streams(smmu, sid):
+            cfg = STE.field("Config").get(ste)
+            vmid = STE.field("S2VMID").get(ste) if T.ste_has_s2(ste) else None
+            if cfg == 4:
+                # Bypass maps each PA to itself, within the OAS (beyond it: F_ADDR_SIZE).
+                top = min(end, 1 << m.walker.oas_bits)
+                if lo < top:
+                    rows.append(_row(m, s, dev, None, "bypass", lo, top - lo, None, lo, None,
+                                     0x3F, 0x3F, None, None))
+                continue
+            s2 = T.Geometry.from_ste_s2(ste, m.features) if T.ste_has_s2(ste) else None
+            if not T.ste_has_s1(ste):
+                for h in self.scan(s2, target):
+                    rows.append(_row(m, s, dev, None, "2", int(h[0]), int(h[1]), None,
+                                     int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None,
+                                     _af(2, h[4])))
+                continue
+            if s2 is None:
+                for ssid, geo, asid in self.cds(m, s, ste):
+                    for h in self.scan(geo, target):
+                        rows.append(_row(m, s, dev, ssid, "1", int(h[0]), int(h[1]), None,
+                                         int(h[3]), int(h[5]), int(h[6]), 0x3F, None, asid,
+                                         _af(1, h[4])))
+                continue
+            # Nested: IPA ranges that land in the PA range, then stage 1 into them.
+            inv = self.scan(s2, target)
+            if not len(inv):
+                continue
+            ipa_targets = np.stack([inv[:, 0], inv[:, 0] + inv[:, 1], inv[:, 3]], axis=1)
+            for ssid, geo, asid in self.cds(m, s, ste):
+                for h in self.scan(geo, ipa_targets, s2):
+                    ipa = int(h[2])
+                    k = int(np.searchsorted(inv[:, 0], np.uint64(ipa), side="right")) - 1
+                    rows.append(_row(m, s, dev, ssid, "nested", int(h[0]), int(h[1]), ipa,
+                                     int(h[3]), int(h[5]), int(h[6]), int(inv[k, 6]), vmid,
+                                     asid, _af(1, h[4]) and _af(2, inv[k, 4])))
+        return rows
+
+    # -- find ipa= -----------------------------------------------------------------------------
+    def find_ipa(self, lo: int, end: int, smmu=None, sid=None, vmids=None) -> list[dict]:
+        """Every mapping of IPA [lo, end) by streams with a stage 2 (VMID in vmids if given):
+        nested stage-1 inputs whose output is in the range, and stage-2-only streams (whose
+        input is the IPA) where their stage 2 maps it. pa: where the IPA lands (or null)."""
+        rows = []
+        for m, s, ste, dev in self.streams(smmu, sid):
+            if not T.ste_has_s2(ste):
+                continue
+            vmid = STE.field("S2VMID").get(ste)
+            if vmids is not None and vmid not in vmids:
+                continue
+            s2 = T.Geometry.from_ste_s2(ste, m.features)
+            # Stage 2 by input: every leaf (all outputs), then clipped to the IPA range.
+            s2all = self.scan(s2, [(0, ALL, 0)])
+            if not T.ste_has_s1(ste):
+                for h in _clip_inputs(s2all, lo, end):
+                    rows.append(_row(m, s, dev, None, "2", h[0], h[1], h[0], h[2], h[3],
+                                     0x3F, h[4], vmid, None))
+                continue
+            for ssid, geo, asid in self.cds(m, s, ste):
+                for h in self.scan(geo, [(lo, end, lo)], s2):
+                    ipa, size = int(h[2]), int(h[1])
+                    # Split by how stage 2 maps the IPAs (or does not).
+                    cur = ipa
+                    for p in _clip_inputs(s2all, ipa, ipa + size) + [(ipa + size, 0)]:
+                        if p[0] > cur:         # IPAs stage 2 does not map
+                            rows.append(_row(m, s, dev, ssid, "nested", int(h[0]) + cur - ipa,
+                                             p[0] - cur, cur, None, int(h[5]), int(h[6]), 0,
+                                             vmid, asid))
+                        if p[1]:
+                            rows.append(_row(m, s, dev, ssid, "nested",
+                                             int(h[0]) + p[0] - ipa, p[1], p[0], p[2],
+                                             int(h[5]), int(h[6]), p[4], vmid, asid))
+                        cur = p[0] + p[1]
+        rows.sort(key=lambda r: (r["smmu"], r["sid"], r["ssid"] or 0, r["iova"]))
+        return rows
+
+
+def _af(stage: int, d) -> bool:
+    """The leaf's access flag (AF=0: a walk faults F_ACCESS unless AFFD or hardware update)."""
+    return bool(T.leaf_af(stage, int(d)))
+
+
+def _clip_inputs(hits, lo: int, end: int) -> list:
+    """Leaves of a full scan (rows in input order) whose input overlaps [lo, end), clipped:
+    [(input, size, output, level, perm)]."""
+    if not len(hits):
+        return []
+    starts = hits[:, 0]
+    k = max(0, int(np.searchsorted(starts, np.uint64(lo), side="right")) - 1)
+    out = []
+    while k < len(hits) and int(starts[k]) < end:
+        a, n = int(hits[k, 0]), int(hits[k, 1])
+        b = max(a, lo)
+        e = min(a + n, end)
+        if b < e:
+            out.append((b, e - b, int(hits[k, 2]) + b - a, int(hits[k, 5]), int(hits[k, 6])))
+        k += 1
+    return out
