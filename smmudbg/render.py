@@ -393,8 +393,10 @@ def _events(d):
     head = Text(f"{d['smmu']} event queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
                 f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
                 + ("  OVERFLOW" if d.get("overflow") else ""), style="bold")
-    t = _table("#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
-               "IPA / FetchAddr")
+    cols = ["#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
+            "IPA / FetchAddr"]
+    scope_all = d.get("scope") == "all"
+    t = _table(*(cols + ["state"] if scope_all else cols))
     for e in d["entries"]:
         f = e.get("fields", {})
         acc = ("read" if f.get("RnW") else "write") if "RnW" in f else "-"
@@ -408,12 +410,52 @@ def _events(d):
         t.add_row(str(e["index"]), Text(e["event"], style=BAD), hx(f.get("StreamID")),
                   hx(f["SubstreamID"]) if f.get("SSV") else "-", hx(f.get("InputAddr")), acc,
                   str(f["S2"]) if "S2" in f else "-", _CLASS.get(f.get("CLASS"), "-")
-                  if "CLASS" in f else "-", hx(extra))
-    return Group(head, t) if d["entries"] else Group(head, Text("no events", style=DIM))
+                  if "CLASS" in f else "-", hx(extra),
+                  *([Text(e["state"], style=DIM if e["state"] != "pending" else "")]
+                    if scope_all else []))
+    parts = [head, t] if d["entries"] else [head, Text("no events", style=DIM)]
+    nr = d.get("not_records")
+    if nr:
+        parts.append(Text(f"every slot read: {nr['empty']} empty, {nr['unbacked']} outside "
+                          f"the memory, {nr['unknown']} with an unknown event type",
+                          style=DIM))
+    if d.get("summary") is not None:
+        st = _table("StreamID", "device", "records", "events")
+        for r in d["summary"]:
+            st.add_row(hx(r["sid"]), r["device"] or "-", str(r["records"]),
+                       ", ".join(f"{k} x{v}" for k, v in r["events"].items()))
+        parts.append(st if d["summary"] else Text("no records to summarize", style=DIM))
+    return Group(*parts)
+
+
+def _cmdq(d):
+    head = Text(f"{d['smmu']} command queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
+                f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
+                + (f"  GERROR: {', '.join(d['gerror'])}" if d["gerror"] else "")
+                + (f"  dropping the next {d['drop_budget']} invalidations"
+                   if d["drop_budget"] else ""), style="bold")
+    t = _table("#", "command", "state", "effect")
+    stop = d.get("history_stop")
+    if stop:
+        t.add_row(Text(f"{stop['index']:#x}", style=DIM),
+                  Text(f"history stops here: {stop['why']}", style="yellow"), "", "")
+    for e in d["entries"]:
+        fields = " ".join(f"{k}={v:#x}" for k, v in e["fields"].items()
+                          if k != "Opcode" and v)
+        t.add_row(f"{e['index']:#x}" + ("'" if e.get("lap") == -1 else ""),
+                  Text((e["command"] or "?") + (" " + fields if fields else "")),
+                  Text(e["state"], style=BAD if e["state"] not in
+                       ("done", "consumed", "pending", "dropped") else ""),
+                  e.get("effect") or "")
+    parts = [head, t] if d["entries"] or stop else [head, Text("no commands", style=DIM)]
+    if any(e.get("lap") == -1 for e in d["entries"]):
+        parts.append(Text("' : a slot of the lap before CONS's", style=DIM))
+    return Group(*parts)
 
 
 RENDERERS = {
     "events": _events,
+    "cmdq": _cmdq,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),

@@ -306,8 +306,11 @@ class Mem(Result):
 
 @dataclass(kw_only=True)
 class Cmdq(Result):
-    """The command queue (`cmdq`): entries are the queue log records (index, command, fields,
-    outcome ...), gerror the active GERROR flags."""
+    """The command queue (`cmdq`): entries are the queue log records [{index, pa, command,
+    fields, state (done, dropped, an error, pending, or consumed: read back from the ring),
+    effect, addresses, lap (ring rows: 0, or -1 for the lap before CONS's)}], gerror the
+    active GERROR flags; history_stop: null, or {index, back, why} where the history read
+    back from the ring stops being trustworthy."""
     kind = "cmdq"
     smmu: str
     prod: int
@@ -317,12 +320,17 @@ class Cmdq(Result):
     gerror: list
     drop_budget: int
     entries: list
+    history_stop: dict | None = None
 
 
 @dataclass(kw_only=True)
 class Events(Result):
-    """The event queue (`events`): entries [{index, event, code, fields {StreamID, ...},
-    ipa (address or null), fetch_addr (address or null), ...}]."""
+    """The event queue (`events`): entries [{index, pa, event, fields {StreamID, ...}, raw,
+    ipa (address or null), fetch_addr (address or null), state (pending/consumed), and with
+    scope "all" lap (0, or -1: the lap before PROD's) and back (records written after it)}],
+    oldest first; scope: "pending" (CONS..PROD) or "all" (every record in the queue memory);
+    summary: null or [{sid, device, records, events {EVENT: count}}]; not_records (scope
+    all): {empty, unbacked, unknown} counts of slots without a record."""
     kind = "events"
     smmu: str
     prod: int
@@ -331,6 +339,9 @@ class Events(Result):
     base: int
     log2size: int
     entries: list
+    scope: str = "pending"
+    summary: list | None = None
+    not_records: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -312,28 +312,91 @@ def mem(ctx, address, length=64, vm=None):
                    chunks=ctx.system.memory_chunks(address, length, vm))
 
 
-@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16)",
+@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16); older "
+                             "than this session's, read back from the ring memory",
                              keyword=True, default=16), pure=True)
 def cmdq(ctx, smmu, history=16):
     """The command queue: PROD/CONS, errors, the last consumed commands with what each did,
-    and the commands still waiting."""
+    and the commands still waiting.
+
+    history=N goes back N commands behind CONS. Commands consumed before this session (an
+    imported dump's) are decoded from the ring memory, which still holds them, as far as
+    they are intact; `history_stop` says where that history stops being trustworthy (the
+    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command)."""
     m = ctx.system.smmu(smmu)
+    h = m.command_history(history)
     return res.Cmdq(**{"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),
                            "base": m.cmdq.base, "log2size": m.cmdq.log2size,
                            "gerror": m.gerror_active(), "drop_budget": m.cmdq.drop_budget,
-                           "entries": plain_log(m.command_log(history))})
+                           "entries": plain_log(h["entries"]), "history_stop": h["stop"]})
 
 
-@command("events", Smmu(), pure=True)
-def events(ctx, smmu):
+def _event_names(ctx, args):
+    from ..arch.smmuv3.fields_queue import EVENT_TYPES
+    return list(EVENT_TYPES)
+
+
+def _index_range(text: str, size: int) -> tuple[int, int]:
+    lo, sep, hi = text.partition("..")
+    try:
+        a = parse_int(lo)
+        b = parse_int(hi) if sep else a
+    except ValueError:
+        raise CommandError(f"events: range: {text!r} is not INDEX or FIRST..LAST") from None
+    if a > b or b >= size:
+        raise CommandError(f"events: range: {text} is not within 0..{size - 1:#x}")
+    return a, b
+
+
+@command("events", Smmu(), Flag("all", "every record in the queue memory, consumed ones too"),
+         Text("range", "queue indices FIRST..LAST (implies all)", keyword=True,
+              metavar="FIRST..LAST"),
+         Int("sid", "only records of this StreamID", keyword=True, hi=(1 << 32) - 1),
+         Text("type", "only records of this event type (F_TRANSLATION, C_BAD_STE, ...)",
+              keyword=True, metavar="EVENT", complete=_event_names),
+         Flag("summary", "a per-StreamID count of the records by event type"), pure=True)
+def events(ctx, smmu, all=False, range=None, sid=None, type=None, summary=False):
     """The event queue: records from CONS to PROD (what software has not read yet), decoded,
-    and whether the queue overflowed."""
+    and whether the queue overflowed.
+
+    all         every record the queue memory holds, oldest first: the consumed ones too
+                (an imported dump's events from before the snapshot). A record's state is
+                pending or consumed; lap -1 marks slots written in the lap before PROD's
+                (certain when PROD.WRAP=1, else only if the queue wrapped).
+    range=A..B  only queue indices A to B (implies all)
+    sid=N, type=EVENT   filters; summary: counts per StreamID and event type."""
     m = ctx.system.smmu(smmu)
-    ents = m.event_records()
+    not_records = None
+    if all or range is not None:
+        h = m.event_history()
+        ents = h["entries"]
+        not_records = {"empty": h["empty"], "unbacked": h["unbacked"], "unknown": h["unknown"]}
+        if range is not None:
+            lo, hi = _index_range(range, 1 << m.evtq.log2size)
+            ents = [e for e in ents if lo <= e["index"] <= hi]
+    else:
+        ents = m.event_records()
+    if type is not None:
+        want = type.upper().removeprefix("EVT_")
+        if want not in _event_names(ctx, {}):
+            raise CommandError(f"events: type: {type!r} is not an event type "
+                               f"(e.g. F_TRANSLATION, C_BAD_STE)")
+        ents = [e for e in ents if e["event"] == want]
+    if sid is not None:
+        ents = [e for e in ents if e["fields"].get("StreamID") == sid]
+    by_sid: dict = {}
+    for e in ents:
+        row = by_sid.setdefault(e["fields"].get("StreamID"), {})
+        row[e["event"]] = row.get(e["event"], 0) + 1
+    rows = [{"sid": k, "device": device_name(ctx, smmu, k), "records": sum(v.values()),
+             "events": dict(sorted(v.items()))} for k, v in sorted(by_sid.items())]
     return res.Events(**{"smmu": smmu, "prod": m.reg("EVENTQ_PROD"),
                              "cons": m.reg("EVENTQ_CONS"), "overflow": m.evtq_overflow,
                              "base": m.evtq.base, "log2size": m.evtq.log2size,
-                             "entries": ents})
+                             "entries": ents,
+                             "scope": "all" if not_records is not None else "pending",
+                             "summary": rows if summary else None,
+                             "not_records": not_records})
 
 
 def plain_log(log):

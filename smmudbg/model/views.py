@@ -14,6 +14,7 @@ from ..arch.fieldtable import fmt
 from ..arch.smmuv3.events import event_format
 from ..errors import ModelError
 from . import hazards
+from .cmdq import ring_history
 from . import tables as T
 
 STE = fmt("STE")
@@ -23,6 +24,16 @@ L1CD = fmt("L1CD")
 
 # Event record fields that hold an address, and the key the address goes under.
 EVENT_ADDRESSES = (("IPA", "ipa"), ("FetchAddr", "fetch_addr"))
+
+
+def _with_addresses(e: dict) -> dict:
+    """An event record with ipa (from IPA[55:12]) and fetch_addr (from FetchAddr[55:3]) as
+    addresses, or None when the record type has no such field."""
+    f = event_format(int(e["raw"][:2], 16))
+    for name, key in EVENT_ADDRESSES:
+        v = e["fields"].get(name)
+        e[key] = None if v is None else v << f.field(name).lo
+    return e
 
 
 def store_words(mem, pa: int, old: list, new: list) -> list[int]:
@@ -215,20 +226,45 @@ class SmmuViews:
         except MemFault as e:
             raise ModelError(f"{self.name}: event queue: {e}") from None
         for e in records:
-            f = event_format(int(e["raw"][:2], 16))
-            e = dict(e)
-            for name, key in EVENT_ADDRESSES:
-                v = e["fields"].get(name)
-                e[key] = None if v is None else v << f.field(name).lo
-            out.append(e)
+            out.append(_with_addresses(dict(e, state="pending")))
         return out
 
     def command_log(self, history: int = 16) -> list[dict]:
         """cmdq_entries() with core faults as ModelError (a queue in memory that is gone)."""
+        return self.command_history(history)["entries"]
+
+    def command_history(self, history: int = 16) -> dict:
+        """The last `history` consumed commands, then the pending ones: {entries, stop}.
+
+        Commands this model consumed come with what they did (cmdq_entries); older ones, as a
+        dump's commands from before the snapshot, are read back from the ring memory behind
+        CONS (cmdq.ring_history: state "consumed", no effect) as far as they are intact.
+        stop: null, or {index, back, why} where the ring's history stops being trustworthy."""
         try:
-            return self.cmdq_entries(history)
+            entries = self.cmdq_entries(history)
         except MemFault as e:
             raise ModelError(f"{self.name}: command queue: {e}") from None
+        seen = sum(1 for e in entries if e["state"] in ("done", "dropped"))
+        stop = None
+        if history > seen:
+            r = ring_history(self.cmdq, seen, history - seen)
+            old = [{k: e[k] for k in ("index", "pa", "command", "fields", "state", "lap")}
+                   for e in reversed(r["entries"])]
+            for e in old:
+                e["effect"] = ""
+            entries = old + entries
+            stop = r["stop"]
+        return {"entries": entries, "stop": stop}
+
+    def event_history(self) -> dict:
+        """EventQueue.history() with the record addresses as in event_records(), core faults
+        as ModelError."""
+        try:
+            h = self.evtq.history()
+        except MemFault as e:
+            raise ModelError(f"{self.name}: event queue: {e}") from None
+        h["entries"] = [_with_addresses(e) for e in h["entries"]]
+        return h
 
     # -- walks ---------------------------------------------------------------------------------
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
