@@ -197,9 +197,16 @@ class Repl:
             return True
         if text in QUIT_WORDS:
             return False
+        from .script import json_line, split_json_flag
+        text, as_json = split_json_flag(text)
         try:
             out = self.session.execute(text)
-            if out.ok:
+            if out.ok and out.result.kind == "json-mode":
+                self.console.print(Text(out.result.message), soft_wrap=True)
+            elif as_json or getattr(self.session, "json_output", False):
+                # exactly `smmudbg run --json`'s line: not wrapped, not highlighted
+                self.console.print(Text(json_line(out)), soft_wrap=True, highlight=False)
+            elif out.ok:
                 from .render import render
                 self.console.print(render(out.result))
                 self.console.print()        # a blank line before the next prompt

@@ -573,6 +573,13 @@ class Expect(Result):
 
 
 @dataclass(kw_only=True)
+class JsonMode(Result):
+    """`json on|off`: whether the REPL prints results as JSON."""
+    kind = "json-mode"
+    on: bool
+
+
+@dataclass(kw_only=True)
 class HelpIndex(Result):
     """`help`: areas [{area, commands: [{name, usage, summary, available}]}]."""
     kind = "help-index"
