@@ -27,6 +27,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
     out = ["help", "help walk", "help set", "topology", "smmus", "vms", f"regs {smmu}",
            f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
            f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
+           f"cmdq {smmu} history=300", f"events {smmu} all summary", "json", "json off",
            "mem 0x40000000 32", "mem 0 16"]
     for vm in sysm.vms:
         out.append(f"mem 0x40000000 16 vm={vm}")
