@@ -237,7 +237,8 @@ def _check(d):
             t = _table("stale", "key", "problem", "fix")
             for e in s["stale"]:
                 key = " ".join(f"{k}={hx(v)}" for k, v in e["key"].items())
-                t.add_row(e["kind"], key, e["problem"], Text(e["fix"], style="bold"))
+                fix = e.get("fix_commands") or [e["fix"]]
+                t.add_row(e["kind"], key, e["problem"], Text("\n".join(fix), style="bold"))
             parts.append(t)
         for h in s["hazards"]:
             txt = Text(f"  {h['kind']} SID {h['sid']:#x}"

@@ -483,7 +483,9 @@ class ConsumeEvents(Result):
 
 @dataclass(kw_only=True)
 class Check(Result):
-    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}]."""
+    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}];
+    stale: [{kind (STE/CD/TLB), key, problem, fix (the invalidation), command [name, fields],
+    fix_commands (the lines that fix it: `cmd SMMU invalidation`, `cmd SMMU CMD_SYNC`)}]."""
     kind = "check"
     smmus: list
     problems: int

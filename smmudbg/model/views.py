@@ -293,7 +293,23 @@ class SmmuViews:
             except MemFault:
                 pass
         r["event"] = None
+        self.locate_ste_step(r["steps"], sid)
         return r
+
+    def locate_ste_step(self, steps, sid: int) -> None:
+        """Name, in the STE step of a walk trace, the table the STE was read from and its index
+        there: the L2 array and SID[SPLIT-1:0] for a 2-level stream table, the table and the
+        StreamID for a linear one (3.3.2), the same for a config-cache hit as for a fetch."""
+        st = self.strtab
+        for step in steps or ():
+            pa = step.get("desc_pa")
+            if step.get("what") != "STE" or pa is None:
+                continue
+            if st["fmt"] == 1:
+                idx = sid & ((1 << st["split"]) - 1)
+                step["table"], step["index"] = pa - STE.size * idx, idx
+            else:
+                step["table"], step["index"] = st["base"], sid
 
 
 class SystemViews:
