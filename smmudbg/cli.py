@@ -130,30 +130,19 @@ def _run(args) -> int:
 
 
 def _replay(args) -> int:
-    import json
+    from .script import _width, json_line
     from .session import Session
     s = Session()
     out = s.execute(f"replay {_quote(args.session)}")
+    if args.json:           # errors too: {"command", "ok": false, "error"}, as run --json
+        print(json_line(out))
+        return EXIT_ERROR if not out.ok or not out.result.data["identical"] else 0
     if not out.ok:
         raise SmmuDbgError(out.error)
-    r = out.result.data
-    if args.json:
-        print(json.dumps(out.result.to_json()))
-    elif r["identical"]:
-        print(f"replayed {r['replayed']} commands identically")
-    else:
-        d = r["diverged"]
-        print(f"command #{d['index']} diverged: {d['command']}")
-        exp = d["expected"]
-        print("  recorded: " + ("ok" if exp["ok"] else "error") + f", digest {exp['digest']}"
-              + (f", error: {exp['error']}" if exp.get("error") else "")
-              + (f"\n  recorded result: {json.dumps(exp['result'])}" if "result" in exp
-                 else ""))
-        got = d["got"]
-        print("  now:      " + ("ok" if got["ok"] else "error") + f", digest {got['digest']}")
-        print(f"  result now: {json.dumps(got['result'])}")
-        print(f"{r['differing']} of {r['replayed']} commands differ")
-    return 0 if r["identical"] else EXIT_ERROR
+    from .render import render_text
+    sys.stdout.write(render_text(out.result, width=_width(sys.stdout),
+                                 color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+    return 0 if out.result.data["identical"] else EXIT_ERROR
 
 
 def _quote(path: str) -> str:

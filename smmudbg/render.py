@@ -279,8 +279,10 @@ def _help(d):
     if d["args"]:
         t = _table("argument", "")
         for a in d["args"]:
+            said = "default" in (a["help"] or "")       # the help text names it already
             t.add_row(a["usage"], a["help"] + (f" (default {a['default']})"
-                                               if a["default"] not in (None, "") else ""))
+                                               if a["default"] not in (None, "") and not said
+                                               else ""))
         parts.append(t)
     if not d["available"]:
         parts.append(Text(d["why"], style=BAD))
@@ -454,8 +456,95 @@ def _cmdq(d):
     return Group(*parts)
 
 
+def _inject_entry(d):
+    title = f"inject {d['inject']}: {d['smmu']} SID {d['sid']:#x}" + \
+        (f" SSID {d['ssid']}" if d.get("ssid") is not None else "") + \
+        f" at {d['addr']:#x}" + (f" (PA {d['pa']:#x})" if d.get("pa") not in (None, d["addr"])
+                                 else "")
+    t = _table("dword", "old", "new", "")
+    for i, (o, n) in enumerate(zip(d["old"], d["new"])):
+        t.add_row(str(i), Text(f"{o:016x}", style=NUM), Text(f"{n:016x}", style=NUM),
+                  Text("changed", style=BAD) if o != n else "")
+    parts = [Text(title, style="bold"), t]
+    if d.get("problem"):
+        parts.append(Text(f"the SMMU now: {d['problem']}", style=BAD))
+    return Group(*parts)
+
+
+def _inject_desc(d):
+    pairs = [("descriptor at", Text(f"{d['desc_addr']:#x}" + (
+                f" (PA {d['desc_pa']:#x})" if d["desc_pa"] != d["desc_addr"] else ""))),
+             ("level", Text(str(d["level"]))), ("maps", Text(f"{d['size']:#x} bytes")),
+             ("old", Text(f"{d['old']:016x}", style=NUM)),
+             ("new", Text(f"{d['new']:016x}", style=NUM)), ("change", Text(d["what"]))]
+    return _kv(pairs, f"inject {d['inject']} in {d['domain']}")
+
+
+def _short(v, limit=60) -> str:
+    import json as _json
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:#x}"
+    t = v if isinstance(v, str) else _json.dumps(v, separators=(",", ":"))
+    return t if len(t) <= limit else t[:limit - 3] + "..."
+
+
+def _differences(a, b, path="", out=None, limit=12):
+    """[(path, a, b)] where two JSON values differ, leaves first found (at most limit)."""
+    out = [] if out is None else out
+    if len(out) >= limit:
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if a.get(k, "<absent>") != b.get(k, "<absent>"):
+                _differences(a.get(k, "<absent>"), b.get(k, "<absent>"),
+                             f"{path}.{k}" if path else str(k), out, limit)
+    elif isinstance(a, str) and a.startswith("<") and a.endswith(("fields>", "entries>")):
+        pass        # a session summary left this part out: nothing to compare
+    elif isinstance(a, list) and isinstance(b, list):
+        cut = bool(a) and isinstance(a[-1], str) and a[-1].startswith("... ")
+        if cut:     # a summary keeps the first entries only
+            a, b = a[:-1], b[:len(a) - 1]
+        for i in range(max(len(a), len(b))):
+            x = a[i] if i < len(a) else "<absent>"
+            y = b[i] if i < len(b) else "<absent>"
+            if x != y:
+                _differences(x, y, f"{path}[{i}]", out, limit)
+    elif a != b:
+        out.append((path or "result", a, b))
+    return out
+
+
+def _replay(d):
+    where = d.get("file") or d.get("path") or "this session's log"
+    if d["identical"]:
+        return Text(f"replayed {d['replayed']} commands identically ({where})", style=GOOD)
+    v = d["diverged"]
+    exp, got = v["expected"], v["got"]
+    parts = [Text(f"command #{v['index']} diverged: {v['command']}  ({d['differing']} of "
+                  f"{d['replayed']} commands differ; {where})", style=BAD)]
+    t = _table("", "recorded", "now")
+    t.add_row("status", "ok" if exp["ok"] else "error", "ok" if got["ok"] else "error")
+    t.add_row("digest", exp["digest"][:16], got["digest"][:16])
+    if exp.get("error") or not got["ok"]:
+        t.add_row("error", exp.get("error") or "-", got["result"].get("error", "-")
+                  if not got["ok"] else "-")
+    recorded = exp.get("result", exp.get("summary"))
+    if recorded is not None and got["ok"]:
+        for path, a, b in _differences(recorded, got["result"]):
+            t.add_row(path, _short(a), _short(b))
+        if "result" not in exp:
+            t.add_row("", Text("(recorded: the saved summary only; `save FILE results` "
+                               "keeps whole results)", style=DIM), "")
+    parts.append(t)
+    return Group(*parts)
+
+
 RENDERERS = {
     "events": _events,
+    "inject-entry": _inject_entry,
+    "inject-desc": _inject_desc,
+    "replay": _replay,
+    "loaded": _replay,
     "cmdq": _cmdq,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
@@ -504,13 +593,21 @@ def render(result):
     return RENDERERS.get(d.get("kind"), _generic)(d)
 
 
-def render_text(result, width: int = 120, color: bool = False) -> str:
-    """The Result rendered to a string (ANSI colours only if color)."""
+PLAIN_WIDTH = 1 << 12      # "no terminal": wide enough that nothing wraps
+
+
+def render_text(result, width: int | None = 120, color: bool = False) -> str:
+    """The Result rendered to a string (ANSI colours only if color). width=None: for a file or
+    a pipe, not a terminal: nothing wrapped to a width, no padding at the ends of lines."""
     buf = io.StringIO()
-    con = Console(file=buf, width=width, color_system="standard" if color else None,
+    con = Console(file=buf, width=width or PLAIN_WIDTH,
+                  color_system="standard" if color else None,
                   force_terminal=color, highlight=False, soft_wrap=False)
     con.print(render(result))
-    return buf.getvalue()
+    text = buf.getvalue()
+    if width is None:
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
 
 
 def error_text(message: str) -> Text:

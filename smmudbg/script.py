@@ -48,6 +48,16 @@ def _expects_error(cmds, i) -> bool:
     return len(words) >= 2 and words[0] == "expect" and words[1] == "error"
 
 
+def _width(out) -> int | None:
+    """The terminal's width when out is one; None (no wrapping, no padding) for a file or a
+    pipe."""
+    isatty = getattr(out, "isatty", None)
+    if isatty is not None and isatty():
+        import shutil
+        return shutil.get_terminal_size().columns
+    return None
+
+
 def json_line(outcome) -> str:
     """The one JSON line `smmudbg run --json` prints for an executed command (the REPL's
     `--json` and `json on` print the same)."""
@@ -78,7 +88,7 @@ def run_script(lines, session: Session, *, as_json: bool = False, keep_going: bo
             if outcome.result.kind != "expect":
                 from .render import render_text
                 out.write(f"> {line}\n")
-                out.write(render_text(outcome.result, color=color))
+                out.write(render_text(outcome.result, width=_width(out), color=color))
         if outcome.ok or _expects_error(cmds, i):
             continue
         status = 1

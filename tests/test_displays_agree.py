@@ -102,3 +102,101 @@ def test_ste_row_on_the_qemu_dump():
                                ("walk smmu0 0x100 0x1000", 0x4BA64000, 0)):
         row = ste_row(s, line)
         assert (row["table"], row["index"]) == (table, index), line
+
+
+# ---------------------------------------------------------------------------------------------
+# help, replay, inject, piped output, README, docs
+# ---------------------------------------------------------------------------------------------
+def test_help_shows_each_default_once():
+    from smmudbg.commands.registry import REGISTRY
+    from smmudbg.render import render_text
+    s = Session()
+    for name in REGISTRY.names():
+        text = render_text(s.run(f"help {name}"), width=None)
+        for line in text.splitlines():
+            assert line.count("default") <= 1, (name, line)
+    assert "(default 0) (default 0)" not in render_text(s.run("help cd"), width=None)
+
+
+def test_help_index_summaries_are_whole_sentences():
+    s = Session()
+    for area in s.run("help").data["areas"]:
+        for c in area["commands"]:
+            assert not c["summary"].endswith(":"), c
+    check = next(c for a in s.run("help").data["areas"] for c in a["commands"]
+                 if c["name"] == "check")
+    assert "stale" in check["summary"] and check["summary"].endswith(".")
+
+
+def cli(*args, stdin=""):
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "smmudbg.cli", *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_replay_divergence_is_a_table(tmp_path):
+    s = Session()
+    s.run("walk nic0 0x10000123")
+    p = tmp_path / "s.json"
+    s.save(str(p), results=True)
+    doc = json.loads(p.read_text())
+    doc["log"][0]["result"]["pa"] = 0x61000999          # as if recorded differently
+    doc["log"][0]["digest"] = "0" * 64
+    p.write_text(json.dumps(doc))
+    r = cli("replay", str(p))
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("command #1 diverged: walk nic0 0x10000123")
+    row = next(line for line in lines if line.startswith("pa "))
+    assert "0x61000999" in row and "0x61000123" in row
+    assert "{'" not in r.stdout and '"kind"' not in r.stdout      # no dict dump
+
+
+def test_replay_json_reports_errors_as_json(tmp_path):
+    r = cli("replay", str(tmp_path / "missing.json"), "--json")
+    assert r.returncode == 1 and r.stderr == ""
+    d = json.loads(r.stdout)
+    assert d["ok"] is False and "missing.json" in d["error"]
+    r = cli("replay", "sessions/nested-walk.json", "--json")
+    d = json.loads(r.stdout)
+    assert r.returncode == 0 and d["ok"] and d["result"]["identical"]
+
+
+def test_inject_shows_old_and_new_words_in_hex():
+    from smmudbg.render import render_text
+    s = Session()
+    ste = s.run("ste nic0").data["words"]
+    text = render_text(s.run("inject corrupt-ste nic0"), width=None)
+    # default: dword 0 bit 3 flipped
+    assert f"{ste[0]:016x}" in text and f"{ste[0] ^ 8:016x}" in text
+    assert str(ste[0]) not in text
+    text = render_text(s.run("inject clear-af nic0-dma 0x10000000"), width=None)
+    d = s.last.result.data
+    assert f"{d['old']:016x}" in text and f"{d['new']:016x}" in text
+
+
+def test_piped_output_is_not_padded_or_wrapped():
+    long_line = "walk nic0 0x10000123"
+    r = cli("run", "-", stdin=f"{long_line}\nhelp\nregs smmu0\n")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    # help's replay summary is longer than 120 columns with its usage: one line, not folded
+    replay = [line for line in lines if line.startswith("replay [FILE]")]
+    assert len(replay) == 1 and "compare every result" in replay[0]
+    assert max(len(line) for line in lines) > 120
+
+
+def test_readme_tells_what_else_there_is():
+    text = (ROOT / "README.md").read_text()
+    first = text.split("```sh\n", 1)[1].splitlines()[:2]
+    assert first == ["pip install . && smmudbg",
+                     "pip install -e '.[test]' && python -m pytest tests"]
+    for needle in ("smmudbg run", "smmudbg replay", "import qemu", "examples/", "quit"):
+        assert needle in text, needle
+
+
+def test_docs_cite_only_what_a_user_can_reach():
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = p.read_text()
+        assert "../" not in text and "/work/" not in text and "smmu-facts" not in text, p

@@ -54,7 +54,10 @@ def _hazard(m, entry, kind):
 @command("check", Arg("smmu", NameT("smmus", "SMMU", "SMMU"), "only this SMMU", optional=True),
          pure=True)
 def check(ctx, smmu=None):
-    """Everything suspicious in the current state, per SMMU, in one report:
+    """Everything suspicious in the current state: stale cached entries and their fixes,
+    update hazards, illegal STEs and global errors, per SMMU.
+
+    The report, per SMMU (or for SMMU only):
 
     stale    cached STEs, CDs and IOTLB entries that memory no longer matches, each with the
              commands that remove it: the invalidation, then CMD_SYNC (fix_commands: lines
