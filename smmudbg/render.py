@@ -361,6 +361,19 @@ def _topology(d):
         n = tree.add(Text(f"VM {v['name']}", style="bold"))
         for r in v["ram"]:
             n.add(f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}")
+    if d.get("shared"):
+        sh = tree.add(Text("shared translation contexts", style="bold"))
+        for g in d["shared"]:
+            k = g["key"]
+            what = (f"{g['smmu']} {g['stage']}: " + (f"VMID {hx(k['vmid'])} " if k["vmid"]
+                                                      is not None else "")
+                    + (f"S2TTB {k['s2ttb']:#x}" if "s2ttb" in k else
+                       f"ASID {k['asid']:#x} TTB0 {k['ttb0']:#x}"))
+            who = ", ".join((x["device"] or f"SID {x['sid']:#x}")
+                            + (f" (+{x['count'] - 1} more)" if x["count"] > 1 else "")
+                            + (f" ssid {x['ssid']}" if x["ssid"] else "")
+                            for x in g["streams"])
+            sh.add(f"{what}  <-  {who}")
     dn = tree.add(Text("domains", style="bold"))
     for x in d["domains"]:
         dn.add(f"{x['name']}  stage {x['stage']}  {x['granule'] >> 10}K  {x['bits']}-bit  "
@@ -563,8 +576,12 @@ RENDERERS = {
     "set-reg": _set,
     "topology": _topology,
     "register": lambda d: Group(Text(f"{d['name']} = {d['value']:#x}", style="bold"),
-                                _fields(d["fields"])),
-    "registers": lambda d: _rows(f"{d['smmu']} registers", d["registers"],
+                                _fields(d["fields"])) if d.get("provided", True) else
+    Text(f"{d['name']}: not provided (the imported register file does not give it)",
+         style=DIM),
+    "registers": lambda d: _rows(f"{d['smmu']} registers",
+                                 [dict(r, value=r["value"] if r.get("provided", True)
+                                       else "not provided") for r in d["registers"]],
                                  ["name", "offset", "value"]),
     "strtab": lambda d: Group(Text(f"{d['smmu']} stream table {d['format']} @ {d['base']:#x}, "
                                    f"2^{d['log2size']} entries"
@@ -572,7 +589,7 @@ RENDERERS = {
                                    style="bold"),
                               _rows(None, d["entries"], ["sid", "device", "config", "addr",
                                                          "s2vmid", "s1contextptr", "s1cdmax",
-                                                         "s2ttb"]),
+                                                         "s2ttb", "problem"]),
                               Text("... more: strtab SMMU sid=N" if d["more"] else "")),
     "tlb": lambda d: Group(_rows(f"{d['smmu']} IOTLB", d["entries"],
                                  ["kind", "vmid", "asid", "in_base", "size", "out_base",

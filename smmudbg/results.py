@@ -114,7 +114,10 @@ class Topology(Result):
     """The system (`topology`). smmus: [{name, base, strtab {base, format, log2size, split},
     smmuen, stage1, stage2, streams (count)}]; vms: [{name, ram: [{ipa, size, pa}]}];
     domains: [{name, smmu, stage, granule, bits, root, asid, vmid, vm}]; streams: [{name,
-    smmu, sid, count, config, s2, cds: [{ssid, domain}]}]."""
+    smmu, sid, count, config, s2, cds: [{ssid, domain}]}]; shared: translation contexts more
+    than one stream uses, read from the STEs and CDs in memory: [{stage ("stage 1" or
+    "stage 2"), smmu, key ({vmid, s2ttb} or {vmid, asid, ttb0}), streams: [{sid, count,
+    device, ssid}]}]."""
     kind = "topology"
     name: str
     description: str
@@ -122,6 +125,7 @@ class Topology(Result):
     vms: list
     domains: list
     streams: list
+    shared: list = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -140,19 +144,23 @@ class Vms(Result):
 
 @dataclass(kw_only=True)
 class Register(Result):
-    """One register (`regs SMMU REG`): fields [{field, dword, bits, value, meaning}]."""
+    """One register (`regs SMMU REG`): fields [{field, dword, bits, value, meaning}];
+    provided: false when an imported snapshot did not give it (value and fields then null
+    and empty: not provided, not 0)."""
     kind = "register"
     smmu: str
     name: str
     offset: int | None
     size: int
-    value: int
+    value: int | None
     fields: list
+    provided: bool = True
 
 
 @dataclass(kw_only=True)
 class Registers(Result):
-    """Every register (`regs SMMU`): registers [{name, offset, size, value}]."""
+    """Every register (`regs SMMU`): registers [{name, offset, size, value, provided}]; a
+    register an imported snapshot did not give has value null and provided false."""
     kind = "registers"
     smmu: str
     registers: list
@@ -161,7 +169,8 @@ class Registers(Result):
 @dataclass(kw_only=True)
 class Strtab(Result):
     """The stream table (`strtab`). entries: [{sid, addr, device, v, config, s2vmid,
-    s1contextptr (address), s1cdmax, s2ttb (address)}]; more: rows were left out."""
+    s1contextptr (address), s1cdmax, s2ttb (address), legal, problem (why C_BAD_STE, or
+    null)}]; more: rows were left out."""
     kind = "strtab"
     smmu: str
     base: int
@@ -496,7 +505,8 @@ class Check(Result):
 @dataclass(kw_only=True)
 class Import(Result):
     """`import qemu`: what the importer built (segments [{pa, size}], strtab, streams [{sid,
-    config}], warnings, gerror)."""
+    config, device}], warnings, gerror); pci: the `info pci` file the device names come from,
+    or null."""
     kind = "import"
     system: str
     smmu: str
@@ -512,6 +522,7 @@ class Import(Result):
     gerror: list
     warnings: list
     ram_base: int | None
+    pci: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------

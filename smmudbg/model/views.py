@@ -168,6 +168,35 @@ class SmmuViews:
         ste = self.ste_words(sid)
         return T.ste_has_s1(ste) and T.ste_has_s2(ste)
 
+    def stream_domains(self, sid: int, max_ssids: int = 64) -> dict:
+        """The translation contexts a stream's STE selects, as keys streams can share:
+        {s2: (VMID, S2TTB) or None, s1: [(ssid, ASID, TTB0)] of its valid CDs (the first
+        max_ssids SubstreamIDs; TTB0 an IPA when nested)}. Unreadable parts are left out."""
+        try:
+            ste = self.ste_words(sid)
+        except ModelError:
+            return {"s2": None, "s1": []}
+        out = {"s2": None, "s1": []}
+        if not STE.field("V").get(ste) or self.check_ste(ste):
+            return out
+        if T.ste_has_s2(ste):
+            out["s2"] = (STE.field("S2VMID").get(ste), STE.field("S2TTB").address(ste))
+        if T.ste_has_s1(ste):
+            try:
+                t = self.cd_table(sid, max_cds=max_ssids)
+            except ModelError:
+                return out
+            for e in t["cds"]:
+                out["s1"].append((e["ssid"], CD.field("ASID").get(e["words"]),
+                                  CD.field("TTB0").address(e["words"])))
+        return out
+
+    def register_provided(self, name: str) -> bool:
+        """Whether the register holds a known value: always for a modeled SMMU; for an
+        imported snapshot only the registers it gave (importers set regs_provided)."""
+        provided = getattr(self, "regs_provided", None)
+        return provided is None or name in provided
+
     # -- architected checks --------------------------------------------------------------------
     def check_ste(self, words) -> str:
         """Why the SMMU would reject this STE (C_BAD_STE), "STE.Config=abort", or ""."""
