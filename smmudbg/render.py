@@ -552,7 +552,61 @@ def _replay(d):
     return Group(*parts)
 
 
+def _diff(d):
+    parts = [Text(f"diff {d['from']} -> {d['to']}" + ("  (no differences)" if d["identical"]
+                                                       else ""), style="bold")]
+    for m in d["smmus"]:
+        if m.get("only"):
+            parts.append(Text(f"{m['smmu']}: only in {d['from'] if m['only'] == 'a' else d['to']}",
+                              style=BAD))
+            continue
+        if m["registers"]:
+            t = _table("register", d["from"], d["to"], title=f"{m['smmu']} registers")
+            for r in m["registers"]:
+                t.add_row(r["name"], "not provided" if r["a"] is None else hx(r["a"]),
+                          "not provided" if r["b"] is None else hx(r["b"]))
+            parts.append(t)
+        for what, rows in (("STE", m["stes"]), ("CD", m["cds"])):
+            if not rows:
+                continue
+            t = _table("StreamID", "SSID", "change", "fields", title=f"{m['smmu']} {what}s")
+            for r in rows:
+                t.add_row(hx(r["sid"]), str(r["ssid"]) if "ssid" in r else "-", r["change"],
+                          ", ".join(f"{f['field']} {hx(f['a'])} -> {hx(f['b'])}"
+                                    for f in r["fields"]))
+            parts.append(t)
+        if m["mappings"]:
+            t = _table("StreamID", "SSID", "stage", "input range", "change",
+                       f"{d['from']}", f"{d['to']}", title=f"{m['smmu']} mappings")
+            for r in m["mappings"]:
+                side = [(f"{r[o]:#x} {r[p]}" if r[o] is not None else "-")
+                        for o, p in (("a_out", "a_perm"), ("b_out", "b_perm"))]
+                t.add_row(hx(r["sid"]), "-" if r["ssid"] is None else str(r["ssid"]),
+                          str(r["stage"]), f"{r['in']:#x}-{r['end']:#x}",
+                          Text(r["change"], style=GOOD if r["change"] == "added" else BAD),
+                          *side)
+            parts.append(t)
+        if m.get("stes_truncated"):
+            parts.append(Text("(only the first 4096 valid STEs compared)", style=DIM))
+        if m.get("mappings_truncated"):
+            parts.append(Text("(mappings of more stream configurations not compared)",
+                              style=DIM))
+        q = m["queues"]
+        moved = [f"{n} PROD {v['a']['prod']:#x}->{v['b']['prod']:#x} CONS "
+                 f"{v['a']['cons']:#x}->{v['b']['cons']:#x}" for n, v in q.items()
+                 if v["a"] != v["b"]]
+        if moved:
+            parts.append(Text(f"{m['smmu']} queues: " + "; ".join(moved)))
+        if m["events"]:
+            t = _table("#", "event", "StreamID", "state", title=f"{m['smmu']} new events")
+            for e in m["events"]:
+                t.add_row(str(e["index"]), e["event"], hx(e["sid"]), e["state"])
+            parts.append(t)
+    return Group(*parts)
+
+
 RENDERERS = {
+    "diff": _diff,
     "events": _events,
     "inject-entry": _inject_entry,
     "inject-desc": _inject_desc,

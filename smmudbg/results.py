@@ -525,6 +525,23 @@ class Import(Result):
     pci: str | None = None
 
 
+@dataclass(kw_only=True)
+class Diff(Result):
+    """`diff`: two states, from (JSON "from", the earlier: a) and to (b), e.g. "@5" and "now".
+    smmus: [{smmu, only (null, or "a"/"b": the SMMU is in one state only), registers [{name,
+    a, b}] (null: not provided), stes [{sid, change (added/removed/changed), fields [{field,
+    a, b}]}], stes_truncated (the first 4096 valid STEs compared only), cds [{sid, ssid,
+    change, fields}], mappings [{sid, ssid, stage, change, in,
+    end, a_out, b_out, a_perm, b_perm}] (input ranges; outputs at `in`), mappings_truncated,
+    queues {cmdq, eventq: {a: {prod, cons}, b: {prod, cons}}}, events [{index, event, sid,
+    state, fields}] (records in b's queue memory that a's does not hold)}]; identical."""
+    kind = "diff"
+    from_: str = field(metadata={"json": "from"})
+    to: str
+    smmus: list
+    identical: bool
+
+
 # ---------------------------------------------------------------------------------------------
 # session and help
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
            f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
            f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
            f"cmdq {smmu} history=300", f"events {smmu} all summary", "json", "json off",
+           "diff @0",
            "mem 0x40000000 32", "mem 0 16"]
     for vm in sysm.vms:
         out.append(f"mem 0x40000000 16 vm={vm}")
