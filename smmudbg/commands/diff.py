@@ -66,8 +66,12 @@ def diff(ctx, text):
         b, where = _import(rest)
         a, la, lb = ctx.system, "now", where
     else:
-        from ..session import Session
-        other, _ = Session.load(arg)
+        if "\x00" in arg:
+            raise CommandError(f"diff: {arg!r} is not a file name")
+        try:
+            other, _ = type(ctx).load(arg)      # ctx is the Session: load beside it
+        except (OSError, ValueError) as e:
+            raise CommandError(f"diff: {arg}: {e}") from None
         a, b, la, lb = ctx.system, other.system, "now", arg
     d = diff_systems(a, b)
     n = sum(len(s.get(k) or []) for s in d["smmus"]
