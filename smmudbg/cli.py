@@ -86,8 +86,13 @@ def _basic_loop(session) -> int:
             return 0
         if not line.strip():
             continue
+        from .script import json_line, split_json_flag
+        line, as_json = split_json_flag(line)
         out = session.execute(line)
-        if out.ok:
+        if as_json or getattr(session, "json_output", False) and \
+                not (out.ok and out.result.kind == "json-mode"):
+            print(json_line(out))
+        elif out.ok:
             con.print(render(out.result))
         else:
             con.print(out.error, style="bold red", markup=False)

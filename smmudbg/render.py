@@ -606,6 +606,7 @@ def _diff(d):
 
 
 RENDERERS = {
+    "json-mode": lambda d: Text(f"json output {'on' if d['on'] else 'off'}"),
     "diff": _diff,
     "events": _events,
     "inject-entry": _inject_entry,

@@ -65,3 +65,12 @@ def test_json_toggle():
 def test_json_without_a_command_is_an_error():
     out = Session().execute("json maybe")
     assert not out.ok and "on or off" in out.error
+
+
+def test_basic_loop_takes_json_too(monkeypatch, capsys):
+    from smmudbg import cli
+    lines = iter(["walk nic0 0x10000000 --json", "json on", "ste nic0", "quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert cli._basic_loop(Session()) == 0
+    got = json_lines(capsys.readouterr().out.replace("smmudbg> ", ""))
+    assert got == run_json(["walk nic0 0x10000000", "ste nic0"])
