@@ -8,8 +8,6 @@ import lzma
 import struct
 from pathlib import Path
 
-import pytest
-
 from smmudbg.render import render_text
 from smmudbg.session import Session
 

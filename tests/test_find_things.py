@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from smmudbg.importers.qemu_pci import device_names, parse_info_pci
 from smmudbg.render import render_text
 from smmudbg.session import Session
