@@ -86,8 +86,13 @@ def _basic_loop(session) -> int:
             return 0
         if not line.strip():
             continue
+        from .script import json_line, split_json_flag
+        line, as_json = split_json_flag(line)
         out = session.execute(line)
-        if out.ok:
+        if as_json or getattr(session, "json_output", False) and \
+                not (out.ok and out.result.kind == "json-mode"):
+            print(json_line(out))
+        elif out.ok:
             con.print(render(out.result))
         else:
             con.print(out.error, style="bold red", markup=False)
@@ -130,30 +135,19 @@ def _run(args) -> int:
 
 
 def _replay(args) -> int:
-    import json
+    from .script import _width, json_line
     from .session import Session
     s = Session()
     out = s.execute(f"replay {_quote(args.session)}")
+    if args.json:           # errors too: {"command", "ok": false, "error"}, as run --json
+        print(json_line(out))
+        return EXIT_ERROR if not out.ok or not out.result.data["identical"] else 0
     if not out.ok:
         raise SmmuDbgError(out.error)
-    r = out.result.data
-    if args.json:
-        print(json.dumps(out.result.to_json()))
-    elif r["identical"]:
-        print(f"replayed {r['replayed']} commands identically")
-    else:
-        d = r["diverged"]
-        print(f"command #{d['index']} diverged: {d['command']}")
-        exp = d["expected"]
-        print("  recorded: " + ("ok" if exp["ok"] else "error") + f", digest {exp['digest']}"
-              + (f", error: {exp['error']}" if exp.get("error") else "")
-              + (f"\n  recorded result: {json.dumps(exp['result'])}" if "result" in exp
-                 else ""))
-        got = d["got"]
-        print("  now:      " + ("ok" if got["ok"] else "error") + f", digest {got['digest']}")
-        print(f"  result now: {json.dumps(got['result'])}")
-        print(f"{r['differing']} of {r['replayed']} commands differ")
-    return 0 if r["identical"] else EXIT_ERROR
+    from .render import render_text
+    sys.stdout.write(render_text(out.result, width=_width(sys.stdout),
+                                 color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+    return 0 if out.result.data["identical"] else EXIT_ERROR
 
 
 def _quote(path: str) -> str:

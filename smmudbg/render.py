@@ -262,7 +262,8 @@ def _check(d):
             t = _table("stale", "key", "problem", "fix")
             for e in s["stale"]:
                 key = " ".join(f"{k}={hx(v)}" for k, v in e["key"].items())
-                t.add_row(e["kind"], key, e["problem"], Text(e["fix"], style="bold"))
+                fix = e.get("fix_commands") or [e["fix"]]
+                t.add_row(e["kind"], key, e["problem"], Text("\n".join(fix), style="bold"))
             parts.append(t)
         for h in s["hazards"]:
             txt = Text(f"  {h['kind']} SID {h['sid']:#x}"
@@ -303,8 +304,10 @@ def _help(d):
     if d["args"]:
         t = _table("argument", "")
         for a in d["args"]:
+            said = "default" in (a["help"] or "")       # the help text names it already
             t.add_row(a["usage"], a["help"] + (f" (default {a['default']})"
-                                               if a["default"] not in (None, "") else ""))
+                                               if a["default"] not in (None, "") and not said
+                                               else ""))
         parts.append(t)
     if not d["available"]:
         parts.append(Text(d["why"], style=BAD))
@@ -383,6 +386,19 @@ def _topology(d):
         n = tree.add(Text(f"VM {v['name']}", style="bold"))
         for r in v["ram"]:
             n.add(f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}")
+    if d.get("shared"):
+        sh = tree.add(Text("shared translation contexts", style="bold"))
+        for g in d["shared"]:
+            k = g["key"]
+            what = (f"{g['smmu']} {g['stage']}: " + (f"VMID {hx(k['vmid'])} " if k["vmid"]
+                                                      is not None else "")
+                    + (f"S2TTB {k['s2ttb']:#x}" if "s2ttb" in k else
+                       f"ASID {k['asid']:#x} TTB0 {k['ttb0']:#x}"))
+            who = ", ".join((x["device"] or f"SID {x['sid']:#x}")
+                            + (f" (+{x['count'] - 1} more)" if x["count"] > 1 else "")
+                            + (f" ssid {x['ssid']}" if x["ssid"] else "")
+                            for x in g["streams"])
+            sh.add(f"{what}  <-  {who}")
     dn = tree.add(Text("domains", style="bold"))
     for x in d["domains"]:
         dn.add(f"{x['name']}  stage {x['stage']}  {x['granule'] >> 10}K  {x['bits']}-bit  "
@@ -418,8 +434,10 @@ def _events(d):
     head = Text(f"{d['smmu']} event queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
                 f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
                 + ("  OVERFLOW" if d.get("overflow") else ""), style="bold")
-    t = _table("#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
-               "IPA / FetchAddr")
+    cols = ["#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
+            "IPA / FetchAddr"]
+    scope_all = d.get("scope") == "all"
+    t = _table(*(cols + ["state"] if scope_all else cols))
     for e in d["entries"]:
         f = e.get("fields", {})
         acc = ("read" if f.get("RnW") else "write") if "RnW" in f else "-"
@@ -433,8 +451,183 @@ def _events(d):
         t.add_row(str(e["index"]), Text(e["event"], style=BAD), hx(f.get("StreamID")),
                   hx(f["SubstreamID"]) if f.get("SSV") else "-", hx(f.get("InputAddr")), acc,
                   str(f["S2"]) if "S2" in f else "-", _CLASS.get(f.get("CLASS"), "-")
-                  if "CLASS" in f else "-", hx(extra))
-    return Group(head, t) if d["entries"] else Group(head, Text("no events", style=DIM))
+                  if "CLASS" in f else "-", hx(extra),
+                  *([Text(e["state"], style=DIM if e["state"] != "pending" else "")]
+                    if scope_all else []))
+    parts = [head, t] if d["entries"] else [head, Text("no events", style=DIM)]
+    nr = d.get("not_records")
+    if nr:
+        parts.append(Text(f"every slot read: {nr['empty']} empty, {nr['unbacked']} outside "
+                          f"the memory, {nr['unknown']} with an unknown event type",
+                          style=DIM))
+    if d.get("summary") is not None:
+        st = _table("StreamID", "device", "records", "events")
+        for r in d["summary"]:
+            st.add_row(hx(r["sid"]), r["device"] or "-", str(r["records"]),
+                       ", ".join(f"{k} x{v}" for k, v in r["events"].items()))
+        parts.append(st if d["summary"] else Text("no records to summarize", style=DIM))
+    return Group(*parts)
+
+
+def _cmdq(d):
+    head = Text(f"{d['smmu']} command queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
+                f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
+                + (f"  GERROR: {', '.join(d['gerror'])}" if d["gerror"] else "")
+                + (f"  dropping the next {d['drop_budget']} invalidations"
+                   if d["drop_budget"] else ""), style="bold")
+    t = _table("#", "command", "state", "effect")
+    stop = d.get("history_stop")
+    if stop:
+        t.add_row(Text(f"{stop['index']:#x}", style=DIM),
+                  Text(f"history stops here: {stop['why']}", style="yellow"), "", "")
+    for e in d["entries"]:
+        fields = " ".join(f"{k}={v:#x}" for k, v in e["fields"].items()
+                          if k != "Opcode" and v)
+        t.add_row(f"{e['index']:#x}" + ("'" if e.get("lap") == -1 else ""),
+                  Text((e["command"] or "?") + (" " + fields if fields else "")),
+                  Text(e["state"], style=BAD if e["state"] not in
+                       ("done", "consumed", "pending", "dropped") else ""),
+                  e.get("effect") or "")
+    parts = [head, t] if d["entries"] or stop else [head, Text("no commands", style=DIM)]
+    if any(e.get("lap") == -1 for e in d["entries"]):
+        parts.append(Text("' : a slot of the lap before CONS's", style=DIM))
+    return Group(*parts)
+
+
+def _inject_entry(d):
+    title = f"inject {d['inject']}: {d['smmu']} SID {d['sid']:#x}" + \
+        (f" SSID {d['ssid']}" if d.get("ssid") is not None else "") + \
+        f" at {d['addr']:#x}" + (f" (PA {d['pa']:#x})" if d.get("pa") not in (None, d["addr"])
+                                 else "")
+    t = _table("dword", "old", "new", "")
+    for i, (o, n) in enumerate(zip(d["old"], d["new"])):
+        t.add_row(str(i), Text(f"{o:016x}", style=NUM), Text(f"{n:016x}", style=NUM),
+                  Text("changed", style=BAD) if o != n else "")
+    parts = [Text(title, style="bold"), t]
+    if d.get("problem"):
+        parts.append(Text(f"the SMMU now: {d['problem']}", style=BAD))
+    return Group(*parts)
+
+
+def _inject_desc(d):
+    pairs = [("descriptor at", Text(f"{d['desc_addr']:#x}" + (
+                f" (PA {d['desc_pa']:#x})" if d["desc_pa"] != d["desc_addr"] else ""))),
+             ("level", Text(str(d["level"]))), ("maps", Text(f"{d['size']:#x} bytes")),
+             ("old", Text(f"{d['old']:016x}", style=NUM)),
+             ("new", Text(f"{d['new']:016x}", style=NUM)), ("change", Text(d["what"]))]
+    return _kv(pairs, f"inject {d['inject']} in {d['domain']}")
+
+
+def _short(v, limit=60) -> str:
+    import json as _json
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:#x}"
+    t = v if isinstance(v, str) else _json.dumps(v, separators=(",", ":"))
+    return t if len(t) <= limit else t[:limit - 3] + "..."
+
+
+def _differences(a, b, path="", out=None, limit=12):
+    """[(path, a, b)] where two JSON values differ, leaves first found (at most limit)."""
+    out = [] if out is None else out
+    if len(out) >= limit:
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if a.get(k, "<absent>") != b.get(k, "<absent>"):
+                _differences(a.get(k, "<absent>"), b.get(k, "<absent>"),
+                             f"{path}.{k}" if path else str(k), out, limit)
+    elif isinstance(a, str) and a.startswith("<") and a.endswith(("fields>", "entries>")):
+        pass        # a session summary left this part out: nothing to compare
+    elif isinstance(a, list) and isinstance(b, list):
+        cut = bool(a) and isinstance(a[-1], str) and a[-1].startswith("... ")
+        if cut:     # a summary keeps the first entries only
+            a, b = a[:-1], b[:len(a) - 1]
+        for i in range(max(len(a), len(b))):
+            x = a[i] if i < len(a) else "<absent>"
+            y = b[i] if i < len(b) else "<absent>"
+            if x != y:
+                _differences(x, y, f"{path}[{i}]", out, limit)
+    elif a != b:
+        out.append((path or "result", a, b))
+    return out
+
+
+def _replay(d):
+    where = d.get("file") or d.get("path") or "this session's log"
+    if d["identical"]:
+        return Text(f"replayed {d['replayed']} commands identically ({where})", style=GOOD)
+    v = d["diverged"]
+    exp, got = v["expected"], v["got"]
+    parts = [Text(f"command #{v['index']} diverged: {v['command']}  ({d['differing']} of "
+                  f"{d['replayed']} commands differ; {where})", style=BAD)]
+    t = _table("", "recorded", "now")
+    t.add_row("status", "ok" if exp["ok"] else "error", "ok" if got["ok"] else "error")
+    t.add_row("digest", exp["digest"][:16], got["digest"][:16])
+    if exp.get("error") or not got["ok"]:
+        t.add_row("error", exp.get("error") or "-", got["result"].get("error", "-")
+                  if not got["ok"] else "-")
+    recorded = exp.get("result", exp.get("summary"))
+    if recorded is not None and got["ok"]:
+        for path, a, b in _differences(recorded, got["result"]):
+            t.add_row(path, _short(a), _short(b))
+        if "result" not in exp:
+            t.add_row("", Text("(recorded: the saved summary only; `save FILE results` "
+                               "keeps whole results)", style=DIM), "")
+    parts.append(t)
+    return Group(*parts)
+
+
+def _diff(d):
+    parts = [Text(f"diff {d['from']} -> {d['to']}" + ("  (no differences)" if d["identical"]
+                                                       else ""), style="bold")]
+    for m in d["smmus"]:
+        if m.get("only"):
+            parts.append(Text(f"{m['smmu']}: only in {d['from'] if m['only'] == 'a' else d['to']}",
+                              style=BAD))
+            continue
+        if m["registers"]:
+            t = _table("register", d["from"], d["to"], title=f"{m['smmu']} registers")
+            for r in m["registers"]:
+                t.add_row(r["name"], "not provided" if r["a"] is None else hx(r["a"]),
+                          "not provided" if r["b"] is None else hx(r["b"]))
+            parts.append(t)
+        for what, rows in (("STE", m["stes"]), ("CD", m["cds"])):
+            if not rows:
+                continue
+            t = _table("StreamID", "SSID", "change", "fields", title=f"{m['smmu']} {what}s")
+            for r in rows:
+                t.add_row(hx(r["sid"]), str(r["ssid"]) if "ssid" in r else "-", r["change"],
+                          ", ".join(f"{f['field']} {hx(f['a'])} -> {hx(f['b'])}"
+                                    for f in r["fields"]))
+            parts.append(t)
+        if m["mappings"]:
+            t = _table("StreamID", "SSID", "stage", "input range", "change",
+                       f"{d['from']}", f"{d['to']}", title=f"{m['smmu']} mappings")
+            for r in m["mappings"]:
+                side = [(f"{r[o]:#x} {r[p]}" if r[o] is not None else "-")
+                        for o, p in (("a_out", "a_perm"), ("b_out", "b_perm"))]
+                t.add_row(hx(r["sid"]), "-" if r["ssid"] is None else str(r["ssid"]),
+                          str(r["stage"]), f"{r['in']:#x}-{r['end']:#x}",
+                          Text(r["change"], style=GOOD if r["change"] == "added" else BAD),
+                          *side)
+            parts.append(t)
+        if m.get("stes_truncated"):
+            parts.append(Text("(only the first 4096 valid STEs compared)", style=DIM))
+        if m.get("mappings_truncated"):
+            parts.append(Text("(mappings of more stream configurations not compared)",
+                              style=DIM))
+        q = m["queues"]
+        moved = [f"{n} PROD {v['a']['prod']:#x}->{v['b']['prod']:#x} CONS "
+                 f"{v['a']['cons']:#x}->{v['b']['cons']:#x}" for n, v in q.items()
+                 if v["a"] != v["b"]]
+        if moved:
+            parts.append(Text(f"{m['smmu']} queues: " + "; ".join(moved)))
+        if m["events"]:
+            t = _table("#", "event", "StreamID", "state", title=f"{m['smmu']} new events")
+            for e in m["events"]:
+                t.add_row(str(e["index"]), e["event"], hx(e["sid"]), e["state"])
+            parts.append(t)
+    return Group(*parts)
 
 
 def _find(d):
@@ -451,8 +644,15 @@ def _find(d):
 
 
 RENDERERS = {
+    "json-mode": lambda d: Text(f"json output {'on' if d['on'] else 'off'}"),
+    "diff": _diff,
     "events": _events,
     "find": _find,
+    "inject-entry": _inject_entry,
+    "inject-desc": _inject_desc,
+    "replay": _replay,
+    "loaded": _replay,
+    "cmdq": _cmdq,
     "import": _import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
@@ -471,8 +671,12 @@ RENDERERS = {
     "set-reg": _set,
     "topology": _topology,
     "register": lambda d: Group(Text(f"{d['name']} = {d['value']:#x}", style="bold"),
-                                _fields(d["fields"])),
-    "registers": lambda d: _rows(f"{d['smmu']} registers", d["registers"],
+                                _fields(d["fields"])) if d.get("provided", True) else
+    Text(f"{d['name']}: not provided (the imported register file does not give it)",
+         style=DIM),
+    "registers": lambda d: _rows(f"{d['smmu']} registers",
+                                 [dict(r, value=r["value"] if r.get("provided", True)
+                                       else "not provided") for r in d["registers"]],
                                  ["name", "offset", "value"]),
     "strtab": lambda d: Group(Text(f"{d['smmu']} stream table {d['format']} @ {d['base']:#x}, "
                                    f"2^{d['log2size']} entries"
@@ -480,7 +684,7 @@ RENDERERS = {
                                    style="bold"),
                               _rows(None, d["entries"], ["sid", "device", "config", "addr",
                                                          "s2vmid", "s1contextptr", "s1cdmax",
-                                                         "s2ttb"]),
+                                                         "s2ttb", "problem"]),
                               Text("... more: strtab SMMU sid=N" if d["more"] else "")),
     "tlb": lambda d: Group(_rows(f"{d['smmu']} IOTLB", d["entries"],
                                  ["kind", "vmid", "asid", "in_base", "size", "out_base",
@@ -501,13 +705,21 @@ def render(result):
     return RENDERERS.get(d.get("kind"), _generic)(d)
 
 
-def render_text(result, width: int = 120, color: bool = False) -> str:
-    """The Result rendered to a string (ANSI colours only if color)."""
+PLAIN_WIDTH = 1 << 12      # "no terminal": wide enough that nothing wraps
+
+
+def render_text(result, width: int | None = 120, color: bool = False) -> str:
+    """The Result rendered to a string (ANSI colours only if color). width=None: for a file or
+    a pipe, not a terminal: nothing wrapped to a width, no padding at the ends of lines."""
     buf = io.StringIO()
-    con = Console(file=buf, width=width, color_system="standard" if color else None,
+    con = Console(file=buf, width=width or PLAIN_WIDTH,
+                  color_system="standard" if color else None,
                   force_terminal=color, highlight=False, soft_wrap=False)
     con.print(render(result))
-    return buf.getvalue()
+    text = buf.getvalue()
+    if width is None:
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
 
 
 def error_text(message: str) -> Text:

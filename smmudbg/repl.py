@@ -127,6 +127,9 @@ class Repl:
             from .session import Session
             session = Session()
         self.session = session
+        # Output to a file or a pipe is written unwrapped and unpadded (render_text(width=
+        # None)); a console given by the caller is used as it is.
+        self.plain = console is None and not sys.stdout.isatty()
         self.console = console or Console(highlight=False, markup=False)
         self.autosave_interval = autosave_interval
         self._warned: set[str] = set()
@@ -197,9 +200,19 @@ class Repl:
             return True
         if text in QUIT_WORDS:
             return False
+        from .script import json_line, split_json_flag
+        text, as_json = split_json_flag(text)
         try:
             out = self.session.execute(text)
-            if out.ok:
+            if out.ok and out.result.kind == "json-mode":
+                self.console.print(Text(out.result.message), soft_wrap=True)
+            elif as_json or getattr(self.session, "json_output", False):
+                # exactly `smmudbg run --json`'s line: not wrapped, not highlighted
+                self.console.print(Text(json_line(out)), soft_wrap=True, highlight=False)
+            elif out.ok and self.plain:
+                from .render import render_text
+                self.console.file.write(render_text(out.result, width=None) + "\n")
+            elif out.ok:
                 from .render import render
                 self.console.print(render(out.result))
                 self.console.print()        # a blank line before the next prompt

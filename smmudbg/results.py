@@ -116,7 +116,10 @@ class Topology(Result):
     """The system (`topology`). smmus: [{name, base, strtab {base, format, log2size, split},
     smmuen, stage1, stage2, streams (count)}]; vms: [{name, ram: [{ipa, size, pa}]}];
     domains: [{name, smmu, stage, granule, bits, root, asid, vmid, vm}]; streams: [{name,
-    smmu, sid, count, config, s2, cds: [{ssid, domain}]}]."""
+    smmu, sid, count, config, s2, cds: [{ssid, domain}]}]; shared: translation contexts more
+    than one stream uses, read from the STEs and CDs in memory: [{stage ("stage 1" or
+    "stage 2"), smmu, key ({vmid, s2ttb} or {vmid, asid, ttb0}), streams: [{sid, count,
+    device, ssid}]}]."""
     kind = "topology"
     name: str
     description: str
@@ -124,6 +127,7 @@ class Topology(Result):
     vms: list
     domains: list
     streams: list
+    shared: list = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -142,19 +146,23 @@ class Vms(Result):
 
 @dataclass(kw_only=True)
 class Register(Result):
-    """One register (`regs SMMU REG`): fields [{field, dword, bits, value, meaning}]."""
+    """One register (`regs SMMU REG`): fields [{field, dword, bits, value, meaning}];
+    provided: false when an imported snapshot did not give it (value and fields then null
+    and empty: not provided, not 0)."""
     kind = "register"
     smmu: str
     name: str
     offset: int | None
     size: int
-    value: int
+    value: int | None
     fields: list
+    provided: bool = True
 
 
 @dataclass(kw_only=True)
 class Registers(Result):
-    """Every register (`regs SMMU`): registers [{name, offset, size, value}]."""
+    """Every register (`regs SMMU`): registers [{name, offset, size, value, provided}]; a
+    register an imported snapshot did not give has value null and provided false."""
     kind = "registers"
     smmu: str
     registers: list
@@ -163,7 +171,8 @@ class Registers(Result):
 @dataclass(kw_only=True)
 class Strtab(Result):
     """The stream table (`strtab`). entries: [{sid, addr, device, v, config, s2vmid,
-    s1contextptr (address), s1cdmax, s2ttb (address)}]; more: rows were left out."""
+    s1contextptr (address), s1cdmax, s2ttb (address), legal, problem (why C_BAD_STE, or
+    null)}]; more: rows were left out."""
     kind = "strtab"
     smmu: str
     base: int
@@ -343,8 +352,11 @@ class Mem(Result):
 
 @dataclass(kw_only=True)
 class Cmdq(Result):
-    """The command queue (`cmdq`): entries are the queue log records (index, command, fields,
-    outcome ...), gerror the active GERROR flags."""
+    """The command queue (`cmdq`): entries are the queue log records [{index, pa, command,
+    fields, state (done, dropped, an error, pending, or consumed: read back from the ring),
+    effect, addresses, lap (ring rows: 0, or -1 for the lap before CONS's)}], gerror the
+    active GERROR flags; history_stop: null, or {index, back, why} where the history read
+    back from the ring stops being trustworthy."""
     kind = "cmdq"
     smmu: str
     prod: int
@@ -354,14 +366,19 @@ class Cmdq(Result):
     gerror: list
     drop_budget: int
     entries: list
+    history_stop: dict | None = None
 
 
 @dataclass(kw_only=True)
 class Events(Result):
-    """The event queue (`events`): entries [{index, event, code, fields {StreamID, ...},
-    ipa (address or null), fetch_addr (address or null), explanation (for translation and
-    configuration events: why a dry walk of the recorded transaction faults in the state now,
-    see Walk.explanation's text; null for other records), ...}]."""
+    """The event queue (`events`): entries [{index, pa, event, fields {StreamID, ...}, raw,
+    ipa (address or null), fetch_addr (address or null), state (pending/consumed), and with
+    scope "all" lap (0, or -1: the lap before PROD's) and back (records written after it)}],
+    oldest first; scope: "pending" (CONS..PROD) or "all" (every record in the queue memory);
+    explanation (for translation and configuration events: why a dry walk of the recorded
+    transaction faults in the state now, see Walk.explanation; null for other records);
+    summary: null or [{sid, device, records, events {EVENT: count}}]; not_records (scope
+    all): {empty, unbacked, unknown} counts of slots without a record."""
     kind = "events"
     smmu: str
     prod: int
@@ -370,6 +387,9 @@ class Events(Result):
     base: int
     log2size: int
     entries: list
+    scope: str = "pending"
+    summary: list | None = None
+    not_records: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +531,9 @@ class ConsumeEvents(Result):
 
 @dataclass(kw_only=True)
 class Check(Result):
-    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}]."""
+    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}];
+    stale: [{kind (STE/CD/TLB), key, problem, fix (the invalidation), command [name, fields],
+    fix_commands (the lines that fix it: `cmd SMMU invalidation`, `cmd SMMU CMD_SYNC`)}]."""
     kind = "check"
     smmus: list
     problems: int
@@ -522,7 +544,8 @@ class Check(Result):
 @dataclass(kw_only=True)
 class Import(Result):
     """`import qemu`: what the importer built (segments [{pa, size}], strtab, streams [{sid,
-    config}], warnings, gerror)."""
+    config, device}], warnings, gerror); pci: the `info pci` file the device names come from,
+    or null."""
     kind = "import"
     system: str
     smmu: str
@@ -538,6 +561,24 @@ class Import(Result):
     gerror: list
     warnings: list
     ram_base: int | None
+    pci: str | None = None
+
+
+@dataclass(kw_only=True)
+class Diff(Result):
+    """`diff`: two states, from (JSON "from", the earlier: a) and to (b), e.g. "@5" and "now".
+    smmus: [{smmu, only (null, or "a"/"b": the SMMU is in one state only), registers [{name,
+    a, b}] (null: not provided), stes [{sid, change (added/removed/changed), fields [{field,
+    a, b}]}], stes_truncated (the first 4096 valid STEs compared only), cds [{sid, ssid,
+    change, fields}], mappings [{sid, ssid, stage, change, in,
+    end, a_out, b_out, a_perm, b_perm}] (input ranges; outputs at `in`), mappings_truncated,
+    queues {cmdq, eventq: {a: {prod, cons}, b: {prod, cons}}}, events [{index, event, sid,
+    state, fields}] (records in b's queue memory that a's does not hold)}]; identical."""
+    kind = "diff"
+    from_: str = field(metadata={"json": "from"})
+    to: str
+    smmus: list
+    identical: bool
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,6 +639,13 @@ class Expect(Result):
     kind = "expect"
     expression: str
     value: Any
+
+
+@dataclass(kw_only=True)
+class JsonMode(Result):
+    """`json on|off`: whether the REPL prints results as JSON."""
+    kind = "json-mode"
+    on: bool
 
 
 @dataclass(kw_only=True)

@@ -48,6 +48,30 @@ def _expects_error(cmds, i) -> bool:
     return len(words) >= 2 and words[0] == "expect" and words[1] == "error"
 
 
+def _width(out) -> int | None:
+    """The terminal's width when out is one; None (no wrapping, no padding) for a file or a
+    pipe."""
+    isatty = getattr(out, "isatty", None)
+    if isatty is not None and isatty():
+        import shutil
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def json_line(outcome) -> str:
+    """The one JSON line `smmudbg run --json` prints for an executed command (the REPL's
+    `--json` and `json on` print the same)."""
+    return json.dumps(outcome.to_json(), sort_keys=False)
+
+
+def split_json_flag(line: str) -> tuple[str, bool]:
+    """(the line without a trailing `--json` word, whether it had one)."""
+    body = strip_comment(line).rstrip()
+    if body == "--json" or body.endswith((" --json", "\t--json")):
+        return body[:-len("--json")].rstrip(), True
+    return line, False
+
+
 def run_script(lines, session: Session, *, as_json: bool = False, keep_going: bool = False,
                out=None, err=None, where: str = "script", color: bool = False) -> int:
     """Run the commands in `lines`. Returns the exit status: 0 if every command (and every
@@ -59,12 +83,12 @@ def run_script(lines, session: Session, *, as_json: bool = False, keep_going: bo
     for i, (n, line) in enumerate(cmds):
         outcome = session.execute(line)
         if as_json:
-            out.write(json.dumps(outcome.to_json(), sort_keys=False) + "\n")
+            out.write(json_line(outcome) + "\n")
         elif outcome.ok:
             if outcome.result.kind != "expect":
                 from .render import render_text
                 out.write(f"> {line}\n")
-                out.write(render_text(outcome.result, color=color))
+                out.write(render_text(outcome.result, width=_width(out), color=color))
         if outcome.ok or _expects_error(cmds, i):
             continue
         status = 1

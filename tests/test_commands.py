@@ -69,6 +69,13 @@ def test_help(s):
     assert "no command" in err(s, "help nosuch")
 
 
+def test_json_mode(s):
+    assert ok(s, "json on")["on"] is True
+    assert ok(s, "json")["on"] is True
+    assert ok(s, "json off")["on"] is False
+    assert "on or off" in err(s, "json maybe")
+
+
 def test_parse_errors_name_the_argument(s):
     assert err(s, "walk nic0 0x1000 ssid=x") == "walk: ssid: 'x' is not a number"
     assert err(s, "walk smmu0 x 0x1000") == "walk: sid: 'x' is not a number"

@@ -27,7 +27,10 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
     out = ["help", "help walk", "help set", "topology", "smmus", "vms", f"regs {smmu}",
            f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
            f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
-           "mem 0x40000000 32", "mem 0 16", "find pa=0x40000000+2M", "find ipa=0x40000000+4K"]
+           "find pa=0x40000000+2M", "find ipa=0x40000000+4K",
+           f"cmdq {smmu} history=300", f"events {smmu} all summary", "json", "json off",
+           "diff @0",
+           "mem 0x40000000 32", "mem 0 16"]
     for vm in sysm.vms:
         out.append(f"mem 0x40000000 16 vm={vm}")
     for name, st in sysm.devices.items():

@@ -54,10 +54,14 @@ def _hazard(m, entry, kind):
 @command("check", Arg("smmu", NameT("smmus", "SMMU", "SMMU"), "only this SMMU", optional=True),
          pure=True)
 def check(ctx, smmu=None):
-    """Everything suspicious in the current state, per SMMU, in one report:
+    """Everything suspicious in the current state: stale cached entries and their fixes,
+    update hazards, illegal STEs and global errors, per SMMU.
+
+    The report, per SMMU (or for SMMU only):
 
     stale    cached STEs, CDs and IOTLB entries that memory no longer matches, each with the
-             command that removes it (copy it into `cmd SMMU ...`)
+             commands that remove it: the invalidation, then CMD_SYNC (fix_commands: lines
+             to run as they are)
     hazards  for each stale STE/CD: whether the change could have been made hitless (and in
              how many CMD_CFGI + CMD_SYNC steps) and whether a reader could have seen a torn
              mix of old and new qwords while it was being written
@@ -73,6 +77,8 @@ def check(ctx, smmu=None):
         stale = coherence.stale_entries(m)
         for s in stale:
             s["command"] = [s["command"][0], s["command"][1]]
+            # complete: the invalidation only takes effect for certain after a CMD_SYNC
+            s["fix_commands"] = [f"cmd {name} {s['fix']}", f"cmd {name} CMD_SYNC"]
         stes, cds = m.cached_entries()
         haz = [h for h in (_hazard(m, e, "ste") for e in stes) if h]
         haz += [h for h in (_hazard(m, e, "cd") for e in cds) if h]

@@ -27,7 +27,11 @@ def import_qemu(ctx, text):
     page at a time on write; addresses outside the dump are unbacked (a walk there is an
     external abort). Streams with a valid STE other than Config=abort are listed as streams.
     The result lists the segments, the stream table, the streams and warnings (parts of the
-    tables the dump lacks). The files are read again when the session is replayed."""
+    tables the dump lacks). The files are read again when the session is replayed.
+
+    QEMU's `info pci` output saved as info-pci.txt beside REGS.json names the streams (the
+    -device id=, else the device model: virtio-blk, ...). Registers REGS.json does not give
+    show as "not provided" in `regs`."""
     from ..importers.qemu import import_qemu as do_import
     a = parse_import_args(text)
     if a["ram_base"] is not None:

@@ -80,7 +80,33 @@ def topology(ctx):
                         "cds": [{"ssid": c["ssid"], "domain": c["domain"]} for c in sp["cds"]]})
     return res.Topology(**{"name": s.name, "description": s.spec.get("description", ""),
                                "smmus": smmus, "vms": vms, "domains": domains,
-                               "streams": streams})
+                               "streams": streams, "shared": shared_domains(ctx)})
+
+
+def shared_domains(ctx) -> list:
+    """Streams that share a translation context, from their STEs and CDs in memory: the same
+    stage 2 (VMID and S2TTB) or the same stage 1 (ASID and TTB0, under the same VMID when
+    nested). A stream declared with a count is one row (its first StreamID stands for all)."""
+    groups: dict = {}
+    for sp in ctx.system.spec["stream"]:
+        m = ctx.system.smmu(sp["smmu"])
+        d = m.stream_domains(sp["sid"])
+        who = {"sid": sp["sid"], "count": sp["count"], "device": sp["name"]}
+        vmid = d["s2"][0] if d["s2"] else None
+        if d["s2"]:
+            key = ("stage 2", sp["smmu"], d["s2"])
+            groups.setdefault(key, []).append(dict(who, ssid=None))
+        for ssid, asid, ttb0 in d["s1"]:
+            key = ("stage 1", sp["smmu"], (vmid, asid, ttb0))
+            groups.setdefault(key, []).append(dict(who, ssid=ssid))
+    out = []
+    for (stage, smmu, k), members in groups.items():
+        if len(members) < 2 and members[0]["count"] < 2:
+            continue
+        ctxkey = {"vmid": k[0], "s2ttb": k[1]} if stage == "stage 2" else \
+            {"vmid": k[0], "asid": k[1], "ttb0": k[2]}
+        out.append({"stage": stage, "smmu": smmu, "key": ctxkey, "streams": members})
+    return out
 
 
 @command("smmus", pure=True)
@@ -106,44 +132,90 @@ def regs(ctx, smmu, register=None):
     """SMMU registers with their decoded fields.
 
     regs SMMU            every register (offset, value)
-    regs SMMU REGISTER   one register, field by field (REGISTER as CR0 or SMMU_CR0)"""
+    regs SMMU REGISTER   one register, field by field (REGISTER as CR0 or SMMU_CR0)
+
+    On an imported snapshot, a register its register file did not give is "not provided"
+    (value null), never 0."""
     m = ctx.system.smmu(smmu)
     if register is not None:
         v = m.reg(register)
         name = "SMMU_" + register.upper() if not register.upper().startswith("SMMU_") \
             else register.upper()
         name = R.ALIASES.get(name, name)
+        given = m.register_provided(name)
         return res.Register(**{"smmu": smmu, "name": name, "offset": R.OFFSETS.get(name),
-                                   "size": fmt(name).size, "value": v,
-                                   "fields": field_rows(fmt(name), [v])})
+                                   "size": fmt(name).size, "value": v if given else None,
+                                   "fields": field_rows(fmt(name), [v]) if given else [],
+                                   "provided": given})
     rows = []
     for name in R.FORMATS:
-        v = m.regs[name]
+        given = m.register_provided(name)
         rows.append({"name": name, "offset": R.OFFSETS.get(name), "size": fmt(name).size,
-                     "value": v})
+                     "value": m.regs[name] if given else None, "provided": given})
     return res.Registers(**{"smmu": smmu, "registers": rows})
+
+
+def _config_names(ctx, args):
+    return [n for n in STE.field("Config").enum.values() if not n.startswith("reserved")]
 
 
 @command("strtab", Smmu(), Int("sid", "first StreamID to list", keyword=True, default=0),
          Int("count", "how many STEs at most", keyword=True, default=64, lo=1, hi=1 << 20),
-         Flag("all", "list invalid (V=0) STEs too"), pure=True)
-def strtab(ctx, smmu, sid=0, count=64, all=False):
+         Flag("all", "list invalid (V=0) STEs too"),
+         Text("config", "only STEs with this Config (s1_trans, s2_trans, nested, bypass, "
+              "abort)", keyword=True, metavar="CONFIG", complete=_config_names),
+         Flag("legal", "only STEs the SMMU accepts"),
+         Flag("illegal", "only STEs the SMMU rejects (C_BAD_STE)"),
+         Text("device", "only the STE of this device", keyword=True, metavar="DEVICE",
+              complete=lambda ctx, a: list(ctx.system.devices)),
+         pure=True)
+def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=False, illegal=False,
+           device=None):
     """The stream table: its base and format, and the valid STEs from sid= on (count= at most).
 
-    For a 2-level table each row also names the L1 descriptor (Span, L2Ptr) it came from."""
+    Filters: config=NAME, legal or illegal (whether the SMMU accepts the STE; a row's problem
+    says why not), device=NAME. Each row names its device when one is known (a scenario's,
+    or an imported guest's from QEMU `info pci`)."""
     m = ctx.system.smmu(smmu)
     st = m.strtab
     info = {"smmu": smmu, "base": st["base"], "format": "2lvl" if st["fmt"] else "linear",
             "log2size": st["log2size"], "split": st["split"] if st["fmt"] else None}
-    rows = []
-    found, more = m.stream_table_entries(sid, count, all)
-    for e in found:
-        v = STE.decode(e["words"])
-        rows.append({"sid": e["sid"], "addr": e["addr"],
-                     "device": device_name(ctx, smmu, e["sid"]), "v": v["V"],
-                     "config": STE.field("Config").value_name(v["Config"]),
-                     "s2vmid": v["S2VMID"], "s1contextptr": address_of(STE, "S1ContextPtr", v),
-                     "s1cdmax": v["S1CDMax"], "s2ttb": address_of(STE, "S2TTB", v)})
+    if legal and illegal:
+        raise CommandError("strtab: legal and illegal exclude each other")
+    cfg_field = STE.field("Config")
+    if config is not None and config not in _config_names(ctx, {}):
+        raise CommandError(f"strtab: config: {config!r} is not one of "
+                           f"{', '.join(_config_names(ctx, {}))}")
+    if device is not None:
+        d = ctx.system.devices.get(device)
+        if d is None or d.smmu != smmu:
+            raise CommandError(f"strtab: device: no device {device!r} on {smmu}")
+        sid, count = d.sid, 1
+    rows, more, first = [], False, sid
+    while len(rows) < count:
+        found, more = m.stream_table_entries(first, count, all)
+        for e in found:
+            v = STE.decode(e["words"])
+            name = cfg_field.value_name(v["Config"])
+            problem = m.check_ste(e["words"])
+            ok = problem in ("", "STE.Config=abort")
+            if config is not None and name != config or legal and not ok \
+                    or illegal and ok or device is not None and e["sid"] != sid:
+                continue
+            if len(rows) == count:
+                more = True
+                break
+            rows.append({"sid": e["sid"], "addr": e["addr"],
+                         "device": device_name(ctx, smmu, e["sid"]), "v": v["V"],
+                         "config": name, "s2vmid": v["S2VMID"],
+                         "s1contextptr": address_of(STE, "S1ContextPtr", v),
+                         "s1cdmax": v["S1CDMax"], "s2ttb": address_of(STE, "S2TTB", v),
+                         "legal": ok, "problem": None if ok else problem})
+        if not more or not found or device is not None:
+            break
+        first = found[-1]["sid"] + 1
+    if device is not None:
+        more = False
     info.update({"entries": rows, "more": more})
     return res.Strtab(**info)
 
@@ -329,28 +401,91 @@ def mem(ctx, address, length=64, vm=None):
                    chunks=ctx.system.memory_chunks(address, length, vm))
 
 
-@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16)",
+@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16); older "
+                             "than this session's, read back from the ring memory",
                              keyword=True, default=16), pure=True)
 def cmdq(ctx, smmu, history=16):
     """The command queue: PROD/CONS, errors, the last consumed commands with what each did,
-    and the commands still waiting."""
+    and the commands still waiting.
+
+    history=N goes back N commands behind CONS. Commands consumed before this session (an
+    imported dump's) are decoded from the ring memory, which still holds them, as far as
+    they are intact; `history_stop` says where that history stops being trustworthy (the
+    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command)."""
     m = ctx.system.smmu(smmu)
+    h = m.command_history(history)
     return res.Cmdq(**{"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),
                            "base": m.cmdq.base, "log2size": m.cmdq.log2size,
                            "gerror": m.gerror_active(), "drop_budget": m.cmdq.drop_budget,
-                           "entries": plain_log(m.command_log(history))})
+                           "entries": plain_log(h["entries"]), "history_stop": h["stop"]})
 
 
-@command("events", Smmu(), pure=True)
-def events(ctx, smmu):
+def _event_names(ctx, args):
+    from ..arch.smmuv3.fields_queue import EVENT_TYPES
+    return list(EVENT_TYPES)
+
+
+def _index_range(text: str, size: int) -> tuple[int, int]:
+    lo, sep, hi = text.partition("..")
+    try:
+        a = parse_int(lo)
+        b = parse_int(hi) if sep else a
+    except ValueError:
+        raise CommandError(f"events: range: {text!r} is not INDEX or FIRST..LAST") from None
+    if a > b or b >= size:
+        raise CommandError(f"events: range: {text} is not within 0..{size - 1:#x}")
+    return a, b
+
+
+@command("events", Smmu(), Flag("all", "every record in the queue memory, consumed ones too"),
+         Text("range", "queue indices FIRST..LAST (implies all)", keyword=True,
+              metavar="FIRST..LAST"),
+         Int("sid", "only records of this StreamID", keyword=True, hi=(1 << 32) - 1),
+         Text("type", "only records of this event type (F_TRANSLATION, C_BAD_STE, ...)",
+              keyword=True, metavar="EVENT", complete=_event_names),
+         Flag("summary", "a per-StreamID count of the records by event type"), pure=True)
+def events(ctx, smmu, all=False, range=None, sid=None, type=None, summary=False):
     """The event queue: records from CONS to PROD (what software has not read yet), decoded,
-    and whether the queue overflowed."""
+    and whether the queue overflowed.
+
+    all         every record the queue memory holds, oldest first: the consumed ones too
+                (an imported dump's events from before the snapshot). A record's state is
+                pending or consumed; lap -1 marks slots written in the lap before PROD's
+                (certain when PROD.WRAP=1, else only if the queue wrapped).
+    range=A..B  only queue indices A to B (implies all)
+    sid=N, type=EVENT   filters; summary: counts per StreamID and event type."""
     m = ctx.system.smmu(smmu)
-    ents = m.event_records()
+    not_records = None
+    if all or range is not None:
+        h = m.event_history()
+        ents = h["entries"]
+        not_records = {"empty": h["empty"], "unbacked": h["unbacked"], "unknown": h["unknown"]}
+        if range is not None:
+            lo, hi = _index_range(range, 1 << m.evtq.log2size)
+            ents = [e for e in ents if lo <= e["index"] <= hi]
+    else:
+        ents = m.event_records()
+    if type is not None:
+        want = type.upper().removeprefix("EVT_")
+        if want not in _event_names(ctx, {}):
+            raise CommandError(f"events: type: {type!r} is not an event type "
+                               f"(e.g. F_TRANSLATION, C_BAD_STE)")
+        ents = [e for e in ents if e["event"] == want]
+    if sid is not None:
+        ents = [e for e in ents if e["fields"].get("StreamID") == sid]
+    by_sid: dict = {}
+    for e in ents:
+        row = by_sid.setdefault(e["fields"].get("StreamID"), {})
+        row[e["event"]] = row.get(e["event"], 0) + 1
+    rows = [{"sid": k, "device": device_name(ctx, smmu, k), "records": sum(v.values()),
+             "events": dict(sorted(v.items()))} for k, v in sorted(by_sid.items())]
     return res.Events(**{"smmu": smmu, "prod": m.reg("EVENTQ_PROD"),
                              "cons": m.reg("EVENTQ_CONS"), "overflow": m.evtq_overflow,
                              "base": m.evtq.base, "log2size": m.evtq.log2size,
-                             "entries": ents})
+                             "entries": ents,
+                             "scope": "all" if not_records is not None else "pending",
+                             "summary": rows if summary else None,
+                             "not_records": not_records})
 
 
 def plain_log(log):

@@ -5,7 +5,8 @@ from .. import results as res
 from .registry import REGISTRY, CommandError, Text, command
 
 AREAS = {"inspect": "inspect", "walk": "walk", "change": "change", "inject": "inject",
-         "check": "check", "session_cmds": "session", "meta": "session", "later": "later"}
+         "check": "check", "session_cmds": "session", "meta": "session", "later": "later",
+         "diff": "inspect"}
 
 
 def _complete(ctx, args):
@@ -48,3 +49,21 @@ def help_(ctx, name=None, sub=None):
     return res.Help(**{"name": c.name, "usage": c.usage, "help": c.help, "args": args,
                            "available": c.available is None, "why": c.available,
                            "fields": c.assignments.metavar if c.assignments else None})
+
+
+@command("json", Text("mode", "on or off (default: show the current mode)", optional=True,
+                      metavar="on|off", complete=lambda ctx, a: ["on", "off"]),
+         pure=True, logged=False)
+def json_mode(ctx, mode=None):
+    """Print every result as JSON (on) or as tables (off), in the REPL.
+
+    The JSON is exactly what `smmudbg run --json` prints for the command: one line
+    {"command", "ok": true, "result": {...}} or {"command", "ok": false, "error": "..."}.
+    For one command only, end its line with --json (walk nic0 0x10000000 --json)."""
+    if mode is not None:
+        low = mode.lower()
+        if low not in ("on", "off"):
+            raise CommandError(f"json: {mode!r} is not on or off")
+        ctx.json_output = low == "on"
+    on = bool(getattr(ctx, "json_output", False))
+    return res.JsonMode(on=on, message=f"json output {'on' if on else 'off'}")

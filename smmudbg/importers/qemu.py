@@ -51,6 +51,7 @@ from ..model.smmu import IDR_OF, Smmu
 from ..model.scenario import IDR_MAX
 from ..model.system import CONFIG_CODES, System
 from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
+from .qemu_pci import PCI_FILES, load_info_pci
 from ..textfile import display_name, read_text
 
 __all__ = ["QemuImportError", "import_qemu", "load_regs", "parse_regs", "build_system",
@@ -306,27 +307,42 @@ class Coverage:
 # ---------------------------------------------------------------------------------------------
 # The system
 # ---------------------------------------------------------------------------------------------
-def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = None):
+def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = None,
+                pci=None):
     """Load MEMORY (ELF core or raw image, optionally xz) and REGS (a path or a dict of register
-    values) into a System. Returns (system, report)."""
+    values) into a System. Returns (system, report). pci: QEMU `info pci` text naming the
+    devices (a path; default: info-pci.txt next to REGS when there is one)."""
     mem_name = display_name(os.fspath(memory))
     if isinstance(regs, dict):
         values, regs_name = parse_regs(regs, "regs"), "regs"
     else:
         values = load_regs(regs)
         regs_name = display_name(os.fspath(regs))
+        if pci is None:
+            here = os.path.dirname(os.path.abspath(os.fspath(regs)))
+            pci = next((os.path.join(here, f) for f in PCI_FILES
+                        if os.path.isfile(os.path.join(here, f))), None)
     # Registers first: a bad register file fails before a large dump is touched.
     warnings = check_regs(values, regs_name)
+    names = {}
+    if pci is not None:
+        names, more = load_info_pci(os.fspath(pci))
+        warnings += more
     try:
         segments = load_memory(memory, ram_base=ram_base)
     except DumpError as e:
         raise QemuImportError(str(e)) from None
-    return build_system(segments, values, mem_name, regs_name, warnings, name)
+    system, report = build_system(segments, values, mem_name, regs_name, warnings, name, names)
+    report["pci"] = os.fspath(pci) if pci is not None else None
+    return system, report
 
 
 def build_system(segments, values: dict, mem_name: str, regs_name: str,
-                 warnings: list[str] | None = None, name: str | None = None):
+                 warnings: list[str] | None = None, name: str | None = None,
+                 device_names: dict | None = None):
+    """device_names: {StreamID: name} (from `info pci`: StreamID = RID on the virt board)."""
     warnings = list(warnings or [])
+    device_names = device_names or {}
     cov = Coverage(segments, mem_name)
     sysname = name or f"qemu:{os.path.basename(mem_name)}"
     system = System.empty(sysname, f"imported from {mem_name} and {regs_name}", strict=True)
@@ -350,6 +366,12 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
         smmu.regs["SMMU_CR0ACK"] = smmu.regs["SMMU_CR0"]
     if "SMMU_IRQ_CTRLACK" not in values:
         smmu.regs["SMMU_IRQ_CTRLACK"] = smmu.regs["SMMU_IRQ_CTRL"]
+    # What the snapshot holds: every other register is "not provided", never shown as 0.
+    # The ACKs follow the register they acknowledge when that one was given.
+    provided = set(values)
+    provided |= {ack for ack, reg in (("SMMU_CR0ACK", "SMMU_CR0"),
+                                      ("SMMU_IRQ_CTRLACK", "SMMU_IRQ_CTRL")) if reg in values}
+    smmu.regs_provided = frozenset(provided)
     st = smmu.strtab
     two_level = st["fmt"] == C.SMMU_STRTAB_BASE_CFG_FMT_2level
     smmu.walker.configure(strtab_base=st["base"], strtab_fmt=st["fmt"],
@@ -361,7 +383,7 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
     _check_coverage(smmu, values, cov, warnings)
     streams = discover_streams(smmu, cov, warnings) if "SMMU_STRTAB_BASE" in values else []
     for sid, config in streams:
-        system.add_stream(SMMU_NAME, sid, config)
+        system.add_stream(SMMU_NAME, sid, config, device_names.get(sid))
     _check_stream_coverage(smmu, streams, cov, warnings)
 
     report = {
@@ -372,7 +394,8 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
         "smmuen": bool(smmu.field("CR0", "SMMUEN")),
         "strtab": {"base": st["base"], "format": "2lvl" if two_level else "linear",
                    "log2size": st["log2size"], "split": st["split"] if two_level else None},
-        "streams": [{"sid": sid, "config": c} for sid, c in streams],
+        "streams": [{"sid": sid, "config": c, "device": device_names.get(sid)}
+                    for sid, c in streams],
         "pending_commands": smmu.cmdq.ring.count(smmu.regs["SMMU_CMDQ_PROD"],
                                                  smmu.regs["SMMU_CMDQ_CONS"])
         if "SMMU_CMDQ_BASE" in values else 0,

@@ -445,3 +445,54 @@ class CommandQueue:
             else:
                 parts.append("SIG_SEV without IDR0.SEV: no event (acts as SIG_NONE)")
         return "; ".join(parts)
+
+
+def ring_history(cq, skip: int, n: int) -> dict:
+    """The commands behind CONS that the ring memory still holds, newest first: from the
+    (skip+1)-th slot before CONS back at most n slots (a dump's history before the snapshot).
+
+    The history stops being trustworthy where
+      * the slots before it are the pending ones (CONS..PROD) of the previous lap: the ring
+        holds at most 2^LOG2SIZE - (PROD - CONS) consumed commands;
+      * it crosses index 0 with CONS.WRAP=0: older slots are from an earlier lap only if the
+        queue wrapped, which the registers cannot tell (the rows are marked lap -1);
+      * a slot does not hold a command: unreadable memory, a Reserved opcode (an all-zero
+        slot is never written), or one this SMMU rejects (CERROR_ILL: RES0 bits set, a
+        Secure-only command) - software never had it consumed, so it is not history.
+    Returns {entries: [{index, pa, command, fields, raw, state: "consumed", lap, back}],
+    stop: null (n reached) or {index, back, why}}."""
+    s = cq.smmu
+    ring = cq.ring
+    prod, cons = s.regs["SMMU_CMDQ_PROD"], s.regs["SMMU_CMDQ_CONS"]
+    room = ring.size - ring.count(prod, cons)       # slots not pending
+    cidx, wrapped = ring.idx(cons), bool(ring.wrap(cons))
+    out, stop = [], None
+    for back in range(skip + 1, skip + n + 1):
+        i = (cidx - back) % ring.size
+        if back > room:
+            stop = {"index": i, "back": back, "why": "the slots before hold the pending "
+                    "commands (CONS..PROD) of this lap: older history is overwritten"}
+            break
+        pa = cq.base + i * CMD_SIZE
+        try:
+            raw = bytes(s.mem.read(pa, CMD_SIZE))
+        except MemFault:
+            stop = {"index": i, "back": back, "why": f"no memory at PA {pa:#x} (not in the "
+                    f"dump)"}
+            break
+        name, f = decode_cmd(raw)
+        why = None
+        try:
+            cq.check(name, f, raw)
+        except CommandError as e:
+            why = f"{e.code}: {e.why}"
+        if why:
+            if not any(raw):
+                why = "an all-zero slot (never written)"
+            stop = {"index": i, "back": back, "why": f"no command at index {i:#x}: {why}"}
+            break
+        lap = 0 if back <= cidx else -1
+        out.append({"index": i, "pa": pa, "command": name, "fields": f, "raw": raw.hex(),
+                    "state": "consumed" if lap == 0 or wrapped else
+                    "consumed (earlier lap, if the queue wrapped)", "lap": lap, "back": back})
+    return {"entries": out, "stop": stop}

@@ -61,10 +61,12 @@ def _fresh_cd(smmu, sid, ssid):
 
 
 def _contexts(smmu):
-    """Every (sid, ssid-or-None, kind, vmid, asid) that the current tables define, found by
-    walking the stream table and the CD tables uncached. Used to find the streams that can hit
-    a given IOTLB entry."""
+    """Every (sid, ssid-or-None, kind, vmid, asid, illegal) that the current tables define,
+    found by walking the stream table and the CD tables uncached (the first 256 SubstreamIDs,
+    and any other whose CD is in the config cache). Used to find the streams that can hit a
+    given IOTLB entry. illegal: the SMMU rejects the STE (C_BAD_STE)."""
     w = smmu.walker
+    cached_cds = w.cached_cds()
     st = smmu.strtab
     geo = strtab_geometry(st["base"], st["fmt"], st["split"], st["log2size"],
                           smmu.features.get("SIDSIZE", 0))
@@ -90,14 +92,22 @@ def _contexts(smmu):
                                                          C.STE_Config_nested):
             continue
         vmid = STE.field("S2VMID").get(words) if smmu.features.get("S2P") else 0
+        illegal = bool(w.check_ste(list(words)))
+        if illegal:     # no CD to walk to: stands for every ASID under its VMID
+            kind = {C.STE_Config_s2_trans: "S2", C.STE_Config_nested: "NESTED"}.get(cfg, "S1")
+            out.append((sid, None, kind, vmid, None, True))
+            continue
         if cfg == C.STE_Config_s2_trans:
-            out.append((sid, None, "S2", vmid, None))
+            out.append((sid, None, "S2", vmid, None, illegal))
             continue
         cdmax = STE.field("S1CDMax").get(words)
         if STE.field("S1DSS").get(words) == C.STE_S1DSS_bypass and cfg == C.STE_Config_nested \
                 and cdmax:
-            out.append((sid, None, "S2", vmid, None))      # S1DSS=bypass: stage 2 only
-        for ssid in range(min(1 << cdmax, 256)):
+            out.append((sid, None, "S2", vmid, None, illegal))  # S1DSS=bypass: stage 2 only
+        ssids = list(range(min(1 << cdmax, 256)))
+        ssids += sorted({c["ssid"] for c in cached_cds if c["sid"] == sid
+                         and 256 <= c["ssid"] < 1 << cdmax})
+        for ssid in ssids:
             r = w.translate_uncached(sid, 0, _ssid_arg(ssid) if cdmax else None, trace=True)
             cd = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
             if not cd:
@@ -108,7 +118,7 @@ def _contexts(smmu):
                 continue
             asid = fmt("CD").field("ASID").get(cdw)
             kind = "NESTED" if cfg == C.STE_Config_nested else "S1"
-            out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid))
+            out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid, illegal))
     return out
 
 
@@ -142,14 +152,22 @@ def _perm_of(r):
 def _check_tlb(smmu, e, contexts):
     """Problems of one IOTLB entry against fresh walks from every stream that can hit it."""
     w = smmu.walker
-    users = []
-    for sid, ssid, kind, vmid, asid in contexts:
+    users, under_illegal = [], False
+    for sid, ssid, kind, vmid, asid, illegal in contexts:
         if kind != e["kind"] or vmid != e["vmid"]:
             continue
-        if kind in ("S1", "NESTED") and not e["global"] and asid != e["asid"]:
+        if kind in ("S1", "NESTED") and not e["global"] and asid != e["asid"] \
+                and not illegal:
+            continue
+        if illegal:
+            # The STE itself is rejected (check reports it as illegal): its transactions
+            # stop at C_BAD_STE before any IOTLB lookup, so its entries are not to blame.
+            under_illegal = True
             continue
         users.append((sid, ssid))
     if not users:
+        if under_illegal:
+            return []
         return ["no stream uses this VMID/ASID now: the entry would be hit again if it were "
                 "reused"]
     problems = []

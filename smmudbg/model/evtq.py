@@ -158,3 +158,56 @@ class EventQueue:
         flag = (prod if ack_overflow else cons) & (1 << 31)
         s.set_reg("EVENTQ_CONS", flag | ring.inc(cons, n))
         return n
+
+    def history(self) -> dict:
+        """Every record the queue memory holds, consumed ones too, oldest first (a dump's
+        history before the snapshot).
+
+        A slot's place is counted back from PROD: the `back` records before PROD. Those
+        between CONS and PROD are "pending"; the rest were "consumed" by software. Slots at
+        or above PROD's index were written in an earlier lap, if the queue ever wrapped: with
+        PROD's wrap bit 1 it did (lap -1 is then certain); with wrap bit 0 it cannot be told
+        from the registers (lap -1, "earlier lap, if the queue wrapped"). A slot whose Type is
+        0 or not an event type is not a record (never written, or not this queue's data).
+
+        Returns {entries: [{index, pa, event, fields, raw, state, lap, back}], empty (slots
+        without a record), unbacked (slots outside the dump), unknown (non-zero slots with an
+        unknown Type)}."""
+        s = self.smmu
+        ring = self.ring
+        prod, cons = s.regs["SMMU_EVENTQ_PROD"], s.regs["SMMU_EVENTQ_CONS"]
+        pending = ring.count(prod, cons)
+        pidx = ring.idx(prod)
+        # PROD.WRAP=1, or pending records from the lap before: the queue has wrapped
+        wrapped = bool(ring.wrap(prod)) or pending > pidx
+        per_page = 4096 // EVENT_SIZE
+        out, empty, unbacked, unknown = [], 0, 0, 0
+        for first in range(0, ring.size, per_page):
+            n = min(per_page, ring.size - first)
+            pa0 = self.base + first * EVENT_SIZE
+            try:
+                block = s.mem.read(pa0, n * EVENT_SIZE)
+            except MemFault:
+                unbacked += n
+                continue
+            for k in range(n):
+                raw = bytes(block[k * EVENT_SIZE:(k + 1) * EVENT_SIZE])
+                code = raw[0]
+                if code == 0:
+                    empty += 1
+                    continue
+                name = event_name(code)
+                if name == "UNKNOWN":
+                    unknown += 1
+                    continue
+                i = first + k
+                back = (pidx - i - 1) % ring.size     # records written after this one
+                lap = 0 if i < pidx else -1
+                state = "pending" if back < pending else "consumed"
+                if lap < 0 and not wrapped:
+                    state += " (earlier lap, if the queue wrapped)"
+                out.append({"index": i, "pa": pa0 + k * EVENT_SIZE, "event": name,
+                            "fields": decode_event(raw), "raw": raw.hex(), "state": state,
+                            "lap": lap, "back": back})
+        out.sort(key=lambda e: -e["back"])
+        return {"entries": out, "empty": empty, "unbacked": unbacked, "unknown": unknown}

@@ -462,6 +462,8 @@ class Smmu(SmmuViews):
         except ValueError as e:
             raise ModelError(str(e)) from None
         r["event"] = self.record_event(r["fault"]) if r["fault"] else None
+        if trace:
+            self.locate_ste_step(r.get("steps"), sid)
         return r
 
     def record_event(self, fault: dict):

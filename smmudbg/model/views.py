@@ -14,6 +14,7 @@ from ..arch.fieldtable import fmt
 from ..arch.smmuv3.events import event_format
 from ..errors import ModelError
 from . import hazards
+from .cmdq import ring_history
 from . import tables as T
 
 STE = fmt("STE")
@@ -28,6 +29,16 @@ EXPLAINED = {"C_BAD_STREAMID", "F_STE_FETCH", "C_BAD_STE", "F_STREAM_DISABLED",
 
 # Event record fields that hold an address, and the key the address goes under.
 EVENT_ADDRESSES = (("IPA", "ipa"), ("FetchAddr", "fetch_addr"))
+
+
+def _with_addresses(e: dict) -> dict:
+    """An event record with ipa (from IPA[55:12]) and fetch_addr (from FetchAddr[55:3]) as
+    addresses, or None when the record type has no such field."""
+    f = event_format(int(e["raw"][:2], 16))
+    for name, key in EVENT_ADDRESSES:
+        v = e["fields"].get(name)
+        e[key] = None if v is None else v << f.field(name).lo
+    return e
 
 
 def store_words(mem, pa: int, old: list, new: list) -> list[int]:
@@ -201,6 +212,35 @@ class SmmuViews:
         ste = self.ste_words(sid)
         return T.ste_has_s1(ste) and T.ste_has_s2(ste)
 
+    def stream_domains(self, sid: int, max_ssids: int = 64) -> dict:
+        """The translation contexts a stream's STE selects, as keys streams can share:
+        {s2: (VMID, S2TTB) or None, s1: [(ssid, ASID, TTB0)] of its valid CDs (the first
+        max_ssids SubstreamIDs; TTB0 an IPA when nested)}. Unreadable parts are left out."""
+        try:
+            ste = self.ste_words(sid)
+        except ModelError:
+            return {"s2": None, "s1": []}
+        out = {"s2": None, "s1": []}
+        if not STE.field("V").get(ste) or self.check_ste(ste):
+            return out
+        if T.ste_has_s2(ste):
+            out["s2"] = (STE.field("S2VMID").get(ste), STE.field("S2TTB").address(ste))
+        if T.ste_has_s1(ste):
+            try:
+                t = self.cd_table(sid, max_cds=max_ssids)
+            except ModelError:
+                return out
+            for e in t["cds"]:
+                out["s1"].append((e["ssid"], CD.field("ASID").get(e["words"]),
+                                  CD.field("TTB0").address(e["words"])))
+        return out
+
+    def register_provided(self, name: str) -> bool:
+        """Whether the register holds a known value: always for a modeled SMMU; for an
+        imported snapshot only the registers it gave (importers set regs_provided)."""
+        provided = getattr(self, "regs_provided", None)
+        return provided is None or name in provided
+
     # -- architected checks --------------------------------------------------------------------
     def check_ste(self, words) -> str:
         """Why the SMMU would reject this STE (C_BAD_STE), "STE.Config=abort", or ""."""
@@ -259,14 +299,11 @@ class SmmuViews:
         except MemFault as e:
             raise ModelError(f"{self.name}: event queue: {e}") from None
         for e in records:
-            f = event_format(int(e["raw"][:2], 16))
-            e = dict(e)
-            for name, key in EVENT_ADDRESSES:
-                v = e["fields"].get(name)
-                e[key] = None if v is None else v << f.field(name).lo
+            e = _with_addresses(dict(e, state="pending"))
             inp = e["fields"].get("InputAddr")
-            e["explanation"] = None if inp is None else \
-                self.explain_event(e["event"], e["fields"], inp << f.field("InputAddr").lo)
+            e["explanation"] = None if inp is None else self.explain_event(
+                e["event"], e["fields"],
+                inp << event_format(int(e["raw"][:2], 16)).field("InputAddr").lo)
             out.append(e)
         return out
 
@@ -293,10 +330,40 @@ class SmmuViews:
 
     def command_log(self, history: int = 16) -> list[dict]:
         """cmdq_entries() with core faults as ModelError (a queue in memory that is gone)."""
+        return self.command_history(history)["entries"]
+
+    def command_history(self, history: int = 16) -> dict:
+        """The last `history` consumed commands, then the pending ones: {entries, stop}.
+
+        Commands this model consumed come with what they did (cmdq_entries); older ones, as a
+        dump's commands from before the snapshot, are read back from the ring memory behind
+        CONS (cmdq.ring_history: state "consumed", no effect) as far as they are intact.
+        stop: null, or {index, back, why} where the ring's history stops being trustworthy."""
         try:
-            return self.cmdq_entries(history)
+            entries = self.cmdq_entries(history)
         except MemFault as e:
             raise ModelError(f"{self.name}: command queue: {e}") from None
+        seen = sum(1 for e in entries if e["state"] in ("done", "dropped"))
+        stop = None
+        if history > seen:
+            r = ring_history(self.cmdq, seen, history - seen)
+            old = [{k: e[k] for k in ("index", "pa", "command", "fields", "state", "lap")}
+                   for e in reversed(r["entries"])]
+            for e in old:
+                e["effect"] = ""
+            entries = old + entries
+            stop = r["stop"]
+        return {"entries": entries, "stop": stop}
+
+    def event_history(self) -> dict:
+        """EventQueue.history() with the record addresses as in event_records(), core faults
+        as ModelError."""
+        try:
+            h = self.evtq.history()
+        except MemFault as e:
+            raise ModelError(f"{self.name}: event queue: {e}") from None
+        h["entries"] = [_with_addresses(e) for e in h["entries"]]
+        return h
 
     # -- walks ---------------------------------------------------------------------------------
     def explain_fault(self, sid: int, ssid, fault: dict | None, steps: list) -> dict | None:
@@ -356,7 +423,23 @@ class SmmuViews:
             except MemFault:
                 pass
         r["event"] = None
+        self.locate_ste_step(r["steps"], sid)
         return r
+
+    def locate_ste_step(self, steps, sid: int) -> None:
+        """Name, in the STE step of a walk trace, the table the STE was read from and its index
+        there: the L2 array and SID[SPLIT-1:0] for a 2-level stream table, the table and the
+        StreamID for a linear one (3.3.2), the same for a config-cache hit as for a fetch."""
+        st = self.strtab
+        for step in steps or ():
+            pa = step.get("desc_pa")
+            if step.get("what") != "STE" or pa is None:
+                continue
+            if st["fmt"] == 1:
+                idx = sid & ((1 << st["split"]) - 1)
+                step["table"], step["index"] = pa - STE.size * idx, idx
+            else:
+                step["table"], step["index"] = st["base"], sid
 
 
 class SystemViews:
