@@ -8,3 +8,4 @@ Importing this package registers every command. Front ends use:
 from .registry import REGISTRY, Result, CommandError  # noqa: F401
 from . import inspect, walk, change, inject, check, session_cmds, meta, later  # noqa: F401,E402
 from . import importer  # noqa: F401,E402  (import qemu; owner: issue 7)
+from . import attach  # noqa: F401,E402  (attach qemu, snapshot, watch; issue 17)
