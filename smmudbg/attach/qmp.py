@@ -8,6 +8,7 @@ with a timeout. Every failure is an AttachError of one line naming the socket.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket as _socket
 import stat
@@ -34,7 +35,12 @@ class Qmp:
         from qemu.qmp import QMPClient          # imported here: only attach needs it
         self.path = path
         _check_socket(path)
+        # qemu.qmp logs connection failures at ERROR; the one-line AttachError says it.
+        logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
+        logging.getLogger("qemu.qmp").propagate = False
         self._loop = asyncio.new_event_loop()
+        # A dropped connection leaves qemu.qmp's reader task failed: not the user's concern.
+        self._loop.set_exception_handler(lambda loop, ctx: None)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="smmudbg-qmp")
         self._thread.start()
@@ -128,6 +134,7 @@ def _why(e: BaseException) -> str:
     if isinstance(e, _socket.timeout):
         return "timed out"
     msg = str(e).split("\n")[0] or type(e).__name__
-    if "greeting" in msg.lower() or "json" in msg.lower() or "protocol" in msg.lower():
-        return f"not a QEMU QMP socket ({msg})"
-    return msg
+    if isinstance(e, OSError):
+        return e.strerror or msg
+    # Anything else is the peer speaking something other than QMP (a JSON or greeting error).
+    return f"not a QEMU QMP socket (its greeting: {msg})"

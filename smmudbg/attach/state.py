@@ -29,9 +29,8 @@ MAX_CDS = 64                    # CDs read per stream (SubstreamIDs beyond are n
 MAX_LEAVES = 1 << 20            # per table tree: a bound against a corrupt or hostile tree
 _GRANULE = {0: 12, 1: 16, 2: 14}        # TG0 / S2TG encodings
 _TG1 = {2: 12, 3: 16, 1: 14}            # TG1 encodings differ (IHI 0070 CD.TG1)
-_CONFIG = {C.STE_Config_abort: "abort", C.STE_Config_bypass: "bypass",
-           C.STE_Config_s1_trans: "s1_trans", C.STE_Config_s2_trans: "s2_trans",
-           C.STE_Config_nested: "nested"}
+# Config names as the field table spells them (as `ste` shows them).
+_CONFIG = dict(STE.field("Config").enum)
 _OA_MASK = (1 << 48) - 1
 
 

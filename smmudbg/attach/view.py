@@ -42,7 +42,7 @@ class AttachState:
         how = "live view" if att.live else "copy (read through /proc/PID/mem at " + _now() + ")"
         state = ("running: reads may catch a structure mid-update; snapshot for a "
                  "consistent copy" if running else "paused")
-        system.description = f"{how} of QEMU {att.qemu_version} at {att.path}, VM {state}"
+        system.spec["description"] = f"{how} of QEMU {att.qemu_version} at {att.path}, VM {state}"
         ctx.system = system
         self.view, self.live_regs = LIVE, regs
         return report
@@ -50,7 +50,7 @@ class AttachState:
     def show_snapshot(self, ctx, name: str):
         snap = self.store.snapshots[name]
         system, report = self.store.system(snap)
-        system.description = (f"snapshot {name} of QEMU at {snap.source}, taken {snap.taken} "
+        system.spec["description"] = (f"snapshot {name} of QEMU at {snap.source}, taken {snap.taken} "
                               f"with the VM stopped (consistent)")
         ctx.system = system
         self.view = name

@@ -101,7 +101,7 @@ def detach(ctx):
             st.show_snapshot(ctx, names[-1])
         else:
             st.view = None
-            ctx.system.description = f"guest RAM of {path} as last mapped (detached)"
+            ctx.system.spec["description"] = f"guest RAM of {path} as last mapped (detached)"
     state = "gone" if running is None else "running" if running else "paused"
     return res.Detach(socket=path, vm_running=running, view=st.view,
                       snapshots=len(st.store.snapshots),
@@ -176,8 +176,8 @@ def view(ctx, name):
     else:
         have = ", ".join(_view_names(ctx, {})) or "none"
         raise CommandError(f"view: no snapshot named {name!r}; have: {have}")
-    return res.View(view=name, system=ctx.system.name, description=ctx.system.description,
-                    message=ctx.system.description)
+    return res.View(view=name, system=ctx.system.name, description=ctx.system.spec["description"],
+                    message=ctx.system.spec["description"])
 
 
 @command("watch", Int("seconds", "how long to watch (default 5)", optional=True, default=5,
