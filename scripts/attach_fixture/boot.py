@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 
-DEFAULT_WORK = "/work/qemu-work-attach"
+DEFAULT_WORK = os.environ.get("SMMUDBG_ATTACH_WORK", "/work/qemu-work-attach")
 RAM_SIZE = 512 << 20
 RAM_BASE = 0x40000000
 SMMU_BASE = 0x09050000
