@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         if argv and argv[0] == "replay":
             return _replay(_parser_replay().parse_args(argv[1:]))
         if argv and argv[0] == "attach":
-            from .attach.cli import cli_main as _attach
+            from .attach_cli import cli_main as _attach
             return _attach(argv[1:], _interactive)
         if argv and argv[0] == "import-qemu":
             from .import_cli import cli_main as _import_qemu

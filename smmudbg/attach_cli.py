@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 
-from ..errors import SmmuDbgError
+from .errors import SmmuDbgError
 
 
 def cli_parser() -> argparse.ArgumentParser:
@@ -39,8 +39,8 @@ def attach_line(socket: str, options: list[str]) -> str:
 
 
 def cli_main(argv, interactive) -> int:
-    from ..script import read_lines, run_script
-    from ..session import Session
+    from .script import read_lines, run_script
+    from .session import Session
     args = cli_parser().parse_args(argv)
     if (args.json or args.keep_going) and not args.run:
         cli_parser().error("--json and --keep-going go with --run")
