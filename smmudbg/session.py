@@ -279,7 +279,12 @@ class Session:
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""
         keep = self.autosave_path
+        mine = self.__dict__.pop("attach_state", None)
+        if mine is not None and mine is not other.__dict__.get("attach_state"):
+            mine.close()        # an attached session loads another: leave its VM as it was
         self.__dict__.update(other.__dict__)
+        if getattr(self, "attach_state", None) is not None:
+            self.attach_state.rebind(self)
         self.autosave_path = keep
 
     # -- time travel --------------------------------------------------------------------------

@@ -254,3 +254,20 @@ def test_cli_attach_runs_a_script(vm, tmp_path, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["result"]["kind"] for x in lines] == ["ste", "snapshot"]
     assert vm.running and vm.log.count("stop") == vm.log.count("cont") == 1
+
+
+def test_goto_and_load_leave_the_attach_views(vm, tmp_path):
+    s, _ = attach(vm)
+    s.run("snapshot")
+    s.run("ste smmu0 0x8")
+    s.run("goto 0")                        # before the snapshot: the scenario again
+    st = s.run("attach status")
+    assert st.view is None and st.attached and "nic0" in s.system.devices
+    s.run("goto 2")
+    assert s.run("attach status").view == "s1"
+    s.run(f"save {tmp_path / 'a.json'}")
+    s.run("view live")
+    del vm.log[:]
+    s.run(f"load {tmp_path / 'a.json'}")   # another session: this one detaches first
+    st = s.run("attach status")
+    assert not st.attached and st.view == "s1" and vm.running and "cont" not in vm.log

@@ -10,6 +10,7 @@ offline from its snapshot file like an imported dump.
 from __future__ import annotations
 
 import datetime as _dt
+import weakref
 
 from . import regs as RG
 from . import state as S
@@ -21,13 +22,38 @@ LIVE = "live"
 
 
 class AttachState:
-    def __init__(self):
+    def __init__(self, ctx):
         self.att: Attachment | None = None
         self.store = Store()
-        self.view: str | None = None        # LIVE, a snapshot name, or None (not attached)
+        self._view: str | None = None       # LIVE or a snapshot name, when last shown
+        self._shown = None                  # the System shown then
+        self._ctx = weakref.ref(ctx)
         self.live_regs: dict | None = None  # the registers the live system was built with
         self.log_as: str | None = None      # the line the session records for this command
         self.last_source: str | None = None
+
+    def rebind(self, ctx) -> None:
+        """The session object changed (load adopts another session's state)."""
+        self._ctx = weakref.ref(ctx)
+
+    @property
+    def view(self) -> str | None:
+        """LIVE or the snapshot's name when the session shows what attach showed last; None
+        once something else replaced it (goto to before it, load, import)."""
+        ctx = self._ctx()
+        if ctx is None or self._shown is None or ctx.system is not self._shown:
+            return None
+        return self._view
+
+    def close(self) -> None:
+        """Detach (the VM left as it was) and forget the views."""
+        if self.att is not None:
+            try:
+                self.att.detach()
+            except Exception:
+                pass
+            self.att = None
+        self._shown = None
 
     # -- views --------------------------------------------------------------------------------
     def attach(self, ctx, att: Attachment):
@@ -44,7 +70,7 @@ class AttachState:
                  "consistent copy" if running else "paused")
         system.spec["description"] = f"{how} of QEMU {att.qemu_version} at {att.path}, VM {state}"
         ctx.system = system
-        self.view, self.live_regs = LIVE, regs
+        self._view, self._shown, self.live_regs = LIVE, system, regs
         return report
 
     def show_snapshot(self, ctx, name: str):
@@ -53,7 +79,7 @@ class AttachState:
         system.spec["description"] = (f"snapshot {name} of QEMU at {snap.source}, taken {snap.taken} "
                               f"with the VM stopped (consistent)")
         ctx.system = system
-        self.view = name
+        self._view, self._shown = name, system
         return report
 
     @property
@@ -96,7 +122,7 @@ class AttachState:
             self.show_snapshot(ctx, last[0])
             raise AttachError(f"VM gone while attached ({why}); the view is now snapshot "
                               f"{last[0]}, the last one taken")
-        self.view = None
+        self._view = None
         raise AttachError(f"VM gone while attached ({why}); no snapshot was taken, the view "
                           f"keeps the guest RAM as last mapped")
 
@@ -104,7 +130,7 @@ class AttachState:
 def state_of(ctx) -> AttachState:
     st = getattr(ctx, "attach_state", None)
     if st is None:
-        st = ctx.attach_state = AttachState()
+        st = ctx.attach_state = AttachState(ctx)
     return st
 
 

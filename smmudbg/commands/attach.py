@@ -100,7 +100,6 @@ def detach(ctx):
         if names:
             st.show_snapshot(ctx, names[-1])
         else:
-            st.view = None
             ctx.system.spec["description"] = f"guest RAM of {path} as last mapped (detached)"
     state = "gone" if running is None else "running" if running else "paused"
     return res.Detach(socket=path, vm_running=running, view=st.view,
