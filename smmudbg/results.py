@@ -634,7 +634,7 @@ class Snapshot(Result):
 
 @dataclass(kw_only=True)
 class Watch(Result):
-    """`watch`: what the SMMU did while polled, each row with t_ms (since the start):
+    """`watch`: what the SMMU did while polled, each row with t_ms (the poll that saw it):
     commands [{index, command, what, fields}], changes [{sid, change, config, ste_fields, cds,
     mapped, unmapped}], events [{index, event, explanation, sid, fields}], gerrors [{errors}]."""
     kind = "watch"

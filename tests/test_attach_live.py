@@ -99,15 +99,20 @@ def test_registers_and_stes_match_qemus_xp(vm, session):
 
 
 def test_watch_sees_the_ste_change_and_its_cfgi_ste(vm, session):
-    w = session.run("watch 8 interval=10")
+    # The guest flips every 1.5-3 s (slower on a loaded machine): 10 s sees a few.
+    w = session.run("watch 10 interval=10")
     cfgi = [c for c in w.commands if c["command"] == "CMD_CFGI_STE"
             and c["fields"]["StreamID"] == 0x8]
     flips = [c for c in w.changes if c["sid"] == 0x8 and "config" in c
              and sorted(c["config"]) == ["bypass", "s1_trans"]]
-    assert cfgi, [c["command"] for c in w.commands][:40]
-    assert flips, w.changes
-    # The change is seen at the poll that saw the commands announcing it.
-    assert any(abs(f["t_ms"] - c["t_ms"]) < 1 for f in flips for c in cfgi)
+    seen = f"commands {sorted({c['command'] for c in w.commands})}, changes {w.changes}"
+    assert cfgi, seen
+    assert flips, seen
+    # A flip is announced by a CFGI_STE of StreamID 0x8 seen at the same poll (Linux writes
+    # the STE, then issues CMD_CFGI_STE and CMD_SYNC) or, when a poll fell between the two,
+    # at one of the next polls.
+    assert any(0 <= c["t_ms"] - f["t_ms"] < 500 for f in flips for c in cfgi), \
+        ([f["t_ms"] for f in flips], [c["t_ms"] for c in cfgi])
 
 
 def test_snapshot_pauses_briefly_and_leaves_the_vm_running(vm, session):

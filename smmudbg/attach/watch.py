@@ -135,15 +135,18 @@ def gerror_active(regs) -> list[str]:
 
 def watch(att, seconds: float, interval: float = 0.02, report=None) -> dict:
     """Poll for `seconds`; call report(entry) for each thing seen as it is seen. Returns
-    {polls, seconds, entries}; entries are {t_ms, what: command|change|event|gerror, ...}."""
+    {polls, seconds, entries}; entries are {t_ms, type: command|change|event|gerror, ...},
+    t_ms being the time of the poll that saw them (since the start)."""
     regs = dict(att.read_regs())
     streams = S.capture(att.read, regs)
     entries: list[dict] = []
     t0 = time.monotonic()
     polls = 0
 
+    tpoll = 0.0
+
     def emit(e):
-        e["t_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        e["t_ms"] = tpoll           # when the poll that saw it read the registers
         entries.append(e)
         if report is not None:
             report(e)
@@ -151,6 +154,7 @@ def watch(att, seconds: float, interval: float = 0.02, report=None) -> dict:
     while True:
         polls += 1
         now = att.read_regs(RG.WATCHED)
+        tpoll = round((time.monotonic() - t0) * 1000, 1)
         if now["SMMU_CMDQ_CONS"] != regs["SMMU_CMDQ_CONS"]:
             for c in decode_commands(att.read, regs, regs["SMMU_CMDQ_CONS"],
                                      now["SMMU_CMDQ_CONS"]):
