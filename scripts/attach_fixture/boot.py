@@ -15,7 +15,9 @@ it behind). Needs prepare.sh's outputs in WORK.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 
 DEFAULT_WORK = os.environ.get("SMMUDBG_ATTACH_WORK", "/work/qemu-work-attach")
@@ -121,6 +123,8 @@ def main():
     why = available(a.work)
     if why:
         raise SystemExit(why)
+    # Stop the VM (and delete its RAM file) on SIGTERM too, not only on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     vm = boot(a.work, a.name)
     print(f"booted in {vm.boot_s:.1f} s: smmudbg attach qemu {vm.qmp} ram={vm.ram}")
     try:
