@@ -7,7 +7,10 @@ canonical JSON, whether it succeeded, and a size-bounded summary of the result t
 file keeps so a re-recorded session can be read in a diff). A saved session is a versioned
 JSON document that embeds the scenario text and that log; loading one only parses JSON
 (nothing in the file is executed as code) and rebuilds the state by re-running the logged
-commands on a fresh System.
+commands on a fresh System. A session attached to a running QEMU (smmudbg/attach/,
+docs/attach.md) records only what can be replayed: its snapshots, saved beside the file
+(FILE.snapshots, referenced by name and SHA-256 from a version-2 session), and the commands
+run on them.
 
 Time travel: the session keeps checkpoints of the whole system (model/checkpoint.py: memory
 snapshots with copy-on-write pages and the model objects' state) at position 0, every

@@ -81,8 +81,8 @@ class Qmp:
         try:
             return self._run(self._client.execute(cmd, args or None), COMMAND_TIMEOUT)
         except ExecuteError as e:
-            raise AttachError(f"{self.path}: QMP {cmd}: {e.error.desc if hasattr(e, 'error') else e}"
-                              ) from None
+            desc = e.error.desc if hasattr(e, "error") else str(e)
+            raise AttachError(f"{self.path}: QMP {cmd}: {desc}") from None
         except asyncio.TimeoutError:
             raise VmGone(f"{self.path}: QMP {cmd}: no answer in {COMMAND_TIMEOUT:g} s") from None
         except Exception as e:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
-from ..arch.smmuv3.geometry import CD_SIZE, L1_SIZE, STE_SIZE, cd_geometry, strtab_geometry
+from ..arch.smmuv3.geometry import STE_SIZE, cd_geometry, strtab_geometry
 
 STE = fmt("STE")
 CD = fmt("CD")

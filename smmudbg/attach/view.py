@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import weakref
 
-from . import regs as RG
 from . import state as S
 from .live import Attachment
 from .qmp import AttachError, VmGone
@@ -68,7 +67,8 @@ class AttachState:
         how = "live view" if att.live else "copy (read through /proc/PID/mem at " + _now() + ")"
         state = ("running: reads may catch a structure mid-update; snapshot for a "
                  "consistent copy" if running else "paused")
-        system.spec["description"] = f"{how} of QEMU {att.qemu_version} at {att.path}, VM {state}"
+        system.spec["description"] = (f"{how} of QEMU {att.qemu_version} at {att.path}, VM "
+                                      f"{state}")
         ctx.system = system
         self._view, self._shown, self.live_regs = LIVE, system, regs
         return report
@@ -76,8 +76,8 @@ class AttachState:
     def show_snapshot(self, ctx, name: str):
         snap = self.store.snapshots[name]
         system, report = self.store.system(snap)
-        system.spec["description"] = (f"snapshot {name} of QEMU at {snap.source}, taken {snap.taken} "
-                              f"with the VM stopped (consistent)")
+        system.spec["description"] = (f"snapshot {name} of QEMU at {snap.source}, taken "
+                                      f"{snap.taken} with the VM stopped (consistent)")
         ctx.system = system
         self._view, self._shown = name, system
         return report
@@ -177,4 +177,4 @@ def queue_pages(regs: dict) -> set[int]:
     return out
 
 
-__all__ = ["AttachState", "state_of", "take_snapshot", "LIVE", "RG"]
+__all__ = ["AttachState", "state_of", "take_snapshot", "LIVE"]
