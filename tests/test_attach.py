@@ -140,6 +140,7 @@ def test_watch_reports_the_cfgi_ste_and_the_ste_change(vm):
             fake.poke(EVTQ + 32 * prod, encode_event("F_TRANSLATION", StreamID=0x10,
                                                      InputAddr=0x1234000))
             fake.regs["SMMU_EVENTQ_PROD"] = prod + 1
+            fake.regs["SMMU_GERROR"] ^= 1 << 2     # GERROR.EVENTQ_ABT_ERR toggles: active
     vm.on_hmp = guest
     w = s.run("watch 1 interval=5")
     check_result(s.last)
@@ -151,6 +152,7 @@ def test_watch_reports_the_cfgi_ste_and_the_ste_change(vm):
     assert ch[0]["t_ms"] >= w.commands[0]["t_ms"]
     assert [(e["event"], e["sid"]) for e in w.events] == [("F_TRANSLATION", 0x10)]
     assert "not mapped" in w.events[0]["explanation"]
+    assert [g["errors"] for g in w.gerrors] == [["EVENTQ_ABT_ERR"]]
     assert w.polls > 3 and vm.running
 
 

@@ -134,46 +134,58 @@ def gerror_active(regs) -> list[str]:
 
 
 def watch(att, seconds: float, interval: float = 0.02, report=None) -> dict:
-    """Poll for `seconds`; call report(entry) for each thing seen as it is seen. Returns
-    {polls, seconds, entries}; entries are {t_ms, type: command|change|event|gerror, ...},
-    t_ms being the time of the poll that saw them (since the start)."""
-    regs = dict(att.read_regs())
-    streams = S.capture(att.read, regs)
-    entries: list[dict] = []
-    t0 = time.monotonic()
-    polls = 0
+    """Poll for `seconds` (Ctrl-C ends it early, keeping what was seen); call report(entry)
+    for each thing seen as it is seen. Returns {polls, seconds, entries}; entries are {t_ms,
+    type: command|change|event|gerror, ...}, t_ms being the time of the poll that saw them
+    (since the start)."""
+    w = _Watcher(att, report)
+    try:
+        while True:
+            w.poll()
+            if time.monotonic() - w.t0 >= seconds:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return {"polls": w.polls, "seconds": round(time.monotonic() - w.t0, 3),
+            "entries": w.entries}
 
-    tpoll = 0.0
 
-    def emit(e):
-        e["t_ms"] = tpoll           # when the poll that saw it read the registers
-        entries.append(e)
-        if report is not None:
-            report(e)
+class _Watcher:
+    def __init__(self, att, report):
+        self.att, self.report = att, report
+        self.regs = dict(att.read_regs())
+        self.streams = S.capture(att.read, self.regs)
+        self.entries: list[dict] = []
+        self.polls, self.tpoll = 0, 0.0
+        self.t0 = time.monotonic()
 
-    while True:
-        polls += 1
+    def emit(self, e):
+        e["t_ms"] = self.tpoll              # when the poll that saw it read the registers
+        self.entries.append(e)
+        if self.report is not None:
+            self.report(e)
+
+    def poll(self):
+        att, regs = self.att, self.regs
+        self.polls += 1
         now = att.read_regs(RG.WATCHED)
-        tpoll = round((time.monotonic() - t0) * 1000, 1)
+        self.tpoll = round((time.monotonic() - self.t0) * 1000, 1)
         if now["SMMU_CMDQ_CONS"] != regs["SMMU_CMDQ_CONS"]:
             for c in decode_commands(att.read, regs, regs["SMMU_CMDQ_CONS"],
                                      now["SMMU_CMDQ_CONS"]):
-                emit(dict(c, type="command"))
+                self.emit(dict(c, type="command"))
             fresh = S.capture(att.read, dict(regs, **now))
-            for d in S.diff(streams, fresh):
-                emit(dict(d, type="change"))
-            streams = fresh
+            for d in S.diff(self.streams, fresh):
+                self.emit(dict(d, type="change"))
+            self.streams = fresh
         if now["SMMU_EVENTQ_PROD"] != regs["SMMU_EVENTQ_PROD"]:
             for ev in decode_events(att.read, regs, regs["SMMU_EVENTQ_PROD"],
                                     now["SMMU_EVENTQ_PROD"]):
-                emit(dict(ev, type="event"))
+                self.emit(dict(ev, type="event"))
         if now["SMMU_GERROR"] != regs["SMMU_GERROR"]:
             was = set(gerror_active(regs))
             new = [g for g in gerror_active(dict(regs, **now)) if g not in was]
             if new:
-                emit({"type": "gerror", "errors": new})
+                self.emit({"type": "gerror", "errors": new})
         regs.update(now)
-        if time.monotonic() - t0 >= seconds:
-            break
-        time.sleep(interval)
-    return {"polls": polls, "seconds": round(time.monotonic() - t0, 3), "entries": entries}
