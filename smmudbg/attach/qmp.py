@@ -31,9 +31,11 @@ class VmGone(AttachError):
 class Qmp:
     """One QMP connection. hmp(line) runs a monitor command; execute(cmd, **args) a QMP one."""
 
-    def __init__(self, path: str, connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(self, path: str, connect_timeout: float | None = None):
         from qemu.qmp import QMPClient          # imported here: only attach needs it
         self.path = path
+        if connect_timeout is None:
+            connect_timeout = CONNECT_TIMEOUT
         _check_socket(path)
         # qemu.qmp logs connection failures at ERROR; the one-line AttachError says it.
         logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
