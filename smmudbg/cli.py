@@ -6,6 +6,7 @@
     smmudbg run SCRIPT [--json] [--keep-going] [--scenario FILE]     SCRIPT may be -
     smmudbg replay SESSION           re-run a saved session and compare every result
     smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT]
+    smmudbg attach qemu QMP_SOCKET ram=FILE [--run SCRIPT]   a running QEMU, live (docs/attach.md)
     smmudbg --version
 
 Never a traceback: a user error is one red line, anything else one line "internal error: ...",
@@ -162,6 +163,9 @@ def main(argv=None) -> int:
             return _run(_parser_run().parse_args(argv[1:]))
         if argv and argv[0] == "replay":
             return _replay(_parser_replay().parse_args(argv[1:]))
+        if argv and argv[0] == "attach":
+            from .attach_cli import cli_main as _attach
+            return _attach(argv[1:], _interactive)
         if argv and argv[0] == "import-qemu":
             from .import_cli import cli_main as _import_qemu
             return _import_qemu(argv[1:], _interactive)

@@ -666,3 +666,103 @@ class Help(Result):
     available: bool
     why: str | None
     fields: str | None
+
+
+# ---------------------------------------------------------------------------------------------
+# attach (a running QEMU: smmudbg/attach/)
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Attach(Result):
+    """`attach qemu`: the connection and the live view built (streams [{sid, config}],
+    registers {name: value}, view "live" or "copy" (pid mode), warnings)."""
+    kind = "attach"
+    socket: str
+    ram: str | None
+    pid: int | None
+    ram_base: int
+    ram_size: int
+    smmu_base: int
+    qemu: str
+    vm_running: bool
+    view: str
+    system: str
+    smmuen: bool
+    streams: list
+    registers: dict
+    warnings: list
+
+
+@dataclass(kw_only=True)
+class Detach(Result):
+    """`detach`: the VM left as it was (vm_running: its state when smmudbg left, null when it
+    is gone); view: what the session shows now."""
+    kind = "detach"
+    socket: str
+    vm_running: bool | None
+    view: str | None
+    snapshots: int
+
+
+@dataclass(kw_only=True)
+class Snapshot(Result):
+    """`snapshot`: a consistent copy taken with the VM stopped for pause_ms (0 when it was
+    already paused): pages copied, new_pages (not in an earlier snapshot), streams [{sid,
+    config}]."""
+    kind = "snapshot"
+    name: str
+    source: str
+    taken: str
+    pause_ms: float
+    vm_was_running: bool
+    pages: int
+    new_pages: int
+    streams: list
+
+
+@dataclass(kw_only=True)
+class Watch(Result):
+    """`watch`: what the SMMU did while polled, each row with t_ms (the poll that saw it):
+    commands [{index, command, what, fields}], changes [{sid, change, config, ste_fields, cds,
+    mapped, unmapped}], events [{index, event, explanation, sid, fields}], gerrors [{errors}]."""
+    kind = "watch"
+    socket: str
+    seconds: float
+    polls: int
+    commands: list
+    changes: list
+    events: list
+    gerrors: list
+
+
+@dataclass(kw_only=True)
+class AttachDiff(Result):
+    """`attach-diff A B`: registers [{name, old, new}] and per-stream changes (as in watch)
+    between two states (snapshot names or live)."""
+    kind = "attach-diff"
+    from_: str = field(metadata={"json": "from"})
+    to: str
+    registers: list
+    streams: list
+
+
+@dataclass(kw_only=True)
+class AttachStatus(Result):
+    """`attach status`: the session's attach state: attached, socket, vm_running, view (live,
+    a snapshot name, or null), system (its name says which view), snapshots [{name, taken,
+    pause_ms, pages, new_pages}]."""
+    kind = "attach-status"
+    attached: bool
+    socket: str | None
+    vm_running: bool | None
+    view: str | None
+    system: str
+    snapshots: list
+
+
+@dataclass(kw_only=True)
+class View(Result):
+    """`view`: the view the session now shows (live or a snapshot) and its description."""
+    kind = "view"
+    view: str
+    system: str
+    description: str

@@ -7,7 +7,10 @@ canonical JSON, whether it succeeded, and a size-bounded summary of the result t
 file keeps so a re-recorded session can be read in a diff). A saved session is a versioned
 JSON document that embeds the scenario text and that log; loading one only parses JSON
 (nothing in the file is executed as code) and rebuilds the state by re-running the logged
-commands on a fresh System.
+commands on a fresh System. A session attached to a running QEMU (smmudbg/attach/,
+docs/attach.md) records only what can be replayed: its snapshots, saved beside the file
+(FILE.snapshots, referenced by name and SHA-256 from a version-2 session), and the commands
+run on them.
 
 Time travel: the session keeps checkpoints of the whole system (model/checkpoint.py: memory
 snapshots with copy-on-write pages and the model objects' state) at position 0, every
@@ -38,6 +41,8 @@ from .textfile import read_text
 
 FORMAT = "smmudbg-session"
 VERSION = 1
+VERSION_SNAPSHOTS = 2           # a session with a snapshot file (attach, issue 17)
+SNAPSHOTS_SUFFIX = ".snapshots"
 MAX_SESSION_BYTES = 64 << 20
 MAX_COMMAND_CHARS = 4096
 CHECKPOINT_EVERY = 128          # log positions between automatic checkpoints
@@ -192,7 +197,10 @@ class Session:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             self.last = out
             return out
+        attach = getattr(self, "attach_state", None)     # set by `attach qemu` (issue 17)
         try:
+            if attach is not None:
+                attach.before(self)     # live view: registers read again, view rebuilt
             result = call(self, cmd, kwargs)
             out = Outcome(line, result=result)
             body = result.to_json()
@@ -203,10 +211,13 @@ class Session:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
         out.digest = digest(body)
-        if cmd.logged and not (cmd.pure and self.position < len(self.log)):
+        live = attach is not None and attach.is_live
+        if cmd.logged and not live and not (cmd.pure and self.position < len(self.log)):
             # (a read-only command while looking at the past is not recorded: recording it
-            # would drop the commands after this position)
-            self._record(Entry(line, out.digest, out.ok, cmd.pure, out.error,
+            # would drop the commands after this position; nor is one on a live guest: it
+            # cannot be replayed)
+            logged_line = attach.log_as if attach is not None and attach.log_as else line
+            self._record(Entry(logged_line, out.digest, out.ok, cmd.pure, out.error,
                                body if out.ok and self.keep_results else None))
         if cmd.name != "expect":
             self.last = out
@@ -255,18 +266,28 @@ class Session:
         from its scenario and compare results. This session is not changed."""
         if path is None:
             fresh = type(self)(self.scenario_text, self.where)
+            st = getattr(self, "attach_state", None)
+            if st is not None and st.store.snapshots:     # offline: replays take these
+                from .attach.view import state_of
+                state_of(fresh).store = st.store
             entries = [Entry(e.command, e.digest, e.ok, error=e.error, result=e.result,
                              summary=e.summary) for e in self.log]
         else:
             doc = read_session(path)
             fresh = type(self)(doc["scenario"], doc.get("scenario_where", path))
+            fresh._load_snapshots(doc, path)
             entries = entries_of(doc)
         return fresh.replay_log(entries)
 
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""
         keep = self.autosave_path
+        mine = self.__dict__.pop("attach_state", None)
+        if mine is not None and mine is not other.__dict__.get("attach_state"):
+            mine.close()        # an attached session loads another: leave its VM as it was
         self.__dict__.update(other.__dict__)
+        if getattr(self, "attach_state", None) is not None:
+            self.attach_state.rebind(self)
         self.autosave_path = keep
 
     # -- time travel --------------------------------------------------------------------------
@@ -344,8 +365,10 @@ class Session:
                 "diverged": first}
 
     # -- save / load --------------------------------------------------------------------------
-    def to_json(self, results: bool = False) -> dict:
-        return {"format": FORMAT, "version": VERSION,
+    def to_json(self, results: bool = False, snapshots: dict | None = None) -> dict:
+        extra = {"snapshots": snapshots} if snapshots else {}
+        return {"format": FORMAT, "version": VERSION_SNAPSHOTS if snapshots else VERSION,
+                **extra,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "smmudbg": __version__, "scenario": self.scenario_text,
                 "scenario_where": self.where, "position": self.position,
@@ -357,7 +380,8 @@ class Session:
         path = path or self.path
         if not path:
             raise SessionError("save: name a file (save FILE)")
-        write_atomic(path, json.dumps(self.to_json(results), indent=1) + "\n")
+        snaps = self._save_snapshots(path)
+        write_atomic(path, json.dumps(self.to_json(results, snaps), indent=1) + "\n")
         self.path = path
         self.dirty = False
         return path
@@ -371,15 +395,42 @@ class Session:
         now = time.monotonic()
         if not force and now - self._last_autosave < interval:
             return None
-        write_atomic(self.autosave_path, json.dumps(self.to_json(), indent=1) + "\n")
+        snaps = self._save_snapshots(self.autosave_path)
+        write_atomic(self.autosave_path, json.dumps(self.to_json(False, snaps), indent=1) + "\n")
         self._last_autosave = now
         return self.autosave_path
+
+    def _save_snapshots(self, path: str) -> dict | None:
+        """An attached session's snapshots go to a sidecar file beside the session (written
+        first, atomically); the session references it by name and digest."""
+        st = getattr(self, "attach_state", None)
+        if st is None or not st.store.snapshots:
+            return None
+        text = st.store.to_text()
+        side = path + SNAPSHOTS_SUFFIX
+        write_atomic(side, text)
+        return {"file": os.path.basename(side),
+                "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+    def _load_snapshots(self, doc: dict, path: str) -> None:
+        ref = doc.get("snapshots")
+        if not ref:
+            return
+        from .attach.store import MAX_SIDECAR_BYTES, Store
+        from .attach.view import state_of
+        side = os.path.join(os.path.dirname(os.path.abspath(path)), ref["file"])
+        text = read_text(side, SessionError, "snapshot file", MAX_SIDECAR_BYTES)
+        if hashlib.sha256(text.encode()).hexdigest() != ref["sha256"]:
+            raise SessionError(f"{side}: the snapshot file does not match the session (its "
+                               f"digest differs: saved by another session?)")
+        state_of(self).store = Store.from_text(text, side)
 
     @classmethod
     def load(cls, path: str) -> tuple["Session", dict]:
         """Read and check a session file, rebuild its state. Returns (session, replay report)."""
         doc = read_session(path)
         s = cls(doc["scenario"], doc.get("scenario_where", f"{path}: scenario"), path=path)
+        s._load_snapshots(doc, path)
         entries = entries_of(doc)
         report = s.replay_log(entries)
         pos = doc.get("position", len(entries))
@@ -461,9 +512,9 @@ def parse_session(text: str, where: str = "session") -> dict:
         raise SessionError(f"{where}: not a session file (format is {doc.get('format')!r}, "
                            f"expected {FORMAT!r})")
     v = doc.get("version")
-    if type(v) is not int or v != VERSION:
+    if type(v) is not int or v not in (VERSION, VERSION_SNAPSHOTS):
         raise SessionError(f"{where}: session version {v!r} is not supported "
-                           f"(this smmudbg reads version {VERSION})")
+                           f"(this smmudbg reads versions {VERSION} and {VERSION_SNAPSHOTS})")
     for key, typ in _TOP.items():
         if key not in doc:
             raise SessionError(f"{where}: damaged session: missing {key!r}")
@@ -472,7 +523,17 @@ def parse_session(text: str, where: str = "session") -> dict:
     for key, typ in _OPTIONAL.items():
         if key in doc and type(doc[key]) is not typ:
             raise SessionError(f"{where}: damaged session: {key!r} is not a {typ.__name__}")
-    extra = set(doc) - set(_TOP) - set(_OPTIONAL)
+    if v == VERSION_SNAPSHOTS:
+        ref = doc.get("snapshots")
+        if not (isinstance(ref, dict) and set(ref) == {"file", "sha256"}
+                and isinstance(ref["file"], str) and isinstance(ref["sha256"], str)
+                and ref["file"] and os.path.basename(ref["file"]) == ref["file"]
+                and ref["file"] not in (".", "..")):
+            raise SessionError(f"{where}: damaged session: 'snapshots' is not "
+                               f"{{file: a name beside the session, sha256}}")
+    elif "snapshots" in doc:
+        raise SessionError(f"{where}: damaged session: unknown key 'snapshots'")
+    extra = set(doc) - set(_TOP) - set(_OPTIONAL) - {"snapshots"}
     if extra:
         raise SessionError(f"{where}: damaged session: unknown key {sorted(extra)[0]!r}")
     for i, e in enumerate(doc["log"]):

@@ -65,7 +65,8 @@ def texts(session, line):
 
 
 def test_complete_command_name(session):
-    assert texts(session, "wa") == ["walk"]
+    assert texts(session, "wal") == ["walk"]
+    assert texts(session, "wa") == ["walk", "watch"]
     assert "set" in texts(session, "se")
 
 
@@ -120,8 +121,8 @@ def test_completion_replaces_the_word_and_describes_it(session):
     [c] = list(comp.get_completions(Document("set ste nic0 Config=ne"), CompleteEvent()))
     assert c.text == "Config=nested" and c.start_position == -len("Config=ne")
     assert c.display_text == "nested"
-    [w] = list(comp.get_completions(Document("wa"), CompleteEvent()))
-    assert w.start_position == -2 and "Translate" in w.display_meta_text
+    [w] = list(comp.get_completions(Document("wal"), CompleteEvent()))
+    assert w.start_position == -3 and "Translate" in w.display_meta_text
 
 
 def test_completion_never_raises(session):

@@ -128,7 +128,7 @@ def test_failed_save_leaves_existing_file(tmp_path, monkeypatch):
     (lambda t: t[: len(t) // 2], "not valid JSON"),
     (lambda t: "[]", "expected a JSON object"),
     (lambda t: t.replace('"smmudbg-session"', '"other"'), "format is 'other'"),
-    (lambda t: t.replace('"version": 1', '"version": 2'), "version 2 is not supported"),
+    (lambda t: t.replace('"version": 1', '"version": 3'), "version 3 is not supported"),
     (lambda t: t.replace('"version": 1', '"version": "1"'), "version '1' is not supported"),
     (lambda t: t.replace('"ok": true', '"ok": "yes"', 1), "log[0].ok"),
     (lambda t: t.replace('"digest": "', '"digest": "zz', 1), "not a SHA-256"),
