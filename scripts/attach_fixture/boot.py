@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 
-DEFAULT_WORK = os.environ.get("SMMUDBG_ATTACH_WORK", "/work/qemu-work-attach")
+DEFAULT_WORK = os.environ.get("SMMUDBG_ATTACH_WORK",
+                              os.path.expanduser("~/.cache/smmudbg/attach-work"))
 RAM_SIZE = 512 << 20
 RAM_BASE = 0x40000000
 SMMU_BASE = 0x09050000

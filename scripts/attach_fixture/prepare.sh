@@ -3,14 +3,14 @@
 # the arm64 kernel that linux-image-arm64 points at, busybox-static, and an initramfs whose
 # /init is scripts/attach_fixture/init.sh.
 #
-#   scripts/attach_fixture/prepare.sh    # work dir: $SMMUDBG_ATTACH_WORK or /work/qemu-work-attach
+#   scripts/attach_fixture/prepare.sh    # work dir: $SMMUDBG_ATTACH_WORK or ~/.cache/smmudbg/attach-work
 #
 # Writes $WORK/vmlinuz, $WORK/initrd.cpio and $WORK/disk.raw; nothing goes into the repo.
 # Needs apt-get (root) the first time; afterwards it only rebuilds the initramfs.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$REPO/scripts/attach_fixture"
-WORK=${SMMUDBG_ATTACH_WORK:-/work/qemu-work-attach}
+WORK=${SMMUDBG_ATTACH_WORK:-$HOME/.cache/smmudbg/attach-work}
 mkdir -p "$WORK"
 cd "$WORK"
 log() { echo "[attach_fixture] $*" >&2; }
