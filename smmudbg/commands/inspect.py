@@ -126,11 +126,15 @@ def regs(ctx, smmu, register=None):
 
 @command("strtab", Smmu(), Int("sid", "first StreamID to list", keyword=True, default=0),
          Int("count", "how many STEs at most", keyword=True, default=64, lo=1, hi=1 << 20),
-         Flag("all", "list invalid (V=0) STEs too"), pure=True)
-def strtab(ctx, smmu, sid=0, count=64, all=False):
+         Flag("all", "list invalid (V=0) STEs too"),
+         Flag("legal", "check each STE: add legal and problem (why C_BAD_STE) to each row"),
+         pure=True)
+def strtab(ctx, smmu, sid=0, count=64, all=False, legal=False):
     """The stream table: its base and format, and the valid STEs from sid= on (count= at most).
 
-    For a 2-level table each row also names the L1 descriptor (Span, L2Ptr) it came from."""
+    With all, invalid STEs are listed too (a 2-level table skips the StreamIDs whose L1
+    descriptor has no L2 array). With legal, each row also says whether the SMMU would accept
+    the STE and, if not, why (as C_BAD_STE would report)."""
     m = ctx.system.smmu(smmu)
     st = m.strtab
     info = {"smmu": smmu, "base": st["base"], "format": "2lvl" if st["fmt"] else "linear",
@@ -144,14 +148,20 @@ def strtab(ctx, smmu, sid=0, count=64, all=False):
                      "config": STE.field("Config").value_name(v["Config"]),
                      "s2vmid": v["S2VMID"], "s1contextptr": address_of(STE, "S1ContextPtr", v),
                      "s1cdmax": v["S1CDMax"], "s2ttb": address_of(STE, "S2TTB", v)})
+        if legal:
+            problem = m.check_ste(e["words"])
+            rows[-1].update({"legal": problem in ("", "STE.Config=abort"),
+                             "problem": problem or None})
     info.update({"entries": rows, "more": more})
     return res.Strtab(**info)
 
 
-@command("ste", Stream("target", "DEVICE, or SMMU SID"), pure=True)
-def ste(ctx, target):
-    """One Stream Table Entry: where it is, its words, every non-zero field decoded, and
-    whether the SMMU would accept it (the reason it is illegal, as C_BAD_STE would report)."""
+@command("ste", Stream("target", "DEVICE, or SMMU SID"),
+         Flag("all", "list every field in rows, zero ones too"), pure=True)
+def ste(ctx, target, all=False):
+    """One Stream Table Entry: where it is, its words, every non-zero field decoded (every
+    field with all), and whether the SMMU would accept it (the reason it is illegal, as
+    C_BAD_STE would report)."""
     m, sid = stream_of(ctx, target)
     addr = m.ste_location(sid)
     words = m.read_words(addr, 8, "STE")
@@ -161,7 +171,7 @@ def ste(ctx, target):
     return res.Ste(**{
         "smmu": m.name, "sid": sid, "device": device_name(ctx, m.name, sid), "addr": addr,
         "words": words, "fields": STE.decode(words), "addresses": addresses(STE, words),
-        "rows": field_rows(STE, words, True),
+        "rows": field_rows(STE, words, not all),
         "config": STE.field("Config").value_name(cfg), "valid": bool(words[0] & 1),
         "legal": problem == "" or problem == "STE.Config=abort", "problem": problem or None,
         "reserved_bits": [{"dword": d, "mask": mk} for d, mk in STE.reserved_bits(words)],
@@ -171,10 +181,11 @@ def ste(ctx, target):
 
 @command("cd", Stream("target", "DEVICE, or SMMU SID"),
          Int("ssid", "SubstreamID (default 0)", optional=True, default=0, hi=(1 << 20) - 1),
-         pure=True)
-def cd(ctx, target, ssid=0):
+         Flag("all", "list every field in rows, zero ones too"), pure=True)
+def cd(ctx, target, ssid=0, all=False):
     """One Context Descriptor: found through the STE (S1ContextPtr, S1Fmt, S1CDMax; through
-    stage 2 when the STE is nested), its words, non-zero fields, and whether it is legal."""
+    stage 2 when the STE is nested), its words, non-zero fields (every field with all), and
+    whether it is legal."""
     m, sid = stream_of(ctx, target)
     loc = m.cd_entry(sid, ssid)
     words = loc["words"]
@@ -184,7 +195,7 @@ def cd(ctx, target, ssid=0):
         "smmu": m.name, "sid": sid, "ssid": ssid, "device": device_name(ctx, m.name, sid),
         "addr": loc["addr"], "pa": loc["pa"], "l1cd": loc["l1"], "words": words,
         "fields": CD.decode(words), "addresses": addresses(CD, words),
-        "rows": field_rows(CD, words, True),
+        "rows": field_rows(CD, words, not all),
         "valid": bool(CD.field("V").get(words)), "legal": problem == "",
         "problem": problem or None,
         "cached": None if cached is None else {"words": cached["words"],
