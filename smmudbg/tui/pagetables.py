@@ -35,6 +35,7 @@ class PageTableView(Vertical):
         self.source: str | None = None      # the pt command's target part
         self.stage: int | None = None
         self.rows: list[dict] = []
+        self.root: int | None = None
 
     def compose(self):
         yield Static("Choose a stream or a domain; keys 1 and 2 pick the stage.", id="pt-head")
@@ -58,6 +59,7 @@ class PageTableView(Vertical):
             self.rows = []
             return
         self.rows = r["rows"]
+        self.root = r["root"]
         head.update(Text(f"{line}: stage {r['stage']}, granule {r['granule'] >> 10}K, "
                          f"{r['input_bits']} bits, start level {r['start_level']}, root "
                          f"{hx(r['root'])}" + (" (IPA)" if r["tables_are_ipa"] else "")
@@ -89,9 +91,16 @@ class PageTableView(Vertical):
         on it (the walk stepper's current step). False if the dump has no such row."""
         target = next((i for i, r in enumerate(self.rows)
                        if r["table"] == table and r["index"] == index), None)
-        if target is None:
-            return False
         tree = self.query_one("#pt-tree", Tree)
+        if target is None:
+            # an invalid descriptor has no row: put the cursor on the table holding it
+            target = next((i for i, r in enumerate(self.rows)
+                           if r["kind"] == "table" and r.get("next") == table), None)
+            if target is None:
+                if table == self.root:
+                    tree.move_cursor(tree.root)
+                    return True
+                return False
         path, depth = [target], self.rows[target]["depth"]
         for i in range(target - 1, -1, -1):
             if self.rows[i]["depth"] < depth:
