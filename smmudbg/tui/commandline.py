@@ -57,6 +57,10 @@ class CommandLine(Input):
         self.hpos = 0
         self._cycle: tuple[str, list[str], int] | None = None
 
+    def on_mount(self) -> None:
+        if self.app.is_headless:
+            self.cursor_blink = False      # tests and snapshots: nothing changes with time
+
     def action_complete(self) -> None:
         if self._cycle and self.value == self._cycle[1][self._cycle[2]]:
             base, cands, i = self._cycle
