@@ -115,7 +115,7 @@ def test_ste_detail_bit_view_and_illegal_field():
         await pilot.press("enter")
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "entry"
-        rows = {r[0]: r for r in cells(app.query_one("#ste-bits", DataTable))}
+        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
         assert rows["Config"][2] == "3:1" and rows["Config"][3] == "0x6"   # 0b110: S2 only
         assert rows["S2VMID"][3] == "0x1"
         assert rows["S1CDMax"][3] == "0x0"        # every field, zero ones too
@@ -123,7 +123,7 @@ def test_ste_detail_bit_view_and_illegal_field():
         await command(app, pilot, "inject reserved-ste gpu0")
         head = text_of(app.query_one("#ste-head", Static))
         assert "ILLEGAL" in head and "S2TG" in head
-        rows = {r[0]: r for r in cells(app.query_one("#ste-bits", DataTable))}
+        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
         assert "<-" in rows["S2TG"][4]             # the field named by the reason
     drive(body)
 
@@ -131,7 +131,7 @@ def test_ste_detail_bit_view_and_illegal_field():
 def test_cd_under_a_nested_ste():
     async def body(app, pilot):
         await command(app, pilot, "cd nic0 1")
-        rows = {r[0]: r for r in cells(app.query_one("#cd-bits", DataTable))}
+        rows = {r[0]: r for r in app.query_one("#cd-bits").rows}
         assert rows["ASID"][3] == "0x2"           # nic0-pasid1
         assert "SSID 1" in text_of(app.query_one("#cd-head", Static))
     drive(body)

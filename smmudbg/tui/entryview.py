@@ -8,7 +8,7 @@ import re
 
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from .fmt import hx
 
@@ -18,6 +18,39 @@ def problem_fields(problem: str | None) -> set[str]:
     if not problem:
         return set()
     return set(re.findall(r"\b(?:STE|CD)\.([A-Za-z0-9_]+)", problem))
+
+
+class BitView(Static):
+    """Every field of one entry, one line each: name, dword, bits, raw value, meaning. Plain
+    text in fixed columns (a DataTable of 90 rows takes far longer to lay out). rows keeps
+    the cells as shown."""
+
+    def __init__(self, **kw):
+        super().__init__("", **kw)
+        self.rows: list[list[str]] = []
+
+    def fill(self, r: dict, bad: set[str], highlight: str | None) -> None:
+        self.rows = []
+        vw = max([len(hx(x["value"])) for x in r["rows"]] + [5])
+        fw = max([len(x["field"]) for x in r["rows"]] + [5]) + 1
+        # one line per field, never wrapped: a narrow screen cuts the meaning, not the columns
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{'field':{fw}}{'dw':>2} {'bits':6}{'value':>{vw}}  meaning\n", style="bold")
+        for row in r["rows"]:
+            name, value = row["field"], hx(row["value"])
+            meaning = row["meaning"] or ""
+            if name in bad:
+                meaning = f"{meaning}  <- {r['problem']}".strip()
+                style = "bold red"
+            elif name == highlight:
+                style = "reverse"
+            else:
+                style = "" if row["value"] else "dim"
+            cells = [name, str(row["dword"]), row["bits"], value, meaning]
+            self.rows.append(cells)
+            t.append(f"{name:{fw}}{row['dword']:>2} {row['bits']:6}{value:>{vw}}  {meaning}\n",
+                     style=style)
+        self.update(t)
 
 
 class EntryView(VerticalScroll):
@@ -34,13 +67,12 @@ class EntryView(VerticalScroll):
 
     def compose(self):
         yield Static("Choose a stream (tree or stream table, Enter).", id="ste-head")
-        yield DataTable(id="ste-bits", cursor_type="row", zebra_stripes=True)
+        yield BitView(id="ste-bits")
         yield Static("", id="cd-head")
-        yield DataTable(id="cd-bits", cursor_type="row", zebra_stripes=True)
+        yield BitView(id="cd-bits")
 
     def on_mount(self) -> None:
-        for t in self.query(DataTable):
-            t.add_columns("field", "dw", "bits", "value", "meaning")
+        for t in self.query(BitView):
             t.display = False
 
     def show(self, smmu: str, sid: int, ssid: int | None = None) -> dict | None:
@@ -54,7 +86,7 @@ class EntryView(VerticalScroll):
             return None
         smmu, sid = self.target
         head = self.query_one("#ste-head", Static)
-        bits = self.query_one("#ste-bits", DataTable)
+        bits = self.query_one("#ste-bits", BitView)
         try:
             ste = self.bridge.query(f"ste {smmu} {sid:#x} all")
         except Exception as e:
@@ -64,7 +96,7 @@ class EntryView(VerticalScroll):
         head.update(self._head("STE", ste, f"{smmu} SID {sid:#x}"))
         self._fill(bits, ste)
         cd_head = self.query_one("#cd-head", Static)
-        cd_bits = self.query_one("#cd-bits", DataTable)
+        cd_bits = self.query_one("#cd-bits", BitView)
         cd = None
         if ste["config"] in ("s1", "nested") and ste["valid"]:
             try:
@@ -112,17 +144,7 @@ class EntryView(VerticalScroll):
                      style="bold red" if r["cached"]["stale"] else "dim")
         return t
 
-    def _fill(self, table: DataTable, r: dict) -> None:
+    def _fill(self, view: BitView, r: dict) -> None:
         bad = problem_fields(r.get("problem")) if not r["legal"] or not r["valid"] else set()
-        table.clear()
-        for row in r["rows"]:
-            mark = row["field"] in bad or row["field"] == self.highlight
-            style = "bold red" if row["field"] in bad else ("reverse" if mark else
-                                                            ("" if row["value"] else "dim"))
-            meaning = row["meaning"] or ""
-            if row["field"] in bad:
-                meaning = f"{meaning}  <- {r['problem']}".strip()
-            table.add_row(Text(row["field"], style=style), str(row["dword"]), row["bits"],
-                          Text(hx(row["value"]), style=style), Text(meaning, style=style),
-                          key=row["field"])
-        table.display = True
+        view.fill(r, bad, self.highlight)
+        view.display = True

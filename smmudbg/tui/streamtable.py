@@ -74,6 +74,19 @@ class StreamTable(ScrollView, can_focus=True):
         self.total = 0
         self.pages: dict[int, dict[int, dict | None]] = {}
         self.fetches = 0                # pages fetched (for tests and the benchmark)
+        self._styles: dict | None = None   # component styles, looked up once per theme
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
+    def _style(self, name: str | None) -> Style:
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = {None: base}
+            for c in ("cursor", "bad", "absent", "device"):
+                self._styles[c] = base + self.get_component_rich_style(f"streamtable--{c}")
+        return self._styles[name]
 
     # -- data ---------------------------------------------------------------------------------
     def show_smmu(self, smmu: str, log2size: int) -> None:
@@ -147,20 +160,19 @@ class StreamTable(ScrollView, can_focus=True):
         sx, sy = self.scroll_offset
         sid = sy + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style(None)
         if sid >= self.total:
             return Strip.blank(width, base)
         row = self.row(sid)
         text = row_text(sid, row)
         if sid == self.cursor:
-            style = base + self.get_component_rich_style("streamtable--cursor")
+            style = self._style("cursor")
         elif row is None:
-            style = base + self.get_component_rich_style("streamtable--absent")
+            style = self._style("absent")
         elif not row.get("legal", True):
-            style = base + self.get_component_rich_style("streamtable--bad") \
-                if row["v"] else base + self.get_component_rich_style("streamtable--absent")
+            style = self._style("bad" if row["v"] else "absent")
         elif row.get("device"):
-            style = base + self.get_component_rich_style("streamtable--device")
+            style = self._style("device")
         else:
             style = base
         full = sum(w for _, w in COLUMNS)
