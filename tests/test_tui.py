@@ -58,6 +58,13 @@ async def command(app, pilot, line):
     await pilot.pause()
 
 
+async def tab(app, pilot, name):
+    """Show a tab (hidden views refresh when shown, as a user sees them)."""
+    app.show_tab(name)
+    await pilot.pause()
+    await pilot.pause()
+
+
 def visible_line(table: StreamTable, sid: int) -> str:
     return table.render_line(sid - table.scroll_offset.y).text
 
@@ -197,8 +204,10 @@ def test_actions_show_what_changed_and_check_names_the_fix():
         await command(app, pilot, "drop-invalidations smmu0 1")
         await command(app, pilot, "inject unmap nic0-dma 0x10000000")
         await command(app, pilot, "cmd smmu0 CMD_TLBI_NH_ASID ASID=1")   # dropped
+        await tab(app, pilot, "caches")
         caches = cells(app.query_one("#tlb-table", DataTable))
         assert len(caches) == 1 and caches[0][0] == "NESTED" and caches[0][3] == "0x10000000"
+        await tab(app, pilot, "cmdq")
         cq = cells(app.query_one("#cq-table", DataTable))
         assert cq[-1][1] == "CMD_TLBI_NH_ASID" and cq[-1][3] == "dropped"
         app.query_one(StreamTable).focus()
@@ -214,6 +223,7 @@ def test_actions_show_what_changed_and_check_names_the_fix():
         assert app.session.log[-1].command.startswith("cmd smmu0 CMD_TLBI_NH_VA")
         out = "\n".join(str(x.text) for x in app.query_one("#out").lines)
         assert "IOTLB: 1 entry went" in out
+        await tab(app, pilot, "caches")
         assert cells(app.query_one("#tlb-table", DataTable)) == []
         app.query_one("#check-table").focus()
         await pilot.press("c")
@@ -241,6 +251,7 @@ def test_check_finding_jumps_to_the_stream():
 def test_events_view_after_a_real_fault():
     async def body(app, pilot):
         await command(app, pilot, "walk nic0 0x30000000")     # nic0-dma maps no 0x3000_0000
+        await tab(app, pilot, "events")
         rows = cells(app.query_one("#ev-table", DataTable))
         assert len(rows) == 1 and rows[0][1] == "F_TRANSLATION"
         assert rows[0][2] == "0x8" and rows[0][4] == "0x30000000"
@@ -259,6 +270,7 @@ def test_history_and_time_travel():
         assert app.session.position == 0 and "@0/2" in app.sub_title
         t = app.query_one(StreamTable)
         assert "yes" in visible_line(t, 0x200) or t.row(0x200)["legal"]
+        await tab(app, pilot, "history")
         hist = cells(app.query_one("#hist-table", DataTable))
         assert hist[0][0] == ">" and hist[1][2] == "inject invalidate-ste gpu0"
         app.show_tab("history")
@@ -321,6 +333,7 @@ def test_inject_menu_runs_through_the_registry():
         await pilot.press("enter")
         await pilot.pause()
         assert app.session.log[-1].command == "inject invalidate-ste gpu0"
+        await tab(app, pilot, "entry")
         assert "V=0" in text_of(app.query_one("#ste-head", Static))
     drive(body)
 

@@ -88,6 +88,7 @@ class SmmuDbgApp(App):
         self.current: tuple[str, int] | None = None     # the stream in focus
         self.current_ssid = 0
         self.smmu: str | None = None
+        self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -205,6 +206,7 @@ class SmmuDbgApp(App):
         kind = r["kind"]
         if kind == "walk":
             self.current = (r["smmu"], r["sid"])
+            self.drop_pending("walk", "prefill")
             self.query_one(WalkStepper).load(r)
             self.show_tab("walk")
             self.query_one("#walk-steps").focus()
@@ -216,6 +218,7 @@ class SmmuDbgApp(App):
         elif kind in ("pt", "pt-lookup"):
             target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
                 f" ssid={r['ssid']}" if r.get("ssid") else "")
+            self.drop_pending("tables", "PageTableView")
             self.query_one(PageTableView).show(target, r["stage"] if not r["domain"]
                                                else None)
             self.show_tab("tables")
@@ -229,19 +232,36 @@ class SmmuDbgApp(App):
             self.show_tab("history")
 
     def refresh_views(self) -> None:
-        """The state (or the log position) changed: every view asks again."""
+        """The state (or the log position) changed: every view asks again (a hidden tab when
+        it is next shown)."""
         self.sub_title = self.bridge.title
         self.query_one(TopologyTree).reload()
         self.query_one(StreamTable).invalidate()
-        self.query_one(EntryView).refresh_view()
-        self.query_one(PageTableView).refresh_view()
-        for v in (EventsView, CmdqView, CacheView, HistoryView):
-            self.query_one(v).refresh_view()
+        for tab, v in (("entry", EntryView), ("tables", PageTableView), ("events", EventsView),
+                       ("cmdq", CmdqView), ("caches", CacheView), ("history", HistoryView)):
+            self.when_shown(tab, v.__name__, self.query_one(v).refresh_view)
+
+    def when_shown(self, tab: str, key: str, fn) -> None:
+        """Run fn now if tab is on screen, else when it is next shown (the last fn per key
+        wins): hidden views cost nothing while the user works elsewhere."""
+        if self.query_one(TabbedContent).active == tab:
+            fn()
+        else:
+            self.pending.setdefault(tab, {})[key] = fn
+
+    def drop_pending(self, tab: str, key: str) -> None:
+        """A view was just updated directly: forget its older pending update."""
+        self.pending.get(tab, {}).pop(key, None)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        for fn in self.pending.pop(event.pane.id, {}).values():
+            fn()
 
     def _progress(self, label: str | None, done: int | None, total: int | None) -> None:
         row = self.query_one("#progress-row")
         if label is None:
             row.display = False
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)
             return
         row.display = True
         self.query_one("#progress-label", Static).update(label)
@@ -262,15 +282,19 @@ class SmmuDbgApp(App):
             if m:
                 self._show_smmu(m)
         self.query_one(StreamTable).go(sid, announce=False)
-        ste = self.query_one(EntryView).show(smmu, sid, ssid)
-        target = f"{smmu} {sid:#x}"
-        self.query_one(WalkStepper).prefill(self._target_text(smmu, sid, ste), None, ssid)
-        if ste and ste["config"] in ("s1", "nested", "s2"):
-            self.query_one(PageTableView).show(
-                target + (f" ssid={ssid}" if ssid else ""),
-                2 if ste["config"] == "s2" else None)
         if tab:
             self.show_tab(tab)
+        ste = self.query_one(EntryView).show(smmu, sid, ssid)
+        self.drop_pending("entry", "EntryView")
+        target = f"{smmu} {sid:#x}"
+        walk = self.query_one(WalkStepper)
+        self.when_shown("walk", "prefill", lambda: walk.prefill(
+            self._target_text(smmu, sid, ste), None, ssid))
+        if ste and ste["config"] in ("s1", "nested", "s2"):
+            pt = self.query_one(PageTableView)
+            self.when_shown("tables", "PageTableView", lambda: pt.show(
+                target + (f" ssid={ssid}" if ssid else ""),
+                2 if ste["config"] == "s2" else None))
 
     @staticmethod
     def _target_text(smmu: str, sid: int, ste: dict | None) -> str:
@@ -287,6 +311,7 @@ class SmmuDbgApp(App):
             st = d["stream"]
             self.focus_stream(st["smmu"], st["sid"], d["ssid"])
         elif event.kind == "domain":
+            self.drop_pending("tables", "PageTableView")
             self.query_one(PageTableView).show(d["name"])
             self.show_tab("tables")
         elif event.kind == "vm":
@@ -305,6 +330,7 @@ class SmmuDbgApp(App):
         w, s = event.walk, event.walk["steps"][event.index]
         pt = self.query_one(PageTableView)
         if s["what"] in ("S1", "S2"):
+            self.drop_pending("tables", "PageTableView")
             target = f"{w['smmu']} {w['sid']:#x}" + (f" ssid={w['ssid']}" if w["ssid"] else "")
             if (pt.source, pt.stage) != (target, s["stage"]):
                 pt.show(target, s["stage"])
@@ -349,6 +375,7 @@ class SmmuDbgApp(App):
 
     def action_walk_here(self) -> None:
         if self.current is not None:
+            self.drop_pending("walk", "prefill")
             self.query_one(WalkStepper).prefill(self._stream_words())
         self.show_tab("walk")
         self.query_one("#walk-addr").focus()
@@ -454,5 +481,6 @@ class Workspace(Vertical):
         yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
         with Horizontal(id="progress-row"):
             yield Static("", id="progress-label")
-            yield ProgressBar(id="progress", show_eta=False)
+            # a determinate bar when idle: an indeterminate one animates (and keeps the app busy)
+            yield ProgressBar(id="progress", total=1, show_eta=False)
         yield CommandLine(b, id="cmdline")

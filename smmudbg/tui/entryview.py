@@ -51,6 +51,7 @@ class BitView(Static):
             t.append(f"{name:{fw}}{row['dword']:>2} {row['bits']:6}{value:>{vw}}  {meaning}\n",
                      style=style)
         self.update(t)
+        self.styles.height = len(self.rows) + 1     # known: layout need not measure the text
 
 
 class EntryView(VerticalScroll):
