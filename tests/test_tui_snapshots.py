@@ -59,3 +59,13 @@ def test_check_stale_iotlb(snap_compare, size):
         pilot.app.action_focus_view()
         await pilot.pause()
     assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)
+
+
+def test_walk_stepper_light_theme(snap_compare):
+    async def before(pilot):
+        pilot.app.theme = "textual-light"
+        await run(pilot, "inject unmap nic0-dma 0x10000000")
+        await run(pilot, "walk nic0 0x10000000 dry")
+        await pilot.press(*["n"] * 13)
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=(100, 30), run_before=before)

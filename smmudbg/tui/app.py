@@ -103,7 +103,8 @@ class SmmuDbgApp(App):
 
     def on_mount(self) -> None:
         if self.bridge is None:
-            self._load()
+            # after the first frame: the loading screen is on screen before the build starts
+            self.call_after_refresh(self._load)
         else:
             self._start()
 
@@ -140,7 +141,7 @@ class SmmuDbgApp(App):
                 self.current = (m["name"], streams[0]["sid"])
                 self.query_one(StreamTable).go(streams[0]["sid"], announce=False)
         self.query_one(StreamTable).focus()
-        self.log_line(Text(f"{self.session.system_name}: {self.session.where}. "
+        self.log_line(Text(f"{self.session.system_name}: {self.where or self.session.where}. "
                            f"Enter opens a stream, w walks it, c checks, : types a command, "
                            f"Ctrl-P lists every command.", style="dim"))
 
