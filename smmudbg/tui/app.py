@@ -148,8 +148,10 @@ class SmmuDbgApp(App):
     def _show_smmu(self, m: dict) -> None:
         self.smmu = m["name"]
         self.query_one(StreamTable).show_smmu(m["name"], m["strtab"]["log2size"])
-        for v in (EventsView, CmdqView, CacheView):
-            self.query_one(v).show(m["name"])
+        for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
+            w = self.query_one(v)
+            w.smmu = m["name"]
+            self.when_shown(tab, v.__name__, w.refresh_view)
 
     # -- output -------------------------------------------------------------------------------
     def log_line(self, renderable) -> None:

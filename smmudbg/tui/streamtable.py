@@ -7,6 +7,8 @@ L1 descriptor has no L2 array: those rows say so.
 """
 from __future__ import annotations
 
+import time
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -75,6 +77,7 @@ class StreamTable(ScrollView, can_focus=True):
         self.pages: dict[int, dict[int, dict | None]] = {}
         self.fetches = 0                # pages fetched (for tests and the benchmark)
         self._styles: dict | None = None   # component styles, looked up once per theme
+        self.first_paint: float | None = None   # perf_counter() of the first row drawn
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -157,6 +160,8 @@ class StreamTable(ScrollView, can_focus=True):
 
     # -- rendering ----------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
+        if self.first_paint is None and self.total:
+            self.first_paint = time.perf_counter()
         sx, sy = self.scroll_offset
         sid = sy + y
         width = self.scrollable_content_region.width
