@@ -12,8 +12,9 @@ Each time is from the key (or call) to the end of pilot.pause(), which returns o
 screen has been refreshed. Pilot itself costs time: after each key it waits until every
 widget's message queue is idle, which in an app of this size takes about as long as a frame.
 So the floor is measured in the same app (a key bound to nothing: "z", and a bare
-pilot.pause()) and each figure is also given net of it. "render rows" is the synchronous work of drawing every visible row of
-the stream table after a jump (the part of a frame that is ours). Building the system from
+pilot.pause()) and each figure is also given net of it. "render rows" is the synchronous
+work of drawing every visible row of the stream table after a jump (the part of a frame that
+is ours). Building the system from
 the scenario is reported apart.
 
     python benchmarks/bench_tui.py [--quick]

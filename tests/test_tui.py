@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noq
 
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
-from smmudbg.tui.checkview import CheckView  # noqa: E402
 from smmudbg.tui.commandline import CommandLine  # noqa: E402
 from smmudbg.tui.streamtable import StreamTable  # noqa: E402
 from smmudbg.tui.walkstepper import WalkStepper  # noqa: E402
