@@ -1,8 +1,10 @@
 """The `smmudbg` command.
 
-    smmudbg                          the REPL on the built-in default scenario
-    smmudbg SCENARIO.toml            the REPL on a scenario
-    smmudbg SESSION.json             the REPL on a saved session
+    smmudbg                          the full-screen UI on the built-in default scenario
+    smmudbg SCENARIO.toml            the UI on a scenario
+    smmudbg SESSION.json             the UI on a saved session
+    smmudbg MEMORY --regs REGS.json [--ram-base ADDR]    the UI on an imported QEMU dump
+    smmudbg --repl [FILE ...]        the REPL instead of the UI (also when not on a terminal)
     smmudbg run SCRIPT [--json] [--keep-going] [--scenario FILE]     SCRIPT may be -
     smmudbg replay SESSION           re-run a saved session and compare every result
     smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT]
@@ -44,7 +46,7 @@ def _session(scenario: str | None):
     return Session.from_file(scenario)
 
 
-def _interactive(session) -> int:
+def _set_autosave(session) -> None:
     from .session import default_autosave_path
     path = default_autosave_path()
     try:
@@ -52,6 +54,55 @@ def _interactive(session) -> int:
         session.autosave_path = path
     except OSError:
         session.autosave_path = None
+
+
+def _loader(args):
+    """A callable building the session for args (the UI runs it in a worker: a large scenario
+    or a big dump takes seconds). Files are checked first, so a bad one is one line here."""
+    if args.regs:
+        from .import_cli import import_line
+        from .session import Session
+        line = import_line(args.scenario, args.regs, args.ram_base)
+
+        def load():
+            s = Session()
+            out = s.execute(line)
+            if not out.ok:
+                raise SmmuDbgError(out.error)
+            return s
+        return load
+    if args.scenario is not None:
+        _precheck(args.scenario)
+    return lambda: _session(args.scenario)
+
+
+def _precheck(path: str) -> None:
+    from .model import scenario as sc
+    from .session import SessionError, read_session
+    from .textfile import read_text
+    if path.endswith(".json"):
+        read_session(path)
+    else:
+        sc.parse(read_text(path, SessionError, "scenario", 16 << 20), path)
+
+
+def _ui(args) -> int:
+    from . import tui
+    rc, session, error = tui.run(_loader(args), args.scenario or "built-in default scenario")
+    if error:
+        _red(error)
+        return EXIT_ERROR
+    if session is not None:
+        _set_autosave(session)
+        try:
+            session.autosave(force=True)
+        except SmmuDbgError as e:
+            _red(f"autosave: {e}")
+    return rc
+
+
+def _interactive(session) -> int:
+    _set_autosave(session)
     try:
         from . import repl          # the prompt_toolkit front end (smmudbg/repl.py)
     except ImportError:
@@ -104,7 +155,11 @@ def _parser_main() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smmudbg", description="A debugger and REPL for nested "
                                 "Arm SMMUv3 state. Also: smmudbg run SCRIPT, smmudbg replay "
                                 "SESSION.")
-    p.add_argument("scenario", nargs="?", help="a scenario (.toml) or a saved session (.json)")
+    p.add_argument("scenario", nargs="?", help="a scenario (.toml), a saved session (.json), "
+                   "or with --regs a QEMU memory dump")
+    p.add_argument("--repl", action="store_true", help="the REPL instead of the full-screen UI")
+    p.add_argument("--regs", help="SMMU registers (JSON) of the QEMU dump FILE")
+    p.add_argument("--ram-base", help="with --regs: guest PA of a raw image's first byte")
     p.add_argument("--version", action="version", version=f"smmudbg {__version__}")
     return p
 
@@ -170,7 +225,13 @@ def main(argv=None) -> int:
             from .import_cli import cli_main as _import_qemu
             return _import_qemu(argv[1:], _interactive)
         args = _parser_main().parse_args(argv)
-        return _interactive(_session(args.scenario))
+        if args.regs and args.scenario is None:
+            _parser_main().error("--regs goes with a memory dump FILE")
+        if args.repl or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            if args.regs:
+                return _interactive(_loader(args)())
+            return _interactive(_session(args.scenario))
+        return _ui(args)
     except SmmuDbgError as e:
         _red(str(e))
         return EXIT_ERROR

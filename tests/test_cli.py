@@ -70,7 +70,8 @@ def test_replay_divergence_exit(tmp_path):
 
 def test_basic_loop_and_autosave(tmp_path):
     auto = tmp_path / "auto.json"
-    r = smmudbg(stdin="walk nic0 0x10000123\nbogus\nquit\n", env={"SMMUDBG_AUTOSAVE": str(auto)})
+    r = smmudbg("--repl", stdin="walk nic0 0x10000123\nbogus\nquit\n",
+                env={"SMMUDBG_AUTOSAVE": str(auto)})
     assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr
     assert "unknown command 'bogus'" in r.stdout
     assert json.load(open(auto))["log"][0]["command"] == "walk nic0 0x10000123"

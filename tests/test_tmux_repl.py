@@ -34,7 +34,7 @@ class Screen:
                    SMMUDBG_AUTOSAVE=str(tmp_path / "autosave.json"))
         env.pop("NO_COLOR", None)
         # After smmudbg exits, say so and keep the pane open to read the last lines.
-        shell = f"{_command()}; echo SMMUDBG-EXITED-$?; sleep 60"
+        shell = f"{_command()} --repl; echo SMMUDBG-EXITED-$?; sleep 60"   # the REPL, not the UI
         self.tmux("new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", shell, env=env)
 
     def tmux(self, *args, env=None):

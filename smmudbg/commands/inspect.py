@@ -220,10 +220,12 @@ def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=False, ille
     return res.Strtab(**info)
 
 
-@command("ste", Stream("target", "DEVICE, or SMMU SID"), pure=True)
-def ste(ctx, target):
-    """One Stream Table Entry: where it is, its words, every non-zero field decoded, and
-    whether the SMMU would accept it (the reason it is illegal, as C_BAD_STE would report)."""
+@command("ste", Stream("target", "DEVICE, or SMMU SID"),
+         Flag("all", "list every field in rows, zero ones too"), pure=True)
+def ste(ctx, target, all=False):
+    """One Stream Table Entry: where it is, its words, every non-zero field decoded (every
+    field with all), and whether the SMMU would accept it (the reason it is illegal, as
+    C_BAD_STE would report)."""
     m, sid = stream_of(ctx, target)
     addr = m.ste_location(sid)
     words = m.read_words(addr, 8, "STE")
@@ -233,7 +235,7 @@ def ste(ctx, target):
     return res.Ste(**{
         "smmu": m.name, "sid": sid, "device": device_name(ctx, m.name, sid), "addr": addr,
         "words": words, "fields": STE.decode(words), "addresses": addresses(STE, words),
-        "rows": field_rows(STE, words, True),
+        "rows": field_rows(STE, words, not all),
         "config": STE.field("Config").value_name(cfg), "valid": bool(words[0] & 1),
         "legal": problem == "" or problem == "STE.Config=abort", "problem": problem or None,
         "reserved_bits": [{"dword": d, "mask": mk} for d, mk in STE.reserved_bits(words)],
@@ -243,10 +245,11 @@ def ste(ctx, target):
 
 @command("cd", Stream("target", "DEVICE, or SMMU SID"),
          Int("ssid", "SubstreamID (default 0)", optional=True, default=0, hi=(1 << 20) - 1),
-         pure=True)
-def cd(ctx, target, ssid=0):
+         Flag("all", "list every field in rows, zero ones too"), pure=True)
+def cd(ctx, target, ssid=0, all=False):
     """One Context Descriptor: found through the STE (S1ContextPtr, S1Fmt, S1CDMax; through
-    stage 2 when the STE is nested), its words, non-zero fields, and whether it is legal."""
+    stage 2 when the STE is nested), its words, non-zero fields (every field with all), and
+    whether it is legal."""
     m, sid = stream_of(ctx, target)
     loc = m.cd_entry(sid, ssid)
     words = loc["words"]
@@ -256,7 +259,7 @@ def cd(ctx, target, ssid=0):
         "smmu": m.name, "sid": sid, "ssid": ssid, "device": device_name(ctx, m.name, sid),
         "addr": loc["addr"], "pa": loc["pa"], "l1cd": loc["l1"], "words": words,
         "fields": CD.decode(words), "addresses": addresses(CD, words),
-        "rows": field_rows(CD, words, True),
+        "rows": field_rows(CD, words, not all),
         "valid": bool(CD.field("V").get(words)), "legal": problem == "",
         "problem": problem or None,
         "cached": None if cached is None else {"words": cached["words"],

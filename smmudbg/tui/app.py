@@ -1,0 +1,489 @@
+"""The full-screen UI (Textual): one more front end over the command registry.
+
+Everything on screen is a command's result (bridge.query for views, bridge.run for the
+user's actions, which the session logs and replays like REPL lines). Long work (building a
+large system, replay, goto, load, import, a full check) runs in a thread worker while the UI
+keeps drawing.
+"""
+from __future__ import annotations
+
+import shlex
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (Button, Checkbox, Footer, Header, Input, ProgressBar, RichLog,
+                             Select, Static, TabbedContent, TabPane)
+from textual.worker import get_current_worker
+
+from ..commands.registry import REGISTRY
+from ..errors import SmmuDbgError
+from ..render import render
+from .bridge import Bridge
+from .changes import describe_changes, snapshot
+from .checkview import CheckView
+from .commandline import CommandLine
+from .entryview import EntryView
+from .history import HistoryView
+from .pagetables import PageTableView
+from .palette import RegistryCommands
+from .queues import CacheView, CmdqView, EventsView
+from .sessionops import replay_source, replay_steps
+from .streamtable import StreamTable, header_text
+from .topology import TopologyTree
+from .walkstepper import WalkStepper
+
+QUIT_WORDS = ("quit", "exit")
+# Results a view shows in full: the output pane gets one line for them.
+SHOWN = {"walk": "walk", "ste": "entry", "cd": "entry", "check": "check", "pt": "tables",
+         "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
+         "cfgcache": "caches", "history": "history"}
+# Commands that may take long: run in a worker, the views refresh when they finish.
+SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
+TABS = ("streams", "entry", "tables", "walk", "events", "cmdq", "caches", "check", "history")
+
+
+def one_line(r: dict) -> str:
+    """A result a view shows, summed up for the output pane."""
+    k = r["kind"]
+    if r.get("message"):
+        return r["message"]
+    if k == "walk":
+        who = r["device"] or f"{r['smmu']} {r['sid']:#x}"
+        end = r["fault"]["type"] if r["fault"] else f"PA {r['pa']:#x} {r['perm']}"
+        return f"walk {who} {r['address']:#x}: {end} ({len(r['steps'])} steps, Walk tab)"
+    if k == "check":
+        return "check: clean" if r["clean"] else f"check: {r['problems']} problem(s) (Check tab)"
+    return f"{k}: shown in the {SHOWN[k]} tab"
+
+
+class SmmuDbgApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "smmudbg"
+    COMMANDS = App.COMMANDS | {RegistryCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        Binding("colon", "focus_command", "cmd"),
+        Binding("c", "check", "check"),
+        Binding("w", "walk_here", "walk"),
+        Binding("i", "inject", "inject"),
+        Binding("e", "edit", "set field"),
+        Binding("left_square_bracket", "travel(-1)", "back"),
+        Binding("right_square_bracket", "travel(1)", "fwd"),
+        Binding("ctrl+s", "save", "save", show=False),
+        Binding("ctrl+r", "replay", "replay", show=False),
+        Binding("g", "toggle_stage", "stage 1/2", show=False),
+    ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS)]
+
+    def __init__(self, session=None, loader=None, where: str = ""):
+        """session: a ready Session; or loader: a callable building one (run in a worker)."""
+        super().__init__()
+        self.session = session
+        self.loader = loader
+        self.where = where
+        self.bridge = Bridge(session) if session is not None else None
+        self.load_error: str | None = None
+        self.current: tuple[str, int] | None = None     # the stream in focus
+        self.current_ssid = 0
+        self.smmu: str | None = None
+        self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        if self.bridge is None:
+            with Vertical(id="loading"):
+                yield Static(f"loading {self.where or 'the scenario'} ...", id="loading-text")
+                yield ProgressBar(id="loading-bar", show_eta=False)
+        else:
+            yield Workspace(self.bridge, id="workspace")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.bridge is None:
+            # after the first frame: the loading screen is on screen before the build starts
+            self.call_after_refresh(self._load)
+        else:
+            self._start()
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        try:
+            session = self.loader()
+        except SmmuDbgError as e:
+            self.load_error = str(e)
+        except Exception as e:          # never a traceback
+            self.load_error = f"internal error: {type(e).__name__}: {e}"
+        if self.load_error:
+            self.call_from_thread(self.exit, 1)
+            return
+        self.call_from_thread(self._loaded, session)
+
+    async def _loaded(self, session) -> None:
+        self.session = session
+        self.bridge = Bridge(session)
+        await self.query_one("#loading").remove()
+        await self.mount(Workspace(self.bridge, id="workspace"), before=self.query_one(Footer))
+        self._start()
+
+    def _start(self) -> None:
+        self.query_one("#progress-row").display = False
+        topo = self.query_one(TopologyTree).reload()
+        self.sub_title = self.bridge.title
+        if topo and topo["smmus"]:
+            m = topo["smmus"][0]
+            self.smmu = m["name"]
+            self._show_smmu(m)
+            streams = [s for s in topo["streams"] if s["smmu"] == m["name"]]
+            if streams:
+                self.current = (m["name"], streams[0]["sid"])
+                self.query_one(StreamTable).go(streams[0]["sid"], announce=False)
+        self.query_one(StreamTable).focus()
+        self.log_line(Text(f"{self.session.system_name}: {self.where or self.session.where}. "
+                           f"Enter opens a stream, w walks it, c checks, : types a command, "
+                           f"Ctrl-P lists every command.", style="dim"))
+
+    def _show_smmu(self, m: dict) -> None:
+        self.smmu = m["name"]
+        self.query_one(StreamTable).show_smmu(m["name"], m["strtab"]["log2size"])
+        for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
+            w = self.query_one(v)
+            w.smmu = m["name"]
+            self.when_shown(tab, v.__name__, w.refresh_view)
+
+    # -- output -------------------------------------------------------------------------------
+    def log_line(self, renderable) -> None:
+        self.query_one("#out", RichLog).write(renderable)
+
+    # -- running commands ---------------------------------------------------------------------
+    def on_command_line_run(self, event: CommandLine.Run) -> None:
+        self.run_line(event.line)
+
+    def run_line(self, line: str) -> None:
+        """A user's command line: logged through the registry, shown, views refreshed."""
+        if line.strip() in QUIT_WORDS:
+            self.exit(0)
+            return
+        self.log_line(Text(f"> {line}", style="bold"))
+        try:
+            cmd, _ = REGISTRY.lookup(REGISTRY.tokenize(line))
+        except SmmuDbgError as e:
+            self.log_line(Text(str(e), style="bold red"))
+            return
+        if cmd.name in SLOW or cmd.name.split()[0] in SLOW:
+            self._run_slow(line, cmd.pure)
+            return
+        before = None if cmd.pure else snapshot(self.bridge)
+        out = self.bridge.run(line)
+        self._after(out, before)
+
+    @work(thread=True, exclusive=True, group="slow")
+    def _run_slow(self, line: str, pure: bool) -> None:
+        self.call_from_thread(self._progress, f"{line.split()[0]} ...", None, None)
+        before = None if pure else snapshot(self.bridge)
+        out = self.bridge.run(line)
+        self.call_from_thread(self._progress, None, None, None)
+        self.call_from_thread(self._after, out, before)
+
+    def _after(self, out, before) -> None:
+        if not out.ok:
+            self.log_line(Text(out.error, style="bold red"))
+        else:
+            r = out.result.to_json()
+            if r["kind"] in SHOWN:
+                self.log_line(Text(one_line(r), style="dim"))
+            else:
+                try:
+                    self.log_line(render(out.result))
+                except Exception as e:
+                    self.log_line(Text(f"(cannot render: {e})", style="red"))
+            if before is not None:
+                for t in describe_changes(before, snapshot(self.bridge)):
+                    self.log_line(Text(t, style="yellow"))
+            self._focus_result(out.result.to_json())
+        self.refresh_views()
+
+    def _focus_result(self, r: dict) -> None:
+        kind = r["kind"]
+        if kind == "walk":
+            self.current = (r["smmu"], r["sid"])
+            self.drop_pending("walk", "prefill")
+            self.query_one(WalkStepper).load(r)
+            self.show_tab("walk")
+            self.query_one("#walk-steps").focus()
+        elif kind in ("ste", "cd"):
+            self.focus_stream(r["smmu"], r["sid"], r.get("ssid"), tab="entry")
+        elif kind == "check":
+            self.query_one(CheckView).show(r)
+            self.show_tab("check")
+        elif kind in ("pt", "pt-lookup"):
+            target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
+                f" ssid={r['ssid']}" if r.get("ssid") else "")
+            self.drop_pending("tables", "PageTableView")
+            self.query_one(PageTableView).show(target, r["stage"] if not r["domain"]
+                                               else None)
+            self.show_tab("tables")
+        elif kind == "events":
+            self.show_tab("events")
+        elif kind == "cmdq":
+            self.show_tab("cmdq")
+        elif kind in ("tlb", "cfgcache"):
+            self.show_tab("caches")
+        elif kind == "history":
+            self.show_tab("history")
+
+    def refresh_views(self) -> None:
+        """The state (or the log position) changed: every view asks again (a hidden tab when
+        it is next shown)."""
+        self.sub_title = self.bridge.title
+        self.query_one(TopologyTree).reload()
+        self.query_one(StreamTable).invalidate()
+        for tab, v in (("entry", EntryView), ("tables", PageTableView), ("events", EventsView),
+                       ("cmdq", CmdqView), ("caches", CacheView), ("history", HistoryView)):
+            self.when_shown(tab, v.__name__, self.query_one(v).refresh_view)
+
+    def when_shown(self, tab: str, key: str, fn) -> None:
+        """Run fn now if tab is on screen, else when it is next shown (the last fn per key
+        wins): hidden views cost nothing while the user works elsewhere."""
+        if self.query_one(TabbedContent).active == tab:
+            fn()
+        else:
+            self.pending.setdefault(tab, {})[key] = fn
+
+    def drop_pending(self, tab: str, key: str) -> None:
+        """A view was just updated directly: forget its older pending update."""
+        self.pending.get(tab, {}).pop(key, None)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        for fn in self.pending.pop(event.pane.id, {}).values():
+            fn()
+
+    def _progress(self, label: str | None, done: int | None, total: int | None) -> None:
+        row = self.query_one("#progress-row")
+        if label is None:
+            row.display = False
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)
+            return
+        row.display = True
+        self.query_one("#progress-label", Static).update(label)
+        self.query_one("#progress", ProgressBar).update(total=total, progress=done or 0)
+
+    # -- focus: one selection, every view -----------------------------------------------------
+    def show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def focus_stream(self, smmu: str, sid: int, ssid: int | None = None,
+                     tab: str | None = "entry") -> None:
+        self.current = (smmu, sid)
+        if ssid is not None:
+            self.current_ssid = ssid
+        if smmu != self.smmu:
+            topo = self.bridge.try_query("smmus")
+            m = next((x for x in (topo or {}).get("smmus", []) if x["name"] == smmu), None)
+            if m:
+                self._show_smmu(m)
+        self.query_one(StreamTable).go(sid, announce=False)
+        if tab:
+            self.show_tab(tab)
+        ste = self.query_one(EntryView).show(smmu, sid, ssid)
+        self.drop_pending("entry", "EntryView")
+        target = f"{smmu} {sid:#x}"
+        walk = self.query_one(WalkStepper)
+        self.when_shown("walk", "prefill", lambda: walk.prefill(
+            self._target_text(smmu, sid, ste), None, ssid))
+        if ste and ste["config"] in ("s1", "nested", "s2"):
+            pt = self.query_one(PageTableView)
+            self.when_shown("tables", "PageTableView", lambda: pt.show(
+                target + (f" ssid={ssid}" if ssid else ""),
+                2 if ste["config"] == "s2" else None))
+
+    @staticmethod
+    def _target_text(smmu: str, sid: int, ste: dict | None) -> str:
+        return ste["device"] if ste and ste.get("device") else f"{smmu} {sid:#x}"
+
+    def on_topology_tree_focus(self, event: TopologyTree.Focus) -> None:
+        d = event.data
+        if event.kind == "smmu":
+            self._show_smmu(d)
+            self.show_tab("streams")
+        elif event.kind == "stream":
+            self.focus_stream(d["smmu"], d["sid"])
+        elif event.kind == "cd":
+            st = d["stream"]
+            self.focus_stream(st["smmu"], st["sid"], d["ssid"])
+        elif event.kind == "domain":
+            self.drop_pending("tables", "PageTableView")
+            self.query_one(PageTableView).show(d["name"])
+            self.show_tab("tables")
+        elif event.kind == "vm":
+            self.log_line(Text(f"{d['name']}: " + ", ".join(
+                f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
+
+    def on_stream_table_chosen(self, event: StreamTable.Chosen) -> None:
+        self.current = (event.smmu, event.sid)
+        if event.open:
+            self.focus_stream(event.smmu, event.sid)
+
+    def on_walk_stepper_run(self, event: WalkStepper.Run) -> None:
+        self.run_line(event.line)
+
+    def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
+        w, s = event.walk, event.walk["steps"][event.index]
+        pt = self.query_one(PageTableView)
+        if s["what"] in ("S1", "S2"):
+            self.drop_pending("tables", "PageTableView")
+            target = f"{w['smmu']} {w['sid']:#x}" + (f" ssid={w['ssid']}" if w["ssid"] else "")
+            if (pt.source, pt.stage) != (target, s["stage"]):
+                pt.show(target, s["stage"])
+            pt.select_descriptor(s["table"], s["index"])
+        elif s["what"] == "STE":
+            self.query_one(EntryView).show(w["smmu"], w["sid"])
+
+    def on_history_view_goto(self, event: HistoryView.Goto) -> None:
+        self.run_line(f"goto {event.n}")
+
+    def on_check_view_jump(self, event: CheckView.Jump) -> None:
+        self.focus_stream(event.smmu, event.sid)
+
+    def on_check_view_fix(self, event: CheckView.Fix) -> None:
+        self.run_line(event.line)
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_focus_command(self) -> None:
+        self.query_one(CommandLine).focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.show_tab(tab)
+        self.action_focus_view()
+
+    def action_focus_view(self) -> None:
+        """Focus the first focusable widget of the tab on show (Esc from the command line)."""
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            ws = [w for w in pane.query("*") if w.focusable]
+            for w in sorted(ws, key=lambda w: isinstance(w, (Input, Select, Checkbox, Button))):
+                w.focus()
+                return
+
+    def action_check(self) -> None:
+        self.run_line("check")
+
+    def _stream_words(self) -> str | None:
+        if self.current is None:
+            return None
+        ste = self.bridge.try_query(f"ste {self.current[0]} {self.current[1]:#x}")
+        return self._target_text(*self.current, ste)
+
+    def action_walk_here(self) -> None:
+        if self.current is not None:
+            self.drop_pending("walk", "prefill")
+            self.query_one(WalkStepper).prefill(self._stream_words())
+        self.show_tab("walk")
+        self.query_one("#walk-addr").focus()
+
+    def prefill(self, text: str) -> None:
+        cl = self.query_one(CommandLine)
+        cl.value = text
+        cl.cursor_position = len(text)
+        cl.focus()
+
+    def action_edit(self) -> None:
+        if self.current is not None:
+            self.prefill(f"set ste {self._stream_words()} ")
+
+    def action_inject(self) -> None:
+        from .inject import InjectMenu
+        self.push_screen(InjectMenu(self._stream_words(), self.smmu), self._picked)
+
+    def _picked(self, line: str | None) -> None:
+        if line:
+            if line.endswith(" "):
+                self.prefill(line)      # needs an argument the user types
+            else:
+                self.run_line(line)
+
+    def action_travel(self, d: int) -> None:
+        self.run_line("back" if d < 0 else "forward")
+
+    def action_save(self) -> None:
+        self.prefill("save " + (shlex.quote(self.session.path) if self.session.path else ""))
+
+    def action_toggle_stage(self) -> None:
+        pt = self.query_one(PageTableView)
+        if pt.source:
+            pt.show(pt.source, 2 if pt.stage != 2 else 1)
+
+    def action_replay(self) -> None:
+        self.replay(None)
+
+    @work(thread=True, exclusive=True, group="slow")
+    def replay(self, path: str | None) -> None:
+        """Replay a session file (or this session's log) with a progress bar."""
+        worker = get_current_worker()
+        self.call_from_thread(self._progress, "replay: starting", 0, None)
+        try:
+            with self.bridge.lock:
+                fresh, entries = replay_source(self.session, path)
+        except SmmuDbgError as e:
+            self.call_from_thread(self._progress, None, None, None)
+            self.call_from_thread(self.log_line, Text(str(e), style="bold red"))
+            return
+
+        def step(done, total):
+            if not worker.is_cancelled:
+                self.call_from_thread(self._progress, f"replay {done}/{total}", done, total)
+        report = replay_steps(fresh, entries, step)
+        self.call_from_thread(self._progress, None, None, None)
+        msg = (f"replayed {report['replayed']} commands identically" if report["identical"]
+               else f"command #{report['diverged']['index']} diverged: "
+                    f"{report['diverged']['command']} ({report['differing']} differ)")
+        self.call_from_thread(self.log_line, Text(msg, style="green" if report["identical"]
+                                                   else "bold red"))
+
+    def palette_pick(self, name: str, needs_args: bool) -> None:
+        if needs_args:
+            self.prefill(name + " ")
+        else:
+            self.run_line(name)
+
+
+class Workspace(Vertical):
+    """Everything between the header and the footer once the session is there: tree, tabs,
+    output, command line."""
+
+    def __init__(self, bridge, **kw):
+        super().__init__(**kw)
+        self.bridge = bridge
+
+    def compose(self) -> ComposeResult:
+        b = self.bridge
+        with Horizontal(id="main"):
+            yield TopologyTree(b, id="topo")
+            with TabbedContent(id="tabs", initial="streams"):
+                with TabPane("Streams", id="streams"):
+                    yield Static(header_text(), id="st-header")
+                    yield StreamTable(b, id="strtab")
+                with TabPane("STE/CD", id="entry"):
+                    yield EntryView(b, id="entryview")
+                with TabPane("Tables", id="tables"):
+                    yield PageTableView(b, id="ptview")
+                with TabPane("Walk", id="walk"):
+                    yield WalkStepper(b, id="stepper")
+                with TabPane("Events", id="events"):
+                    yield EventsView(b, id="evview")
+                with TabPane("CmdQ", id="cmdq"):
+                    yield CmdqView(b, id="cqview")
+                with TabPane("Caches", id="caches"):
+                    yield CacheView(b, id="cacheview")
+                with TabPane("Check", id="check"):
+                    yield CheckView(b, id="checkview")
+                with TabPane("History", id="history"):
+                    yield HistoryView(b, id="histview")
+        yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
+        with Horizontal(id="progress-row"):
+            yield Static("", id="progress-label")
+            # a determinate bar when idle: an indeterminate one animates (and keeps the app busy)
+            yield ProgressBar(id="progress", total=1, show_eta=False)
+        yield CommandLine(b, id="cmdline")

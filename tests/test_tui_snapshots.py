@@ -1,0 +1,71 @@
+"""Snapshots of the main screens at 80x24 and 160x48 (pytest-textual-snapshot). The SVGs in
+tests/__snapshots__/ are the baseline; after an intended change of the screens, look at the
+new ones and accept them with `pytest tests/test_tui_snapshots.py --snapshot-update`."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytest_textual_snapshot")
+
+from smmudbg.session import Session  # noqa: E402
+from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
+from smmudbg.tui.commandline import CommandLine  # noqa: E402
+
+SIZES = [(80, 24), (160, 48)]
+
+
+async def run(pilot, line):
+    app = pilot.app
+    cl = app.query_one(CommandLine)
+    cl.focus()
+    cl.value = line
+    await pilot.press("enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_streams(snap_compare, size):
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_ste_detail(snap_compare, size):
+    async def before(pilot):
+        await run(pilot, "inject reserved-ste gpu0")
+        pilot.app.focus_stream("smmu0", 0x200)
+        pilot.app.action_focus_view()
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_walk_stepper(snap_compare, size):
+    async def before(pilot):
+        await run(pilot, "walk nic0 0x10000000 dry")
+        await pilot.press("n", "n", "n", "n", "n", "n", "n")
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_check_stale_iotlb(snap_compare, size):
+    async def before(pilot):
+        for line in ("walk nic0 0x10000000", "drop-invalidations smmu0 1",
+                     "inject unmap nic0-dma 0x10000000", "cmd smmu0 CMD_TLBI_NH_ASID ASID=1",
+                     "check"):
+            await run(pilot, line)
+        pilot.app.action_focus_view()
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)
+
+
+def test_walk_stepper_light_theme(snap_compare):
+    async def before(pilot):
+        pilot.app.theme = "textual-light"
+        await run(pilot, "inject unmap nic0-dma 0x10000000")
+        await run(pilot, "walk nic0 0x10000000 dry")
+        await pilot.press(*["n"] * 13)
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=(100, 30), run_before=before)
