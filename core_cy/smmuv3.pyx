@@ -14,8 +14,8 @@ from core_cy.wtypes cimport (WalkResult, WalkFault, NOADDR, lowmask, PUR_CFG, PU
                              WF_EABT, PERM_R, PERM_W, PERM_X, PERM_WCLEAN, STEP_TLB, OUT_OK, OUT_INVALID,
                              OUT_FAULT, OUT_EABT, OUT_CACHED)
 from core_cy.vmsa cimport (VmsaEnv, S1Cfg, S2Cfg, S1Out, S2Out, as_read64, as_read_block,
-                           s2_setup, tt_setup, s1_walk, s2_walk, shifts_of, GEOM_OK, GEOM_TG,
-                           GEOM_SL0, GEOM_TSZ, GEOM_TTB)
+                           s2_setup, tt_setup, s1_walk, s2_walk, shifts_of, s1_region, GEOM_OK,
+                           GEOM_TG, GEOM_SL0, GEOM_TSZ, GEOM_TTB)
 from core_cy.caches cimport (TlbEntry, ste_cache_get, ste_cache_put, cd_cache_get, cd_cache_put,
                              tlb_lookup, tlb_insert, TLB_S1, TLB_S2, TLB_NESTED, TLB_EL2)
 from core_cy._smmuv3 cimport *
@@ -548,7 +548,7 @@ cdef int s1_tlb_hit(WalkCtx* c, Txn* t, SteCfg* ste, CdCfg* cd, int tkind, WalkR
     cdef S1Cfg* s1 = &cd.s1
     cdef bint nested = tkind == TLB_NESTED
     cdef int need = need_bits(t)
-    cdef int region = 1 if (t.addr >> 55) & 1 and not s1.el2 else 0
+    cdef int region = s1_region(s1, t.addr)
     cdef uint64_t shifts, ipa
     cdef TlbEntry* hit
     if not s1.tt[region].enabled:

@@ -272,9 +272,9 @@ cdef struct S1Hier:      # hierarchical attributes gathered from table descripto
 cdef inline TTCfg* s1_select(VmsaEnv* e, S1Cfg* s, uint64_t va, WalkFault* f) noexcept nogil:
     """The table (TTB0/TTB1) translating va, or NULL with a translation fault.
 
-    Bit 55 picks the region (EL2 has one); the bits above the VA size must all equal it, except
+    s1_region picks the table; the bits above the VA size must all equal it, except
     the top byte when TBI is set."""
-    cdef int region = 1 if (va >> 55) & 1 and not s.el2 else 0
+    cdef int region = s1_region(s, va)
     cdef TTCfg* tt = &s.tt[region]
     cdef int topbits
     if tt.enabled:
