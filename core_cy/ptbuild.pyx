@@ -16,8 +16,25 @@ from core_cy._fields cimport (S1_BLOCK_AF_SHIFT, S1_BLOCK_AP_SHIFT, S1_BLOCK_SH_
                               S1_BLOCK_nG_SHIFT, S1_BLOCK_PXN_SHIFT, S1_BLOCK_UXN_SHIFT,
                               S1_BLOCK_AttrIndx_SHIFT, S2_BLOCK_AF_SHIFT, S2_BLOCK_S2AP_SHIFT,
                               S2_BLOCK_SH_SHIFT, S2_BLOCK_MemAttr_SHIFT, S2_BLOCK_XN_SHIFT)
+from core_cy._smmuv3 cimport *
 
-cdef uint64_t OA_MASK = ((<uint64_t>1 << 48) - 1)
+# Stage-1 and stage-2 descriptors share Valid/Type, the output address [47:12] and the
+# attribute bits (the tables say so: S2_* masks equal the S1_* ones), so one set serves both.
+cdef uint64_t OA_MASK = S1_BLOCK_OA_MASK
+cdef uint64_t ATTR_MASK = S1_BLOCK_ATTR_MASK          # upper [63:48] and lower [11:2]
+cdef uint64_t TYPE_MASK = S1_BLOCK_DESC_TYPE_MASK
+cdef uint64_t VALID = S1_BLOCK_Valid_MASK
+cdef uint64_t MEMATTR_MAX = S2_BLOCK_MemAttr_MASK >> S2_BLOCK_MemAttr_SHIFT
+cdef uint64_t ATTRINDX_MAX = S1_BLOCK_AttrIndx_MASK >> S1_BLOCK_AttrIndx_SHIFT
+assert S2_BLOCK_OA_MASK == OA_MASK and S2_BLOCK_ATTR_MASK == ATTR_MASK
+
+
+cdef inline bint is_table(uint64_t d, int level) noexcept nogil:
+    return (d & TYPE_MASK) == S1_TABLE_DESC_table and level < 3
+
+
+cdef inline uint64_t leaf_type(int level) noexcept nogil:
+    return S1_BLOCK_DESC_page if level == 3 else S1_BLOCK_DESC_block
 
 
 class BuildError(ValueError):
@@ -152,9 +169,12 @@ cdef class TableBuilder:
         cdef uint64_t a = 0
         if self.stage == 1:
             # AP[2]: read-only; AP[1]: EL0 may access. Stage 1 cannot express no-read.
-            a |= (<uint64_t>((0 if write else 2) | (1 if user else 0))) << S1_BLOCK_AP_SHIFT
-            a |= <uint64_t>3 << S1_BLOCK_SH_SHIFT
-            a |= <uint64_t>(attrindx & 7) << S1_BLOCK_AttrIndx_SHIFT
+            if write:
+                a |= <uint64_t>(S1_BLOCK_AP_RW_any if user else S1_BLOCK_AP_RW_EL1) << S1_BLOCK_AP_SHIFT
+            else:
+                a |= <uint64_t>(S1_BLOCK_AP_RO_any if user else S1_BLOCK_AP_RO_EL1) << S1_BLOCK_AP_SHIFT
+            a |= <uint64_t>S1_BLOCK_SH_ISH << S1_BLOCK_SH_SHIFT
+            a |= (<uint64_t>attrindx & ATTRINDX_MAX) << S1_BLOCK_AttrIndx_SHIFT
             if ng:
                 a |= <uint64_t>1 << S1_BLOCK_nG_SHIFT
             if not exec_:
@@ -162,11 +182,12 @@ cdef class TableBuilder:
             if af:
                 a |= <uint64_t>1 << S1_BLOCK_AF_SHIFT
         else:
-            a |= <uint64_t>((1 if read else 0) | (2 if write else 0)) << S2_BLOCK_S2AP_SHIFT
-            a |= <uint64_t>3 << S2_BLOCK_SH_SHIFT
-            a |= <uint64_t>(memattr & 0xF) << S2_BLOCK_MemAttr_SHIFT
+            a |= <uint64_t>((S2_BLOCK_S2AP_RO if read else 0) | (S2_BLOCK_S2AP_WO if write else 0)) \
+                << S2_BLOCK_S2AP_SHIFT
+            a |= <uint64_t>S2_BLOCK_SH_ISH << S2_BLOCK_SH_SHIFT
+            a |= (<uint64_t>memattr & MEMATTR_MAX) << S2_BLOCK_MemAttr_SHIFT
             if not exec_:
-                a |= <uint64_t>2 << S2_BLOCK_XN_SHIFT
+                a |= <uint64_t>S2_BLOCK_XN_no_exec << S2_BLOCK_XN_SHIFT
             if af:
                 a |= <uint64_t>1 << S2_BLOCK_AF_SHIFT
         return a
@@ -185,7 +206,7 @@ cdef class TableBuilder:
         end = va + size
         if end > (<uint64_t>1 << self.ias) or end < va:
             raise BuildError(f"map {va:#x}+{size:#x} exceeds the {self.ias}-bit input range")
-        if (pa + size - 1) >> 48:
+        if (pa + size - 1) & ~(OA_MASK | gmask):
             raise BuildError(f"output {pa:#x}+{size:#x} exceeds 48 bits")
         attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
         while va < end:
@@ -207,17 +228,17 @@ cdef class TableBuilder:
             d = self._rd(daddr)
             if (level == 3 or (blocks and self._block_ok(level))) and \
                     remaining >= bsize and ((va | pa) & (bsize - 1)) == 0:
-                if d & 1 and (d & 3) == 3 and level < 3:
+                if is_table(d, level):
                     raise BuildError(f"{va:#x}: a table is already mapped here at level {level}")
-                if d & 1:
+                if d & VALID:
                     raise BuildError(f"{va:#x} is already mapped (level {level})")
-                self._wr(daddr, (pa & OA_MASK) | attrs | (3 if level == 3 else 1))
+                self._wr(daddr, (pa & OA_MASK) | attrs | leaf_type(level))
                 return bsize
-            if d & 1 == 0:
+            if d & VALID == 0:
                 nt = self._new_table()
-                self._wr(daddr, (nt & OA_MASK) | 3)
+                self._wr(daddr, (nt & OA_MASK) | S1_TABLE_DESC_table)
                 table = nt
-            elif (d & 3) == 1:
+            elif (d & TYPE_MASK) == S1_BLOCK_DESC_block:
                 raise BuildError(f"{va:#x} is already mapped by a level-{level} block")
             else:
                 table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
@@ -248,9 +269,9 @@ cdef class TableBuilder:
             idx = (va >> sh) & ((<uint64_t>1 << bits) - 1)
             daddr = table + idx * 8
             d = self._rd(daddr)
-            if d & 1 == 0:
+            if d & VALID == 0:
                 return hole | min(bsize - (va & (bsize - 1)), remaining)
-            if (d & 3) == 3 and level < 3:
+            if is_table(d, level):
                 table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
                 level += 1
                 bits = self.stride
@@ -264,11 +285,11 @@ cdef class TableBuilder:
     cdef _split(self, uint64_t daddr, uint64_t d, int level):
         cdef uint64_t nt = self._new_table(), i, child = <uint64_t>1 << self._shift(level + 1)
         cdef uint64_t base = d & OA_MASK & ~((<uint64_t>1 << self._shift(level)) - 1)
-        cdef uint64_t attrs = d & (~OA_MASK | <uint64_t>0xFFC)   # upper [63:48] and lower [11:2]
-        cdef uint64_t typ = 3 if level + 1 == 3 else 1
+        cdef uint64_t attrs = d & ATTR_MASK
+        cdef uint64_t typ = leaf_type(level + 1)
         for i in range(<uint64_t>1 << self.stride):
             self._wr(nt + i * 8, (base + i * child) | attrs | typ)
-        self._wr(daddr, (nt & OA_MASK) | 3)
+        self._wr(daddr, (nt & OA_MASK) | S1_TABLE_DESC_table)
 
     def lookup(self, uint64_t va):
         """(level, descriptor address, descriptor) of the entry that maps va, or None."""
@@ -279,9 +300,9 @@ cdef class TableBuilder:
             idx = (va >> sh) & ((<uint64_t>1 << bits) - 1)
             daddr = table + idx * 8
             d = self._rd(daddr)
-            if d & 1 == 0:
+            if d & VALID == 0:
                 return None
-            if (d & 3) == 3 and level < 3:
+            if is_table(d, level):
                 table = d & OA_MASK & ~((<uint64_t>1 << self.g) - 1)
                 level += 1
                 bits = self.stride
@@ -297,7 +318,6 @@ def scan_table(mem, uint64_t pa, int nentries, int level, int granule_shift):
     address in it, e.g. the IPA of a nested stage-1 table). Raises MemFault if the table is
     not there."""
     cdef uint64_t d, prev_out = 0, prev_attrs = 0, out, attrs, size
-    cdef uint64_t amask = ~OA_MASK | <uint64_t>0xFFC          # upper [63:48], lower [11:2]
     cdef int i, sh = granule_shift + (3 - level) * (granule_shift - 3)
     cdef bint in_run = False
     cdef list out_rows = []
@@ -321,18 +341,18 @@ def scan_table(mem, uint64_t pa, int nentries, int level, int granule_shift):
             if space.kind == AS_PHYS:
                 raise MemFault(f"no memory at PA {pa + 8 * <uint64_t>i:#x}")
             raise MemFault(f"nothing at IPA {pa + 8 * <uint64_t>i:#x}")
-        if not d & 1:
+        if not d & VALID:
             in_run = False
             continue
-        if (d & 3) == 3 and level < 3:
+        if is_table(d, level):
             in_run = False
             out_rows.append(("table", i, 1, d))
             continue
-        if (d & 3) == 1 and level == 3:
+        if (d & TYPE_MASK) == S1_BLOCK_DESC_block and level == 3:
             in_run = False                 # reserved encoding: no translation
             continue
         out = d & OA_MASK & ~(size - 1)
-        attrs = d & amask
+        attrs = d & ATTR_MASK
         if in_run and attrs == prev_attrs and out == prev_out + size:
             run[2] += 1
         else:

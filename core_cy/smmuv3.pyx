@@ -4,19 +4,21 @@
 Stream table, STE and CD decode with the architected checks (IHI 0070 5.2-5.5), SubstreamID
 rules, and the translation of one transaction: configuration, IOTLB, the VMSAv8-64 walks of
 core_cy.vmsa, and the SMMUv3 event a walk fault becomes. Rules: docs/walk-rules.md. Field
-positions come from core_cy/_fields.pxd; hand-written codes from core_cy/consts.pxd.
+positions come from core_cy/_fields.pxd, codes, encodings and reasons from core_cy/_smmuv3.pxd
+(both generated from the field tables); core_cy/consts.pxd has the few that are no field's.
 """
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, uint32_t, uint16_t
-from core_cy.wtypes cimport (WalkResult, WalkFault, NOADDR, lowmask, trace_add, trace_outcome,
+from core_cy.wtypes cimport (WalkResult, WalkFault, NOADDR, lowmask, PUR_CFG, PUR_IN, PUR_NONE, trace_add, trace_outcome,
                              WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE, WF_ACCESS, WF_PERMISSION,
                              WF_EABT, PERM_R, PERM_W, PERM_X, PERM_WCLEAN, STEP_TLB, OUT_OK, OUT_INVALID,
                              OUT_FAULT, OUT_EABT, OUT_CACHED)
 from core_cy.vmsa cimport (VmsaEnv, S1Cfg, S2Cfg, S1Out, S2Out, as_read64, as_read_block,
-                           s2_setup, tt_setup, s1_walk, s2_walk, shifts_of, GEOM_OK, GEOM_TG,
-                           GEOM_SL0, GEOM_TSZ, GEOM_TTB)
+                           s2_setup, tt_setup, s1_walk, s2_walk, shifts_of, s1_region, GEOM_OK,
+                           GEOM_TG, GEOM_SL0, GEOM_TSZ, GEOM_TTB)
 from core_cy.caches cimport (TlbEntry, ste_cache_get, ste_cache_put, cd_cache_get, cd_cache_put,
                              tlb_lookup, tlb_insert, TLB_S1, TLB_S2, TLB_NESTED, TLB_EL2)
+from core_cy._smmuv3 cimport *
 from core_cy.consts cimport *
 from core_cy._fields cimport *
 
@@ -36,10 +38,10 @@ cdef inline void set_fault(Fault* f, int typ, bint s2, int cls, uint64_t ipa, ui
     f.reason = reason
 
 cdef inline void cfg_fault(Fault* f, int typ, int reason) noexcept nogil:
-    set_fault(f, typ, False, CLASS_NONE, 0, NOADDR, typ != T_ABORT, False, reason)
+    set_fault(f, typ, False, PUR_NONE, 0, NOADDR, typ != T_ABORT, False, reason)
 
 cdef inline void fetch_abort(Fault* f, int typ, uint64_t addr) noexcept nogil:
-    set_fault(f, typ, False, CLASS_NONE, 0, addr, True, False, 0)
+    set_fault(f, typ, False, PUR_NONE, 0, addr, True, False, 0)
 
 cdef int walk_event(SteCfg* ste, CdCfg* cd, WalkFault* w, Fault* f) noexcept nogil:
     """The SMMUv3 event of a walk fault (IHI 0070 7.3.12-7.3.16): F_TRANSLATION, F_ADDR_SIZE,
@@ -61,7 +63,7 @@ cdef int walk_event(SteCfg* ste, CdCfg* cd, WalkFault* w, Fault* f) noexcept nog
         typ = F_PERMISSION
     else:
         typ = F_TRANSLATION
-    # CLASS values are wtypes.Purpose values.
+    # CLASS: wtypes.Purpose has the values of the event's CLASS field (checked in walk.pyx).
     set_fault(f, typ, s2, w.purpose, w.ipa if s2 else 0, w.fetch_addr, record, stall, 0)
     return -1
 
@@ -71,8 +73,8 @@ cdef int walk_event(SteCfg* ste, CdCfg* cd, WalkFault* w, Fault* f) noexcept nog
 
 cdef int s2_geometry(Caps* k, uint64_t* w, S2Cfg* s2) noexcept nogil:
     """Stage-2 geometry from STE words (IHI 0070 STES2T0SZInvalid, Arm ARM S2InvalidSL)."""
-    cdef int r = s2_setup(&k.v, s2, tg0_shift(STE_S2TG(w)), <int>STE_S2SL0(w),
-                          <int>STE_S2T0SZ(w), ps_bits(STE_S2PS(w)), STE_S2TTB_raw(w))
+    cdef int r = s2_setup(&k.v, s2, STE_S2TG_granule_shift(STE_S2TG(w)), <int>STE_S2SL0(w),
+                          <int>STE_S2T0SZ(w), STE_S2PS_addr_bits(STE_S2PS(w)), STE_S2TTB_addr(w))
     if r == GEOM_TG:
         return R_STE_S2TG
     if r == GEOM_SL0:
@@ -91,11 +93,11 @@ cdef int s2_geometry(Caps* k, uint64_t* w, S2Cfg* s2) noexcept nogil:
 cdef int ste_s2_checks(Caps* k, uint64_t* w, SteCfg* s) noexcept nogil:
     if STE_S2AA64(w) == 0:
         return R_STE_S2AA64
-    if (k.ttendian == 2 and STE_S2ENDI(w)) or (k.ttendian == 3 and not STE_S2ENDI(w)):
+    if (k.ttendian == SMMU_IDR0_TTENDIAN_LE and STE_S2ENDI(w)) or (k.ttendian == SMMU_IDR0_TTENDIAN_BE and not STE_S2ENDI(w)):
         return R_STE_S2ENDI
     if (STE_S2HA(w) and k.v.httu < 1) or (STE_S2HD(w) and k.v.httu < 2):
         return R_STE_S2HTTU
-    if (STE_S2S(w) and k.stall_model == 1) or (not STE_S2S(w) and k.stall_model == 2):
+    if (STE_S2S(w) and k.stall_model == SMMU_IDR0_STALL_MODEL_terminate) or (not STE_S2S(w) and k.stall_model == SMMU_IDR0_STALL_MODEL_stall_forced):
         return R_STE_S2S
     s.s2_stall = STE_S2S(w) != 0
     # IHI 0070 5.5: a fault that stalls is always recorded.
@@ -108,16 +110,16 @@ cdef int ste_s1_checks(Caps* k, uint64_t* w, SteCfg* s) noexcept nogil:
     s.s1cdmax = <int>STE_S1CDMax(w) if k.ssidsize else 0
     if s.s1cdmax > k.ssidsize:
         return R_STE_CDMAX
-    s.s1fmt = <int>STE_S1Fmt(w) if s.s1cdmax else 0
-    if s.s1fmt == 3:
-        s.s1fmt = 0
-    if s.s1fmt != 0 and not k.cd2l:
+    s.s1fmt = <int>STE_S1Fmt(w) if s.s1cdmax else STE_S1Fmt_linear
+    if s.s1fmt > STE_S1Fmt_2lvl_64k:
+        s.s1fmt = STE_S1Fmt_linear            # reserved: behaves as linear
+    if s.s1fmt != STE_S1Fmt_linear and not k.cd2l:
         return R_STE_CD2L
     s.s1stalld = STE_S1STALLD(w) != 0
-    if s.s1stalld and k.stall_model != 0:
+    if s.s1stalld and k.stall_model != SMMU_IDR0_STALL_MODEL_stall_terminate:
         return R_STE_S1STALLD
     s.s1dss = <int>STE_S1DSS(w)
-    s.ctxptr = STE_S1ContextPtr_raw(w)
+    s.ctxptr = STE_S1ContextPtr_addr(w)
     # S1ContextPtr must lie within the OAS (a PA) or the IAS (an IPA; IAS = OAS here).
     if s.ctxptr >> k.v.oas_bits:
         return R_STE_CTXPTR
@@ -133,12 +135,12 @@ cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
     if STE_V(w) == 0:
         return R_STE_V
     cfg = <int>STE_Config(w)
-    if cfg < 4:
-        s.kind = CFG_ABORT
+    if cfg < STE_Config_bypass:             # 0b0xx: abort
+        s.kind = STE_Config_abort
         return R_STE_ABORT
     s.kind = cfg
-    s1 = (cfg & 1) != 0
-    s2 = (cfg & 2) != 0
+    s1 = (config_stages(cfg) & 1) != 0
+    s2 = (config_stages(cfg) & 2) != 0
     if s1 and not k.s1p:
         return R_STE_S1P
     if s2 and not k.s2p:
@@ -146,18 +148,18 @@ cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
     s.vmid = <uint16_t>STE_S2VMID(w) if k.s2p else 0
     # STRW is only used for a stage-1-only STE on an SMMU with stage 1 and Hyp; otherwise it is
     # IGNORED and the StreamWorld is NS-EL1 (IHI 0070 5.2 STRW).
-    strw_used = cfg == CFG_S1 and k.hyp
-    s.strw_el2 = strw_used and STE_STRW(w) == 2
-    if strw_used and (STE_STRW(w) & 1):
+    strw_used = cfg == STE_Config_s1_trans and k.hyp
+    s.strw_el2 = strw_used and STE_STRW(w) == STE_STRW_EL2
+    if strw_used and STE_STRW(w) != STE_STRW_NS_EL1 and STE_STRW(w) != STE_STRW_EL2:
         return R_STE_STRW
     # S2VMID is checked wherever it tags translations: every translating STE on an SMMU with
     # stage 2, except stage-1-only EL2 streams (IgnoreSTES2VMID).
     if k.s2p and not k.vmid16 and (STE_S2VMID(w) >> 8) and not s.strw_el2:
         return R_STE_VMID16
-    if k.ats and cfg != CFG_BYPASS:
-        if STE_EATS(w) == 2 and (cfg != CFG_NESTED or STE_S2S(w)):
+    if k.ats and cfg != STE_Config_bypass:
+        if STE_EATS(w) == STE_EATS_s1chk and (cfg != STE_Config_nested or STE_S2S(w)):
             return R_STE_EATS
-        if STE_EATS(w) == 1 and STE_S2S(w) and s2:
+        if STE_EATS(w) == STE_EATS_trans and STE_S2S(w) and s2:
             return R_STE_EATS
     if s1:
         r = ste_s1_checks(k, w, s)
@@ -194,30 +196,30 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
     epd0 = CD_EPD0(w) != 0 and not s.el2
     epd1 = CD_EPD1(w) != 0 or s.el2
     if not (epd0 and epd1):
-        if (k.ttendian == 2 and CD_ENDI(w)) or (k.ttendian == 3 and not CD_ENDI(w)):
+        if (k.ttendian == SMMU_IDR0_TTENDIAN_LE and CD_ENDI(w)) or (k.ttendian == SMMU_IDR0_TTENDIAN_BE and not CD_ENDI(w)):
             return R_CD_ENDI
     if (CD_HA(w) and k.v.httu < 1) or (CD_HD(w) and k.v.httu < 2):
         return R_CD_HTTU
     if (CD_ASID(w) >> 8) and not k.asid16 and not s.el2:
         return R_CD_ASID16
-    ips = ps_bits(CD_IPS(w))
+    ips = CD_IPS_addr_bits(CD_IPS(w))
     if ips > k.v.oas_bits:
         ips = k.v.oas_bits
     if CD_A(w) == 0 and k.term_model == 1:
         return R_CD_A_TERM
-    if (CD_S(w) and k.stall_model == 1) or (not CD_S(w) and k.stall_model == 2):
+    if (CD_S(w) and k.stall_model == SMMU_IDR0_STALL_MODEL_terminate) or (not CD_S(w) and k.stall_model == SMMU_IDR0_STALL_MODEL_stall_forced):
         return R_CD_S_STALL
     if CD_S(w) and ste.s1stalld:
         return R_CD_S_STALLD
     s.ips_bits = ips
     if not epd0:
-        r = tt_reason(tt_setup(&k.v, &s.tt[0], tg0_shift(CD_TG0(w)), <int>CD_T0SZ(w),
-                               CD_TTB0_raw(w), CD_TBI0(w) != 0, CD_HAD0(w) != 0, ips))
+        r = tt_reason(tt_setup(&k.v, &s.tt[0], CD_TG0_granule_shift(CD_TG0(w)), <int>CD_T0SZ(w),
+                               CD_TTB0_addr(w), CD_TBI0(w) != 0, CD_HAD0(w) != 0, ips))
         if r != R_NONE:
             return r
     if not epd1:
-        r = tt_reason(tt_setup(&k.v, &s.tt[1], tg1_shift(CD_TG1(w)), <int>CD_T1SZ(w),
-                               CD_TTB1_raw(w), CD_TBI1(w) != 0, CD_HAD1(w) != 0, ips))
+        r = tt_reason(tt_setup(&k.v, &s.tt[1], CD_TG1_granule_shift(CD_TG1(w)), <int>CD_T1SZ(w),
+                               CD_TTB1_addr(w), CD_TBI1(w) != 0, CD_HAD1(w) != 0, ips))
         if r != R_NONE:
             return r
     s.asid = 0 if s.el2 else <uint16_t>CD_ASID(w)
@@ -248,22 +250,22 @@ cdef inline int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noex
     if <uint64_t>sid >> log2size:
         cfg_fault(f, C_BAD_STREAMID, R_SID_RANGE)
         return -1
-    if c.strtab_fmt != 1:
+    if c.strtab_fmt != SMMU_STRTAB_BASE_CFG_FMT_2level:
         loc.index = sid
-        loc.pa = c.strtab_base + <uint64_t>sid * 64
+        loc.pa = c.strtab_base + (<uint64_t>sid << STE_LOG2)
         return 0
-    loc.l1_pa = c.strtab_base + (<uint64_t>(sid >> c.strtab_split)) * 8
+    loc.l1_pa = c.strtab_base + (<uint64_t>(sid >> c.strtab_split) << L1_LOG2)
     if as_read64(&c.env.space, loc.l1_pa, &l1) != 0:
-        trace_add(&c.env.trace, STEP_L1STD, 0, -1, CLASS_NONE, OUT_EABT, sid >> c.strtab_split,
+        trace_add(&c.env.trace, STEP_L1STD, 0, -1, PUR_NONE, OUT_EABT, sid >> c.strtab_split,
                   sid, c.strtab_base, NOADDR, loc.l1_pa, 0)
         fetch_abort(f, F_STE_FETCH, loc.l1_pa)
         return -1
     loc.l1 = l1
     span = <int>L1STD_Span_v(l1)
-    trace_add(&c.env.trace, STEP_L1STD, 0, -1, CLASS_NONE, OUT_OK, sid >> c.strtab_split, sid,
+    trace_add(&c.env.trace, STEP_L1STD, 0, -1, PUR_NONE, OUT_OK, sid >> c.strtab_split, sid,
               c.strtab_base, NOADDR, loc.l1_pa, l1)
     # IHI 0070 7.3.3: Span 0, reserved spans and Span > SPLIT + 1 are invalid.
-    if span == 0 or span > 11 or span > c.strtab_split + 1:
+    if span == 0 or span > MAX_SPAN or span > c.strtab_split + 1:
         trace_outcome(&c.env.trace, OUT_INVALID)
         cfg_fault(f, C_BAD_STREAMID, R_L1STD_SPAN)
         return -1
@@ -273,9 +275,9 @@ cdef inline int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noex
         cfg_fault(f, C_BAD_STREAMID, R_L2_INDEX)
         return -1
     # The L2 array is aligned to its size.
-    loc.table = (l1 & lowmask(56) & ~lowmask(6)) & ~lowmask(span - 1 + 6)
+    loc.table = L1STD_L2Ptr_addr_v(l1) & ~lowmask(span - 1 + STE_LOG2)
     loc.index = nsid
-    loc.pa = loc.table + nsid * 64
+    loc.pa = loc.table + (nsid << STE_LOG2)
     return 0
 
 
@@ -293,11 +295,11 @@ cdef inline int _read_ste(WalkCtx* c, uint32_t sid, SteCfg* out, SteLoc* loc,
     if locate_ste(c, sid, loc, f) != 0:
         return -1
     if as_read_block(&c.env.space, loc.pa, w, 8) != 0:
-        trace_add(&c.env.trace, STEP_STE, 0, -1, CLASS_NONE, OUT_EABT, <uint32_t>loc.index, sid,
+        trace_add(&c.env.trace, STEP_STE, 0, -1, PUR_NONE, OUT_EABT, <uint32_t>loc.index, sid,
                   c.strtab_base, NOADDR, loc.pa, 0)
         fetch_abort(f, F_STE_FETCH, loc.pa)
         return -1
-    trace_add(&c.env.trace, STEP_STE, 0, -1, CLASS_NONE, OUT_OK, <uint32_t>loc.index, sid,
+    trace_add(&c.env.trace, STEP_STE, 0, -1, PUR_NONE, OUT_OK, <uint32_t>loc.index, sid,
               c.strtab_base, NOADDR, loc.pa, w[0])
     r = decode_ste(c, w, out)
     out.ste_pa = loc.pa
@@ -318,9 +320,9 @@ cdef int fetch_ste(WalkCtx* c, Txn* t, SteCfg* out, SteCfg** use, Fault* f) noex
     if c.caching:
         hit = ste_cache_get(&c.cfg, t.sid)
         if hit != NULL:
-            trace_add(&c.env.trace, STEP_STE, 0, -1, CLASS_NONE, OUT_CACHED, t.sid, t.sid,
+            trace_add(&c.env.trace, STEP_STE, 0, -1, PUR_NONE, OUT_CACHED, t.sid, t.sid,
                       c.strtab_base, NOADDR, hit.ste_pa, hit.raw[0])
-            if hit.kind == CFG_ABORT:
+            if hit.kind == STE_Config_abort:
                 cfg_fault(f, T_ABORT, R_STE_ABORT)
                 return -1
             use[0] = hit
@@ -344,9 +346,9 @@ cdef inline int cd_addr(WalkCtx* c, SteCfg* ste, uint64_t ipa, uint64_t* pa,
     cdef S2Out o
     cdef WalkFault w
     pa[0] = ipa
-    if ste.kind != CFG_NESTED:
+    if ste.kind != STE_Config_nested:
         return 0
-    if s2_walk(&c.env, &ste.s2, ipa, CLASS_CD, PERM_R | (PERM_R << 3), &o, &w) != 0:
+    if s2_walk(&c.env, &ste.s2, ipa, PUR_CFG, PERM_R | (PERM_R << 3), &o, &w) != 0:
         pa[0] = NOADDR
         return walk_event(ste, NULL, &w, f)
     pa[0] = o.pa
@@ -355,7 +357,7 @@ cdef inline int cd_addr(WalkCtx* c, SteCfg* ste, uint64_t ipa, uint64_t* pa,
 
 cdef inline int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fault* f) noexcept nogil:
     """Find the CD of ssid (IHI 0070 3.3, 5.3): fills loc.cd_ipa, or faults."""
-    cdef bint nested = ste.kind == CFG_NESTED
+    cdef bint nested = ste.kind == STE_Config_nested
     cdef uint64_t base = ste.ctxptr, l1
     cdef int n
     loc.l1_ipa = NOADDR
@@ -363,32 +365,32 @@ cdef inline int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fa
     loc.l1 = 0
     loc.table = base
     loc.index = ssid
-    if ste.s1fmt == 0 or ste.s1cdmax == 0:
-        loc.cd_ipa = base + <uint64_t>ssid * 64
+    if ste.s1fmt == STE_S1Fmt_linear or ste.s1cdmax == 0:
+        loc.cd_ipa = base + (<uint64_t>ssid << STE_LOG2)
         return 0
-    n = 6 if ste.s1fmt == 1 else 10
-    loc.l1_ipa = base + <uint64_t>(ssid >> n) * 8
+    n = CD_LEAF_4K if ste.s1fmt == STE_S1Fmt_2lvl_4k else CD_LEAF_64K
+    loc.l1_ipa = base + (<uint64_t>(ssid >> n) << L1_LOG2)
     if cd_addr(c, ste, loc.l1_ipa, &loc.l1_pa, f) != 0:
         return -1
     if as_read64(&c.env.space, loc.l1_pa, &l1) != 0:
-        trace_add(&c.env.trace, STEP_L1CD, 0, -1, CLASS_NONE, OUT_EABT, ssid >> n, ssid, base,
+        trace_add(&c.env.trace, STEP_L1CD, 0, -1, PUR_NONE, OUT_EABT, ssid >> n, ssid, base,
                   loc.l1_ipa if nested else NOADDR, loc.l1_pa, 0)
         fetch_abort(f, F_CD_FETCH, loc.l1_pa)
         return -1
     loc.l1 = l1
-    trace_add(&c.env.trace, STEP_L1CD, 0, -1, CLASS_NONE, OUT_OK, ssid >> n, ssid, base,
+    trace_add(&c.env.trace, STEP_L1CD, 0, -1, PUR_NONE, OUT_OK, ssid >> n, ssid, base,
               loc.l1_ipa if nested else NOADDR, loc.l1_pa, l1)
     if L1CD_V_v(l1) == 0:
         trace_outcome(&c.env.trace, OUT_INVALID)
         cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_V)
         return -1
-    if L1CD_L2Ptr_raw(&l1) >> c.caps.v.oas_bits:
+    if L1CD_L2Ptr_addr_v(l1) >> c.caps.v.oas_bits:
         trace_outcome(&c.env.trace, OUT_FAULT)
         cfg_fault(f, C_BAD_SUBSTREAMID, R_L1CD_RANGE)
         return -1
-    loc.table = l1 & lowmask(56) & ~lowmask(12)
+    loc.table = L1CD_L2Ptr_addr_v(l1)
     loc.index = ssid & lowmask(n)
-    loc.cd_ipa = loc.table + loc.index * 64
+    loc.cd_ipa = loc.table + (loc.index << STE_LOG2)
     return 0
 
 
@@ -400,7 +402,7 @@ cdef int read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdLoc* loc,
 cdef inline int _read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdLoc* loc,
                          Fault* f) noexcept nogil:
     """Read and check CD ssid of a (stage-1) STE from memory (no cache). 0 or -1 with f."""
-    cdef bint nested = ste.kind == CFG_NESTED
+    cdef bint nested = ste.kind == STE_Config_nested
     cdef uint64_t w[8]
     cdef int r
     memset(out, 0, sizeof(CdCfg))
@@ -410,11 +412,11 @@ cdef inline int _read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdL
     if cd_addr(c, ste, loc.cd_ipa, &loc.cd_pa, f) != 0:
         return -1
     if as_read_block(&c.env.space, loc.cd_pa, w, 8) != 0:
-        trace_add(&c.env.trace, STEP_CD, 0, -1, CLASS_NONE, OUT_EABT, ssid, ssid, ste.ctxptr,
+        trace_add(&c.env.trace, STEP_CD, 0, -1, PUR_NONE, OUT_EABT, ssid, ssid, ste.ctxptr,
                   loc.cd_ipa if nested else NOADDR, loc.cd_pa, 0)
         fetch_abort(f, F_CD_FETCH, loc.cd_pa)
         return -1
-    trace_add(&c.env.trace, STEP_CD, 0, -1, CLASS_NONE, OUT_OK, ssid, ssid, ste.ctxptr,
+    trace_add(&c.env.trace, STEP_CD, 0, -1, PUR_NONE, OUT_OK, ssid, ssid, ste.ctxptr,
               loc.cd_ipa if nested else NOADDR, loc.cd_pa, w[0])
     r = decode_cd(c, ste, w, out)
     out.cd_pa = loc.cd_pa
@@ -432,7 +434,7 @@ cdef int fetch_cd(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t ssid, CdCfg* out, Cd
     if c.caching:
         hit = cd_cache_get(&c.cfg, t.sid, ssid)
         if hit != NULL:
-            trace_add(&c.env.trace, STEP_CD, 0, -1, CLASS_NONE, OUT_CACHED, ssid, ssid,
+            trace_add(&c.env.trace, STEP_CD, 0, -1, PUR_NONE, OUT_CACHED, ssid, ssid,
                       ste.ctxptr, NOADDR, hit.cd_pa, hit.raw[0])
             use[0] = hit
             return 0
@@ -466,7 +468,7 @@ cdef inline int _stream_stages(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t* ssid,
                                Fault* f) noexcept nogil:
     """The stages this transaction goes through (bit 0 stage 1, bit 1 stage 2) and the CD to
     use, by the SubstreamID rules (IHI 0070 5.2 S1DSS, 3.9); -1 with f on a fault."""
-    cdef int stages = ste.kind & 3
+    cdef int stages = config_stages(ste.kind)
     ssid[0] = 0
     if not (stages & 1):
         if t.ssv:
@@ -480,16 +482,16 @@ cdef inline int _stream_stages(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t* ssid,
         if <uint64_t>t.ssid >> ste.s1cdmax:
             cfg_fault(f, C_BAD_SUBSTREAMID, R_SSID_RANGE)
             return -1
-        if t.ssid == 0 and ste.s1dss == 2:
+        if t.ssid == 0 and ste.s1dss == STE_S1DSS_substream0:
             # IHI 0070 5.2 S1DSS=0b10, 7.3.7: terminated as F_STREAM_DISABLED.
             cfg_fault(f, F_STREAM_DISABLED, R_SSID0_DISABLED)
             return -1
         ssid[0] = t.ssid
     elif ste.s1cdmax != 0:
-        if ste.s1dss == 0 or ste.s1dss == 3:
+        if ste.s1dss != STE_S1DSS_bypass and ste.s1dss != STE_S1DSS_substream0:
             cfg_fault(f, F_STREAM_DISABLED, R_S1DSS_TERMINATE)
             return -1
-        if ste.s1dss == 1:
+        if ste.s1dss == STE_S1DSS_bypass:
             stages &= 2                       # S1DSS=bypass: stage 1 is skipped
     return stages
 
@@ -497,7 +499,7 @@ cdef inline int _stream_stages(WalkCtx* c, Txn* t, SteCfg* ste, uint32_t* ssid,
 cdef int no_stages(WalkCtx* c, Txn* t, WalkResult* r, Fault* f) noexcept nogil:
     """Full bypass: the address must fit the PA size."""
     if t.addr >> c.caps.v.oas_bits:
-        set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, True, False, 0)
+        set_fault(f, F_ADDR_SIZE, False, PUR_IN, 0, NOADDR, True, False, 0)
         return -1
     return grant(r, t, t.addr, 0x3F)
 
@@ -509,22 +511,22 @@ cdef int translate_s2(WalkCtx* c, Txn* t, SteCfg* ste, WalkResult* r, Fault* f) 
     cdef TlbEntry e
     cdef S2Out o
     if t.addr >> c.caps.v.oas_bits:
-        set_fault(f, F_ADDR_SIZE, False, CLASS_IN, 0, NOADDR, True, False, 0)
+        set_fault(f, F_ADDR_SIZE, False, PUR_IN, 0, NOADDR, True, False, 0)
         return -1
     if c.caching:
         hit = tlb_lookup(&c.tlb, TLB_S2, ste.s2.vmid, 0, t.addr, shifts_of(ste.s2.g, ste.s2.start))
         if hit != NULL:
             c.tlb.hits += 1
             r.hit = 1
-            trace_add(&c.env.trace, STEP_TLB, 2, hit.s2level, CLASS_IN, OUT_CACHED, 0, t.addr,
+            trace_add(&c.env.trace, STEP_TLB, 2, hit.s2level, PUR_IN, OUT_CACHED, 0, t.addr,
                       hit.in_base, NOADDR, NOADDR, hit.out_base)
             if (hit.s2perm & need) != need:
-                set_fault(f, F_PERMISSION, True, CLASS_IN, t.addr, NOADDR, ste.s2_record,
+                set_fault(f, F_PERMISSION, True, PUR_IN, t.addr, NOADDR, ste.s2_record,
                           ste.s2_stall, 0)
                 return -1
             return grant(r, t, hit.out_base | (t.addr & lowmask(hit.shift)), hit.s2perm)
         c.tlb.misses += 1
-    if s2_walk(&c.env, &ste.s2, t.addr, CLASS_IN, need, &o, &r.fault) != 0:
+    if s2_walk(&c.env, &ste.s2, t.addr, PUR_IN, need, &o, &r.fault) != 0:
         return walk_event(ste, NULL, &r.fault, f)
     if c.caching and not o.perm & PERM_WCLEAN:
         memset(&e, 0, sizeof(TlbEntry))
@@ -546,7 +548,7 @@ cdef int s1_tlb_hit(WalkCtx* c, Txn* t, SteCfg* ste, CdCfg* cd, int tkind, WalkR
     cdef S1Cfg* s1 = &cd.s1
     cdef bint nested = tkind == TLB_NESTED
     cdef int need = need_bits(t)
-    cdef int region = 1 if (t.addr >> 55) & 1 and not s1.el2 else 0
+    cdef int region = s1_region(s1, t.addr)
     cdef uint64_t shifts, ipa
     cdef TlbEntry* hit
     if not s1.tt[region].enabled:
@@ -560,13 +562,13 @@ cdef int s1_tlb_hit(WalkCtx* c, Txn* t, SteCfg* ste, CdCfg* cd, int tkind, WalkR
         return 0
     c.tlb.hits += 1
     r.hit = 1
-    trace_add(&c.env.trace, STEP_TLB, 1, hit.s1level, CLASS_IN, OUT_CACHED, 0, t.addr,
+    trace_add(&c.env.trace, STEP_TLB, 1, hit.s1level, PUR_IN, OUT_CACHED, 0, t.addr,
               hit.in_base, NOADDR, NOADDR, hit.out_base)
     ipa = hit.ipa_base | (t.addr & lowmask(hit.shift))
     if (hit.s1perm & need) != need:
-        set_fault(f, F_PERMISSION, False, CLASS_IN, 0, NOADDR, cd.record, cd.stall, 0)
+        set_fault(f, F_PERMISSION, False, PUR_IN, 0, NOADDR, cd.record, cd.stall, 0)
     elif (hit.s2perm & need) != need:
-        set_fault(f, F_PERMISSION, True, CLASS_IN, ipa, NOADDR, ste.s2_record, ste.s2_stall, 0)
+        set_fault(f, F_PERMISSION, True, PUR_IN, ipa, NOADDR, ste.s2_record, ste.s2_stall, 0)
     else:
         if nested:
             r.ipa = ipa
@@ -610,7 +612,7 @@ cdef int translate_s1(WalkCtx* c, Txn* t, SteCfg* ste, CdCfg* cd, bint nested, W
     o2.level = 0
     if nested:
         r.ipa = o1.ipa
-        if s2_walk(&c.env, &ste.s2, o1.ipa, CLASS_IN, need, &o2, &r.fault) != 0:
+        if s2_walk(&c.env, &ste.s2, o1.ipa, PUR_IN, need, &o2, &r.fault) != 0:
             return walk_event(ste, cd, &r.fault, f)
     if c.caching and not (o1.perm | o2.perm) & PERM_WCLEAN:
         s1_tlb_fill(c, t, ste, cd, tkind, &o1, &o2, o2.pa)

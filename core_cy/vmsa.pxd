@@ -117,6 +117,10 @@ cdef inline int cap_pa(int bits, int g) noexcept nogil:
         return 48
     return bits
 
+cdef inline int s1_region(S1Cfg* s, uint64_t va) noexcept nogil:
+    """Which stage-1 table translates va: VA bit 55 picks TTB1 (Arm ARM D8.2.4); EL2 has one."""
+    return 1 if (va >> 55) & 1 and not s.el2 else 0
+
 cdef inline uint64_t shifts_of(int g, int start) noexcept nogil:
     """Bitmask of the log2 sizes a leaf of this geometry can have (for TLB lookups)."""
     cdef uint64_t m = 0

@@ -9,7 +9,7 @@ from libc.stdint cimport uint64_t, uint32_t, uint16_t
 from libc.string cimport memcpy
 from core_cy.physmem cimport PhysMem, mc_read64, mc_read_block, mc_page, PAGE_SHIFT, PAGE_SIZE
 from core_cy.physmem import MemFault
-from core_cy.consts cimport ps_bits, tg0_shift
+from core_cy._smmuv3 cimport *
 from core_cy.wtypes cimport (WalkFault, Trace, NOADDR, lowmask, trace_add, trace_outcome, wfault,
                              WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE, WF_ACCESS, WF_PERMISSION,
                              WF_EABT, PUR_TT, PUR_IN, PERM_R, PERM_W, PERM_X, PERM_WCLEAN, STEP_S1, STEP_S2,
@@ -151,19 +151,20 @@ cdef inline bint hw_af_update(VmsaEnv* e, uint64_t dpa, uint64_t d) noexcept nog
 cdef inline int s2_perms(VmsaCaps* k, uint64_t d) noexcept nogil:
     """Stage-2 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5."""
     cdef int ap = <int>S2_BLOCK_S2AP_v(d)
-    cdef int rw = (PERM_R if ap & 1 else 0) | (PERM_W if ap & 2 else 0)
+    cdef int rw = (PERM_R if ap & S2_BLOCK_S2AP_RO else 0) | (PERM_W if ap & S2_BLOCK_S2AP_WO else 0)
     cdef int xn = <int>S2_BLOCK_XN_v(d)
     cdef bint px, ux
     if not k.xnx:
-        xn &= 2
-    px = xn == 0 or xn == 3
-    ux = xn == 0 or xn == 1
+        xn &= S2_BLOCK_XN_no_exec            # XN[0] (XNX) not implemented: only XN[1] counts
+    px = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL0_exec
+    ux = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL1_exec
     return (rw | (PERM_X if px else 0)) | ((rw | (PERM_X if ux else 0)) << 3)
 
 
 cdef inline bint desc_invalid(uint64_t d, int level, int g) noexcept nogil:
     """Invalid, or a block where the level cannot hold one (reserved): translation fault."""
-    return (d & 1) == 0 or ((d & 3) == 1 and (level < block_min_level(g) or level == 3))
+    return (d & S1_BLOCK_Valid_MASK) == 0 or ((d & S1_BLOCK_DESC_TYPE_MASK) == S1_BLOCK_DESC_block
+                                             and (level < block_min_level(g) or level == 3))
 
 
 cdef inline int s2_fail(VmsaEnv* e, WalkFault* f, int kind, int level, int purpose,
@@ -198,8 +199,8 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
                   NOADDR, dpa, d)
         if desc_invalid(d, level, g):
             return s2_fail(e, f, WF_TRANSLATION, level, purpose, ipa)
-        if (d & 3) == 3 and level < 3:
-            table = d & lowmask(48) & ~lowmask(g)
+        if (d & S2_TABLE_DESC_TYPE_MASK) == S2_TABLE_DESC_table and level < 3:
+            table = d & S2_TABLE_NLTA_MASK & ~lowmask(g)
             if table >> s2.ps_bits:
                 return s2_fail(e, f, WF_ADDR_SIZE, level, purpose, ipa)
             level += 1
@@ -207,7 +208,7 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
             continue
         # Leaf: block or page.
         trace_outcome(&e.trace, OUT_PAGE if level == 3 else OUT_BLOCK)
-        oa = d & lowmask(48) & ~lowmask(sh)
+        oa = d & S2_BLOCK_OA_MASK & ~lowmask(sh)
         if oa >> s2.ps_bits:
             return s2_fail(e, f, WF_ADDR_SIZE, level, purpose, ipa)
         if S2_BLOCK_AF_v(d) == 0 and not s2.affd:
@@ -237,7 +238,7 @@ cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_
     """Stage-1 permissions (Arm ARM AArch64.S1DirectBasePermissions): privileged rwx in bits
     0-2, unprivileged in bits 3-5."""
     cdef int ap = <int>S1_BLOCK_AP_v(d)
-    cdef bint ro = (ap & 2) != 0 or (tbl_ap & 2) != 0
+    cdef bint ro = (ap & S1_BLOCK_AP_RO_EL1) != 0 or (tbl_ap & S1_TABLE_APTable_no_write) != 0
     cdef bint el0, pw, uw
     cdef int p, u
     if s.el2:
@@ -247,7 +248,7 @@ cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_
         if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and not ro)):
             p |= PERM_X
         return p | (p << 3)
-    el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0
+    el0 = (ap & S1_BLOCK_AP_RW_any) != 0 and (tbl_ap & S1_TABLE_APTable_no_EL0) == 0
     pw = not ro
     uw = el0 and not ro
     p = PERM_R | (PERM_W if pw else 0)
@@ -271,9 +272,9 @@ cdef struct S1Hier:      # hierarchical attributes gathered from table descripto
 cdef inline TTCfg* s1_select(VmsaEnv* e, S1Cfg* s, uint64_t va, WalkFault* f) noexcept nogil:
     """The table (TTB0/TTB1) translating va, or NULL with a translation fault.
 
-    Bit 55 picks the region (EL2 has one); the bits above the VA size must all equal it, except
+    s1_region picks the table; the bits above the VA size must all equal it, except
     the top byte when TBI is set."""
-    cdef int region = 1 if (va >> 55) & 1 and not s.el2 else 0
+    cdef int region = s1_region(s, va)
     cdef TTCfg* tt = &s.tt[region]
     cdef int topbits
     if tt.enabled:
@@ -315,7 +316,7 @@ cdef inline int s1_leaf(VmsaEnv* e, S1Cfg* s, uint64_t va, int level, int sh, in
                         uint64_t dpa, uint64_t d, S1Hier* h, int need, S1Out* o,
                         WalkFault* f) noexcept nogil:
     """A block or page descriptor: output size, access flag, permissions."""
-    cdef uint64_t oa = d & lowmask(48) & ~lowmask(sh)
+    cdef uint64_t oa = d & S1_BLOCK_OA_MASK & ~lowmask(sh)
     cdef int perm
     cdef bint wclean
     trace_outcome(&e.trace, OUT_PAGE if level == 3 else OUT_BLOCK)
@@ -369,9 +370,9 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
             return -1
         if desc_invalid(d, level, g):
             return s1_fail(e, f, WF_TRANSLATION, level)
-        if (d & 3) == 1 or level == 3:
+        if (d & S1_BLOCK_DESC_TYPE_MASK) == S1_BLOCK_DESC_block or level == 3:
             return s1_leaf(e, s, va, level, sh, ips, dpa, d, &h, need, o, f)
-        table = d & lowmask(48) & ~lowmask(g)
+        table = d & S1_TABLE_NLTA_MASK & ~lowmask(g)
         if table >> ips:
             return s1_fail(e, f, WF_ADDR_SIZE, level)
         if not tt.had:
@@ -413,8 +414,10 @@ cdef class AddressSpace:
         self.a.caps.xnx = True
         self.a.caps.stt = stt
         self.a.caps.oas_bits = oas_bits
-        r = s2_setup(&self.a.caps, &self.a.s2, tg0_shift(s2tg), s2sl0, s2t0sz, ps_bits(s2ps),
-                     s2ttb)
+        if not 0 <= s2ps <= 7:
+            raise ValueError(f"IPA space: S2PS={s2ps} is not a 3-bit encoding")
+        r = s2_setup(&self.a.caps, &self.a.s2, STE_S2TG_granule_shift(s2tg), s2sl0, s2t0sz,
+                     STE_S2PS_addr_bits(s2ps), s2ttb)
         if r != GEOM_OK:
             raise ValueError(f"IPA space: {_GEOM_ERRORS[r]} (S2TTB={s2ttb:#x} S2T0SZ={s2t0sz} "
                              f"S2SL0={s2sl0} S2TG={s2tg} S2PS={s2ps})")

@@ -4,8 +4,9 @@ implementation).
 
 The work is done in typed modules below this one: core_cy.smmuv3 (stream table, STE, CD,
 translate), core_cy.vmsa (VMSAv8-64 stage-1/stage-2 walks, address spaces), core_cy.caches
-(config cache, IOTLB), with shared types in core_cy/wtypes.pxd and hand-written codes in
-core_cy/consts.pxd. Rules: docs/walk-rules.md.
+(config cache, IOTLB), with shared types in core_cy/wtypes.pxd, constants from the field tables
+in core_cy/_smmuv3.pxd and the few that are no field's in core_cy/consts.pxd.
+Rules: docs/walk-rules.md.
 """
 cimport numpy as cnp
 import numpy as np
@@ -14,6 +15,7 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t
 from core_cy.physmem cimport PhysMem
 from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PERM_W, PERM_X,
+                             PUR_CFG, PUR_TT, PUR_IN, PUR_NONE,
                              STEP_S1, STEP_S2, STEP_TLB, OUT_OK, OUT_TABLE, OUT_BLOCK, OUT_PAGE,
                              OUT_INVALID, OUT_FAULT, OUT_EABT, OUT_CACHED)
 from core_cy.vmsa cimport AS_PHYS, AddressSpace as CAddressSpace
@@ -25,73 +27,33 @@ from core_cy.caches cimport (TlbEntry, Tlb, CfgCache, SteSlot, CdSlot, InvSpec, 
 from core_cy.vmsa cimport S1Cfg, S2Cfg, TTCfg
 from core_cy.smmuv3 cimport (decode_ste, decode_cd, translate, read_ste, read_cd, stream_stages,
                              SteLoc, CdLoc)
+from core_cy._smmuv3 cimport *
 from core_cy.consts cimport *
+from smmudbg.arch.fieldtable import fmt
+from smmudbg.arch.smmuv3 import consts as _C
+from smmudbg.arch.smmuv3.geometry import strtab_geometry
+
+
+def _reserved(name):
+    return name.startswith("reserved")
 
 cnp.import_array()
 
-# Text of each consts.Reason, in the same order.
-REASONS = [
-    "",
-    "STE.V=0",
-    "stage 1 enabled (Config) but SMMU_IDR0.S1P=0",
-    "stage 2 enabled (Config) but SMMU_IDR0.S2P=0",
-    "STE.S1Fmt selects a 2-level CD table but SMMU_IDR0.CD2L=0",
-    "STE.S1CDMax exceeds SMMU_IDR1.SSIDSIZE",
-    "STE.S1STALLD=1 but SMMU_IDR0.STALL_MODEL is not 0b00",
-    "STE.STRW is reserved (0b01/0b11) for a Non-secure stream",
-    "STE.STRW=EL2 but SMMU_IDR0.HYP=0",
-    "STE.S2AA64=0 (AArch32 stage 2 tables are not supported: SMMU_IDR0.TTF)",
-    "STE.S2ENDI=1 but SMMU_IDR0.TTENDIAN is little-endian only",
-    "STE.S2TG is reserved or the granule is not supported by SMMU_IDR5",
-    "STE.S2PS is reserved",
-    "STE.S2S does not match SMMU_IDR0.STALL_MODEL",
-    "STE.S2HA/S2HD set but SMMU_IDR0.HTTU does not support it",
-    "STE.S2VMID[15:8] is nonzero but SMMU_IDR0.VMID16=0",
-    "STE.S2SL0 is not a valid starting level for S2TG and the PA size",
-    "STE.S2T0SZ is inconsistent with S2SL0/S2TG or exceeds the PA size",
-    "STE.S2TTB is beyond the effective S2PS",
-    "STE.EATS is illegal for this configuration (S1CHK without nesting, or with S2S=1)",
-    "STE.S1ContextPtr is beyond the address size",
-    "L1CD.L2Ptr is beyond the address size",
-    "SubstreamID 0 given with STE.S1DSS=substream0",
-    "StreamID is beyond SMMU_STRTAB_BASE_CFG.LOG2SIZE / SMMU_IDR1.SIDSIZE",
-    "L1STD.Span is 0 (invalid) or reserved",
-    "StreamID's L2 index is beyond L1STD.Span",
-    "SubstreamID given but stage 1 is not enabled in the STE",
-    "SubstreamID given but STE.S1CDMax=0",
-    "SubstreamID is beyond STE.S1CDMax",
-    "SubstreamID 0 given with STE.S1DSS=substream0",
-    "L1CD.V=0",
-    "CD.V=0",
-    "CD.AA64=0 (AArch32 stage 1 tables are not supported: SMMU_IDR0.TTF)",
-    "CD.ENDI=1 but SMMU_IDR0.TTENDIAN is little-endian only",
-    "CD.HA/HD set but SMMU_IDR0.HTTU does not support it",
-    "CD.ASID[15:8] is nonzero but SMMU_IDR0.ASID16=0",
-    "CD.IPS is reserved",
-    "CD.A=0 but SMMU_IDR0.TERM_MODEL=1",
-    "CD.S does not match SMMU_IDR0.STALL_MODEL",
-    "CD.S=1 with STE.S1STALLD=1",
-    "CD.TG0/TG1 is reserved or the granule is not supported by SMMU_IDR5",
-    "CD.T0SZ/T1SZ is out of range",
-    "CD.TTB0/TTB1 is beyond the effective IPS",
-    "no SubstreamID and STE.S1DSS=terminate",
-    "STE.Config=abort",
-    "SMMUEN=0 and SMMU_GBPA.ABORT=1",
-    "SMMUEN=0 and the address is beyond the OAS",
-]
+# Text of each Reason (index = the generated enum value), from the generated C array.
+REASONS = [REASON_TEXT[i].decode() for i in range(REASON_COUNT)]
 
 STEP_NAMES = {STEP_L1STD: "L1STD", STEP_STE: "STE", STEP_L1CD: "L1CD", STEP_CD: "CD",
               STEP_S1: "S1", STEP_S2: "S2", 7: "TLB"}
 OUTCOMES = {OUT_OK: "ok", OUT_TABLE: "table", OUT_BLOCK: "block", OUT_PAGE: "page",
             OUT_INVALID: "invalid", OUT_FAULT: "fault", OUT_EABT: "abort", 7: "cached"}
-CLASSES = {CLASS_CD: "CD", CLASS_TT: "TT", CLASS_IN: "IN", CLASS_NONE: None}
-EVENT_NAMES = {
-    0x01: "F_UUT", 0x02: "C_BAD_STREAMID", 0x03: "F_STE_FETCH", 0x04: "C_BAD_STE",
-    0x05: "F_BAD_ATS_TREQ", 0x06: "F_STREAM_DISABLED", 0x07: "F_TRANSL_FORBIDDEN",
-    0x08: "C_BAD_SUBSTREAMID", 0x09: "F_CD_FETCH", 0x0A: "C_BAD_CD", 0x0B: "F_WALK_EABT",
-    0x10: "F_TRANSLATION", 0x11: "F_ADDR_SIZE", 0x12: "F_ACCESS", 0x13: "F_PERMISSION",
-    0xFF: "ABORT",
-}
+# Event CLASS names from the tables; wtypes.Purpose is the walk's copy of those values.
+assert (PUR_CFG, PUR_TT, PUR_IN) == (EVT_F_TRANSLATION_CLASS_CD, EVT_F_TRANSLATION_CLASS_TT,
+                                     EVT_F_TRANSLATION_CLASS_IN)
+CLASSES = {v: n for v, n in fmt("EVT_F_TRANSLATION").field("CLASS").enum.items()
+           if not _reserved(n)}
+CLASSES[PUR_NONE] = None
+EVENT_NAMES = dict(_C.EVENT_NAMES)
+EVENT_NAMES[T_ABORT] = "ABORT"            # this model's pseudo-code: terminated, no event
 EVENT_CODES = {v: k for k, v in EVENT_NAMES.items()}
 
 # ---------------------------------------------------------------------------------------------
@@ -131,8 +93,8 @@ cdef _addr(uint64_t a):
     return None if a == NOADDR else a
 
 
-CONFIG_NAMES = {CFG_ABORT: "abort", CFG_BYPASS: "bypass", CFG_S1: "s1_trans", CFG_S2: "s2_trans",
-                CFG_NESTED: "nested"}
+CONFIG_NAMES = {v: n for v, n in fmt("STE").field("Config").enum.items()
+                if not _reserved(n)}
 CACHE_MAGIC = 0x534D4D5543414331      # "SMMUCAC1": bump when a cached struct changes
 
 
@@ -166,7 +128,7 @@ cdef dict fault_dict(Fault* f, Txn* t):
         "s2": bool(f.s2), "class": CLASSES[f.cls],
         "ipa": f.ipa if f.s2 else None,
         "fetch_addr": None if f.fetch_addr == NOADDR else f.fetch_addr,
-        "stall": bool(f.stall) and 0x10 <= f.type <= 0x13, "record": bool(f.record) and f.type != T_ABORT,
+        "stall": bool(f.stall) and F_TRANSLATION <= f.type <= F_PERMISSION, "record": bool(f.record) and f.type != T_ABORT,
         "reason": REASONS[f.reason] if 0 < f.reason < len(REASONS) else "",
     }
 
@@ -249,7 +211,7 @@ cdef class Walker:
         k.ttf, k.ttendian, k.v.httu = g("TTF", 2), g("TTENDIAN"), g("HTTU")
         k.stall_model, k.term_model = g("STALL_MODEL"), g("TERM_MODEL")
         k.ssidsize, k.sidsize = g("SSIDSIZE"), g("SIDSIZE", 16)
-        k.v.oas_bits = ps_bits(g("OAS", 5))
+        k.v.oas_bits = SMMU_IDR5_OAS_addr_bits(g("OAS", SMMU_IDR5_OAS_48bit))
         self.ctx.env.caps = k.v
 
     def configure(self, *, strtab_base=None, strtab_fmt=None, strtab_split=None,
@@ -265,20 +227,12 @@ cdef class Walker:
         if strtab_log2size is not None:
             self._strtab[3] = strtab_log2size
         base, f, split, log2size = self._strtab
-        base &= lowmask(56) & ~lowmask(6)
-        if f == 1:
-            if split not in (6, 8, 10):
-                split = 6                     # other SPLIT values are reserved, behave as 6
-            # The L1 table is aligned to its size (at least 64 bytes).
-            base &= ~lowmask(max(6, log2size - split + 3))
-        else:
-            f = 0                             # reserved FMT values behave as linear
-            split = 0
-            base &= ~lowmask(log2size + 6)    # a linear table is aligned to its size
-        self.ctx.strtab_base = base
-        self.ctx.strtab_fmt = f
-        self.ctx.strtab_split = split
-        self.ctx.strtab_log2size = log2size
+        # Effective values: aligned base, reserved SPLIT as 6, reserved FMT as linear.
+        geo = strtab_geometry(base, f, split, log2size)
+        self.ctx.strtab_base = geo.base
+        self.ctx.strtab_fmt = geo.fmt
+        self.ctx.strtab_split = geo.split
+        self.ctx.strtab_log2size = geo.log2size
         if smmuen is not None:
             self.ctx.smmuen = smmuen
         if gbpa_abort is not None:
@@ -462,7 +416,7 @@ cdef class Walker:
                     raise ValueError(f"StreamID {sid}" + ("" if ssid is None else
                                      f" SubstreamID {ssid}") + " does not use stage 1: no CD")
                 if stages >= 0:
-                    nested = ste.kind == CFG_NESTED
+                    nested = ste.kind == STE_Config_nested
                     loc.cd_ipa = NOADDR
                     loc.table = NOADDR
                     read_cd(&self.ctx, &ste, use, &cd, &loc, &f)
