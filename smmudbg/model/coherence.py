@@ -2,8 +2,9 @@
 
 A hardware SMMU may keep using a cached STE, CD or translation until the right invalidation
 removes it (IHI 0070 3.21, 16.2). This module compares every entry in an Smmu's config cache and
-IOTLB with a fresh walk of the current tables (Walker.translate_uncached, which neither reads nor
-fills the caches) and names, for each disagreement, the command that removes the stale entry.
+IOTLB with a fresh look at the current tables (the walker's own readers, Walker.read_ste and
+read_cd, and Walker.translate_uncached, which neither read nor fill the caches) and names, for
+each disagreement, the command that removes the stale entry.
 
 Each result is a dict:
     kind     'STE', 'CD' or 'TLB'
@@ -18,8 +19,6 @@ from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
-from ..arch.smmuv3.geometry import strtab_geometry
-from ..errors import ModelError
 
 _PAGE = 4096
 STE = fmt("STE")
@@ -33,11 +32,11 @@ def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
 
 def _fresh_ste(smmu, sid):
     """(pa, words) of the STE for sid in the current stream table, or (None, reason)."""
-    try:
-        pa = smmu.ste_addr(sid)
-        return pa, smmu.mem.read_words(pa, 8)
-    except (ModelError, MemFault) as e:
-        return None, str(e)
+    r = smmu.walker.read_ste(sid)
+    if r["words"] is None:
+        f = r["fault"]
+        return None, r["reason"] or (f["type"] if f else "not read")
+    return r["ste_pa"], r["words"]
 
 
 def _ssid_arg(ssid):
@@ -46,43 +45,44 @@ def _ssid_arg(ssid):
     return None if ssid == 0 else ssid
 
 
-def _fresh_cd(smmu, sid, ssid):
-    """(pa, words) of the CD a fresh walk reaches for (sid, ssid), or (None, reason)."""
-    r = smmu.walker.translate_uncached(sid, 0, _ssid_arg(ssid), trace=True)
-    cd_steps = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
-    if not cd_steps:
-        f = r["fault"]
-        return None, f"the CD is no longer reachable ({f['type'] if f else 'no CD in the walk'})"
-    pa = cd_steps[-1]["desc_pa"]
+def _read_cd(smmu, sid, ssid):
+    """Walker.read_cd, or None when the stream has no stage 1 for that SubstreamID."""
     try:
-        return pa, smmu.mem.read_words(pa, 8)
-    except MemFault as e:
-        return None, str(e)
+        return smmu.walker.read_cd(sid, ssid)
+    except ValueError:
+        return None
+
+
+def _fresh_cd(smmu, sid, ssid):
+    """(pa, words) of the CD the SMMU would use now for (sid, ssid), or (None, reason)."""
+    r = _read_cd(smmu, sid, _ssid_arg(ssid))
+    if r is None or r["fault"] is not None:
+        why = "the stream has no stage 1" if r is None else r["reason"] or r["fault"]["type"]
+        return None, f"the CD is no longer reachable ({why})"
+    return r["cd_pa"], r["words"]
 
 
 def _contexts(smmu):
-    """Every (sid, ssid-or-None, kind, vmid, asid) that the current tables define, found by
-    walking the stream table and the CD tables uncached. Used to find the streams that can hit
-    a given IOTLB entry."""
+    """Every (sid, ssid-or-None, kind, vmid, asid) that the current tables define, found with
+    the walker's readers (caches bypassed). Used to find the streams that can hit a given
+    IOTLB entry."""
     w = smmu.walker
-    st = smmu.strtab
-    geo = strtab_geometry(st["base"], st["fmt"], st["split"], st["log2size"],
-                          smmu.features.get("SIDSIZE", 0))
+    geo = smmu.strtab_geometry
     out = []
     sids = []
     if not geo.two_level:
         sids = range(1 << geo.log2size)
     else:
-        for l1 in range(geo.n_l1):
-            try:
-                d = smmu.mem.read_u64(geo.l1_entry_addr(l1))
-            except MemFault:
+        for i in range(geo.n_l1):
+            r = w.read_ste(i << geo.split)        # the first StreamID of L1STD i
+            f = r["fault"]
+            if r["l1"] is None or (f and f["type"] == "F_STE_FETCH"
+                                   and f["fetch_addr"] == r["l1_pa"]):
                 continue
-            sids.extend(geo.l2_sids(l1, d))
+            sids.extend(geo.l2_sids(i, r["l1"]))
     for sid in sids:
-        try:
-            words = smmu.mem.read_words(smmu.ste_addr(sid), 8)
-        except (ModelError, MemFault):
+        words = w.read_ste(sid)["words"]
+        if words is None:
             continue
         cfg = STE.field("Config").get(words)
         if not STE.field("V").get(words) or cfg not in (C.STE_Config_s1_trans,
@@ -98,17 +98,13 @@ def _contexts(smmu):
                 and cdmax:
             out.append((sid, None, "S2", vmid, None))      # S1DSS=bypass: stage 2 only
         for ssid in range(min(1 << cdmax, 256)):
-            r = w.translate_uncached(sid, 0, _ssid_arg(ssid) if cdmax else None, trace=True)
-            cd = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
-            if not cd:
+            arg = _ssid_arg(ssid) if cdmax else None
+            r = _read_cd(smmu, sid, arg)
+            if r is None or r["fault"] is not None:
                 continue
-            try:
-                cdw = smmu.mem.read_words(cd[-1]["desc_pa"], 8)
-            except MemFault:
-                continue
-            asid = fmt("CD").field("ASID").get(cdw)
+            asid = fmt("CD").field("ASID").get(r["words"])
             kind = "NESTED" if cfg == C.STE_Config_nested else "S1"
-            out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid))
+            out.append((sid, arg, kind, vmid, asid))
     return out
 
 
