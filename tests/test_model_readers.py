@@ -101,3 +101,38 @@ def test_fetch_abort_record_holds_fetch_addr():
     dw = struct.unpack("<4Q", bytes.fromhex(m.events()[0]["raw"]))
     assert dw[0] & 0xFF == 0x03 and dw[0] >> 32 == 0x345
     assert dw[3] == nowhere + 64 * 0x45
+
+
+FEATURES = """
+name = "feat"
+[[ram]]
+base = 0x4000_0000
+size = 0x100_0000
+[[smmu]]
+name = "s"
+features = { PRI = 1, STALL_MODEL = 0, RIL = 1 }
+stream_table = { format = "linear", log2size = 4 }
+cmdq_log2size = 2
+evtq_log2size = 1
+pool = { base = 0x4000_0000, size = 0x10_0000 }
+"""
+
+
+@pytest.mark.parametrize("cmd,why", [
+    # 4.5.2: CMD_PRI_RESP.Resp 0b11 is Reserved (CERROR_ILL).
+    (("CMD_PRI_RESP", {"StreamID": 1, "Resp": 3}), "Resp=0b11"),
+    # 4.4.1.1: SCALE bit 25 (the field's top bit) is RES0 unless IDR5.DS == 1.
+    (("CMD_TLBI_NH_VAA", {"Address": 1, "TG": 1, "SCALE": 0x20}), "SCALE bit 25"),
+])
+def test_reserved_command_values(cmd, why):
+    log = System.from_text(FEATURES).smmu().submit([cmd])
+    assert log[-1]["error"] == "CERROR_ILL" and why in log[-1]["effect"]
+
+
+def test_scale_below_bit_25_and_resp_success_are_legal():
+    m = System.from_text(FEATURES).smmu()
+    log = m.submit([("CMD_PRI_RESP", {"StreamID": 1, "Resp": 2}),
+                    ("CMD_TLBI_NH_VAA", {"Address": 1, "TG": 1, "SCALE": 0x1F})])
+    assert [r["error"] for r in log] == [None, None]
+    # (0+1) x 2^31 x 4K from VA 0x1000 (4.4.1.1).
+    assert f"range {0x1000:#x}..{0x1000 + (1 << 43) - 1:#x}" in log[1]["effect"]
