@@ -22,6 +22,7 @@ from ..arch.smmuv3 import consts as C
 
 _PAGE = 4096
 STE = fmt("STE")
+CD = fmt("CD")
 
 
 def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
@@ -102,7 +103,7 @@ def _contexts(smmu):
             r = _read_cd(smmu, sid, arg)
             if r is None or r["fault"] is not None:
                 continue
-            asid = fmt("CD").field("ASID").get(r["words"])
+            asid = CD.field("ASID").get(r["words"])
             kind = "NESTED" if cfg == C.STE_Config_nested else "S1"
             out.append((sid, arg, kind, vmid, asid))
     return out
@@ -190,7 +191,7 @@ def stale_entries(smmu) -> list[dict]:
             problem = f"the stream table now locates the STE at {pa:#x}, not {c['ste_pa']:#x}"
             leaf = 0        # the L1STD changed: Leaf=0 also drops a cached L1STD (4.3.1)
         elif words != c["words"]:
-            dws = [i for i in range(8) if words[i] != c["words"][i]]
+            dws = [i for i in range(STE.nwords) if words[i] != c["words"][i]]
             problem = "STE dword " + ", ".join(map(str, dws)) + " changed in memory"
         if problem:
             text, cmd = _cmd("CMD_CFGI_STE", {"StreamID": sid, "Leaf": leaf},
@@ -202,12 +203,12 @@ def stale_entries(smmu) -> list[dict]:
         problem = None
         leaf = 1
         try:
-            mem_words = smmu.mem.read_words(c["cd_pa"], 8)
+            mem_words = smmu.mem.read_words(c["cd_pa"], CD.nwords)
         except MemFault as e:
             mem_words = None
             problem = str(e)
         if mem_words is not None and mem_words != c["words"]:
-            dws = [i for i in range(8) if mem_words[i] != c["words"][i]]
+            dws = [i for i in range(CD.nwords) if mem_words[i] != c["words"][i]]
             problem = "CD dword " + ", ".join(map(str, dws)) + " changed in memory"
         if problem is None:
             pa, _ = _fresh_cd(smmu, sid, ssid)

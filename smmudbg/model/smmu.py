@@ -461,7 +461,7 @@ class Smmu(SmmuViews):
         return pa
 
     def read_ste(self, sid: int) -> list[int]:
-        return self.mem.read_words(self.ste_addr(sid), 8)
+        return self.mem.read_words(self.ste_addr(sid), STE.nwords)
 
     def write_ste(self, sid: int, words) -> None:
         """Software writes the STE as eight 64-bit stores (dword 0 last when it makes V=1

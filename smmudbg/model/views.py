@@ -259,12 +259,12 @@ class SmmuViews:
         """(cached STEs, cached CDs): {sid, (ssid,) pa, words, memory (words now in memory,
         or None when unreadable), stale}."""
         out = []
-        for lst, key in ((self.walker.cached_stes(), "ste_pa"),
-                         (self.walker.cached_cds(), "cd_pa")):
+        for lst, key, n in ((self.walker.cached_stes(), "ste_pa", STE.nwords),
+                            (self.walker.cached_cds(), "cd_pa", CD.nwords)):
             rows = []
             for c in lst:
                 try:
-                    mem = self.mem.read_words(c[key], 8)
+                    mem = self.mem.read_words(c[key], n)
                 except MemFault:
                     mem = None
                 row = {"sid": c["sid"], "pa": c[key], "words": c["words"], "memory": mem,
