@@ -11,6 +11,7 @@ from smmudbg.arch.fieldtable import fmt
 from smmudbg.errors import ModelError
 from smmudbg.model.smmu import Smmu
 from smmudbg.model.system import System
+from test_device import FEATURE_SYS      # PRI=1, STALL_MODEL=0, RIL=1 (default)
 
 STE = fmt("STE")
 RAM = 0x4000_0000
@@ -103,21 +104,6 @@ def test_fetch_abort_record_holds_fetch_addr():
     assert dw[3] == nowhere + 64 * 0x45
 
 
-FEATURES = """
-name = "feat"
-[[ram]]
-base = 0x4000_0000
-size = 0x100_0000
-[[smmu]]
-name = "s"
-features = { PRI = 1, STALL_MODEL = 0, RIL = 1 }
-stream_table = { format = "linear", log2size = 4 }
-cmdq_log2size = 2
-evtq_log2size = 1
-pool = { base = 0x4000_0000, size = 0x10_0000 }
-"""
-
-
 @pytest.mark.parametrize("cmd,why", [
     # 4.5.2: CMD_PRI_RESP.Resp 0b11 is Reserved (CERROR_ILL).
     (("CMD_PRI_RESP", {"StreamID": 1, "Resp": 3}), "Resp=0b11"),
@@ -125,12 +111,12 @@ pool = { base = 0x4000_0000, size = 0x10_0000 }
     (("CMD_TLBI_NH_VAA", {"Address": 1, "TG": 1, "SCALE": 0x20}), "SCALE bit 25"),
 ])
 def test_reserved_command_values(cmd, why):
-    log = System.from_text(FEATURES).smmu().submit([cmd])
+    log = System.from_text(FEATURE_SYS).smmu().submit([cmd])
     assert log[-1]["error"] == "CERROR_ILL" and why in log[-1]["effect"]
 
 
 def test_scale_below_bit_25_and_resp_success_are_legal():
-    m = System.from_text(FEATURES).smmu()
+    m = System.from_text(FEATURE_SYS).smmu()
     log = m.submit([("CMD_PRI_RESP", {"StreamID": 1, "Resp": 2}),
                     ("CMD_TLBI_NH_VAA", {"Address": 1, "TG": 1, "SCALE": 0x1F})])
     assert [r["error"] for r in log] == [None, None]
