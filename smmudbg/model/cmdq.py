@@ -15,12 +15,15 @@ from __future__ import annotations
 from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import FieldError, fmt
+from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.events import CMD_SIZE, decode_cmd, encode_cmd
 from ..arch.smmuv3.fields_queue import CERROR, OPCODES, OTHER_OPCODES
 from ..errors import ModelError
 
 ALL_KINDS = ("S1", "S2", "NESTED", "EL2")
-GRANULE_SHIFT = {1: 12, 2: 14, 3: 16}           # TG encoding, 4.4.1.1
+_NAME_OF = {op: name for name, op in OPCODES.items()}
+_CONS_RD = fmt("SMMU_CMDQ_CONS").field("RD")
+_STREAMID = fmt("CMD_CFGI_STE_RANGE").field("StreamID")
 _CFGI = ("CMD_CFGI_STE", "CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL", "CMD_CFGI_CD", "CMD_CFGI_CD_ALL")
 
 
@@ -114,13 +117,13 @@ class CommandQueue:
 
     @property
     def base(self) -> int:
-        return self.smmu.field("CMDQ_BASE", "ADDR") << 5
+        return self.smmu.reg_address("CMDQ_BASE")
 
     def slot_pa(self, ptr: int) -> int:
         return self.base + self.ring.idx(ptr) * CMD_SIZE
 
     def error_active(self) -> bool:
-        return bool((self.smmu.regs["SMMU_GERROR"] ^ self.smmu.regs["SMMU_GERRORN"]) & 1)
+        return self.smmu.gerror_pending("CMDQ_ERR")
 
     # -- consumption --------------------------------------------------------------------------
     def consume(self) -> list[dict]:
@@ -152,7 +155,7 @@ class CommandQueue:
             out.append(rec)
             self.processed += 1
             # CONS passes the command only once it is consumed (4.1.4); ERR is left as it was.
-            err = s.regs["SMMU_CMDQ_CONS"] & ~((1 << 20) - 1)
+            err = s.regs["SMMU_CMDQ_CONS"] & ~_CONS_RD.inplace_mask
             s.regs["SMMU_CMDQ_CONS"] = err | ring.inc(cons)
         return out
 
@@ -224,16 +227,17 @@ class CommandQueue:
             raise CommandError("CERROR_ILL", f"{name} needs stage 2 (IDR0.S2P=0, 4.4.3)")
         if name in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL") and not feats.get("S1P"):
             raise CommandError("CERROR_ILL", f"{name} needs stage 1 (IDR0.S1P=0, 4.3.3)")
-        if name == "CMD_SYNC" and f["CS"] == 3:
+        if name == "CMD_SYNC" and fmt(name).field("CS").is_reserved(f["CS"]):
             raise CommandError("CERROR_ILL", "CMD_SYNC: CS=0b11 is Reserved (4.7.3)")
         if name == "CMD_ATC_INV" and not feats.get("ATS"):
             raise CommandError("CERROR_ILL", "CMD_ATC_INV needs IDR0.ATS=1 (4.5.1)")
         if name == "CMD_PRI_RESP":
             if not feats.get("PRI"):
                 raise CommandError("CERROR_ILL", "CMD_PRI_RESP needs IDR0.PRI=1 (4.5.2)")
-            if f["Resp"] == 3:
+            if fmt(name).field("Resp").is_reserved(f["Resp"]):
                 raise CommandError("CERROR_ILL", "CMD_PRI_RESP: Resp=0b11 is Reserved (4.5.2)")
-        if name in ("CMD_RESUME", "CMD_STALL_TERM") and feats.get("STALL_MODEL") == 1:
+        if name in ("CMD_RESUME", "CMD_STALL_TERM") and feats.get("STALL_MODEL") == \
+                C.SMMU_IDR0_STALL_MODEL_terminate:
             raise CommandError("CERROR_ILL", f"{name}: this SMMU has no stall model "
                                              f"(IDR0.STALL_MODEL=0b01, 4.7)")
         if "TG" in f:
@@ -249,9 +253,10 @@ class CommandQueue:
         if f["TTL128"]:
             raise CommandError("CERROR_ILL", f"{name}: TTL128 is RES0 (no 128-bit descriptors, "
                                              f"IDR5.D128=0)")
-        if f["SCALE"] >> 5 and not self.smmu.features.get("DS"):
+        scale = fmt(name).field("SCALE")
+        if f["SCALE"] >> (scale.width - 1) and not self.smmu.features.get("DS"):
             raise CommandError("CERROR_ILL", f"{name}: SCALE bit 25 is RES0 without IDR5.DS")
-        if f["TG"] == 0:
+        if fmt(name).field("TG").granule_shift.get(f["TG"]) is None:      # TG=0: no range
             if f["TTL"] or f["NUM"] or f["SCALE"]:
                 raise CommandError("CERROR_ILL", f"{name}: TTL/NUM/SCALE are RES0 when TG=0 "
                                                  f"(4.4.1.1)")
@@ -267,7 +272,8 @@ class CommandQueue:
     def _ttl(self, f) -> int:
         """The level hint as the SMMU uses it (4.4.1.1): with TG=16K and IDR5.DS == 0, TTL=0b01
         is "Reserved, and hardware treats as TTL == 0b00" (any level)."""
-        if f["TG"] == 2 and f["TTL"] == 1 and not self.smmu.features.get("DS"):
+        tg = fmt(_NAME_OF[f["Opcode"]]).field("TG")
+        if tg.value_name(f["TG"]) == "16K" and f["TTL"] == 1 and not self.smmu.features.get("DS"):
             return 0
         return f["TTL"]
 
@@ -282,13 +288,14 @@ class CommandQueue:
     def _range(self, f):
         """(lo, hi, level) of an address-based TLBI (4.4.1.1). TG=0: the one address; else
         [Address, Address + (NUM+1) * 2^SCALE * granule) and TTL as a level hint."""
-        addr = f["Address"] << 12
-        if f["TG"] == 0:
+        cmd = fmt(_NAME_OF[f["Opcode"]])
+        addr = cmd.field("Address").to_address(f["Address"])
+        g = cmd.field("TG").granule_shift.get(f["TG"])
+        if g is None:                                   # TG=0: no range
             return addr, addr, None, "single address"
-        g = GRANULE_SHIFT[f["TG"]]
         # SCALE is 6 bits with IDR5.DS; "values ... greater than 39 are treated as 39".
         span = (f["NUM"] + 1) << (min(f["SCALE"], 39) + g)
-        hi = min(addr + span - 1, (1 << 64) - 1)
+        hi = min(addr + span - 1, (1 << 64) - 1)       # the top of the 64-bit address space
         level = self._ttl(f) or None
         what = f"range {addr:#x}..{hi:#x} ({f['NUM'] + 1} x 2^{f['SCALE']} x {1 << g >> 10}K)"
         if level:
@@ -332,12 +339,12 @@ class CommandQueue:
         r = f["Range"]
         lo = f["StreamID"] & ~((1 << (r + 1)) - 1)
         hi = lo + (1 << (r + 1)) - 1
-        n = self.w.invalidate_ste(lo, min(hi, 0xFFFFFFFF))
+        n = self.w.invalidate_ste(lo, min(hi, _STREAMID.mask))
         return f"StreamIDs {lo:#x}..{hi:#x}: removed {n} cached STE/CD entr" + \
             ("y" if n == 1 else "ies")
 
     def _do_cfgi_all(self, f):
-        n = self.w.invalidate_ste(0, 0xFFFFFFFF)
+        n = self.w.invalidate_ste(0, _STREAMID.mask)
         return f"all StreamIDs: removed {n} cached STE/CD entr{'y' if n == 1 else 'ies'}"
 
     def _do_cfgi_cd(self, f):
@@ -424,12 +431,12 @@ class CommandQueue:
         order), so completion is immediate; then the completion signal."""
         s = self.smmu
         parts = ["all prior commands complete"]
-        if f["CS"] == 1:                                    # SIG_IRQ
+        if f["CS"] == C.CMD_SYNC_CS_SIG_IRQ:
             # A wired completion interrupt is asserted whatever MSIAddress says; an MSI is
             # sent as well when MSIs are implemented and MSIAddress != 0.
             s.note_irq("CMD_SYNC", "CMD_SYNC completion (SIG_IRQ)")
             parts.append("completion interrupt")
-            addr = f["MSIAddress"] << 2
+            addr = fmt("CMD_SYNC").field("MSIAddress").to_address(f["MSIAddress"])
             if s.features.get("MSI") and addr:
                 # The MSI is a 32-bit write of MSIData (4.7.3); a write to nothing aborts and
                 # activates GERROR.MSI_CMDQ_ABT_ERR (6.3.19).
@@ -439,7 +446,7 @@ class CommandQueue:
                 else:
                     s.raise_gerror("MSI_CMDQ_ABT_ERR")
                     parts.append(f"MSI write to PA {addr:#x} aborted (GERROR.MSI_CMDQ_ABT_ERR)")
-        elif f["CS"] == 2:                                  # SIG_SEV
+        elif f["CS"] == C.CMD_SYNC_CS_SIG_SEV:
             if s.features.get("SEV"):
                 parts.append("WFE wake-up event sent")
             else:

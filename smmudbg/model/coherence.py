@@ -2,8 +2,9 @@
 
 A hardware SMMU may keep using a cached STE, CD or translation until the right invalidation
 removes it (IHI 0070 3.21, 16.2). This module compares every entry in an Smmu's config cache and
-IOTLB with a fresh walk of the current tables (Walker.translate_uncached, which neither reads nor
-fills the caches) and names, for each disagreement, the command that removes the stale entry.
+IOTLB with a fresh look at the current tables (the walker's own readers, Walker.read_ste and
+read_cd, and Walker.translate_uncached, which neither read nor fill the caches) and names, for
+each disagreement, the command that removes the stale entry.
 
 Each result is a dict:
     kind     'STE', 'CD' or 'TLB'
@@ -18,11 +19,10 @@ from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
-from ..arch.smmuv3.geometry import strtab_geometry
-from ..errors import ModelError
 
 _PAGE = 4096
 STE = fmt("STE")
+CD = fmt("CD")
 
 
 def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
@@ -33,11 +33,11 @@ def _cmd(name: str, text_fields: dict, fields: dict) -> tuple[str, tuple]:
 
 def _fresh_ste(smmu, sid):
     """(pa, words) of the STE for sid in the current stream table, or (None, reason)."""
-    try:
-        pa = smmu.ste_addr(sid)
-        return pa, smmu.mem.read_words(pa, 8)
-    except (ModelError, MemFault) as e:
-        return None, str(e)
+    r = smmu.walker.read_ste(sid)
+    if r["words"] is None:
+        f = r["fault"]
+        return None, r["reason"] or (f["type"] if f else "not read")
+    return r["ste_pa"], r["words"]
 
 
 def _ssid_arg(ssid):
@@ -46,45 +46,46 @@ def _ssid_arg(ssid):
     return None if ssid == 0 else ssid
 
 
-def _fresh_cd(smmu, sid, ssid):
-    """(pa, words) of the CD a fresh walk reaches for (sid, ssid), or (None, reason)."""
-    r = smmu.walker.translate_uncached(sid, 0, _ssid_arg(ssid), trace=True)
-    cd_steps = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
-    if not cd_steps:
-        f = r["fault"]
-        return None, f"the CD is no longer reachable ({f['type'] if f else 'no CD in the walk'})"
-    pa = cd_steps[-1]["desc_pa"]
+def _read_cd(smmu, sid, ssid):
+    """Walker.read_cd, or None when the stream has no stage 1 for that SubstreamID."""
     try:
-        return pa, smmu.mem.read_words(pa, 8)
-    except MemFault as e:
-        return None, str(e)
+        return smmu.walker.read_cd(sid, ssid)
+    except ValueError:
+        return None
+
+
+def _fresh_cd(smmu, sid, ssid):
+    """(pa, words) of the CD the SMMU would use now for (sid, ssid), or (None, reason)."""
+    r = _read_cd(smmu, sid, _ssid_arg(ssid))
+    if r is None or r["fault"] is not None:
+        why = "the stream has no stage 1" if r is None else r["reason"] or r["fault"]["type"]
+        return None, f"the CD is no longer reachable ({why})"
+    return r["cd_pa"], r["words"]
 
 
 def _contexts(smmu):
     """Every (sid, ssid-or-None, kind, vmid, asid, illegal) that the current tables define,
-    found by walking the stream table and the CD tables uncached (the first 256 SubstreamIDs,
-    and any other whose CD is in the config cache). Used to find the streams that can hit a
-    given IOTLB entry. illegal: the SMMU rejects the STE (C_BAD_STE)."""
+    found with the walker's readers (caches bypassed): the first 256 SubstreamIDs, and any
+    other whose CD is in the config cache. Used to find the streams that can hit a given IOTLB
+    entry. illegal: the SMMU rejects the STE (C_BAD_STE)."""
     w = smmu.walker
     cached_cds = w.cached_cds()
-    st = smmu.strtab
-    geo = strtab_geometry(st["base"], st["fmt"], st["split"], st["log2size"],
-                          smmu.features.get("SIDSIZE", 0))
+    geo = smmu.strtab_geometry
     out = []
     sids = []
     if not geo.two_level:
         sids = range(1 << geo.log2size)
     else:
-        for l1 in range(geo.n_l1):
-            try:
-                d = smmu.mem.read_u64(geo.l1_entry_addr(l1))
-            except MemFault:
+        for i in range(geo.n_l1):
+            r = w.read_ste(i << geo.split)        # the first StreamID of L1STD i
+            f = r["fault"]
+            if r["l1"] is None or (f and f["type"] == "F_STE_FETCH"
+                                   and f["fetch_addr"] == r["l1_pa"]):
                 continue
-            sids.extend(geo.l2_sids(l1, d))
+            sids.extend(geo.l2_sids(i, r["l1"]))
     for sid in sids:
-        try:
-            words = smmu.mem.read_words(smmu.ste_addr(sid), 8)
-        except (ModelError, MemFault):
+        words = w.read_ste(sid)["words"]
+        if words is None:
             continue
         cfg = STE.field("Config").get(words)
         if not STE.field("V").get(words) or cfg not in (C.STE_Config_s1_trans,
@@ -92,33 +93,28 @@ def _contexts(smmu):
                                                          C.STE_Config_nested):
             continue
         vmid = STE.field("S2VMID").get(words) if smmu.features.get("S2P") else 0
-        illegal = bool(w.check_ste(list(words)))
-        if illegal:     # no CD to walk to: stands for every ASID under its VMID
+        if w.check_ste(list(words)):     # illegal: no CD to walk to; every ASID under its VMID
             kind = {C.STE_Config_s2_trans: "S2", C.STE_Config_nested: "NESTED"}.get(cfg, "S1")
             out.append((sid, None, kind, vmid, None, True))
             continue
         if cfg == C.STE_Config_s2_trans:
-            out.append((sid, None, "S2", vmid, None, illegal))
+            out.append((sid, None, "S2", vmid, None, False))
             continue
         cdmax = STE.field("S1CDMax").get(words)
         if STE.field("S1DSS").get(words) == C.STE_S1DSS_bypass and cfg == C.STE_Config_nested \
                 and cdmax:
-            out.append((sid, None, "S2", vmid, None, illegal))  # S1DSS=bypass: stage 2 only
+            out.append((sid, None, "S2", vmid, None, False))   # S1DSS=bypass: stage 2 only
         ssids = list(range(min(1 << cdmax, 256)))
         ssids += sorted({c["ssid"] for c in cached_cds if c["sid"] == sid
                          and 256 <= c["ssid"] < 1 << cdmax})
         for ssid in ssids:
-            r = w.translate_uncached(sid, 0, _ssid_arg(ssid) if cdmax else None, trace=True)
-            cd = [s for s in r.get("steps", []) if s["what"] == "CD" and s["outcome"] == "ok"]
-            if not cd:
+            arg = _ssid_arg(ssid) if cdmax else None
+            r = _read_cd(smmu, sid, arg)
+            if r is None or r["fault"] is not None:
                 continue
-            try:
-                cdw = smmu.mem.read_words(cd[-1]["desc_pa"], 8)
-            except MemFault:
-                continue
-            asid = fmt("CD").field("ASID").get(cdw)
+            asid = CD.field("ASID").get(r["words"])
             kind = "NESTED" if cfg == C.STE_Config_nested else "S1"
-            out.append((sid, _ssid_arg(ssid) if cdmax else None, kind, vmid, asid, illegal))
+            out.append((sid, arg, kind, vmid, asid, False))
     return out
 
 
@@ -212,7 +208,7 @@ def stale_entries(smmu) -> list[dict]:
             problem = f"the stream table now locates the STE at {pa:#x}, not {c['ste_pa']:#x}"
             leaf = 0        # the L1STD changed: Leaf=0 also drops a cached L1STD (4.3.1)
         elif words != c["words"]:
-            dws = [i for i in range(8) if words[i] != c["words"][i]]
+            dws = [i for i in range(STE.nwords) if words[i] != c["words"][i]]
             problem = "STE dword " + ", ".join(map(str, dws)) + " changed in memory"
         if problem:
             text, cmd = _cmd("CMD_CFGI_STE", {"StreamID": sid, "Leaf": leaf},
@@ -224,12 +220,12 @@ def stale_entries(smmu) -> list[dict]:
         problem = None
         leaf = 1
         try:
-            mem_words = smmu.mem.read_words(c["cd_pa"], 8)
+            mem_words = smmu.mem.read_words(c["cd_pa"], CD.nwords)
         except MemFault as e:
             mem_words = None
             problem = str(e)
         if mem_words is not None and mem_words != c["words"]:
-            dws = [i for i in range(8) if mem_words[i] != c["words"][i]]
+            dws = [i for i in range(CD.nwords) if mem_words[i] != c["words"][i]]
             problem = "CD dword " + ", ".join(map(str, dws)) + " changed in memory"
         if problem is None:
             pa, _ = _fresh_cd(smmu, sid, ssid)

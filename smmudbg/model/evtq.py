@@ -23,12 +23,20 @@ from __future__ import annotations
 
 from core_cy.physmem import MemFault
 
+from ..arch.fieldtable import fmt
 from ..arch.smmuv3.events import EVENT_SIZE, decode_event, encode_event, event_format, event_name
 from ..arch.smmuv3.fields_queue import EVENT_TYPES
 from ..errors import ModelError
 from .cmdq import Ring
 
-_CLASS = {"CD": 0, "TT": 1, "IN": 2}
+_OVFLG = fmt("SMMU_EVENTQ_PROD").field("OVFLG")
+_OVACKFLG = fmt("SMMU_EVENTQ_CONS").field("OVACKFLG")
+
+
+def _addr_field(f, addr) -> int:
+    """An event record's address field for addr: the address bits the field holds (IPA[55:12],
+    FetchAddr[55:3], 7.3); the bits below and above are not recorded."""
+    return (addr >> f.address_shift) & f.mask
 
 
 def fault_fields(fault: dict) -> tuple[str, dict]:
@@ -37,8 +45,13 @@ def fault_fields(fault: dict) -> tuple[str, dict]:
     name = fault["type"]
     if name not in EVENT_TYPES:
         raise ModelError(f"fault type {name!r} has no event record")
-    ipa = fault.get("ipa")
-    fetch = fault.get("fetch_addr")
+    layout = event_format(name)
+    names = {f.name for f in layout.fields}
+    addrs = {k: _addr_field(layout.field(k), fault[a])
+             for k, a in (("IPA", "ipa"), ("FetchAddr", "fetch_addr"))
+             if fault.get(a) is not None and k in names}
+    cls = {v: k for k, v in layout.field("CLASS").enum.items()} \
+        if "CLASS" in names else {}
     vals = {
         "StreamID": fault["sid"],
         "SSV": int(bool(fault.get("ssv"))),
@@ -48,15 +61,12 @@ def fault_fields(fault: dict) -> tuple[str, dict]:
         "InD": int(bool(fault.get("ind"))),
         "PnU": int(bool(fault.get("pnu"))),
         "S2": int(bool(fault.get("s2"))),
-        "CLASS": _CLASS.get(fault.get("class"), 0),
-        # IPA[55:12] and FetchAddr[55:3] are stored without their low bits (7.3).
-        "IPA": (ipa >> 12) & ((1 << 44) - 1) if ipa is not None else 0,
-        "FetchAddr": (fetch >> 3) & ((1 << 53) - 1) if fetch is not None else 0,
+        "CLASS": cls.get(fault.get("class"), 0),
+        **addrs,
         "Stall": int(bool(fault.get("stall"))),
         "STAG": 0,
     }
-    layout = {f.name for f in event_format(name).fields}
-    return name, {k: v for k, v in vals.items() if k in layout and v}
+    return name, {k: v for k, v in vals.items() if k in names and v}
 
 
 class EventQueue:
@@ -79,10 +89,10 @@ class EventQueue:
 
     @property
     def base(self) -> int:
-        return self.smmu.field("EVENTQ_BASE", "ADDR") << 5
+        return self.smmu.reg_address("EVENTQ_BASE")
 
     def _abt_active(self) -> bool:
-        return bool((self.smmu.regs["SMMU_GERROR"] ^ self.smmu.regs["SMMU_GERRORN"]) & 0x4)
+        return self.smmu.gerror_pending("EVENTQ_ABT_ERR")
 
     def writable(self) -> bool:
         s = self.smmu
@@ -108,9 +118,8 @@ class EventQueue:
                 self.pending_stall.append(raw)
                 return None
             self.discarded += 1
-            ovf = 1 << 31
-            if (prod & ovf) == (cons & ovf):     # no overflow pending: signal one
-                s.regs["SMMU_EVENTQ_PROD"] = prod ^ ovf
+            if not s.evtq_overflow:              # no overflow pending: signal one
+                s.regs["SMMU_EVENTQ_PROD"] = prod ^ _OVFLG.inplace_mask
             return None
         pa = self.base + ring.idx(prod) * EVENT_SIZE
         try:
@@ -119,7 +128,7 @@ class EventQueue:
             self.discarded += 1
             s.raise_gerror("EVENTQ_ABT_ERR")
             return None
-        s.regs["SMMU_EVENTQ_PROD"] = (prod & (1 << 31)) | ring.inc(prod)
+        s.regs["SMMU_EVENTQ_PROD"] = (prod & _OVFLG.inplace_mask) | ring.inc(prod)
         self.written += 1
         if s.field("IRQ_CTRL", "EVENTQ_IRQEN"):
             s.signal_irq("EVENTQ", f"event {event_name(raw[0])} at index {ring.idx(prod)}")
@@ -155,8 +164,10 @@ class EventQueue:
         prod, cons = s.regs["SMMU_EVENTQ_PROD"], s.regs["SMMU_EVENTQ_CONS"]
         avail = ring.count(prod, cons)
         n = avail if n is None else min(n, avail)
-        flag = (prod if ack_overflow else cons) & (1 << 31)
-        s.set_reg("EVENTQ_CONS", flag | ring.inc(cons, n))
+        flag = _OVFLG.get([prod]) if ack_overflow else _OVACKFLG.get([cons])
+        v = [ring.inc(cons, n)]
+        _OVACKFLG.put(v, flag)
+        s.set_reg("EVENTQ_CONS", v[0])
         return n
 
     def history(self) -> dict:

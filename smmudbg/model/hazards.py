@@ -38,7 +38,7 @@ def _mask(table, *names) -> list[int]:
     m = [0] * NQ
     for n in names:
         f = table.field(n)
-        m[f.dword] |= f.mask << f.lo
+        m[f.dword] |= f.inplace_mask
     return m
 
 

@@ -10,8 +10,11 @@ from core_cy.ptbuild import BumpAllocator, BuildError
 from core_cy.walk import Walker
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3 import registers as R
-from ..arch.smmuv3.events import decode_cmd
+from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE, decode_cmd
+from ..arch.smmuv3.geometry import (L1_SIZE, SPLITS, STE_SIZE, StrtabGeometry,
+                                    strtab_geometry)
 from ..errors import ModelError
 from .cmdq import CommandQueue, to_bytes
 from .evtq import EventQueue
@@ -21,6 +24,7 @@ STE = fmt("STE")
 CD = fmt("CD")
 L1STD = fmt("L1STD")
 L1CD = fmt("L1CD")
+_L2PTR = L1STD.field("L2Ptr")
 
 # Capabilities the scenario may set, by IDR field name, and the register that holds each.
 IDR_OF = {}
@@ -125,6 +129,15 @@ class Smmu(SmmuViews):
     def field(self, reg: str, field: str) -> int:
         return fmt(_canon(reg)).field(field).get([self.reg(reg)])
 
+    def reg_address(self, reg: str, field: str = "ADDR") -> int:
+        """The address an address field of a register holds (e.g. CMDQ_BASE.ADDR)."""
+        return fmt(_canon(reg)).field(field).address([self.reg(reg)])
+
+    def gerror_pending(self, flag: str) -> bool:
+        """GERROR.<flag> is active: it differs from GERRORN.<flag> (7.5)."""
+        f = fmt("SMMU_GERROR").field(flag)
+        return bool(f.get([self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]]))
+
     # Registers only the SMMU writes, and registers software may write only while the queue
     # or the SMMU is disabled (IHI 0070 6.3: "Guarded by ...").
     _GUARDS = {"SMMU_CMDQ_BASE": "CMDQEN", "SMMU_CMDQ_CONS": "CMDQEN",
@@ -167,7 +180,7 @@ class Smmu(SmmuViews):
             self.walker.configure(smmuen=bool(self.field("CR0", "SMMUEN")))
             if self.field("CR0", "EVENTQEN"):
                 self.evtq.drain_pending()
-            if self.field("CR0", "CMDQEN") and not (old >> 3) & 1:
+            if self.field("CR0", "CMDQEN") and not fmt(n).field("CMDQEN").get([old]):
                 return self.cmdq.consume()      # 6.3.9.3: processing starts on enable
         elif n == "SMMU_IRQ_CTRL":
             self.regs["SMMU_IRQ_CTRLACK"] = self.regs["SMMU_IRQ_CTRL"]
@@ -181,8 +194,8 @@ class Smmu(SmmuViews):
             else:
                 self.regs["SMMU_GBPA"] = old     # ignored without Update (6.3.14)
         elif n in ("SMMU_STRTAB_BASE", "SMMU_STRTAB_BASE_CFG"):
-            base = self.reg("STRTAB_BASE") & (((1 << 56) - 1) & ~0x3F)
-            self.walker.configure(strtab_base=base,
+            # The walker takes the values as written and uses the effective ones (6.3.24/25).
+            self.walker.configure(strtab_base=self.reg("STRTAB_BASE"),
                                   strtab_fmt=self.field("STRTAB_BASE_CFG", "FMT"),
                                   strtab_split=self.field("STRTAB_BASE_CFG", "SPLIT"),
                                   strtab_log2size=self.field("STRTAB_BASE_CFG", "LOG2SIZE"))
@@ -191,9 +204,10 @@ class Smmu(SmmuViews):
         elif n == "SMMU_GERRORN":
             # 7.1: acknowledging CMDQ_ERR restarts consumption at CONS (the failed command is
             # re-fetched); a PROD write is not needed.
-            if (old ^ self.regs["SMMU_GERROR"]) & 1 and not self.cmdq.error_active():
+            acked = fmt("SMMU_GERROR").field("CMDQ_ERR").get([old ^ self.regs["SMMU_GERROR"]])
+            if acked and not self.cmdq.error_active():
                 return self.cmdq.consume()
-            if not (self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]) & 0x4:
+            if not self.gerror_pending("EVENTQ_ABT_ERR"):
                 self.evtq.drain_pending()
         elif n == "SMMU_EVENTQ_CONS":
             self.evtq.drain_pending()
@@ -202,17 +216,14 @@ class Smmu(SmmuViews):
     # -- errors and interrupts ----------------------------------------------------------------
     def gerror_active(self) -> list[str]:
         """Names of the active global errors (GERROR[x] != GERRORN[x], 7.5)."""
-        act = self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]
-        return [f.name for f in fmt("SMMU_GERROR").fields if (act >> f.lo) & 1]
+        return [f.name for f in fmt("SMMU_GERROR").fields if self.gerror_pending(f.name)]
 
     def raise_gerror(self, flag: str) -> bool:
         """Activate a global error by toggling its GERROR bit, unless already active (7.5).
         Returns True if it was newly activated."""
-        f = fmt("SMMU_GERROR").field(flag)
-        bit = 1 << f.lo
-        if (self.regs["SMMU_GERROR"] ^ self.regs["SMMU_GERRORN"]) & bit:
+        if self.gerror_pending(flag):
             return False
-        self.regs["SMMU_GERROR"] ^= bit
+        self.regs["SMMU_GERROR"] ^= fmt("SMMU_GERROR").field(flag).inplace_mask
         # 7.5.1: a GERROR interrupt, except for MSI_GERROR_ABT_ERR.
         if self.field("IRQ_CTRL", "GERROR_IRQEN") and flag != "MSI_GERROR_ABT_ERR":
             self.signal_irq("GERROR", flag)
@@ -240,7 +251,7 @@ class Smmu(SmmuViews):
         aborts activates GERROR.MSI_*_ABT_ERR; "Activation of this error does not affect
         future MSIs" (6.3.19)."""
         cfg0, cfg1, abt = self._MSI[source]
-        addr = self.field(cfg0, "ADDR") << 2
+        addr = self.reg_address(cfg0)
         if self.features.get("MSI") and addr:
             data = self.field(cfg1, "DATA")
             if self.msi_write(addr, data):
@@ -269,17 +280,19 @@ class Smmu(SmmuViews):
                                  f"IDR1.{cap}={self.features.get(cap, 19)}")
         if self.field("CR0", "CMDQEN") or self.field("CR0", "EVENTQEN"):
             raise ModelError(f"{self.name}: disable CMDQEN and EVENTQEN before moving the queues")
-        # Queues are aligned to their size, and at least to 32 bytes (BASE.ADDR is [55:5]).
-        cq = self._take(max(32, 16 << cmdq_log2size))
-        eq = self._take(max(32, 32 << evtq_log2size))
-        self._sw_write(cq, bytes(max(32, 16 << cmdq_log2size)))
-        self._sw_write(eq, bytes(max(32, 32 << evtq_log2size)))
-        self.set_reg("CMDQ_BASE", fmt("SMMU_CMDQ_BASE").encode(
-            ADDR=cq >> 5, LOG2SIZE=cmdq_log2size)[0])
+        # Queues are aligned to their size, and at least to what BASE.ADDR can hold.
+        cqb, eqb = fmt("SMMU_CMDQ_BASE"), fmt("SMMU_EVENTQ_BASE")
+        csize = max(1 << cqb.field("ADDR").address_shift, CMD_SIZE << cmdq_log2size)
+        esize = max(1 << eqb.field("ADDR").address_shift, EVENT_SIZE << evtq_log2size)
+        cq, eq = self._take(csize), self._take(esize)
+        self._sw_write(cq, bytes(csize))
+        self._sw_write(eq, bytes(esize))
+        self.set_reg("CMDQ_BASE", cqb.encode(ADDR=cqb.field("ADDR").from_address(cq),
+                                             LOG2SIZE=cmdq_log2size)[0])
         self.set_reg("CMDQ_PROD", 0)
         self.set_reg("CMDQ_CONS", 0)
-        self.set_reg("EVENTQ_BASE", fmt("SMMU_EVENTQ_BASE").encode(
-            ADDR=eq >> 5, LOG2SIZE=evtq_log2size)[0])
+        self.set_reg("EVENTQ_BASE", eqb.encode(ADDR=eqb.field("ADDR").from_address(eq),
+                                               LOG2SIZE=evtq_log2size)[0])
         self.set_reg("EVENTQ_PROD", 0)
         self.set_reg("EVENTQ_CONS", 0)
         return {"cmdq": cq, "evtq": eq}
@@ -362,7 +375,7 @@ class Smmu(SmmuViews):
     @property
     def evtq_overflow(self) -> bool:
         """An Event queue overflow is pending: PROD.OVFLG != CONS.OVACKFLG (7.4)."""
-        return bool((self.regs["SMMU_EVENTQ_PROD"] ^ self.regs["SMMU_EVENTQ_CONS"]) >> 31)
+        return self.field("EVENTQ_PROD", "OVFLG") != self.field("EVENTQ_CONS", "OVACKFLG")
 
     # -- stream table ---------------------------------------------------------------------------
     def _sw_write(self, pa: int, data: bytes) -> None:
@@ -390,55 +403,65 @@ class Smmu(SmmuViews):
         if fmt_name == "2lvl":
             if not self.features.get("ST_LEVEL"):
                 raise ModelError(f"{self.name}: a 2-level stream table needs IDR0.ST_LEVEL=1")
-            if split not in (6, 8, 10):
+            if split not in SPLITS:
                 raise ModelError(f"{self.name}: SPLIT {split} is not 6, 8 or 10")
-            n_l1 = 1 << max(0, log2size - split)
-            base = self._take(max(64, n_l1 * 8))
-            self._sw_write(base, bytes(n_l1 * 8))
-            f = 1
+            f = C.SMMU_STRTAB_BASE_CFG_FMT_2level
         else:
-            base = self._take(64 << log2size)
-            self._sw_write(base, bytes(64 << log2size))
-            f, split = 0, 0
-        self.set_reg("STRTAB_BASE", base)
+            f, split = C.SMMU_STRTAB_BASE_CFG_FMT_linear, 0
+        geo = StrtabGeometry(0, f == C.SMMU_STRTAB_BASE_CFG_FMT_2level, split, log2size)
+        sb = fmt("SMMU_STRTAB_BASE")
+        # Aligned to its size, and at least to what BASE.ADDR can hold.
+        base = self._take(max(1 << sb.field("ADDR").address_shift, geo.table_bytes))
+        self._sw_write(base, bytes(geo.table_bytes))
+        self.set_reg("STRTAB_BASE", sb.encode(ADDR=sb.field("ADDR").from_address(base))[0])
         self.set_reg("STRTAB_BASE_CFG", fmt("SMMU_STRTAB_BASE_CFG").encode(
             LOG2SIZE=log2size, SPLIT=split, FMT=f)[0])
         return base
 
     @property
+    def strtab_geometry(self) -> StrtabGeometry:
+        """The stream table as the SMMU uses it: effective base, FMT and SPLIT (6.3.24/25)."""
+        return strtab_geometry(self.reg("STRTAB_BASE"), self.field("STRTAB_BASE_CFG", "FMT"),
+                               self.field("STRTAB_BASE_CFG", "SPLIT"),
+                               self.field("STRTAB_BASE_CFG", "LOG2SIZE"),
+                               self.features.get("SIDSIZE", 0))
+
+    @property
     def strtab(self) -> dict:
-        return {"base": self.reg("STRTAB_BASE") & (((1 << 56) - 1) & ~0x3F),
-                "fmt": self.field("STRTAB_BASE_CFG", "FMT"),
-                "split": self.field("STRTAB_BASE_CFG", "SPLIT"),
+        """{base, fmt, split, log2size}: the effective base, FMT and SPLIT (SPLIT 0 when
+        linear) and LOG2SIZE as programmed."""
+        geo = self.strtab_geometry
+        return {"base": geo.base, "fmt": geo.fmt, "split": geo.split,
                 "log2size": self.field("STRTAB_BASE_CFG", "LOG2SIZE")}
 
     def ste_addr(self, sid: int, create: bool = False) -> int:
         """PA of the STE for sid; with create, allocate its L2 array in a 2-level table."""
-        st = self.strtab
-        if sid < 0 or sid >> min(st["log2size"], self.features.get("SIDSIZE", 0)):
+        geo = self.strtab_geometry
+        if not geo.in_range(sid):
             raise ModelError(f"{self.name}: StreamID {sid:#x} is beyond the stream table "
-                             f"(LOG2SIZE {st['log2size']})")
-        if st["fmt"] == 0:
-            return st["base"] + sid * 64
-        l1pa = st["base"] + (sid >> st["split"]) * 8
+                             f"(LOG2SIZE {self.field('STRTAB_BASE_CFG', 'LOG2SIZE')})")
+        if not geo.two_level:
+            return geo.ste_addr(sid)
+        l1pa = geo.l1_addr(sid)
         l1 = self.mem.read_u64(l1pa)
         span = L1STD.field("Span").get([l1])
         if span == 0:
             if not create:
                 raise ModelError(f"{self.name}: StreamID {sid:#x} has no L2 stream table "
                                  f"(L1STD at {l1pa:#x} has Span=0)")
-            l2 = self._take(64 << st["split"])
-            self._sw_write(l2, bytes(64 << st["split"]))
-            l1 = L1STD.encode(Span=st["split"] + 1, L2Ptr=l2 >> 6)[0]
-            self._sw_write(l1pa, l1.to_bytes(8, "little"))
-            span = st["split"] + 1
-        idx = sid & ((1 << st["split"]) - 1)
-        if idx >> (span - 1):
-            raise ModelError(f"{self.name}: StreamID {sid:#x} is beyond L1STD.Span={span}")
-        return (L1STD.field("L2Ptr").get([l1]) << 6) + idx * 64
+            size = STE_SIZE << geo.split
+            l2 = self._take(size)
+            self._sw_write(l2, bytes(size))
+            l1 = L1STD.encode(Span=geo.split + 1, L2Ptr=_L2PTR.from_address(l2))[0]
+            self._sw_write(l1pa, l1.to_bytes(L1_SIZE, "little"))
+        pa = geo.l2_ste_addr(l1, sid)
+        if pa is None:
+            raise ModelError(f"{self.name}: StreamID {sid:#x} is beyond L1STD.Span="
+                             f"{L1STD.field('Span').get([l1])}")
+        return pa
 
     def read_ste(self, sid: int) -> list[int]:
-        return self.mem.read_words(self.ste_addr(sid), 8)
+        return self.mem.read_words(self.ste_addr(sid), STE.nwords)
 
     def write_ste(self, sid: int, words) -> None:
         """Software writes the STE as eight 64-bit stores (dword 0 last when it makes V=1

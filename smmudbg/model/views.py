@@ -11,7 +11,9 @@ from core_cy.physmem import MemFault
 from core_cy.ptbuild import BuildError
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.events import event_format
+from ..arch.smmuv3.geometry import cd_geometry
 from ..errors import ModelError
 from . import hazards
 from .cmdq import ring_history
@@ -21,6 +23,10 @@ STE = fmt("STE")
 CD = fmt("CD")
 L1STD = fmt("L1STD")
 L1CD = fmt("L1CD")
+_L1CD_V = L1CD.field("V")
+# Why Walker.read_cd rejects SubstreamID 0 where CD 0 is the no-SubstreamID CD.
+_SSID0_ILLEGAL = {C.REASON_TEXT[r] for r in (C.R_SSV_CDMAX0, C.R_SSID0_S1DSS,
+                                               C.R_SSID0_DISABLED)}
 
 # Event types a dry walk of the recorded transaction can explain (model/explain.py).
 EXPLAINED = {"C_BAD_STREAMID", "F_STE_FETCH", "C_BAD_STE", "F_STREAM_DISABLED",
@@ -39,6 +45,25 @@ def _with_addresses(e: dict) -> dict:
         v = e["fields"].get(name)
         e[key] = None if v is None else v << f.field(name).lo
     return e
+
+
+def _why(r: dict) -> str:
+    """What a core reader's result says went wrong: the reason, else the fault."""
+    f = r["fault"]
+    if r["reason"]:
+        return r["reason"]
+    if f is None:
+        return "not read"
+    at = f" at {f['fetch_addr']:#x}" if f.get("fetch_addr") is not None else ""
+    return f"{f['type']}{at}"
+
+
+def _l1(r: dict, fetch_fault: str):
+    """The L1 descriptor a reader result holds, or None when it was not read."""
+    f = r["fault"]
+    if r["l1"] is None or (f and f["type"] == fetch_fault and f["fetch_addr"] == r["l1_pa"]):
+        return None
+    return r["l1"]
 
 
 def store_words(mem, pa: int, old: list, new: list) -> list[int]:
@@ -74,49 +99,102 @@ class SmmuViews:
         """Software's stores of the dwords that changed, dword 0 last; returns the order."""
         return store_words(self.mem, pa, old, new)
 
-    def ste_location(self, sid: int, create: bool = False) -> int:
-        """PA of the STE of sid (ModelError when the stream table does not reach it)."""
+    def ste_entry(self, sid: int) -> dict:
+        """The STE of sid as the SMMU finds it now (Walker.read_ste: caches bypassed, nothing
+        changed): {sid, pa, words, table (the linear table or the L2 array), index (in it),
+        l1_pa, l1 (the L1STD, 2-level, else None), problem (why the SMMU rejects it, or "")}.
+        ModelError when the stream table does not reach it or it cannot be read."""
+        r = self._read_ste(sid)
+        if r["words"] is None:
+            where = f" at {r['ste_pa']:#x}" if r["ste_pa"] is not None else ""
+            raise ModelError(f"{self.name}: STE of StreamID {sid:#x}{where}: "
+                             f"{_why(r)}")
+        return {"sid": sid, "pa": r["ste_pa"], "words": r["words"], "table": r["table"],
+                "index": r["index"], "l1_pa": r["l1_pa"], "l1": r["l1"],
+                "problem": r["reason"]}
+
+    def _read_ste(self, sid: int) -> dict:
         try:
-            return self.ste_addr(sid, create=create)
-        except MemFault as e:
-            raise ModelError(f"{self.name}: L1STD of StreamID {sid:#x}: {e}") from None
+            return self.walker.read_ste(sid)
+        except OverflowError:
+            raise ModelError(f"StreamID {sid:#x} does not fit in 32 bits") from None
+
+    def ste_location(self, sid: int, create: bool = False) -> int:
+        """PA of the STE of sid (ModelError when the stream table does not reach it); with
+        create, software allocates the L2 array of a 2-level table first if it has none."""
+        if create:
+            try:
+                return self.ste_addr(sid, create=True)
+            except MemFault as e:
+                raise ModelError(f"{self.name}: L1STD of StreamID {sid:#x}: {e}") from None
+        return self.ste_entry(sid)["pa"]
 
     def ste_words(self, sid: int) -> list[int]:
         """The STE of sid as in memory (ModelError when it is not there)."""
-        addr = self.ste_location(sid)
-        return read_words(self.mem, addr, 8, f"{self.name}: STE {sid:#x}")
+        return self.ste_entry(sid)["words"]
+
+    def _read_cd(self, sid: int, ssid) -> dict:
+        """Walker.read_cd for CD number ssid of the stream's CD table (None: the CD a
+        transaction without a SubstreamID uses). CD 0 is also the one traffic without a
+        SubstreamID uses where a SubstreamID of 0 is not allowed (S1CDMax=0, S1DSS=substream0),
+        so it is read that way there."""
+        try:
+            r = self.walker.read_cd(sid, ssid)
+            if ssid == 0 and r["reason"] in _SSID0_ILLEGAL:
+                r = self.walker.read_cd(sid, None)
+        except (ValueError, OverflowError) as e:
+            raise ModelError(f"{self.name}: {e}") from None
+        return r
+
+    def _ste_with_s1(self, sid: int) -> list[int]:
+        """The STE words of sid; ModelError when its Config has no stage 1 (no CD table)."""
+        ste = self.ste_words(sid)
+        cfg = STE.field("Config").get(ste)
+        if cfg not in hazards.S1_CONFIGS:
+            raise ModelError(f"{self.name} StreamID {sid:#x}: STE.Config="
+                             f"{STE.field('Config').value_name(cfg)} has no stage 1, "
+                             f"so no CD table")
+        return ste
 
     def cd_entry(self, sid: int, ssid: int) -> dict:
-        """The CD of (sid, ssid) found through the STE as the SMMU finds it: {ste (words),
-        addr (an IPA when the STE is nested), pa, l1 (address of the L1CD or None), words}."""
-        ste = self.ste_words(sid)
-        loc = T.cd_location(self.mem, ste, ssid)
-        return {"ste": ste, "addr": loc["addr"], "pa": loc["pa"], "l1": loc["l1"],
-                "words": read_words(self.mem, loc["pa"], 8, "CD")}
+        """The CD of (sid, ssid) found through the STE as the SMMU finds it (Walker.read_cd):
+        {ste (words), addr (an IPA when the STE is nested), pa, l1 (address of the L1CD or
+        None), table, index (in the linear table or the leaf array), words}."""
+        ste = self._ste_with_s1(sid)
+        r = self._read_cd(sid, ssid)
+        if r["words"] is None:
+            where = f" at {r['cd_pa']:#x}" if r["cd_pa"] is not None else ""
+            raise ModelError(f"{self.name}: CD of StreamID {sid:#x} SubstreamID {ssid}{where}: "
+                             f"{_why(r)}")
+        nested = r["cd_ipa"] is not None
+        return {"ste": ste, "addr": r["cd_ipa"] if nested else r["cd_pa"], "pa": r["cd_pa"],
+                "l1": r["l1_ipa"] if nested else r["l1_pa"], "table": r["table"],
+                "index": r["index"], "words": r["words"]}
 
     def stream_table_entries(self, first: int, count: int, all: bool = False):
         """STEs from StreamID first on: ([{sid, addr, words}] of valid ones (every one with
-        all), at most count; whether more follow). 2-level: L1 descriptors with Span=0 are
-        skipped as a block."""
-        st = self.strtab
-        rows, s, total = [], first, 1 << st["log2size"]
-        while s < total:
-            if st["fmt"] == 1:
-                l1pa = st["base"] + (s >> st["split"]) * 8
-                l1 = read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")[0]
-                if L1STD.field("Span").get([l1]) == 0:
-                    s = ((s >> st["split"]) + 1) << st["split"]
-                    continue
-            try:
-                addr = self.ste_location(s)
-                words = read_words(self.mem, addr, 8)
-            except ModelError:
+        all), at most count; whether more follow). 2-level: the StreamIDs an L1 descriptor
+        does not cover (Span=0, or beyond its Span) are skipped as a block."""
+        geo = self.strtab_geometry
+        rows, s = [], first
+        while geo.in_range(s):
+            r = self._read_ste(s)
+            if r["words"] is None:
+                if geo.two_level and r["ste_pa"] is None:
+                    l1 = _l1(r, "F_STE_FETCH")
+                    if l1 is None:
+                        raise ModelError(f"{self.name}: L1STD at {r['l1_pa']:#x}: {_why(r)}")
+                    # Not in this L1STD's L2 array: on to the next L1STD.
+                    covered = geo.l2_sids(geo.l1_index(s), l1)
+                    if s not in covered:
+                        s = (geo.l1_index(s) + 1) << geo.split
+                        continue
                 s += 1
                 continue
-            if STE.field("V").get(words) or all:
+            if STE.field("V").get(r["words"]) or all:
                 if len(rows) >= count:
                     return rows, True
-                rows.append({"sid": s, "addr": addr, "words": words})
+                rows.append({"sid": s, "addr": r["ste_pa"], "words": r["words"]})
             s += 1
         return rows, False
 
@@ -148,52 +226,51 @@ class SmmuViews:
 
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
         """The CD table of a stream: {ste, ipa (table addresses are IPAs), l1: [{index, addr,
-        words}], cds: [{ssid, addr, pa, words}], truncated}; valid entries only unless all."""
-        ste = self.ste_words(sid)
-        if not T.ste_has_s1(ste):
-            cfg = STE.field("Config")
-            raise ModelError(f"{self.name} StreamID {sid:#x}: STE.Config="
-                             f"{cfg.value_name(cfg.get(ste))} has no stage 1, so no CD table")
-        v = STE.decode(ste)
-        n_cds = 1 << v["S1CDMax"]
+        words}], cds: [{ssid, addr, pa, words}], truncated}; valid entries only unless all.
+        Read with Walker.read_cd, so through stage 2 when nested, as the SMMU reads it."""
+        ste = self._ste_with_s1(sid)
+        cfg = STE.field("Config").get(ste)
+        geo = cd_geometry(ste)
         cds, l1s = [], []
-        for ssid in range(min(n_cds, max_cds)):
-            try:
-                loc = T.cd_location(self.mem, ste, ssid)
-                words = read_words(self.mem, loc["pa"], 8)
-            except ModelError:
-                continue
-            if CD.field("V").get(words) or all:
-                cds.append({"ssid": ssid, "addr": loc["addr"], "pa": loc["pa"], "words": words})
-        if v["S1Fmt"] in (1, 2) and v["S1CDMax"]:
-            n = 6 if v["S1Fmt"] == 1 else 10
-            xlate = T.s2_xlate(self.mem, ste) if T.ste_has_s2(ste) else (lambda a: a)
-            base = v["S1ContextPtr"] << STE.field("S1ContextPtr").lo
-            for i in range(max(1, n_cds >> n)):
-                a = base + 8 * i
-                try:
-                    d = read_words(self.mem, xlate(a), 1)[0]
-                except ModelError:
+        ssid = 0
+        while ssid < min(geo.n_cds, max_cds):
+            r = self._read_cd(sid, ssid)
+            if geo.two_level and ssid == geo.l1_index(ssid) << geo.leaf_bits:
+                l1 = _l1(r, "F_CD_FETCH")
+                if l1 is not None and (_L1CD_V.get([l1]) or all):
+                    l1s.append({"index": geo.l1_index(ssid),
+                                "addr": r["l1_ipa"] if r["l1_ipa"] is not None else r["l1_pa"],
+                                "words": [l1]})
+                if r["cd_pa"] is None:          # no leaf array: skip its SubstreamIDs
+                    ssid = (geo.l1_index(ssid) + 1) << geo.leaf_bits
                     continue
-                if L1CD.field("V").get([d]) or all:
-                    l1s.append({"index": i, "addr": a, "words": [d]})
-        return {"ste": ste, "ipa": T.ste_has_s2(ste), "l1": l1s, "cds": cds,
-                "truncated": n_cds > max_cds}
+            if r["words"] is not None and (CD.field("V").get(r["words"]) or all):
+                cds.append({"ssid": ssid, "pa": r["cd_pa"], "words": r["words"],
+                            "addr": r["cd_ipa"] if r["cd_ipa"] is not None else r["cd_pa"]})
+            ssid += 1
+        if geo.two_level:       # L1CDs beyond max_cds
+            for i in range(geo.l1_index(ssid - 1) + 1 if ssid else 0, geo.n_l1):
+                r = self._read_cd(sid, i << geo.leaf_bits)
+                l1 = _l1(r, "F_CD_FETCH")
+                if l1 is not None and (_L1CD_V.get([l1]) or all):
+                    l1s.append({"index": i, "words": [l1],
+                                "addr": r["l1_ipa"] if r["l1_ipa"] is not None else r["l1_pa"]})
+        return {"ste": ste, "ipa": cfg == C.STE_Config_nested, "l1": l1s, "cds": cds,
+                "truncated": geo.n_cds > max_cds}
 
     def stream_tables(self, sid: int, ssid: int | None = None, stage: int | None = None):
         """The translation tables a stream uses (Tables): stage 1 of its CD for ssid (default
         0; through stage 2 when nested) or stage 2; default stage 1 when the STE has one."""
         ste = self.ste_words(sid)
-        want = stage or (1 if T.ste_has_s1(ste) else 2)
+        cfg = STE.field("Config").get(ste)
+        want = stage or (1 if cfg in hazards.S1_CONFIGS else 2)
         if want == 2:
-            if not T.ste_has_s2(ste):
+            if cfg not in hazards.S2_CONFIGS:
                 raise ModelError(f"{self.name} StreamID {sid:#x}: the STE has no stage 2")
             return T.Geometry.from_ste_s2(ste, self.features).bind(self.mem)
-        loc = T.cd_location(self.mem, ste, ssid or 0)
-        cdw = read_words(self.mem, loc["pa"], 8, "CD")
-        geo = T.Geometry.from_cd(cdw, loc["xlate"] if T.ste_has_s2(ste) else None, ste,
-                                 self.features)
-        return geo.bind(self.mem)
+        cdw = self.cd_entry(sid, ssid or 0)["words"]
+        xlate = T.s2_xlate(self.mem, ste) if cfg == C.STE_Config_nested else None
+        return T.Geometry.from_cd(cdw, xlate, ste, self.features).bind(self.mem)
 
     def nested_tables(self, sid: int, ssid: int | None = None, limit: int = 4000) -> dict:
         """The combined IOVA -> IPA -> PA view of a nested stream (tables.nested_dump) for the
@@ -209,8 +286,7 @@ class SmmuViews:
 
     def is_nested(self, sid: int) -> bool:
         """The STE of sid has both stages (its stage-1 tables are IPAs)."""
-        ste = self.ste_words(sid)
-        return T.ste_has_s1(ste) and T.ste_has_s2(ste)
+        return STE.field("Config").get(self.ste_words(sid)) == C.STE_Config_nested
 
     def stream_domains(self, sid: int, max_ssids: int = 64) -> dict:
         """The translation contexts a stream's STE selects, as keys streams can share:
@@ -266,12 +342,12 @@ class SmmuViews:
         """(cached STEs, cached CDs): {sid, (ssid,) pa, words, memory (words now in memory,
         or None when unreadable), stale}."""
         out = []
-        for lst, key in ((self.walker.cached_stes(), "ste_pa"),
-                         (self.walker.cached_cds(), "cd_pa")):
+        for lst, key, n in ((self.walker.cached_stes(), "ste_pa", STE.nwords),
+                            (self.walker.cached_cds(), "cd_pa", CD.nwords)):
             rows = []
             for c in lst:
                 try:
-                    mem = self.mem.read_words(c[key], 8)
+                    mem = self.mem.read_words(c[key], n)
                 except MemFault:
                     mem = None
                 row = {"sid": c["sid"], "pa": c[key], "words": c["words"], "memory": mem,
@@ -399,29 +475,16 @@ class SmmuViews:
 
     def translate_dry(self, sid: int, addr: int, ssid=None, *, access: str = "read",
                       priv: bool = False) -> dict:
-        """translate(..., trace=True) that changes nothing: no config-cache or IOTLB fill, no
-        hit/miss count, no event recorded, memory as it was (a hardware Access-flag update
-        the walk made is put back). result["event"] is None."""
+        """translate(..., trace=True) that changes nothing (Walker.translate(dry=True)): no
+        config-cache or IOTLB read or fill, no hit/miss count, no hardware Access-flag or dirty
+        update written, no event recorded. result["event"] is None."""
         if access not in ("read", "write", "exec"):
             raise ModelError(f"access must be read, write or exec, not {access!r}")
-        # Until the core's Walker.translate(..., dry=True) lands (it replaces this): an
-        # uncached walk, no record_event, and the descriptors the walk read restored.
         try:
-            r = self.walker.translate_uncached(sid, addr, ssid, write=access == "write",
-                                               instr=access == "exec", priv=priv, trace=True)
+            r = self.walker.translate(sid, addr, ssid, write=access == "write",
+                                      instr=access == "exec", priv=priv, trace=True, dry=True)
         except (ValueError, OverflowError) as e:
             raise ModelError(str(e)) from None
-        first: dict[int, int] = {}      # a descriptor read twice shows the update the 2nd time
-        for st in r["steps"]:
-            pa, d = st.get("desc_pa"), st.get("desc")
-            if pa is not None and d is not None and st.get("outcome") != "cached":
-                first.setdefault(pa, d)
-        for pa, d in first.items():
-            try:
-                if self.mem.read_u64(pa) != d:
-                    self.mem.write_u64(pa, d)
-            except MemFault:
-                pass
         r["event"] = None
         self.locate_ste_step(r["steps"], sid)
         return r
