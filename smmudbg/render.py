@@ -452,6 +452,14 @@ RENDERERS = {
 }
 
 
+def _system_renderers():
+    from .render_system import RENDERERS as more
+    RENDERERS.update(more)
+
+
+_system_renderers()
+
+
 def render(result):
     """A rich renderable for a Result (smmudbg.results.Result or its to_json() dict).
 
