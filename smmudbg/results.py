@@ -663,3 +663,19 @@ class Msi(Result):
     reason: str | None
     fix: str | None
     steps: list
+
+
+@dataclass(kw_only=True)
+class Iommufd(Result):
+    """The scenario's iommufd objects (`iommufd`). view: explain, devices, ioas, hwpt, viommu
+    or vdevice; rows: the objects of the view, with the names the scenario gave them (name):
+    explain [{device, smmu, sid, hwpt, s2, shared_with, reason}], devices [{id, name, smmu,
+    sid, canwbs, hwpt}], ioas [{id, areas: [{iova, length, ...}], reserved, ...}], hwpt [{id,
+    type, smmu, nest_parent, ioas, vmid, root, ..., devices}], viommu [{id, smmu, parent, vmid,
+    vdevices, veventq}], vdevice [{id, viommu, device, vsid, psid}]. plan (explain only): the
+    S2 sharing decision for the devices (plan_s2): {s2s: [[label, [devices]]], choices:
+    [{device, smmu, s2, reason}]}."""
+    kind = "iommufd"
+    view: str
+    rows: list
+    plan: dict | None = None

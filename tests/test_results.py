@@ -56,6 +56,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 out += [f"msi {name} 0", f"msi {name} 0 dry"]
     for name in sysm.its:
         out += [f"its {name}", f"its {name} device=0x100"]
+    out += ["iommufd"] + ([f"iommufd {v}" for v in ("devices", "ioas", "hwpt", "viommu",
+                                                     "vdevice")] if sysm.iommufd else [])
     out += ["expect ok", "history", "history 2"]
     # Changes, on the first device with a CD and the first domain with a mapping.
     dev = next((n for n, st in sysm.devices.items() if st.spec["cds"]), None)
@@ -110,9 +112,11 @@ def test_every_command_result_renders(name, text, tmp_path):
     assert available - used <= {"import qemu"}
     if name == "default":
         # every kind but the import's and the ITS's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import", "its"}, set(KINDS) - kinds
+        assert set(KINDS) - kinds <= {"import", "its", "iommufd"}, set(KINDS) - kinds
     if name == "msi-its.toml":
         assert {"iort", "its", "msi"} <= kinds
+    if name == "vsmmu-accel.toml":
+        assert {"iort", "its", "msi", "iommufd"} <= kinds
 
 
 def test_import_result_renders():

@@ -1,19 +1,12 @@
-"""Commands over parts of the system that are not wired yet (`its`, `msi` and `iort` are in
-system.py). They are declared so `help`
+"""Commands over parts of the system that are not wired yet (`its`, `msi`, `iort` and
+`iommufd` are in system.py). They are declared so `help`
 lists them and completion knows them, and each says plainly that it is not available: nothing
 here pretends to work."""
 from __future__ import annotations
 
 from .registry import Text, command
 
-IOMMUFD = "not modelled yet (iommufd objects arrive with the system model)"
 VSMMU = "not modelled yet (vSMMUs arrive with the system model; `vms` shows VM memory)"
-
-
-@command("iommufd", available=IOMMUFD, pure=True)
-def iommufd(ctx):
-    """iommufd objects: IOAS, nesting-parent HWPT, nested HWPT, vIOMMU, vDEVICE."""
-    raise AssertionError("unavailable")
 
 
 @command("vsmmu", Text("vm", optional=True, metavar="VM"), available=VSMMU, pure=True)

@@ -224,3 +224,61 @@ def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
     msg = (f"LPI {r['intid']} (collection {r['icid']}) on redistributor {r['target']}"
            if r["ok"] else f"broken at {r['failed']}: {r['reason']}")
     return res.Msi(message=msg, **{k: v for k, v in r.items()})
+
+
+# -- iommufd --------------------------------------------------------------------------------------
+VIEWS = ("explain", "devices", "ioas", "hwpt", "viommu", "vdevice")
+
+
+def _plain(v):
+    """Dataclass rows as JSON data: tuples become lists."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+@command("iommufd", Text("view", "explain (default), devices, ioas, hwpt, viommu, vdevice",
+                         optional=True, metavar="VIEW", complete=lambda c, a: list(VIEWS)),
+         pure=True)
+def iommufd(ctx, view=None):
+    """iommufd objects: IOAS, nesting-parent HWPT, nested HWPT, vIOMMU, vDEVICE.
+
+    iommufd [explain]   which HWPT each device uses, the S2 behind it, who shares it and why,
+                        and the S2 sharing decision (one nesting-parent S2 per SMMU unless
+                        a device's coherency or a read-only-S2 erratum forces another)
+    iommufd devices | ioas | hwpt | viommu | vdevice   the objects of that kind
+
+    The objects are the scenario's [iommufd] table, created through the modelled ioctls with
+    the kernel's checks (docs/iommufd.md); rows carry the scenario's names."""
+    from ..model.iommufd import DeviceNeed, IommuCaps, plan_s2
+    view = view or "explain"
+    if view not in VIEWS:
+        raise CommandError(f"iommufd: {view!r} is not one of {', '.join(VIEWS)}")
+    vmm = ctx.system.iommufd
+    if vmm is None:
+        raise CommandError("iommufd: this system has no iommufd objects (add an [iommufd] "
+                           "table)")
+    fd = vmm.fd
+    plan = None
+    if view == "explain":
+        rows = [asdict(x) for x in fd.explain()]
+        devs = [d for d in fd.objects.values() if type(d).__name__ == "Device"]
+        p = plan_s2([DeviceNeed(d.name, d.smmu.name, d.canwbs) for d in devs],
+                    {d.smmu.name: IommuCaps.from_smmu(d.smmu) for d in devs})
+        plan = _plain(asdict(p))
+    elif view == "devices":
+        rows = [asdict(x) for x in fd.devices()]
+    elif view == "ioas":
+        rows = [asdict(o.info()) for o in fd.objects.values() if type(o).__name__ == "Ioas"]
+    elif view == "hwpt":
+        rows = [asdict(x) for x in fd.hwpts()]
+    elif view == "viommu":
+        rows = [asdict(x) for x in fd.viommus()]
+    else:
+        rows = [asdict(x) for x in fd.vdevices()]
+    for r in rows:
+        if "id" in r:
+            r["name"] = vmm.name_of(r["id"])
+    return res.Iommufd(view=view, rows=_plain(rows), plan=plan)

@@ -23,6 +23,7 @@ from .iort import Iort, qemu_virt_iort
 from .its import CMDQ_PAGE, L1E_SIZE, Its, ItsFeatures
 from .pci import PciTopology
 from .scenario_system import ITS_FRAME
+from .vmm import Vmm
 
 _PAGE_SIZE_CODE = {0x1000: 0, 0x4000: 1, 0x10000: 2}
 _VALID = 1 << 63
@@ -40,8 +41,12 @@ class Platform:
         self.its: dict[str, Its] = {}
         self.requester: int | None = None    # DeviceID of the DMA write being made
         self.last_doorbell = None            # the ItsTranslation of the last doorbell write
-        for t in spec.get("its", []):
-            self._build_its(t)
+        for i, t in enumerate(spec.get("its", [])):
+            try:
+                self._build_its(t)
+            except ModelError as e:
+                raise ModelError(f"its[{i}]: {e}") from None
+        self.vmm = Vmm(system, spec["iommufd"], self.its) if spec.get("iommufd") else None
 
     # -- IORT ---------------------------------------------------------------------------------
     def _iort(self, spec):

@@ -196,7 +196,7 @@ def normalize(doc: dict) -> dict:
     here, before anything is allocated."""
     doc = _table("scenario", doc)
     _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream",
-                             "gic", "pci", "iort", "its"))
+                             "gic", "pci", "iort", "its", "iommufd"))
     out = {"name": _label("name", doc.get("name", "unnamed")),
            "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}

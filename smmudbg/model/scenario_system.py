@@ -35,6 +35,7 @@ def normalize(doc: dict, out: dict, h) -> None:
     pes = out["gic"]["redistributors"]
     for i, t in enumerate(h._list(doc, "its")):
         out["its"].append(_its(f"its[{i}]", t, pes, topo, h))
+    normalize_iommufd(doc, out, h)
 
 
 def _iort(doc, out, topo, h):
@@ -168,3 +169,120 @@ def check_names(out: dict) -> None:
 
 
 __all__ = ["normalize", "check_names", "ModelError"]
+
+
+# -- [iommufd]: the objects a VMM creates -------------------------------------------------------
+IOMMUFD_KEYS = ("ioas", "devices", "hwpt", "viommu", "vdevice", "nested", "attach",
+                "vmid_per_viommu")
+NESTED_CONFIGS = ("abort", "bypass", "s1")
+
+
+def normalize_iommufd(doc: dict, out: dict, h) -> None:
+    """Check `[iommufd]` into out["iommufd"] (None when absent). Every reference is checked:
+    objects are named and each names the objects it is made from."""
+    out["iommufd"] = None
+    if "iommufd" not in doc:
+        return
+    t = h._table("iommufd", doc["iommufd"])
+    h._known("iommufd", t, IOMMUFD_KEYS)
+    smmus = {s["name"]: s for s in out["smmu"]}
+    vms = {v["name"] for v in out["vm"]}
+    s1doms = {d["name"] for d in out["domain"] if d["stage"] == 1 and d["vm"]}
+    its = {i["name"] for i in out["its"]}
+    res = {"vmid_per_viommu": h._bool("iommufd.vmid_per_viommu",
+                                      t.get("vmid_per_viommu", False))}
+    names: dict[str, str] = {}              # object name -> kind
+
+    def entries(key, keys):
+        for j, e in enumerate(h._array(f"iommufd.{key}", t.get(key, []))):
+            w = f"iommufd.{key}[{j}]"
+            e = h._table(w, e)
+            h._known(w, e, keys)
+            yield w, e
+
+    def new_name(w, e, kind):
+        n = e.get("name")
+        if not isinstance(n, str) or not n:
+            raise ScenarioError(f"{w}.name: missing or not a string")
+        if n in names:
+            raise ScenarioError(f"{w}.name: {_show(n)} is already an iommufd {names[n]}")
+        names[n] = kind
+        return n
+
+    def ref(w, e, key, kind):
+        v = e.get(key)
+        if names.get(v) != kind:
+            have = [n for n, k in names.items() if k == kind]
+            raise ScenarioError(f"{w}.{key}: {_show(v)} is not an iommufd {kind} declared "
+                                f"before (have: {', '.join(have) or 'none'})")
+        return v
+
+    res["ioas"] = []
+    for w, e in entries("ioas", ("name", "map_vm", "maps")):
+        maps = []
+        if "map_vm" in e:
+            h._ref(f"{w}.map_vm", e["map_vm"], vms, "VM")
+        for k, m in enumerate(h._array(f"{w}.maps", e.get("maps", []))):
+            wm = f"{w}.maps[{k}]"
+            m = h._table(wm, m)
+            h._known(wm, m, ("iova", "pa", "size", "perm"))
+            mm = {x: h._addr(f"{wm}.{x}", m.get(x)) for x in ("iova", "pa", "size")}
+            mm["perm"] = h._perm(f"{wm}.perm", m.get("perm", "rw"))
+            maps.append(mm)
+        res["ioas"].append({"name": new_name(w, e, "ioas"), "map_vm": e.get("map_vm"),
+                            "maps": maps})
+    res["devices"] = []
+    for w, e in entries("devices", ("name", "smmu", "sid", "canwbs", "sw_msi",
+                                    "sw_msi_start", "msi_its")):
+        smmu = h._ref(f"{w}.smmu", e.get("smmu"), set(smmus), "SMMU")
+        if "sid" not in e:
+            raise ScenarioError(f"{w}.sid: missing (the device's physical StreamID)")
+        log2 = smmus[smmu]["stream_table"]["log2size"]
+        sid = h._bounded(f"{w}.sid", e["sid"], 0, (1 << log2) - 1,
+                         f" (the stream table of {smmu} holds 2^{log2} StreamIDs)")
+        msi_its = e.get("msi_its")
+        if msi_its is not None and msi_its not in its:
+            raise ScenarioError(f"{w}.msi_its: {_show(msi_its)} is not an [[its]]")
+        start = e.get("sw_msi_start")
+        res["devices"].append({
+            "name": new_name(w, e, "device"), "smmu": smmu, "sid": sid,
+            "canwbs": h._bool(f"{w}.canwbs", e.get("canwbs", True)),
+            "sw_msi": h._bool(f"{w}.sw_msi", e.get("sw_msi", True)),
+            "sw_msi_start": None if start is None else h._addr(f"{w}.sw_msi_start", start),
+            "msi_its": msi_its})
+    res["hwpt"] = []
+    for w, e in entries("hwpt", ("name", "device", "ioas", "nest_parent")):
+        res["hwpt"].append({"name": new_name(w, e, "hwpt"),
+                            "device": ref(w, e, "device", "device"),
+                            "ioas": ref(w, e, "ioas", "ioas"),
+                            "nest_parent": h._bool(f"{w}.nest_parent",
+                                                   e.get("nest_parent", True))})
+    res["viommu"] = []
+    for w, e in entries("viommu", ("name", "device", "hwpt")):
+        res["viommu"].append({"name": new_name(w, e, "viommu"),
+                              "device": ref(w, e, "device", "device"),
+                              "hwpt": ref(w, e, "hwpt", "hwpt")})
+    res["vdevice"] = []
+    for w, e in entries("vdevice", ("viommu", "device", "vsid")):
+        res["vdevice"].append({"viommu": ref(w, e, "viommu", "viommu"),
+                               "device": ref(w, e, "device", "device"),
+                               "vsid": h._addr(f"{w}.vsid", e.get("vsid"))})
+    res["nested"] = []
+    for w, e in entries("nested", ("name", "viommu", "device", "config", "domain")):
+        cfg = e.get("config", "s1")
+        if cfg not in NESTED_CONFIGS:
+            raise ScenarioError(f"{w}.config: {_show(cfg)} is not one of "
+                                f"{', '.join(NESTED_CONFIGS)} (the vSTE's Config)")
+        dom = e.get("domain")
+        if cfg == "s1" and dom not in s1doms:
+            raise ScenarioError(f"{w}.domain: {_show(dom)} is not a stage-1 domain with its "
+                                f"tables in a VM (the guest's S1 the vSTE points at)")
+        res["nested"].append({"name": new_name(w, e, "hwpt"),
+                              "viommu": ref(w, e, "viommu", "viommu"),
+                              "device": ref(w, e, "device", "device"),
+                              "config": cfg, "domain": dom if cfg == "s1" else None})
+    res["attach"] = []
+    for w, e in entries("attach", ("device", "hwpt")):
+        res["attach"].append({"device": ref(w, e, "device", "device"),
+                              "hwpt": ref(w, e, "hwpt", "hwpt")})
+    out["iommufd"] = res

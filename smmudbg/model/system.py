@@ -304,6 +304,11 @@ class System(SystemViews):
         return self.platform.its if self.platform else {}
 
     @property
+    def iommufd(self):
+        """The scenario's iommufd objects (model/vmm.py Vmm: .fd, .objects by name) or None."""
+        return self.platform.vmm if self.platform else None
+
+    @property
     def gic(self):
         return self.platform.gic if self.platform else None
 
