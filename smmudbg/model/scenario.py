@@ -423,6 +423,8 @@ def _line_of(text: str, message: str) -> int | None:
     lines = text.splitlines()
     header = re.compile(r"\s*\[\[\s*" + re.escape(m.group(1)) + r"\s*\]\]")
     starts = [i for i, t in enumerate(lines) if header.match(t)]
+    if not starts and "." in m.group(1) and m.group(2).isdigit():
+        return _inline_line(lines, m)
     if m.group(2).isdigit():
         if int(m.group(2)) >= len(starts):
             return None
@@ -444,6 +446,27 @@ def _line_of(text: str, message: str) -> int | None:
             break
         found = hit
     return found + 1
+
+
+def _inline_line(lines, m) -> int | None:
+    """`iommufd.hwpt[1].ioas` in `[iommufd]` with `hwpt = [{...}, {...}]`, one entry a line:
+    the line of the entry (the n-th line with a `{` from `hwpt =` on), or of `hwpt =`."""
+    table, key = m.group(1).rsplit(".", 1)
+    head = re.compile(r"\s*\[\s*" + re.escape(table) + r"\s*\]")
+    top = next((i for i, t in enumerate(lines) if head.match(t)), None)
+    if top is None:
+        return None
+    at = re.compile(r"\s*" + re.escape(key) + r"\s*=")
+    k = next((i for i in range(top + 1, len(lines)) if at.match(lines[i])), None)
+    if k is None:
+        return None
+    n, i = int(m.group(2)), k
+    while i < len(lines) and (i == k or not re.match(r"\s*(\w+\s*=|\[)", lines[i])):
+        n -= lines[i].count("{ ") + lines[i].count("{\n") if "{" in lines[i] else 0
+        if n < 0:
+            return i + 1
+        i += 1
+    return k + 1
 
 
 def load(path: str) -> dict:
