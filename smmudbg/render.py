@@ -256,6 +256,10 @@ def _check(d):
         if s["unread_events"]:
             parts.append(Text(f"  {s['unread_events']} event record(s) not read yet "
                               f"(events {s['smmu']})"))
+    for f in d.get("system") or []:
+        parts.append(Text(f"{f['area']}: {f['subject']}: {f['message']}",
+                          style=BAD if f["severity"] == "error" else ""))
+        parts.append(Text(f"  fix: {f['fix']}", style="bold"))
     for n in d["not_checked"]:
         parts.append(Text(f"not checked: {n}", style=DIM))
     return Group(*parts)

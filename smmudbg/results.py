@@ -472,12 +472,15 @@ class ConsumeEvents(Result):
 
 @dataclass(kw_only=True)
 class Check(Result):
-    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}]."""
+    """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}];
+    system: findings beyond the SMMUs [{area (msi, iort, its, iommufd), severity, subject,
+    message, fix}]."""
     kind = "check"
     smmus: list
     problems: int
     clean: bool
     not_checked: list
+    system: list | None = None
 
 
 @dataclass(kw_only=True)

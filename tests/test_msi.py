@@ -159,3 +159,43 @@ def test_no_its_in_the_system_lands_elsewhere():
     s = Session()                      # the default scenario: no ITS
     r = msi(s, "msi smmu0 0x300 0x8090040 data=0 devid=0x300")   # bypass stream
     broken(r, "region", "this system has no ITS")
+
+
+# -- check ------------------------------------------------------------------------------------
+def test_check_reports_each_broken_msi_path_with_its_fix():
+    s = session(NESTED)
+    assert s.run("check").system == []
+    s.run("inject unmap vm0-s2 0x8090000")
+    found = [f for f in s.run("check").system if f["area"] == "msi"]
+    assert [f["subject"] for f in found] == ["nic0 vector 0", "nic1 vector 0"]
+    assert all("map vm0-s2 0x8090000 0x8090000 4K" in f["fix"] for f in found)
+    assert not any(s.system.gic.pending)          # check looks only
+    assert s.run("check").problems >= 2
+
+
+def test_check_reports_iort_gaps():
+    text = BARE + '''
+[iort]
+its_group = [{ name = "its", its_ids = [0] }]
+smmuv3 = [{ name = "smmu0", base = 0x0905_0000, id_mappings = [{ input_base = 0, count = 0xffff, output_base = 0, output = "its" }] }]
+root_complex = [{ name = "rc", id_mappings = [{ input_base = 0, count = 0xff, output_base = 0, output = "smmu0" }] }]
+'''
+    text = text.replace('devices = [{ device = "nic0"', 'devices = [{ device_id = 0x100')
+    found = session(text).run("check").system
+    assert any(f["area"] == "iort" and "0x100" in f["message"].lower() for f in found), found
+    assert any(f["area"] == "msi" and f["subject"] == "nic0 vector 0" for f in found)
+
+
+def test_check_reports_an_s2_more_than_needed():
+    text = (ROOT / "examples" / "vsmmu-accel.toml").read_text()
+    text = text.replace('hwpt = [{ name = "s2", device = "nic0", ioas = "ioas0", nest_parent = true }]',
+                        'hwpt = [{ name = "s2", device = "nic0", ioas = "ioas0" },\n'
+                        '        { name = "s2b", device = "nic1", ioas = "ioas0" }]')
+    text = text.replace('viommu = [{ name = "vsmmu0", device = "nic0", hwpt = "s2" }]',
+                        'viommu = [{ name = "vsmmu0", device = "nic0", hwpt = "s2" },\n'
+                        '          { name = "vsmmu1", device = "nic1", hwpt = "s2b" }]')
+    text = text.replace('{ viommu = "vsmmu0", device = "nic1", vsid = 0x10 }',
+                        '{ viommu = "vsmmu1", device = "nic1", vsid = 0x10 }')
+    text = text.replace('{ name = "nic1-s1", viommu = "vsmmu0"', '{ name = "nic1-s1", viommu = "vsmmu1"')
+    found = [f for f in session(text).run("check").system if f["area"] == "iommufd"]
+    assert len(found) == 1 and "2 nesting-parent S2s where 1 suffice" in found[0]["message"]

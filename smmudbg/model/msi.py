@@ -147,7 +147,8 @@ def _through_smmu(t, smmu, sid, device_id, address, data, dry) -> dict:
                    f"({', '.join(sysm.smmus)})")
             return t.result()
         r = sysm.smmus[smmu].translate_dry(sid, address, None, access="write")
-        window = (" (in Linux's software-MSI window MSI_IOVA_BASE 0x8000000, 1 MiB)"
+        window = (f"; IOVA {address:#x} is in Linux's software-MSI window (MSI_IOVA_BASE "
+                  f"0x8000000, 1 MiB)"
                   if MSI_IOVA_BASE <= address < MSI_IOVA_BASE + MSI_IOVA_LENGTH else "")
         rmr = _rmr_note(sysm, smmu, sid, address)
         st = sysm.streams.get((smmu, sid))
