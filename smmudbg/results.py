@@ -682,3 +682,15 @@ class Iommufd(Result):
     view: str
     rows: list
     plan: dict | None = None
+
+
+@dataclass(kw_only=True)
+class InjectIort(Result):
+    """`inject iort`: the IORT mapping removed. device, rid (its MSI RID), node,
+    mapping_index, mapping {input_base, count (IDs - 1), output_base, output, single}."""
+    kind = "inject-iort"
+    device: str
+    rid: int
+    node: str
+    mapping_index: int
+    mapping: dict

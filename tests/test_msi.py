@@ -199,3 +199,35 @@ def test_check_reports_an_s2_more_than_needed():
     text = text.replace('{ name = "nic1-s1", viommu = "vsmmu0"', '{ name = "nic1-s1", viommu = "vsmmu1"')
     found = [f for f in session(text).run("check").system if f["area"] == "iommufd"]
     assert len(found) == 1 and "2 nesting-parent S2s where 1 suffice" in found[0]["message"]
+
+
+# -- inject -----------------------------------------------------------------------------------
+def test_inject_its_page_takes_the_doorbell_out_of_the_s2():
+    s = session(NESTED)
+    r = s.run("inject its-page nic0")
+    assert r.inject == "its-page" and r.domain == "vm0-s2" and r.size == 0x1000
+    assert r.new == r.old & ~1 and r.level == 3
+    m = msi(s, "msi nic0 0")
+    broken(m, "smmu", "stage 2", "gDB 0x8090040")
+    assert s.execute(m.fix.split("`")[1]).ok
+    assert msi(s, "msi nic0 0").ok
+
+
+def test_inject_its_page_without_a_stage_2_takes_the_s1_leaf():
+    s = session(BARE)
+    r = s.run("inject its-page nic0")
+    assert r.domain == "nic0-dma" and r.size == 0x1000
+    broken(msi(s, "msi nic0 0"), "smmu", "stage 1", "0x8000040")
+
+
+def test_inject_iort_breaks_the_mapping_the_device_takes():
+    s = session(BARE)
+    r = s.run("inject iort nic0")
+    # QEMU virt's root complex maps the RIDs of pcie.0's buses 0..1 (0x0..0x1ff) to smmu0 first
+    assert (r.node, r.mapping_index) == ("rc", 0)
+    assert (r.mapping["input_base"], r.mapping["count"], r.mapping["output"]) == (0, 0x1FF,
+                                                                               "smmu0")
+    broken(msi(s, "msi nic0 0"), "iort", "rc")
+    assert s.run("iort nic0").path["failure"]
+    s.run("goto 0")                 # before the inject: the mapping is back
+    assert msi(s, "msi nic0 0").ok

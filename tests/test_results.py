@@ -48,12 +48,17 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
             a = dom.spec["maps"][0]["in"]
             out += [f"pt {name} addr={a:#x}"]
     # The system around the SMMUs: IORT, ITS and the MSI path (refused where not modelled).
-    out += ["iort", "its", f"msi {smmu} 0x8 0x8000040 data=0"]
+    out += ["iort", "its", f"msi {smmu} 0x8 0x8000040 data=0", "inject its-page nic9",
+            "inject iort nic9"]
     if sysm.pci is not None:
         for name, d in sysm.pci.devices.items():
             out.append(f"iort {name}")
             if d.msix or d.msi:
                 out += [f"msi {name} 0", f"msi {name} 0 dry"]
+        dev = next((n for n, d in sysm.pci.devices.items() if d.msix or d.msi), None)
+        if dev:
+            out += [f"inject its-page {dev}", f"msi {dev} 0", f"inject iort {dev}",
+                    f"iort {dev}", f"msi {dev} 0", "check", "back", "back", "back"]
     for name in sysm.its:
         out += [f"its {name}", f"its {name} device=0x100"]
     out += ["iommufd"] + ([f"iommufd {v}" for v in ("devices", "ioas", "hwpt", "viommu",
@@ -112,9 +117,10 @@ def test_every_command_result_renders(name, text, tmp_path):
     assert available - used <= {"import qemu"}
     if name == "default":
         # every kind but the import's and the ITS's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import", "its", "iommufd"}, set(KINDS) - kinds
+        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort"}, \
+            set(KINDS) - kinds
     if name == "msi-its.toml":
-        assert {"iort", "its", "msi"} <= kinds
+        assert {"iort", "its", "msi", "inject-iort"} <= kinds
     if name == "vsmmu-accel.toml":
         assert {"iort", "its", "msi", "iommufd"} <= kinds
 

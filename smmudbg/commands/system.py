@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from .. import results as res
 from ..errors import ModelError
 from ..model import msi as msipath
 from ..model.its import TRANSLATER
+from ..arch.fieldtable import fmt
 from ..model.pci import rid_str
 from .registry import CommandError, Flag, Int, Text, command, parse_int
 
@@ -282,3 +283,79 @@ def iommufd(ctx, view=None):
         if "id" in r:
             r["name"] = vmm.name_of(r["id"])
     return res.Iommufd(view=view, rows=_plain(rows), plan=plan)
+
+
+# -- inject: break the MSI path -------------------------------------------------------------------
+STE_FMT = fmt("STE")
+_GRANULE_SHIFT = {0: 12, 1: 16, 2: 14}      # STE.S2TG / CD.TG0: 4K, 64K, 16K
+
+
+@command("inject its-page", Text("device", "a pci device with MSI", metavar="DEVICE",
+                                 complete=_pci_names),
+         Int("vector", "the MSI vector whose doorbell to unmap (default 0)", keyword=True))
+def inject_its_page(ctx, device, vector=None):
+    """Take the ITS doorbell page out of the device's S2 (the nesting parent), or out of its
+    stage 1 when the stream has no stage 2: the leaf that maps the doorbell becomes invalid
+    (Valid=0), without a TLBI. `msi DEVICE VECTOR` then breaks at the SMMU step, and names the
+    one command that maps the page back."""
+    sysm = ctx.system
+    vector = 0 if vector is None else vector
+    try:
+        r = msipath.from_device(sysm, device, vector, dry=True)
+    except ModelError as e:
+        raise CommandError(f"inject its-page: {e}") from None
+    step = next((s for s in r["steps"] if s["what"] == "smmu"), None)
+    if step is None or not step["ok"]:
+        raise CommandError(f"inject its-page: the MSI path of {device} does not translate the "
+                           f"doorbell ({r['failed']}: {r['reason']})")
+    leaves = [w for w in step["walk"] if w["outcome"] in ("page", "block")]
+    s2 = [w for w in leaves if w["stage"] == 2]
+    leaf = (s2 or leaves)[-1]
+    m = sysm.smmus[r["smmu"]]
+    if leaf["stage"] == 2:
+        tg = STE_FMT.decode(m.ste_words(r["sid"]))["S2TG"]
+    else:
+        cd = next(w for w in step["walk"] if w["what"] == "CD")
+        tg = (cd["desc"] >> 6) & 3                          # CD.TG0, bits [7:6]
+    g = _GRANULE_SHIFT.get(tg, 12)
+    size = 1 << (g + (3 - leaf["level"]) * (g - 3))
+    pa, old = leaf["desc_pa"], leaf["desc"]
+    sysm.store_words(pa, [old], [old & ~1])
+    st = sysm.streams.get((r["smmu"], r["sid"]))
+    dom = (st.spec.get("s2") if leaf["stage"] == 2 else
+           (st.spec["cds"][0]["domain"] if st.spec.get("cds") else None)) if st else None
+    addr = r["ipa"] if leaf["stage"] == 2 and r["ipa"] is not None else r["address"]
+    return res.InjectDesc(inject="its-page", domain=dom or f"{r['smmu']} SID {r['sid']:#x}",
+                          desc_addr=leaf["desc_ipa"] if leaf["desc_ipa"] is not None else pa,
+                          desc_pa=pa, level=leaf["level"], size=size, old=old, new=old & ~1,
+                          what=f"the stage-{leaf['stage']} leaf mapping the doorbell "
+                               f"{addr:#x} ({size:#x} bytes) made invalid")
+
+
+@command("inject iort", Text("device", "a pci device", metavar="DEVICE", complete=_pci_names))
+def inject_iort(ctx, device):
+    """Break the IORT ID mapping a device's MSI RID takes at the root complex: the mapping is
+    removed from the node, so the RID (and every RID it covered) reaches no SMMU or ITS.
+    `iort DEVICE`, `msi DEVICE N` and `check` then show the gap."""
+    sysm = ctx.system
+    if sysm.iort is None or sysm.pci is None:
+        raise CommandError("inject iort: this system has no pci/iort")
+    try:
+        path = sysm.iort.explain_device(sysm.pci, device).msi
+    except ModelError as e:
+        raise CommandError(f"inject iort: {e}") from None
+    step = path.steps[0] if path.steps else None
+    if step is None or step.mapping_index is None:
+        raise CommandError(f"inject iort: the RID of {device} takes no mapping already "
+                           f"({path.failure})")
+    node = sysm.iort.nodes[step.node]
+    m = node.mappings[step.mapping_index]
+    sysm.iort.nodes[node.name] = replace(node, mappings=tuple(
+        x for i, x in enumerate(node.mappings) if i != step.mapping_index))
+    return res.InjectIort(device=device, rid=path.rid, node=node.name,
+                          mapping_index=step.mapping_index,
+                          mapping={"input_base": m.input_base, "count": m.count,
+                                   "output_base": m.output_base, "output": m.output,
+                                   "single": m.single},
+                          message=f"removed mapping {step.mapping_index} of {node.name}: "
+                                  f"{m.describe()}")
