@@ -96,3 +96,28 @@ def test_scenario_errors_name_the_key_and_line(old, new, key):
     if "[" in key:
         line = int(str(e.value).split(":")[1])
         assert key.split(".")[-1].split("[")[0] in text.splitlines()[line - 1]
+
+
+def test_accelerated_vsmmu_msi_breaks_without_the_its_page_and_one_command_fixes_it():
+    s = Session(ACCEL, "t")
+    r = s.run("inject its-page nic0")
+    assert r.domain == "s2"                       # the nesting-parent HWPT, by scenario name
+    assert (r.desc_pa, r.size) == (r.desc_addr, 0x1000)
+    m = s.run("msi nic0 0")
+    assert m.failed == "smmu" and "gDB 0x8090040" in m.reason and m.ipa == 0x0809_0040
+    fix = m.fix.split("`")[1]
+    assert fix == "map s2 0x8090000 0x8090000 4K"
+    assert s.execute(fix).ok
+    m = s.run("msi nic0 0")
+    assert (m.intid, m.icid, m.target) == (8192, 0, 0)
+    # nic1 shares the S2: its MSI broke and is fixed with nic0's
+    assert s.run("msi nic1 0").intid == 8200
+    assert s.execute("pt s2 limit=3").ok
+    assert [d["name"] for d in s.run("topology").domains][-1] == "s2"
+
+
+def test_hwpt_names_must_not_clash_with_domains():
+    text = ACCEL.replace('hwpt = [{ name = "s2"', 'hwpt = [{ name = "nic0-dma"').replace(
+        'hwpt = "s2" }', 'hwpt = "nic0-dma" }')
+    with pytest.raises(ScenarioError, match=r"iommufd\.hwpt\[0\]\.name: .*already a \[\[domain\]\]"):
+        System.from_text(text)

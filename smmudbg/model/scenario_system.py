@@ -251,7 +251,11 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
             "sw_msi_start": None if start is None else h._addr(f"{w}.sw_msi_start", start),
             "msi_its": msi_its})
     res["hwpt"] = []
+    domains = {d["name"] for d in out["domain"]}
     for w, e in entries("hwpt", ("name", "device", "ioas", "nest_parent")):
+        if e.get("name") in domains:
+            raise ScenarioError(f"{w}.name: {_show(e['name'])} is already a [[domain]] (a "
+                                f"paging HWPT is also a domain: map, pt, inject unmap)")
         res["hwpt"].append({"name": new_name(w, e, "hwpt"),
                             "device": ref(w, e, "device", "device"),
                             "ioas": ref(w, e, "ioas", "ioas"),

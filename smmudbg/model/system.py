@@ -319,6 +319,12 @@ class System(SystemViews):
             raise ModelError(f"name an ITS: {', '.join(self.its) or 'this system has none'}")
         return self._named(self.its, "ITS", name)
 
+    def add_domain(self, spec: dict, tables) -> Domain:
+        """A translation domain whose tables another model built (an iommufd paging HWPT)."""
+        dom = Domain(spec, tables, None)
+        self.domains[spec["name"]] = dom
+        return dom
+
     def dma_write(self, pa: int, data: bytes, device_id: int | None = None):
         """A device's write at physical pa, carrying the DeviceID the IORT gives it (a doorbell
         write needs it); returns the ItsTranslation when it rang an ITS doorbell."""

@@ -76,8 +76,15 @@ class Vmm:
 
     def _hwpt(self, e):
         flags = IOMMU_HWPT_ALLOC_NEST_PARENT if e["nest_parent"] else 0
-        self.objects[e["name"]] = self.fd.hwpt_alloc(self.id(e["device"]), self.id(e["ioas"]),
-                                                     flags)
+        hw = self.fd.hwpt_alloc(self.id(e["device"]), self.id(e["ioas"]), flags)
+        self.objects[e["name"]] = hw
+        # The HWPT's io-pgtable is a translation domain too, by its scenario name: `pt`, `map`
+        # and `inject unmap` reach it (a `map` writes its tables directly, as a VMM bug or a
+        # fix would, without the IOAS bookkeeping).
+        spec = {"name": e["name"], "smmu": hw.smmu.name, "stage": hw.stage,
+                "asid": getattr(hw, "asid", 0) or 0, "vmid": getattr(hw, "vmid", 0) or 0,
+                "maps": [], "vm": None, "iommufd": True}
+        self.system.add_domain(spec, hw.tables)
 
     def _viommu(self, e):
         self.objects[e["name"]] = self.fd.viommu_alloc(self.id(e["device"]), self.id(e["hwpt"]))
@@ -110,6 +117,8 @@ class Vmm:
             hw = self.objects[e["hwpt"]]
             cfg = "nested" if hasattr(hw, "viommu") else "s2"
             st = self.system.add_stream(dev.smmu.name, dev.sid, cfg, name=dev.name)
+            parent = hw.parent if hasattr(hw, "parent") else hw
+            st.spec["s2"] = self.name_of(parent.id) if parent.stage == 2 else None
             dom = next((n["domain"] for n in self.spec["nested"]
                         if n["name"] == e["hwpt"] and n["domain"]), None)
             if dom:         # the guest's CD table holds one CD (SSID 0) for this domain
