@@ -7,6 +7,8 @@ every check); the ITS tables are checked against the features of that ITS.
 """
 from __future__ import annotations
 
+import re
+
 from ..errors import ModelError, ScenarioError
 from ..errors import brief as _show
 from .iort import Iort
@@ -19,6 +21,27 @@ PAGE_SIZES = (0x1000, 0x4000, 0x10000)       # GITS_BASER<n>.Page_Size: 4, 16, 6
 ITS_FRAME = 0x2_0000                        # control frame + translation frame, 64 KiB each
 
 
+def _short(msg: str) -> str:
+    """A model's error with any very long word (a huge number or name) cut."""
+    return re.sub(r"\S{48,}", lambda m: m.group(0)[:32] + "...", msg)
+
+
+def _from_spec(where, build, spec):
+    """PciTopology / Iort from_spec: their ScenarioErrors name the node; input of a shape
+    they do not expect (a list for a name, ...) is one line naming the table."""
+    try:
+        return build(spec)
+    except ScenarioError as e:
+        raise ScenarioError(_short(str(e))) from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as e:
+        raise ScenarioError(_short(f"{where}: malformed table ({type(e).__name__}: {e})")) \
+            from None
+
+
+def _is_name(v) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
 def normalize(doc: dict, out: dict, h) -> None:
     """Check the system tables of `doc` into `out`. h: the scenario module's helpers."""
     g = h._table("gic", doc.get("gic", {}))
@@ -28,7 +51,7 @@ def normalize(doc: dict, out: dict, h) -> None:
     out["pci"] = None
     topo = None
     if "pci" in doc:
-        topo = PciTopology.from_spec(doc["pci"])   # ScenarioError naming pci.KIND[NAME].KEY
+        topo = _from_spec("pci", PciTopology.from_spec, doc["pci"])   # names pci.KIND[NAME]
         out["pci"] = doc["pci"]
     out["iort"] = _iort(doc, out, topo, h)
     out["its"] = []
@@ -51,7 +74,7 @@ def _iort(doc, out, topo, h):
                             "accel": False}], "legacy_count": False}
     t = h._table("iort", doc["iort"])
     if "derive" not in t:
-        Iort.from_spec(t)                          # every check, naming iort.TYPE[NAME].KEY
+        _from_spec("iort", Iort.from_spec, t)      # every check, naming iort.TYPE[NAME].KEY
         return {"nodes": t}
     h._known("iort", t, ("derive", "legacy_count"))
     if topo is None:
@@ -64,7 +87,7 @@ def _iort(doc, out, topo, h):
         smmu = h._ref(f"{w}.smmu", d.get("smmu"), set(smmus), "SMMU")
         hbs = h._array(f"{w}.host_bridges", d.get("host_bridges", []))
         for k, hb in enumerate(hbs):
-            if hb not in topo.hosts:
+            if not _is_name(hb) or hb not in topo.hosts:
                 raise ScenarioError(f"{w}.host_bridges[{k}]: {_show(hb)} is not a host bridge "
                                     f"(have: {', '.join(topo.hosts)})")
         derive.append({"smmu": smmu, "host_bridges": list(hbs),
@@ -97,7 +120,7 @@ def _its(w, t, pes, topo, h):
         f = ItsFeatures(pes=pes, **feats)
         f.check()
     except (ItsError, TypeError) as e:
-        raise ScenarioError(f"{w}.features: {e}") from None
+        raise ScenarioError(_short(f"{w}.features: {e}")) from None
     tables = {}
     for key, default_pages in (("device_table", 1), ("collection_table", 1)):
         tt = h._table(f"{w}.{key}", t.get(key, {}))
@@ -211,7 +234,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
 
     def ref(w, e, key, kind):
         v = e.get(key)
-        if names.get(v) != kind:
+        if not _is_name(v) or names.get(v) != kind:
             have = [n for n, k in names.items() if k == kind]
             raise ScenarioError(f"{w}.{key}: {_show(v)} is not an iommufd {kind} declared "
                                 f"before (have: {', '.join(have) or 'none'})")
@@ -241,7 +264,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         sid = h._bounded(f"{w}.sid", e["sid"], 0, (1 << log2) - 1,
                          f" (the stream table of {smmu} holds 2^{log2} StreamIDs)")
         msi_its = e.get("msi_its")
-        if msi_its is not None and msi_its not in its:
+        if msi_its is not None and (not _is_name(msi_its) or msi_its not in its):
             raise ScenarioError(f"{w}.msi_its: {_show(msi_its)} is not an [[its]]")
         start = e.get("sw_msi_start")
         res["devices"].append({
@@ -253,7 +276,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
     res["hwpt"] = []
     domains = {d["name"] for d in out["domain"]}
     for w, e in entries("hwpt", ("name", "device", "ioas", "nest_parent")):
-        if e.get("name") in domains:
+        if _is_name(e.get("name")) and e["name"] in domains:
             raise ScenarioError(f"{w}.name: {_show(e['name'])} is already a [[domain]] (a "
                                 f"paging HWPT is also a domain: map, pt, inject unmap)")
         res["hwpt"].append({"name": new_name(w, e, "hwpt"),
@@ -274,11 +297,11 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
     res["nested"] = []
     for w, e in entries("nested", ("name", "viommu", "device", "config", "domain")):
         cfg = e.get("config", "s1")
-        if cfg not in NESTED_CONFIGS:
+        if not _is_name(cfg) or cfg not in NESTED_CONFIGS:
             raise ScenarioError(f"{w}.config: {_show(cfg)} is not one of "
                                 f"{', '.join(NESTED_CONFIGS)} (the vSTE's Config)")
         dom = e.get("domain")
-        if cfg == "s1" and dom not in s1doms:
+        if cfg == "s1" and (not _is_name(dom) or dom not in s1doms):
             raise ScenarioError(f"{w}.domain: {_show(dom)} is not a stage-1 domain with its "
                                 f"tables in a VM (the guest's S1 the vSTE points at)")
         res["nested"].append({"name": new_name(w, e, "hwpt"),
