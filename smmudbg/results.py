@@ -533,12 +533,15 @@ class ConsumeEvents(Result):
 class Check(Result):
     """`check`: smmus [{smmu, stale, hazards, illegal, errors, unread_events, problems}];
     stale: [{kind (STE/CD/TLB), key, problem, fix (the invalidation), command [name, fields],
-    fix_commands (the lines that fix it: `cmd SMMU invalidation`, `cmd SMMU CMD_SYNC`)}]."""
+    fix_commands (the lines that fix it: `cmd SMMU invalidation`, `cmd SMMU CMD_SYNC`)}].
+    system: findings beyond the SMMUs [{area (msi, iort, its, iommufd), severity, subject,
+    message, fix}]."""
     kind = "check"
     smmus: list
     problems: int
     clean: bool
     not_checked: list
+    system: list | None = None
 
 
 @dataclass(kw_only=True)
@@ -766,3 +769,115 @@ class View(Result):
     view: str
     system: str
     description: str
+
+
+# ---------------------------------------------------------------------------------------------
+# the system around the SMMUs: IORT, ITS, MSI path
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Iort(Result):
+    """The IORT (`iort`), or one ID's path through it (`iort DEVICE`, `iort SEG:RID`).
+
+    revision; derived: built as QEMU's virt machine writes it (no iort table in the scenario);
+    nodes: [{name, type, mappings: [{input_base, count (IDs - 1), output_base, output, single}],
+    its_ids, segment, base, ranges: [{base, length}]}]; devices: [{device, bdf, rid, msi_rid,
+    stream_ids, device_id, failure}]; findings: [{severity, node, message, fix}] (Iort.check).
+    path (an ID explained, else null): {device, bdf, segment, rid, msi_rid, aliases: [{rid,
+    reason, smmu, stream_id, failure}], steps: [{node, type, input_id, mapping (index),
+    output_id, output_node, note, failure, fix}], smmu, stream_id, its_group, device_id,
+    failure, fix}."""
+    kind = "iort"
+    revision: int | None
+    derived: bool
+    nodes: list
+    devices: list
+    findings: list
+    path: dict | None = None
+
+
+@dataclass(kw_only=True)
+class Its(Result):
+    """A GICv3 ITS (`its`). name, base, translater (GITS_TRANSLATER address), enabled,
+    stalled; registers: {GITS_*: value}; tables: [{n, kind, valid, indirect, page_size,
+    entry_size, base, pages, capacity}]; collections: [{icid, target}] (valid CTEs);
+    mappings: [{device_id, event_id, intid, icid, target}] (valid ITEs, or one device's with
+    device=N); device: null or {device_id, steps: [{what, index, address, raw, fields,
+    outcome, ok}]} (the DTE read); pending: [{target, intids}]; commands: commands processed;
+    errors: [{offset, name, error, reason}] (failed commands)."""
+    kind = "its"
+    name: str
+    base: int
+    translater: int
+    enabled: bool
+    stalled: bool
+    registers: dict
+    tables: list
+    collections: list
+    mappings: list
+    device: dict | None
+    pending: list
+    commands: int
+    errors: list
+
+
+@dataclass(kw_only=True)
+class Msi(Result):
+    """One MSI write followed from the device to its LPI (`msi`).
+
+    device, vector, rid (the MSI RID), smmu, sid (StreamID), device_id (ITS DeviceID), address
+    (the IOVA written: gIOVA when nested), msi_data (the data written: the EventID), ipa (gDB), pa (hDB), region
+    (what the write lands on), its, intid (LPI), icid (collection), target (redistributor);
+    ok; failed (the step that broke: msi, iort, smmu, region, its), reason, fix.
+    steps: [{what, ok, reason, fix, input, output, detail, ...}]: msi {data, kind}; iort
+    {nodes: [{node, type, input_id, mapping, output_id, output_node, note, failure}]}; smmu
+    {ipa, stream, fault, walk: the walk's steps}; region {region}; its {event_id, error_code,
+    its_steps: [{what, index, address, raw, fields, outcome, ok}]}."""
+    kind = "msi"
+    device: str | None
+    vector: int | None
+    rid: int | None
+    smmu: str | None
+    sid: int | None
+    device_id: int | None
+    address: int | None
+    msi_data: int | None
+    ipa: int | None
+    pa: int | None
+    region: str | None
+    its: str | None
+    intid: int | None
+    icid: int | None
+    target: int | None
+    ok: bool
+    failed: str | None
+    reason: str | None
+    fix: str | None
+    steps: list
+
+
+@dataclass(kw_only=True)
+class Iommufd(Result):
+    """The scenario's iommufd objects (`iommufd`). view: explain, devices, ioas, hwpt, viommu
+    or vdevice; rows: the objects of the view, with the names the scenario gave them (name):
+    explain [{device, smmu, sid, hwpt, s2, shared_with, reason}], devices [{id, name, smmu,
+    sid, canwbs, hwpt}], ioas [{id, areas: [{iova, length, ...}], reserved, ...}], hwpt [{id,
+    type, smmu, nest_parent, ioas, vmid, root, ..., devices}], viommu [{id, smmu, parent, vmid,
+    vdevices, veventq}], vdevice [{id, viommu, device, vsid, psid}]. plan (explain only): the
+    S2 sharing decision for the devices (plan_s2): {s2s: [[label, [devices]]], choices:
+    [{device, smmu, s2, reason}]}."""
+    kind = "iommufd"
+    view: str
+    rows: list
+    plan: dict | None = None
+
+
+@dataclass(kw_only=True)
+class InjectIort(Result):
+    """`inject iort`: the IORT mapping removed. device, rid (its MSI RID), node,
+    mapping_index, mapping {input_base, count (IDs - 1), output_base, output, single}."""
+    kind = "inject-iort"
+    device: str
+    rid: int
+    node: str
+    mapping_index: int
+    mapping: dict

@@ -57,6 +57,22 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         if dom.spec["maps"]:
             a = dom.spec["maps"][0]["in"]
             out += [f"pt {name} addr={a:#x}"]
+    # The system around the SMMUs: IORT, ITS and the MSI path (refused where not modelled).
+    out += ["iort", "its", f"msi {smmu} 0x8 0x8000040 data=0", "inject its-page nic9",
+            "inject iort nic9"]
+    if sysm.pci is not None:
+        for name, d in sysm.pci.devices.items():
+            out.append(f"iort {name}")
+            if d.msix or d.msi:
+                out += [f"msi {name} 0", f"msi {name} 0 dry"]
+        dev = next((n for n, d in sysm.pci.devices.items() if d.msix or d.msi), None)
+        if dev:
+            out += [f"inject its-page {dev}", f"msi {dev} 0", f"inject iort {dev}",
+                    f"iort {dev}", f"msi {dev} 0", "check", "back", "back", "back"]
+    for name in sysm.its:
+        out += [f"its {name}", f"its {name} device=0x100"]
+    out += ["iommufd"] + ([f"iommufd {v}" for v in ("devices", "ioas", "hwpt", "viommu",
+                                                     "vdevice")] if sysm.iommufd else [])
     out += ["expect ok", "history", "history 2"]
     # Changes, on the first device with a CD and the first domain with a mapping.
     dev = next((n for n, st in sysm.devices.items() if st.spec["cds"]), None)
@@ -110,8 +126,13 @@ def test_every_command_result_renders(name, text, tmp_path):
     available = {n for n, c in REGISTRY.commands.items() if c.available is None}
     assert available - used <= {"import qemu"} | ATTACH_COMMANDS
     if name == "default":
-        # every kind but the import's and attach's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import"} | ATTACH_KINDS, set(KINDS) - kinds
+        # every kind but the import's, attach's and the ITS's appears on the default scenario
+        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort"} | ATTACH_KINDS, \
+            set(KINDS) - kinds
+    if name == "msi-its.toml":
+        assert {"iort", "its", "msi", "inject-iort"} <= kinds
+    if name == "vsmmu-accel.toml":
+        assert {"iort", "its", "msi", "iommufd"} <= kinds
 
 
 def test_import_result_renders():

@@ -8,6 +8,7 @@ file is executed. Every size, address and count is checked here, against the arc
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from importlib import resources
 
@@ -18,6 +19,7 @@ from ..arch.smmuv3.geometry import CD_LEAF_BITS, L1_SIZE, SPLITS, STE_SIZE
 from ..errors import ScenarioError
 from ..errors import brief as _show
 from ..textfile import read_text
+from . import scenario_system as _system
 from .smmu import DEFAULT_FEATURES
 
 # Scenario spellings of STE.Config, S1DSS and S1Fmt, with the values the field tables give them.
@@ -193,7 +195,8 @@ def normalize(doc: dict) -> dict:
     Every size and address is checked against the architecture (and the model's bounds above)
     here, before anything is allocated."""
     doc = _table("scenario", doc)
-    _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream"))
+    _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream",
+                             "gic", "pci", "iort", "its", "iommufd"))
     out = {"name": _label("name", doc.get("name", "unnamed")),
            "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}
@@ -361,6 +364,9 @@ def normalize(doc: dict) -> dict:
             "cd_table": {"format": cdfmt, "s1cdmax": s1cdmax}})
     for f in fits:
         _fits(*f)
+    # The system around the SMMUs: GIC, PCI topology, IORT and ITSes (scenario_system.py).
+    _system.normalize(doc, out, sys.modules[__name__])
+    _system.check_names(out)
     return out
 
 
@@ -411,15 +417,25 @@ def _line_of(text: str, message: str) -> int | None:
     """The line an error's key path (`stream[2].cd_table.s1cdmax: ...`) is on, found in the
     text: the [[stream]] header of that index, then the first line of its block that sets the
     deepest key named (inline tables are on one line). None when the path is not found."""
-    m = re.match(r"(\w+)\[(\d+)\]((?:\.\w+|\[\d+\])*)", message)
+    m = re.match(r"([\w.]+)\[([^\]]+)\]((?:\.\w+|\[\d+\])*)", message)
     if not m:
         return None
     lines = text.splitlines()
     header = re.compile(r"\s*\[\[\s*" + re.escape(m.group(1)) + r"\s*\]\]")
     starts = [i for i, t in enumerate(lines) if header.match(t)]
-    if int(m.group(2)) >= len(starts):
-        return None
-    first = starts[int(m.group(2))]
+    if not starts and "." in m.group(1) and m.group(2).isdigit():
+        return _inline_line(lines, m)
+    if m.group(2).isdigit():
+        if int(m.group(2)) >= len(starts):
+            return None
+        first = starts[int(m.group(2))]
+    else:       # pci and iort nodes are named by their name: `pci.device[nvme0].msix`
+        named = re.compile(r"\s*name\s*=\s*[\"']" + re.escape(m.group(2)) + r"[\"']")
+        first = next((i for i in starts for t in lines[i + 1:next(
+            (j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith("[")),
+            len(lines))] if named.match(t)), None)
+        if first is None:
+            return None
     end = next((i for i in range(first + 1, len(lines)) if lines[i].lstrip().startswith("[")),
                len(lines))
     found = first
@@ -430,6 +446,27 @@ def _line_of(text: str, message: str) -> int | None:
             break
         found = hit
     return found + 1
+
+
+def _inline_line(lines, m) -> int | None:
+    """`iommufd.hwpt[1].ioas` in `[iommufd]` with `hwpt = [{...}, {...}]`, one entry a line:
+    the line of the entry (the n-th line with a `{` from `hwpt =` on), or of `hwpt =`."""
+    table, key = m.group(1).rsplit(".", 1)
+    head = re.compile(r"\s*\[\s*" + re.escape(table) + r"\s*\]")
+    top = next((i for i, t in enumerate(lines) if head.match(t)), None)
+    if top is None:
+        return None
+    at = re.compile(r"\s*" + re.escape(key) + r"\s*=")
+    k = next((i for i in range(top + 1, len(lines)) if at.match(lines[i])), None)
+    if k is None:
+        return None
+    n, i = int(m.group(2)), k
+    while i < len(lines) and (i == k or not re.match(r"\s*(\w+\s*=|\[)", lines[i])):
+        n -= lines[i].count("{ ") + lines[i].count("{\n") if "{" in lines[i] else 0
+        if n < 0:
+            return i + 1
+        i += 1
+    return k + 1
 
 
 def load(path: str) -> dict:

@@ -15,6 +15,7 @@ from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.geometry import cd_table
 from ..errors import ModelError, ScenarioError
 from . import scenario as sc
+from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
 from .views import SystemViews
 
@@ -76,6 +77,7 @@ class System(SystemViews):
         self.domains: dict[str, Domain] = {}
         self.streams: dict[tuple[str, int], Stream] = {}
         self.devices: dict[str, Stream] = {}
+        self.platform = None        # GIC, PCI, IORT, ITSes (platform.py), built after streams
         try:
             self._build()
         except (BuildError, MemFault, ValueError, ModelError) as e:
@@ -147,6 +149,7 @@ class System(SystemViews):
         for s in self.spec["stream"]:
             for i in range(s["count"]):
                 self._build_stream(s, s["sid"] + i)
+        self.platform = Platform(self, self.spec)
 
     # SMMUv3 register file: Page 0 and Page 1, 64 KiB each (IHI 0070 6.1).
     SMMU_MMIO_SIZE = 0x2_0000
@@ -286,3 +289,43 @@ class System(SystemViews):
 
     def vm(self, name: str) -> Vm:
         return self._named(self.vms, "VM", name)
+
+    # -- the platform around the SMMUs (platform.py) ---------------------------------------------
+    @property
+    def pci(self):
+        return self.platform.pci if self.platform else None
+
+    @property
+    def iort(self):
+        return self.platform.iort if self.platform else None
+
+    @property
+    def its(self) -> dict:
+        return self.platform.its if self.platform else {}
+
+    @property
+    def iommufd(self):
+        """The scenario's iommufd objects (model/vmm.py Vmm: .fd, .objects by name) or None."""
+        return self.platform.vmm if self.platform else None
+
+    @property
+    def gic(self):
+        return self.platform.gic if self.platform else None
+
+    def its_named(self, name: str | None = None):
+        if name is None:
+            if len(self.its) == 1:
+                return next(iter(self.its.values()))
+            raise ModelError(f"name an ITS: {', '.join(self.its) or 'this system has none'}")
+        return self._named(self.its, "ITS", name)
+
+    def add_domain(self, spec: dict, tables) -> Domain:
+        """A translation domain whose tables another model built (an iommufd paging HWPT)."""
+        dom = Domain(spec, tables, None)
+        self.domains[spec["name"]] = dom
+        return dom
+
+    def dma_write(self, pa: int, data: bytes, device_id: int | None = None):
+        """A device's write at physical pa, carrying the DeviceID the IORT gives it (a doorbell
+        write needs it); returns the ItsTranslation when it rang an ITS doorbell."""
+        return self.platform.dma_write(pa, data, device_id)

@@ -1,0 +1,361 @@
+"""Commands over the system around the SMMUs: the IORT, the ITS and the MSI path."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, replace
+
+from .. import results as res
+from ..errors import ModelError
+from ..model import msi as msipath
+from ..model.its import TRANSLATER
+from ..arch.fieldtable import fmt
+from ..model.pci import rid_str
+from .registry import CommandError, Flag, Int, Text, command, parse_int
+
+
+def _pci_names(ctx, args):
+    p = ctx.system.pci
+    return list(p.devices) if p else []
+
+
+def _its_names(ctx, args):
+    return list(ctx.system.its)
+
+
+def _targets(ctx, args):
+    return _pci_names(ctx, args) + list(ctx.system.smmus)
+
+
+# -- iort -----------------------------------------------------------------------------------------
+def _node_row(n) -> dict:
+    return {"name": n.name, "type": n.type,
+            "mappings": [{"input_base": m.input_base, "count": m.count,
+                          "output_base": m.output_base, "output": m.output,
+                          "single": m.single} for m in n.mappings],
+            "its_ids": list(getattr(n, "its_ids", ()) or ()),
+            "segment": getattr(n, "segment", None), "base": getattr(n, "base", None),
+            "ranges": [{"base": r.base, "length": r.length} for r in getattr(n, "ranges", ())]}
+
+
+def _steps(path) -> list:
+    return [{"node": s.node, "type": s.node_type, "input_id": s.input_id,
+             "mapping": s.mapping_index, "output_id": s.output_id, "output_node": s.output_node,
+             "note": s.note, "failure": s.failure, "fix": s.fix} for s in path.steps]
+
+
+def _path(path, device=None) -> dict:
+    return {"device": device, "bdf": None, "segment": path.segment, "rid": path.rid,
+            "msi_rid": path.rid, "aliases": [], "steps": _steps(path), "smmu": path.smmu,
+            "stream_id": path.stream_id, "its_group": path.its_group,
+            "device_id": path.device_id, "failure": path.failure, "fix": path.fix}
+
+
+def _parse_rid(text: str) -> tuple[int, int]:
+    """SEG:RID, BB:DD.F, SSSS:BB:DD.F or a RID: (segment, rid)."""
+    m = re.fullmatch(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])",
+                     text)
+    if m:
+        seg = int(m.group(1), 16) if m.group(1) else 0
+        return seg, int(m.group(2), 16) << 8 | int(m.group(3), 16) << 3 | int(m.group(4))
+    seg, _, rid = text.rpartition(":")
+    try:
+        return (parse_int(seg) if seg else 0), parse_int(rid)
+    except ValueError:
+        raise CommandError(f"iort: {text!r} is not a pci device, SEG:RID or BB:DD.F") from None
+
+
+@command("iort", Text("target", "a pci device, SEG:RID, BB:DD.F or a RID", optional=True,
+                      metavar="DEVICE|SEG:RID", complete=_pci_names), pure=True)
+def iort(ctx, target=None):
+    """IORT ID mappings: RID -> SMMU StreamID -> ITS DeviceID, as Linux resolves them.
+
+    iort                    every node and mapping, each PCI device's StreamIDs and DeviceID,
+                            and the consistency findings (Iort.check) with their fixes
+    iort DEVICE             a PCI device: its DMA aliases (pci_for_each_dma_alias) with their
+                            StreamIDs, and its MSI RID through each node to the DeviceID
+    iort SEG:RID | BB:DD.F  one requester ID of a segment through the table
+
+    Each step names the node, the mapping used (index; count is the number of IDs minus one,
+    as in the table) and the ID out, or why it failed and the fix."""
+    sysm = ctx.system
+    t = sysm.iort
+    if t is None:
+        return res.Iort(revision=None, derived=False, nodes=[], devices=[], findings=[],
+                        message="this system has no IORT (no pci or iort table)")
+    pci = sysm.pci
+    derived = "derive" in (sysm.spec.get("iort") or {})
+    nodes = [_node_row(n) for n in t.nodes.values()]
+    devices, path = [], None
+    if pci is not None:
+        for name, d in pci.devices.items():
+            if d.is_bridge:
+                continue
+            dp = t.explain_device(pci, name)
+            devices.append({"device": name, "bdf": dp.bdf, "rid": d.rid, "msi_rid": dp.msi_rid,
+                            "stream_ids": [[a.smmu, a.stream_id] for a in dp.aliases],
+                            "device_id": dp.msi.device_id, "failure": dp.failure})
+    if target is not None:
+        if pci is not None and target in pci.devices:
+            dp = t.explain_device(pci, target)
+            path = _path(dp.msi, target)
+            path.update(bdf=dp.bdf, rid=pci.rid(target), msi_rid=dp.msi_rid,
+                        aliases=[{"rid": a.rid, "reason": a.reason, "smmu": a.smmu,
+                                  "stream_id": a.stream_id, "failure": a.failure}
+                                 for a in dp.aliases],
+                        failure=dp.failure, fix=dp.fix)
+        else:
+            seg, rid = _parse_rid(target)
+            path = _path(t.explain(rid, seg))
+            path["bdf"] = f"{seg:04x}:{rid_str(rid)}" if rid <= 0xFFFF else None
+    findings = [asdict(f) for f in t.check(pci)]
+    return res.Iort(revision=t.revision, derived=derived, nodes=nodes, devices=devices,
+                    findings=findings, path=path)
+
+
+# -- its ------------------------------------------------------------------------------------------
+@command("its", Text("name", "an ITS by name", optional=True, metavar="ITS",
+                     complete=_its_names),
+         Int("device", "a DeviceID: its DTE and ITT mappings", keyword=True, hi=(1 << 32) - 1),
+         pure=True)
+def its(ctx, name=None, device=None):
+    """A GICv3 ITS: registers, tables, collections, mapped events and pending LPIs.
+
+    its [ITS] [device=N]
+
+    registers  GITS_CTLR, TYPER, CBASER, CWRITER, CREADR, BASER0..7 as the ITS holds them
+    tables     the device and collection tables as GITS_BASER<n> describe them
+    collections valid collections (ICID -> target redistributor)
+    mappings   every valid ITE: DeviceID, EventID -> LPI INTID, collection, target
+    pending    LPIs pending on each redistributor (raised by MSI writes: `msi`)
+    With device=N only that DeviceID's events are listed, and its DTE read is shown."""
+    sysm = ctx.system
+    if not sysm.its:
+        raise CommandError("its: this system has no ITS (add an [[its]] table)")
+    try:
+        i = sysm.its_named(name)
+    except ModelError as e:
+        raise CommandError(f"its: {e}") from None
+    regs = {n: i.read(n) for n in i.regs}
+    tables = []
+    for kind in ("Devices", "Collections"):
+        tb = i.table(kind)
+        if tb is not None:
+            tables.append({**asdict(tb), "capacity": tb.capacity})
+    maps = [{"device_id": d, "event_id": e, "intid": n, "icid": c, "target": t}
+            for d, e, n, c, t in i.mappings() if device is None or d == device]
+    colls = []
+    ct = i.table("Collections")
+    n_coll = min(1 << i.features.cidbits, max(ct.capacity if ct else 0, i.features.hcc))
+    for icid in range(min(n_coll, 1 << 16)):
+        try:
+            colls.append({"icid": icid, "target": i.lookup_collection(icid, [])})
+        except Exception:       # not valid / out of range: not listed
+            continue
+    dev = None
+    if device is not None:
+        steps = []
+        try:
+            i.lookup_device(device, steps)
+        except Exception:       # the steps say why (invalid, out of range, abort)
+            pass
+        dev = {"device_id": device,
+               "steps": [{"what": s.what, "index": s.index, "address": s.address, "raw": s.raw,
+                          "fields": dict(s.fields), "outcome": s.outcome, "ok": s.ok}
+                         for s in steps]}
+    pending = [{"target": pe, "intids": sorted(p)} for pe, p in enumerate(i.gic.pending) if p]
+    errors = [{"offset": c.offset, "name": c.name, "error": c.error, "reason": c.reason}
+              for c in i.log if not c.ok]
+    return res.Its(name=i.name, base=i.base, translater=i.base + TRANSLATER, enabled=i.enabled,
+                   stalled=i.stalled, registers=regs, tables=tables, collections=colls,
+                   mappings=maps, device=dev, pending=pending, commands=len(i.log),
+                   errors=errors)
+
+
+# -- msi ------------------------------------------------------------------------------------------
+@command("msi", Text("target", "a pci device, or an SMMU", metavar="DEVICE|SMMU",
+                     complete=_targets),
+         Text("b", "the vector, or the StreamID", metavar="VECTOR|SID"),
+         Text("address", "the doorbell IOVA the device writes (raw form)", optional=True,
+              metavar="ADDRESS"),
+         Int("data", "the MSI data (EventID) of a raw write", keyword=True,
+             hi=(1 << 32) - 1),
+         Int("devid", "the ITS DeviceID of a raw write (default: the StreamID through the "
+                      "IORT)", keyword=True, hi=(1 << 32) - 1),
+         Flag("dry", "put the LPI pending state back afterwards"))
+def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
+    """Follow an MSI from a device to its LPI: gIOVA -> gDB -> hDB -> ITS -> LPI.
+
+    msi DEVICE VECTOR                      the vector's message as its driver programmed it
+    msi SMMU SID ADDRESS data=N [devid=N]  a raw write (the doorbell IOVA and the MSI data,
+                                           as on an imported dump)
+
+    Steps: msi (the message and the MSI RID) -> iort (RID -> StreamID -> DeviceID, node by
+    node) -> smmu (the walk's dry translation: STE, stage 1 gIOVA -> gDB, stage 2 gDB -> hDB)
+    -> region (what the write lands on: it must be an ITS's GITS_TRANSLATER) -> its (DeviceID
+    and EventID = the data: DTE, ITE, CTE -> LPI INTID, collection, target redistributor).
+    A broken path stops at the failing step with the reason and the fix. The write is made:
+    the LPI becomes pending on its target (see `its`), unless dry."""
+    sysm = ctx.system
+    try:
+        if address is None:
+            if data is not None or devid is not None:
+                raise CommandError("msi: data= and devid= are for the raw form: msi SMMU SID "
+                                   "ADDRESS data=N")
+            try:
+                vector = parse_int(b)
+            except ValueError:
+                raise CommandError(f"msi: vector: {b!r} is not a number") from None
+            r = msipath.from_device(sysm, target, vector, dry=dry)
+        else:
+            if target not in sysm.smmus:
+                raise CommandError(f"msi: {target!r} is not an SMMU (raw form: msi SMMU SID "
+                                   f"ADDRESS data=N)")
+            try:
+                sid, addr = parse_int(b), parse_int(address)
+            except ValueError:
+                raise CommandError(f"msi: {b!r} / {address!r}: SID and ADDRESS are numbers") \
+                    from None
+            if data is None:
+                raise CommandError("msi: a raw write needs data=N (the MSI data: the EventID)")
+            if sid >> 32 or addr >> 64:
+                raise CommandError("msi: SID is 32 bits and ADDRESS 64 bits")
+            r = msipath.raw(sysm, target, sid, addr, data, devid, dry=dry)
+    except ModelError as e:
+        raise CommandError(f"msi: {e}") from None
+    msg = (f"LPI {r['intid']} (collection {r['icid']}) on redistributor {r['target']}"
+           if r["ok"] else f"broken at {r['failed']}: {r['reason']}")
+    return res.Msi(message=msg, **{k: v for k, v in r.items()})
+
+
+# -- iommufd --------------------------------------------------------------------------------------
+VIEWS = ("explain", "devices", "ioas", "hwpt", "viommu", "vdevice")
+
+
+def _plain(v):
+    """Dataclass rows as JSON data: tuples become lists."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+@command("iommufd", Text("view", "explain (default), devices, ioas, hwpt, viommu, vdevice",
+                         optional=True, metavar="VIEW", complete=lambda c, a: list(VIEWS)),
+         pure=True)
+def iommufd(ctx, view=None):
+    """iommufd objects: IOAS, nesting-parent HWPT, nested HWPT, vIOMMU, vDEVICE.
+
+    iommufd [explain]   which HWPT each device uses, the S2 behind it, who shares it and why,
+                        and the S2 sharing decision (one nesting-parent S2 per SMMU unless
+                        a device's coherency or a read-only-S2 erratum forces another)
+    iommufd devices | ioas | hwpt | viommu | vdevice   the objects of that kind
+
+    The objects are the scenario's [iommufd] table, created through the modelled ioctls with
+    the kernel's checks (docs/iommufd.md); rows carry the scenario's names."""
+    from ..model.iommufd import DeviceNeed, IommuCaps, plan_s2
+    view = view or "explain"
+    if view not in VIEWS:
+        raise CommandError(f"iommufd: {view!r} is not one of {', '.join(VIEWS)}")
+    vmm = ctx.system.iommufd
+    if vmm is None:
+        raise CommandError("iommufd: this system has no iommufd objects (add an [iommufd] "
+                           "table)")
+    fd = vmm.fd
+    plan = None
+    if view == "explain":
+        rows = [asdict(x) for x in fd.explain()]
+        devs = [d for d in fd.objects.values() if type(d).__name__ == "Device"]
+        p = plan_s2([DeviceNeed(d.name, d.smmu.name, d.canwbs) for d in devs],
+                    {d.smmu.name: IommuCaps.from_smmu(d.smmu) for d in devs})
+        plan = _plain(asdict(p))
+    elif view == "devices":
+        rows = [asdict(x) for x in fd.devices()]
+    elif view == "ioas":
+        rows = [asdict(o.info()) for o in fd.objects.values() if type(o).__name__ == "Ioas"]
+    elif view == "hwpt":
+        rows = [asdict(x) for x in fd.hwpts()]
+    elif view == "viommu":
+        rows = [asdict(x) for x in fd.viommus()]
+    else:
+        rows = [asdict(x) for x in fd.vdevices()]
+    for r in rows:
+        if "id" in r:
+            r["name"] = vmm.name_of(r["id"])
+    return res.Iommufd(view=view, rows=_plain(rows), plan=plan)
+
+
+# -- inject: break the MSI path -------------------------------------------------------------------
+STE_FMT = fmt("STE")
+_GRANULE_SHIFT = {0: 12, 1: 16, 2: 14}      # STE.S2TG / CD.TG0: 4K, 64K, 16K
+
+
+@command("inject its-page", Text("device", "a pci device with MSI", metavar="DEVICE",
+                                 complete=_pci_names),
+         Int("vector", "the MSI vector whose doorbell to unmap (default 0)", keyword=True))
+def inject_its_page(ctx, device, vector=None):
+    """Take the ITS doorbell page out of the device's S2 (the nesting parent), or out of its
+    stage 1 when the stream has no stage 2: the leaf that maps the doorbell becomes invalid
+    (Valid=0), without a TLBI. `msi DEVICE VECTOR` then breaks at the SMMU step, and names the
+    one command that maps the page back."""
+    sysm = ctx.system
+    vector = 0 if vector is None else vector
+    try:
+        r = msipath.from_device(sysm, device, vector, dry=True)
+    except ModelError as e:
+        raise CommandError(f"inject its-page: {e}") from None
+    step = next((s for s in r["steps"] if s["what"] == "smmu"), None)
+    if step is None or not step["ok"]:
+        raise CommandError(f"inject its-page: the MSI path of {device} does not translate the "
+                           f"doorbell ({r['failed']}: {r['reason']})")
+    leaves = [w for w in step["walk"] if w["outcome"] in ("page", "block")]
+    s2 = [w for w in leaves if w["stage"] == 2]
+    leaf = (s2 or leaves)[-1]
+    m = sysm.smmus[r["smmu"]]
+    if leaf["stage"] == 2:
+        tg = STE_FMT.decode(m.ste_words(r["sid"]))["S2TG"]
+    else:
+        cd = next(w for w in step["walk"] if w["what"] == "CD")
+        tg = (cd["desc"] >> 6) & 3                          # CD.TG0, bits [7:6]
+    g = _GRANULE_SHIFT.get(tg, 12)
+    size = 1 << (g + (3 - leaf["level"]) * (g - 3))
+    pa, old = leaf["desc_pa"], leaf["desc"]
+    sysm.store_words(pa, [old], [old & ~1])
+    st = sysm.streams.get((r["smmu"], r["sid"]))
+    dom = (st.spec.get("s2") if leaf["stage"] == 2 else
+           (st.spec["cds"][0]["domain"] if st.spec.get("cds") else None)) if st else None
+    addr = r["ipa"] if leaf["stage"] == 2 and r["ipa"] is not None else r["address"]
+    return res.InjectDesc(inject="its-page", domain=dom or f"{r['smmu']} SID {r['sid']:#x}",
+                          desc_addr=leaf["desc_ipa"] if leaf["desc_ipa"] is not None else pa,
+                          desc_pa=pa, level=leaf["level"], size=size, old=old, new=old & ~1,
+                          what=f"the stage-{leaf['stage']} leaf mapping the doorbell "
+                               f"{addr:#x} ({size:#x} bytes) made invalid")
+
+
+@command("inject iort", Text("device", "a pci device", metavar="DEVICE", complete=_pci_names))
+def inject_iort(ctx, device):
+    """Break the IORT ID mapping a device's MSI RID takes at the root complex: the mapping is
+    removed from the node, so the RID (and every RID it covered) reaches no SMMU or ITS.
+    `iort DEVICE`, `msi DEVICE N` and `check` then show the gap."""
+    sysm = ctx.system
+    if sysm.iort is None or sysm.pci is None:
+        raise CommandError("inject iort: this system has no pci/iort")
+    try:
+        path = sysm.iort.explain_device(sysm.pci, device).msi
+    except ModelError as e:
+        raise CommandError(f"inject iort: {e}") from None
+    step = path.steps[0] if path.steps else None
+    if step is None or step.mapping_index is None:
+        raise CommandError(f"inject iort: the RID of {device} takes no mapping already "
+                           f"({path.failure})")
+    node = sysm.iort.nodes[step.node]
+    m = node.mappings[step.mapping_index]
+    sysm.iort.nodes[node.name] = replace(node, mappings=tuple(
+        x for i, x in enumerate(node.mappings) if i != step.mapping_index))
+    return res.InjectIort(device=device, rid=path.rid, node=node.name,
+                          mapping_index=step.mapping_index,
+                          mapping={"input_base": m.input_base, "count": m.count,
+                                   "output_base": m.output_base, "output": m.output,
+                                   "single": m.single},
+                          message=f"removed mapping {step.mapping_index} of {node.name}: "
+                                  f"{m.describe()}")
