@@ -284,8 +284,14 @@ class SystemViews:
             raise ModelError(f"map {name}: {e}") from None
 
     def unmap_range(self, name: str, iova: int, size: int) -> int:
+        tables = self.domain(name).tables
+        if iova + size > 1 << tables.ias:
+            # (the tables index only the low IAS bits: beyond them unmap would wrap around
+            # and walk the same tables again and again)
+            raise ModelError(f"unmap {name}: {iova:#x}+{size:#x} exceeds the {tables.ias}-bit "
+                             f"input range")
         try:
-            return self.domain(name).tables.unmap(iova, size)
+            return tables.unmap(iova, size)
         except (BuildError, MemFault, ValueError) as e:
             raise ModelError(f"unmap {name}: {e}") from None
 
