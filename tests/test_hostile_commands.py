@@ -75,3 +75,48 @@ def test_unmap_beyond_the_input_range_is_refused_not_wrapped():
     only, so an unmap past 2^40 used to wrap around and walk them again and again."""
     out, = run(["unmap vm0-s2 0x1000 0x8000000000000000"])
     assert out.error == "unmap vm0-s2: 0x1000+0x8000000000000000 exceeds the 40-bit input range"
+
+
+# -- stream table: bounded by its effective size and by what memory holds -------------------------
+def test_strtab_log2size_40_is_bounded_by_sidsize():
+    """Issue: `set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=40` then `strtab smmu0` ran for
+    minutes. IDR1.SIDSIZE is 16 in the default scenario: 2^16 STEs exist, no more."""
+    s = Session()
+    run(["set reg smmu0 CR0 SMMUEN=0"], session=s)      # (STRTAB_BASE_CFG is guarded by SMMUEN)
+    _, out = run(["set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=40", "strtab smmu0"], session=s)
+    d = out.result.to_json()
+    assert d["log2size"] == 16          # the effective size, not the raw field (40)
+    assert all(e["sid"] < 1 << 16 for e in d["entries"])
+    err, = run(["ste smmu0 0x10000"], session=s)
+    assert err.error == "smmu0: StreamID 0x10000 is beyond the stream table (LOG2SIZE 16)"
+    run(["strtab smmu0 all", "strtab smmu0 sid=0xfff0 count=0x100000", "check"], session=s)
+
+
+def _sidsize32(text: str) -> str:
+    return text.replace("SIDSIZE = 16", "SIDSIZE = 32")
+
+
+def test_strtab_of_2_to_the_32_linear_stes_skips_what_has_no_memory():
+    """SIDSIZE 32, linear LOG2SIZE 32: 256 GiB of STEs architected, 1 GiB of RAM behind the
+    base. The listing reads what memory holds, and stops after SCAN_SLOTS slots with more=True
+    (sid= continues)."""
+    from smmudbg.model import scenario as sc
+    from smmudbg.model.views import SmmuViews
+    s = Session(_sidsize32(sc.builtin("default")))
+    run(["set reg smmu0 CR0 SMMUEN=0",
+         "set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=32 SPLIT=0"], session=s)
+    out, more = run(["strtab smmu0 all", "strtab smmu0 sid=0x1000000"], session=s)
+    assert out.result.to_json()["log2size"] == 32 and len(out.result.to_json()["entries"]) == 64
+    d = more.result.to_json()
+    # RAM ends at 0x80000000: StreamIDs from (0x80000000 - 0x40000000) / 64 = 0x1000000 on
+    # have no memory behind their STE; the rest of the 2^32 is skipped, not read.
+    assert d["entries"] == [] and d["more"] is False
+    assert SmmuViews.SCAN_SLOTS < 1 << 32
+
+
+def test_check_over_a_2_to_the_32_linear_table_is_bounded():
+    from smmudbg.model import scenario as sc
+    s = Session(_sidsize32(sc.builtin("default")))
+    run(["set reg smmu0 CR0 SMMUEN=0",
+         "set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=32 SPLIT=0",
+         "set reg smmu0 CR0 SMMUEN=1", "check", "tlb smmu0"], within=3.0, session=s)

@@ -407,15 +407,18 @@ class Smmu(SmmuViews):
 
     @property
     def strtab(self) -> dict:
+        """The stream table as the SMMU uses it: log2size is the effective size,
+        min(STRTAB_BASE_CFG.LOG2SIZE, IDR1.SIDSIZE) (StreamIDs beyond SIDSIZE do not exist)."""
         return {"base": self.reg("STRTAB_BASE") & (((1 << 56) - 1) & ~0x3F),
                 "fmt": self.field("STRTAB_BASE_CFG", "FMT"),
                 "split": self.field("STRTAB_BASE_CFG", "SPLIT"),
-                "log2size": self.field("STRTAB_BASE_CFG", "LOG2SIZE")}
+                "log2size": min(self.field("STRTAB_BASE_CFG", "LOG2SIZE"),
+                                self.features.get("SIDSIZE", 0))}
 
     def ste_addr(self, sid: int, create: bool = False) -> int:
         """PA of the STE for sid; with create, allocate its L2 array in a 2-level table."""
         st = self.strtab
-        if sid < 0 or sid >> min(st["log2size"], self.features.get("SIDSIZE", 0)):
+        if sid < 0 or sid >> st["log2size"]:
             raise ModelError(f"{self.name}: StreamID {sid:#x} is beyond the stream table "
                              f"(LOG2SIZE {st['log2size']})")
         if st["fmt"] == 0:

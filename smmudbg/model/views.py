@@ -78,30 +78,65 @@ class SmmuViews:
         return {"ste": ste, "addr": loc["addr"], "pa": loc["pa"], "l1": loc["l1"],
                 "words": read_words(self.mem, loc["pa"], 8, "CD")}
 
+    #: STE and L1STD slots one `strtab` looks at, at most: a table as large as the architecture
+    #: allows (2^32 STEs) is listed in bounded time; `more` says where to continue.
+    SCAN_SLOTS = 1 << 18
+
+    def _backed_words(self, pa: int, n: int) -> tuple[list[int] | None, int]:
+        """(up to n dwords from pa to the end of its page (little-endian, as the host), or None
+        where no memory is; how
+        many dwords that covers). Nothing-behind spans are skipped up to the next region."""
+        page_end = (pa | 0xFFF) + 1
+        if self.mem.is_backed(pa):
+            k = min(n, (page_end - pa) // 8)
+            return memoryview(bytes(self.mem.read(pa, 8 * k))).cast("Q"), k
+        nxt = min((b for b, size, kind in self.mem.regions() if b > pa and kind != "mmio"),
+                  default=1 << 64)
+        if self.mem.region_at(pa) is not None:
+            nxt = page_end       # (MMIO, or non-strict memory: go page by page)
+        return None, max(1, min(n, (nxt - pa) // 8))
+
     def stream_table_entries(self, first: int, count: int, all: bool = False):
         """STEs from StreamID first on: ([{sid, addr, words}] of valid ones (every one with
-        all), at most count; whether more follow). 2-level: L1 descriptors with Span=0 are
-        skipped as a block."""
+        all), at most count; whether more may follow). The table's effective size bounds the
+        walk (min(LOG2SIZE, SIDSIZE)); 2-level: L1 descriptors with Span=0 are skipped as a
+        block; memory with nothing behind it is skipped; after SCAN_SLOTS slots, more=True."""
         st = self.strtab
-        rows, s, total = [], first, 1 << st["log2size"]
+        rows, s, total, budget = [], first, 1 << st["log2size"], self.SCAN_SLOTS
         while s < total:
+            if budget <= 0:
+                return rows, True
             if st["fmt"] == 1:
                 l1pa = st["base"] + (s >> st["split"]) * 8
                 l1 = read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")[0]
+                budget -= 1
                 if L1STD.field("Span").get([l1]) == 0:
                     s = ((s >> st["split"]) + 1) << st["split"]
                     continue
-            try:
-                addr = self.ste_location(s)
-                words = read_words(self.mem, addr, 8)
-            except ModelError:
-                s += 1
-                continue
-            if STE.field("V").get(words) or all:
-                if len(rows) >= count:
-                    return rows, True
-                rows.append({"sid": s, "addr": addr, "words": words})
-            s += 1
+                try:
+                    addr = self.ste_location(s)
+                    words = read_words(self.mem, addr, 8)
+                except ModelError:
+                    s += 1
+                    continue
+                stes = [(s, addr, words)]
+                step = 1
+            else:
+                addr = st["base"] + 64 * s
+                dwords, k = self._backed_words(addr, 8 * (total - s))
+                step = max(1, k // 8)
+                if dwords is None:
+                    budget += step - 1      # (skipping nothing-behind costs one slot)
+                stes = [] if dwords is None else [
+                    (s + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist())
+                    for i in range(k // 8) if all or dwords[8 * i] & 1]     # (V is bit 0)
+            budget -= step
+            for sid, a, words in stes:
+                if STE.field("V").get(words) or all:
+                    if len(rows) >= count:
+                        return rows, True
+                    rows.append({"sid": sid, "addr": a, "words": words})
+            s += step
         return rows, False
 
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
