@@ -3,13 +3,21 @@ the issue: an answer or a one-line error naming what and where, within a second,
 "internal error"."""
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from smmudbg.session import Session
 
 from test_fuzz_inputs import bounded
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(lines, within: float = 1.0, session: Session | None = None):
@@ -120,3 +128,137 @@ def test_check_over_a_2_to_the_32_linear_table_is_bounded():
     run(["set reg smmu0 CR0 SMMUEN=0",
          "set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=32 SPLIT=0",
          "set reg smmu0 CR0 SMMUEN=1", "check", "tlb smmu0"], within=3.0, session=s)
+
+
+# -- files named in commands and on the command line ----------------------------------------------
+REGS = ROOT / "tests" / "fixtures" / "qemu" / "regs.json"
+
+
+@pytest.mark.parametrize("line", ["load a\0b", "save a\0b", "replay a\0b",
+                                  f"import qemu a\0b --regs {REGS}",
+                                  f"import qemu {REGS} --regs a\0b"])
+def test_nul_byte_in_a_file_name(line, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, = run([line])
+    assert "file name contains a NUL byte" in out.error and "'a\\x00b'" in out.error
+    assert os.listdir(tmp_path) == []
+
+
+def cli(*argv, stdin=None, timeout=30):
+    return subprocess.run([sys.executable, "-m", "smmudbg.cli", *argv], input=stdin,
+                          capture_output=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"})
+
+
+def test_ram_base_negative_on_the_command_line(tmp_path):
+    """Issue: argparse took `-0x1000` for an option ("expected one argument")."""
+    p = cli("import-qemu", str(REGS), "--regs", str(REGS), "--ram-base", "-0x1000", "--run",
+            "-", stdin=b"")
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert err.strip() == "import qemu: ram_base: -0x1000 is not a 64-bit address"
+
+
+def test_run_dev_zero_and_scenario_urandom():
+    p = cli("run", "/dev/zero")
+    assert p.returncode == 1
+    assert p.stderr.decode().strip() == \
+        "/dev/zero: not a script (a character device, not a regular file)"
+    p = cli("run", "-", "--scenario", "/dev/urandom", stdin=b"smmus\n")
+    assert p.returncode == 1
+    assert p.stderr.decode().strip() == \
+        "/dev/urandom: not a scenario file (a character device, not a regular file)"
+
+
+def test_script_from_stdin_is_size_bounded():
+    from smmudbg.script import ScriptError, read_lines
+    from smmudbg.textfile import MAX_TEXT_BYTES
+
+    class Endless(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            b[:] = b"\0" * len(b)
+            return len(b)
+
+    stream = io.TextIOWrapper(io.BufferedReader(Endless()))
+    with bounded(20):
+        with pytest.raises(ScriptError) as e:
+            read_lines("-", stdin=stream)
+    assert str(e.value) == f"<stdin>: not a script (larger than {MAX_TEXT_BYTES >> 20} MiB)"
+    assert read_lines("-", stdin=io.TextIOWrapper(io.BytesIO(b"smmus\nvms\n"))) == \
+        ["smmus", "vms"]
+
+
+def test_damaged_session_names_the_path_once(tmp_path):
+    from smmudbg.session import SessionError, read_session
+    s = Session()
+    f = tmp_path / "s.json"
+    s.save(str(f))
+    doc = json.loads(f.read_text())
+    doc["scenario"] = "vm = 5"
+    f.write_text(json.dumps(doc))
+    with pytest.raises(SessionError) as e:
+        read_session(str(f))
+    msg = str(e.value)
+    assert msg == f"{f}: damaged session: scenario: vm: expected an array of tables ([[vm]])"
+
+
+# -- clean saves ----------------------------------------------------------------------------------
+def test_save_removes_a_stale_temporary_of_a_dead_process(tmp_path):
+    from smmudbg.session import STALE_AFTER
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".smmudbg-{dead.pid}-abc123.tmp"
+    stale.write_text("{half a sess")
+    old_style = tmp_path / ".smmudbg-x1y2z3.tmp"
+    old_style.write_text("{")
+    os.utime(old_style, (time.time() - STALE_AFTER - 5,) * 2)
+    young = tmp_path / ".smmudbg-q9w8e7.tmp"       # may be another process's save in flight
+    young.write_text("{")
+    alive = tmp_path / f".smmudbg-{os.getppid()}-zzz.tmp"
+    alive.write_text("{")
+    mine = tmp_path / "notes.tmp"
+    mine.write_text("keep")
+    Session().save(str(tmp_path / "s.json"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["s.json", young.name, alive.name, "notes.tmp"])
+
+
+KILLER = r"""
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from smmudbg import session
+real = os.fsync
+def stop(fd):                 # the temporary is written: die before the rename
+    os.kill(os.getpid(), 9)
+session.os.fsync = stop
+s = session.Session()
+s.save(sys.argv[1])
+"""
+
+
+def test_kill_9_mid_save_leaves_nothing_after_the_next_save(tmp_path):
+    target = tmp_path / "s.json"
+    p = subprocess.run([sys.executable, "-c", KILLER, str(target), str(ROOT)], timeout=60)
+    assert p.returncode == -9
+    left = [n for n in os.listdir(tmp_path) if n.startswith(".smmudbg-")]
+    assert len(left) == 1 and not target.exists()         # the kill left its temporary
+    Session().save(str(target))
+    assert os.listdir(tmp_path) == ["s.json"]
+    json.loads(target.read_text())
+
+
+def test_start_removes_stale_temporaries_in_the_autosave_directory(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    auto = tmp_path / "state" / "last-session.json"
+    auto.parent.mkdir()
+    stale = auto.parent / f".smmudbg-{dead.pid}-abc.tmp"
+    stale.write_text("{")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SMMUDBG_AUTOSAVE": str(auto)}
+    p = subprocess.run([sys.executable, "-c", "import sys; from smmudbg import cli, repl; "
+                        "repl.run = lambda s: 0; sys.exit(cli.main([]))"], env=env,
+                       capture_output=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    assert not stale.exists()
