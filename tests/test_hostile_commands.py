@@ -262,3 +262,58 @@ def test_start_removes_stale_temporaries_in_the_autosave_directory(tmp_path):
                        capture_output=True, timeout=60, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     assert not stale.exists()
+
+
+# -- queues as large as IDR1 allows, and queues with nothing behind them ------------------------
+def test_events_and_check_over_a_full_2_to_the_19_event_queue():
+    s = Session()
+    _, _, _, _, ev, chk = run([
+        "set reg smmu0 CR0 EVENTQEN=0",
+        "set reg smmu0 EVENTQ_BASE ADDR=0x40000000 LOG2SIZE=19",
+        "set reg smmu0 EVENTQ_PROD 0x7ffff", "set reg smmu0 CR0 EVENTQEN=1",
+        "events smmu0", "check"], session=s)
+    assert len(ev.result.to_json()["entries"]) == 1024                  # the oldest shown
+    assert chk.result.to_json()["smmus"][0]["unread_events"] == 0x7ffff     # all counted
+
+
+def test_event_queue_moved_beyond_ram_then_events_and_check():
+    s = Session()
+    outs = run(["set reg smmu0 CR0 EVENTQEN=0",
+                "set reg smmu0 EVENTQ_BASE ADDR=0xfffff000000 LOG2SIZE=19",
+                "set reg smmu0 CR0 EVENTQEN=1", "walk gpu0 0x123456789000",
+                "events smmu0", "check", "consume-events smmu0"], session=s)
+    assert "GERROR.EVENTQ_ABT_ERR active" in outs[5].result.to_json()["smmus"][0]["errors"]
+
+
+def test_cmdq_over_a_2_to_the_19_command_queue_and_beyond_ram():
+    s = Session()
+    outs = run(["set reg smmu0 CR0 CMDQEN=0",
+                "set reg smmu0 CMDQ_BASE ADDR=0x40000000 LOG2SIZE=19",
+                "set reg smmu0 CMDQ_PROD 0x7ffff", "cmdq smmu0"], session=s)
+    from smmudbg.model.smmu import MAX_PENDING_SHOWN
+    assert len(outs[-1].result.to_json()["entries"]) == MAX_PENDING_SHOWN
+    outs = run(["set reg smmu0 CMDQ_BASE ADDR=0xfffff000000 LOG2SIZE=19",
+                "set reg smmu0 CMDQ_PROD 0x7", "cmdq smmu0", "set reg smmu0 CR0 CMDQEN=1",
+                "cmd smmu0 CMD_SYNC", "cmdq smmu0 history=100000", "check"], session=s)
+    assert "GERROR.CMDQ_ERR active" in outs[-1].result.to_json()["smmus"][0]["errors"]
+
+
+def test_strtab_base_0_then_ste():
+    """Issue: `set reg smmu0 STRTAB_BASE 0` then `ste gpu0`: internal error: MemFault. (The
+    register is guarded by SMMUEN, so SMMUEN=0 first, as software must.)"""
+    outs = run(["set reg smmu0 CR0 SMMUEN=0", "set reg smmu0 STRTAB_BASE 0", "ste gpu0",
+                "strtab smmu0", "walk gpu0 0x1000", "check"])
+    assert outs[2].error == "smmu0: L1STD of StreamID 0x200: no memory at PA 0x10"
+    assert outs[3].error == "smmu0: L1STD at 0x0: no memory at PA 0x0"
+
+
+def test_s1contextptr_0x1000_then_cd():
+    outs = run(["set ste nvme0 S1ContextPtr=0x1000", "cd nvme0", "cdtable nvme0 all",
+                "walk nvme0 0x1000", "check"])
+    assert outs[1].error == "CD at 0x1000: no memory at PA 0x1000"
+
+
+def test_cdtable_over_the_largest_s1cdmax():
+    outs = run(["set ste nvme0 S1CDMax=20 S1Fmt=0", "cdtable nvme0", "cdtable nvme0 all",
+                "cd nvme0 0xfffff", "check"])
+    assert outs[2].ok and outs[2].result.to_json()["truncated"] is True

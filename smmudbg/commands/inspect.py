@@ -326,8 +326,8 @@ def cmdq(ctx, smmu, history=16):
 
 @command("events", Smmu(), pure=True)
 def events(ctx, smmu):
-    """The event queue: records from CONS to PROD (what software has not read yet), decoded,
-    and whether the queue overflowed."""
+    """The event queue: records from CONS to PROD (what software has not read yet), decoded
+    (the oldest 1024 of them), and whether the queue overflowed."""
     m = ctx.system.smmu(smmu)
     ents = m.event_records()
     return res.Events(**{"smmu": smmu, "prod": m.reg("EVENTQ_PROD"),
