@@ -110,26 +110,24 @@ class SmmuViews:
                 l1pa = st["base"] + (s >> st["split"]) * 8
                 l1 = read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")[0]
                 budget -= 1
-                if L1STD.field("Span").get([l1]) == 0:
+                span = L1STD.field("Span").get([l1])
+                idx = s & ((1 << st["split"]) - 1)
+                n_l2 = min(1 << st["split"], 1 << max(span - 1, 0)) if span else 0
+                if idx >= n_l2:         # Span=0 (or beyond Span): no STE here
                     s = ((s >> st["split"]) + 1) << st["split"]
                     continue
-                try:
-                    addr = self.ste_location(s)
-                    words = read_words(self.mem, addr, 8)
-                except ModelError:
-                    s += 1
-                    continue
-                stes = [(s, addr, words)]
-                step = 1
+                addr = (L1STD.field("L2Ptr").get([l1]) << 6) + 64 * idx
+                n = min(n_l2 - idx, total - s)
             else:
                 addr = st["base"] + 64 * s
-                dwords, k = self._backed_words(addr, 8 * (total - s))
-                step = max(1, k // 8)
-                if dwords is None:
-                    budget += step - 1      # (skipping nothing-behind costs one slot)
-                stes = [] if dwords is None else [
-                    (s + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist())
-                    for i in range(k // 8) if all or dwords[8 * i] & 1]     # (V is bit 0)
+                n = total - s
+            dwords, k = self._backed_words(addr, 8 * n)
+            step = max(1, k // 8)
+            if dwords is None:
+                budget += step - 1      # (skipping nothing-behind costs one slot)
+            stes = [] if dwords is None else [
+                (s + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist())
+                for i in range(k // 8) if all or dwords[8 * i] & 1]     # (V is bit 0)
             budget -= step
             for sid, a, words in stes:
                 if STE.field("V").get(words) or all:
