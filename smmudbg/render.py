@@ -192,7 +192,8 @@ def _pt(d):
                        + ("" if r["af"] else "  AF=0"), style=GOOD if r["af"] else BAD)
             parent.add(txt)
     if d.get("truncated"):
-        tree.add(Text("... (limit reached: limit=N for more)", style=DIM))
+        tree.add(Text("... (limit reached: limit=N for more, or addr=ADDRESS for one "
+                      "address)", style=DIM))
     return tree
 
 

@@ -317,3 +317,35 @@ def test_cdtable_over_the_largest_s1cdmax():
     outs = run(["set ste nvme0 S1CDMax=20 S1Fmt=0", "cdtable nvme0", "cdtable nvme0 all",
                 "cd nvme0 0xfffff", "check"])
     assert outs[2].ok and outs[2].result.to_json()["truncated"] is True
+
+
+# -- pt of tables full of leaves that do not merge -------------------------------------------------
+def _unmergeable_tables(s: Session) -> None:
+    """8 level-1 entries of vm0-s2 -> one level-2 table of 512 table descriptors -> one
+    level-3 table of 512 pages alternating S2AP (so no two leaves merge): 2,101,256 rows."""
+    import struct
+    root = s.run("pt vm0-s2 limit=1").to_json()["root"]
+    t2, t3 = 0x40f00000, 0x40f01000         # pool pages the default scenario leaves unused
+    mem = s.system.mem
+    mem.write(t3, b"".join(struct.pack("<Q", (0x60000000 + (i << 12)) | 0x403
+                                       | (0x40 if i & 1 else 0xC0)) for i in range(512)))
+    mem.write(t2, struct.pack("<Q", t3 | 3) * 512)
+    mem.write(root + 8 * 8, struct.pack("<Q", t2 | 3) * 8)
+
+
+def test_pt_of_a_huge_mapping_with_the_largest_limit():
+    """Issue: 33 s, 1.2 GB and a 225 MB JSON line with the largest limit. The largest limit
+    the type takes is PT_MAX_ROWS; a larger one says so."""
+    from smmudbg.commands.inspect import PT_MAX_ROWS
+    from smmudbg.render import render_text
+    s = Session()
+    _unmergeable_tables(s)
+    big, = run([f"pt vm0-s2 limit={PT_MAX_ROWS + 1}"], session=s)
+    assert big.error == f"pt: limit: {PT_MAX_ROWS + 1} is above {PT_MAX_ROWS:#x}"
+    out, = run([f"pt vm0-s2 limit={PT_MAX_ROWS}"], session=s)
+    d = out.result.to_json()
+    assert len(d["rows"]) == PT_MAX_ROWS and d["truncated"] is True
+    assert len(json.dumps(d)) < 8 << 20
+    assert "addr=ADDRESS for one address" in render_text(out.result)
+    one, = run(["pt vm0-s2 addr=0x200003000"], session=s)     # (level-1 index 8)
+    assert one.result.to_json()["out"] == 0x60003000
