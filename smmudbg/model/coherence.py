@@ -18,7 +18,6 @@ from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
-from ..arch.smmuv3.geometry import strtab_geometry
 from ..errors import ModelError
 
 _PAGE = 4096
@@ -65,20 +64,15 @@ def _contexts(smmu):
     walking the stream table and the CD tables uncached. Used to find the streams that can hit
     a given IOTLB entry."""
     w = smmu.walker
-    st = smmu.strtab
-    geo = strtab_geometry(st["base"], st["fmt"], st["split"], st["log2size"],
-                          smmu.features.get("SIDSIZE", 0))
     out = []
+    # Only the STEs memory holds with V=1, a page at a time: a table of 2^32 STEs (or 2^26
+    # L1STDs) is not read entry by entry.
     sids = []
-    if not geo.two_level:
-        sids = range(1 << geo.log2size)
-    else:
-        for l1 in range(geo.n_l1):
-            try:
-                d = smmu.mem.read_u64(geo.l1_entry_addr(l1))
-            except MemFault:
-                continue
-            sids.extend(geo.l2_sids(l1, d))
+    try:
+        for _, stes in smmu.scan_stream_table():
+            sids.extend(sid for sid, _, _ in stes)
+    except ModelError:
+        pass                # (an L1STD with nothing behind it: no STE after it is reachable)
     for sid in sids:
         try:
             words = smmu.mem.read_words(smmu.ste_addr(sid), 8)

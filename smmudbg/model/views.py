@@ -46,6 +46,18 @@ def read_words(mem, pa: int, n: int, what: str = "") -> list[int]:
         raise ModelError(f"{what + ' at ' if what else ''}{pa:#x}: {e}") from None
 
 
+_ODD = bytes(b & 1 for b in range(256))
+_SPAN = bytes(int(b & 0x1F != 0) for b in range(256))
+
+
+def _ones(flags: bytes):
+    """Indexes of the 1 bytes in a string of 0/1 bytes."""
+    i = flags.find(1)
+    while i >= 0:
+        yield i
+        i = flags.find(1, i + 1)
+
+
 class SmmuViews:
     """Mixed into Smmu: needs self.mem, self.walker, self.name, self.ste_addr, self.events."""
 
@@ -83,13 +95,18 @@ class SmmuViews:
     SCAN_SLOTS = 1 << 18
 
     def _backed_words(self, pa: int, n: int) -> tuple[list[int] | None, int]:
-        """(up to n dwords from pa to the end of its page (little-endian, as the host), or None
-        where no memory is; how
-        many dwords that covers). Nothing-behind spans are skipped up to the next region."""
+        """(up to n dwords from pa to the end of its page, or of its 64 KiB in flat RAM
+        (little-endian, as the host), or None where no memory is; how many dwords that
+        covers). Nothing-behind spans are skipped up to the next region."""
         page_end = (pa | 0xFFF) + 1
         if self.mem.is_backed(pa):
+            r = self.mem.region_at(pa)
+            if r is not None and r.kind in ("ram", "image"):
+                # flat: read up to 64 KiB (below malloc's mmap threshold: a bigger buffer is
+                # fresh pages each time, and faulting them in costs more than the copy)
+                page_end = min(r.base + r.size, (pa | 0xFFFF) + 1)
             k = min(n, (page_end - pa) // 8)
-            return memoryview(bytes(self.mem.read(pa, 8 * k))).cast("Q"), k
+            return memoryview(self.mem.read(pa, 8 * k)).cast("Q"), k
         nxt = min((b for b, size, kind in self.mem.regions() if b > pa and kind != "mmio"),
                   default=1 << 64)
         if self.mem.region_at(pa) is not None:
@@ -101,41 +118,67 @@ class SmmuViews:
         all), at most count; whether more may follow). The table's effective size bounds the
         walk (min(LOG2SIZE, SIDSIZE)); 2-level: L1 descriptors with Span=0 are skipped as a
         block; memory with nothing behind it is skipped; after SCAN_SLOTS slots, more=True."""
-        st = self.strtab
-        rows, s, total, budget = [], first, 1 << st["log2size"], self.SCAN_SLOTS
-        while s < total:
-            if budget <= 0:
-                return rows, True
-            if st["fmt"] == 1:
-                l1pa = st["base"] + (s >> st["split"]) * 8
-                l1 = read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")[0]
-                budget -= 1
-                span = L1STD.field("Span").get([l1])
-                idx = s & ((1 << st["split"]) - 1)
-                n_l2 = min(1 << st["split"], 1 << max(span - 1, 0)) if span else 0
-                if idx >= n_l2:         # Span=0 (or beyond Span): no STE here
-                    s = ((s >> st["split"]) + 1) << st["split"]
-                    continue
-                addr = (L1STD.field("L2Ptr").get([l1]) << 6) + 64 * idx
-                n = min(n_l2 - idx, total - s)
-            else:
-                addr = st["base"] + 64 * s
-                n = total - s
-            dwords, k = self._backed_words(addr, 8 * n)
-            step = max(1, k // 8)
-            if dwords is None:
-                budget += step - 1      # (skipping nothing-behind costs one slot)
-            stes = [] if dwords is None else [
-                (s + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist())
-                for i in range(k // 8) if all or dwords[8 * i] & 1]     # (V is bit 0)
-            budget -= step
+        rows = []
+        for scanned, stes in self.scan_stream_table(first, all):
             for sid, a, words in stes:
-                if STE.field("V").get(words) or all:
-                    if len(rows) >= count:
-                        return rows, True
-                    rows.append({"sid": sid, "addr": a, "words": words})
-            s += step
+                if len(rows) >= count:
+                    return rows, True
+                rows.append({"sid": sid, "addr": a, "words": words})
+            if scanned >= self.SCAN_SLOTS:
+                return rows, True
         return rows, False
+
+    def scan_stream_table(self, first: int = 0, all: bool = False):
+        """Yields (slots scanned so far, [(sid, addr, words)] of the valid STEs (all with all)
+        of the next span): memory is read a page (or a MiB of RAM) at a time, L1STDs with
+        Span=0 and nothing-behind spans are skipped in bulk, so the work follows the memory
+        behind the table, not its architected size (2^32 STEs, 2^26 L1STDs)."""
+        st = self.strtab
+        total, scanned = 1 << st["log2size"], 0
+        if st["fmt"] != 1:
+            s = first
+            while s < total:
+                stes, step = self._ste_span(st["base"] + 64 * s, s, total - s, all)
+                scanned += step if stes is not None else 1
+                yield scanned, stes or []
+                s += step
+            return
+        split = st["split"]
+        l1i, n_l1 = first >> split, max(1, total >> split)
+        while l1i < n_l1:
+            l1pa = st["base"] + 8 * l1i
+            l1s, k = self._backed_words(l1pa, n_l1 - l1i)
+            if l1s is None:
+                read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")     # raises ModelError
+            scanned += k
+            # Span is bits [4:0] of each L1STD's first byte: find the non-zero ones at once.
+            for j in _ones(l1s.obj[::8].translate(_SPAN)):
+                l1 = l1s[j]
+                span = L1STD.field("Span").get([l1])
+                n_l2 = min(1 << split, 1 << (span - 1), total - ((l1i + j) << split))
+                s0 = (l1i + j) << split
+                idx = first - s0 if first > s0 else 0
+                l2 = L1STD.field("L2Ptr").get([l1]) << 6
+                while idx < n_l2:
+                    stes, step = self._ste_span(l2 + 64 * idx, s0 + idx, n_l2 - idx, all)
+                    scanned += step if stes is not None else 1
+                    yield scanned, stes or []
+                    idx += step
+            yield scanned, []
+            l1i += k
+
+    def _ste_span(self, addr: int, sid: int, n: int, all: bool):
+        """([(sid, addr, words)] of the valid (all: every) STEs of up to n from addr, or None
+        where nothing is behind addr; how many STEs that covers)."""
+        dwords, k = self._backed_words(addr, 8 * n)
+        step = max(1, k // 8)
+        if dwords is None:
+            return None, step
+        # V is bit 0 of each STE's first byte: find the odd ones without a Python loop over
+        # the page (most of a big table is V=0).
+        idx = range(k // 8) if all else \
+            _ones(dwords.obj[:64 * (k // 8):64].translate(_ODD))
+        return [(sid + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist()) for i in idx], step
 
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
         """The CD table of a stream: {ste, ipa (table addresses are IPAs), l1: [{index, addr,
