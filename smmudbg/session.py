@@ -444,12 +444,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _regular_target(path: str) -> str:
+    """The file a save replaces: path itself, or the regular file a symlink names. Anything
+    else that exists there (a device such as /dev/null, a FIFO, a directory) is refused: the
+    rename of a save would replace the node itself, and as root that destroys it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise SessionError(f"{display_name(path)}: cannot write: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SessionError(f"{display_name(path)}: cannot write: not a regular file")
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write text to path atomically: a temporary file in the same directory, fsync, rename,
     fsync the directory. A failure leaves any existing file untouched."""
     if not path or "\0" in path:
         raise SessionError(f"{display_name(path)}: cannot write: "
                            + ("file name contains a NUL byte" if path else "empty file name"))
+    path = _regular_target(path)
     d = os.path.dirname(os.path.abspath(path)) or "."
     remove_stale_temporaries(d)
     try:
