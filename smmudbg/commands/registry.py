@@ -124,7 +124,7 @@ class NameT(ArgType):
         names = self.names(ctx)
         if text not in names:
             have = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-            raise ValueError(f"no {self.noun} named {text!r}; have: {have or 'none'}")
+            raise ValueError(f"no {self.noun} named {shown(text)}; have: {have or 'none'}")
         return text
 
     def candidates(self, ctx, args):
@@ -141,7 +141,7 @@ class ChoiceT(ArgType):
         for c in self.choices:
             if c.lower() == low:
                 return c
-        raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
+        raise ValueError(f"{shown(text)} is not one of {', '.join(self.choices)}")
 
     def candidates(self, ctx, args):
         return list(self.choices)
@@ -156,7 +156,7 @@ class BoolT(ArgType):
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{text!r} is not true or false")
+        raise ValueError(f"{shown(text)} is not true or false")
 
     def candidates(self, ctx, args):
         return ["true", "false"]
@@ -349,9 +349,9 @@ class Registry:
             return self.commands[tokens[0]], 1
         if tokens[0] in self.groups():
             subs = sorted(n.split()[1] for n in self.commands if n.startswith(tokens[0] + " "))
-            what = f"{tokens[1]!r} is not" if len(tokens) > 1 else "missing:"
+            what = f"{shown(tokens[1])} is not" if len(tokens) > 1 else "missing:"
             raise CommandError(f"{tokens[0]}: {what} one of {', '.join(subs)}")
-        raise CommandError(f"unknown command {tokens[0]!r} (try: help)")
+        raise CommandError(f"unknown command {shown(tokens[0])} (try: help)")
 
     def parse(self, ctx, line: str) -> tuple[Command, dict]:
         """Split and convert a command line. Returns (command, keyword arguments)."""
@@ -382,10 +382,12 @@ class Registry:
             elif not eq and tok in by_key and by_key[tok].flag:
                 values[tok] = True
             elif eq and key and cmd.assignments is not None:
+                if len(tok) > MAX_NUMBER_CHARS:     # (no field name or value is this long)
+                    raise CommandError(f"{name}: {shown(tok)}: not a {cmd.assignments.metavar}")
                 assigns.append((key, val))
             else:
                 if assigns and cmd.assignments is not None:
-                    raise CommandError(f"{name}: {tok!r}: expected {cmd.assignments.metavar} "
+                    raise CommandError(f"{name}: {shown(tok)}: expected {cmd.assignments.metavar} "
                                        f"after the first assignment")
                 pos_tokens.append(tok)
         i = 0
@@ -404,9 +406,9 @@ class Registry:
             extra = pos_tokens[i]
             if "=" in extra:
                 known = ", ".join(by_key) or "none"
-                raise CommandError(f"{name}: unknown option {extra.split('=')[0]!r} "
+                raise CommandError(f"{name}: unknown option {shown(extra.split('=')[0])} "
                                    f"(options: {known})")
-            raise CommandError(f"{name}: unexpected {extra!r} (usage: {cmd.usage})")
+            raise CommandError(f"{name}: unexpected {shown(extra)} (usage: {cmd.usage})")
         for a in by_key.values():
             values.setdefault(a.name, a.default)
         if cmd.assignments is not None:
@@ -442,7 +444,7 @@ class Registry:
                 raise CommandError(f"{name}: sid: {shown(toks[i + 1], False)} does not fit in 32 bits")
             return (first, sid), i + 2
         known = list(sysm.smmus) + list(sysm.devices)[:10]
-        raise CommandError(f"{name}: {a.name}: {first!r} is neither an SMMU nor a device; "
+        raise CommandError(f"{name}: {a.name}: {shown(first)} is neither an SMMU nor a device; "
                            f"have: {', '.join(known)}")
 
     # -- completion -------------------------------------------------------------------------
