@@ -70,7 +70,11 @@ def hostile_path(rng: random.Random, tmp: Path, write: bool = False) -> str:
     extra = {"unicode": str(tmp / "séssion-日本.json"), "relative": "out.json",
              "dotdot": "../out.json"}
     if write:
-        paths.pop("empty")
+        # Saves go to the scratch directory only: a save that (by a bug) replaced /dev/null
+        # or a file outside it would damage the machine the fuzzer runs on.
+        paths = {k: v for k, v in paths.items() if k != "empty" and
+                 (not v.startswith("/") or v.startswith(str(tmp)))}
+        extra.pop("dotdot")
     else:
         extra.update({"session": str(tmp / "in.json"), "script": str(tmp / "in.txt")})
     return rng.choice(list(paths.values()) + list(extra.values()))
