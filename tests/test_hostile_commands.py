@@ -355,3 +355,12 @@ def test_pt_of_a_huge_mapping_with_the_largest_limit():
     assert "addr=ADDRESS for one address" in render_text(out.result)
     one, = run(["pt vm0-s2 addr=0x200003000"], session=s)     # (level-1 index 8)
     assert one.result.to_json()["out"] == 0x60003000
+
+
+def test_expect_of_a_long_path_is_a_short_error():
+    """Found by the long fuzz run: `expect` quoted a 200-character path twice (716 chars)."""
+    s = Session()
+    run(["smmus"], session=s)
+    out = s.execute("expect " + "a" * 200)
+    assert out.error == ("expect: " + "a" * 40 + "... (200 chars): the result has no '"
+                         + "a" * 40 + "'... (200 chars) (it has: kind, smmus)")

@@ -134,7 +134,8 @@ def _resolve(data, path: str):
         if isinstance(cur, dict):
             if key not in cur:
                 have = ", ".join(sorted(map(str, cur))[:12])
-                raise CommandError(f"expect: {path}: the result has no {done + str(key)!r} "
+                raise CommandError(f"expect: {shown(path, False)}: the result has no "
+                                   f"{shown(done + str(key))} "
                                    f"(it has: {have})")
             cur = cur[key]
         elif isinstance(cur, list) and isinstance(key, int):
