@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""The long fuzz run of the input layers: hostile scenarios, ELF dumps, register files and paths.
+"""The long fuzz run: hostile scenarios, ELF dumps, register files, paths and command lines.
 
     python scripts/fuzz.py                         # 100,000 inputs, spread over every kind
     python scripts/fuzz.py -n 20000 --kinds elf    # one kind
+    python scripts/fuzz.py --kinds commands        # command lines on hostile memory states
     python scripts/fuzz.py --minutes 10            # as many as fit in 10 minutes
 
-Uses the mutators and checks of tests/test_fuzz_inputs.py (the same ones the test suite runs
-under hypothesis): each input must give a result or a one-line error of the reader's own type
-within the time bound, with no traceback or "internal error", and leave its file unchanged.
+Uses the mutators and checks of tests/test_fuzz_inputs.py and tests/test_fuzz_commands.py (the
+same ones the test suite runs under hypothesis): each input must give a result or a one-line
+error of the reader's own type within the time bound, with no traceback or "internal error",
+and leave its file unchanged. A commands case is a hostile setup and 1-4 generated lines.
 Case i of kind K is random.Random(f"{seed}:{K}:{i}"), so a failure is replayed with
 `--kinds K --first i -n 1`. Prints counts per kind and outcome; exit status 1 on any failure.
 """
@@ -26,14 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import test_fuzz_commands as fc  # noqa: E402
 import test_fuzz_inputs as fz  # noqa: E402
+
+KINDS = {**fz.KINDS, "commands": fc.command_case}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("-n", type=int, default=100_000, help="inputs in all (default 100,000)")
-    p.add_argument("--kinds", default=",".join(sorted(fz.KINDS)),
-                   help=f"comma-separated, of {', '.join(sorted(fz.KINDS))}")
+    p.add_argument("--kinds", default=",".join(sorted(KINDS)),
+                   help=f"comma-separated, of {', '.join(sorted(KINDS))}")
     p.add_argument("--seed", default="0")
     p.add_argument("--first", type=int, default=0, help="index of the first case")
     p.add_argument("--minutes", type=float, default=None, help="stop after this long")
@@ -42,7 +47,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     for k in kinds:
-        if k not in fz.KINDS:
+        if k not in KINDS:
             p.error(f"unknown kind {k!r}")
     limit = int(args.memory_gib * (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -65,7 +70,7 @@ def main(argv=None) -> int:
             kind = kinds[i % len(kinds)]
             rng = random.Random(f"{args.seed}:{kind}:{i}")
             try:
-                counts[kind, fz.KINDS[kind](rng, tmp)] += 1
+                counts[kind, KINDS[kind](rng, tmp)] += 1
             except AssertionError as e:
                 counts[kind, "FAIL"] += 1
                 if len(failures) < 20:

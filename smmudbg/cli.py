@@ -47,10 +47,11 @@ def _session(scenario: str | None):
 
 
 def _set_autosave(session) -> None:
-    from .session import default_autosave_path
+    from .session import default_autosave_path, remove_stale_temporaries
     path = default_autosave_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        remove_stale_temporaries(os.path.dirname(path))     # of saves killed mid-write
         session.autosave_path = path
     except OSError:
         session.autosave_path = None

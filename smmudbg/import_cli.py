@@ -45,9 +45,27 @@ def import_line(memory: str, regs: str, ram_base: str | None = None) -> str:
     return line
 
 
+def _glue_values(argv) -> list[str]:
+    """`--ram-base -0x1000` as `--ram-base=-0x1000`: argparse takes a value starting with '-'
+    (not a plain negative number) for an option and fails with "expected one argument"; glued,
+    the value reaches `import qemu`, which says what is wrong with it."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a in ("--ram-base", "--regs", "--run"):
+            nxt = next(it, None)
+            if nxt is not None and nxt.startswith("-") and nxt != "-" and \
+                    not nxt.startswith("--"):
+                a = f"{a}={nxt}"
+            elif nxt is not None:
+                out.append(a)
+                a = nxt
+        out.append(a)
+    return out
+
+
 def cli_main(argv, interactive) -> int:
     """`smmudbg import-qemu ...`: `interactive(session)` is the CLI's REPL entry."""
-    args = cli_parser().parse_args(argv)
+    args = cli_parser().parse_args(_glue_values(argv))
     if (args.json or args.keep_going) and not args.run:
         cli_parser().error("--json and --keep-going go with --run")
     session = Session()

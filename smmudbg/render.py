@@ -197,7 +197,8 @@ def _pt(d):
             node = parent.add(txt)
             stack.append((r["depth"], node))
     if d.get("truncated"):
-        tree.add(Text("... (limit reached: limit=N for more)", style=DIM))
+        tree.add(Text("... (limit reached: limit=N for more, or addr=ADDRESS for one "
+                      "address)", style=DIM))
     return tree
 
 

@@ -13,22 +13,30 @@ import sys
 from .commands.registry import strip_comment
 from .errors import SmmuDbgError
 from .session import Session
+from .textfile import MAX_TEXT_BYTES, read_text
 
 
 class ScriptError(SmmuDbgError):
     pass
 
 
-def read_lines(path: str) -> list[str]:
+def read_lines(path: str, stdin=None) -> list[str]:
+    """The lines of a script file (a regular file of at most MAX_TEXT_BYTES, UTF-8), or of
+    standard input for "-" (read up to the same bound: `smmudbg run - < /dev/zero` stops)."""
     if path == "-":
-        return sys.stdin.read().splitlines()
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except OSError as e:
-        raise ScriptError(f"{path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScriptError(f"{path}: not a UTF-8 text file") from None
+        stream = stdin or sys.stdin
+        buf = getattr(stream, "buffer", None)
+        raw = (buf or stream).read(MAX_TEXT_BYTES + 1)
+        if len(raw) > MAX_TEXT_BYTES:
+            raise ScriptError(f"<stdin>: not a script (larger than {MAX_TEXT_BYTES >> 20} MiB)")
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ScriptError(f"<stdin>: not a script (not UTF-8 text at byte "
+                                  f"{e.start})") from None
+        return raw.splitlines()
+    return read_text(path, ScriptError, "script").splitlines()
 
 
 def commands_of(lines) -> list[tuple[int, str]]:

@@ -28,6 +28,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from .errors import SmmuDbgError
 from .model import checkpoint as ckpt
 from .model import scenario as sc
 from .model.system import System
-from .textfile import read_text
+from .textfile import display_name, read_text
 
 FORMAT = "smmudbg-session"
 VERSION = 1
@@ -164,14 +165,7 @@ class Session:
 
     @classmethod
     def from_file(cls, scenario_path: str) -> "Session":
-        try:
-            with open(scenario_path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise SessionError(f"{scenario_path}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise SessionError(f"{scenario_path}: not a UTF-8 text file") from None
-        return cls(text, scenario_path)
+        return cls(read_text(scenario_path, SessionError, "scenario file"), scenario_path)
 
     @property
     def system_name(self) -> str:
@@ -455,14 +449,81 @@ def default_autosave_path() -> str:
     return os.path.join(base, "smmudbg", "last-session.json")
 
 
+TMP_PREFIX, TMP_SUFFIX = ".smmudbg-", ".tmp"
+STALE_AFTER = 600       # seconds: a temporary without a pid in its name older than this is stale
+
+
+def remove_stale_temporaries(directory: str) -> list[str]:
+    """Remove the temporaries write_atomic left in directory when its process was killed
+    mid-save: `.smmudbg-PID-XXXX.tmp` whose process is gone, and pid-less `.smmudbg-XXXX.tmp` (older versions) older than
+    STALE_AFTER. Only regular files of that pattern are touched. Returns the names removed."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except (OSError, ValueError):
+        return removed
+    now = time.time()
+    for name in names:
+        if not (name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX)):
+            continue
+        middle = name[len(TMP_PREFIX):-len(TMP_SUFFIX)]
+        pid, dash, _ = middle.partition("-")
+        full = os.path.join(directory, name)
+        try:
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if dash and pid.isdigit():
+                if int(pid) == os.getpid() or _alive(int(pid)):
+                    continue
+            elif now - st.st_mtime < STALE_AFTER:
+                continue
+            os.unlink(full)
+            removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True         # (someone else's process, or not a pid: leave its file alone)
+    return True
+
+
+def _regular_target(path: str) -> str:
+    """The file a save replaces: path itself, or the regular file a symlink names. Anything
+    else that exists there (a device such as /dev/null, a FIFO, a directory) is refused: the
+    rename of a save would replace the node itself, and as root that destroys it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise SessionError(f"{display_name(path)}: cannot write: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SessionError(f"{display_name(path)}: cannot write: not a regular file")
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write text to path atomically: a temporary file in the same directory, fsync, rename,
     fsync the directory. A failure leaves any existing file untouched."""
+    if not path or "\0" in path:
+        raise SessionError(f"{display_name(path)}: cannot write: "
+                           + ("file name contains a NUL byte" if path else "empty file name"))
+    path = _regular_target(path)
     d = os.path.dirname(os.path.abspath(path)) or "."
+    remove_stale_temporaries(d)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".smmudbg-", suffix=".tmp", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=TMP_SUFFIX,
+                                   dir=d)
     except OSError as e:
-        raise SessionError(f"{path}: cannot write: {e.strerror}") from None
+        raise SessionError(f"{display_name(path)}: cannot write: {e.strerror}") from None
     try:
         try:
             mode = os.stat(path).st_mode & 0o777         # keep an existing file's mode
@@ -481,7 +542,7 @@ def write_atomic(path: str, text: str) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        raise SessionError(f"{path}: cannot write: {e.strerror}") from None
+        raise SessionError(f"{display_name(path)}: cannot write: {e.strerror}") from None
     try:
         dfd = os.open(d, os.O_RDONLY)
         try:
@@ -587,7 +648,7 @@ def read_session(path: str) -> dict:
     text = read_text(path, SessionError, "session file", MAX_SESSION_BYTES)
     doc = parse_session(text, path)
     try:
-        sc.parse(doc["scenario"], f"{path}: scenario")
+        sc.parse(doc["scenario"], "scenario")
     except SmmuDbgError as e:
-        raise SessionError(f"{path}: damaged session: {e}") from None
+        raise SessionError(f"{path}: damaged session: {e}") from None     # (names path once)
     return doc

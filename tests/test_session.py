@@ -267,3 +267,24 @@ def test_fuzz_loaded_commands_never_escape(tmp_path_factory, cmds):
         Session.load(str(p))
     except SmmuDbgError as e:
         assert "\n" not in str(e)
+
+
+def test_save_never_replaces_a_node_that_is_not_a_regular_file(tmp_path):
+    # A save renames a temporary file over its target: over /dev/null (as root) that would
+    # destroy the device node. Anything there that is not a regular file is refused and left.
+    import stat as _stat
+    from smmudbg.session import Session, SessionError
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    d = tmp_path / "dir.json"
+    d.mkdir()
+    for target in (fifo, d):
+        with pytest.raises(SessionError, match="not a regular file"):
+            Session().save(str(target))
+    assert _stat.S_ISFIFO(os.stat(fifo).st_mode) and d.is_dir()
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    Session().save(str(link))                        # writes through the link, keeps the link
+    assert link.is_symlink() and '"scenario"' in real.read_text()

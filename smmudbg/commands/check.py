@@ -89,7 +89,7 @@ def check(ctx, smmu=None):
         errors = [f"GERROR.{g} active" for g in m.gerror_active()]
         if m.evtq_overflow:
             errors.append("event queue overflowed: records were lost")
-        pending = len(m.event_records())
+        pending = m.evtq.unread()
         if m.cmdq.drop_budget:
             errors.append(f"the next {m.cmdq.drop_budget} invalidations will be dropped")
         n = len(stale) + len(illegal) + len(errors) + sum(1 for h in haz if h["torn"])

@@ -10,7 +10,7 @@ from ..arch.smmuv3.fields_queue import EVENT_TYPES, OPCODES
 from .change import field_value
 from .inspect import plain_log
 from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
-                       Stream, Text, command, parse_int)
+                       Stream, Text, command, parse_int, shown)
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -219,6 +219,8 @@ def inject_event(ctx, smmu, type, assign):
     fields = {}
     for k, v in assign:
         fields[k] = v
+    if len(type) > 64:
+        raise CommandError(f"inject event: unknown event {shown(type)}")
     try:
         raw = encode_event(type, **fields)
     except FieldError as e:
@@ -266,7 +268,7 @@ def cmd(ctx, smmu, name, assign):
     m = ctx.system.smmu(smmu)
     key = name.upper() if name.upper().startswith("CMD_") else "CMD_" + name.upper()
     if key not in OPCODES:
-        raise CommandError(f"cmd: name: unknown command {name!r}; known: "
+        raise CommandError(f"cmd: name: unknown command {shown(name)}; known: "
                            f"{', '.join(n[4:] for n in OPCODES)}")
     try:
         fields = command_fields("cmd", key, assign)

@@ -36,8 +36,20 @@ class CommandError(SmmuDbgError):
 # ---------------------------------------------------------------------------------------------
 # Argument types
 # ---------------------------------------------------------------------------------------------
+U64_MAX = (1 << 64) - 1
+MAX_NUMBER_CHARS = 256      # no argument is wider than 64 bits: a longer number is an error
+
+
+def shown(text: str, quote: bool = True, limit: int = 40) -> str:
+    """A user's token for an error line (repr() with quote), cut short when long."""
+    q = repr if quote else str
+    return q(text) if len(text) <= limit else q(text[:limit]) + f"... ({len(text)} chars)"
+
+
 def parse_int(text: str) -> int:
     """0x10, 16, 0b1000, 0o20, 1_000 and 4K/2M/1G sizes. Raises ValueError."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(text)          # (int() of thousands of digits is slow, or refused)
     t = text.strip().replace("_", "").lower()
     mult = 1
     if t and t[-1] in "kmgt" and not t.startswith(("0x", "-0x")):
@@ -64,18 +76,22 @@ class IntT(ArgType):
     metavar = "N"
 
     def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number"):
-        self.lo, self.hi, self.what = lo, hi, what
+        # Every number the model takes fits in 64 bits (registers, addresses, sizes, counts):
+        # the type refuses the rest, so no handler sees an int C or a queue cannot hold.
+        self.lo = -(1 << 63) if lo is None else lo
+        self.hi = U64_MAX if hi is None else hi
+        self.what = what
 
     def convert(self, ctx, text, args):
         try:
             v = parse_int(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if self.lo is not None and v < self.lo:
-            raise ValueError(f"{text} is below {self.lo:#x}" if self.lo else
-                             f"{text} is negative")
-        if self.hi is not None and v > self.hi:
-            raise ValueError(f"{text} is above {self.hi:#x}")
+            raise ValueError(f"{shown(text)} is not a number") from None
+        if v < self.lo:
+            raise ValueError(f"{shown(text, False)} is below {self.lo:#x}" if self.lo else
+                             f"{shown(text, False)} is negative")
+        if v > self.hi:
+            raise ValueError(f"{shown(text, False)} is above {self.hi:#x}")
         return v
 
 
@@ -89,9 +105,9 @@ class AddressT(IntT):
         try:
             v = parse_int(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not an address") from None
+            raise ValueError(f"{shown(text)} is not an address") from None
         if v < 0 or v >> 64:
-            raise ValueError(f"{text} is not a 64-bit address")
+            raise ValueError(f"{shown(text, False)} is not a 64-bit address")
         return v
 
 
@@ -108,7 +124,7 @@ class NameT(ArgType):
         names = self.names(ctx)
         if text not in names:
             have = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-            raise ValueError(f"no {self.noun} named {text!r}; have: {have or 'none'}")
+            raise ValueError(f"no {self.noun} named {shown(text)}; have: {have or 'none'}")
         return text
 
     def candidates(self, ctx, args):
@@ -125,7 +141,7 @@ class ChoiceT(ArgType):
         for c in self.choices:
             if c.lower() == low:
                 return c
-        raise ValueError(f"{text!r} is not one of {', '.join(self.choices)}")
+        raise ValueError(f"{shown(text)} is not one of {', '.join(self.choices)}")
 
     def candidates(self, ctx, args):
         return list(self.choices)
@@ -140,7 +156,7 @@ class BoolT(ArgType):
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{text!r} is not true or false")
+        raise ValueError(f"{shown(text)} is not true or false")
 
     def candidates(self, ctx, args):
         return ["true", "false"]
@@ -333,9 +349,9 @@ class Registry:
             return self.commands[tokens[0]], 1
         if tokens[0] in self.groups():
             subs = sorted(n.split()[1] for n in self.commands if n.startswith(tokens[0] + " "))
-            what = f"{tokens[1]!r} is not" if len(tokens) > 1 else "missing:"
+            what = f"{shown(tokens[1])} is not" if len(tokens) > 1 else "missing:"
             raise CommandError(f"{tokens[0]}: {what} one of {', '.join(subs)}")
-        raise CommandError(f"unknown command {tokens[0]!r} (try: help)")
+        raise CommandError(f"unknown command {shown(tokens[0])} (try: help)")
 
     def parse(self, ctx, line: str) -> tuple[Command, dict]:
         """Split and convert a command line. Returns (command, keyword arguments)."""
@@ -366,10 +382,12 @@ class Registry:
             elif not eq and tok in by_key and by_key[tok].flag:
                 values[tok] = True
             elif eq and key and cmd.assignments is not None:
+                if len(tok) > MAX_NUMBER_CHARS:     # (no field name or value is this long)
+                    raise CommandError(f"{name}: {shown(tok)}: not a {cmd.assignments.metavar}")
                 assigns.append((key, val))
             else:
                 if assigns and cmd.assignments is not None:
-                    raise CommandError(f"{name}: {tok!r}: expected {cmd.assignments.metavar} "
+                    raise CommandError(f"{name}: {shown(tok)}: expected {cmd.assignments.metavar} "
                                        f"after the first assignment")
                 pos_tokens.append(tok)
         i = 0
@@ -388,9 +406,9 @@ class Registry:
             extra = pos_tokens[i]
             if "=" in extra:
                 known = ", ".join(by_key) or "none"
-                raise CommandError(f"{name}: unknown option {extra.split('=')[0]!r} "
+                raise CommandError(f"{name}: unknown option {shown(extra.split('=')[0])} "
                                    f"(options: {known})")
-            raise CommandError(f"{name}: unexpected {extra!r} (usage: {cmd.usage})")
+            raise CommandError(f"{name}: unexpected {shown(extra)} (usage: {cmd.usage})")
         for a in by_key.values():
             values.setdefault(a.name, a.default)
         if cmd.assignments is not None:
@@ -420,12 +438,13 @@ class Registry:
             try:
                 sid = parse_int(toks[i + 1])
             except ValueError:
-                raise CommandError(f"{name}: sid: {toks[i + 1]!r} is not a number") from None
+                raise CommandError(f"{name}: sid: {shown(toks[i + 1])} is not a number") \
+                    from None
             if sid < 0 or sid >> 32:
-                raise CommandError(f"{name}: sid: {toks[i + 1]} does not fit in 32 bits")
+                raise CommandError(f"{name}: sid: {shown(toks[i + 1], False)} does not fit in 32 bits")
             return (first, sid), i + 2
         known = list(sysm.smmus) + list(sysm.devices)[:10]
-        raise CommandError(f"{name}: {a.name}: {first!r} is neither an SMMU nor a device; "
+        raise CommandError(f"{name}: {a.name}: {shown(first)} is neither an SMMU nor a device; "
                            f"have: {', '.join(known)}")
 
     # -- completion -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .. import results as res
-from .registry import CommandError, Flag, Int, Text, command, parse_int
+from .registry import CommandError, Flag, Int, Text, command, parse_int, shown
 
 
 @command("save", Text("file", "where to write (default: the file last saved or loaded)",
@@ -100,7 +100,7 @@ def _tokens(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise CommandError(f"expect: cannot read {text[pos:].strip()!r}")
+            raise CommandError(f"expect: cannot read {shown(text[pos:].strip())}")
         out.append(m.group(1))
         pos = m.end()
     return out
@@ -134,7 +134,8 @@ def _resolve(data, path: str):
         if isinstance(cur, dict):
             if key not in cur:
                 have = ", ".join(sorted(map(str, cur))[:12])
-                raise CommandError(f"expect: {path}: the result has no {done + str(key)!r} "
+                raise CommandError(f"expect: {shown(path, False)}: the result has no "
+                                   f"{shown(done + str(key))} "
                                    f"(it has: {have})")
             cur = cur[key]
         elif isinstance(cur, list) and isinstance(key, int):
@@ -207,10 +208,10 @@ def evaluate(expr: str, outcome) -> dict:
         return {"expression": expr, "value": outcome.error}
     if len(toks) not in (1, 3):
         raise CommandError(f"expect: use PATH OP VALUE with OP one of {', '.join(_OPS)} "
-                           f"(got {expr!r})")
+                           f"(got {shown(expr)})")
     m = _PATH.match(toks[0])
     if not m or bool(m.group(1)) != bool(m.group(3)):
-        raise CommandError(f"expect: {toks[0]!r} is not a result path (e.g. pa, fault.type, "
+        raise CommandError(f"expect: {shown(toks[0])} is not a result path (e.g. pa, fault.type, "
                            f"steps[0].level, len(steps))")
     if outcome is None:
         raise CommandError("expect: there is no previous command")
@@ -227,7 +228,7 @@ def evaluate(expr: str, outcome) -> dict:
         return {"expression": expr, "value": got}
     op, want = toks[1], _literal(toks[2])
     if op not in _OPS:
-        raise CommandError(f"expect: {op!r} is not one of {', '.join(_OPS)}")
+        raise CommandError(f"expect: {shown(op)} is not one of {', '.join(_OPS)}")
     if not _compare(op, got, want):
         raise CommandError(f"expect {toks[0]} {op} {toks[2]}: got {_show(got)}")
     return {"expression": expr, "value": got}

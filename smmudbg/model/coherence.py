@@ -19,6 +19,7 @@ from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
+from ..errors import ModelError
 
 _PAGE = 4096
 STE = fmt("STE")
@@ -70,19 +71,15 @@ def _contexts(smmu):
     entry. illegal: the SMMU rejects the STE (C_BAD_STE)."""
     w = smmu.walker
     cached_cds = w.cached_cds()
-    geo = smmu.strtab_geometry
     out = []
+    # Only the STEs memory holds with V=1, a page at a time: a table of 2^32 STEs (or 2^26
+    # L1STDs) is not read entry by entry.
     sids = []
-    if not geo.two_level:
-        sids = range(1 << geo.log2size)
-    else:
-        for i in range(geo.n_l1):
-            r = w.read_ste(i << geo.split)        # the first StreamID of L1STD i
-            f = r["fault"]
-            if r["l1"] is None or (f and f["type"] == "F_STE_FETCH"
-                                   and f["fetch_addr"] == r["l1_pa"]):
-                continue
-            sids.extend(geo.l2_sids(i, r["l1"]))
+    try:
+        for _, stes in smmu.scan_stream_table():
+            sids.extend(sid for sid, _, _ in stes)
+    except ModelError:
+        pass                # (an L1STD with nothing behind it: no STE after it is reachable)
     for sid in sids:
         words = w.read_ste(sid)["words"]
         if words is None:

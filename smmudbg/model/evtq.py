@@ -140,14 +140,20 @@ class EventQueue:
             self.write_raw(self.pending_stall.pop(0), stall=True)
 
     # -- software view ------------------------------------------------------------------------
-    def entries(self) -> list[dict]:
-        """Decoded records from CONS up to PROD (what software may read, 3.5.2)."""
+    def unread(self) -> int:
+        """How many records software has not read (CONS to PROD)."""
+        return self.ring.count(self.smmu.regs["SMMU_EVENTQ_PROD"],
+                               self.smmu.regs["SMMU_EVENTQ_CONS"])
+
+    def entries(self, limit: int = 1024) -> list[dict]:
+        """Decoded records from CONS up to PROD (what software may read, 3.5.2): the oldest
+        `limit` of them (a queue may hold 2^19; `unread` counts them all)."""
         s = self.smmu
         ring = self.ring
         prod, cons = s.regs["SMMU_EVENTQ_PROD"], s.regs["SMMU_EVENTQ_CONS"]
         out = []
         p = cons
-        for _ in range(ring.count(prod, cons)):
+        for _ in range(min(ring.count(prod, cons), limit)):
             pa = self.base + ring.idx(p) * EVENT_SIZE
             raw = s.mem.read(pa, EVENT_SIZE)
             rec = decode_event(raw)

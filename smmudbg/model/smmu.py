@@ -81,6 +81,9 @@ _IGNORED_WHILE.update({f"SMMU_{q}_IRQ_CFG{i}": ("IRQ_CTRL", en) for i in range(3
                                      ("PRIQ", "PRIQ_IRQEN"))})
 
 
+MAX_PENDING_SHOWN = 1024        # queued commands `cmdq` lists (a queue may hold 2^19)
+
+
 def _canon(name: str) -> str:
     """Accept SMMU_IDR0, IDR0, smmu_evtq_base...: return the architected register name."""
     n = name.upper()
@@ -328,7 +331,7 @@ class Smmu(SmmuViews):
     def cmdq_entries(self, history: int = 16) -> list[dict]:
         """For display: the last `history` consumed commands (state 'done', 'dropped' or the
         error), then the commands between CONS and PROD still waiting ('pending'; the first
-        is 'error' when the queue is stopped on it)."""
+        is 'error' when the queue is stopped on it), the first MAX_PENDING_SHOWN of them."""
         out = []
         for rec in self.cmdq.history[-history:] if history else []:
             state = rec.get("error") or ("dropped" if rec.get("dropped") else "done")
@@ -340,7 +343,7 @@ class Smmu(SmmuViews):
         prod, cons = self.regs["SMMU_CMDQ_PROD"], self.regs["SMMU_CMDQ_CONS"]
         p = cons
         err = self.cmdq.error_active()
-        for i in range(ring.count(prod, cons)):
+        for i in range(min(ring.count(prod, cons), MAX_PENDING_SHOWN)):
             pa = self.cmdq.slot_pa(p)
             try:
                 raw = self.mem.read(pa, 16)
@@ -428,11 +431,11 @@ class Smmu(SmmuViews):
 
     @property
     def strtab(self) -> dict:
-        """{base, fmt, split, log2size}: the effective base, FMT and SPLIT (SPLIT 0 when
-        linear) and LOG2SIZE as programmed."""
+        """{base, fmt, split, log2size} as the SMMU uses them: the effective base, FMT and SPLIT
+        (SPLIT 0 when linear) and the effective size, min(STRTAB_BASE_CFG.LOG2SIZE,
+        IDR1.SIDSIZE) (StreamIDs beyond SIDSIZE do not exist)."""
         geo = self.strtab_geometry
-        return {"base": geo.base, "fmt": geo.fmt, "split": geo.split,
-                "log2size": self.field("STRTAB_BASE_CFG", "LOG2SIZE")}
+        return {"base": geo.base, "fmt": geo.fmt, "split": geo.split, "log2size": geo.log2size}
 
     def ste_addr(self, sid: int, create: bool = False) -> int:
         """PA of the STE for sid; with create, allocate its L2 array in a 2-level table."""

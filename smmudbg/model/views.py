@@ -87,6 +87,18 @@ def read_words(mem, pa: int, n: int, what: str = "") -> list[int]:
         raise ModelError(f"{what + ' at ' if what else ''}{pa:#x}: {e}") from None
 
 
+_ODD = bytes(b & 1 for b in range(256))
+_SPAN = bytes(int(b & 0x1F != 0) for b in range(256))
+
+
+def _ones(flags: bytes):
+    """Indexes of the 1 bytes in a string of 0/1 bytes."""
+    i = flags.find(1)
+    while i >= 0:
+        yield i
+        i = flags.find(1, i + 1)
+
+
 class SmmuViews:
     """Mixed into Smmu: needs self.mem, self.walker, self.name, self.ste_addr, self.events."""
 
@@ -171,32 +183,98 @@ class SmmuViews:
                 "l1": r["l1_ipa"] if nested else r["l1_pa"], "table": r["table"],
                 "index": r["index"], "words": r["words"]}
 
+    #: STE and L1STD slots one `strtab` looks at, at most: a table as large as the architecture
+    #: allows (2^32 STEs) is listed in bounded time; `more` says where to continue.
+    SCAN_SLOTS = 1 << 18
+
+    def _backed_words(self, pa: int, n: int) -> tuple[list[int] | None, int]:
+        """(up to n dwords from pa to the end of its page, or of its 64 KiB in flat RAM
+        (little-endian, as the host), or None where no memory is; how many dwords that
+        covers). Nothing-behind spans are skipped up to the next region."""
+        page_end = (pa | 0xFFF) + 1
+        if self.mem.is_backed(pa):
+            r = self.mem.region_at(pa)
+            if r is not None and r.kind in ("ram", "image"):
+                # flat: read up to 64 KiB (below malloc's mmap threshold: a bigger buffer is
+                # fresh pages each time, and faulting them in costs more than the copy)
+                page_end = min(r.base + r.size, (pa | 0xFFFF) + 1)
+            k = min(n, (page_end - pa) // 8)
+            return memoryview(self.mem.read(pa, 8 * k)).cast("Q"), k
+        nxt = min((b for b, size, kind in self.mem.regions() if b > pa and kind != "mmio"),
+                  default=1 << 64)
+        if self.mem.region_at(pa) is not None:
+            nxt = page_end       # (MMIO, or non-strict memory: go page by page)
+        return None, max(1, min(n, (nxt - pa) // 8))
+
     def stream_table_entries(self, first: int, count: int, all: bool = False):
         """STEs from StreamID first on: ([{sid, addr, words}] of valid ones (every one with
-        all), at most count; whether more follow). 2-level: the StreamIDs an L1 descriptor
-        does not cover (Span=0, or beyond its Span) are skipped as a block."""
-        geo = self.strtab_geometry
-        rows, s = [], first
-        while geo.in_range(s):
-            r = self._read_ste(s)
-            if r["words"] is None:
-                if geo.two_level and r["ste_pa"] is None:
-                    l1 = _l1(r, "F_STE_FETCH")
-                    if l1 is None:
-                        raise ModelError(f"{self.name}: L1STD at {r['l1_pa']:#x}: {_why(r)}")
-                    # Not in this L1STD's L2 array: on to the next L1STD.
-                    covered = geo.l2_sids(geo.l1_index(s), l1)
-                    if s not in covered:
-                        s = (geo.l1_index(s) + 1) << geo.split
-                        continue
-                s += 1
-                continue
-            if STE.field("V").get(r["words"]) or all:
+        all), at most count; whether more may follow). The table's effective size bounds the
+        walk (min(LOG2SIZE, SIDSIZE)); 2-level: L1 descriptors with Span=0 are skipped as a
+        block; memory with nothing behind it is skipped; after SCAN_SLOTS slots, more=True."""
+        rows = []
+        for scanned, stes in self.scan_stream_table(first, all):
+            for sid, a, words in stes:
                 if len(rows) >= count:
                     return rows, True
-                rows.append({"sid": s, "addr": r["ste_pa"], "words": r["words"]})
-            s += 1
+                rows.append({"sid": sid, "addr": a, "words": words})
+            if scanned >= self.SCAN_SLOTS:
+                return rows, True
         return rows, False
+
+    def scan_stream_table(self, first: int = 0, all: bool = False):
+        """Yields (slots scanned so far, [(sid, addr, words)] of the valid STEs (all with all)
+        of the next span): memory is read a page (or a MiB of RAM) at a time, L1STDs with
+        Span=0 and nothing-behind spans are skipped in bulk, so the work follows the memory
+        behind the table, not its architected size (2^32 STEs, 2^26 L1STDs)."""
+        st = self.strtab
+        total, scanned = 1 << st["log2size"], 0
+        if st["fmt"] != 1:
+            s = first
+            while s < total:
+                stes, step = self._ste_span(st["base"] + 64 * s, s, total - s, all)
+                scanned += step if stes is not None else 1
+                yield scanned, stes or []
+                s += step
+            return
+        split = st["split"]
+        l1i, n_l1 = first >> split, max(1, total >> split)
+        while l1i < n_l1:
+            l1pa = st["base"] + 8 * l1i
+            l1s, k = self._backed_words(l1pa, n_l1 - l1i)
+            if l1s is None:
+                read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")     # raises ModelError
+            scanned += k
+            # Span is bits [4:0] of each L1STD's first byte: find the non-zero ones at once.
+            for j in _ones(l1s.obj[::8].translate(_SPAN)):
+                l1 = l1s[j]
+                span = L1STD.field("Span").get([l1])
+                if span > 11 or span > split + 1:
+                    continue         # reserved: no STEs reached (C_BAD_STREAMID), as the walker
+                n_l2 = min(1 << split, 1 << (span - 1), total - ((l1i + j) << split))
+                s0 = (l1i + j) << split
+                idx = first - s0 if first > s0 else 0
+                # The L2 array is aligned to its size: low L2Ptr bits are ignored, as the walker.
+                l2 = L1STD.field("L2Ptr").address([l1]) & ~((1 << (span - 1 + 6)) - 1)
+                while idx < n_l2:
+                    stes, step = self._ste_span(l2 + 64 * idx, s0 + idx, n_l2 - idx, all)
+                    scanned += step if stes is not None else 1
+                    yield scanned, stes or []
+                    idx += step
+            yield scanned, []
+            l1i += k
+
+    def _ste_span(self, addr: int, sid: int, n: int, all: bool):
+        """([(sid, addr, words)] of the valid (all: every) STEs of up to n from addr, or None
+        where nothing is behind addr; how many STEs that covers)."""
+        dwords, k = self._backed_words(addr, 8 * n)
+        step = max(1, k // 8)
+        if dwords is None:
+            return None, step
+        # V is bit 0 of each STE's first byte: find the odd ones without a Python loop over
+        # the page (most of a big table is V=0).
+        idx = range(k // 8) if all else \
+            _ones(dwords.obj[:64 * (k // 8):64].translate(_ODD))
+        return [(sid + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist()) for i in idx], step
 
     def valid_sids(self) -> list[int]:
         """StreamIDs whose STE has V=1, found by a scan in the core (a 2-level table: the L2
@@ -560,8 +638,14 @@ class SystemViews:
             raise ModelError(f"map {name}: {e}") from None
 
     def unmap_range(self, name: str, iova: int, size: int) -> int:
+        tables = self.domain(name).tables
+        if iova + size > 1 << tables.ias:
+            # (the tables index only the low IAS bits: beyond them unmap would wrap around
+            # and walk the same tables again and again)
+            raise ModelError(f"unmap {name}: {iova:#x}+{size:#x} exceeds the {tables.ias}-bit "
+                             f"input range")
         try:
-            return self.domain(name).tables.unmap(iova, size)
+            return tables.unmap(iova, size)
         except (BuildError, MemFault, ValueError) as e:
             raise ModelError(f"unmap {name}: {e}") from None
 
