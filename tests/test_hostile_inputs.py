@@ -418,3 +418,19 @@ def test_garbage_two_level_stream_table_is_bounded_work(tmp_path):
     assert len(report["warnings"]) < 40
     assert any(w.startswith("... and ") and w.endswith("more L1STDs with a reserved Span")
                for w in report["warnings"])
+
+
+def test_a_huge_scenario_name_stays_short_in_a_build_error():
+    # The long fuzz profile found a 400+ character error: the name was quoted whole.
+    from smmudbg.errors import ScenarioError
+    from smmudbg.model import scenario as sc
+    from smmudbg.model.system import System
+    text = sc.builtin("default").replace('name = "default"', 'name = "' + "x" * 5000 + '"', 1)
+    spec = sc.parse(text, "big-name.toml")
+    spec["smmu"][0]["stream_table"]["log2size"] = 40          # fails while building
+    try:
+        System(spec)
+    except ScenarioError as e:
+        assert len(str(e)) < 400 and "\n" not in str(e)
+    else:
+        raise AssertionError("a 2^40-entry stream table was built")

@@ -13,7 +13,7 @@ from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.geometry import cd_table
-from ..errors import ModelError, ScenarioError
+from ..errors import ModelError, ScenarioError, brief
 from . import scenario as sc
 from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
@@ -81,7 +81,7 @@ class System(SystemViews):
         try:
             self._build()
         except (BuildError, MemFault, ValueError, ModelError) as e:
-            raise ScenarioError(f"scenario {self.name!r}: {e}") from None
+            raise ScenarioError(f"scenario {brief(self.name)}: {e}") from None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
