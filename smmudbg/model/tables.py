@@ -19,7 +19,6 @@ from ..errors import ModelError
 
 STE = fmt("STE")
 CD = fmt("CD")
-L1CD = fmt("L1CD")
 S1_BLOCK = fmt("S1_BLOCK")
 S2_BLOCK = fmt("S2_BLOCK")
 S1_TABLE = fmt("S1_TABLE")
@@ -344,28 +343,3 @@ def s2_xlate(mem, ste_words):
                              f"(level-{r['steps'][-1]['level']} descriptor invalid)")
         return r["leaf"]["out"]
     return xlate
-
-
-def cd_location(mem, ste_words, ssid: int) -> dict:
-    """Where the CD for ssid is: {addr (IPA or PA), pa, l1 (address of the L1CD or None)}."""
-    v = STE.decode(ste_words)
-    if not ste_has_s1(ste_words):
-        raise ModelError(f"STE.Config={STE.field('Config').value_name(v['Config'])}: "
-                         f"the stream has no stage 1, so no CDs")
-    cdmax = v["S1CDMax"]
-    if ssid >> cdmax if cdmax else ssid:
-        raise ModelError(f"SubstreamID {ssid} is beyond STE.S1CDMax={cdmax} "
-                         f"({1 << cdmax} CD{'s' if cdmax else ''})")
-    xlate = s2_xlate(mem, ste_words) if ste_has_s2(ste_words) else (lambda a: a)
-    base = v["S1ContextPtr"] << 6
-    if v["S1Fmt"] in (0, 3) or cdmax == 0:
-        addr = base + 64 * ssid
-        return {"addr": addr, "pa": xlate(addr), "l1": None, "xlate": xlate}
-    n = 6 if v["S1Fmt"] == 1 else 10
-    l1a = base + 8 * (ssid >> n)
-    l1 = read_u64(mem, xlate(l1a), f"L1CD at {l1a:#x}")
-    if not L1CD.field("V").get([l1]):
-        raise ModelError(f"L1CD {ssid >> n} at {l1a:#x} is invalid (V=0): no CD for "
-                         f"SubstreamID {ssid}")
-    addr = (L1CD.field("L2Ptr").get([l1]) << 12) + 64 * (ssid & ((1 << n) - 1))
-    return {"addr": addr, "pa": xlate(addr), "l1": l1a, "xlate": xlate}
