@@ -802,8 +802,17 @@ def _its(d):
                   ("GITS_TRANSLATER", d["translater"]),
                   ("enabled", d["enabled"]), ("stalled", d["stalled"]),
                   ("commands", Text(str(d["commands"])))])]
-    parts.append(_rows("registers", [{"name": k, "value": v} for k, v in
-                                     d["registers"].items()], ["name", "value"]))
+    parts.append(_rows("registers", [{"name": k, "value": "not provided" if v is None else v}
+                                     for k, v in d["registers"].items()], ["name", "value"]))
+    if d.get("redistributors"):
+        names = list(d["redistributors"][0]["registers"])
+        parts.append(_rows("redistributors", [
+            {"frame": r["frame"], "RD_base": r["rd_base"],
+             "processor": "not provided" if r["processor"] is None else r["processor"],
+             "affinity": r["affinity"] or "not provided",
+             **{n[5:]: "not provided" if r["registers"][n] is None else r["registers"][n]
+                for n in names}} for r in d["redistributors"]],
+            ["frame", "RD_base", "processor", "affinity"] + [n[5:] for n in names]))
     parts.append(_rows("tables", d["tables"], ["n", "kind", "valid", "indirect", "page_size",
                                                "entry_size", "base", "pages", "capacity"]))
     parts.append(_rows("collections", d["collections"], ["icid", "target"]))

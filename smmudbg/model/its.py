@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from core_cy.physmem import MemFault
 from smmudbg.arch import fmt
 from smmudbg.arch.gicv3 import consts as C
@@ -688,15 +690,63 @@ class Its:
         self.write("GITS_CWRITER", (wr + CMD_SIZE) % size)
         return self.log[before:]
 
-    def mappings(self) -> list[tuple[int, int, int, int, int | None]]:
-        """Every mapped event: (DeviceID, EventID, INTID, ICID, target PE or None), by walking
-        the device table and each valid DTE's ITT."""
-        out = []
-        t = self.table("Devices")
+    def _valid_slots(self, kind: str, limit: int):
+        """(index, address) of the entries of the Devices or Collections table below `limit`
+        whose Valid bit is set, reading the table a page at a time (level-2 pages only where
+        the level-1 entry is Valid; pages not in memory are skipped). A bulk scan: each hit is
+        then read again through the lookups, with its steps."""
+        t = self.table(kind)
         if t is None or not t.valid:
-            return out
-        n = min(t.capacity, 1 << self.features.devbits)
-        for dev in range(n):
+            return
+        f = self.dte_fmt if kind == "Devices" else self.cte_fmt
+        valid = f.field("Valid")
+        if valid.dword != 0 or t.entry_size % 8:
+            raise ItsError(f"{kind} entries of {t.entry_size} bytes: Valid is not in dword 0")
+        pages = []                            # (first index, address) of each page to scan
+        per = t.page_size // t.entry_size
+        if t.indirect:
+            try:
+                l1 = self.mem.read(t.base, t.pages * t.page_size)
+            except MemFault:
+                return
+            for i, e in enumerate(np.frombuffer(l1, dtype="<u8").tolist()):
+                if e >> 63:
+                    pages.append((i * per, _L1E.field("Physical_Address").address([e])
+                                  & ~(t.page_size - 1)))
+        else:
+            pages = [(p * per, t.base + p * t.page_size) for p in range(t.pages)]
+        step = t.entry_size // 8
+        for first, addr in pages:
+            if first >= limit:
+                break
+            try:
+                raw = self.mem.read(addr, t.page_size)
+            except MemFault:
+                continue
+            words = np.frombuffer(raw, dtype="<u8")[::step]
+            hits = np.nonzero((words >> np.uint64(valid.lo)) & np.uint64(valid.mask))[0]
+            for j in hits.tolist():
+                if first + j >= limit:
+                    break
+                yield first + j, addr + j * t.entry_size
+
+    def collection_entries(self) -> list[tuple[int, int]]:
+        """(ICID, RDbase) of every valid collection, held in the ITS or a CTE in memory
+        (unreadable entries skipped), whether or not that redistributor exists."""
+        out = [(i, rd) for i, (v, rd) in enumerate(self.hcc) if v]
+        limit = 1 << self.features.cidbits
+        for icid, addr in self._valid_slots("Collections", limit):
+            if icid < self.features.hcc:
+                continue
+            cte = self.cte_fmt.decode(self.cte_fmt.from_bytes(self.mem.read(addr, self.cte_size)))
+            out.append((icid, cte["RDbase"]))
+        return out
+
+    def mappings(self) -> list[tuple[int, int, int, int, int | None]]:
+        """Every mapped event: (DeviceID, EventID, INTID, ICID, target PE or None), from each
+        valid DTE of the device table and its ITT."""
+        out = []
+        for dev, _addr in list(self._valid_slots("Devices", 1 << self.features.devbits)):
             try:
                 dte = self.lookup_device(dev, [])
             except _Fail:
