@@ -831,8 +831,9 @@ class Msi(Result):
 
     device, vector, rid (the MSI RID), smmu, sid (StreamID), device_id (ITS DeviceID), address
     (the IOVA written: gIOVA when nested), msi_data (the data written: the EventID), ipa (gDB), pa (hDB), region
-    (what the write lands on), its, intid (LPI), icid (collection), target (redistributor);
-    ok; failed (the step that broke: msi, iort, smmu, region, its), reason, fix.
+    (what the write lands on), its, intid (LPI), icid (collection), target (redistributor:
+    its processor number); cpu: null, or on an imported GIC the target's frame {frame,
+    rd_base, processor, affinity (of the PE's MPIDR, "Aff3.Aff2.Aff1.Aff0")}; ok; failed (the step that broke: msi, iort, smmu, region, its), reason, fix.
     steps: [{what, ok, reason, fix, input, output, detail, ...}]: msi {data, kind}; iort
     {nodes: [{node, type, input_id, mapping, output_id, output_node, note, failure}]}; smmu
     {ipa, stream, fault, walk: the walk's steps}; region {region}; its {event_id, error_code,
@@ -858,6 +859,7 @@ class Msi(Result):
     reason: str | None
     fix: str | None
     steps: list
+    cpu: dict | None = None
 
 
 @dataclass(kw_only=True)

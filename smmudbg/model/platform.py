@@ -41,6 +41,9 @@ class Platform:
         self.its: dict[str, Its] = {}
         self.requester: int | None = None    # DeviceID of the DMA write being made
         self.last_doorbell = None            # the ItsTranslation of the last doorbell write
+        # An imported GIC's redistributor frames: [{frame, rd_base, processor, affinity,
+        # registers}] (importers/qemu_gic.py); a scenario's GIC has none.
+        self.redistributors: list[dict] = []
         for i, t in enumerate(spec.get("its", [])):
             try:
                 self._build_its(t)
