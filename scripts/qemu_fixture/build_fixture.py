@@ -588,6 +588,10 @@ def write_readme(out, run, pkgs, regs, s, loads):
         for e in st["stes"])
     load_lines = "\n".join("| %#x | %#x | %#x |" % l for l in loads)
     its_text = its_readme(s["its"], regs) if s.get("its") else ""
+    its_regs = (" Then the ITS's GITS_* registers and each redistributor's GICR_*[n]."
+                if s.get("its") else "")
+    its_file = ("\n| `its-trace.log.xz` | QEMU's gicv3_its* and smmuv3_translate_success trace "
+                "events, in order, xz. |" if s.get("its") else "")
     title = "QEMU SMMUv3 + GICv3 ITS fixture" if s.get("its") else "QEMU SMMUv3 fixture"
     how = ("`ITS=1 scripts/make_qemu_fixture.sh`" if s.get("its")
            else "`scripts/make_qemu_fixture.sh`")
@@ -624,8 +628,8 @@ Loader: `smmudbg/importers/qemu_dump.py`; its tests: `tests/test_qemu_dump.py`.
 | File | What |
 |---|---|
 | `memory.elf.xz` | Sparse guest-RAM ELF core, xz. {s["elf_bytes"]} bytes uncompressed. |
-| `regs.json` | SMMU registers (page 0; QEMU aliases page 1 onto page 0, so EVTQ_PROD/CONS are read at 0xa8/0xac). Hex strings; 64-bit for *_BASE. |
-| `translations.json` | Every distinct translation QEMU reported, with `still_mapped`. |
+| `regs.json` | SMMU registers (page 0; QEMU aliases page 1 onto page 0, so EVTQ_PROD/CONS are read at 0xa8/0xac). Hex strings; 64-bit for *_BASE.{its_regs} |
+| `translations.json` | Every distinct translation QEMU reported, with `still_mapped`. |{its_file}
 
 ### memory.elf.xz
 
