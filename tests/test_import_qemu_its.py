@@ -156,6 +156,28 @@ def test_every_translated_msi_resolves_as_qemu_did(session):
     assert bad == []
 
 
+def test_flat_device_table(tmp_path):
+    """The guest's level-2 device-table page is a flat table of DeviceIDs 0..8191 (64 KB of
+    8-byte DTEs): pointed at directly by a flat GITS_BASER0, every MSI resolves the same, with
+    no level-1 read."""
+    l1e = int(REG_VALUES["GITS_BASER0"], 16)
+    assert l1e >> 62 & 1 and (l1e >> 8) & 3 == 2           # two-level, 64 KB pages
+    run0 = Session()
+    assert run0.execute(f"import qemu {MEM} --regs {REGS}").ok
+    page = run(run0, "its device=0x8").device["steps"][0]["fields"]["Physical_Address"] << 12
+    flat = (l1e & ~(1 << 62) & ~0x0000FFFFFFFFF000) | page
+    a, b = split_files(tmp_path, change={"GITS_BASER0": hex(flat)})
+    s = Session()
+    assert s.execute(f"import qemu {MEM} --regs {a} --gic {b}").ok
+    tables = {t["kind"]: t for t in run(s, "its").tables}
+    assert not tables["Devices"]["indirect"] and tables["Devices"]["capacity"] == 8192
+    for m in checkable():
+        r = run(s, f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']} dry")
+        assert (r.intid, r.icid, r.target) == (m["intid"], m["icid"], m["rdbase"])
+        its = r.steps[-1]["its_steps"]
+        assert its[0]["what"] == "DTE" and its[0]["address"] == page + 8 * m["devid"]
+
+
 def test_msi_steps_read_the_tables_qemu_read(session):
     m = next(m for m in checkable() if m["rdbase"] == 1)
     r = run(session, f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']} dry")
