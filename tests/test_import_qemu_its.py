@@ -246,6 +246,20 @@ def test_unmapped_event_and_event_beyond_the_itt(session):
     assert not r.ok and r.reason.startswith("UNMAPPED_DEVICE")
 
 
+def test_session_with_its_replays_identically(tmp_path):
+    a, b = split_files(tmp_path)
+    s = Session()
+    assert s.execute(f"import qemu {MEM} --regs {a} --gic {b}").ok
+    m = checkable()[0]
+    for line in ("its", f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']}",
+                 "its device=0x100"):
+        assert s.execute(line).ok, line
+    p = tmp_path / "s.json"
+    s.save(str(p))
+    loaded, report = Session.load(str(p))
+    assert report["identical"], report
+
+
 def test_msi_write_makes_the_lpi_pending(tmp_path):
     s = Session()
     assert s.execute(f"import qemu {MEM} --regs {REGS}").ok

@@ -278,21 +278,23 @@ def build_gic(system, gic: dict, cov, smmu_name: str, smmu_base: int,
     propbits = [fmt("GICR_PROPBASER", "gicv3").field("IDbits").get([r["GICR_PROPBASER"]]) + 1
                 for r in redists.values() if "GICR_PROPBASER" in r]
     lpi_bits = min(max(min(propbits), 14), 32) if propbits else 16
-    # Read the collection table once with one redistributor, to size the GIC without GICR_*.
-    probe = Its(system.mem, ItsFeatures.from_typer(regs["GITS_TYPER"], 1, layout=LAYOUT),
-                its_base)
-    probe.load_registers(_with_unprovided(regs))
-    pes = max(procs) + 1 if procs else max([rd for _, rd in probe.collection_entries()] + [0]) + 1
-    if not redists:
-        warnings.append(f"no GICR_* registers: {pes} redistributor(s) assumed, as many as the "
-                        f"collection table targets")
-    platform = Platform(system, {"gic": {"redistributors": pes}})
     try:
+        if procs:
+            pes = max(procs) + 1
+        else:
+            # Read the collection table with one redistributor, to size the GIC.
+            probe = Its(system.mem, ItsFeatures.from_typer(regs["GITS_TYPER"], 1,
+                                                           layout=LAYOUT), its_base)
+            probe.load_registers(_with_unprovided(regs))
+            pes = max([rd for _, rd in probe.collection_entries()] + [0]) + 1
+            warnings.append(f"no GICR_* registers: {pes} redistributor(s) assumed, as many as "
+                            f"the collection table targets")
+        platform = Platform(system, {"gic": {"redistributors": pes}})
         feats = ItsFeatures.from_typer(regs["GITS_TYPER"], pes, layout=LAYOUT,
                                        lpi_bits=lpi_bits, on_error="ignore")
         its = Its(system.mem, feats, its_base, gic=platform.gic)
         its.load_registers(_with_unprovided(regs))
-    except (ItsError, ModelError) as e:
+    except (ItsError, ModelError, ValueError) as e:
         raise SmmuDbgError(f"GITS_TYPER: {e}") from None
     its.regs_provided = frozenset(regs)
     _check_tables(its, cov, warnings)
