@@ -318,6 +318,16 @@ def test_missing_registers_are_not_provided_never_zero(tmp_path):
     assert run(s, f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']} dry").ok
 
 
+def test_pending_its_commands_are_a_warning_not_executed(tmp_path):
+    # Two commands (32 bytes each) after GITS_CREADR: the snapshot had not processed them.
+    rd = int(REG_VALUES["GITS_CREADR"], 16)
+    a, b = split_files(tmp_path, change={"GITS_CWRITER": hex(rd + 64)})
+    system, report = import_qemu(MEM, a, gic=b)
+    assert f"2 ITS command(s) pending between GITS_CREADR {rd:#x}" in " ".join(
+        report["warnings"])
+    assert system.its_named().log == []
+
+
 def test_no_gicr_registers_sizes_the_gic_from_the_collections(tmp_path):
     a, b = split_files(tmp_path, drop=[k for k in REG_VALUES if k.startswith("GICR_")])
     system, report = import_qemu(MEM, a, gic=b)

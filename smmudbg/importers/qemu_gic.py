@@ -187,6 +187,13 @@ def check_gic(gic: dict, where: str) -> list[str]:
                     if off >= size:
                         raise _error(where, f"{r}.Offset {off:#x} is beyond the {size}-byte "
                                             f"command queue (GITS_CBASER.Size)")
+            if "GITS_CWRITER" in its and "GITS_CREADR" in its:
+                off = fmt("GITS_CWRITER", "gicv3").field("Offset")
+                wr, rd = off.address([its["GITS_CWRITER"]]), off.address([its["GITS_CREADR"]])
+                if wr != rd:
+                    n = ((wr - rd) % size) // 32
+                    warnings.append(f"{n} ITS command(s) pending between GITS_CREADR {rd:#x} and "
+                                    f"GITS_CWRITER {wr:#x}: a snapshot, not executed")
         if "GITS_CREADR" in its and its["GITS_CREADR"] & G.GITS_CREADR_Stalled_MASK:
             warnings.append("GITS_CREADR.Stalled=1: the ITS command queue is stalled on an error")
     if redists:
