@@ -384,3 +384,17 @@ def test_plain_smmu_fixture_has_no_its():
     system, report = import_qemu(Path(__file__).parent / "fixtures" / "qemu" / "memory.elf.xz",
                                  Path(__file__).parent / "fixtures" / "qemu" / "regs.json")
     assert report["its"] is None and system.its == {}
+
+
+def test_cli_import_qemu_with_gic_file_runs_a_script(tmp_path, capsys):
+    from smmudbg import cli
+    a, b = split_files(tmp_path)
+    m = next(m for m in checkable() if m["rdbase"] == 1)
+    script = tmp_path / "s.txt"
+    script.write_text(f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']}\n"
+                      f"expect intid == {m['intid']}\nexpect target == 1\n")
+    rc = cli.main(["import-qemu", str(MEM), "--regs", str(a), "--gic", str(b), "--run",
+                   str(script), "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert all(json.loads(line)["ok"] for line in out.splitlines())
