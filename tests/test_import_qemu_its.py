@@ -398,3 +398,28 @@ def test_cli_import_qemu_with_gic_file_runs_a_script(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert all(json.loads(line)["ok"] for line in out.splitlines())
+
+
+def test_a_dte_claiming_2_to_32_events_lists_what_the_dump_holds():
+    """A hostile DTE (Size=31: 2^32 events, a 48 GiB ITT) pointing at device 0x8's ITT: `its`
+    scans only the memory the dump holds, and lists the events mapped there."""
+    from smmudbg.arch import fmt
+    s = Session()
+    assert s.execute(f"import qemu {MEM} --regs {REGS}").ok
+    its = s.system.its_named()
+    dte8 = run(s, "its device=0x8").device["steps"][1]
+    dte = fmt("DTE_QEMU", "gicv3")
+    words = dte.encode(Valid=1, Size=31, ITT_addr=dte8["fields"]["ITT_addr"])
+    s.system.mem.write_words(dte8["address"] + 8, words)          # DeviceID 0x9's DTE
+    r = run(s, "its device=0x9")
+    got = {x["event_id"]: x["intid"] for x in r.mappings}
+    want = {a["EventID"]: a["pINTID"] for _, n, a in COMMANDS
+            if n == "mapti" and a["DeviceID"] == 0x8}
+    assert {e: got.get(e) for e in want} == want
+    # Beyond device 0x8's events the page holds other kernel data, read as ITEs; every one
+    # listed lies in the dump (nothing outside it was scanned or invented).
+    itt = dte8["fields"]["ITT_addr"] << 8
+    segs = [(pa, pa + size) for pa, size, kind in s.system.mem.regions() if kind == "image"]
+    for e in got:
+        assert any(lo <= itt + 12 * e and itt + 12 * e + 12 <= hi for lo, hi in segs), e
+    assert its.lookup_device(0x9, [])["Size"] == 31
