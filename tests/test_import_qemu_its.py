@@ -423,3 +423,21 @@ def test_a_dte_claiming_2_to_32_events_lists_what_the_dump_holds():
     for e in got:
         assert any(lo <= itt + 12 * e and itt + 12 * e + 12 <= hi for lo, hi in segs), e
     assert its.lookup_device(0x9, [])["Size"] == 31
+
+
+def test_warnings_for_what_the_gic_registers_leave_out(tmp_path):
+    # Redistributors without an ITS: imported as nothing, said so.
+    smmu_only = {k: v for k, v in REG_VALUES.items() if not k.startswith("GITS_")}
+    system, report = import_qemu(MEM, smmu_only)
+    assert report["its"] is None and system.its == {}
+    assert any("without any GITS_* register" in w for w in report["warnings"])
+    # No collection table: said so, and an MSI stops at the CTE step with the reason.
+    a, b = split_files(tmp_path, drop=("GITS_BASER1",))
+    system, report = import_qemu(MEM, a, gic=b)
+    assert any("no Valid GITS_BASER<n> of Type Collections" in w for w in report["warnings"])
+    s = Session()
+    assert s.execute(f"import qemu {MEM} --regs {a} --gic {b}").ok
+    m = checkable()[0]
+    r = run(s, f"msi smmu0 {m['devid']:#x} {m['iova']:#x} data={m['eventid']} dry")
+    assert not r.ok and r.failed == "its" and "no collection table" in r.reason
+    assert run(s, "its").registers["GITS_BASER1"] is None

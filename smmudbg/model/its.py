@@ -371,9 +371,10 @@ class Its:
         t = self.table(kind)
         what = "device" if kind == "Devices" else "collection"
         oor = "DEVICE_OOR" if kind == "Devices" else "COLLECTION_OOR"
-        if t is None or not t.valid:
-            n = "" if t is None else str(t.n)
-            raise _Fail(oor, f"no {what} table: GITS_BASER{n}.Valid is 0")
+        if t is None:
+            raise _Fail(oor, f"no {what} table: no GITS_BASER<n> has Type {kind}")
+        if not t.valid:
+            raise _Fail(oor, f"no {what} table: GITS_BASER{t.n}.Valid is 0")
         if index >= t.capacity:
             raise _Fail(oor, f"{what} {index:#x} is beyond the {what} table "
                              f"({t.capacity} entries in GITS_BASER{t.n})")
