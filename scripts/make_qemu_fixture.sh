@@ -4,6 +4,13 @@
 #   scripts/make_qemu_fixture.sh            # everything (needs root for apt-get)
 #   WORK=/some/dir scripts/make_qemu_fixture.sh
 #   SKIP_BOOT=1 scripts/make_qemu_fixture.sh   # only re-run the fixture builder on $WORK/run
+#   ITS=1 scripts/make_qemu_fixture.sh      # the GICv3 + ITS fixture: tests/fixtures/qemu_its
+#
+# ITS=1 boots the same guest with -M virt,iommu=smmuv3,gic-version=3 and -smp 2, so the
+# devices' MSIs go through the SMMU to the ITS (Linux's doorbell IOVA in the software-MSI
+# window, translated to GITS_TRANSLATER 0x08090040) and are spread over two CPUs; it also
+# records every gicv3_its* trace event and reads the GITS_* and GICR_*[n] registers with xp.
+# Its run directory is $WORK/run-its; the plain fixture (GICv2, no ITS) is left as it is.
 #
 # Downloads and work files go to $WORK (default /work/qemu-work), never into the repo.
 # Steps:
@@ -23,8 +30,16 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HERE="$REPO/scripts/qemu_fixture"
 WORK=${WORK:-/work/qemu-work}
-OUT=${OUT:-$REPO/tests/fixtures/qemu}
 MEM=${MEM:-256M}
+if [ -n "${ITS:-}" ]; then
+    OUT=${OUT:-$REPO/tests/fixtures/qemu_its}
+    RUN=$WORK/run-its
+    BOOT_ARGS="--gic 3 --smp 2"
+else
+    OUT=${OUT:-$REPO/tests/fixtures/qemu}
+    RUN=$WORK/run
+    BOOT_ARGS=""
+fi
 mkdir -p "$WORK"
 cd "$WORK"
 
@@ -89,10 +104,10 @@ with open("disk.raw", "wb") as f:
         f.write(blk)
 PY
     python3 "$HERE/run_qemu.py" --kernel "$VMLINUZ" --initrd "$WORK/initrd.cpio" \
-        --disk "$WORK/disk.raw" --outdir "$WORK/run" --mem "$MEM"
+        --disk "$WORK/disk.raw" --outdir "$RUN" --mem "$MEM" $BOOT_ARGS
 fi
 
 # ---- 4. fixture ------------------------------------------------------------------
-python3 "$HERE/build_fixture.py" --run "$WORK/run" --packages "$WORK/packages.json" --out "$OUT"
+python3 "$HERE/build_fixture.py" --run "$RUN" --packages "$WORK/packages.json" --out "$OUT"
 log "fixture written to $OUT"
 ls -l "$OUT"

@@ -3,11 +3,11 @@
     smmudbg                          the full-screen UI on the built-in default scenario
     smmudbg SCENARIO.toml            the UI on a scenario
     smmudbg SESSION.json             the UI on a saved session
-    smmudbg MEMORY --regs REGS.json [--ram-base ADDR]    the UI on an imported QEMU dump
+    smmudbg MEMORY --regs REGS.json [--gic GIC.json] [--ram-base ADDR]   an imported QEMU dump
     smmudbg --repl [FILE ...]        the REPL instead of the UI (also when not on a terminal)
     smmudbg run SCRIPT [--json] [--keep-going] [--scenario FILE]     SCRIPT may be -
     smmudbg replay SESSION           re-run a saved session and compare every result
-    smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT]
+    smmudbg import-qemu MEMORY --regs REGS.json [--gic GIC.json] [--ram-base ADDR] [--run SCRIPT]
     smmudbg attach qemu QMP_SOCKET ram=FILE [--run SCRIPT]   a running QEMU, live (docs/attach.md)
     smmudbg --version
 
@@ -63,7 +63,7 @@ def _loader(args):
     if args.regs:
         from .import_cli import import_line
         from .session import Session
-        line = import_line(args.scenario, args.regs, args.ram_base)
+        line = import_line(args.scenario, args.regs, args.ram_base, args.gic)
 
         def load():
             s = Session()
@@ -161,6 +161,8 @@ def _parser_main() -> argparse.ArgumentParser:
     p.add_argument("--repl", action="store_true", help="the REPL instead of the full-screen UI")
     p.add_argument("--regs", help="SMMU registers (JSON) of the QEMU dump FILE")
     p.add_argument("--ram-base", help="with --regs: guest PA of a raw image's first byte")
+    p.add_argument("--gic", help="with --regs: GITS_*/GICR_*[n] registers (JSON) of the dump's "
+                                 "ITS, if REGS.json does not hold them")
     p.add_argument("--version", action="version", version=f"smmudbg {__version__}")
     return p
 
@@ -228,6 +230,8 @@ def main(argv=None) -> int:
         args = _parser_main().parse_args(argv)
         if args.regs and args.scenario is None:
             _parser_main().error("--regs goes with a memory dump FILE")
+        if args.gic and not args.regs:
+            _parser_main().error("--gic goes with --regs and a memory dump FILE")
         if args.repl or not (sys.stdin.isatty() and sys.stdout.isatty()):
             if args.regs:
                 return _interactive(_loader(args)())

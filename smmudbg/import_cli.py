@@ -1,5 +1,6 @@
-"""`smmudbg import-qemu MEMORY --regs REGS.json [--ram-base ADDR] [--run SCRIPT [--json]
-[--keep-going]]`: the command-line front end of `import qemu` (smmudbg/cli.py dispatches to it).
+"""`smmudbg import-qemu MEMORY --regs REGS.json [--gic GIC.json] [--ram-base ADDR]
+[--run SCRIPT [--json] [--keep-going]]`: the command-line front end of `import qemu`
+(smmudbg/cli.py dispatches to it).
 
 It only builds the `import qemu` command line and runs it in a new Session, then opens the REPL
 or runs a script: the importing itself is the registered command's (commands/importer.py).
@@ -24,7 +25,10 @@ def cli_parser() -> argparse.ArgumentParser:
                     "REPL on it (or run a script with --run).")
     p.add_argument("memory", help="ELF core (dump-guest-memory) or raw image (pmemsave), "
                                   "optionally xz-compressed")
-    p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value")
+    p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value "
+                                                 "(and GITS_*/GICR_*[n] ones)")
+    p.add_argument("--gic", help="JSON object: GITS_*/GICR_*[n] register name -> value (if "
+                                 "not in REGS.json)")
     p.add_argument("--ram-base", help="guest PA of a raw image's first byte "
                                       "(default 0x40000000)")
     p.add_argument("--run", metavar="SCRIPT", help="run this script (- for stdin) on the "
@@ -35,11 +39,14 @@ def cli_parser() -> argparse.ArgumentParser:
     return p
 
 
-def import_line(memory: str, regs: str, ram_base: str | None = None) -> str:
+def import_line(memory: str, regs: str, ram_base: str | None = None,
+                gic: str | None = None) -> str:
     """The `import qemu` command line for these files (absolute paths, so a saved session
     replays from any directory)."""
     q = shlex.quote
     line = f"import qemu {q(os.path.abspath(memory))} --regs {q(os.path.abspath(regs))}"
+    if gic is not None:
+        line += f" --gic {q(os.path.abspath(gic))}"
     if ram_base is not None:
         line += f" --ram-base {q(ram_base)}"
     return line
@@ -51,7 +58,7 @@ def _glue_values(argv) -> list[str]:
     the value reaches `import qemu`, which says what is wrong with it."""
     out, it = [], iter(argv)
     for a in it:
-        if a in ("--ram-base", "--regs", "--run"):
+        if a in ("--ram-base", "--regs", "--gic", "--run"):
             nxt = next(it, None)
             if nxt is not None and nxt.startswith("-") and nxt != "-" and \
                     not nxt.startswith("--"):
@@ -69,7 +76,7 @@ def cli_main(argv, interactive) -> int:
     if (args.json or args.keep_going) and not args.run:
         cli_parser().error("--json and --keep-going go with --run")
     session = Session()
-    out = session.execute(import_line(args.memory, args.regs, args.ram_base))
+    out = session.execute(import_line(args.memory, args.regs, args.ram_base, args.gic))
     if not out.ok:
         raise SmmuDbgError(out.error)
     if args.run is None:

@@ -422,6 +422,12 @@ def _import(d):
              ("stream table", Text(f"{st.get('format')} 2^{st.get('log2size')} @ "
                                    f"{hx(st.get('base'))}" if st else "-")),
              ("pending commands", Text(str(d.get("pending_commands", 0))))]
+    its = d.get("its")
+    if its:
+        pairs.append(("ITS", Text(f"{its['name']} @ {its['base']:#x} (GITS_TRANSLATER "
+                                  f"{its['translater']:#x}), enabled {hx(its['enabled'])}, "
+                                  f"{its['redistributors']} redistributor(s), {its['layout']} "
+                                  f"layout; {its['iort']}")))
     parts = [Text(d.get("message", ""), style="bold"), _kv(pairs)]
     for w in d.get("warnings") or []:
         parts.append(Text(f"warning: {w}", style="yellow"))
@@ -747,8 +753,11 @@ def _msi(d):
             parts.append(Text(f"  broken: {s['reason']}", style=BAD))
             parts.append(Text(f"  fix: {s['fix']}", style="bold"))
     if d["ok"]:
+        cpu = d.get("cpu")
         parts.append(Text(f"-> LPI {d['intid']} (collection {d['icid']}) pending on "
-                          f"redistributor {d['target']}", style="bold " + GOOD))
+                          f"redistributor {d['target']}"
+                          + (f", CPU affinity {cpu['affinity']}" if cpu else ""),
+                          style="bold " + GOOD))
     return Group(*parts)
 
 
@@ -802,8 +811,17 @@ def _its(d):
                   ("GITS_TRANSLATER", d["translater"]),
                   ("enabled", d["enabled"]), ("stalled", d["stalled"]),
                   ("commands", Text(str(d["commands"])))])]
-    parts.append(_rows("registers", [{"name": k, "value": v} for k, v in
-                                     d["registers"].items()], ["name", "value"]))
+    parts.append(_rows("registers", [{"name": k, "value": "not provided" if v is None else v}
+                                     for k, v in d["registers"].items()], ["name", "value"]))
+    if d.get("redistributors"):
+        names = list(d["redistributors"][0]["registers"])
+        parts.append(_rows("redistributors", [
+            {"frame": r["frame"], "RD_base": r["rd_base"],
+             "processor": "not provided" if r["processor"] is None else r["processor"],
+             "affinity": r["affinity"] or "not provided",
+             **{n[5:]: "not provided" if r["registers"][n] is None else r["registers"][n]
+                for n in names}} for r in d["redistributors"]],
+            ["frame", "RD_base", "processor", "affinity"] + [n[5:] for n in names]))
     parts.append(_rows("tables", d["tables"], ["n", "kind", "valid", "indirect", "page_size",
                                                "entry_size", "base", "pages", "capacity"]))
     parts.append(_rows("collections", d["collections"], ["icid", "target"]))

@@ -548,7 +548,8 @@ class Check(Result):
 class Import(Result):
     """`import qemu`: what the importer built (segments [{pa, size}], strtab, streams [{sid,
     config, device}], warnings, gerror); pci: the `info pci` file the device names come from,
-    or null."""
+    or null; its: null, or the imported ITS {name, base, translater, enabled, registers (how
+    many given), redistributors, layout, iort (the ID mappings assumed)}."""
     kind = "import"
     system: str
     smmu: str
@@ -565,6 +566,7 @@ class Import(Result):
     warnings: list
     ram_base: int | None
     pci: str | None = None
+    its: dict | None = None
 
 
 @dataclass(kw_only=True)
@@ -803,7 +805,9 @@ class Its(Result):
     mappings: [{device_id, event_id, intid, icid, target}] (valid ITEs, or one device's with
     device=N); device: null or {device_id, steps: [{what, index, address, raw, fields,
     outcome, ok}]} (the DTE read); pending: [{target, intids}]; commands: commands processed;
-    errors: [{offset, name, error, reason}] (failed commands)."""
+    errors: [{offset, name, error, reason}] (failed commands). On an imported ITS a register
+    the register file did not give is null (not provided), and redistributors lists the GICR
+    frames given: [{frame, rd_base, processor, affinity, registers {GICR_*: value or null}}]."""
     kind = "its"
     name: str
     base: int
@@ -818,6 +822,7 @@ class Its(Result):
     pending: list
     commands: int
     errors: list
+    redistributors: list = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -826,8 +831,9 @@ class Msi(Result):
 
     device, vector, rid (the MSI RID), smmu, sid (StreamID), device_id (ITS DeviceID), address
     (the IOVA written: gIOVA when nested), msi_data (the data written: the EventID), ipa (gDB), pa (hDB), region
-    (what the write lands on), its, intid (LPI), icid (collection), target (redistributor);
-    ok; failed (the step that broke: msi, iort, smmu, region, its), reason, fix.
+    (what the write lands on), its, intid (LPI), icid (collection), target (redistributor:
+    its processor number); cpu: null, or on an imported GIC the target's frame {frame,
+    rd_base, processor, affinity (of the PE's MPIDR, "Aff3.Aff2.Aff1.Aff0")}; ok; failed (the step that broke: msi, iort, smmu, region, its), reason, fix.
     steps: [{what, ok, reason, fix, input, output, detail, ...}]: msi {data, kind}; iort
     {nodes: [{node, type, input_id, mapping, output_id, output_node, note, failure}]}; smmu
     {ipa, stream, fault, walk: the walk's steps}; region {region}; its {event_id, error_code,
@@ -853,6 +859,7 @@ class Msi(Result):
     reason: str | None
     fix: str | None
     steps: list
+    cpu: dict | None = None
 
 
 @dataclass(kw_only=True)

@@ -23,7 +23,6 @@
    the same PA in the snapshot's own tables; otherwise the build fails.
 """
 import argparse
-import importlib.util
 import json
 import lzma
 import os
@@ -38,11 +37,9 @@ PAGE = 4096
 
 
 def _load_loader():
-    path = os.path.join(REPO, "smmudbg", "importers", "qemu_dump.py")
-    spec = importlib.util.spec_from_file_location("qemu_dump", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["qemu_dump"] = mod  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(mod)
+    # The loader is smmudbg's own (pure Python; nothing else of smmudbg runs here).
+    sys.path.insert(0, REPO)
+    from smmudbg.importers import qemu_dump as mod
     return mod
 
 
@@ -226,6 +223,91 @@ def collect(mem, regs):
         info[q.lower()] = {"base": "%#x" % addr, "log2size": l2, "entries": 1 << l2,
                            "bytes": esz << l2}
     return need, info, ctx_by_sid
+
+
+ITS_FRAME = (0x08080000, 0x080A0000)      # QEMU virt: VIRT_GIC_ITS, 128 KiB
+ITS_TRACE = ("gicv3_its_", "smmuv3_translate_success")
+
+
+def baser(v):
+    """GITS_BASER<n> by raw bits (IHI 0069 12.19.13): the fixture builder does not use smmudbg's
+    decoders, so the committed pages do not depend on the code the tests check."""
+    page = {0: 0x1000, 1: 0x4000}.get(bits(v, 9, 8), 0x10000)
+    pa = v & 0x0000FFFFFFFFF000
+    if page == 0x10000:
+        pa = (pa & ~0xF000) | (bits(v, 15, 12) << 48)
+    return {"valid": bits(v, 63, 63), "indirect": bits(v, 62, 62), "type": bits(v, 58, 56),
+            "esize": bits(v, 52, 48) + 1, "page": page, "pages": bits(v, 7, 0) + 1, "base": pa}
+
+
+def table_entries(mem, t, need, why):
+    """(index, entry address) of every entry of a flat or two-level ITS table; adds its pages."""
+    size = t["pages"] * t["page"]
+    need.add(t["base"], size, why + (" L1" if t["indirect"] else ""))
+    if not t["indirect"]:
+        return [(i, t["base"] + i * t["esize"]) for i in range(size // t["esize"])]
+    per = t["page"] // t["esize"]
+    out = []
+    for i in range(size // 8):
+        e = mem.u64(t["base"] + 8 * i)
+        if not e >> 63:
+            continue
+        l2 = e & ((1 << 52) - 1) & ~0xFFF
+        need.add(l2, t["page"], why + " L2")
+        out += [(i * per + j, l2 + j * t["esize"]) for j in range(per)]
+    return out
+
+
+def collect_its(mem, regs, need):
+    """The ITS pages (QEMU's layout: DTE 8 bytes Valid[0] Size[5:1] ITT_addr[49:6]; ITE 12
+    bytes Valid[0] IntType[1] INTID[25:2] ICID[47:32]; CTE 8 bytes Valid[0] RDbase[16:1]):
+    device table (and its level-2 pages), every valid device's ITT, the collection table and
+    the ITS command queue. Returns what the guest programmed, for the README."""
+    R = {k: int(v, 16) for k, v in regs.items()}
+    info = {"devices": [], "collections": []}
+    tables = {}
+    for n in range(8):
+        t = baser(R.get("GITS_BASER%d" % n, 0))
+        if t["valid"] and t["type"] in (1, 4):
+            tables[t["type"]] = t
+            info["baser%d" % n] = {k: (hex(v) if k == "base" else v) for k, v in t.items()}
+    cb = R["GITS_CBASER"]
+    if cb >> 63:
+        need.add(cb & ((1 << 52) - 1) & ~0xFFF, (bits(cb, 7, 0) + 1) * 0x1000, "ITS command queue")
+    if 4 in tables:
+        for icid, pa in table_entries(mem, tables[4], need, "ITS collection table"):
+            c = mem.u64(pa)
+            if c & 1:
+                info["collections"].append({"icid": icid, "rdbase": bits(c, 16, 1)})
+    if 1 in tables:
+        for dev, pa in table_entries(mem, tables[1], need, "ITS device table"):
+            d = mem.u64(pa)
+            if not d & 1:
+                continue
+            size, itt = bits(d, 5, 1), bits(d, 49, 6) << 8
+            n = 1 << (size + 1)
+            need.add(itt, n * 12, "ITS ITT")
+            events = []
+            for ev in range(n):
+                lo = mem.u64(itt + 12 * ev)
+                if lo & 1:
+                    events.append({"event": ev, "intid": bits(lo, 25, 2), "icid": bits(lo, 47, 32)})
+            info["devices"].append({"device_id": dev, "dte_pa": "%#x" % pa, "itt": "%#x" % itt,
+                                    "events": events})
+    return info
+
+
+def write_its_trace(src, dst):
+    """The ITS's trace events and the SMMU's translations, xz: the oracle of the MSI test."""
+    keep = []
+    with open(src) as f:
+        for line in f:
+            if line.startswith(ITS_TRACE):
+                keep.append(line)
+    data = "".join(keep).encode()
+    with open(dst, "wb") as f:
+        f.write(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    return len(keep), len(data)
 
 
 def lookup(ctx_by_sid, sid, iova):
@@ -430,6 +512,7 @@ def main():
             raise SystemExit("memory.raw (pmemsave) differs from memory.elf")
 
     need, info, ctx_by_sid = collect(mem, regs)
+    its = collect_its(mem, regs, need) if "GITS_CBASER" in regs else None
 
     translations, tstats = parse_trace(os.path.join(a.run, "trace.log"))
     # Cross-check only (the trace decides still_mapped, not this walk).
@@ -465,6 +548,12 @@ def main():
             json.dumps({k: v for k, v in t.items() if not k.startswith("_")}) for t in translations
         ) + "\n]\n")
 
+    if its is not None:
+        its["trace_lines"], its["trace_bytes"] = write_its_trace(
+            os.path.join(a.run, "trace.log"), os.path.join(a.out, "its-trace.log.xz"))
+        its["translation_writes"] = sum(1 for line in lzma.open(
+            os.path.join(a.out, "its-trace.log.xz"), "rt")
+            if line.startswith("gicv3_its_translation_write"))
     for s in info["stes"]:
         for cd in s.get("cds", []):
             for tt in cd["tt"]:
@@ -479,7 +568,7 @@ def main():
         "pages_by_reason": reasons, "translations": len(translations),
         "still_mapped": sum(t["still_mapped"] for t in translations),
         "maybe_unmapped_but_walk_agrees": agree_unmapped,
-        "trace": tstats, "structures": info,
+        "trace": tstats, "structures": info, "its": its,
     }
     print(json.dumps(summary, indent=2))
     write_readme(a.out, run, pkgs, regs, summary, loads)
@@ -498,11 +587,19 @@ def write_readme(out, run, pkgs, regs, s, loads):
                     t["tables"], t["leaves"]) for t in cd["tt"])) for cd in e.get("cds", [])) or "-")
         for e in st["stes"])
     load_lines = "\n".join("| %#x | %#x | %#x |" % l for l in loads)
-    text = f"""# QEMU SMMUv3 fixture
+    its_text = its_readme(s["its"], regs) if s.get("its") else ""
+    its_regs = (" Then the ITS's GITS_* registers and each redistributor's GICR_*[n]."
+                if s.get("its") else "")
+    its_file = ("\n| `its-trace.log.xz` | QEMU's gicv3_its* and smmuv3_translate_success trace "
+                "events, in order, xz. |" if s.get("its") else "")
+    title = "QEMU SMMUv3 + GICv3 ITS fixture" if s.get("its") else "QEMU SMMUv3 fixture"
+    how = ("`ITS=1 scripts/make_qemu_fixture.sh`" if s.get("its")
+           else "`scripts/make_qemu_fixture.sh`")
+    text = f"""# {title}
 
 Real SMMUv3 state of a Linux guest on QEMU's `virt` machine, captured with the monitor and
 `dump-guest-memory`, reduced to the guest pages the SMMU state needs. Regenerate with
-`scripts/make_qemu_fixture.sh` (Debian 12 packages only; writes work files to /work/qemu-work).
+{how} (Debian 12 packages only; writes work files to /work/qemu-work).
 Loader: `smmudbg/importers/qemu_dump.py`; its tests: `tests/test_qemu_dump.py`.
 
 ## Provenance
@@ -531,8 +628,8 @@ Loader: `smmudbg/importers/qemu_dump.py`; its tests: `tests/test_qemu_dump.py`.
 | File | What |
 |---|---|
 | `memory.elf.xz` | Sparse guest-RAM ELF core, xz. {s["elf_bytes"]} bytes uncompressed. |
-| `regs.json` | SMMU registers (page 0; QEMU aliases page 1 onto page 0, so EVTQ_PROD/CONS are read at 0xa8/0xac). Hex strings; 64-bit for *_BASE. |
-| `translations.json` | Every distinct translation QEMU reported, with `still_mapped`. |
+| `regs.json` | SMMU registers (page 0; QEMU aliases page 1 onto page 0, so EVTQ_PROD/CONS are read at 0xa8/0xac). Hex strings; 64-bit for *_BASE.{its_regs} |
+| `translations.json` | Every distinct translation QEMU reported, with `still_mapped`. |{its_file}
 
 ### memory.elf.xz
 
@@ -614,7 +711,7 @@ commands: {", ".join("%s x%d" % kv_ for kv_ in sorted(s["trace"]["opcodes"].item
 - The monitor's `xp` goes through the normal MMIO path, so it reads the SMMU registers exactly
   as a CPU load would (4-byte `/1wx` for 32-bit registers, 8-byte `/1gx` for the *_BASE ones).
 
-### regs.json
+{its_text}### regs.json
 
 ```
 {json.dumps(regs, indent=2)}
@@ -622,6 +719,48 @@ commands: {", ".join("%s x%d" % kv_ for kv_ in sorted(s["trace"]["opcodes"].item
 """
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(text)
+
+
+def its_readme(its, regs):
+    """The ITS part of the README: what the guest's ITS driver programmed, and the trace."""
+    devs = "\n".join("| %#x | %s | %s | %s |" % (
+        d["device_id"], d["dte_pa"], d["itt"],
+        ", ".join("%d -> LPI %d ICID %d" % (e["event"], e["intid"], e["icid"])
+                  for e in d["events"]) or "-") for d in its["devices"])
+    colls = ", ".join("ICID %d -> RDbase %d" % (c["icid"], c["rdbase"])
+                      for c in its["collections"])
+    tabs = "\n".join("- GITS_BASER%s: %s" % (k[5:], json.dumps(v)) for k, v in its.items()
+                     if k.startswith("baser"))
+    return f"""## The GICv3 ITS
+
+The machine has `gic-version=3` (QEMU virt: ITS control frame at 0x08080000, GITS_TRANSLATER
+at 0x08090040; redistributors at 0x080a0000, 128 KiB each) and two CPUs, so Linux maps one
+collection per CPU and spreads the devices' MSI vectors over both. `regs.json` also holds the
+ITS registers (`GITS_*`) and each redistributor's (`GICR_*[n]`, n = its frame: processor
+number n on this board), read with `xp` like the SMMU's. The dump keeps the ITS tables
+(QEMU's entry layout: DTE 8 bytes, ITE 12 bytes, CTE 8 bytes; hw/intc/gicv3_internal.h):
+
+{tabs}
+- Collections: {colls}
+- Devices (DeviceID = the PCI RID: QEMU virt's msi-map is the identity):
+
+| DeviceID | DTE PA | ITT | EventID -> LPI, ICID |
+|---|---|---|---|
+{devs}
+
+### its-trace.log.xz
+
+Every `gicv3_its_*` trace event of the run and every `smmuv3_translate_success`, in order
+({its["trace_lines"]} lines, {its["trace_bytes"]} bytes uncompressed). Each MSI QEMU's ITS
+translated is a `gicv3_its_translation_write` (data = EventID, requester_id = DeviceID) right
+after the SMMU translation of the device's doorbell write (`translated` = 0x8090040), followed
+by the `gicv3_its_dte_read`, `gicv3_its_ite_read` (intid, ICID) and `gicv3_its_cte_read` (RDBase)
+that resolved it. {its["translation_writes"]} translation writes. Linux's ITS driver maps
+each device's doorbell page in its DMA domain (iommu_dma_get_msi_page) at an IOVA of the
+domain's allocator, not in the software-MSI window (that one is for VFIO's unmanaged
+domains).
+
+"""
 
 
 if __name__ == "__main__":

@@ -4,13 +4,19 @@
 Writes into OUTDIR:
   console.log       guest serial console
   trace.log         QEMU smmu* trace events (log backend, -D)
-  regs.json         SMMU registers read with the monitor (xp) while stopped
+  regs.json         SMMU registers read with the monitor (xp) while stopped; with --gic 3
+                    also the ITS (GITS_*) and each redistributor's (GICR_*[n]) registers
   memory.elf        dump-guest-memory (ELF, paging=false) of the stopped VM
   memory.raw        pmemsave of all guest RAM (raw image, starts at RAM base)
   run.json          command line, QEMU version, timings
 
 The SMMU of the "virt" machine is at 0x09050000; the monitor reads its MMIO
 through the normal memory path, so these are the values a CPU would read.
+With --gic 3 the board has a GICv3 with an ITS (hw/arm/virt.c base_memmap: VIRT_GIC_ITS
+0x08080000, VIRT_GIC_REDIST 0x080A0000, one 128 KiB RD_base + SGI_base pair per CPU), and
+every gicv3_its* trace event is recorded too: each MSI the ITS translates
+(gicv3_its_translation_write: offset, data = EventID, requester_id = DeviceID) is followed by
+the DTE, ITE and CTE reads that resolve it (LPI INTID, ICID, RDbase).
 """
 import argparse
 import json
@@ -32,6 +38,19 @@ REGS = [
     ("SMMU_CMDQ_BASE", 0x90, 64), ("SMMU_CMDQ_PROD", 0x98, 32), ("SMMU_CMDQ_CONS", 0x9C, 32),
     ("SMMU_EVTQ_BASE", 0xA0, 64), ("SMMU_EVTQ_PROD", 0xA8, 32), ("SMMU_EVTQ_CONS", 0xAC, 32),
 ]
+
+ITS_BASE = 0x08080000
+GICR_BASE = 0x080A0000
+GICR_STRIDE = 0x20000          # RD_base + SGI_base frames of one redistributor (GICv3)
+ITS_REGS = [
+    ("GITS_CTLR", 0x00, 32), ("GITS_IIDR", 0x04, 32), ("GITS_TYPER", 0x08, 64),
+    ("GITS_CBASER", 0x80, 64), ("GITS_CWRITER", 0x88, 64), ("GITS_CREADR", 0x90, 64),
+] + [("GITS_BASER%d" % n, 0x100 + 8 * n, 64) for n in range(8)]
+GICR_REGS = [
+    ("GICR_CTLR", 0x00, 32), ("GICR_IIDR", 0x04, 32), ("GICR_TYPER", 0x08, 64),
+    ("GICR_WAKER", 0x14, 32), ("GICR_PROPBASER", 0x70, 64), ("GICR_PENDBASER", 0x78, 64),
+]
+ITS_TRACE_EVENTS = ["gicv3_its*"]
 
 TRACE_EVENTS = [
     # translations (sid, iova, translated address, requested permission)
@@ -88,13 +107,25 @@ class QMP:
         return self.cmd("human-monitor-command", **{"command-line": line})
 
 
-def read_reg(qmp, off, width):
+def read_reg(qmp, off, width, base=SMMU_BASE):
     fmt = "/1gx" if width == 64 else "/1wx"
-    out = qmp.hmp("xp %s 0x%x" % (fmt, SMMU_BASE + off)).strip()
+    out = qmp.hmp("xp %s 0x%x" % (fmt, base + off)).strip()
     # "0000000009050000: 0x00000000"
     addr, val = out.split(":")
-    assert int(addr, 16) == SMMU_BASE + off, out
+    assert int(addr, 16) == base + off, out
     return int(val.split()[0], 16)
+
+
+def register_list(gic, smp):
+    """(name, base, offset, width) of every register to read: the SMMU's, and with a GICv3
+    the ITS's and each redistributor's (named GICR_X[n], n = the frame's index)."""
+    out = [(n, SMMU_BASE, off, w) for n, off, w in REGS]
+    if gic == 3:
+        out += [(n, ITS_BASE, off, w) for n, off, w in ITS_REGS]
+        for cpu in range(smp):
+            out += [("%s[%d]" % (n, cpu), GICR_BASE + cpu * GICR_STRIDE, off, w)
+                    for n, off, w in GICR_REGS]
+    return out
 
 
 def main():
@@ -108,6 +139,9 @@ def main():
     ap.add_argument("--append", default="console=ttyAMA0 iommu.passthrough=0 iommu.strict=1 panic=-1")
     ap.add_argument("--no-net", action="store_true")
     ap.add_argument("--timeout", type=int, default=540)
+    ap.add_argument("--gic", type=int, choices=(2, 3), default=2,
+                    help="3: GICv3 with an ITS (MSIs through the ITS), its registers and trace")
+    ap.add_argument("--smp", type=int, default=1)
     a = ap.parse_args()
 
     out = os.path.abspath(a.outdir)
@@ -118,11 +152,14 @@ def main():
             os.unlink(os.path.join(out, f))
         except FileNotFoundError:
             pass
+    events = TRACE_EVENTS + (ITS_TRACE_EVENTS if a.gic == 3 else [])
     with open(os.path.join(out, "trace-events.txt"), "w") as f:
-        f.write("\n".join(TRACE_EVENTS) + "\n")
+        f.write("\n".join(events) + "\n")
+    machine = "virt,iommu=smmuv3" + (",gic-version=3" if a.gic == 3 else "")
+    regs_to_read = register_list(a.gic, a.smp)
 
     argv = [
-        a.qemu, "-M", "virt,iommu=smmuv3", "-cpu", "cortex-a57", "-smp", "1", "-m", a.mem,
+        a.qemu, "-M", machine, "-cpu", "cortex-a57", "-smp", str(a.smp), "-m", a.mem,
         "-display", "none", "-monitor", "none",
         "-serial", "file:" + os.path.join(out, "console.log"),
         "-qmp", "unix:%s,server=on,wait=off" % sock,
@@ -134,10 +171,13 @@ def main():
         "-no-reboot",
     ]
     if not a.no_net:
-        # behind a PCIe root port, so it is on bus 1: SID 0x100 lands in a second L2 stream table
+        # behind a PCIe root port, so it is on bus 1: SID 0x100 lands in a second L2 stream table.
+        # romfile= : no option ROM (the guest boots with -kernel; and a host without the
+        # ipxe-qemu package has no efi-virtio.rom)
         argv += ["-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=0",
                  "-netdev", "user,id=n0,restrict=on",
-                 "-device", "virtio-net-pci,netdev=n0,bus=rp0,iommu_platform=on,disable-legacy=on"]
+                 "-device", "virtio-net-pci,netdev=n0,bus=rp0,iommu_platform=on,"
+                            "disable-legacy=on,romfile="]
     version = subprocess.run([a.qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     print("running:", " ".join(argv), flush=True)
     t0 = time.time()
@@ -162,11 +202,11 @@ def main():
         time.sleep(2)
         qmp.cmd("stop")
         regs = {}
-        for name, off, width in REGS:
-            regs[name] = "0x%0*x" % (width // 4, read_reg(qmp, off, width))
+        for name, base, off, width in regs_to_read:
+            regs[name] = "0x%0*x" % (width // 4, read_reg(qmp, off, width, base))
         # Read every register a second time: they must be stable while stopped.
-        for name, off, width in REGS:
-            assert regs[name] == "0x%0*x" % (width // 4, read_reg(qmp, off, width)), name
+        for name, base, off, width in regs_to_read:
+            assert regs[name] == "0x%0*x" % (width // 4, read_reg(qmp, off, width, base)), name
         with open(os.path.join(out, "regs.json"), "w") as f:
             json.dump(regs, f, indent=2)
             f.write("\n")

@@ -33,7 +33,7 @@ def _import(text: str):
             a["ram_base"] = AddressT().convert(None, a["ram_base"], {})
         except ValueError as e:
             raise CommandError(f"diff: ram_base: {e}") from None
-    system, _ = import_qemu(a["memory"], a["regs"], ram_base=a["ram_base"])
+    system, _ = import_qemu(a["memory"], a["regs"], ram_base=a["ram_base"], gic=a["gic"])
     return system, a["memory"]
 
 

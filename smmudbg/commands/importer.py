@@ -10,10 +10,10 @@ from .registry import AddressT, CommandError, command
 
 @command("import qemu", raw=True)
 def import_qemu(ctx, text):
-    """Replace the system by a QEMU guest's: its memory dump and SMMUv3 register values.
+    """Replace the system by a QEMU guest's: its memory dump, SMMUv3 and GICv3 ITS registers.
 
-    import qemu MEMORY --regs REGS.json [--ram-base ADDR]
-    (also: import qemu MEMORY regs=REGS.json ram_base=ADDR)
+    import qemu MEMORY --regs REGS.json [--gic GIC.json] [--ram-base ADDR]
+    (also: import qemu MEMORY regs=REGS.json gic=GIC.json ram_base=ADDR)
 
     MEMORY is an ELF core from QEMU's dump-guest-memory, or a raw image from pmemsave (loaded
     at --ram-base, default 0x40000000: RAM of the arm virt board); either may be xz-compressed.
@@ -29,9 +29,17 @@ def import_qemu(ctx, text):
     The result lists the segments, the stream table, the streams and warnings (parts of the
     tables the dump lacks). The files are read again when the session is replayed.
 
+    The GICv3 ITS and redistributor registers, in REGS.json or in GIC.json (GITS_CTLR and
+    GITS_TYPER required; GITS_CBASER, GITS_CWRITER, GITS_CREADR, GITS_BASER0..7, GITS_IIDR;
+    GICR_CTLR[n], GICR_TYPER[n], GICR_PROPBASER[n], GICR_PENDBASER[n], GICR_IIDR[n],
+    GICR_WAKER[n] for redistributor frame n), add ITS its0 at QEMU virt's 0x08080000: its
+    device table (flat or two-level), ITTs and collection table are read from the dump in
+    QEMU's entry layout, with QEMU virt's ID mappings (RID = StreamID = DeviceID), so `its`
+    and `msi SMMU SID ADDRESS data=N` work on the guest.
+
     QEMU's `info pci` output saved as info-pci.txt beside REGS.json names the streams (the
-    -device id=, else the device model: virtio-blk, ...). Registers REGS.json does not give
-    show as "not provided" in `regs`."""
+    -device id=, else the device model: virtio-blk, ...). Registers the files do not give
+    show as "not provided" in `regs` and `its`."""
     from ..importers.qemu import import_qemu as do_import
     a = parse_import_args(text)
     if a["ram_base"] is not None:
@@ -39,13 +47,15 @@ def import_qemu(ctx, text):
             a["ram_base"] = AddressT().convert(ctx, a["ram_base"], {})
         except ValueError as e:
             raise CommandError(f"import qemu: ram_base: {e}") from None
-    system, report = do_import(a["memory"], a["regs"], ram_base=a["ram_base"])
+    system, report = do_import(a["memory"], a["regs"], ram_base=a["ram_base"], gic=a["gic"])
     ctx.system = system
     data = dict(report, ram_base=a["ram_base"])
     msg = (f"imported {a['memory']}: {report['smmu']} with {len(report['streams'])} stream(s), "
            f"{len(report['segments'])} segment(s), SMMUEN={int(report['smmuen'])}"
+           + (f", ITS {report['its']['name']} with {report['its']['redistributors']} "
+              f"redistributor(s)" if report.get("its") else "")
            + (f", {len(report['warnings'])} warning(s)" if report["warnings"] else ""))
     return res.Import(**data, message=msg)
 
 
-import_qemu.complete = lambda ctx: ["--regs", "--ram-base"]
+import_qemu.complete = lambda ctx: ["--regs", "--gic", "--ram-base"]

@@ -123,6 +123,9 @@ def its(ctx, name=None, device=None):
     its [ITS] [device=N]
 
     registers  GITS_CTLR, TYPER, CBASER, CWRITER, CREADR, BASER0..7 as the ITS holds them
+               (on an imported ITS: "not provided" for those the register file did not give)
+    redistributors  an imported GIC's GICR frames: processor number, affinity, GICR_CTLR,
+               TYPER, PROPBASER, PENDBASER, ...
     tables     the device and collection tables as GITS_BASER<n> describe them
     collections valid collections (ICID -> target redistributor)
     mappings   every valid ITE: DeviceID, EventID -> LPI INTID, collection, target
@@ -135,7 +138,10 @@ def its(ctx, name=None, device=None):
         i = sysm.its_named(name)
     except ModelError as e:
         raise CommandError(f"its: {e}") from None
-    regs = {n: i.read(n) for n in i.regs}
+    given = getattr(i, "regs_provided", None)        # an imported ITS: only what was given
+    # An imported ITS shows its snapshot's values as given (GITS_CTLR.Quiescent included).
+    regs = ({n: i.read(n) for n in i.regs} if given is None else
+            {n: (i.regs[n] if n in given else None) for n in i.regs})
     tables = []
     for kind in ("Devices", "Collections"):
         tb = i.table(kind)
@@ -143,14 +149,9 @@ def its(ctx, name=None, device=None):
             tables.append({**asdict(tb), "capacity": tb.capacity})
     maps = [{"device_id": d, "event_id": e, "intid": n, "icid": c, "target": t}
             for d, e, n, c, t in i.mappings() if device is None or d == device]
-    colls = []
-    ct = i.table("Collections")
-    n_coll = min(1 << i.features.cidbits, max(ct.capacity if ct else 0, i.features.hcc))
-    for icid in range(min(n_coll, 1 << 16)):
-        try:
-            colls.append({"icid": icid, "target": i.lookup_collection(icid, [])})
-        except Exception:       # not valid / out of range: not listed
-            continue
+    # Valid collections whose target exists (what lookup_collection accepts).
+    colls = [{"icid": icid, "target": rd} for icid, rd in i.collection_entries()
+             if i.gic.exists(rd)]
     dev = None
     if device is not None:
         steps = []
@@ -165,10 +166,11 @@ def its(ctx, name=None, device=None):
     pending = [{"target": pe, "intids": sorted(p)} for pe, p in enumerate(i.gic.pending) if p]
     errors = [{"offset": c.offset, "name": c.name, "error": c.error, "reason": c.reason}
               for c in i.log if not c.ok]
+    redists = getattr(sysm.platform, "redistributors", None) or []
     return res.Its(name=i.name, base=i.base, translater=i.base + TRANSLATER, enabled=i.enabled,
                    stalled=i.stalled, registers=regs, tables=tables, collections=colls,
                    mappings=maps, device=dev, pending=pending, commands=len(i.log),
-                   errors=errors)
+                   errors=errors, redistributors=[dict(r) for r in redists])
 
 
 # -- msi ------------------------------------------------------------------------------------------

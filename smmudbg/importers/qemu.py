@@ -24,6 +24,11 @@ REGS.json is one JSON object mapping architected register names (``SMMU_IDR0``,
 matter) to values: integers or strings (``"0x0d40101a"``, or decimal). SMMU_IDR0, SMMU_IDR1 and
 SMMU_IDR5 are required: without them the SMMU's capabilities are unknown.
 
+It may also give the GICv3 ITS's and redistributors' registers (``GITS_CTLR``, ``GITS_TYPER``,
+``GITS_BASER0``, ..., ``GICR_TYPER[0]``, ...), or they come in a second file like it (``gic=``):
+then the system also has ITS ``its0`` with its tables read from the dump, the redistributors,
+and QEMU virt's IORT, so ``its`` and ``msi`` work on the guest (smmudbg/importers/qemu_gic.py).
+
 Errors are :class:`QemuImportError` (a SmmuDbgError), one line naming the file and the register
 or address at fault. Registers that contradict each other, or a dump that does not hold the
 tables the registers point at (stream table while SMMUEN=1, a queue while it is enabled), are
@@ -51,6 +56,7 @@ from ..model.smmu import IDR_OF, Smmu
 from ..model.scenario import IDR_MAX
 from ..model.system import CONFIG_CODES, System
 from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
+from .qemu_gic import build_gic, check_gic, is_gic_key, parse_gic_regs
 from .qemu_pci import PCI_FILES, load_info_pci
 from ..textfile import display_name, read_text
 
@@ -58,6 +64,7 @@ __all__ = ["QemuImportError", "import_qemu", "load_regs", "parse_regs", "build_s
            "SMMU_NAME", "DEFAULT_RAM_BASE"]
 
 SMMU_NAME = "smmu0"
+QEMU_VIRT_SMMU = 0x0905_0000        # hw/arm/virt.c base_memmap VIRT_SMMU
 MAX_REGS_BYTES = 1 << 20
 REQUIRED = ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR5")
 # Registers the programming interface cannot hold as a value (page-1 aliases are in ALIASES).
@@ -110,11 +117,14 @@ def parse_regs(obj, where: str = "regs") -> dict[str, int]:
     out: dict[str, int] = {}
     given: dict[str, str] = {}
     for key, raw in obj.items():
+        if is_gic_key(key):
+            continue                # the ITS's and redistributors': parse_gic_regs
         name = canonical_name(key) if isinstance(key, str) else None
         if name is None:
             raise QemuImportError(f"{where}: unknown register {brief(key)} (expected an SMMUv3 "
                                   f"register name such as SMMU_CR0, SMMU_STRTAB_BASE, "
-                                  f"SMMU_EVTQ_PROD)")
+                                  f"SMMU_EVTQ_PROD, or a GICv3 one: GITS_CTLR, "
+                                  f"GICR_TYPER[0], ...)")
         if name in given:
             raise QemuImportError(f"{where}: {brief(key)} and {brief(given[name])} are the same "
                                   f"register ({name})")
@@ -151,7 +161,13 @@ def _value(raw, key, name, where) -> int:
 
 
 def load_regs(path) -> dict[str, int]:
-    """Read and check a REGS.json file."""
+    """Read and check a REGS.json file (its SMMU registers)."""
+    obj, name = load_regs_json(path)
+    return parse_regs(obj, name)
+
+
+def load_regs_json(path):
+    """A register file as parsed JSON (keys checked for duplicates), and its display name."""
     text = read_text(path, QemuImportError, "register file", MAX_REGS_BYTES)
     name = display_name(os.fspath(path))
     if not text.strip():
@@ -165,7 +181,7 @@ def load_regs(path) -> dict[str, int]:
         raise QemuImportError(f"{name}: not valid JSON: {msg}") from None
     except RecursionError:
         raise QemuImportError(f"{name}: not valid JSON: nested too deeply") from None
-    return parse_regs(obj, name)
+    return obj, name
 
 
 def _f(regs: dict, reg: str, field: str) -> int:
@@ -308,22 +324,48 @@ class Coverage:
 # The system
 # ---------------------------------------------------------------------------------------------
 def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = None,
-                pci=None):
+                pci=None, gic=None):
     """Load MEMORY (ELF core or raw image, optionally xz) and REGS (a path or a dict of register
     values) into a System. Returns (system, report). pci: QEMU `info pci` text naming the
-    devices (a path; default: info-pci.txt next to REGS when there is one)."""
+    devices (a path; default: info-pci.txt next to REGS when there is one). gic: a second
+    register file (path or dict) with GITS_*/GICR_* registers, if REGS does not hold them."""
     mem_name = display_name(os.fspath(memory))
     if isinstance(regs, dict):
-        values, regs_name = parse_regs(regs, "regs"), "regs"
+        obj, regs_name = regs, "regs"
     else:
-        values = load_regs(regs)
-        regs_name = display_name(os.fspath(regs))
+        obj, regs_name = load_regs_json(regs)
+    values = parse_regs(obj, regs_name)
+    gic_regs = parse_gic_regs(obj, regs_name) if isinstance(obj, dict) else None
+    if gic is not None:
+        gobj, gname = (gic, "gic") if isinstance(gic, dict) else load_regs_json(gic)
+        if not isinstance(gobj, dict):
+            raise QemuImportError(f"{gname}: expected a JSON object mapping GITS_*/GICR_* "
+                                  f"register names to values")
+        other = [k for k in gobj if not is_gic_key(k)]
+        if other:
+            raise QemuImportError(f"{gname}: {brief(other[0])} is not a GITS_* or GICR_* "
+                                  f"register (SMMU registers go in the register file)")
+        more = parse_gic_regs(gobj, gname)
+        for r in more["its"]:
+            if r in gic_regs["its"]:
+                raise QemuImportError(f"{gname}: {r} is also given in {regs_name}")
+        for n, rr in more["redists"].items():
+            for r in rr:
+                if r in gic_regs["redists"].get(n, {}):
+                    raise QemuImportError(f"{gname}: {r}[{n}] is also given in {regs_name}")
+        gic_regs["its"].update(more["its"])
+        for n, rr in more["redists"].items():
+            gic_regs["redists"].setdefault(n, {}).update(rr)
+        gic_regs["redists"] = dict(sorted(gic_regs["redists"].items()))
+        regs_name = f"{regs_name} + {gname}"
+    if not isinstance(regs, dict):
         if pci is None:
             here = os.path.dirname(os.path.abspath(os.fspath(regs)))
             pci = next((os.path.join(here, f) for f in PCI_FILES
                         if os.path.isfile(os.path.join(here, f))), None)
     # Registers first: a bad register file fails before a large dump is touched.
     warnings = check_regs(values, regs_name)
+    warnings += check_gic(gic_regs, regs_name)
     names = {}
     if pci is not None:
         names, more = load_info_pci(os.fspath(pci))
@@ -332,15 +374,17 @@ def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = No
         segments = load_memory(memory, ram_base=ram_base)
     except DumpError as e:
         raise QemuImportError(str(e)) from None
-    system, report = build_system(segments, values, mem_name, regs_name, warnings, name, names)
+    system, report = build_system(segments, values, mem_name, regs_name, warnings, name, names,
+                                  gic_regs)
     report["pci"] = os.fspath(pci) if pci is not None else None
     return system, report
 
 
 def build_system(segments, values: dict, mem_name: str, regs_name: str,
                  warnings: list[str] | None = None, name: str | None = None,
-                 device_names: dict | None = None):
-    """device_names: {StreamID: name} (from `info pci`: StreamID = RID on the virt board)."""
+                 device_names: dict | None = None, gic: dict | None = None):
+    """device_names: {StreamID: name} (from `info pci`: StreamID = RID on the virt board).
+    gic: the GITS_*/GICR_* registers (parse_gic_regs), checked with check_gic."""
     warnings = list(warnings or [])
     device_names = device_names or {}
     cov = Coverage(segments, mem_name)
@@ -385,6 +429,15 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
     for sid, config in streams:
         system.add_stream(SMMU_NAME, sid, config, device_names.get(sid))
     _check_stream_coverage(smmu, streams, cov, warnings)
+    its_report = None
+    if gic is not None:
+        try:
+            its_report, more = build_gic(system, gic, cov, SMMU_NAME, QEMU_VIRT_SMMU)
+        except QemuImportError:
+            raise
+        except SmmuDbgError as e:
+            raise QemuImportError(f"{regs_name}: {e}") from None
+        warnings += more
 
     report = {
         "system": sysname, "smmu": SMMU_NAME, "memory": mem_name, "regs": regs_name,
@@ -400,6 +453,7 @@ def build_system(segments, values: dict, mem_name: str, regs_name: str,
                                                  smmu.regs["SMMU_CMDQ_CONS"])
         if "SMMU_CMDQ_BASE" in values else 0,
         "gerror": smmu.gerror_active(),
+        "its": its_report,
         "warnings": warnings,
     }
     return system, report

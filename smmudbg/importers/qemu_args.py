@@ -1,5 +1,6 @@
-"""The argument line of `import qemu`: MEMORY --regs FILE [--ram-base ADDR], also as --regs=FILE
-and regs=FILE ram_base=ADDR (the forms QEMU users type). Errors are one line naming the command.
+"""The argument line of `import qemu`: MEMORY --regs FILE [--gic FILE] [--ram-base ADDR], also
+as --regs=FILE and regs=FILE gic=FILE ram_base=ADDR (the forms QEMU users type). Errors are one
+line naming the command.
 """
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ class ImportArgsError(SmmuDbgError):
     """An `import qemu` line that does not parse."""
 
 
-USAGE = "import qemu MEMORY --regs REGS.json [--ram-base ADDR]"
+USAGE = "import qemu MEMORY --regs REGS.json [--gic GIC.json] [--ram-base ADDR]"
 _OPTS = {"--regs": "regs", "regs": "regs", "--ram-base": "ram_base", "ram_base": "ram_base",
-         "--ram_base": "ram_base", "ram-base": "ram_base"}
+         "--ram_base": "ram_base", "ram-base": "ram_base", "--gic": "gic", "gic": "gic"}
 
 
 def parse_import_args(text: str) -> dict:
-    """MEMORY --regs FILE [--ram-base ADDR]; also --regs=FILE and regs=FILE ram_base=ADDR.
-    Returns {memory, regs, ram_base (the text given, or None)}."""
+    """MEMORY --regs FILE [--gic FILE] [--ram-base ADDR]; also --regs=FILE and regs=FILE
+    gic=FILE ram_base=ADDR. Returns {memory, regs, gic (or None), ram_base (the text given, or
+    None)}."""
     try:
         toks = shlex.split(text, comments=False, posix=True)
     except ValueError as e:
@@ -51,4 +53,5 @@ def parse_import_args(text: str) -> dict:
         raise ImportArgsError(f"import qemu: missing MEMORY (usage: {USAGE})")
     if "regs" not in vals:
         raise ImportArgsError(f"import qemu: missing --regs REGS.json (usage: {USAGE})")
-    return {"memory": memory, "regs": vals["regs"], "ram_base": vals.get("ram_base")}
+    return {"memory": memory, "regs": vals["regs"], "gic": vals.get("gic"),
+            "ram_base": vals.get("ram_base")}

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from core_cy.physmem import MemFault
 from smmudbg.arch import fmt
 from smmudbg.arch.gicv3 import consts as C
@@ -39,6 +41,10 @@ CMDQ_PAGE = 4096        # GITS_CBASER.Size counts 4 KB pages
 L1E_SIZE = 8            # bytes per level-1 entry of a two-level table
 TRANSLATER = OFFSETS["GITS_TRANSLATER"]
 NO_DOORBELL = 1023      # ITE.Doorbell of a physical interrupt: "no doorbell" (QEMU writes it)
+# Listing every mapping scans tables and ITTs in bulk: in chunks, and at most SCAN_MAX bytes of
+# each, so a DTE claiming 2^32 events (or a huge table) in a hostile dump is bounded work.
+SCAN_CHUNK = 1 << 20
+SCAN_MAX = 64 << 20
 
 _REG = {name: fmt(REGISTER_FORMAT[name], "gicv3") for name in OFFSETS}
 _L1E = fmt("ITS_L1E", "gicv3")
@@ -365,9 +371,10 @@ class Its:
         t = self.table(kind)
         what = "device" if kind == "Devices" else "collection"
         oor = "DEVICE_OOR" if kind == "Devices" else "COLLECTION_OOR"
-        if t is None or not t.valid:
-            n = "" if t is None else str(t.n)
-            raise _Fail(oor, f"no {what} table: GITS_BASER{n}.Valid is 0")
+        if t is None:
+            raise _Fail(oor, f"no {what} table: no GITS_BASER<n> has Type {kind}")
+        if not t.valid:
+            raise _Fail(oor, f"no {what} table: GITS_BASER{t.n}.Valid is 0")
         if index >= t.capacity:
             raise _Fail(oor, f"{what} {index:#x} is beyond the {what} table "
                              f"({t.capacity} entries in GITS_BASER{t.n})")
@@ -688,20 +695,87 @@ class Its:
         self.write("GITS_CWRITER", (wr + CMD_SIZE) % size)
         return self.log[before:]
 
-    def mappings(self) -> list[tuple[int, int, int, int, int | None]]:
-        """Every mapped event: (DeviceID, EventID, INTID, ICID, target PE or None), by walking
-        the device table and each valid DTE's ITT."""
-        out = []
-        t = self.table("Devices")
+    def _backed(self, lo: int, hi: int):
+        """The parts of [lo, hi) that memory holds: on strict memory (an imported dump) only
+        RAM and image regions, so a scan costs what the dump holds, not what a table claims."""
+        if not getattr(self.mem, "strict", False):
+            yield lo, hi
+            return
+        for base, size, kind in sorted(self.mem.regions()):
+            a, b = max(lo, base), min(hi, base + size)
+            if kind != "mmio" and a < b:
+                yield a, b
+
+    def _scan(self, base: int, count: int, size: int, valid):
+        """Indexes i < count of the `size`-byte entries at base + i * size whose Valid bit
+        (`valid`, a field of dword 0) is set: a bulk read of what memory holds, at most
+        SCAN_MAX bytes per table, chunk by chunk (unreadable chunks are skipped)."""
+        budget = SCAN_MAX
+        for lo, hi in self._backed(base, base + count * size):
+            first, last = -(-(lo - base) // size), (hi - base) // size
+            while first < last and budget > 0:
+                n = min(last - first, max(1, SCAN_CHUNK // size))
+                try:
+                    raw = self.mem.read(base + first * size, n * size)
+                except MemFault:
+                    first += n
+                    continue
+                budget -= n * size
+                d0 = np.frombuffer(raw, dtype=np.uint8).reshape(n, size)[:, :8].copy()
+                d0 = d0.view("<u8").ravel()
+                hits = np.nonzero((d0 >> np.uint64(valid.lo)) & np.uint64(valid.mask))[0]
+                for j in hits.tolist():
+                    yield first + j
+                first += n
+
+    def _valid_slots(self, kind: str, limit: int):
+        """(index, address) of the entries of the Devices or Collections table below `limit`
+        whose Valid bit is set (level-2 pages only where the level-1 entry is Valid). A bulk
+        scan: each hit is then read again through the lookups, with its steps."""
+        t = self.table(kind)
         if t is None or not t.valid:
-            return out
-        n = min(t.capacity, 1 << self.features.devbits)
-        for dev in range(n):
+            return
+        f = self.dte_fmt if kind == "Devices" else self.cte_fmt
+        valid = f.field("Valid")
+        if valid.dword != 0 or t.entry_size < 8:
+            raise ItsError(f"{kind} entries of {t.entry_size} bytes: Valid is not in dword 0")
+        per = t.page_size // t.entry_size
+        size = t.pages * t.page_size
+        if not t.indirect:
+            for i in self._scan(t.base, min(size // t.entry_size, limit), t.entry_size, valid):
+                yield i, t.base + i * t.entry_size
+            return
+        for l1 in list(self._scan(t.base, min(size // L1E_SIZE, -(-limit // per)), L1E_SIZE,
+                                  _L1E.field("Valid"))):
+            e = self.mem.read_u64(t.base + l1 * L1E_SIZE)
+            page = _L1E.field("Physical_Address").address([e]) & ~(t.page_size - 1)
+            for j in self._scan(page, min(per, limit - l1 * per), t.entry_size, valid):
+                yield l1 * per + j, page + j * t.entry_size
+
+    def collection_entries(self) -> list[tuple[int, int]]:
+        """(ICID, RDbase) of every valid collection, held in the ITS or a CTE in memory
+        (unreadable entries skipped), whether or not that redistributor exists."""
+        out = [(i, rd) for i, (v, rd) in enumerate(self.hcc) if v]
+        limit = 1 << self.features.cidbits
+        for icid, addr in self._valid_slots("Collections", limit):
+            if icid < self.features.hcc:
+                continue
+            cte = self.cte_fmt.decode(self.cte_fmt.from_bytes(self.mem.read(addr, self.cte_size)))
+            out.append((icid, cte["RDbase"]))
+        return out
+
+    def mappings(self) -> list[tuple[int, int, int, int, int | None]]:
+        """Every mapped event: (DeviceID, EventID, INTID, ICID, target PE or None), from each
+        valid DTE of the device table and its ITT (tables and ITTs scanned in bulk, at most
+        SCAN_MAX bytes of each)."""
+        out = []
+        for dev, _addr in list(self._valid_slots("Devices", 1 << self.features.devbits)):
             try:
                 dte = self.lookup_device(dev, [])
             except _Fail:
                 continue
-            for ev in range(1 << (dte["Size"] + 1)):
+            for ev in list(self._scan(dte["ITT"], 1 << (dte["Size"] + 1), self.ite_size,
+                                      self.ite_fmt.field("Valid"))):
                 try:
                     _d, ite = self.lookup_event(dev, ev, [])
                 except _Fail:

@@ -52,7 +52,7 @@ class MsiTrace:
         self.out = {"device": None, "vector": None, "rid": None, "smmu": None, "sid": None,
                     "device_id": None, "address": None, "msi_data": None, "ipa": None, "pa": None,
                     "region": None, "its": None, "intid": None, "icid": None, "target": None,
-                    "ok": False, "failed": None, "reason": None, "fix": None}
+                    "cpu": None, "ok": False, "failed": None, "reason": None, "fix": None}
 
     def step(self, what, ok=True, reason=None, fix=None, **kw) -> bool:
         self.steps.append({"what": what, "ok": ok, "reason": reason, "fix": fix, **kw})
@@ -257,9 +257,21 @@ def _land(t, pa, data, device_id, dry) -> dict:
         t.step("its", False, f"{tr.error}: {tr.reason}", fix, input=device_id,
                event_id=tr.event_id, error_code=tr.error_code, its_steps=steps)
         return t.result()
-    t.out.update(intid=tr.intid, icid=tr.icid, target=tr.target)
+    cpu = _target_frame(sysm, tr.target)
+    t.out.update(intid=tr.intid, icid=tr.icid, target=tr.target, cpu=cpu)
+    where = (f" (GICR frame {cpu['frame']} at {cpu['rd_base']:#x}, CPU affinity "
+             f"{cpu['affinity']})" if cpu else "")
     t.step("its", input=device_id, event_id=tr.event_id, output=tr.intid, its_steps=steps,
            detail=f"DeviceID {device_id:#x} EventID {tr.event_id:#x} -> LPI {tr.intid} "
-                  f"(collection {tr.icid}) on redistributor {tr.target}"
+                  f"(collection {tr.icid}) on redistributor {tr.target}{where}"
                   + (" (dry: pending state put back)" if dry else ""))
     return t.result()
+
+
+def _target_frame(sysm, processor: int) -> dict | None:
+    """The redistributor frame whose GICR_TYPER.Processor_Number is `processor` (RDbase with
+    GITS_TYPER.PTA = 0), when the system knows its frames (an imported GIC)."""
+    for r in getattr(sysm.platform, "redistributors", None) or []:
+        if r["processor"] == processor:
+            return {k: r[k] for k in ("frame", "rd_base", "processor", "affinity")}
+    return None

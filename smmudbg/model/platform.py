@@ -41,6 +41,9 @@ class Platform:
         self.its: dict[str, Its] = {}
         self.requester: int | None = None    # DeviceID of the DMA write being made
         self.last_doorbell = None            # the ItsTranslation of the last doorbell write
+        # An imported GIC's redistributor frames: [{frame, rd_base, processor, affinity,
+        # registers}] (importers/qemu_gic.py); a scenario's GIC has none.
+        self.redistributors: list[dict] = []
         for i, t in enumerate(spec.get("its", [])):
             try:
                 self._build_its(t)
@@ -76,12 +79,7 @@ class Platform:
                   gic=self.gic)
         its.name = name
         pool = BumpAllocator(t["pool"]["base"], t["pool"]["size"])
-        try:
-            self.system.mem.add_mmio(t["base"], ITS_FRAME, its,
-                                     write=lambda pa, data, i=its: self._mmio_write(i, pa, data),
-                                     read=lambda pa, n, i=its: self._mmio_read(i, pa, n))
-        except ValueError as e:
-            raise ModelError(f"ITS {name}: frames at {t['base']:#x} (128 KiB): {e}") from None
+        self._map_frames(its)
         l2 = {}
         for n, key in ((0, "device_table"), (1, "collection_table")):
             tt = t[key]
@@ -110,6 +108,27 @@ class Platform:
         if not t["enabled"]:
             its.write("GITS_CTLR", 0)
         self.its[name] = its
+
+    def _map_frames(self, its: Its) -> None:
+        """Both frames of the ITS (control, translation) as its MMIO in the system map."""
+        try:
+            self.system.mem.add_mmio(its.base, ITS_FRAME, its,
+                                     write=lambda pa, data, i=its: self._mmio_write(i, pa, data),
+                                     read=lambda pa, n, i=its: self._mmio_read(i, pa, n))
+        except ValueError as e:
+            raise ModelError(f"ITS {its.name}: frames at {its.base:#x} (128 KiB): {e}") from None
+
+    def add_its(self, its: Its, name: str) -> Its:
+        """Add an ITS built elsewhere (an importer's, over the system's memory and this
+        platform's redistributors), with its frames in the system map."""
+        if its.gic is not self.gic:
+            raise ModelError(f"ITS {name}: not built over this platform's redistributors")
+        if name in self.its:
+            raise ModelError(f"an ITS named {name!r} already exists")
+        its.name = name
+        self._map_frames(its)
+        self.its[name] = its
+        return its
 
     @staticmethod
     def _alloc(pool, size, align, name):

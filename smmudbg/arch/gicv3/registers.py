@@ -112,6 +112,79 @@ FORMATS = {
     ]),
 }
 
+# Redistributor registers in the RD_base frame (IHI 0069 12.10, 12.11), for an imported
+# GIC: one 128 KiB RD_base + SGI_base pair per PE (GICv3). GICR_TYPER.Processor_Number is
+# the RDbase a collection names when GITS_TYPER.PTA is 0; Affinity_Value is the PE's
+# MPIDR_EL1 affinity (Aff3.Aff2.Aff1.Aff0).
+REDIST_FORMATS = {
+    # 12.11.2
+    "GICR_CTLR": (4, [
+        ("EnableLPIs", 0, 0, 0, "LPIs are enabled on this redistributor"),
+        ("CES", 0, 1, 1, "GICR_CTLR.EnableLPIs can be cleared once set"),
+        ("IR", 0, 2, 2, "LPI invalidate registers supported"),
+        ("RWP", 0, 3, 3, "RO: a register write is still in progress"),
+        ("DPG0", 0, 24, 24, "Disable Group 0 interrupt selection for this PE"),
+        ("DPG1NS", 0, 25, 25, "Disable Non-secure Group 1 interrupt selection for this PE"),
+        ("DPG1S", 0, 26, 26, "Disable Secure Group 1 interrupt selection for this PE"),
+        ("UWP", 0, 31, 31, "RO: an upstream write is still in progress"),
+    ]),
+    # 12.11.16
+    "GICR_IIDR": (4, [
+        ("Implementer", 0, 11, 0, "JEP106 code of the implementer (0x43B: Arm)"),
+        ("Revision", 0, 15, 12, "Revision number", None, _NUMBER),
+        ("Variant", 0, 19, 16, "Variant number", None, _NUMBER),
+        ("ProductID", 0, 31, 24, "Product identifier"),
+    ]),
+    # 12.11.35
+    "GICR_TYPER": (8, [
+        ("PLPIS", 0, 0, 0, "Physical LPIs supported"),
+        ("VLPIS", 0, 1, 1, "Virtual LPIs supported (GICv4)"),
+        ("Dirty", 0, 2, 2, "GICR_VPENDBASER.Dirty supported (GICv4)"),
+        ("DirectLPI", 0, 3, 3, "Direct injection of LPIs (GICR_SETLPIR) supported"),
+        ("Last", 0, 4, 4, "The last redistributor of its region"),
+        ("DPGS", 0, 5, 5, "GICR_CTLR.DPG* supported"),
+        ("MPAM", 0, 6, 6, "MPAM supported"),
+        ("RVPEID", 0, 7, 7, "GICR_VPENDBASER records the vPEID (GICv4.1)"),
+        ("Processor_Number", 0, 23, 8, "The PE's number: the RDbase of an ITS with PTA=0",
+         None, _NUMBER),
+        ("CommonLPIAff", 0, 25, 24, "Which redistributors share an LPI configuration table",
+         None, _NUMBER),
+        ("VSGI", 0, 26, 26, "Direct injection of virtual SGIs (GICv4.1)"),
+        ("PPInum", 0, 31, 27, "Extended PPI range", None, _NUMBER),
+        ("Affinity_Value", 0, 63, 32, "The PE's affinity: Aff3.Aff2.Aff1.Aff0 of MPIDR_EL1"),
+    ]),
+    # 12.11.40
+    "GICR_WAKER": (4, [
+        ("ProcessorSleep", 0, 1, 1, "The PE is asleep: interrupts only wake it"),
+        ("ChildrenAsleep", 0, 2, 2, "RO: the interface to the PE is quiescent"),
+    ]),
+    # 12.11.29
+    "GICR_PROPBASER": (8, [
+        ("IDbits", 0, 4, 0, "INTID bits of the LPI configuration table, minus one", None,
+         _NUMBER),
+        ("InnerCache", 0, 9, 7, "Inner cacheability", _CACHE),
+        ("Shareability", 0, 11, 10, "Shareability", _SH),
+        ("Physical_Address", 0, 51, 12, "LPI configuration table address [51:12]", None,
+         {"addr": 12}),
+        ("OuterCache", 0, 58, 56, "Outer cacheability (0 = same as InnerCache)", _CACHE),
+    ]),
+    # 12.11.28
+    "GICR_PENDBASER": (8, [
+        ("InnerCache", 0, 9, 7, "Inner cacheability", _CACHE),
+        ("Shareability", 0, 11, 10, "Shareability", _SH),
+        ("Physical_Address", 0, 51, 16, "LPI pending table address [51:16]", None,
+         {"addr": 16}),
+        ("OuterCache", 0, 58, 56, "Outer cacheability (0 = same as InnerCache)", _CACHE),
+        ("PTZ", 0, 62, 62, "WO: the pending table is all zeros"),
+    ]),
+}
+FORMATS.update(REDIST_FORMATS)
+
+# Offsets in a redistributor's RD_base frame, and its stride (RD_base + SGI_base, GICv3).
+GICR_OFFSETS = {"GICR_CTLR": 0x00, "GICR_IIDR": 0x04, "GICR_TYPER": 0x08, "GICR_WAKER": 0x14,
+                "GICR_PROPBASER": 0x70, "GICR_PENDBASER": 0x78}
+GICR_STRIDE = 0x20000
+
 OFFSETS = {
     "GITS_CTLR": 0x0000, "GITS_IIDR": 0x0004, "GITS_TYPER": 0x0008,
     "GITS_CBASER": 0x0080, "GITS_CWRITER": 0x0088, "GITS_CREADR": 0x0090,
