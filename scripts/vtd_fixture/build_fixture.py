@@ -301,7 +301,7 @@ cross-checked against QEMU's own trace by tests/test_vtd_fixture.py. Regenerate 
   (`SMMUDBG: msix ...` in console.log), then points virtio-net's MSI-X entry 1 at IOVA 0x1000
   (devmem; `iomem=relaxed`) and pings again: that interrupt is a DMA write to an unmapped IOVA,
   which the IOMMU blocks and records (fault reason 0x71, FRCD_REG[0]).
-- QEMU, TCG, one CPU, {run['argv'][run['argv'].index('-m') + 1]} RAM:
+- QEMU, TCG, {run['argv'][run['argv'].index('-smp') + 1]} CPU(s), {run['argv'][run['argv'].index('-m') + 1]} RAM:
   `{' '.join(run['argv'])}`
 - The guest was done (printed SMMUDBG-DONE) {run['guest_done_s']} s after QEMU started; then
   QMP `stop`, every register of smmudbg/arch/vtd/registers.py read twice with HMP `xp`
@@ -310,7 +310,8 @@ cross-checked against QEMU's own trace by tests/test_vtd_fixture.py. Regenerate 
   Captured {run['date_utc']}.
 
 Devices: virtio-blk-pci at 00:03.0 (SID 0x0018) and virtio-net-pci behind a PCIe root port
-(00:05.0) at 01:00.0 (SID 0x0100), both `iommu_platform=on,disable-legacy=on`.
+(00:05.0) at 01:00.0 (SID 0x0100), both `iommu_platform=on,disable-legacy=on` (the exact
+device options are in the command line above).
 intel-iommu `intremap=on,x-scalable-mode=on,x-flts=on`: ECAP_REG has SMTS and FLTS but not
 SLTS, so Linux maps DMA with first-stage tables (PASID entry PGTT=first_stage, requests without
 PASID use RID_PASID 0); interrupts are remapped in xAPIC mode (no EIM under TCG).

@@ -16,8 +16,9 @@ Writes into OUTDIR (inside the chroot):
 
 The DMAR unit of q35 is at 0xfed90000 (hw/i386/intel_iommu: Q35_HOST_BRIDGE_IOMMU_ADDR); the
 monitor reads it through the normal memory path, so these are the values a CPU would read.
-Devices: virtio-blk-pci at 00:03.0 (SID 0x0018) and virtio-net-pci behind a PCIe root port
-(00:05.0) on bus 1 (SID 0x0100), both with iommu_platform=on.
+Devices: virtio-blk-pci at 00:03.0 (SID 0x0018, two request queues: with two CPUs their MSIs
+target different APICs) and virtio-net-pci behind a PCIe root port (00:05.0) on bus 1
+(SID 0x0100), both with iommu_platform=on.
 """
 import argparse
 import json
@@ -113,6 +114,7 @@ def main():
     ap.add_argument("--mem", default="256M")
     ap.add_argument("--append", default="console=ttyS0 intel_iommu=on,sm_on iommu.strict=1 "
                     "iommu.passthrough=0 iomem=relaxed panic=-1 quiet loglevel=4")
+    ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=1500)
     a = ap.parse_args()
 
@@ -128,14 +130,15 @@ def main():
         f.write("\n".join(TRACE_EVENTS) + "\n")
     qemu = ["chroot", a.root, "nice", "qemu-system-x86_64"]
     argv = [
-        "-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", a.mem,
+        "-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", str(a.smp), "-m", a.mem,
         "-device", "intel-iommu,intremap=on,x-scalable-mode=on,x-flts=on",
         "-display", "none", "-monitor", "none", "-nodefaults",
         "-serial", "file:" + os.path.join(out, "console.log"),
         "-qmp", "unix:%s,server=on,wait=off" % os.path.join(out, "qmp.sock"),
         "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.append,
         "-drive", "file=%s,if=none,format=raw,id=d0" % a.disk,
-        "-device", "virtio-blk-pci,drive=d0,addr=03.0,iommu_platform=on,disable-legacy=on",
+        "-device", "virtio-blk-pci,drive=d0,addr=03.0,num-queues=2,iommu_platform=on,"
+                   "disable-legacy=on",
         "-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1,addr=05.0",
         "-netdev", "user,id=n0,restrict=on",
         "-device", "virtio-net-pci,netdev=n0,bus=rp0,iommu_platform=on,disable-legacy=on,romfile=",
