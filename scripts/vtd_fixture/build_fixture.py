@@ -234,6 +234,10 @@ def main():
     regs = load_vtd_regs(os.path.join(a.run, "regs.json"))
     mem = Mem(os.path.join(a.run, "memory.elf"))
     need = reachable(mem, regs)
+    # the last page of the BIOS ROM (the reset vector at 0xfffffff0): like QEMU's own dump, the
+    # fixture then has a segment outside RAM, which an importer must place, not assume away
+    rom_top = max(b + sz for b, _, sz in mem.segs)
+    need.setdefault(rom_top - PAGE, "BIOS ROM")
     with open(os.path.join(a.run, "trace.log")) as fh:
         trace = fh.read().splitlines()
     with open(os.path.join(a.run, "console.log"), errors="replace") as fh:
@@ -321,7 +325,8 @@ PASID use RID_PASID 0); interrupts are remapped in xAPIC mode (no EIM under TCG)
 - `memory.elf.xz`: a sparse ELF core (EM_X86_64, QEMU's PT_NOTE kept) holding only the pages the
   remapping structures occupy, found from the registers: root table, context tables, PASID
   directories and tables, every first/second-stage table page reachable from a present PASID
-  entry, the interrupt remapping table and the invalidation queue; {s['pages']} pages in
+  entry, the interrupt remapping table and the invalidation queue, and the BIOS ROM's last page
+  (the reset vector: a segment outside RAM, as in QEMU's dump); {s['pages']} pages in
   {s['loads']} PT_LOADs, {s['stored_bytes']} bytes stored (all-zero pages are p_memsz only, so
   they read as zero). Every page smmudbg/vtd_refwalk.py reads for the traced requests is among
   them (checked when building).
