@@ -323,8 +323,9 @@ def lookup(ctx_by_sid, sid, iova):
 
 # ---------------------------------------------------------------- sparse ELF
 
-def write_sparse_elf(path, mem, pages, note):
-    """ELF64 core like QEMU's: ehdr, shdrs[NULL,.shstrtab], phdrs[NOTE, LOAD...], note, data."""
+def write_sparse_elf(path, mem, pages, note, machine=183):
+    """ELF64 core like QEMU's: ehdr, shdrs[NULL,.shstrtab], phdrs[NOTE, LOAD...], note, data.
+    machine: e_machine (183 EM_AARCH64; the VT-d fixture passes 62, EM_X86_64)."""
     runs = []
     for p in sorted(pages):
         if runs and runs[-1][1] == p:
@@ -361,7 +362,7 @@ def write_sparse_elf(path, mem, pages, note):
         off += filesz
     str_off = off
     ehdr = struct.pack("<16sHHIQQQIHHHHHH",
-                       b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, 183, 1, 0, phoff, shoff, 0,
+                       b"\x7fELF\x02\x01\x01" + b"\0" * 9, 4, machine, 1, 0, phoff, shoff, 0,
                        64, 56, nph, 64, 2, 1)
     shdrs = b"\0" * 64 + struct.pack("<IIQQQQIIQQ", 1, 3, 0, 0, str_off, len(shstrtab), 0, 0, 0, 0)
     with open(path, "wb") as f:
