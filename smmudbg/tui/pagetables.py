@@ -74,6 +74,12 @@ class PageTableView(Vertical):
     def on_mount(self) -> None:
         self.query_one("#pt-bits-box").display = False
 
+    def on_show(self) -> None:
+        # the stepper may have moved the cursor while the tab was hidden (no size to scroll in)
+        tree = self.query_one("#pt-tree", Tree)
+        if tree.cursor_node is not None:
+            self.call_after_refresh(tree.scroll_to_node, tree.cursor_node, animate=False)
+
     def show(self, target: str, stage: int | str | None = None) -> None:
         self.source, self.stage = target, stage
         self.refresh_view()
@@ -106,11 +112,10 @@ class PageTableView(Vertical):
         self.shown_stage = r["stage"]
         if r["kind"] == "pt-nested":
             s2 = r["s2"]
-            head.update(Text(f"{line}: IOVA -> IPA -> PA; stage 1 granule "
-                             f"{r['granule'] >> 10}K, {r['input_bits']} bits, root "
-                             f"{hx(r['root'])} (IPA); stage 2 granule {s2['granule'] >> 10}K, "
-                             f"{s2['input_bits']} bits, root {hx(s2['root'])}"
-                             + (" (truncated)" if r["truncated"] else "")))
+            head.update(Text(f"{line}: IOVA -> IPA -> PA; S1 {r['granule'] >> 10}K "
+                             f"{r['input_bits']}-bit root {hx(r['root'])} (IPA), S2 "
+                             f"{s2['granule'] >> 10}K {s2['input_bits']}-bit root "
+                             f"{hx(s2['root'])}" + (" (truncated)" if r["truncated"] else "")))
         else:
             head.update(Text(f"{line}: stage {r['stage']}, granule {r['granule'] >> 10}K, "
                              f"{r['input_bits']} bits, start level {r['start_level']}, root "
