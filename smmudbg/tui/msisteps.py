@@ -84,7 +84,7 @@ def _its_rows(step: dict) -> list[dict]:
                          hx(s["address"]) if s["address"] is not None else "",
                          hx(s["raw"]) if s["raw"] is not None else "-", s["outcome"], s["ok"],
                          detail=f"{s['what']} {s['index'] if s['index'] is not None else ''}"
-                                f": {fields}"))
+                                f": {fields} -> {s['outcome']}"))
     return rows
 
 
