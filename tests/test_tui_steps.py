@@ -118,6 +118,9 @@ def test_msi_steps_from_the_rid_to_the_lpi():
         # stepping: the STE row shows nic0's STE in the bit view, a stage-1 row the tables
         await step_to(pilot, st, "STE")
         assert app.query_one("#entryview").target == ("smmu0", 0x8)
+        await step_to(pilot, st, "CD")
+        await pilot.pause()
+        assert "SSID 0" in text_of(app.query_one("#cd-head", Static))
         await step_to(pilot, st, "S1 L2")
         pt = app.query_one("#ptview")
         assert pt.source == "smmu0 0x8" and pt.stage == 1

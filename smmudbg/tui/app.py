@@ -339,8 +339,9 @@ class SmmuDbgApp(App):
         if s["what"] in ("S1", "S2"):
             self.drop_pending("tables", "PageTableView")
             self.query_one(PageTableView).follow_step(w, event.index)
-        elif s["what"] == "STE":
-            self.query_one(EntryView).show(w["smmu"], w["sid"])
+        elif s["what"] in ("STE", "CD"):
+            self.query_one(EntryView).show(w["smmu"], w["sid"],
+                                           (w.get("ssid") or 0) if s["what"] == "CD" else None)
 
     def on_history_view_goto(self, event: HistoryView.Goto) -> None:
         self.run_line(f"goto {event.n}")
