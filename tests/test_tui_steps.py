@@ -153,6 +153,10 @@ def test_msi_raw_form_from_smmu_sid_address_data():
         assert app.session.log[-1].command == "msi smmu0 0x8 0x8000040 data=0 dry"
         assert "LPI 8192 collection 0 redistributor 0" in text_of(
             st.query_one("#walk-summary", Static))
+        # with the DeviceID given (no IORT lookup) the result still names the SMMU and SID
+        await command(app, pilot, "msi smmu0 0x8 0x8000040 data=1 devid=0x8 dry")
+        summary = text_of(st.query_one("#walk-summary", Static))
+        assert "MSI smmu0 SID 0x8 raw" in summary and "LPI 8193" in summary
     drive(body)
 
 
