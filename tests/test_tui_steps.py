@@ -301,3 +301,45 @@ def test_field_editor_on_the_ste_shows_the_stale_cached_copy():
         assert app.session.log[-1].command == "set ste nic0 S2VMID=2"
         assert "cached STE SID 0x8 is now STALE" in out_text(app)
     drive(body)
+
+
+def test_field_editor_on_a_cd_and_escape():
+    async def body(app, pilot):
+        await command(app, pilot, "walk nic0 0x10000000")      # caches STE and CD 0
+        app.focus_stream("smmu0", 0x8)
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        ed = app.screen
+        assert [t.label for t in ed.targets] == ["STE of nic0", "CD 0 of nic0"]
+        await pilot.press("escape")                           # closes, issues nothing
+        await pilot.pause()
+        assert not isinstance(app.screen, FieldEditor)
+        assert app.session.log[-1].command == "walk nic0 0x10000000"
+        await pilot.press("e")
+        await pilot.pause()
+        ed = app.screen
+        ed.query_one("#fe-target").value = 1                 # the CD
+        await pilot.pause()
+        table = ed.query_one("#fe-fields", DataTable)
+        names = [r[0] for r in cells(table)]
+        assert "ASID" in names and "TTB0" in names
+        table.move_cursor(row=names.index("TTB0"))
+        await pilot.pause()
+        assert "an address" in text_of(ed.query_one("#fe-about", Static))
+        value = ed.query_one("#fe-value", Input)
+        value.focus()
+        value.value = "0x4f000008"                            # TTB0 holds bits [55:4]
+        await pilot.pause()
+        assert "16-byte aligned" in text_of(ed.query_one("#fe-check", Static))
+        table.move_cursor(row=names.index("ASID"))
+        await pilot.pause()
+        assert "now 0x1" in text_of(ed.query_one("#fe-about", Static))    # nic0-dma: ASID 1
+        value.value = "9"
+        value.focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.session.log[-1].command == "set cd nic0 ssid=0 ASID=9"
+        assert "cached CD SID 0x8 SSID 0 is now STALE" in out_text(app)
+    drive(body)
