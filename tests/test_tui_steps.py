@@ -227,6 +227,9 @@ def test_nested_page_table_view_and_stepper_highlight():
             await pilot.pause()
             seen.append(pt.stage)
         assert seen == [1, 2, "nested"]
+        # a stage-1-only stream (nvme0: host-dma) has neither a stage 2 nor a nested view
+        pt.show("smmu0 0x100", 1)
+        assert pt.next_stage() == 1
     drive(body)
 
 

@@ -84,14 +84,19 @@ class PageTableView(Vertical):
         self.source, self.stage = target, stage
         self.refresh_view()
 
-    def next_stage(self) -> int | str:
-        """The stage key g shows next: 1 -> 2 -> nested -> 1 (nested only for a stream)."""
+    def next_stage(self) -> int | str | None:
+        """The stage key g shows next: 1 -> 2 -> nested -> 1, skipping what the stream does
+        not have (a stage-1-only stream has no stage 2, only a nested one the nested view).
+        A domain has one tree: None."""
+        if not self.source or " " not in self.source.strip():
+            return self.stage
         cur = self.stage if self.stage is not None else self.shown_stage
-        nxt = STAGES[(STAGES.index(cur) + 1) % len(STAGES)] if cur in STAGES else 1
-        if nxt == "nested" and (" " not in (self.source or "").strip() or self.bridge.try_query(
-                f"pt {self.source} stage=nested limit=1") is None):
-            nxt = 1     # a domain (no SID), or a stream that is not nested
-        return nxt
+        i = STAGES.index(cur) if cur in STAGES else -1
+        for k in range(1, len(STAGES) + 1):
+            cand = STAGES[(i + k) % len(STAGES)]
+            if self.bridge.try_query(f"pt {self.source} stage={cand} limit=1") is not None:
+                return cand
+        return self.stage
 
     def refresh_view(self) -> None:
         if self.source is None:
