@@ -38,8 +38,8 @@ from .walkstepper import WalkStepper
 QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
 SHOWN = {"walk": "walk", "ste": "entry", "cd": "entry", "check": "check", "pt": "tables",
-         "pt-lookup": "tables", "pt-nested": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
-         "cfgcache": "caches", "history": "history", "msi": "walk"}
+         "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
+         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
 TABS = ("streams", "entry", "tables", "walk", "events", "cmdq", "caches", "check", "history")
