@@ -217,6 +217,15 @@ def test_nested_page_table_view_and_stepper_highlight():
         await pilot.press(*["n"] * (len(st.walk["steps"]) - 1 - st.index))
         await pilot.pause()
         assert "-> IPA 0x41000000 -> PA 0x61000000" in str(tree.cursor_node.label)
+        # an MSI's walk drives it the same way: its final stage 2 is the doorbell page's range
+        # (IOVA 0x800_0000 -> gDB 0x809_0000 -> hDB 0x809_0000)
+        await command(app, pilot, "msi nic0 0 dry")
+        names = [r[1] for r in cells(st.query_one("#walk-steps", DataTable))]
+        await step_to(pilot, st, names[names.index("region") - 1])
+        await pilot.pause()
+        assert pt.stage == "nested"
+        assert "0x8000000-0x8000fff -> IPA 0x8090000 -> PA 0x8090000" in str(
+            tree.cursor_node.label)
         # key g cycles stage 1, 2, nested
         app.show_tab("tables")
         app.query_one("#pt-tree").focus()

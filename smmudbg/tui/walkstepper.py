@@ -278,8 +278,8 @@ class WalkStepper(Vertical):
             # the SMMU's part: the page-table and bit views follow it as they follow a walk
             walk = next(s for s in r["steps"] if s["what"] == "smmu")
             self.post_message(self.Step({"smmu": r["smmu"], "sid": r["sid"], "ssid": None,
-                                         "device": r["device"], "steps": walk["walk"]},
-                                        x["walk_index"]))
+                                         "device": r["device"], "address": r["address"],
+                                         "steps": walk["walk"]}, x["walk_index"]))
 
     def _fault(self, w: dict) -> Text:
         f = w["fault"]
