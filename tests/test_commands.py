@@ -176,11 +176,14 @@ def test_strtab(s):
 def test_pt(s):
     r = ok(s, "pt nic0-dma")
     leaves = [x for x in r["rows"] if x["kind"] in ("block", "page")]
-    assert (leaves[0]["in"], leaves[0]["out"], leaves[0]["kind"]) == (0x10000000, 0x41000000,
+    # the guest's MSI doorbell page: IOVA 0x800_0000 (SW_MSI) -> gDB page 0x809_0000
+    assert (leaves[0]["in"], leaves[0]["out"], leaves[0]["kind"]) == (0x8000000, 0x8090000,
+                                                                       "page")
+    assert (leaves[1]["in"], leaves[1]["out"], leaves[1]["kind"]) == (0x10000000, 0x41000000,
                                                                        "block")
-    assert leaves[0]["end"] == 0x10000000 + 0x200000 - 1
-    assert leaves[1]["in"] == 0x20000000 and leaves[1]["count"] == 4   # 16K of 4K pages
-    assert leaves[1]["perm"].startswith("r-")
+    assert leaves[1]["end"] == 0x10000000 + 0x200000 - 1
+    assert leaves[2]["in"] == 0x20000000 and leaves[2]["count"] == 4   # 16K of 4K pages
+    assert leaves[2]["perm"].startswith("r-")
     assert ok(s, "pt nic0")["rows"] == r["rows"]                        # CD 0's tables
     s2 = ok(s, "pt nic0 stage=2")
     assert s2["stage"] == 2

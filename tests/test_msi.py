@@ -13,6 +13,8 @@ from smmudbg.session import Session
 ROOT = Path(__file__).resolve().parent.parent
 BARE = (ROOT / "examples" / "msi-its.toml").read_text()
 NESTED = (ROOT / "examples" / "nested-msi.toml").read_text()
+# The built-in default scenario without its GIC, PCI and ITS tables (they close the file).
+NO_ITS = (ROOT / "smmudbg" / "data" / "default.toml").read_text().split("\n[gic]")[0]
 
 
 def session(text, name="t"):
@@ -156,7 +158,7 @@ def test_invalid_collection():
 
 
 def test_no_its_in_the_system_lands_elsewhere():
-    s = Session()                      # the default scenario: no ITS
+    s = session(NO_ITS)                # no ITS
     r = msi(s, "msi smmu0 0x300 0x8090040 data=0 devid=0x300")   # bypass stream
     broken(r, "region", "this system has no ITS")
 

@@ -127,7 +127,8 @@ def nested_rows(r):
 def test_pt_nested_shows_iova_ipa_pa_in_one_tree():
     # default.toml: nic0 CD 0 (nic0-dma) maps IOVA 0x1000_0000 -> IPA 0x4100_0000 (2M, "rw":
     # AP=0b01, XN) and 0x2000_0000 -> 0x4300_0000 (16K, "r": AP=0b11); vm0-s2 maps vm0's RAM
-    # IPA 0x4000_0000 -> PA 0x6000_0000 (256M) "rwx" in 2M blocks.
+    # IPA 0x4000_0000 -> PA 0x6000_0000 (256M) "rwx" in 2M blocks. The MSI doorbell: IOVA
+    # 0x800_0000 -> gDB 0x809_0000 (4K, "rw"), which vm0-s2 maps to PA 0x809_0000 ("rw").
     s = Session()
     # Three more stage-1 pages that stage 2 treats three ways: the last page of vm0's RAM
     # (rwx), an IPA stage 2 maps read-only to PA 0x7000_0000, and an IPA it does not map.
@@ -137,6 +138,8 @@ def test_pt_nested_shows_iova_ipa_pa_in_one_tree():
     r = ok(s, "pt nic0 stage=nested")
     assert r["kind"] == "pt-nested" and r["tables_are_ipa"] and r["s2"]["granule"] == 4096
     assert nested_rows(r) == [
+        (0x0800_0000, 0x0800_0fff, 0x0809_0000, 0x0809_0fff, 0x0809_0000, 0x0809_0fff,
+         "rw-u-", "rw-", "rw-", "rw-"),
         (0x1000_0000, 0x101f_ffff, 0x4100_0000, 0x411f_ffff, 0x6100_0000, 0x611f_ffff,
          "rw-u-", "rwx", "rw-", "rw-"),
         (0x2000_0000, 0x2000_3fff, 0x4300_0000, 0x4300_3fff, 0x6300_0000, 0x6300_3fff,

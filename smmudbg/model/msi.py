@@ -102,7 +102,7 @@ def raw(system, smmu: str, sid: int, address: int, data: int, device_id: int | N
     the StreamID through the IORT's SMMU node, or `device_id` when given."""
     t = MsiTrace(system)
     system.smmu(smmu)
-    t.out.update(address=address, msi_data=data)
+    t.out.update(address=address, msi_data=data, smmu=smmu, sid=sid)
     t.step("msi", input=f"{smmu} StreamID {sid:#x}", output=address, data=data, kind="raw",
            detail=f"raw write {data:#x} to IOVA {address:#x}")
     if device_id is None:

@@ -39,7 +39,7 @@ QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
 SHOWN = {"walk": "walk", "ste": "entry", "cd": "entry", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
-         "cfgcache": "caches", "history": "history"}
+         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
 TABS = ("streams", "entry", "tables", "walk", "events", "cmdq", "caches", "check", "history")
@@ -74,7 +74,7 @@ class SmmuDbgApp(App):
         Binding("right_square_bracket", "travel(1)", "fwd"),
         Binding("ctrl+s", "save", "save", show=False),
         Binding("ctrl+r", "replay", "replay", show=False),
-        Binding("g", "toggle_stage", "stage 1/2", show=False),
+        Binding("g", "toggle_stage", "stage 1/2/nested", show=False),
     ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS)]
 
     def __init__(self, session=None, loader=None, where: str = ""):
@@ -175,14 +175,14 @@ class SmmuDbgApp(App):
         if cmd.name in SLOW or cmd.name.split()[0] in SLOW:
             self._run_slow(line, cmd.pure)
             return
-        before = None if cmd.pure else snapshot(self.bridge)
+        before = None if cmd.pure else snapshot(self.bridge, self._probes())
         out = self.bridge.run(line)
         self._after(out, before)
 
     @work(thread=True, exclusive=True, group="slow")
     def _run_slow(self, line: str, pure: bool) -> None:
         self.call_from_thread(self._progress, f"{line.split()[0]} ...", None, None)
-        before = None if pure else snapshot(self.bridge)
+        before = None if pure else snapshot(self.bridge, self._probes())
         out = self.bridge.run(line)
         self.call_from_thread(self._progress, None, None, None)
         self.call_from_thread(self._after, out, before)
@@ -200,7 +200,7 @@ class SmmuDbgApp(App):
                 except Exception as e:
                     self.log_line(Text(f"(cannot render: {e})", style="red"))
             if before is not None:
-                for t in describe_changes(before, snapshot(self.bridge)):
+                for t in describe_changes(before, snapshot(self.bridge, self._probes())):
                     self.log_line(Text(t, style="yellow"))
             self._focus_result(out.result.to_json())
         self.refresh_views()
@@ -213,17 +213,22 @@ class SmmuDbgApp(App):
             self.query_one(WalkStepper).load(r)
             self.show_tab("walk")
             self.query_one("#walk-steps").focus()
+        elif kind == "msi":
+            self.drop_pending("walk", "prefill")
+            self.query_one(WalkStepper).load_msi(r)
+            self.show_tab("walk")
+            self.query_one("#walk-steps").focus()
         elif kind in ("ste", "cd"):
             self.focus_stream(r["smmu"], r["sid"], r.get("ssid"), tab="entry")
         elif kind == "check":
             self.query_one(CheckView).show(r)
             self.show_tab("check")
-        elif kind in ("pt", "pt-lookup"):
+        elif kind in ("pt", "pt-lookup", "pt-nested"):
             target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
                 f" ssid={r['ssid']}" if r.get("ssid") else "")
             self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).show(target, r["stage"] if not r["domain"]
-                                               else None)
+            self.query_one(PageTableView).show(target, "nested" if kind == "pt-nested" else
+                                               r["stage"] if not r["domain"] else None)
             self.show_tab("tables")
         elif kind == "events":
             self.show_tab("events")
@@ -331,15 +336,12 @@ class SmmuDbgApp(App):
 
     def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
         w, s = event.walk, event.walk["steps"][event.index]
-        pt = self.query_one(PageTableView)
         if s["what"] in ("S1", "S2"):
             self.drop_pending("tables", "PageTableView")
-            target = f"{w['smmu']} {w['sid']:#x}" + (f" ssid={w['ssid']}" if w["ssid"] else "")
-            if (pt.source, pt.stage) != (target, s["stage"]):
-                pt.show(target, s["stage"])
-            pt.select_descriptor(s["table"], s["index"])
-        elif s["what"] == "STE":
-            self.query_one(EntryView).show(w["smmu"], w["sid"])
+            self.query_one(PageTableView).follow_step(w, event.index)
+        elif s["what"] in ("STE", "CD"):
+            self.query_one(EntryView).show(w["smmu"], w["sid"],
+                                           (w.get("ssid") or 0) if s["what"] == "CD" else None)
 
     def on_history_view_goto(self, event: HistoryView.Goto) -> None:
         self.run_line(f"goto {event.n}")
@@ -389,9 +391,18 @@ class SmmuDbgApp(App):
         cl.cursor_position = len(text)
         cl.focus()
 
+    def _probes(self) -> list:
+        return self.query_one(WalkStepper).probes()
+
     def action_edit(self) -> None:
-        if self.current is not None:
-            self.prefill(f"set ste {self._stream_words()} ")
+        """The field editor for what is in focus: the walk step's descriptor or CD, and the
+        STE and CD of the stream in focus."""
+        from .fieldedit import FieldEditor, edit_targets
+        targets = edit_targets(self.bridge, self._stream_words(), self.current_ssid,
+                               self.query_one(TabbedContent).active,
+                               self.query_one(WalkStepper))
+        if targets:
+            self.push_screen(FieldEditor(self.bridge, targets), self._picked)
 
     def action_inject(self) -> None:
         from .inject import InjectMenu
@@ -413,7 +424,7 @@ class SmmuDbgApp(App):
     def action_toggle_stage(self) -> None:
         pt = self.query_one(PageTableView)
         if pt.source:
-            pt.show(pt.source, 2 if pt.stage != 2 else 1)
+            pt.show(pt.source, pt.next_stage())
 
     def action_replay(self) -> None:
         self.replay(None)

@@ -1,13 +1,35 @@
 """What an action changed, from before/after queries: IOTLB entries that went or came, cached
 STEs/CDs that went or turned stale, event records added, commands consumed. The result of the
 action itself (its own `changes`, `effect`) is shown by the renderer; this adds the caches and
-queues it touched."""
+queues it touched, and the translations the tables in memory now give differently for the
+addresses the user is looking at (the walk stepper's walk and MSI: `probes`)."""
 from __future__ import annotations
 
 
-def snapshot(bridge) -> dict:
-    """{smmu: {tlb: set, ste: {sid: stale}, cd: {(sid, ssid): stale}, events: [names]}}."""
-    out = {}
+def translation(bridge, target: str, address: int, ssid: int | None) -> tuple:
+    """What the tables in memory make of address for a stream now, through `pt ... addr=`
+    (read-only: the walk itself fills caches): (text, key), key comparing the leaf descriptors
+    and the output, so a permission or attribute change counts too."""
+    extra = f" ssid={ssid}" if ssid else ""
+    r = bridge.try_query(f"pt {target} addr={address:#x}{extra}")
+    if r is None:
+        return "no tables", None
+    leaf1 = r["leaf"]
+    if leaf1 is None:
+        return f"stage {r['stage']} maps nothing", ("none", r["stage"])
+    if not r["tables_are_ipa"]:
+        return f"PA {r['out']:#x}", (leaf1["desc"], r["out"])
+    r2 = bridge.try_query(f"pt {target} stage=2 addr={r['out']:#x}")
+    if r2 is None or r2["leaf"] is None:
+        return f"IPA {r['out']:#x}, stage 2 maps nothing", (leaf1["desc"], r["out"], None)
+    return (f"IPA {r['out']:#x} -> PA {r2['out']:#x}",
+            (leaf1["desc"], r["out"], r2["leaf"]["desc"], r2["out"]))
+
+
+def snapshot(bridge, probes=()) -> dict:
+    """{smmu: {tlb: set, ste: {sid: stale}, cd: {(sid, ssid): stale}, events: [names]}}, and
+    under "_translations" {(target, address, ssid): (text, key)} for each probe."""
+    out = {"_translations": {p: translation(bridge, *p) for p in probes}}
     smmus = bridge.try_query("smmus")
     for m in (smmus or {}).get("smmus", []):
         name = m["name"]
@@ -30,7 +52,15 @@ def _tlb_key(k) -> str:
 
 def describe_changes(before: dict, after: dict) -> list[str]:
     lines = []
+    bt, at = before.get("_translations", {}), after.get("_translations", {})
+    for p, (text, key) in at.items():
+        if p in bt and bt[p][1] != key:
+            target, address, ssid = p
+            lines.append(f"translation {target} {address:#x}" + (f" ssid={ssid}" if ssid else "")
+                         + f" (tables in memory): was {bt[p][0]}, now {text}")
     for smmu, a in after.items():
+        if smmu == "_translations":
+            continue
         b = before.get(smmu)
         if b is None:
             continue

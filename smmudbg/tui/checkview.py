@@ -53,6 +53,9 @@ class CheckView(Vertical):
     def compose(self):
         yield Static("Press c to run check.", id="check-head")
         yield DataTable(id="check-table", cursor_type="row")
+        # the finding under the cursor in full, with its fix: the table's columns are cut
+        # on a narrow screen
+        yield Static("", id="check-detail")
 
     def on_mount(self):
         self.query_one(DataTable).add_columns("SMMU", "kind", "finding", "fix")
@@ -73,6 +76,25 @@ class CheckView(Vertical):
         for i, f in enumerate(self.items):
             t.add_row(f["smmu"], f["what"], Text(f["text"], style="red"), f["fix"] or "-",
                       key=str(i))
+        self._detail(self.items[0] if self.items else None)
+
+    def _detail(self, f: dict | None) -> None:
+        d = self.query_one("#check-detail", Static)
+        if f is None:
+            d.update("")
+            return
+        t = Text()
+        t.append(f"{f['smmu']} {f['what']}: ", style="bold")
+        t.append(f["text"], style="red")
+        if f["fix"]:
+            t.append("\nfix: ", style="bold")
+            t.append(f"cmd {f['smmu']} {f['fix']}", style="yellow")
+            t.append("  (f runs it)", style="dim")
+        d.update(t)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.items):
+            self._detail(self.items[event.cursor_row])
 
     def _current(self) -> dict | None:
         t = self.query_one(DataTable)

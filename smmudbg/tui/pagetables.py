@@ -1,16 +1,27 @@
 """The page-table browser: `pt SMMU SID stage=N` (or `pt DOMAIN`) as a tree whose levels
-expand lazily: the dump's rows are kept, and a table's children become nodes only when it is
-opened. Leaves show input range, output, permissions; faults their error."""
+expand lazily: the dump's rows are kept, and a row's children become nodes only when it is
+opened. Leaves show input range, output, permissions; faults their error.
+
+stage="nested" shows `pt ... stage=nested`: the stage-1 tree with, under each stage-1 leaf,
+the IOVA -> IPA -> PA ranges stage 2 makes of it (both stages' permissions and the effective
+one). Under the tree, a bit view decodes the descriptor the cursor is on (the walk stepper's
+current descriptor, when it drives the view)."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, Tree
 
+from .descbits import desc_fields, desc_kind
+from .entryview import BitView
 from .fmt import hx
+
+STAGES = (1, 2, "nested")
 
 
 def row_label(r: dict) -> Text:
+    if r["kind"] == "nested":
+        return nested_label(r)
     t = Text(f"L{r['level']} ")
     t.append(f"{hx(r['in'])}-{hx(r['end'])} ")
     if r["kind"] == "table":
@@ -28,22 +39,64 @@ def row_label(r: dict) -> Text:
     return t
 
 
+def nested_label(r: dict) -> Text:
+    """One stage-2 range under a stage-1 leaf: IOVA -> IPA -> PA, stage 1 / stage 2 /
+    effective permissions."""
+    t = Text(f"{hx(r['in'])}-{hx(r['end'])} -> IPA {hx(r['ipa'])} -> ")
+    if r["out"] is None:
+        t.append("stage 2 maps nothing", style="bold red")
+    else:
+        t.append(f"PA {hx(r['out'])}", style="green")
+        t.append(f" S2 L{r['s2_level']}")
+    t.append(f"  s1 {r['s1_perm']} s2 {r['s2_perm'] or '---'} = {r['priv'] or '---'}",
+             style="dim")
+    return t
+
+
 class PageTableView(Vertical):
     def __init__(self, bridge, **kw):
         super().__init__(**kw)
         self.bridge = bridge
         self.source: str | None = None      # the pt command's target part
-        self.stage: int | None = None
+        self.stage: int | str | None = None  # None (the command's default), 1, 2, "nested"
+        self.shown_stage: int | None = None  # the stage of the descriptors in the tree
         self.rows: list[dict] = []
         self.root: int | None = None
 
     def compose(self):
-        yield Static("Choose a stream or a domain; keys 1 and 2 pick the stage.", id="pt-head")
+        yield Static("Choose a stream or a domain; key g cycles stage 1, 2, nested.",
+                     id="pt-head")
         yield Tree("tables", id="pt-tree")
+        with VerticalScroll(id="pt-bits-box"):
+            yield Static("", id="pt-bits-head")
+            yield BitView(id="pt-bits")
 
-    def show(self, target: str, stage: int | None = None) -> None:
+    def on_mount(self) -> None:
+        self.query_one("#pt-bits-box").display = False
+
+    def on_show(self) -> None:
+        # the stepper may have moved the cursor while the tab was hidden (no size to scroll in)
+        tree = self.query_one("#pt-tree", Tree)
+        if tree.cursor_node is not None:
+            self.call_after_refresh(tree.scroll_to_node, tree.cursor_node, animate=False)
+
+    def show(self, target: str, stage: int | str | None = None) -> None:
         self.source, self.stage = target, stage
         self.refresh_view()
+
+    def next_stage(self) -> int | str | None:
+        """The stage key g shows next: 1 -> 2 -> nested -> 1, skipping what the stream does
+        not have (a stage-1-only stream has no stage 2, only a nested one the nested view).
+        A domain has one tree: None."""
+        if not self.source or " " not in self.source.strip():
+            return self.stage
+        cur = self.stage if self.stage is not None else self.shown_stage
+        i = STAGES.index(cur) if cur in STAGES else -1
+        for k in range(1, len(STAGES) + 1):
+            cand = STAGES[(i + k) % len(STAGES)]
+            if self.bridge.try_query(f"pt {self.source} stage={cand} limit=1") is not None:
+                return cand
+        return self.stage
 
     def refresh_view(self) -> None:
         if self.source is None:
@@ -52,6 +105,7 @@ class PageTableView(Vertical):
         tree = self.query_one("#pt-tree", Tree)
         line = f"pt {self.source}" + (f" stage={self.stage}" if self.stage else "")
         tree.clear()
+        self.query_one("#pt-bits-box").display = False
         try:
             r = self.bridge.query(line)
         except Exception as e:
@@ -60,22 +114,32 @@ class PageTableView(Vertical):
             return
         self.rows = r["rows"]
         self.root = r["root"]
-        head.update(Text(f"{line}: stage {r['stage']}, granule {r['granule'] >> 10}K, "
-                         f"{r['input_bits']} bits, start level {r['start_level']}, root "
-                         f"{hx(r['root'])}" + (" (IPA)" if r["tables_are_ipa"] else "")
-                         + (" (truncated)" if r["truncated"] else "")))
+        self.shown_stage = r["stage"]
+        if r["kind"] == "pt-nested":
+            s2 = r["s2"]
+            head.update(Text(f"{line}: IOVA -> IPA -> PA; S1 {r['granule'] >> 10}K "
+                             f"{r['input_bits']}-bit root {hx(r['root'])} (IPA), S2 "
+                             f"{s2['granule'] >> 10}K {s2['input_bits']}-bit root "
+                             f"{hx(s2['root'])}" + (" (truncated)" if r["truncated"] else "")))
+        else:
+            head.update(Text(f"{line}: stage {r['stage']}, granule {r['granule'] >> 10}K, "
+                             f"{r['input_bits']} bits, start level {r['start_level']}, root "
+                             f"{hx(r['root'])}" + (" (IPA)" if r["tables_are_ipa"] else "")
+                             + (" (truncated)" if r["truncated"] else "")))
         tree.root.set_label(f"root {hx(r['root'])}")
         self._add_children(tree.root, -1, 0)
         tree.root.expand()
 
     def _add_children(self, node, parent_index: int, depth: int) -> None:
         """Add the rows at `depth` under the row at parent_index (until the next row that is
-        not deeper); a table row gets its children when expanded."""
+        not deeper); a row with deeper rows after it (a table; a stage-1 leaf in the nested
+        view) gets its children when expanded."""
         i = parent_index + 1
-        while i < len(self.rows) and self.rows[i]["depth"] >= depth:
-            r = self.rows[i]
+        rows = self.rows
+        while i < len(rows) and rows[i]["depth"] >= depth:
+            r = rows[i]
             if r["depth"] == depth:
-                if r["kind"] == "table":
+                if i + 1 < len(rows) and rows[i + 1]["depth"] > depth:
                     node.add(row_label(r), data=i, allow_expand=True)
                 else:
                     node.add_leaf(row_label(r), data=i)
@@ -86,11 +150,61 @@ class PageTableView(Vertical):
         if node.data is not None and not node.children:
             self._add_children(node, node.data, self.rows[node.data]["depth"] + 1)
 
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        self.show_bits(event.node.data)
+
+    def show_bits(self, i: int | None) -> None:
+        """The bit view of row i's descriptor (nothing for the root or a nested range)."""
+        box = self.query_one("#pt-bits-box")
+        r = self.rows[i] if i is not None and i < len(self.rows) else None
+        kind = desc_kind(r["kind"]) if r else None
+        if kind is None or r.get("desc") is None or self.shown_stage not in (1, 2):
+            box.display = False
+            return
+        d = desc_fields(r["desc"], self.shown_stage, kind)
+        self.query_one("#pt-bits-head", Static).update(Text(
+            f"{d['name']} at {hx(r['table'] + 8 * r['index'])} (table {hx(r['table'])} "
+            f"[{r['index']}]) = {hx(r['desc'])}", style="bold"))
+        self.query_one("#pt-bits", BitView).fill(d, set(), None)
+        box.display = True
+
+    def follow_step(self, walk: dict, i: int) -> None:
+        """Put the cursor where step i of a walk result is: its stage's tables at the
+        descriptor it read. In the nested view a stage-1 step stays in that tree, a stage-2
+        step of a table fetch marks the stage-1 step it serves, and the final stage 2 the
+        range holding the address."""
+        s = walk["steps"][i]
+        target = f"{walk['smmu']} {walk['sid']:#x}" + (
+            f" ssid={walk['ssid']}" if walk.get("ssid") else "")
+        if self.stage == "nested" and self.source == target:
+            if s["what"] == "S1":
+                self.select_descriptor(s["table"], s["index"])
+            elif s["what"] == "S2" and s.get("purpose") == "TT":
+                nxt = next((x for x in walk["steps"][i + 1:] if x["what"] == "S1"), None)
+                if nxt is not None:
+                    self.select_descriptor(nxt["table"], nxt["index"])
+            elif s["what"] == "S2" and s.get("purpose") in (None, "IN"):
+                self.select_range(walk["address"])
+            return
+        if (self.source, self.stage) != (target, s["stage"]):
+            self.show(target, s["stage"])
+        self.select_descriptor(s["table"], s["index"])
+
+    def select_range(self, address: int) -> bool:
+        """The cursor on the deepest row whose input range holds address (nested view: the
+        IOVA -> IPA -> PA range)."""
+        best = None
+        for i, r in enumerate(self.rows):
+            if r["in"] <= address <= r["end"] and (best is None or
+                                                     r["depth"] > self.rows[best]["depth"]):
+                best = i
+        return best is not None and self._select_row(best)
+
     def select_descriptor(self, table: int, index: int) -> bool:
         """Open the tree down to the row for descriptor `index` of `table` and put the cursor
         on it (the walk stepper's current step). False if the dump has no such row."""
         target = next((i for i, r in enumerate(self.rows)
-                       if r["table"] == table and r["index"] == index), None)
+                       if r.get("table") == table and r.get("index") == index), None)
         tree = self.query_one("#pt-tree", Tree)
         if target is None:
             # an invalid descriptor has no row: put the cursor on the table holding it
@@ -101,6 +215,10 @@ class PageTableView(Vertical):
                     tree.move_cursor(tree.root)
                     return True
                 return False
+        return self._select_row(target)
+
+    def _select_row(self, target: int) -> bool:
+        tree = self.query_one("#pt-tree", Tree)
         path, depth = [target], self.rows[target]["depth"]
         for i in range(target - 1, -1, -1):
             if self.rows[i]["depth"] < depth:
@@ -117,4 +235,8 @@ class PageTableView(Vertical):
                 child.expand()
             node = child
         tree.move_cursor(node)
+        if tree.cursor_node is not node:
+            # nodes just expanded get their lines when the tree is next laid out
+            tree.call_after_refresh(tree.move_cursor, node)
+        self.show_bits(target)
         return True

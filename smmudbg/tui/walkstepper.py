@@ -3,7 +3,11 @@ default: no cache fill, no event), then step forward and back through every fetc
 (the result's steps: L1STD, STE, the CD through stage 2, each stage-1 level with its stage-2
 sub-walk, the final stage 2). The current step is highlighted here and posted as a Step
 message so the page-table and bit views can highlight the same descriptor. A fault is shown
-with its event record fields and reason."""
+with its event record fields and reason.
+
+The same stepper steps an MSI (`msi DEVICE VECTOR dry`, or `msi SMMU SID ADDRESS data=N dry`):
+the rows of tui/msisteps.py, from the RID through the IORT, the SMMU's walk and the ITS to the
+LPI; a broken path stops at the failing row with the reason and the fix."""
 from __future__ import annotations
 
 import shlex
@@ -14,7 +18,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
-from .fmt import hx
+from .fmt import hx, step_name
+from .msisteps import WALK_OK, msi_detail, msi_line, msi_rows, msi_summary
 
 FAULT_KEYS = ("type", "s2", "class", "input_addr", "ipa", "fetch_addr", "rnw", "ind", "pnu",
               "ssv", "stall", "record")
@@ -33,15 +38,6 @@ def walk_line(target: str, address: str, ssid: str = "", access: str = "read",
     if dry:
         parts.append("dry")
     return " ".join(parts)
-
-
-def step_name(s: dict) -> str:
-    if s["what"] in ("S1", "S2"):
-        name = f"{s['what']} L{s['level']}"
-        if s.get("purpose"):
-            name += f" (for {s['purpose']})"
-        return name
-    return s["what"]
 
 
 class WalkStepper(Vertical):
@@ -66,6 +62,8 @@ class WalkStepper(Vertical):
         super().__init__(**kw)
         self.bridge = bridge
         self.walk: dict | None = None
+        self.msi: dict | None = None            # an MSI result when stepping an MSI
+        self.msi_rows: list[dict] = []
         self.index = 0
 
     def compose(self):
@@ -73,12 +71,14 @@ class WalkStepper(Vertical):
             yield Input(placeholder="device | SMMU SID", id="walk-target")
             yield Input(placeholder="address", id="walk-addr")
             yield Input(placeholder="ssid", id="walk-ssid")
+            yield Input(placeholder="MSI vector|data", id="msi-vector")
         with Horizontal(classes="walk-form"):
             yield Select([(a, a) for a in ("read", "write", "exec")], value="read",
                          allow_blank=False, id="walk-access")
             yield Checkbox("priv", id="walk-priv")
             yield Checkbox("dry", True, id="walk-dry")
             yield Button("Walk", id="walk-go", variant="primary")
+            yield Button("MSI", id="msi-go")
         yield Static("Type a walk here or in the command line (walk DEVICE ADDRESS).",
                      id="walk-summary")
         yield DataTable(id="walk-steps", cursor_type="row")
@@ -91,7 +91,8 @@ class WalkStepper(Vertical):
             return ""
         if not h["available"]:
             return f"MSI stepping: not yet, it waits for the msi command ({h['why']})."
-        return "MSI stepping: msi DEVICE VECTOR in the command line."
+        return ("MSI stepping: a device and a vector (or SMMU SID, the doorbell address and the "
+                "data), then MSI; or msi DEVICE VECTOR in the command line.")
 
     def on_mount(self) -> None:
         t = self.query_one("#walk-steps", DataTable)
@@ -111,20 +112,30 @@ class WalkStepper(Vertical):
                          self.query_one("#walk-priv", Checkbox).value,
                          self.query_one("#walk-dry", Checkbox).value)
 
+    def msi_form_line(self) -> str:
+        return msi_line(self.query_one("#walk-target", Input).value,
+                        self.query_one("#msi-vector", Input).value,
+                        self.query_one("#walk-addr", Input).value,
+                        self.query_one("#walk-dry", Checkbox).value)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "walk-go":
+        if event.button.id in ("walk-go", "msi-go"):
             event.stop()
-            self.post_message(self.Run(self.form_line()))
+            self.post_message(self.Run(self.form_line() if event.button.id == "walk-go"
+                                       else self.msi_form_line()))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id and event.input.id.startswith("walk-"):
+        if event.input.id == "msi-vector":
+            event.stop()
+            self.post_message(self.Run(self.msi_form_line()))
+        elif event.input.id and event.input.id.startswith("walk-"):
             event.stop()
             self.post_message(self.Run(self.form_line()))
 
     # -- showing a walk -----------------------------------------------------------------------
     def load(self, walk: dict) -> None:
         """Show a walk result (from the form, the command line, or a replayed log)."""
-        self.walk = walk
+        self.walk, self.msi, self.msi_rows = walk, None, []
         self.prefill(walk["device"] or f"{walk['smmu']} {walk['sid']:#x}", walk["address"],
                      walk["ssid"])
         self.query_one("#walk-access", Select).value = walk["access"]
@@ -167,21 +178,74 @@ class WalkStepper(Vertical):
         t.append(f"  {len(w['steps'])} steps")
         return t
 
+    def load_msi(self, r: dict) -> None:
+        """Show an `msi` result as steps (from the form or the command line)."""
+        self.walk, self.msi, self.msi_rows = None, r, msi_rows(r)
+        if r["device"] is not None:
+            self.query_one("#walk-target", Input).value = r["device"]
+            self.query_one("#msi-vector", Input).value = str(r["vector"])
+        else:
+            self.query_one("#walk-target", Input).value = f"{r['smmu']} {hx(r['sid'])}"
+            self.query_one("#walk-addr", Input).value = hx(r["address"])
+            self.query_one("#msi-vector", Input).value = hx(r["msi_data"])
+        t = self.query_one("#walk-steps", DataTable)
+        t.clear()
+        for i, x in enumerate(self.msi_rows):
+            style = "" if x["ok"] else "bold red"
+            t.add_row(str(i + 1), Text(x["name"], style=style), x["table"], x["idx"], x["at"],
+                      x["value"], Text(x["outcome"], style=style), key=str(i))
+        self.query_one("#walk-summary", Static).update(msi_summary(r))
+        self.index = 0
+        if self.msi_rows:
+            t.move_cursor(row=0)
+        self._show_step()
+
+    def probes(self) -> list[tuple[str, int, int | None]]:
+        """(stream, address, ssid) the user is looking at: the walk's, or the MSI's doorbell
+        IOVA, for tui/changes.py to tell when an action changes their translation."""
+        if self.walk is not None:
+            w = self.walk
+            return [(f"{w['smmu']} {w['sid']:#x}", w["address"], w["ssid"])]
+        if self.msi is not None and self.msi["smmu"] and self.msi["sid"] is not None \
+                and self.msi["address"] is not None:
+            m = self.msi
+            return [(f"{m['smmu']} {m['sid']:#x}", m["address"], None)]
+        return []
+
+    def current_step(self) -> dict | None:
+        """The walk step under the cursor (of a walk, or of an MSI's SMMU part)."""
+        if self.walk is not None and self.walk["steps"]:
+            return self.walk["steps"][self.index]
+        if self.msi is not None and self.msi_rows:
+            i = self.msi_rows[self.index].get("walk_index")
+            if i is not None:
+                walk = next(s for s in self.msi["steps"] if s["what"] == "smmu")
+                return walk["walk"][i]
+        return None
+
+    def _count(self) -> int:
+        if self.msi is not None:
+            return len(self.msi_rows)
+        return len(self.walk["steps"]) if self.walk else 0
+
     def action_step(self, d: int) -> None:
-        if not self.walk or not self.walk["steps"]:
+        if not self._count():
             return
-        self.index = max(0, min(len(self.walk["steps"]) - 1, self.index + d))
+        self.index = max(0, min(self._count() - 1, self.index + d))
         self.query_one("#walk-steps", DataTable).move_cursor(row=self.index)
         self._show_step()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "walk-steps" and self.walk:
+        if event.data_table.id == "walk-steps" and self._count():
             if event.cursor_row != self.index:
                 self.index = event.cursor_row
                 self._show_step()
 
     def _show_step(self) -> None:
         box = self.query_one("#walk-detail", Static)
+        if self.msi is not None:
+            self._show_msi_step(box)
+            return
         w = self.walk
         if not w or not w["steps"]:
             box.update(self._fault(w) if w and w["fault"] else "")
@@ -195,13 +259,27 @@ class WalkStepper(Vertical):
             t.append(f"IPA {hx(s['desc_ipa'])} = ")
         t.append(f"PA {hx(s['desc_pa'])}\n")
         t.append(f"value {hx(s['desc'])} -> {s['outcome']}\n",
-                 style="bold red" if s["outcome"] not in ("ok", "table", "block", "page")
+                 style="bold red" if s["outcome"] not in WALK_OK
                  else "")
         if self.index == len(w["steps"]) - 1 and w["fault"]:
             t.append_text(self._fault(w))
         t.append("\n" + self._msi_note(), style="dim")
         box.update(t)
         self.post_message(self.Step(w, self.index))
+
+    def _show_msi_step(self, box: Static) -> None:
+        r, rows = self.msi, self.msi_rows
+        if not rows:
+            box.update(Text(r.get("reason") or "", style="bold red"))
+            return
+        box.update(msi_detail(r, rows, self.index))
+        x = rows[self.index]
+        if x.get("walk_index") is not None:
+            # the SMMU's part: the page-table and bit views follow it as they follow a walk
+            walk = next(s for s in r["steps"] if s["what"] == "smmu")
+            self.post_message(self.Step({"smmu": r["smmu"], "sid": r["sid"], "ssid": None,
+                                         "device": r["device"], "address": r["address"],
+                                         "steps": walk["walk"]}, x["walk_index"]))
 
     def _fault(self, w: dict) -> Text:
         f = w["fault"]
