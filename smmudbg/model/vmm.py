@@ -43,12 +43,24 @@ class Vmm:
                     getattr(self, f"_{key}")(e)
                 except ModelError as err:
                     raise ModelError(f"iommufd.{key}[{j}]: {err}") from None
+        # A device attached later (by a vSMMU's guest STE install) gets its doorbell mapping
+        # then (msi_after_attach).
+        self.pending_msi: dict[str, dict] = {}
         for j, d in enumerate(spec["devices"]):
             if d["msi_its"]:
+                if self.objects[d["name"]].hwpt is None:
+                    self.pending_msi[d["name"]] = d
+                    continue
                 try:
                     self._sw_msi(d)
                 except ModelError as err:
                     raise ModelError(f"iommufd.devices[{j}].msi_its: {err}") from None
+
+    def msi_after_attach(self, name: str) -> None:
+        """iommufd_sw_msi for a device first attached after the scenario's attaches."""
+        d = self.pending_msi.pop(name, None)
+        if d is not None:
+            self._sw_msi(d)
 
     def id(self, name: str) -> int:
         return self.objects[name].id
