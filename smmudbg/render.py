@@ -854,8 +854,8 @@ def error_text(message: str) -> Text:
     return Text(message, style=BAD)
 
 
-# -- vSMMUs: guest side next to host side, and the trap-and-forward steps ---------------------------
-def _words(ws, n=2):
+# -- vSMMUs: guest side next to host side, and the trap-and-forward steps --------------------------
+def _dwords(ws, n=2):
     return " ".join(f"{w:016x}" for w in (ws or [])[:n]) if ws else "-"
 
 
@@ -883,9 +883,9 @@ def _vsmmu(d):
                    f"{hx(cd['ttb0'])}" if not cd.get("problem") else cd["problem"])
             hw = r["hwpt"]
             t.add_row(hx(r["vsid"]), r["guest_device"] or "-",
-                      f"{hx(g.get('ipa'))} {_words(g.get('words'))}", g.get("config", "-"),
+                      f"{hx(g.get('ipa'))} {_dwords(g.get('words'))}", g.get("config", "-"),
                       cdt, "|", r["device"], hx(r["psid"]),
-                      f"{hx(h.get('pa'))} {_words(h.get('words'), 4)}", h.get("config", "-"),
+                      f"{hx(h.get('pa'))} {_dwords(h.get('words'), 4)}", h.get("config", "-"),
                       f"{hw['id']} {hw['name'] or ''}" if hw else "-",
                       f"{r['viommu']['id']} VMID {r['viommu']['vmid']}" if r["viommu"] else "-",
                       hx(r["vdevice"]),
@@ -919,7 +919,7 @@ def _vcmd_log(log):
             line.append(s.get("detail") or "", style="" if s.get("ok", True) else BAD)
             parts.append(line)
             if s.get("host_ste"):
-                parts.append(Text(f"      host STE {_words(s['host_ste'], 8)}", style=NUM))
+                parts.append(Text(f"      host STE {_dwords(s['host_ste'], 8)}", style=NUM))
             if s.get("host_command"):
                 hf = " ".join(f"{k}={hx(v)}" for k, v in (s["host_fields"] or {}).items() if v)
                 parts.append(Text(f"      as sent: {s['host_command']} {hf}", style=NUM))

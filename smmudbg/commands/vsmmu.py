@@ -91,7 +91,7 @@ def vsmmu(ctx, name=None):
     return res.Vsmmu(vsmmus=[v.view() for v in chosen])
 
 
-# -- vcmd / vste ------------------------------------------------------------------------------------
+# -- vcmd / vste -----------------------------------------------------------------------------------
 @command("vcmd", _vsmmu_arg(),
          Text("name", "a command (CMD_CFGI_STE, TLBI_NH_ASID, CMD_SYNC, ...), or resume",
               metavar="CMD", complete=lambda c, a: list(OPCODES) + ["resume"]),

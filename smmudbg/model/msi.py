@@ -158,6 +158,12 @@ def _through_smmu(t, smmu, sid, device_id, address, data, dry) -> dict:
         if f:
             t.out["ipa"] = f.get("ipa")
             reason, fix = _smmu_failure(sysm, f, address, sid, st)
+            ipa = f.get("ipa")
+            if rmr and ipa is not None and ipa >> 12 != address >> 12:
+                # The RMR says IOVA = IPA over its window: the guest's stage 1 broke that.
+                fix = (f"the guest's stage 1 must identity-map the RMR window: map IOVA "
+                       f"{address & ~0xFFF:#x} -> IPA {address & ~0xFFF:#x} (it maps it to "
+                       f"{ipa & ~0xFFF:#x})")
             t.step("smmu", False, reason + window + rmr, fix, fault=f["type"], **kw)
             return t.result()
         pa = r["pa"]

@@ -257,7 +257,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
                             "maps": maps})
     res["devices"] = []
     for w, e in entries("devices", ("name", "smmu", "sid", "canwbs", "sw_msi",
-                                    "sw_msi_start", "msi_its")):
+                                    "sw_msi_start", "sw_msi_size", "msi_its")):
         smmu = h._ref(f"{w}.smmu", e.get("smmu"), set(smmus), "SMMU")
         if "sid" not in e:
             raise ScenarioError(f"{w}.sid: missing (the device's physical StreamID)")
@@ -265,15 +265,23 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         sid = h._bounded(f"{w}.sid", e["sid"], 0, (1 << log2) - 1,
                          f" (the stream table of {smmu} holds 2^{log2} StreamIDs)")
         msi_its = e.get("msi_its")
-        if msi_its is not None and (not _is_name(msi_its) or msi_its not in its):
-            raise ScenarioError(f"{w}.msi_its: {_show(msi_its)} is not an [[its]]")
+        msi_its = [] if msi_its is None else [msi_its] if isinstance(msi_its, str) else msi_its
+        if not isinstance(msi_its, list):
+            raise ScenarioError(f"{w}.msi_its: an [[its]] name or a list of them")
+        for k, x in enumerate(msi_its):
+            if not _is_name(x) or x not in its:
+                raise ScenarioError(f"{w}.msi_its: {_show(x)} is not an [[its]]")
+        size = e.get("sw_msi_size")
+        if size is not None:
+            size = h._bounded(f"{w}.sw_msi_size", size, 0, (1 << 44) - 1,
+                              " (IOMMU_OPTION_SW_MSI_SIZE, in MB)")
         start = e.get("sw_msi_start")
         res["devices"].append({
             "name": new_name(w, e, "device"), "smmu": smmu, "sid": sid,
             "canwbs": h._bool(f"{w}.canwbs", e.get("canwbs", True)),
             "sw_msi": h._bool(f"{w}.sw_msi", e.get("sw_msi", True)),
             "sw_msi_start": None if start is None else h._addr(f"{w}.sw_msi_start", start),
-            "msi_its": msi_its})
+            "sw_msi_size": size, "msi_its": msi_its})
     res["hwpt"] = []
     domains = {d["name"] for d in out["domain"]}
     for w, e in entries("hwpt", ("name", "device", "ioas", "nest_parent")):
