@@ -47,7 +47,7 @@ class Platform:
                 self._build_its(t)
             except ModelError as e:
                 raise ModelError(f"its[{i}]: {e}") from None
-        self.vmm = Vmm(system, spec["iommufd"], self.its) if spec.get("iommufd") else None
+        self.vmm = Vmm(system, spec["iommufd"], self.its, self.iort) if spec.get("iommufd") else None
         # Guest PCI topologies (vm.pci) and the VMs' vSMMUs, built over the iommufd objects.
         self.guest_pci = {vm: PciTopology.from_spec(s)
                           for vm, s in (spec.get("vm_pci") or {}).items()}

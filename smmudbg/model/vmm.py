@@ -32,9 +32,10 @@ def _flags(perm: str) -> int:
 class Vmm:
     """The iommufd context of a scenario and its objects by scenario name."""
 
-    def __init__(self, system, spec: dict, its: dict):
+    def __init__(self, system, spec: dict, its: dict, iort=None):
         self.system = system
         self.its = its
+        self.iort = iort
         self.fd = Iommufd(vmid_per_viommu=spec["vmid_per_viommu"])
         self.objects: dict[str, object] = {}      # scenario name -> iommufd object
         self.vste: dict[str, tuple[int, int]] = {}
@@ -82,7 +83,7 @@ class Vmm:
     def _devices(self, e):
         dev = self.fd.bind(e["name"], self.system.smmus[e["smmu"]], e["sid"],
                            canwbs=e["canwbs"], sw_msi=e["sw_msi"])
-        iort = self.system.iort
+        iort = self.iort
         if iort is not None:        # IORT RMRs of its StreamID: reserved regions of the device
             dev.resv = [(r.base, r.base + r.length - 1, r.type)
                         for r in iort.rmr_regions(e["smmu"], [e["sid"]])]
