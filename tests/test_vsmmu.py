@@ -387,3 +387,19 @@ def test_done_when_msi_breaks_is_fixed_and_guest_ste_and_tlbi_flow_to_the_smmu()
     assert host_cmds(s, n=2) == [("CMD_TLBI_NH_ASID", {"VMID": 1, "ASID": 1}),
                                  ("CMD_SYNC", host_cmds(s, n=1)[0][1])]
     assert ok(s, "check").clean
+
+
+def test_scenario_veventq_sets_the_depth():
+    text = VM.replace('viommu = [{ name = "viommu0", device = "nic0", hwpt = "s2" }]',
+                      'viommu = [{ name = "viommu0", device = "nic0", hwpt = "s2" }]\n'
+                      'veventq = [{ viommu = "viommu0", depth = 1 }]')
+    s = Session(text, "t")
+    for _ in range(2):
+        ok(s, "inject event smmu0 C_BAD_STE StreamID=0x300")
+    r = ok(s, "vevents vsmmu0")
+    # depth 1: the second event finds the queue full -> the lost-events header
+    assert [(v["sequence"], v["lost_events"], v["vsid"]) for v in r.vevents] == \
+        [(0, False, 0x200), (1, True, None)]
+    with pytest.raises(ScenarioError, match=r"iommufd.veventq\[1\].viommu: viommu0 has a vEVENTQ"):
+        System.from_text(text.replace('depth = 1 }]', 'depth = 1 }, { viommu = "viommu0", '
+                                      'depth = 2 }]'), "t.toml")

@@ -196,7 +196,7 @@ __all__ = ["normalize", "check_names", "ModelError"]
 
 
 # -- [iommufd]: the objects a VMM creates -------------------------------------------------------
-IOMMUFD_KEYS = ("ioas", "devices", "hwpt", "viommu", "vdevice", "nested", "attach",
+IOMMUFD_KEYS = ("ioas", "devices", "hwpt", "viommu", "veventq", "vdevice", "nested", "attach",
                 "vmid_per_viommu")
 NESTED_CONFIGS = ("abort", "bypass", "s1")
 
@@ -298,6 +298,16 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         res["viommu"].append({"name": new_name(w, e, "viommu"),
                               "device": ref(w, e, "device", "device"),
                               "hwpt": ref(w, e, "hwpt", "hwpt")})
+    res["veventq"] = []
+    seen_q = set()
+    for w, e in entries("veventq", ("viommu", "depth")):
+        v = ref(w, e, "viommu", "viommu")
+        if v in seen_q:
+            raise ScenarioError(f"{w}.viommu: {v} has a vEVENTQ already (one per type: "
+                                f"-EEXIST)")
+        seen_q.add(v)
+        res["veventq"].append({"viommu": v, "depth": h._bounded(
+            f"{w}.depth", e.get("depth"), 1, (1 << 32) - 1, " (veventq_depth: at least 1)")})
     res["vdevice"] = []
     for w, e in entries("vdevice", ("viommu", "device", "vsid")):
         res["vdevice"].append({"viommu": ref(w, e, "viommu", "viommu"),

@@ -40,7 +40,8 @@ class Vmm:
         self.objects: dict[str, object] = {}      # scenario name -> iommufd object
         self.vste: dict[str, tuple[int, int]] = {}
         self.spec = spec
-        for key in ("ioas", "devices", "hwpt", "viommu", "vdevice", "nested", "attach"):
+        for key in ("ioas", "devices", "hwpt", "viommu", "veventq", "vdevice", "nested",
+                    "attach"):
             for j, e in enumerate(spec[key]):
                 try:
                     getattr(self, f"_{key}")(e)
@@ -114,6 +115,10 @@ class Vmm:
 
     def _viommu(self, e):
         self.objects[e["name"]] = self.fd.viommu_alloc(self.id(e["device"]), self.id(e["hwpt"]))
+
+    def _veventq(self, e):
+        self.objects[f"{e['viommu']}-veventq"] = self.fd.veventq_alloc(self.id(e["viommu"]),
+                                                                       e["depth"])
 
     def _vdevice(self, e):
         self.fd.vdevice_alloc(self.id(e["viommu"]), self.id(e["device"]), e["vsid"])
