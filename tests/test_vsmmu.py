@@ -403,3 +403,22 @@ def test_scenario_veventq_sets_the_depth():
     with pytest.raises(ScenarioError, match=r"iommufd.veventq\[1\].viommu: viommu0 has a vEVENTQ"):
         System.from_text(text.replace('depth = 1 }]', 'depth = 1 }, { viommu = "viommu0", '
                                       'depth = 2 }]'), "t.toml")
+
+
+def test_vmm_reads_guest_ram_the_smmu_reads_through_the_s2():
+    s = Session(VM, "t")
+    # the S2 loses the 2 MiB of guest RAM holding the guest stream table (IPA 0x4e00_0000)
+    # and the one holding the guest CD tables (IPA 0x4f00_0000)
+    ok(s, "inject unmap s2 0x4e000000")
+    ok(s, "inject unmap s2 0x4f000000")
+    # QEMU still reads the guest STE from guest RAM: the install works
+    log = ok(s, "vcmd vsmmu0 CMD_CFGI_STE StreamID=0x100").log
+    assert log[0]["outcome"] == "done" and log[0]["steps"][0]["config"] == "s1_trans"
+    # the physical SMMU fetches the CD through the S2 and cannot
+    row = ok(s, "vsmmu").vsmmus[0]["devices"][0]
+    assert "cannot fetch the CD through the S2" in row["guest_cd"]["problem"]
+    assert "IPA 0x4f004000" in row["guest_cd"]["problem"]
+    w = ok(s, "walk nic0 0x10000000")
+    assert w.fault["type"] == "F_TRANSLATION" and w.fault["s2"] and w.fault["class"] == "CD"
+    m = ok(s, "msi nic0 0")
+    assert m.failed == "smmu" and "fetching the guest's CD at IPA 0x4f004000" in m.reason

@@ -197,6 +197,16 @@ def _smmu_failure(sysm, f, address, sid, st):
         return (f"{typ}: {f.get('reason') or 'configuration rejected'}",
                 f"fix the configuration of StreamID {sid:#x} (ste / cd)")
     where = "stage 2" if f.get("s2") else "stage 1"
+    if f.get("s2") and f.get("class") in ("CD", "TT"):
+        # the fault is on the walk's own fetch (the guest's CD or stage-1 table), not the
+        # doorbell: the S2 lacks guest RAM there
+        what = "CD" if f["class"] == "CD" else "stage-1 table"
+        ipa = f.get("ipa")
+        at = f"{ipa:#x}" if ipa is not None else "its IPA"
+        return (f"{typ} at stage 2 fetching the guest's {what} at IPA {at}: the S2 does not "
+                f"map that guest RAM",
+                "map the VM's RAM back into the S2 (IOMMU_IOAS_MAP of the guest RAM at its "
+                "GPAs), or fix the guest's pointer to it")
     if f.get("s2"):
         ipa = f.get("ipa")
         gdb = f"{ipa:#x}" if ipa is not None else "the doorbell IPA"

@@ -1,10 +1,13 @@
 """A VM's accelerated vSMMU: the guest side of nesting, and the VMM's trap-and-forward flow
 (QEMU's arm-smmuv3,accel=on over Linux iommufd; ../shared/smmu-facts.md 8.3).
 
-The guest's stream table, CD tables, stage-1 tables and command queue live in guest RAM: every
-guest structure is read and written at its IPA through the VM's IPA space, a
-core_cy.vmsa.AddressSpace over the nesting-parent S2 (the S2 maps the guest RAM at its GPAs,
-as the IOAS of the VM does). The vSMMU is one SMMUv3 of the guest; it is backed by one or more
+The guest's stream table, CD tables, stage-1 tables and queues live in guest RAM, at IPAs. Two
+readers see them, as on a real host: the VMM (QEMU, and the guest CPU) through the VM's memory
+map (address_space_memory: the VM's RAM layout), for the guest STEs and queues it emulates;
+and the physical SMMU through the VM's IPA space as the nesting-parent S2 gives it, a
+core_cy.vmsa.AddressSpace over the S2 tables, for the CDs and stage-1 tables the host STE points
+it at. `vsmmu` shows the CD as the SMMU reads it: an S2 that lacks a guest page shows there
+while QEMU still reads the STE. The vSMMU is one SMMUv3 of the guest, backed by one or more
 iommufd vIOMMUs (one per physical SMMU its devices sit behind; QEMU has exactly one).
 
 The guest's commands (`submit`) are consumed by the VMM as QEMU's smmuv3_cmdq_consume does:
@@ -142,11 +145,12 @@ class VSmmu:
 
     # -- guest memory (through the VM's IPA space) ---------------------------------------------
     def _pa(self, ipa: int) -> int:
+        """The host PA of guest RAM at ipa, as the VMM maps it (the VM's RAM layout)."""
         try:
-            return self.space.translate(ipa)
-        except MemFault:
-            raise ModelError(f"{self.name}: IPA {ipa:#x} is not guest RAM mapped by the S2 "
-                             f"parent") from None
+            return self.vm.ipa_to_pa(ipa)
+        except ModelError:
+            raise ModelError(f"{self.name}: IPA {ipa:#x} is not RAM of {self.vm.name}") \
+                from None
 
     def _zero(self, ipa: int, size: int) -> None:
         for off in range(0, size, 0x1000):
@@ -154,6 +158,15 @@ class VSmmu:
             self.system.mem.write(self._pa(ipa + off), bytes(n))
 
     def read_words(self, ipa: int, n: int) -> list[int]:
+        """What the VMM reads from guest RAM (n words at an 8-byte aligned IPA)."""
+        return self.system.mem.read_words(self._pa(ipa), n)
+
+    def read(self, ipa: int, n: int) -> bytes:
+        return self.system.mem.read(self._pa(ipa), n)
+
+    def smmu_read_words(self, ipa: int, n: int) -> list[int]:
+        """What the physical SMMU reads at ipa: through the nesting-parent S2 (MemFault when
+        the S2 does not map it)."""
         raw = self.space.read(ipa, 8 * n)
         return [int.from_bytes(raw[i:i + 8], "little") for i in range(0, 8 * n, 8)]
 
@@ -180,9 +193,9 @@ class VSmmu:
         if _F("S1Fmt").get(words) != C.STE_S1Fmt_linear and _F("S1CDMax").get(words):
             return ipa, None, "a 2-level CD table: SSID 0's CD is read through its L1CD"
         try:
-            return ipa, self.read_words(ipa, 8), None
+            return ipa, self.smmu_read_words(ipa, 8), None
         except (MemFault, ValueError) as e:
-            return ipa, None, str(e)
+            return ipa, None, f"the SMMU cannot fetch the CD through the S2: {e}"
 
     # -- the guest driver ----------------------------------------------------------------------
     def write_guest_ste(self, vsid: int, config: str, domain: str | None = None,
@@ -226,7 +239,20 @@ class VSmmu:
         out = []
         while not q.error and not q.ring.empty(q.prod, q.cons):
             ipa = q.slot(q.cons)
-            raw = self.space.read(ipa, CMD_BYTES)
+            try:
+                raw = self.read(ipa, CMD_BYTES)
+            except (ModelError, MemFault) as e:        # the fetch aborts: CERROR_ABT
+                rec = {"index": q.ring.idx(q.cons), "ipa": ipa, "command": "?", "fields": {},
+                       "raw": "", "outcome": "error", "error": "CERROR_ABT",
+                       "steps": [{"what": "guest", "ok": False,
+                                  "detail": f"CERROR_ABT: the command at IPA {ipa:#x} cannot "
+                                            f"be read: {e}"}]}
+                q.error = "CERROR_ABT"
+                if "CMDQ_ERR" not in self.gerror:
+                    self.gerror.append("CMDQ_ERR")
+                out.append(rec)
+                self.log.append(rec)
+                break
             name, fields = decode_cmd(raw)
             rec = {"index": q.ring.idx(q.cons), "ipa": ipa, "command": name,
                    "fields": {k: v for k, v in fields.items() if k != "Opcode"},
@@ -477,7 +503,7 @@ class VSmmu:
         out = []
         p = q.cons
         while not q.ring.empty(q.prod, p):
-            raw = self.space.read(q.slot(p), EVT_BYTES)
+            raw = self.read(q.slot(p), EVT_BYTES)
             f = decode_event(raw)
             out.append({"index": q.ring.idx(p), "event": event_name(raw[0]),
                         "vsid": f.get("StreamID"), "raw": raw.hex()})
