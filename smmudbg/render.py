@@ -875,8 +875,8 @@ def _vsmmu(d):
                           + f"; evtq IPA {e['base']:#x} PROD {e['prod']:#x} CONS {e['cons']:#x}"
                           + (f"; GERROR {', '.join(v['gerror'])}" if v["gerror"] else ""),
                           style=BAD if c["error"] else DIM))
-        t = _table("vSID", "guest", "guest STE (IPA)", "config", "guest CD", "|", "device",
-                   "pSID", "host STE (PA)", "config", "HWPT", "vIOMMU", "vDEV", "sync")
+        t = _table("vSID", "guest", "guest STE @IPA", "config", "guest CD", "|", "device",
+                   "pSID", "host STE @PA", "config", "HWPT", "vIOMMU", "vDEV", "sync")
         for r in v["devices"]:
             g, h, cd = r["guest_ste"] or {}, r["host_ste"] or {}, r["guest_cd"]
             cdt = ("-" if cd is None else f"{hx(cd['ipa'])} ASID {hx(cd['asid'])} TTB0 "
@@ -885,7 +885,7 @@ def _vsmmu(d):
             t.add_row(hx(r["vsid"]), r["guest_device"] or "-",
                       f"{hx(g.get('ipa'))} {_dwords(g.get('words'))}", g.get("config", "-"),
                       cdt, "|", r["device"], hx(r["psid"]),
-                      f"{hx(h.get('pa'))} {_dwords(h.get('words'), 4)}", h.get("config", "-"),
+                      f"{hx(h.get('pa'))} {_dwords(h.get('words'), 2)}", h.get("config", "-"),
                       f"{hw['id']} {hw['name'] or ''}" if hw else "-",
                       f"{r['viommu']['id']} VMID {r['viommu']['vmid']}" if r["viommu"] else "-",
                       hx(r["vdevice"]),
