@@ -422,3 +422,14 @@ def test_vmm_reads_guest_ram_the_smmu_reads_through_the_s2():
     assert w.fault["type"] == "F_TRANSLATION" and w.fault["s2"] and w.fault["class"] == "CD"
     m = ok(s, "msi nic0 0")
     assert m.failed == "smmu" and "fetching the guest's CD at IPA 0x4f004000" in m.reason
+
+
+def test_guest_pci_errors_name_the_vm():
+    text = VM.replace('{ name = "gnic1", parent = "grp1", addr = "0" }',
+                      '{ name = "gnic1", parent = "grp9", addr = "0" }')
+    with pytest.raises(ScenarioError) as e:
+        System.from_text(text, "t.toml")
+    msg = str(e.value)
+    assert "vm[0].pci" in msg and "gnic1" in msg
+    line = int(msg.split(":")[1])
+    assert "pci = {" in text.splitlines()[line - 1]

@@ -348,7 +348,12 @@ def normalize_vsmmu(doc: dict, out: dict, h) -> None:
     guest_topos = {}
     for i, v in enumerate(h._list(doc, "vm")):
         if isinstance(v, dict) and "pci" in v:
-            topo = _from_spec(f"vm[{i}].pci", PciTopology.from_spec, v["pci"])
+            try:
+                topo = _from_spec(f"vm[{i}].pci", PciTopology.from_spec, v["pci"])
+            except ScenarioError as e:      # the guest's topology: name the VM
+                msg = str(e)
+                raise ScenarioError(msg if msg.startswith("vm[") else f"vm[{i}].{msg}") \
+                    from None
             out["vm_pci"][out["vm"][i]["name"]] = v["pci"]
             guest_topos[out["vm"][i]["name"]] = topo
     entries = h._list(doc, "vsmmu")
