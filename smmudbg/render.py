@@ -935,7 +935,17 @@ def _vcmd(d):
     return Group(*parts)
 
 
+def _vste(d):
+    return Group(Text(f"{d['vsmmu']} guest STE of vSID {d['vsid']:#x} at IPA {d['ipa']:#x} "
+                      f"(PA {d['pa']:#x}): {d['config']}", style="bold"),
+                 Text(f"  old {_dwords(d['old'], 8)}", style=DIM),
+                 Text(f"  new {_dwords(d['new'], 8)}", style=NUM),
+                 _rows(None, d["changes"], ["field", "old", "new", "meaning"]),
+                 Text(f"not forwarded until the guest issues CMD_CFGI_STE (vcmd {d['vsmmu']} "
+                      f"CMD_CFGI_STE StreamID={d['vsid']:#x})", style=DIM))
+
+
 RENDERERS.update({
-    "vsmmu": _vsmmu, "vcmd": _vcmd,
+    "vsmmu": _vsmmu, "vcmd": _vcmd, "vste": _vste,
     "inject-vsmmu": lambda d: Group(Text(d["what"]), *_vcmd_log(d.get("log") or [])),
 })
