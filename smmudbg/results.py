@@ -940,12 +940,14 @@ class Vevents(Result):
     """`vevents VSMMU`: host events of the physical SMMUs (host: [{event, sid, outcome, vsid,
     viommu}]), records read from the vEVENTQs (vevents: [{viommu, sequence, lost_events,
     event, vsid, written (the guest event queue IPA, or null)}]) and the guest event queue's
-    unread records (guest: [{index, event, vsid, raw}])."""
+    unread records (guest: [{index, event, vsid, raw}]); overflow: the guest queue lost records
+    (its overflow flag, not yet acknowledged)."""
     kind = "vevents"
     vsmmu: str
     host: list
     vevents: list
     guest: list
+    overflow: bool = False
 
 
 @dataclass(kw_only=True)

@@ -433,3 +433,21 @@ def test_guest_pci_errors_name_the_vm():
     assert "vm[0].pci" in msg and "gnic1" in msg
     line = int(msg.split(":")[1])
     assert "pci = {" in text.splitlines()[line - 1]
+
+
+def test_full_guest_event_queue_overflows_until_the_guest_reads():
+    text = VM.replace("evtq = { base = 0x4e41_0000, log2size = 7 }",
+                      "evtq = { base = 0x4e41_0000, log2size = 1 }")
+    text = text.replace('viommu = [{ name = "viommu0", device = "nic0", hwpt = "s2" }]',
+                        'viommu = [{ name = "viommu0", device = "nic0", hwpt = "s2" }]\n'
+                        'veventq = [{ viommu = "viommu0", depth = 8 }]')
+    s = Session(text, "t")
+    for _ in range(3):
+        ok(s, "inject event smmu0 F_TRANSLATION StreamID=0x300")
+    r = ok(s, "vevents vsmmu0 consume")
+    # the vEVENTQ (depth 8) takes all three; the guest queue holds 2: the third is lost there
+    assert [v["written"] is not None for v in r.vevents] == [True, True, False]
+    assert r.overflow and [g["vsid"] for g in r.guest] == [0x200, 0x200]
+    ok(s, "inject event smmu0 F_TRANSLATION StreamID=0x300")
+    r = ok(s, "vevents vsmmu0")             # the guest read and acknowledged: room again
+    assert not r.overflow and [g["vsid"] for g in r.guest] == [0x200]

@@ -13,8 +13,8 @@ from ..model import msi as msipath
 from ..model.vsmmu import config_name
 from .change import apply_fields
 from .inject import command_fields
-from .registry import (Arg, Assignments, Choice, CommandError, Int, NameT, Text, command,
-                       shown)
+from .registry import (Arg, Assignments, Choice, CommandError, Flag, Int, NameT, Text,
+                       command, shown)
 
 STE = fmt("STE")
 
@@ -146,19 +146,26 @@ def vste(ctx, vsmmu, vsid, assign):
                     changes=changes, config=config_name(new))
 
 
-@command("vevents", _vsmmu_arg())
-def vevents(ctx, vsmmu):
+@command("vevents", _vsmmu_arg(),
+         Flag("consume", "then the guest driver reads them (EVENTQ_CONS = PROD)"))
+def vevents(ctx, vsmmu, consume=False):
     """Host events to the guest: the host driver reads each physical SMMU's event queue and
     hands the events of nested devices to the vIOMMU's vEVENTQ (StreamID -> vSID, sequence
     numbers, a lost-events header when the vEVENTQ was full); the VMM reads the vEVENTQ and
-    writes each event into the guest's event queue in guest RAM."""
+    writes each event into the guest's event queue in guest RAM (a full guest queue loses the
+    record and sets its overflow flag). `guest` lists the guest queue's unread records; with
+    consume the guest driver then reads them."""
     vs = ctx.system.vsmmu(vsmmu)
     try:
         r = vs.deliver_events()
         guest = vs.guest_events()
     except ModelError as e:
         raise CommandError(f"vevents: {e}") from None
-    return res.Vevents(vsmmu=vsmmu, host=r["host"], vevents=r["vevents"], guest=guest)
+    overflow = vs.evtq.overflow
+    if consume:
+        vs.guest_consume()
+    return res.Vevents(vsmmu=vsmmu, host=r["host"], vevents=r["vevents"], guest=guest,
+                       overflow=overflow)
 
 
 @command("hwpt-invalidate", Text("viommu", "an iommufd vIOMMU by its scenario name",

@@ -79,6 +79,7 @@ class GuestQueue:
         self.prod = 0
         self.cons = 0
         self.error: str | None = None        # CMDQ_CONS.ERR name while the queue is stopped
+        self.overflow = False                # EVENTQ_PROD.OVFLG toggled, not yet acknowledged
 
     def slot(self, ptr: int) -> int:
         return self.base + self.ring.idx(ptr) * self.entry
@@ -485,9 +486,10 @@ class VSmmu:
                        "event": r.event, "vsid": r.vsid, "written": None}
                 if not r.lost_events:
                     if q.ring.full(q.prod, q.cons):
-                        rec["written"] = None      # the guest queue is full: dropped
-                        if "EVTQ overflow" not in self.gerror:
-                            self.gerror.append("EVTQ overflow")
+                        # the guest queue is full: the record is lost and the vSMMU flags
+                        # the overflow (EVENTQ_PROD.OVFLG, IHI 0070 7.4)
+                        rec["written"] = None
+                        q.overflow = True
                     else:
                         ipa = q.slot(q.prod)
                         self.system.mem.write(self._pa(ipa), r.raw)
@@ -495,6 +497,15 @@ class VSmmu:
                         rec["written"] = ipa
                 records.append(rec)
         return {"host": host, "vevents": records}
+
+    def guest_consume(self) -> int:
+        """The guest driver reads every record (EVENTQ_CONS = PROD) and acknowledges an
+        overflow; returns how many it read."""
+        q = self.evtq
+        n = q.ring.count(q.prod, q.cons)
+        q.cons = q.prod
+        q.overflow = False
+        return n
 
     def guest_events(self) -> list[dict]:
         """Unread records of the guest's event queue (CONS..PROD), read from guest RAM."""
@@ -519,7 +530,7 @@ class VSmmu:
                 "parent": vmm.name_of(v.parent.id), "veventq": v.veventq.id if v.veventq
                 else None} for v in self.viommus]
         q = lambda g: {"base": g.base, "log2size": g.ring.log2size, "prod": g.prod,  # noqa
-                       "cons": g.cons, "error": g.error}
+                       "cons": g.cons, "error": g.error, "overflow": g.overflow}
         guest_names = {d: g for g, d in self.spec["vfio"].items()}
         devices = [self.device_row(vsid, guest_names.get(dev.name))
                    for vsid, dev in sorted(self.vsids.items())]
