@@ -118,7 +118,6 @@ class VSmmu:
         self.drop_forward = 0                       # `inject vtlbi-lost`: VMM bug
         self.lost: list[dict] = []                  # guest commands the VMM did not forward
         self.installed: dict[int, dict] = {}        # vSID -> last install {hwpt, config, ...}
-        self.log: list[dict] = []                   # every guest command consumed, with steps
         self._zero(self.strtab_base, STE_BYTES << self.strtab_log2size)
         self._zero(self.cmdq.base, CMD_BYTES << self.cmdq.ring.log2size)
         self._zero(self.evtq.base, EVT_BYTES << self.evtq.ring.log2size)
@@ -252,14 +251,16 @@ class VSmmu:
                 if "CMDQ_ERR" not in self.gerror:
                     self.gerror.append("CMDQ_ERR")
                 out.append(rec)
-                self.log.append(rec)
                 break
             name, fields = decode_cmd(raw)
             rec = {"index": q.ring.idx(q.cons), "ipa": ipa, "command": name,
                    "fields": {k: v for k, v in fields.items() if k != "Opcode"},
                    "raw": raw.hex(), "steps": [], "outcome": "done", "error": None}
             try:
-                self._dispatch(name, fields, raw, rec)
+                try:
+                    self._dispatch(name, fields, raw, rec)
+                except ModelError as e:        # any other refused ioctl: QEMU sets ILL
+                    raise _Stop("CERROR_ILL", str(e)) from None
             except _Stop as s:
                 rec.update(outcome="error", error=s.cerror)
                 rec["steps"].append({"what": "guest", "detail": f"{s.cerror}: {s.why}",
@@ -268,7 +269,6 @@ class VSmmu:
                 if "CMDQ_ERR" not in self.gerror:
                     self.gerror.append("CMDQ_ERR")
             out.append(rec)
-            self.log.append(rec)
             if q.error:
                 break
             q.cons = q.ring.inc(q.cons)
