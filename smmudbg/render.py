@@ -870,3 +870,100 @@ def render_text(result, width: int | None = 120, color: bool = False) -> str:
 
 def error_text(message: str) -> Text:
     return Text(message, style=BAD)
+
+
+# -- vSMMUs: guest side next to host side, and the trap-and-forward steps --------------------------
+def _dwords(ws, n=2):
+    return " ".join(f"{w:016x}" for w in (ws or [])[:n]) if ws else "-"
+
+
+def _vsmmu(d):
+    parts = []
+    for v in d["vsmmus"]:
+        vis = ", ".join(f"{x['name']} (id {x['id']}) on {x['smmu']} VMID {x['vmid']}, S2 "
+                        f"{x['parent']}" for x in v["viommus"])
+        parts.append(Text(f"{v['name']} of {v['vm']}: {'accelerated' if v['accel'] else 'emulated'}"
+                          f", SMMUEN={int(v['enabled'])} GBPA={v['gbpa']}; vIOMMU {vis}",
+                          style="bold"))
+        c, e = v["cmdq"], v["evtq"]
+        parts.append(Text(f"  guest stream table IPA {v['strtab']['base']:#x} (2^"
+                          f"{v['strtab']['log2size']} STEs); cmdq IPA {c['base']:#x} PROD "
+                          f"{c['prod']:#x} CONS {c['cons']:#x}"
+                          + (f" stopped: {c['error']}" if c["error"] else "")
+                          + f"; evtq IPA {e['base']:#x} PROD {e['prod']:#x} CONS {e['cons']:#x}"
+                          + (f"; GERROR {', '.join(v['gerror'])}" if v["gerror"] else ""),
+                          style=BAD if c["error"] else DIM))
+        t = _table("vSID", "guest", "guest STE @IPA", "config", "guest CD", "|", "device",
+                   "pSID", "host STE @PA", "config", "HWPT", "vIOMMU", "vDEV", "sync")
+        for r in v["devices"]:
+            g, h, cd = r["guest_ste"] or {}, r["host_ste"] or {}, r["guest_cd"]
+            cdt = ("-" if cd is None else f"{hx(cd['ipa'])} ASID {hx(cd['asid'])} TTB0 "
+                   f"{hx(cd['ttb0'])}" if not cd.get("problem") else cd["problem"])
+            hw = r["hwpt"]
+            t.add_row(hx(r["vsid"]), r["guest_device"] or "-",
+                      f"{hx(g.get('ipa'))} {_dwords(g.get('words'))}", g.get("config", "-"),
+                      cdt, "|", r["device"], hx(r["psid"]),
+                      f"{hx(h.get('pa'))} {_dwords(h.get('words'), 2)}", h.get("config", "-"),
+                      f"{hw['id']} {hw['name'] or ''}" if hw else "-",
+                      f"{r['viommu']['id']} VMID {r['viommu']['vmid']}" if r["viommu"] else "-",
+                      hx(r["vdevice"]),
+                      Text("yes" if r["in_sync"] else "NO" if r["in_sync"] is False else "-",
+                           style=BAD if r["in_sync"] is False else GOOD))
+        parts.append(t)
+        for r in v["devices"]:
+            if r["note"]:
+                parts.append(Text(f"  vSID {r['vsid']:#x}: {r['note']}", style=BAD))
+        for x in v["lost"]:
+            parts.append(Text(f"  lost: {x['command']} {x['fields']} -> {x['viommu']} "
+                              f"({x['smmu']}) never forwarded", style=BAD))
+        if v["topology"]:
+            parts.append(_rows("guest PCI behind the vSMMU", v["topology"],
+                               ["device", "kind", "bdf", "address_space", "role", "severity"]))
+            for x in v["topology"]:
+                if x["severity"]:
+                    parts.append(Text(f"  {x['severity']}: {x['message']} -- fix: {x['fix']}",
+                                      style=BAD if x["severity"] == "error" else ""))
+    return Group(*parts)
+
+
+def _vcmd_log(log):
+    parts = []
+    for r in log:
+        f = " ".join(f"{k}={hx(v)}" for k, v in r["fields"].items() if v)
+        parts.append(Text(f"guest cmdq[{r['index']}] @ IPA {r['ipa']:#x}: {r['command']} {f}",
+                          style="bold" if r["outcome"] == "done" else BAD))
+        for i, s in enumerate(r["steps"]):
+            line = Text(f"  {i} {s['what']:<22} ", style="bold")
+            line.append(s.get("detail") or "", style="" if s.get("ok", True) else BAD)
+            parts.append(line)
+            if s.get("host_ste"):
+                parts.append(Text(f"      host STE {_dwords(s['host_ste'], 8)}", style=NUM))
+            if s.get("host_command"):
+                hf = " ".join(f"{k}={hx(v)}" for k, v in (s["host_fields"] or {}).items() if v)
+                parts.append(Text(f"      as sent: {s['host_command']} {hf}", style=NUM))
+    return parts
+
+
+def _vcmd(d):
+    q = d["cmdq"]
+    parts = _vcmd_log(d["log"]) or [Text("nothing to consume")]
+    parts.append(Text(f"guest cmdq PROD {q['prod']:#x} CONS {q['cons']:#x}"
+                      + (f" stopped: {q['error']} (vcmd {d['vsmmu']} resume)" if q["error"]
+                         else ""), style=BAD if q["error"] else DIM))
+    return Group(*parts)
+
+
+def _vste(d):
+    return Group(Text(f"{d['vsmmu']} guest STE of vSID {d['vsid']:#x} at IPA {d['ipa']:#x} "
+                      f"(PA {d['pa']:#x}): {d['config']}", style="bold"),
+                 Text(f"  old {_dwords(d['old'], 8)}", style=DIM),
+                 Text(f"  new {_dwords(d['new'], 8)}", style=NUM),
+                 _rows(None, d["changes"], ["field", "old", "new", "meaning"]),
+                 Text(f"not forwarded until the guest issues CMD_CFGI_STE (vcmd {d['vsmmu']} "
+                      f"CMD_CFGI_STE StreamID={d['vsid']:#x})", style=DIM))
+
+
+RENDERERS.update({
+    "vsmmu": _vsmmu, "vcmd": _vcmd, "vste": _vste,
+    "inject-vsmmu": lambda d: Group(Text(d["what"]), *_vcmd_log(d.get("log") or [])),
+})

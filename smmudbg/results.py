@@ -888,3 +888,113 @@ class InjectIort(Result):
     node: str
     mapping_index: int
     mapping: dict
+
+
+# ---------------------------------------------------------------------------------------------
+# VMs and vSMMUs: the guest side and the host side of nesting (model/vsmmu.py)
+# ---------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class Vsmmu(Result):
+    """`vsmmu [VM|VSMMU]`: each vSMMU {name, vm, accel, enabled, gbpa, viommus: [{id, name,
+    smmu, vmid, parent, veventq}], strtab {base, log2size}, cmdq / evtq {base, log2size, prod,
+    cons, error}, gerror, lost (guest invalidations the VMM did not forward: {command, fields,
+    viommu, smmu, vmid}), devices, topology}.
+    devices: one row per vSID with a vfio-pci device, guest side and host side: {vsid,
+    guest_device, guest_ste {ipa, words, config, s1contextptr, s1cdmax}, guest_cd {ipa, words,
+    asid, ttb0, problem} or null, device, smmu, psid, host_ste {pa, words, config, s2vmid,
+    s2ttb, s1contextptr}, hwpt {id, name, kind, config, vste}, viommu {id, name, vmid},
+    vdevice (id), in_sync (the host STE is what the current guest STE makes), note}.
+    topology (accelerated-mode rules over the guest PCI topology): [{device, kind, bdf, rid,
+    address_space (system / iommu), role, severity, message, fix}]."""
+    kind = "vsmmu"
+    vsmmus: list
+
+
+@dataclass(kw_only=True)
+class Vcmd(Result):
+    """`vcmd VSMMU CMD ...`: the guest command(s) consumed by the VMM. log: [{index, ipa,
+    command, fields, raw, outcome (done/error), error (CERROR name), steps: [{what (guest STE,
+    IOMMU_VDEVICE_ALLOC, IOMMU_HWPT_ALLOC, ATTACH, IOMMU_DESTROY, IOMMU_HWPT_INVALIDATE,
+    sw_msi, vmm, guest), ok, detail, ...}]}]: ATTACH has host_ste (the words written), smmu,
+    psid, ste_pa; IOMMU_HWPT_INVALIDATE has viommu, smmu, handled (entry_num), errno,
+    host_command, host_fields (the command as the kernel rewrote it), sent, lost.
+    cmdq {prod, cons, error}; gerror (the guest's)."""
+    kind = "vcmd"
+    vsmmu: str
+    command: str
+    log: list
+    cmdq: dict
+    gerror: list
+
+
+@dataclass(kw_only=True)
+class Vste(Result):
+    """`vste VSMMU VSID FIELD=VALUE ...`: the guest's STE write in guest RAM. ipa, pa, old,
+    new (8 words), changes [{field, old, new}], config (as the VMM will read it)."""
+    kind = "vste"
+    vsmmu: str
+    vsid: int
+    ipa: int
+    pa: int
+    old: list
+    new: list
+    changes: list
+    config: str
+
+
+@dataclass(kw_only=True)
+class Vevents(Result):
+    """`vevents VSMMU`: host events of the physical SMMUs (host: [{event, sid, outcome, vsid,
+    viommu}]), records read from the vEVENTQs (vevents: [{viommu, sequence, lost_events,
+    event, vsid, written (the guest event queue IPA, or null)}]) and the guest event queue's
+    unread records (guest: [{index, event, vsid, raw}]); overflow: the guest queue lost records
+    (its overflow flag, not yet acknowledged)."""
+    kind = "vevents"
+    vsmmu: str
+    host: list
+    vevents: list
+    guest: list
+    overflow: bool = False
+
+
+@dataclass(kw_only=True)
+class HwptInvalidate(Result):
+    """`hwpt-invalidate VIOMMU CMD ...`: IOMMU_HWPT_INVALIDATE of one raw command on a vIOMMU.
+    handled (entry_num out), errno (0 or negative), error, host_command / host_fields (the
+    command as the kernel rewrote it, or null), sent (what the physical queue did)."""
+    kind = "hwpt-invalidate"
+    viommu: str
+    command: str
+    handled: int
+    errno: int
+    error: str
+    host_command: str | None
+    host_fields: dict | None
+    sent: list
+
+
+@dataclass(kw_only=True)
+class InjectVsmmu(Result):
+    """`inject vtlbi-lost` / `inject vste-reject`: what was planted (inject, vsmmu, what) and,
+    for vste-reject, the guest command log of the CMD_CFGI_STE the host refused (log)."""
+    kind = "inject-vsmmu"
+    inject: str
+    vsmmu: str
+    what: str
+    log: list | None = None
+
+
+@dataclass(kw_only=True)
+class InjectIts(Result):
+    """`inject its-discard` / `inject its-movi`: the ITS command issued for a device's MSI
+    vector (its, command, fields, ok, error, reason)."""
+    kind = "inject-its"
+    inject: str
+    device: str
+    vector: int
+    its: str
+    command: str
+    fields: dict
+    ok: bool
+    error: str | None
+    reason: str | None

@@ -66,6 +66,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
             if d.msix or d.msi:
                 out += [f"msi {name} 0", f"msi {name} 0 dry"]
         dev = next((n for n, d in sysm.pci.devices.items() if d.msix or d.msi), None)
+        if dev and sysm.its:
+            out += [f"inject its-discard {dev}", f"inject its-movi {dev}", "back", "back"]
         if dev:
             out += [f"inject its-page {dev}", f"msi {dev} 0", f"inject iort {dev}",
                     f"iort {dev}", f"msi {dev} 0", "check", "back", "back", "back"]
@@ -73,6 +75,20 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         out += [f"its {name}", f"its {name} device=0x100"]
     out += ["iommufd"] + ([f"iommufd {v}" for v in ("devices", "ioas", "hwpt", "viommu",
                                                      "vdevice")] if sysm.iommufd else [])
+    # vSMMUs: refused without one; on a system with one, the guest side and the forwarding.
+    out += ["vsmmu", "vcmd nope CMD_SYNC", "vste nope 0 V=0", "vevents nope",
+            "hwpt-invalidate nope CMD_SYNC", "inject vtlbi-lost nope", "inject vste-reject nope 0",
+            "inject its-discard nic9", "inject its-movi nic9"]
+    for vs in sysm.vsmmus.values():
+        vsid = min(vs.vsids)
+        vi = s.system.iommufd.name_of(vs.viommus[0].id)
+        out += [f"vsmmu {vs.name}", f"vsmmu {vs.vm.name}", f"vste {vs.name} {vsid:#x} V=1",
+                f"vcmd {vs.name} CMD_CFGI_STE StreamID={vsid:#x}",
+                f"vcmd {vs.name} CMD_TLBI_NH_ASID ASID=1", f"vcmd {vs.name} CMD_TLBI_S2_IPA",
+                f"vcmd {vs.name} resume", f"hwpt-invalidate {vi} CMD_TLBI_NH_ALL",
+                f"inject vtlbi-lost {vs.name}", f"inject vste-reject {vs.name} {vsid:#x}",
+                f"inject event {smmu} F_TRANSLATION StreamID={vs.vsids[vsid].sid:#x}",
+                f"vevents {vs.name}", "check"]
     out += ["expect ok", "history", "history 2"]
     # Changes, on the first device with a CD and the first domain with a mapping.
     dev = next((n for n, st in sysm.devices.items() if st.spec["cds"]), None)
@@ -127,12 +143,17 @@ def test_every_command_result_renders(name, text, tmp_path):
     assert available - used <= {"import qemu"} | ATTACH_COMMANDS
     if name == "default":
         # every kind but the import's, attach's and the ITS's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort"} | ATTACH_KINDS, \
+        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort", "vsmmu",
+                                      "vcmd", "vste", "vevents", "hwpt-invalidate",
+                                      "inject-vsmmu", "inject-its"} | ATTACH_KINDS, \
             set(KINDS) - kinds
     if name == "msi-its.toml":
         assert {"iort", "its", "msi", "inject-iort"} <= kinds
     if name == "vsmmu-accel.toml":
         assert {"iort", "its", "msi", "iommufd"} <= kinds
+    if name == "vsmmu-vm.toml":
+        assert {"vsmmu", "vcmd", "vste", "vevents", "hwpt-invalidate", "inject-vsmmu",
+                "inject-its", "msi"} <= kinds
 
 
 def test_import_result_renders():

@@ -309,7 +309,7 @@ def test_palette_lists_registry_commands():
     from smmudbg.tui.palette import entries
     names = [e[0] for e in entries()]
     assert "walk" in names and "inject unmap" in names and "check" in names
-    assert "msi" in names and "vsmmu" not in names   # unavailable commands are not offered
+    assert "msi" in names and "vsmmu" in names and "vcmd" in names   # vSMMUs are modelled now
     assert len(names) == sum(1 for c in REGISTRY.commands.values() if c.available is None)
 
     async def body(app, pilot):

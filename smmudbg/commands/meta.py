@@ -5,7 +5,7 @@ from .. import results as res
 from .registry import REGISTRY, CommandError, Text, command
 
 AREAS = {"inspect": "inspect", "walk": "walk", "change": "change", "inject": "inject",
-         "check": "check", "session_cmds": "session", "meta": "session", "later": "later",
+         "check": "check", "session_cmds": "session", "meta": "session",
          "diff": "inspect"}
 
 

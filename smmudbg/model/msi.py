@@ -158,6 +158,12 @@ def _through_smmu(t, smmu, sid, device_id, address, data, dry) -> dict:
         if f:
             t.out["ipa"] = f.get("ipa")
             reason, fix = _smmu_failure(sysm, f, address, sid, st)
+            ipa = f.get("ipa")
+            if rmr and ipa is not None and ipa >> 12 != address >> 12:
+                # The RMR says IOVA = IPA over its window: the guest's stage 1 broke that.
+                fix = (f"the guest's stage 1 must identity-map the RMR window: map IOVA "
+                       f"{address & ~0xFFF:#x} -> IPA {address & ~0xFFF:#x} (it maps it to "
+                       f"{ipa & ~0xFFF:#x})")
             t.step("smmu", False, reason + window + rmr, fix, fault=f["type"], **kw)
             return t.result()
         pa = r["pa"]
@@ -191,6 +197,16 @@ def _smmu_failure(sysm, f, address, sid, st):
         return (f"{typ}: {f.get('reason') or 'configuration rejected'}",
                 f"fix the configuration of StreamID {sid:#x} (ste / cd)")
     where = "stage 2" if f.get("s2") else "stage 1"
+    if f.get("s2") and f.get("class") in ("CD", "TT"):
+        # the fault is on the walk's own fetch (the guest's CD or stage-1 table), not the
+        # doorbell: the S2 lacks guest RAM there
+        what = "CD" if f["class"] == "CD" else "stage-1 table"
+        ipa = f.get("ipa")
+        at = f"{ipa:#x}" if ipa is not None else "its IPA"
+        return (f"{typ} at stage 2 fetching the guest's {what} at IPA {at}: the S2 does not "
+                f"map that guest RAM",
+                "map the VM's RAM back into the S2 (IOMMU_IOAS_MAP of the guest RAM at its "
+                "GPAs), or fix the guest's pointer to it")
     if f.get("s2"):
         ipa = f.get("ipa")
         gdb = f"{ipa:#x}" if ipa is not None else "the doorbell IPA"

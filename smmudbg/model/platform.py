@@ -23,6 +23,7 @@ from .iort import Iort, qemu_virt_iort
 from .its import CMDQ_PAGE, L1E_SIZE, Its, ItsFeatures
 from .pci import PciTopology
 from .scenario_system import ITS_FRAME
+from . import vsmmu as vsmmu_model
 from .vmm import Vmm
 
 _PAGE_SIZE_CODE = {0x1000: 0, 0x4000: 1, 0x10000: 2}
@@ -49,7 +50,12 @@ class Platform:
                 self._build_its(t)
             except ModelError as e:
                 raise ModelError(f"its[{i}]: {e}") from None
-        self.vmm = Vmm(system, spec["iommufd"], self.its) if spec.get("iommufd") else None
+        self.vmm = Vmm(system, spec["iommufd"], self.its, self.iort) if spec.get("iommufd") else None
+        # Guest PCI topologies (vm.pci) and the VMs' vSMMUs, built over the iommufd objects.
+        self.guest_pci = {vm: PciTopology.from_spec(s)
+                          for vm, s in (spec.get("vm_pci") or {}).items()}
+        self.vsmmus = vsmmu_model.build(system, self.vmm, spec["vsmmu"]) \
+            if spec.get("vsmmu") else {}
 
     # -- IORT ---------------------------------------------------------------------------------
     def _iort(self, spec):

@@ -196,7 +196,7 @@ def normalize(doc: dict) -> dict:
     here, before anything is allocated."""
     doc = _table("scenario", doc)
     _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream",
-                             "gic", "pci", "iort", "its", "iommufd"))
+                             "gic", "pci", "iort", "its", "iommufd", "vsmmu"))
     out = {"name": _label("name", doc.get("name", "unnamed")),
            "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}
@@ -257,7 +257,7 @@ def normalize(doc: dict) -> dict:
     for i, v in enumerate(_list(doc, "vm")):
         w = f"vm[{i}]"
         v = _table(w, v)
-        _known(w, v, ("name", "ram"))
+        _known(w, v, ("name", "ram", "pci"))
         ram = []
         for j, r in enumerate(_array(f"{w}.ram", v.get("ram", []))):
             wr = f"{w}.ram[{j}]"

@@ -59,6 +59,7 @@ def normalize(doc: dict, out: dict, h) -> None:
     for i, t in enumerate(h._list(doc, "its")):
         out["its"].append(_its(f"its[{i}]", t, pes, topo, h))
     normalize_iommufd(doc, out, h)
+    normalize_vsmmu(doc, out, h)
 
 
 def _iort(doc, out, topo, h):
@@ -195,7 +196,7 @@ __all__ = ["normalize", "check_names", "ModelError"]
 
 
 # -- [iommufd]: the objects a VMM creates -------------------------------------------------------
-IOMMUFD_KEYS = ("ioas", "devices", "hwpt", "viommu", "vdevice", "nested", "attach",
+IOMMUFD_KEYS = ("ioas", "devices", "hwpt", "viommu", "veventq", "vdevice", "nested", "attach",
                 "vmid_per_viommu")
 NESTED_CONFIGS = ("abort", "bypass", "s1")
 
@@ -256,7 +257,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
                             "maps": maps})
     res["devices"] = []
     for w, e in entries("devices", ("name", "smmu", "sid", "canwbs", "sw_msi",
-                                    "sw_msi_start", "msi_its")):
+                                    "sw_msi_start", "sw_msi_size", "msi_its")):
         smmu = h._ref(f"{w}.smmu", e.get("smmu"), set(smmus), "SMMU")
         if "sid" not in e:
             raise ScenarioError(f"{w}.sid: missing (the device's physical StreamID)")
@@ -264,15 +265,23 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         sid = h._bounded(f"{w}.sid", e["sid"], 0, (1 << log2) - 1,
                          f" (the stream table of {smmu} holds 2^{log2} StreamIDs)")
         msi_its = e.get("msi_its")
-        if msi_its is not None and (not _is_name(msi_its) or msi_its not in its):
-            raise ScenarioError(f"{w}.msi_its: {_show(msi_its)} is not an [[its]]")
+        msi_its = [] if msi_its is None else [msi_its] if isinstance(msi_its, str) else msi_its
+        if not isinstance(msi_its, list):
+            raise ScenarioError(f"{w}.msi_its: an [[its]] name or a list of them")
+        for k, x in enumerate(msi_its):
+            if not _is_name(x) or x not in its:
+                raise ScenarioError(f"{w}.msi_its: {_show(x)} is not an [[its]]")
+        size = e.get("sw_msi_size")
+        if size is not None:
+            size = h._bounded(f"{w}.sw_msi_size", size, 0, (1 << 44) - 1,
+                              " (IOMMU_OPTION_SW_MSI_SIZE, in MB)")
         start = e.get("sw_msi_start")
         res["devices"].append({
             "name": new_name(w, e, "device"), "smmu": smmu, "sid": sid,
             "canwbs": h._bool(f"{w}.canwbs", e.get("canwbs", True)),
             "sw_msi": h._bool(f"{w}.sw_msi", e.get("sw_msi", True)),
             "sw_msi_start": None if start is None else h._addr(f"{w}.sw_msi_start", start),
-            "msi_its": msi_its})
+            "sw_msi_size": size, "msi_its": msi_its})
     res["hwpt"] = []
     domains = {d["name"] for d in out["domain"]}
     for w, e in entries("hwpt", ("name", "device", "ioas", "nest_parent")):
@@ -289,6 +298,16 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         res["viommu"].append({"name": new_name(w, e, "viommu"),
                               "device": ref(w, e, "device", "device"),
                               "hwpt": ref(w, e, "hwpt", "hwpt")})
+    res["veventq"] = []
+    seen_q = set()
+    for w, e in entries("veventq", ("viommu", "depth")):
+        v = ref(w, e, "viommu", "viommu")
+        if v in seen_q:
+            raise ScenarioError(f"{w}.viommu: {v} has a vEVENTQ already (one per type: "
+                                f"-EEXIST)")
+        seen_q.add(v)
+        res["veventq"].append({"viommu": v, "depth": h._bounded(
+            f"{w}.depth", e.get("depth"), 1, (1 << 32) - 1, " (veventq_depth: at least 1)")})
     res["vdevice"] = []
     for w, e in entries("vdevice", ("viommu", "device", "vsid")):
         res["vdevice"].append({"viommu": ref(w, e, "viommu", "viommu"),
@@ -313,3 +332,133 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         res["attach"].append({"device": ref(w, e, "device", "device"),
                               "hwpt": ref(w, e, "hwpt", "hwpt")})
     out["iommufd"] = res
+
+
+# -- [[vsmmu]]: a VM's accelerated vSMMU (model/vsmmu.py) -------------------------------------
+VSMMU_KEYS = ("name", "vm", "viommu", "accel", "stream_table", "cmdq", "evtq", "enabled",
+              "gbpa", "streams", "primary_bus", "vfio", "hotplug")
+VSMMU_CONFIGS = ("abort", "bypass", "s1")
+
+
+def normalize_vsmmu(doc: dict, out: dict, h) -> None:
+    """Check `[[vsmmu]]` into out["vsmmu"] and each VM's guest PCI topology (`vm.pci`) into
+    out["vm_pci"] {vm: spec}. A vSMMU needs the [iommufd] objects it runs on."""
+    out["vsmmu"] = []
+    out["vm_pci"] = {}
+    guest_topos = {}
+    for i, v in enumerate(h._list(doc, "vm")):
+        if isinstance(v, dict) and "pci" in v:
+            try:
+                topo = _from_spec(f"vm[{i}].pci", PciTopology.from_spec, v["pci"])
+            except ScenarioError as e:      # the guest's topology: name the VM
+                msg = str(e)
+                raise ScenarioError(msg if msg.startswith("vm[") else f"vm[{i}].{msg}") \
+                    from None
+            out["vm_pci"][out["vm"][i]["name"]] = v["pci"]
+            guest_topos[out["vm"][i]["name"]] = topo
+    entries = h._list(doc, "vsmmu")
+    if not entries:
+        return
+    fd = out.get("iommufd")
+    if fd is None:
+        raise ScenarioError("vsmmu[0]: an accelerated vSMMU runs on iommufd objects: add an "
+                            "[iommufd] table with its vIOMMU")
+    viommus = {v["name"] for v in fd["viommu"]}
+    devices = {d["name"]: d for d in fd["devices"]}
+    vms = {v["name"] for v in out["vm"]}
+    s1doms = {d["name"] for d in out["domain"] if d["stage"] == 1 and d["vm"]}
+    taken = {x["name"] for k in ("smmu", "vm", "domain", "its") for x in out[k]}
+    seen = set()
+    for i, t in enumerate(entries):
+        w = f"vsmmu[{i}]"
+        t = h._table(w, t)
+        h._known(w, t, VSMMU_KEYS)
+        name = t.get("name")
+        if not _is_name(name):
+            raise ScenarioError(f"{w}.name: missing or not a string")
+        if name in taken or name in seen:
+            raise ScenarioError(f"{w}.name: {_show(name)} is already used")
+        seen.add(name)
+        vm = h._ref(f"{w}.vm", t.get("vm"), vms, "VM")
+        vi = t.get("viommu")
+        vi = [vi] if isinstance(vi, str) else vi
+        if not isinstance(vi, list) or not vi:
+            raise ScenarioError(f"{w}.viommu: the iommufd vIOMMU (a name, or a list: one per "
+                                f"physical SMMU) the vSMMU runs on")
+        for k, x in enumerate(vi):
+            h._ref(f"{w}.viommu[{k}]" if len(vi) > 1 else f"{w}.viommu", x, viommus,
+                   "iommufd vIOMMU")
+        queues = {}
+        for key, entry, default in (("stream_table", 64, 8), ("cmdq", 16, 8),
+                                    ("evtq", 32, 7)):
+            q = h._table(f"{w}.{key}", t.get(key, {}))
+            h._known(f"{w}.{key}", q, ("base", "log2size"))
+            if "base" not in q:
+                raise ScenarioError(f"{w}.{key}.base: missing (an IPA in the guest's RAM)")
+            log2 = h._bounded(f"{w}.{key}.log2size", q.get("log2size", default), 1,
+                              16 if key == "stream_table" else 19, "")
+            base = h._addr(f"{w}.{key}.base", q["base"])
+            size = entry << log2
+            if base & (max(size, 32) - 1):
+                raise ScenarioError(f"{w}.{key}.base: {base:#x} is not aligned to the "
+                                    f"table's size ({size:#x} bytes)")
+            ram = [r for v in out["vm"] if v["name"] == vm for r in v["ram"]]
+            if not any(r["ipa"] <= base and base + size <= r["ipa"] + r["size"] for r in ram):
+                raise ScenarioError(f"{w}.{key}.base: [{base:#x}, +{size:#x}) is not in the "
+                                    f"RAM of {vm}")
+            queues[key] = {"base": base, "log2size": log2}
+        spans = sorted((q["base"], q["base"] + (e << q["log2size"]), k) for (k, q), e in
+                       zip(queues.items(), (64, 16, 32)))
+        for (a0, a1, k0), (b0, b1, k1) in zip(spans, spans[1:]):
+            if b0 < a1:
+                raise ScenarioError(f"{w}.{k1}.base: overlaps {w}.{k0}")
+        streams = []
+        vsids = set()
+        for k, st in enumerate(h._array(f"{w}.streams", t.get("streams", []))):
+            ws = f"{w}.streams[{k}]"
+            st = h._table(ws, st)
+            h._known(ws, st, ("device", "vsid", "config", "domain"))
+            dev = h._ref(f"{ws}.device", st.get("device"), set(devices), "iommufd device")
+            if "vsid" not in st:
+                raise ScenarioError(f"{ws}.vsid: missing (the guest's StreamID of {dev})")
+            vsid = h._bounded(f"{ws}.vsid", st["vsid"], 0,
+                              (1 << queues["stream_table"]["log2size"]) - 1,
+                              f" (the guest stream table holds "
+                              f"2^{queues['stream_table']['log2size']} STEs)")
+            if vsid in vsids:
+                raise ScenarioError(f"{ws}.vsid: {vsid:#x} is given twice")
+            vsids.add(vsid)
+            cfg = st.get("config", "s1")
+            if not _is_name(cfg) or cfg not in VSMMU_CONFIGS:
+                raise ScenarioError(f"{ws}.config: {_show(cfg)} is not one of "
+                                    f"{', '.join(VSMMU_CONFIGS)} (the guest STE's Config)")
+            dom = st.get("domain")
+            if cfg == "s1" and (not _is_name(dom) or dom not in s1doms):
+                raise ScenarioError(f"{ws}.domain: {_show(dom)} is not a stage-1 domain with "
+                                    f"its tables in a VM (the guest's S1 its CD points at)")
+            streams.append({"device": dev, "vsid": vsid, "config": cfg,
+                            "domain": dom if cfg == "s1" else None})
+        topo = guest_topos.get(vm)
+        bus = t.get("primary_bus")
+        if bus is not None:
+            if topo is None:
+                raise ScenarioError(f"{w}.primary_bus: {vm} has no guest PCI topology "
+                                    f"(vm.pci)")
+            h._ref(f"{w}.primary_bus", bus, set(topo.hosts), f"host bridge of {vm}'s pci")
+        vfio = h._table(f"{w}.vfio", t.get("vfio", {}))
+        for g, d in vfio.items():
+            if topo is None or g not in topo.devices:
+                raise ScenarioError(f"{w}.vfio.{g}: not a device of {vm}'s guest PCI topology")
+            h._ref(f"{w}.vfio.{g}", d, set(devices), "iommufd device")
+        hot = h._array(f"{w}.hotplug", t.get("hotplug", []))
+        for k, g in enumerate(hot):
+            if topo is None or not _is_name(g) or g not in topo.devices:
+                raise ScenarioError(f"{w}.hotplug[{k}]: {_show(g)} is not a device of "
+                                    f"{vm}'s guest PCI topology")
+        out["vsmmu"].append({
+            "name": name, "vm": vm, "viommu": list(vi),
+            "accel": h._bool(f"{w}.accel", t.get("accel", True)), **queues,
+            "enabled": h._bool(f"{w}.enabled", t.get("enabled", True)),
+            "gbpa": h._choice(f"{w}.gbpa", t.get("gbpa", "abort"), ("abort", "bypass")),
+            "streams": streams, "primary_bus": bus, "vfio": dict(vfio),
+            "hotplug": list(hot)})

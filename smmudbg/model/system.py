@@ -309,6 +309,14 @@ class System(SystemViews):
         return self.platform.vmm if self.platform else None
 
     @property
+    def vsmmus(self) -> dict:
+        """The VMs' vSMMUs by name (model/vsmmu.py VSmmu)."""
+        return self.platform.vsmmus if self.platform else {}
+
+    def vsmmu(self, name: str):
+        return self._named(self.vsmmus, "vSMMU", name)
+
+    @property
     def gic(self):
         return self.platform.gic if self.platform else None
 

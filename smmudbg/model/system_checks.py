@@ -5,7 +5,11 @@
 - IORT consistency (Iort.check with the PCI topology: overlapping or missing ranges, ...);
 - ITS command queues that stalled or commands that failed;
 - S2 HWPT sharing: iommufd devices on more nesting-parent S2s than the kernel's rules need
-  (plan_s2), or a device the plan says cannot nest.
+  (plan_s2), or a device the plan says cannot nest;
+- vSMMUs (model/vsmmu.py): the accelerated-mode topology rules over the guest PCI topology;
+  guest STEs the host refused or that changed without CMD_CFGI_STE (guest and host out of
+  sync); a stopped guest command queue; guest invalidations the VMM did not forward, with the
+  stale host IOTLB entries they left.
 
 Each finding: {area, severity (error/warning), subject, message, fix}.
 """
@@ -21,6 +25,7 @@ def findings(system) -> list[dict]:
     out += _iort(system)
     out += _its(system)
     out += _s2_sharing(system)
+    out += _vsmmus(system)
     return out
 
 
@@ -96,4 +101,53 @@ def _s2_sharing(system):
         if c.s2 == "-":
             out.append(_f("iommufd", "error", c.device, c.reason,
                           "use an SMMU with nesting (and S2FWB for a non-coherent device)"))
+    return out
+
+
+def _vsmmus(system):
+    from . import coherence
+    from .vsmmu import accel_topology, command_text
+    out = []
+    for vs in system.vsmmus.values():
+        for t in accel_topology(system, vs):
+            if t["severity"]:
+                out.append(_f("vsmmu", t["severity"], f"{vs.name} {t['device']}", t["message"],
+                              t["fix"]))
+        for vsid in sorted(vs.vsids):
+            row = vs.device_row(vsid, None)
+            if row["in_sync"] is False:
+                inst = vs.installed.get(vsid, {})
+                if inst.get("error"):
+                    out.append(_f("vsmmu", "error", f"{vs.name} vSID {vsid:#x}",
+                                  f"the host refused the guest STE ({inst['error']}); "
+                                  f"{row['device']} still uses HWPT {row['hwpt']['id']}",
+                                  "the guest must write an STE the kernel accepts "
+                                  "(arm_smmu_validate_vste: V, Config abort/bypass/s1_trans, "
+                                  "EATS abort/trans, only the NESTING_ALLOWED fields), then "
+                                  f"`vcmd {vs.name} CMD_CFGI_STE StreamID={vsid:#x}`"))
+                else:
+                    out.append(_f("vsmmu", "warning", f"{vs.name} vSID {vsid:#x}",
+                                  f"the guest STE changed since its last CMD_CFGI_STE: the "
+                                  f"host STE of {row['device']} still follows the old one",
+                                  f"vcmd {vs.name} CMD_CFGI_STE StreamID={vsid:#x} Leaf=1"))
+        if vs.cmdq.error:
+            out.append(_f("vsmmu", "error", f"{vs.name} command queue",
+                          f"the guest command queue stopped on {vs.cmdq.error} at CONS "
+                          f"{vs.cmdq.cons:#x}: later guest commands are not forwarded",
+                          f"fix the cause, then `vcmd {vs.name} resume`"))
+        for lost in vs.lost:
+            m = system.smmus[lost["smmu"]]
+            stale = [e for e in coherence.stale_entries(m) if e["kind"] == "TLB"
+                     and e["key"].get("vmid") == lost["vmid"]]
+            what = command_text(lost["command"], lost["fields"])
+            msg = (f"the VMM did not forward the guest's {what} to {lost['viommu']} "
+                   f"({lost['smmu']}, VMID {lost['vmid']})")
+            n = len(stale)
+            verb = "entry still translates" if n == 1 else "entries still translate"
+            msg += (f": {n} stale IOTLB {verb} (VMID {lost['vmid']} on {lost['smmu']}) what "
+                    f"the guest invalidated" if stale else
+                    "; the host IOTLB holds nothing stale now")
+            out.append(_f("vsmmu", "error" if stale else "warning", f"{vs.name} invalidation",
+                          msg, f"forward it: `vcmd {vs.name} {what}` (the VMM issues "
+                               f"IOMMU_HWPT_INVALIDATE on {lost['viommu']})"))
     return out

@@ -13,6 +13,8 @@ from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 from . import scenario as sc
 from .iommufd import IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_DATA_ARM_SMMUV3, Iommufd
+from .iommufd.ctx import (IOMMU_OPTION_OP_SET, IOMMU_OPTION_SW_MSI_SIZE,
+                          IOMMU_OPTION_SW_MSI_START)
 from .iommufd.ioas import (IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE,
                            IOMMU_IOAS_MAP_WRITEABLE)
 from .its import TRANSLATER
@@ -30,25 +32,39 @@ def _flags(perm: str) -> int:
 class Vmm:
     """The iommufd context of a scenario and its objects by scenario name."""
 
-    def __init__(self, system, spec: dict, its: dict):
+    def __init__(self, system, spec: dict, its: dict, iort=None):
         self.system = system
         self.its = its
+        self.iort = iort
         self.fd = Iommufd(vmid_per_viommu=spec["vmid_per_viommu"])
         self.objects: dict[str, object] = {}      # scenario name -> iommufd object
         self.vste: dict[str, tuple[int, int]] = {}
         self.spec = spec
-        for key in ("ioas", "devices", "hwpt", "viommu", "vdevice", "nested", "attach"):
+        for key in ("ioas", "devices", "hwpt", "viommu", "veventq", "vdevice", "nested",
+                    "attach"):
             for j, e in enumerate(spec[key]):
                 try:
                     getattr(self, f"_{key}")(e)
                 except ModelError as err:
                     raise ModelError(f"iommufd.{key}[{j}]: {err}") from None
+        # A device attached later (by a vSMMU's guest STE install) gets its doorbell mapping
+        # then (msi_after_attach).
+        self.pending_msi: dict[str, dict] = {}
         for j, d in enumerate(spec["devices"]):
             if d["msi_its"]:
+                if self.objects[d["name"]].hwpt is None:
+                    self.pending_msi[d["name"]] = d
+                    continue
                 try:
                     self._sw_msi(d)
                 except ModelError as err:
                     raise ModelError(f"iommufd.devices[{j}].msi_its: {err}") from None
+
+    def msi_after_attach(self, name: str) -> None:
+        """iommufd_sw_msi for a device first attached after the scenario's attaches."""
+        d = self.pending_msi.pop(name, None)
+        if d is not None:
+            self._sw_msi(d)
 
     def id(self, name: str) -> int:
         return self.objects[name].id
@@ -68,9 +84,20 @@ class Vmm:
     def _devices(self, e):
         dev = self.fd.bind(e["name"], self.system.smmus[e["smmu"]], e["sid"],
                            canwbs=e["canwbs"], sw_msi=e["sw_msi"])
-        if e["sw_msi_start"] is not None:
-            # the proposed IOMMU_OPTION_SW_MSI_START: the VMM puts the window at the guest's
-            # doorbell GPA, so the host ITS page lands where the guest's ITS is
+        iort = self.iort
+        if iort is not None:        # IORT RMRs of its StreamID: reserved regions of the device
+            dev.resv = [(r.base, r.base + r.length - 1, r.type)
+                        for r in iort.rmr_regions(e["smmu"], [e["sid"]])]
+        if e["sw_msi_size"] is not None:
+            # the proposed IOMMU_OPTION_SW_MSI_START then _SIZE, before attach, with its checks
+            self.fd.option_sw_msi(IOMMU_OPTION_SW_MSI_START, IOMMU_OPTION_OP_SET, dev.id,
+                                  e["sw_msi_start"] or 0)
+            self.fd.option_sw_msi(IOMMU_OPTION_SW_MSI_SIZE, IOMMU_OPTION_OP_SET, dev.id,
+                                  e["sw_msi_size"])
+        elif e["sw_msi_start"] is not None:
+            # the window placed directly at sw_msi_start (no size: not through the option,
+            # which needs 1 MB alignment): the VMM puts it at the guest's doorbell GPA, so the
+            # host ITS page lands where the guest's ITS is
             dev.sw_msi_start = e["sw_msi_start"]
         self.objects[e["name"]] = dev
 
@@ -88,6 +115,10 @@ class Vmm:
 
     def _viommu(self, e):
         self.objects[e["name"]] = self.fd.viommu_alloc(self.id(e["device"]), self.id(e["hwpt"]))
+
+    def _veventq(self, e):
+        self.objects[f"{e['viommu']}-veventq"] = self.fd.veventq_alloc(self.id(e["viommu"]),
+                                                                       e["depth"])
 
     def _vdevice(self, e):
         self.fd.vdevice_alloc(self.id(e["viommu"]), self.id(e["device"]), e["vsid"])
@@ -125,5 +156,7 @@ class Vmm:
                 st.spec["cds"] = [{"ssid": 0, "domain": dom}]
 
     def _sw_msi(self, d):
-        its = self.its[d["msi_its"]]
-        self.fd.sw_msi(self.id(d["name"]), its.base + TRANSLATER)
+        """iommufd_sw_msi for each ITS the device's MSIs use, in order: the first distinct
+        doorbell page of a window is at its start, the next one page further (fd-global)."""
+        for name in d["msi_its"]:
+            self.fd.sw_msi(self.id(d["name"]), self.its[name].base + TRANSLATER)

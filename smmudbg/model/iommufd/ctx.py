@@ -23,6 +23,12 @@ from .viommu import (FORWARDED_EVENTS, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
 # arm-smmu-v3.h: the software MSI window arm_smmu_get_resv_regions reports (IOMMU_RESV_SW_MSI)
 MSI_IOVA_BASE = 0x8000000
 MSI_IOVA_LENGTH = 0x100000
+# The proposed IOMMU_OPTION_SW_MSI_START/SIZE (include/uapi/linux/iommufd.h in the patch)
+IOMMU_OPTION_SW_MSI_START = 2
+IOMMU_OPTION_SW_MSI_SIZE = 3
+IOMMU_OPTION_OP_SET = 0
+IOMMU_OPTION_OP_GET = 1
+PHYS_ADDR_MAX = (1 << 64) - 1
 
 
 class Device:
@@ -36,6 +42,11 @@ class Device:
         self.canwbs = canwbs          # arm_smmu_master_canwbs: coherent, no No-Snoop escape
         self.ats = ats
         self.sw_msi_start = MSI_IOVA_BASE if sw_msi else None
+        # IOMMU_OPTION_SW_MSI_START/SIZE (proposed): idev->sw_msi_start/size; size 0 keeps the
+        # driver's window (the start option alone is ignored)
+        self.opt_start: int | None = None
+        self.opt_size = 0
+        self.resv: list[tuple[int, int, str]] = []     # the device's other reserved regions
         self.hwpt = None
         self.cdtab: int | None = None   # the CD table the driver allocates on S1 attach
         self.vdev: Vdevice | None = None
@@ -132,6 +143,70 @@ class Iommufd:
 
     def ioas_allow_iovas(self, ioas_id, ranges) -> None:
         self._get("IOMMU_IOAS_ALLOW_IOVAS", ioas_id, Ioas).allow_iovas(ranges)
+
+    # -- IOMMU_OPTION: SW_MSI_START / SW_MSI_SIZE (proposed) -----------------------------------
+    def option_sw_msi(self, option_id: int, op: int, dev_id: int, val64: int = 0) -> int:
+        """IOMMU_OPTION with IOMMU_OPTION_SW_MSI_START (2) or _SIZE (3) on a device, as the
+        proposed patch (Nicolin Chen, v2, Oct 2025: iommufd_option_sw_msi) has it: the device
+        must not be attached (-EBUSY); START 1 MB aligned, SIZE in MB, the window (at least 1 MB)
+        must not overlap the device's other reserved regions (-EADDRINUSE) nor wrap
+        (-EOVERFLOW). SIZE 0 means the driver's window. Returns val64 (GET) or 0 (SET)."""
+        name = {IOMMU_OPTION_SW_MSI_START: "SW_MSI_START",
+                IOMMU_OPTION_SW_MSI_SIZE: "SW_MSI_SIZE"}.get(option_id)
+        what = f"IOMMU_OPTION({name or option_id})"
+        dev = self._get(what, dev_id, Device)
+        if dev.hwpt is not None:
+            fail(E.EBUSY, what, f"{dev.name} is attached: the window is enforced at attach",
+                 "iommufd_option_sw_msi")
+        if op not in (IOMMU_OPTION_OP_SET, IOMMU_OPTION_OP_GET) or name is None:
+            fail(E.EOPNOTSUPP, what, f"op {op} / option {option_id}", "iommufd_option_sw_msi")
+        if op == IOMMU_OPTION_OP_GET:
+            return (dev.opt_start or 0) if name == "SW_MSI_START" else dev.opt_size >> 20
+        start, size = dev.opt_start or 0, dev.opt_size
+        if name == "SW_MSI_START":
+            if val64 > PHYS_ADDR_MAX:
+                fail(E.EINVAL, what, f"{val64:#x} is beyond PHYS_ADDR_MAX",
+                     "iommufd_option_sw_msi")
+            start = val64
+            self._sw_msi_test(what, dev, start, size)
+            dev.opt_start = start
+        else:
+            if val64 > ULONG_MAX >> 20:
+                fail(E.EINVAL, what, f"{val64} MB does not fit SIZE_MAX", "iommufd_option_sw_msi")
+            size = val64 << 20
+            if size:
+                self._sw_msi_test(what, dev, start, size)
+            dev.opt_size = size
+        if dev.opt_size and dev.sw_msi_start is not None:
+            dev.sw_msi_start = dev.opt_start or 0          # the window the attach reserves
+        elif dev.sw_msi_start is not None:
+            dev.sw_msi_start = MSI_IOVA_BASE
+        return 0
+
+    @staticmethod
+    def _sw_msi_test(what, dev, start, size):
+        """iommufd_option_sw_msi_test."""
+        mb = (1 << 20) - 1
+        if start & mb or size & mb:
+            fail(E.EINVAL, what, f"start {start:#x} / size {size:#x} not 1 MB aligned",
+                 "iommufd_option_sw_msi_test")
+        size = max(size, 1 << 20)
+        last = start + size - 1
+        if last > PHYS_ADDR_MAX:
+            fail(E.EOVERFLOW, what, f"{start:#x} + {size:#x} wraps",
+                 "iommufd_option_sw_msi_test")
+        for first, rlast, kind in dev.resv:
+            if kind != "direct-relaxable" and first <= last and rlast >= start:
+                fail(E.EADDRINUSE, what, f"[{start:#x}, {last:#x}] overlaps the {kind} "
+                     f"reserved region [{first:#x}, {rlast:#x}]", "iommufd_option_sw_msi_test")
+
+    def sw_msi_window(self, dev) -> tuple[int, int] | None:
+        """(start, size) of the device's SW_MSI window: the options' when SIZE is set, else
+        the driver's MSI_IOVA_BASE, 1 MiB (None without IOMMU_RESV_SW_MSI)."""
+        if dev.sw_msi_start is None:
+            return None
+        return (dev.sw_msi_start, dev.opt_size) if dev.opt_size else \
+            (dev.sw_msi_start, MSI_IOVA_LENGTH)
 
     # -- IOMMU_HWPT_ALLOC ----------------------------------------------------------------------
     def hwpt_alloc(self, dev_id, pt_id, flags=0, data_type=IOMMU_HWPT_DATA_NONE, data=None):
@@ -311,8 +386,9 @@ class Iommufd:
             paging.enforce_cache_coherency = True
         owner = f"{dev.name} SW_MSI"
         added = False
-        if dev.sw_msi_start is not None and not any(r[2] == owner for r in paging.ioas.reserved):
-            paging.ioas.reserve(op, dev.sw_msi_start, dev.sw_msi_start + MSI_IOVA_LENGTH - 1,
+        win = self.sw_msi_window(dev)
+        if win is not None and not any(r[2] == owner for r in paging.ioas.reserved):
+            paging.ioas.reserve(op, win[0], win[0] + win[1] - 1,
                                 owner)          # iopt_table_enforce_dev_resv_regions
             added = True
         try:
