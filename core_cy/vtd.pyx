@@ -857,6 +857,37 @@ cdef class VtdWalker:
             })
         return steps
 
+    def read_config(self, uint32_t sid, pasid=None):
+        """The configuration path of requester sid (and PASID; None: RID_PASID), as the walk
+        reads it: {root_pa, root, ctx_pa, ctx (4 words), dir_pa, pde, pe_pa, pe (8 words),
+        pasid, reached ('root', 'context', 'pasid_dir', 'pasid_entry' or None), fault (the
+        configuration fault's record, or None)}. Addresses of structures not reached are None.
+        """
+        cdef VtdTxn t
+        cdef VtdCfg g
+        cdef VtdFault f
+        cdef int bad
+        make_txn(&t, sid, 0, pasid, False, False, False, 0)
+        memset(&f, 0, sizeof(VtdFault))
+        f.walk.fetch_addr = NOADDR
+        self.ctx.trace.buf = NULL
+        with nogil:
+            bad = vtd_config(&self.ctx, &t, &g, &f)
+        reached = g.reached
+        return {
+            "root_pa": g.root_pa if reached >= 1 else None,
+            "root": g.root if reached >= 1 else None,
+            "ctx_pa": g.ctx_pa if reached >= 2 else None,
+            "ctx": [g.ctx[i] for i in range(4)] if reached >= 2 else None,
+            "dir_pa": g.dir_pa if reached >= 3 else None,
+            "pde": g.pde if reached >= 3 else None,
+            "pe_pa": g.pe_pa if reached >= 4 else None,
+            "pe": [g.pe[i] for i in range(8)] if reached >= 4 else None,
+            "pasid": g.pasid if reached >= 2 else None,
+            "reached": (None, "root", "context", "pasid_dir", "pasid_entry")[reached],
+            "fault": fault_dict(&f, &t) if bad else None,
+        }
+
     def translate_batch(self, sids, addrs, pasids=None, access=None, bint priv=False):
         """Translate many requests without tracing or A/D writes (benchmarks, scans). pasids:
         -1 for a request without PASID; access: 0 read, 1 write, 2 execute per request.
