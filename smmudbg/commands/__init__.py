@@ -11,3 +11,4 @@ from . import importer  # noqa: F401,E402  (import qemu; owner: issue 7)
 from . import find  # noqa: F401,E402  (reverse lookup)
 from . import diff  # noqa: F401,E402
 from . import attach  # noqa: F401,E402  (attach qemu, snapshot, watch; issue 17)
+from . import vtd  # noqa: F401,E402  (Intel VT-d entry views; issue 16)
