@@ -513,6 +513,27 @@ def _import(d):
     return Group(*parts)
 
 
+def _vtd_import(d):
+    iq, irt = d.get("iq"), d.get("irta")
+    pairs = [("system", Text(str(d["system"]))), ("memory", Text(str(d["memory"]))),
+             ("registers", Text(f"{d['regs']} ({d['registers']} values)")),
+             ("dump", Text(f"{d['machine'] or 'raw'}, {len(d['segments'])} segments, "
+                           f"{d['bytes']:#x} bytes")),
+             ("TES", Text(hx(d["translation"]))),
+             ("root table", Text(f"{d['mode']} @ {d['root_table']:#x}, HAW {d['haw']}")),
+             ("invalidation queue", Text(f"{iq['entries']} entries @ {iq['base']:#x}, IQH "
+                                         f"{iq['head']} IQT {iq['tail']}" if iq else "-")),
+             ("interrupt remapping", Text(f"{irt['entries']} IRTEs @ {irt['base']:#x}, IRES "
+                                          f"{hx(irt['enabled'])}" if irt else "-")),
+             ("fault records", Text(str(d["faults"])))]
+    parts = [Text(d.get("message", ""), style="bold"), _kv(pairs)]
+    for w in d.get("warnings") or []:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    if d.get("devices"):
+        parts.append(_rows("devices", d["devices"], ["rid", "device"]))
+    return Group(*parts)
+
+
 _CLASS = {0: "CD", 1: "TT", 2: "IN", 3: "-"}
 
 
@@ -740,6 +761,7 @@ RENDERERS = {
     "loaded": _replay,
     "cmdq": _cmdq,
     "import": _import,
+    "vtd-import": _vtd_import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
     "walk": _walk,

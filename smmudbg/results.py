@@ -632,6 +632,35 @@ class Import(Result):
 
 
 @dataclass(kw_only=True)
+class VtdImport(Result):
+    """`import qemu` of an x86-64 guest with Intel VT-d: machine (the ELF's, or null for a raw
+    image), segments [{pa, size}], the unit, translation (GSTS_REG.TES), mode (RTADDR_REG.TTM),
+    root_table, haw (host address width: CAP_REG.MGAW + 1, QEMU's aw-bits), iq {base, entries,
+    head, tail} or null, irta {base, entries, enabled} or null, devices [{rid, device}] (a
+    present context entry), faults (fault records the FRCD_REGs hold), warnings."""
+    kind = "vtd-import"
+    system: str
+    unit: str
+    memory: str
+    regs: str
+    machine: str | None
+    segments: list
+    bytes: int
+    registers: int
+    translation: bool
+    mode: str
+    root_table: int
+    haw: int
+    iq: dict | None
+    irta: dict | None
+    devices: list
+    faults: int
+    warnings: list
+    ram_base: int | None
+    pci: str | None = None
+
+
+@dataclass(kw_only=True)
 class Diff(Result):
     """`diff`: two states, from (JSON "from", the earlier: a) and to (b), e.g. "@5" and "now".
     smmus: [{smmu, only (null, or "a"/"b": the SMMU is in one state only), registers [{name,

@@ -142,7 +142,8 @@ def test_every_command_result_renders(name, text, tmp_path):
     assert available - used <= {"import qemu"} | ATTACH_COMMANDS
     if name == "default":
         # every kind but the import's, attach's and the ITS's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort"} | ATTACH_KINDS \
+        assert set(KINDS) - kinds <= {"import", "vtd-import", "its", "iommufd",
+                                      "inject-iort"} | ATTACH_KINDS \
             | VTD_KINDS, set(KINDS) - kinds
     if name == "vtd-nested.toml":
         assert VTD_KINDS <= kinds

@@ -473,9 +473,11 @@ def events(ctx, smmu, all=False, range=None, sid=None, type=None, summary=False)
             fs = [f for f in fs if f["sid"] == sid]
         if type is not None:
             fs = [f for f in fs if f["name"] == type.upper()]
+        # An imported record also says its request type and whether FRCD_REG.F is still set.
         return res.VtdFaults(unit=smmu, faults=[
             {k: f[k] for k in ("index", "reason", "name", "meaning", "fi", "sid", "pasid",
-                               "write", "exe", "priv", "at")} for f in fs])
+                               "write", "exe", "priv", "at", "request", "F") if k in f}
+            for f in fs])
     m = ctx.system.smmu(smmu)
     not_records = None
     if all or range is not None:
