@@ -218,3 +218,22 @@ def test_root_table_outside_the_dump_is_a_warning(tmp_path):
     r = system.vtds["dmar0"].translate(0x18, 0x1000, dry=True)
     assert (r["kind"], r["fault"]["reason"]) == ("fault", 0x38)
     assert r["steps"][0]["desc_pa"] == 0x8000000 and r["steps"][0]["outcome"] == "abort"
+
+
+def test_raw_image_loads_at_zero(tmp_path, elf_bytes):
+    # the dump's RAM segments as a pmemsave-style raw image (sparse file): a q35 guest's RAM
+    # starts at guest PA 0, so that is where a raw image goes without --ram-base
+    raw = tmp_path / "ram.raw"
+    with open(raw, "wb") as f:
+        for s in ELFFile(io.BytesIO(elf_bytes)).iter_segments():
+            if s["p_type"] == "PT_LOAD" and s["p_paddr"] < 0x1000_0000:
+                f.seek(s["p_paddr"])
+                f.write(s.data().ljust(s["p_memsz"], b"\0"))
+    s = Session()
+    out = s.execute(f"import qemu {raw} --regs {REGS}")
+    assert out.ok, out.error
+    r = out.result.to_json()
+    assert r["machine"] is None and r["segments"][0]["pa"] == 0
+    for t in [t for t in traced_translations() if t["valid"]][:3]:
+        w = run(s, f"walk dmar0 {t['sid']:#x} {t['iova']:#x} dry")
+        assert w["pa"] == t["gpa"] | (t["iova"] & t["mask"])

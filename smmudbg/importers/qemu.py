@@ -29,6 +29,10 @@ It may also give the GICv3 ITS's and redistributors' registers (``GITS_CTLR``, `
 then the system also has ITS ``its0`` with its tables read from the dump, the redistributors,
 and QEMU virt's IORT, so ``its`` and ``msi`` work on the guest (smmudbg/importers/qemu_gic.py).
 
+A register file of DMAR_* names is an x86-64 q35 guest's Intel VT-d unit instead: import_qemu
+hands it to qemu_vtd.py (a System with VT-d unit ``dmar0``; docs/vtd.md). The dump's ELF
+e_machine must agree with the register names.
+
 Errors are :class:`QemuImportError` (a SmmuDbgError), one line naming the file and the register
 or address at fault. Registers that contradict each other, or a dump that does not hold the
 tables the registers point at (stream table while SMMUEN=1, a queue while it is enabled), are
