@@ -237,3 +237,12 @@ def test_raw_image_loads_at_zero(tmp_path, elf_bytes):
     for t in [t for t in traced_translations() if t["valid"]][:3]:
         w = run(s, f"walk dmar0 {t['sid']:#x} {t['iova']:#x} dry")
         assert w["pa"] == t["gpa"] | (t["iova"] & t["mask"])
+
+
+def test_smmudbg_dump_regs_loads_the_vtd_guest():
+    # `smmudbg MEMORY --regs REGS.json`: the loader the REPL and the UI open
+    args = cli._parser_main().parse_args([str(MEM), "--regs", str(REGS)])
+    s = cli._loader(args)()
+    t = next(t for t in traced_translations() if t["valid"])
+    assert run(s, f"walk dmar0 {t['sid']:#x} {t['iova']:#x} dry")["pa"] == \
+        t["gpa"] | (t["iova"] & t["mask"])
