@@ -246,3 +246,18 @@ def test_smmudbg_dump_regs_loads_the_vtd_guest():
     t = next(t for t in traced_translations() if t["valid"])
     assert run(s, f"walk dmar0 {t['sid']:#x} {t['iova']:#x} dry")["pa"] == \
         t["gpa"] | (t["iova"] & t["mask"])
+
+
+def test_fault_record_fields_at_the_spec_bit_positions(tmp_path):
+    # VT-d 11.4.9.4 FRCD_REG: FI 63:12, SID 79:64, T2 92, PRIV 93, EXE 94, PP 95, FR 103:96,
+    # PV 123:104, AT 125:124, T1 126, F 127. A read (T2:T1 = 01b) with PASID 5, privileged,
+    # execute, translated (AT 10b), reason 59h (SPT.2), still pending (F=1).
+    v = (0xABCDE << 12 | 0x1234 << 64 | 1 << 93 | 1 << 94 | 1 << 95 | 0x59 << 96 | 5 << 104
+         | 2 << 124 | 1 << 126 | 1 << 127)
+    s = Session()
+    out = s.execute(f"import qemu {MEM} --regs {_regs(tmp_path, **{'DMAR_FRCD_REG[0]': hex(v)})}")
+    assert out.ok, out.error
+    [f] = run(s, "events dmar0")["faults"]
+    assert f == {"index": 0, "reason": 0x59, "name": "SPT_2", "meaning": f["meaning"],
+                 "fi": 0xABCDE000, "sid": 0x1234, "pasid": 5, "write": False, "exe": True,
+                 "priv": True, "at": 2, "request": "read", "F": 1}

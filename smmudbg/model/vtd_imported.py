@@ -79,9 +79,6 @@ class ImportedVtdUnit(VtdUnit):
                         for rid, nm in sorted(devices.items())}
         # The fault records the snapshot holds, by FRCD index (an empty register, all zero,
         # is no record); faults the session's walks record follow them.
-        self.faults = []
-        for k, v in sorted(regs.items(), key=lambda kv: kv[0]):
-            if k.startswith("FRCD_REG[") and v:
-                n = int(k[9:-1])
-                self.faults.append(fault_record(n, [v & (2**64 - 1), v >> 64]))
-        self.faults.sort(key=lambda f: f["index"])
+        frcd = {int(k[9:-1]): v for k, v in regs.items() if k.startswith("FRCD_REG[") and v}
+        self.faults = [fault_record(n, [v & (2**64 - 1), v >> 64])
+                       for n, v in sorted(frcd.items())]
