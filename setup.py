@@ -11,7 +11,7 @@ from core_cy import gen_fields  # noqa: E402
 
 gen_fields.main()
 
-MODULES = ["physmem", "vmsa", "caches", "smmuv3", "walk", "ptbuild", "scan"]
+MODULES = ["physmem", "vmsa", "caches", "smmuv3", "walk", "ptbuild", "scan", "vtd"]
 debug = os.environ.get("SMMUDBG_CYTHON_DEBUG") == "1"
 directives = {
     "language_level": 3,

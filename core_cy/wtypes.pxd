@@ -11,7 +11,7 @@ cdef extern from *:
     const uint64_t ALL1 "SMMUDBG_ALL1"
     const uint64_t NOADDR "SMMUDBG_ALL1"     # no address (not read, not applicable)
 
-# What a page-table walk can report (Arm ARM VMSAv8-64 fault kinds).
+# What a page-table walk can report (Arm ARM VMSAv8-64 fault kinds, and x86's reserved-bit fault).
 cdef enum WalkFaultKind:
     WF_NONE = 0
     WF_TRANSLATION = 1   # invalid/reserved descriptor, input beyond the range
@@ -19,6 +19,8 @@ cdef enum WalkFaultKind:
     WF_ACCESS = 3        # AF=0 and no hardware update
     WF_PERMISSION = 4
     WF_EABT = 5          # the read of a table descriptor aborted (fetch_addr says where)
+    WF_RESERVED = 6      # reserved bits set in a present entry (x86 paging, VT-d; Arm reports
+                         # these as translation faults)
 
 # Why an address is being translated (a stage-2 walk reports it; SMMUv3 CLASS uses the values).
 cdef enum Purpose:

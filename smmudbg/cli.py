@@ -159,7 +159,8 @@ def _parser_main() -> argparse.ArgumentParser:
     p.add_argument("scenario", nargs="?", help="a scenario (.toml), a saved session (.json), "
                    "or with --regs a QEMU memory dump")
     p.add_argument("--repl", action="store_true", help="the REPL instead of the full-screen UI")
-    p.add_argument("--regs", help="SMMU registers (JSON) of the QEMU dump FILE")
+    p.add_argument("--regs", help="SMMU (or VT-d DMAR_*) registers (JSON) of the QEMU dump "
+                                  "FILE")
     p.add_argument("--ram-base", help="with --regs: guest PA of a raw image's first byte")
     p.add_argument("--gic", help="with --regs: GITS_*/GICR_*[n] registers (JSON) of the dump's "
                                  "ITS, if REGS.json does not hold them")

@@ -21,12 +21,13 @@ from .session import Session
 def cli_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="smmudbg import-qemu",
-        description="Import a QEMU guest's memory dump and SMMUv3 registers, then open the "
-                    "REPL on it (or run a script with --run).")
+        description="Import a QEMU guest's memory dump and SMMUv3 (or Intel VT-d) registers, "
+                    "then open the REPL on it (or run a script with --run).")
     p.add_argument("memory", help="ELF core (dump-guest-memory) or raw image (pmemsave), "
                                   "optionally xz-compressed")
     p.add_argument("--regs", required=True, help="JSON object: SMMU register name -> value "
-                                                 "(and GITS_*/GICR_*[n] ones)")
+                                                 "(and GITS_*/GICR_*[n] ones); for an x86-64 "
+                                                 "guest, DMAR_* (Intel VT-d) ones")
     p.add_argument("--gic", help="JSON object: GITS_*/GICR_*[n] register name -> value (if "
                                  "not in REGS.json)")
     p.add_argument("--ram-base", help="guest PA of a raw image's first byte "

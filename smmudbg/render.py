@@ -157,6 +157,81 @@ def _walk(d):
     return Group(*parts)
 
 
+# VT-d step names as the spec calls the structures and paging levels.
+_VTD_WHAT = {"root": "root entry", "context": "context entry", "pasid_dir": "PASID dir entry",
+             "pasid_entry": "PASID entry"}
+_FS_LEVEL = {5: "FS PML5E", 4: "FS PML4E", 3: "FS PDPE", 2: "FS PDE", 1: "FS PTE"}
+_SS_LEVEL = {5: "SS PML5E", 4: "SS PML4E", 3: "SS PDPE", 2: "SS PDE", 1: "SS PTE"}
+
+
+def _vtd_step_name(s):
+    if s["what"] == "fs":
+        return _FS_LEVEL.get(s["level"], "FS")
+    if s["what"] == "ss":
+        return _SS_LEVEL.get(s["level"], "SS") + (" (FS table)" if s.get("purpose") ==
+                                                  "fs_table" else "")
+    return _VTD_WHAT.get(s["what"], s["what"])
+
+
+def _vtd_walk(d):
+    head = Text()
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    head.append(f"{d['unit']} {who} ", style="bold")
+    head.append(f"{d['access']} {d['address']:#x}", style=NUM)
+    head.append(f" pasid={d['pasid']}" if d["pasid"] is not None else " (no PASID)")
+    if d["priv"]:
+        head.append(" priv")
+    t = _table("#", "entry", "table", "index", "entry at", "value", "outcome")
+    for i, s in enumerate(d["steps"]):
+        at = hx(s["desc_pa"])
+        if s.get("desc_gpa") is not None:
+            at = f"GPA {s['desc_gpa']:#x} -> {hx(s['desc_pa'])}"
+        style = BAD if s["outcome"] not in ("ok", "table", "large", "page") else ""
+        t.add_row(str(i), _vtd_step_name(s), hx(s["table"]), str(s["index"]), at,
+                  Text(f"{s['desc']:016x}", style=NUM), Text(s["outcome"], style=style))
+    parts = [head, t]
+    f = d["fault"]
+    if f:
+        line = Text("fault ", style=BAD)
+        line.append(f"{f['name'] or '?'} ({f['reason']:#04x})", style=BAD)
+        line.append(f"  {f['meaning']}")
+        if not f["recorded"]:
+            line.append("  not recorded (FPD)")
+        elif d.get("fault_index") is not None:
+            line.append(f"  fault record {d['fault_index']}")
+        parts.append(line)
+    elif d["outcome"] == "translated":
+        line = Text("-> PA ", style=GOOD)
+        line.append(f"{d['pa']:#x}", style="bold " + GOOD)
+        if d["gpa"] is not None:
+            line.append(f"   (GPA {d['gpa']:#x})")
+        line.append(f"   {d['pgtt']}  perm {d['perm']}  size {d['size']:#x}  DID {d['did']}"
+                    f"  PASID {d['pasid_used']}" + ("  snoop" if d["snoop"] else ""))
+        parts.append(line)
+    else:
+        parts.append(Text({"not_remapped": "not remapped (GSTS_REG.TES=0): PA = address",
+                           "interrupt": "an interrupt request (0xFEEx_xxxx without PASID): "
+                                        "not translated, see msi",
+                           "blocked": "blocked without a fault"}.get(d["outcome"],
+                                                                     d["outcome"]),
+                          style=DIM))
+    return Group(*parts)
+
+
+def _vtd_entries(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    parts = [Text(f"{d['unit']} {who}" + (f" PASID {d['pasid']}" if d["pasid"] is not None
+                                           else ""), style="bold")]
+    for e in d["entries"]:
+        parts.append(_kv([("where", Text(hx(e["addr"]))), ("words", _words(e["words"]))],
+                         e["name"]))
+        parts.append(_rows(None, e["rows"], ["field", "dword", "bits", "value", "meaning"]))
+    if d["fault"]:
+        parts.append(Text(f"stops: {d['fault']['name']} ({d['fault']['reason']:#04x}) "
+                          f"{d['fault']['meaning']}", style=BAD))
+    return Group(*parts)
+
+
 def _ste_cd(d, name):
     pairs = [("where", Text(f"{hx(d.get('addr'))}" + (f" (PA {d['pa']:#x})" if d.get("pa")
                                                      and d["pa"] != d["addr"] else "")))]
@@ -438,6 +513,27 @@ def _import(d):
     return Group(*parts)
 
 
+def _vtd_import(d):
+    iq, irt = d.get("iq"), d.get("irta")
+    pairs = [("system", Text(str(d["system"]))), ("memory", Text(str(d["memory"]))),
+             ("registers", Text(f"{d['regs']} ({d['registers']} values)")),
+             ("dump", Text(f"{d['machine'] or 'raw'}, {len(d['segments'])} segments, "
+                           f"{d['bytes']:#x} bytes")),
+             ("TES", Text(hx(d["translation"]))),
+             ("root table", Text(f"{d['mode']} @ {d['root_table']:#x}, HAW {d['haw']}")),
+             ("invalidation queue", Text(f"{iq['entries']} entries @ {iq['base']:#x}, IQH "
+                                         f"{iq['head']} IQT {iq['tail']}" if iq else "-")),
+             ("interrupt remapping", Text(f"{irt['entries']} IRTEs @ {irt['base']:#x}, IRES "
+                                          f"{hx(irt['enabled'])}" if irt else "-")),
+             ("fault records", Text(str(d["faults"])))]
+    parts = [Text(d.get("message", ""), style="bold"), _kv(pairs)]
+    for w in d.get("warnings") or []:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    if d.get("devices"):
+        parts.append(_rows("devices", d["devices"], ["rid", "device"]))
+    return Group(*parts)
+
+
 _CLASS = {0: "CD", 1: "TT", 2: "IN", 3: "-"}
 
 
@@ -665,9 +761,15 @@ RENDERERS = {
     "loaded": _replay,
     "cmdq": _cmdq,
     "import": _import,
+    "vtd-import": _vtd_import,
     "goto": lambda d: Text(f"at {d['position']} of {d['length']} (was at {d['from']}; "
                            f"re-ran {d['reran']} commands)"),
     "walk": _walk,
+    "vtd-walk": _vtd_walk,
+    "vtd-entries": _vtd_entries,
+    "vtd-faults": lambda d: _rows(f"{d['unit']} fault records", d["faults"],
+                                  ["index", "name", "reason", "sid", "pasid", "fi", "write",
+                                   "exe", "priv"]),
     "ste": lambda d: _ste_cd(d, "STE"),
     "cd": lambda d: _ste_cd(d, "CD"),
     "pt": _pt,

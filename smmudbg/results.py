@@ -108,6 +108,68 @@ class Walk(Result):
     explanation: dict | None = None
 
 
+@dataclass(kw_only=True)
+class VtdWalk(Result):
+    """One DMA request through an Intel VT-d unit (`walk` on a VT-d device or unit).
+
+    unit, rid (requester ID), device, pasid (the request's; null: without PASID), address,
+    access, priv; outcome: translated, fault, not_remapped, interrupt (a write without PASID to
+    0xFEEx_xxxx), blocked; pa, gpa (nested: the first-stage output), size, perm, pgtt, did,
+    pasid_used (the request's PASID or RID_PASID), snoop. fault: null, or {reason (the FRCD_REG
+    FR code), name (SCT_6, SFS_2, ...), meaning, fi, sid, pasid, write, exe, priv, recorded,
+    qualified, walk: null or {kind, stage (1 first, 2 second), level, purpose, input,
+    fetch_addr, fs_level}}; fault_index: its index in the unit's fault log, or null. steps:
+    [{what (root, context, pasid_dir, pasid_entry, fs, ss), stage, level, purpose (ss steps:
+    fs_table or input), outcome, index, in_addr, table, desc_gpa, desc_pa, desc}]."""
+    kind = "vtd-walk"
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    address: int
+    access: str
+    priv: bool
+    outcome: str
+    pa: int | None
+    gpa: int | None
+    size: int | None
+    perm: str
+    pgtt: str | None
+    did: int | None
+    pasid_used: int | None
+    snoop: bool
+    fault: dict | None
+    fault_index: int | None
+    steps: list
+    dry: bool = False
+
+
+@dataclass(kw_only=True)
+class VtdEntries(Result):
+    """Configuration entries of a requester behind a VT-d unit (`context`, `pasid`).
+
+    unit, rid, device, pasid (the PASID looked up, or null); entries: [{name (SM_ROOT_ENTRY,
+    SM_CONTEXT_ENTRY, PASID_DIR_ENTRY, PASID_ENTRY), addr, words, rows: [{field, dword, bits,
+    value, meaning}]}], in walk order, up to where the path stops; fault: null, or the fault
+    the path stops with (as in vtd-walk)."""
+    kind = "vtd-entries"
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    entries: list
+    fault: dict | None
+
+
+@dataclass(kw_only=True)
+class VtdFaults(Result):
+    """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
+    reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""
+    kind = "vtd-faults"
+    unit: str
+    faults: list
+
+
 # ---------------------------------------------------------------------------------------------
 # inspect
 # ---------------------------------------------------------------------------------------------
@@ -567,6 +629,35 @@ class Import(Result):
     ram_base: int | None
     pci: str | None = None
     its: dict | None = None
+
+
+@dataclass(kw_only=True)
+class VtdImport(Result):
+    """`import qemu` of an x86-64 guest with Intel VT-d: machine (the ELF's, or null for a raw
+    image), segments [{pa, size}], the unit, translation (GSTS_REG.TES), mode (RTADDR_REG.TTM),
+    root_table, haw (host address width: CAP_REG.MGAW + 1, QEMU's aw-bits), iq {base, entries,
+    head, tail} or null, irta {base, entries, enabled} or null, devices [{rid, device}] (a
+    present context entry), faults (fault records the FRCD_REGs hold), warnings."""
+    kind = "vtd-import"
+    system: str
+    unit: str
+    memory: str
+    regs: str
+    machine: str | None
+    segments: list
+    bytes: int
+    registers: int
+    translation: bool
+    mode: str
+    root_table: int
+    haw: int
+    iq: dict | None
+    irta: dict | None
+    devices: list
+    faults: int
+    warnings: list
+    ram_base: int | None
+    pci: str | None = None
 
 
 @dataclass(kw_only=True)

@@ -22,13 +22,14 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff"}
+VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch", "attach-diff"}
 
 
 def lines_for(s: Session, tmp: Path) -> list[str]:
     """Command lines that exercise every available command on this session's system."""
     sysm = s.system
-    smmu = next(iter(sysm.smmus))
+    smmu = next(iter(sysm.smmus), "smmu0")      # a VT-d-only system refuses the SMMU lines
     out = ["help", "help walk", "help set", "topology", "smmus", "vms", f"regs {smmu}",
            f"regs {smmu} CR0", f"strtab {smmu}", f"strtab {smmu} all count=4", f"tlb {smmu}",
            f"cfgcache {smmu}", f"cmdq {smmu}", f"events {smmu}", "check", f"check {smmu}",
@@ -89,6 +90,20 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"inject vtlbi-lost {vs.name}", f"inject vste-reject {vs.name} {vsid:#x}",
                 f"inject event {smmu} F_TRANSLATION StreamID={vs.vsids[vsid].sid:#x}",
                 f"vevents {vs.name}", "check"]
+    # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
+    for unit in sysm.vtds:
+        out += [f"events {unit}", f"events {unit} sid=0x10"]
+    for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
+        out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
+                f"context {name}", f"pasid {name}", f"pasid {name} pasid=9"]
+    if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device
+        d = next(iter(sysm.vtd_devices), "nic0")
+        out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"pt {d}", f"set cd {d} EPD1=1",
+                f"set ste {d} S2VMID=3", f"map {d} 0x7000000000 0x40000000 4K",
+                f"unmap {d} 0x7000000000 4K"] + [
+            f"inject {k} {d}" + (" 0x1000" if k in ("clear-af", "drop-perm", "unmap") else "")
+            for k in ("clear-af", "corrupt-cd", "corrupt-ste", "drop-perm", "invalidate-cd",
+                      "invalidate-ste", "reserved-ste", "unmap")]
     out += ["expect ok", "history", "history 2"]
     # Changes, on the first device with a CD and the first domain with a mapping.
     dev = next((n for n, st in sysm.devices.items() if st.spec["cds"]), None)
@@ -147,6 +162,11 @@ def test_every_command_result_renders(name, text, tmp_path):
                                       "vcmd", "vste", "vevents", "hwpt-invalidate",
                                       "inject-vsmmu", "inject-its"} | ATTACH_KINDS, \
             set(KINDS) - kinds
+        assert set(KINDS) - kinds <= {"import", "vtd-import", "its", "iommufd",
+                                      "inject-iort"} | ATTACH_KINDS \
+            | VTD_KINDS, set(KINDS) - kinds
+    if name == "vtd-nested.toml":
+        assert VTD_KINDS <= kinds
     if name == "msi-its.toml":
         assert {"iort", "its", "msi", "inject-iort"} <= kinds
     if name == "vsmmu-accel.toml":

@@ -39,7 +39,17 @@ def import_qemu(ctx, text):
 
     QEMU's `info pci` output saved as info-pci.txt beside REGS.json names the streams (the
     -device id=, else the device model: virtio-blk, ...). Registers the files do not give
-    show as "not provided" in `regs` and `its`."""
+    show as "not provided" in `regs` and `its`.
+
+    An x86-64 guest (QEMU q35 with intel-iommu): REGS.json holds DMAR_* registers (DMAR_ +
+    the VT-d name: DMAR_CAP_REG, DMAR_ECAP_REG, DMAR_GSTS_REG and DMAR_RTADDR_REG required;
+    DMAR_IQA_REG, DMAR_IQH_REG, DMAR_IQT_REG, DMAR_IRTA_REG, DMAR_FRCD_REG[n], ...) and the
+    system has one VT-d unit, dmar0, over every segment of the dump (RAM and ROM; a raw image
+    loads at --ram-base, default 0): the root table at RTADDR_REG (scalable mode), the
+    invalidation queue, the interrupt remapping table and the fault records (events dmar0)
+    from the registers. The requesters with a present context entry are its devices: walk,
+    context and pasid take `dmar0 RID`. The architecture comes from the ELF's e_machine and
+    the register names; a mix is an error."""
     from ..importers.qemu import import_qemu as do_import
     a = parse_import_args(text)
     if a["ram_base"] is not None:
@@ -49,6 +59,12 @@ def import_qemu(ctx, text):
             raise CommandError(f"import qemu: ram_base: {e}") from None
     system, report = do_import(a["memory"], a["regs"], ram_base=a["ram_base"], gic=a["gic"])
     ctx.system = system
+    if "unit" in report:                        # an x86-64 guest with VT-d
+        msg = (f"imported {a['memory']}: {report['unit']} ({report['mode']} mode, TES="
+               f"{int(report['translation'])}) with {len(report['devices'])} device(s), "
+               f"{len(report['segments'])} segment(s), {report['faults']} fault record(s)"
+               + (f", {len(report['warnings'])} warning(s)" if report["warnings"] else ""))
+        return res.VtdImport(**report, ram_base=a["ram_base"], message=msg)
     data = dict(report, ram_base=a["ram_base"])
     msg = (f"imported {a['memory']}: {report['smmu']} with {len(report['streams'])} stream(s), "
            f"{len(report['segments'])} segment(s), SMMUEN={int(report['smmuen'])}"

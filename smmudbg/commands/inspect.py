@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
-from .registry import (Address, Choice, CommandError, Flag, Int, Smmu, Stream, Text, Vm,
+from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
                        command, parse_int)
 
 STE = fmt("STE")
@@ -446,7 +446,7 @@ def _index_range(text: str, size: int) -> tuple[int, int]:
     return a, b
 
 
-@command("events", Smmu(), Flag("all", "every record in the queue memory, consumed ones too"),
+@command("events", Iommu(), Flag("all", "every record in the queue memory, consumed ones too"),
          Text("range", "queue indices FIRST..LAST (implies all)", keyword=True,
               metavar="FIRST..LAST"),
          Int("sid", "only records of this StreamID", keyword=True, hi=(1 << 32) - 1),
@@ -462,7 +462,22 @@ def events(ctx, smmu, all=False, range=None, sid=None, type=None, summary=False)
                 pending or consumed; lap -1 marks slots written in the lap before PROD's
                 (certain when PROD.WRAP=1, else only if the queue wrapped).
     range=A..B  only queue indices A to B (implies all)
-    sid=N, type=EVENT   filters; summary: counts per StreamID and event type."""
+    sid=N, type=EVENT   filters; summary: counts per StreamID and event type.
+
+    On a VT-d unit: the faults it recorded (FRCD_REG contents: reason, source ID, PASID, FI,
+    request type), oldest first; sid=N keeps one requester's, type=NAME one fault reason
+    (SCT_6, SFS_2, ...)."""
+    if smmu in ctx.system.vtds:
+        fs = ctx.system.vtd(smmu).faults
+        if sid is not None:
+            fs = [f for f in fs if f["sid"] == sid]
+        if type is not None:
+            fs = [f for f in fs if f["name"] == type.upper()]
+        # An imported record also says its request type and whether FRCD_REG.F is still set.
+        return res.VtdFaults(unit=smmu, faults=[
+            {k: f[k] for k in ("index", "reason", "name", "meaning", "fi", "sid", "pasid",
+                               "write", "exe", "priv", "at", "request", "F") if k in f}
+            for f in fs])
     m = ctx.system.smmu(smmu)
     not_records = None
     if all or range is not None:

@@ -181,10 +181,14 @@ class StreamT(ArgType):
         raise AssertionError("StreamT is converted by the parser")
 
     def candidates(self, ctx, args):
-        return list(ctx.system.smmus) + list(ctx.system.devices)
+        return list(ctx.system.smmus) + list(ctx.system.devices) + list(ctx.system.vtds) + \
+            list(ctx.system.vtd_devices)
 
     @staticmethod
     def sids(ctx, smmu: str, prefix: str = "", limit: int = 256) -> list[str]:
+        if smmu in ctx.system.vtds:
+            return [h for h in (f"{r:#x}" for r in ctx.system.vtds[smmu].devices)
+                    if h.startswith(prefix)][:limit]
         out = []
         for (s, sid) in ctx.system.streams:
             if s == smmu:
@@ -229,6 +233,11 @@ def Address(name, help="", *, optional=False, default=None, keyword=False):
 
 def Smmu(name="smmu", help="an SMMU by name", *, optional=False):
     return Arg(name, NameT("smmus", "SMMU", "SMMU"), help, optional)
+
+
+def Iommu(name="smmu", help="an SMMU or a VT-d unit by name", *, optional=False):
+    """An IOMMU of either architecture; the command picks the architecture from it."""
+    return Arg(name, NameT("iommus", "SMMU or VT-d unit", "SMMU"), help, optional)
 
 
 def Device(name="device", help="a device by name", *, optional=False):
@@ -432,9 +441,14 @@ class Registry:
         if first in sysm.devices:
             d = sysm.devices[first]
             return (d.smmu, d.sid), i + 1
-        if first in sysm.smmus:
+        if first in sysm.vtd_devices:           # a requester behind a VT-d unit
+            d = sysm.vtd_devices[first]
+            return (d.smmu, d.sid), i + 1
+        if first in sysm.smmus or first in sysm.vtds:
+            vtd = first in sysm.vtds
             if i + 1 >= len(toks):
-                raise CommandError(f"{name}: {a.name}: missing the StreamID after {first}")
+                raise CommandError(f"{name}: {a.name}: missing the "
+                                   f"{'requester ID' if vtd else 'StreamID'} after {first}")
             try:
                 sid = parse_int(toks[i + 1])
             except ValueError:
@@ -442,8 +456,11 @@ class Registry:
                     from None
             if sid < 0 or sid >> 32:
                 raise CommandError(f"{name}: sid: {shown(toks[i + 1], False)} does not fit in 32 bits")
+            if vtd and sid >> 16:
+                raise CommandError(f"{name}: sid: {shown(toks[i + 1], False)} is not a 16-bit "
+                                   f"requester ID (bus << 8 | devfn)")
             return (first, sid), i + 2
-        known = list(sysm.smmus) + list(sysm.devices)[:10]
+        known = list(sysm.smmus) + list(sysm.vtds) + list(sysm.devices)[:10]
         raise CommandError(f"{name}: {a.name}: {shown(first)} is neither an SMMU nor a device; "
                            f"have: {', '.join(known)}")
 
@@ -497,7 +514,7 @@ class Registry:
                 out.extend(a.type.candidates(ctx, args))
                 break
             if isinstance(a.type, StreamT):
-                if pos[i] in ctx.system.smmus:
+                if pos[i] in ctx.system.smmus or pos[i] in ctx.system.vtds:
                     if i + 1 >= len(pos):
                         return StreamT.sids(ctx, pos[i], partial)
                     args[a.name] = (pos[i], pos[i + 1])

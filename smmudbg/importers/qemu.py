@@ -29,6 +29,10 @@ It may also give the GICv3 ITS's and redistributors' registers (``GITS_CTLR``, `
 then the system also has ITS ``its0`` with its tables read from the dump, the redistributors,
 and QEMU virt's IORT, so ``its`` and ``msi`` work on the guest (smmudbg/importers/qemu_gic.py).
 
+A register file of DMAR_* names is an x86-64 q35 guest's Intel VT-d unit instead: import_qemu
+hands it to qemu_vtd.py (a System with VT-d unit ``dmar0``; docs/vtd.md). The dump's ELF
+e_machine must agree with the register names.
+
 Errors are :class:`QemuImportError` (a SmmuDbgError), one line naming the file and the register
 or address at fault. Registers that contradict each other, or a dump that does not hold the
 tables the registers point at (stream table while SMMUEN=1, a queue while it is enabled), are
@@ -55,7 +59,7 @@ from ..errors import ModelError, SmmuDbgError, brief
 from ..model.smmu import IDR_OF, Smmu
 from ..model.scenario import IDR_MAX
 from ..model.system import CONFIG_CODES, System
-from .qemu_dump import DEFAULT_RAM_BASE, DumpError, load_memory
+from .qemu_dump import DEFAULT_RAM_BASE, MACHINES, DumpError, load_dump
 from .qemu_gic import build_gic, check_gic, is_gic_key, parse_gic_regs
 from .qemu_pci import PCI_FILES, load_info_pci
 from ..textfile import display_name, read_text
@@ -131,6 +135,20 @@ def parse_regs(obj, where: str = "regs") -> dict[str, int]:
         given[name] = key
         out[name] = _value(raw, key, name, where)
     return out
+
+
+def _is_vtd(obj, where: str) -> bool:
+    """Whether a register file is a VT-d unit's (every key DMAR_*) rather than an SMMUv3's
+    (with GITS_*/GICR_*); a file mixing the two is an error."""
+    if not isinstance(obj, dict):
+        return False
+    dmar = [k for k in obj if isinstance(k, str) and k.strip().upper().startswith("DMAR_")]
+    if dmar and len(dmar) != len(obj):
+        other = next(k for k in obj if k not in dmar)
+        raise QemuImportError(f"{where}: {brief(dmar[0])} is an Intel VT-d register but "
+                              f"{brief(other)} is not: a register file is one guest's, "
+                              f"Arm (SMMU_*, GITS_*, GICR_*) or x86 (DMAR_*)")
+    return bool(dmar)
 
 
 def _json_type(v) -> str:
@@ -334,6 +352,13 @@ def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = No
         obj, regs_name = regs, "regs"
     else:
         obj, regs_name = load_regs_json(regs)
+    if _is_vtd(obj, regs_name):
+        if gic is not None:
+            raise QemuImportError(f"{regs_name}: a VT-d (DMAR_*) register file goes without "
+                                  f"--gic (the GICv3 ITS is Arm's)")
+        from .qemu_vtd import import_vtd
+        return import_vtd(memory, obj, regs_name, ram_base, name, pci,
+                          None if isinstance(regs, dict) else regs)
     values = parse_regs(obj, regs_name)
     gic_regs = parse_gic_regs(obj, regs_name) if isinstance(obj, dict) else None
     if gic is not None:
@@ -371,9 +396,12 @@ def import_qemu(memory, regs, ram_base: int | None = None, name: str | None = No
         names, more = load_info_pci(os.fspath(pci))
         warnings += more
     try:
-        segments = load_memory(memory, ram_base=ram_base)
+        segments, machine = load_dump(memory, ram_base, machines=tuple(MACHINES.values()))
     except DumpError as e:
         raise QemuImportError(str(e)) from None
+    if machine == "x86_64":
+        raise QemuImportError(f"{mem_name}: an x86-64 dump with SMMUv3 registers in "
+                              f"{regs_name}: a q35 guest's IOMMU is VT-d (DMAR_* registers)")
     system, report = build_system(segments, values, mem_name, regs_name, warnings, name, names,
                                   gic_regs)
     report["pci"] = os.fspath(pci) if pci is not None else None

@@ -14,7 +14,8 @@ smaller than p_memsz is zero-filled up to p_memsz (that segment alone lives in a
 
 Errors are :class:`DumpError` with a one-line message that names the file.
 
-ELF layout accepted: ELF64 little-endian, e_machine EM_AARCH64, e_type ET_CORE, PT_LOAD with
+ELF layout accepted: ELF64 little-endian, e_machine EM_AARCH64 (or EM_X86_64 for a q35 guest, with
+load_dump(..., machines=MACHINES)), e_type ET_CORE, PT_LOAD with
 p_paddr = guest PA (what QEMU writes; p_vaddr is ignored). QEMU 7.2 writes e_ehsize = 8 (a
 QEMU bug: sizeof a pointer); that is tolerated.
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from ..textfile import display_name, open_regular
 
-__all__ = ["DEFAULT_RAM_BASE", "DumpError", "Segment", "load_memory"]
+__all__ = ["DEFAULT_RAM_BASE", "DumpError", "Segment", "load_memory", "load_dump", "MACHINES"]
 
 #: Guest RAM base of QEMU's arm "virt" machine; where a pmemsave of all RAM starts.
 DEFAULT_RAM_BASE = 0x40000000
@@ -38,6 +39,9 @@ _ELF_MAGIC = b"\x7fELF"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _KDUMP_MAGIC = b"KDUMP   "
 _EM_AARCH64 = 183
+#: The guests a dump may come from, by ELF e_machine: QEMU's arm virt (SMMUv3) and x86 q35
+#: (Intel VT-d).
+MACHINES = {_EM_AARCH64: "aarch64", 62: "x86_64"}
 _ET_CORE = 4
 _PT_LOAD = 1
 _PHDR_SIZE = 56                 # sizeof(Elf64_Phdr)
@@ -77,12 +81,22 @@ class Segment:
 
 
 def load_memory(path, ram_base: int | None = None) -> list[Segment]:
+    """An AArch64 dump's segments (see load_dump; an ELF of another machine is an error)."""
+    return load_dump(path, ram_base)[0]
+
+
+def load_dump(path, ram_base: int | None = None, machines=("aarch64",),
+              default_base: int = DEFAULT_RAM_BASE) -> tuple[list[Segment], str | None]:
     """Load a dump; returns its segments sorted by ``pa``, non-overlapping.
 
     ``path`` is an ELF core (detected by its magic), a raw image, or either compressed with xz
     (detected by its magic; the file name does not matter). ``ram_base`` is the guest PA of the first byte of a
     raw image (default :data:`DEFAULT_RAM_BASE`); it is an error to give it for an ELF, whose
     program headers already say where each segment goes.
+
+    Returns (segments, machine): machine is the ELF's MACHINES name, None for a raw image;
+    an ELF whose machine is not among ``machines`` is an error. ``default_base``: a raw
+    image's base when ram_base is not given (a q35 guest's RAM starts at 0).
     """
     name = display_name(os.fspath(path))
     if ram_base is not None:
@@ -99,7 +113,7 @@ def load_memory(path, ram_base: int | None = None) -> list[Segment]:
             mm = _decompress_xz(f, name)
         else:
             mm = _map(f, name)
-    return _load_mapped(mm, name, ram_base)
+    return _load_mapped(mm, name, ram_base, machines, default_base)
 
 
 def _map(f, name: str) -> mmap.mmap:
@@ -134,7 +148,7 @@ def _decompress_xz(f, name: str) -> mmap.mmap:
         return _map(tmp, name)
 
 
-def _load_mapped(mm: mmap.mmap, name: str, ram_base: int | None) -> list[Segment]:
+def _load_mapped(mm: mmap.mmap, name: str, ram_base: int | None, machines, default_base):
     head = mm[:8]
     if head.startswith(_ELF_MAGIC):
         if ram_base is not None:
@@ -142,7 +156,7 @@ def _load_mapped(mm: mmap.mmap, name: str, ram_base: int | None) -> list[Segment
                 f"{name}: ram_base only applies to raw images; this is an ELF core whose "
                 "program headers give each segment's address"
             )
-        return _load_elf(mm, name)
+        return _load_elf(mm, name, machines)
     if head == _KDUMP_MAGIC:
         raise DumpError(
             f"{name}: kdump-compressed dump is not supported; use dump-guest-memory "
@@ -150,13 +164,13 @@ def _load_mapped(mm: mmap.mmap, name: str, ram_base: int | None) -> list[Segment
         )
     if head.startswith(_XZ_MAGIC):
         raise DumpError(f"{name}: xz data inside xz data is not supported")
-    base = DEFAULT_RAM_BASE if ram_base is None else ram_base
+    base = default_base if ram_base is None else ram_base
     if base + len(mm) > 1 << 64:
         raise DumpError(f"{name}: raw image of {len(mm):#x} bytes at {base:#x} exceeds 64-bit PA")
-    return [Segment(base, memoryview(mm))]
+    return [Segment(base, memoryview(mm))], None
 
 
-def _load_elf(mm: mmap.mmap, name: str) -> list[Segment]:
+def _load_elf(mm: mmap.mmap, name: str, machines) -> tuple[list[Segment], str]:
     size = len(mm)
     if size < 64:
         raise DumpError(f"{name}: truncated ELF header ({size} bytes, need 64)")
@@ -167,10 +181,13 @@ def _load_elf(mm: mmap.mmap, name: str) -> list[Segment]:
         raise DumpError(f"{name}: not a little-endian ELF (EI_DATA={ei_data})")
     e_type = int.from_bytes(mm[16:18], "little")
     e_machine = int.from_bytes(mm[18:20], "little")
-    if e_machine != _EM_AARCH64:
-        raise DumpError(
-            f"{name}: not an AArch64 dump (e_machine={e_machine}, want {_EM_AARCH64} EM_AARCH64)"
-        )
+    machine = MACHINES.get(e_machine)
+    if machine not in machines:
+        if tuple(machines) == ("aarch64",):
+            raise DumpError(f"{name}: not an AArch64 dump (e_machine={e_machine}, want "
+                            f"{_EM_AARCH64} EM_AARCH64)")
+        raise DumpError(f"{name}: not an AArch64 or x86-64 dump (e_machine={e_machine}, want "
+                        f"183 EM_AARCH64 or 62 EM_X86_64)")
     if e_type != _ET_CORE:
         raise DumpError(f"{name}: not an ELF core dump (e_type={e_type}, want 4 ET_CORE)")
 
@@ -257,7 +274,7 @@ def _load_elf(mm: mmap.mmap, name: str) -> list[Segment]:
                 anon[:filesz] = view[off:off + filesz]
             data = memoryview(anon).toreadonly()
         segs.append(Segment(pa, data))
-    return segs
+    return segs, machine
 
 
 class _MmapStream:

@@ -87,7 +87,9 @@ class _Capture:
         if id(obj) in self.objects:
             return
         self.objects[id(obj)] = (obj, {})
-        if hasattr(obj, "walker") and hasattr(obj, "regs"):
+        # An SMMU's walker is reprogrammed from its registers and its caches carried over; a
+        # VT-d unit's walker has no caches and its registers do not change after the build.
+        if hasattr(obj, "walker") and hasattr(obj, "regs") and getattr(obj, "arch", "") != "vtd":
             self.smmus.append(obj)
         self.objects[id(obj)] = (obj, self.copy(vars(obj)))
 

@@ -20,6 +20,7 @@ from ..errors import ScenarioError
 from ..errors import brief as _show
 from ..textfile import read_text
 from . import scenario_system as _system
+from . import scenario_vtd as _vtd
 from .smmu import DEFAULT_FEATURES
 
 # Scenario spellings of STE.Config, S1DSS and S1Fmt, with the values the field tables give them.
@@ -196,7 +197,8 @@ def normalize(doc: dict) -> dict:
     here, before anything is allocated."""
     doc = _table("scenario", doc)
     _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream",
-                             "gic", "pci", "iort", "its", "iommufd", "vsmmu"))
+                             "gic", "pci", "iort", "its", "iommufd", "vsmmu", "vtd",
+                             "vtd_domain", "vtd_device"))
     out = {"name": _label("name", doc.get("name", "unnamed")),
            "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}
@@ -364,6 +366,8 @@ def normalize(doc: dict) -> dict:
             "cd_table": {"format": cdfmt, "s1cdmax": s1cdmax}})
     for f in fits:
         _fits(*f)
+    # Intel VT-d units, their tables and devices (scenario_vtd.py).
+    _vtd.normalize(doc, out, sys.modules[__name__])
     # The system around the SMMUs: GIC, PCI topology, IORT and ITSes (scenario_system.py).
     _system.normalize(doc, out, sys.modules[__name__])
     _system.check_names(out)

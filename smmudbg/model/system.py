@@ -17,6 +17,7 @@ from ..errors import ModelError, ScenarioError, brief
 from . import scenario as sc
 from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
+from .vtd import VtdDevice, VtdUnit, build_units
 from .views import SystemViews
 
 # Scenario names of STE.Config and STE.S1DSS -> field values.
@@ -78,6 +79,8 @@ class System(SystemViews):
         self.streams: dict[tuple[str, int], Stream] = {}
         self.devices: dict[str, Stream] = {}
         self.platform = None        # GIC, PCI, IORT, ITSes (platform.py), built after streams
+        self.vtds: dict[str, VtdUnit] = {}           # Intel VT-d units (model/vtd.py)
+        self.vtd_devices: dict[str, VtdDevice] = {}  # their requesters, by name
         try:
             self._build()
         except (BuildError, MemFault, ValueError, ModelError) as e:
@@ -149,6 +152,8 @@ class System(SystemViews):
         for s in self.spec["stream"]:
             for i in range(s["count"]):
                 self._build_stream(s, s["sid"] + i)
+        self.vtds = build_units(self, self.spec)
+        self.vtd_devices = {d.name: d for u in self.vtds.values() for d in u.devices.values()}
         self.platform = Platform(self, self.spec)
 
     # SMMUv3 register file: Page 0 and Page 1, 64 KiB each (IHI 0070 6.1).
@@ -280,6 +285,14 @@ class System(SystemViews):
                 return next(iter(self.smmus.values()))
             raise ModelError(f"name an SMMU: {', '.join(self.smmus)}")
         return self._named(self.smmus, "SMMU", name)
+
+    @property
+    def iommus(self) -> dict:
+        """Every IOMMU by name: the SMMUs and the VT-d units."""
+        return {**self.smmus, **self.vtds}
+
+    def vtd(self, name: str) -> VtdUnit:
+        return self._named(self.vtds, "VT-d unit", name)
 
     def domain(self, name: str) -> Domain:
         return self._named(self.domains, "domain", name)

@@ -57,7 +57,8 @@ def _ss(kind):
     out.append(("A", 0, 8, 8, "Accessed (updated when PASID_ENTRY.SLADE=1)"))
     if kind != "table":
         out += [("D", 0, 9, 9, "Dirty (updated when PASID_ENTRY.SLADE=1)"),
-                ("SNP", 0, 11, 11, "Snoop: the access snoops processor caches")]
+                ("SNP", 0, 11, 11, "Snoop: the access snoops processor caches (ECAP_REG.SC)"),
+                ("TM", 0, 62, 62, "Transient mapping (with device-TLBs, ECAP_REG.DT)")]
     return out
 
 

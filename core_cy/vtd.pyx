@@ -1,0 +1,932 @@
+# cython: language_level=3
+"""The Intel VT-d DMA translation core, scalable mode (VT-d spec 3.4-3.8, 9.1-9.8, fault
+conditions 7.1.3), and its Python face, VtdWalker.
+
+RID -> root entry (lower/upper half by devfn) -> scalable-mode context entry -> PASID directory
+(PASID[19:6]) -> PASID table entry (PASID[5:0]) -> by PGTT: first stage (x86 4/5-level paging),
+second stage (3/4/5 levels by AW), nested (every first-stage table fetch and the output through
+the second stage) or pass-through. Requests without PASID use the context entry's RID_PASID.
+
+Same design as the SMMUv3 core: nogil, no Python object per entry, a trace by pointer into the
+shared wtypes.Trace, the paging walks' faults as the shared wtypes.WalkFault, which translate()
+turns into a VT-d fault record with the architected fault reason. Every bit position comes from
+the generated accessors (core_cy/_vtd_fields.pxd, core_cy/_vtd.pxd) of smmudbg/arch/vtd. The
+choices where the spec leaves room are the reference walker's (smmudbg/vtd_refwalk.py, listed
+in docs/vtd.md); tests/test_vtd_walk.py compares the two.
+"""
+from libc.stdint cimport uint64_t, uint32_t, uint8_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+cimport numpy as cnp
+import numpy as np
+from core_cy.physmem cimport PhysMem
+from core_cy.wtypes cimport (WalkFault, Trace, TraceStep, NOADDR, lowmask, trace_add,
+                             trace_outcome, wfault, WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE,
+                             WF_ACCESS, WF_PERMISSION, WF_EABT, WF_RESERVED, PUR_CFG, PUR_TT,
+                             PUR_IN, PERM_R, PERM_W, PERM_X, STEP_S1, STEP_S2, OUT_OK, OUT_TABLE,
+                             OUT_BLOCK, OUT_PAGE, OUT_INVALID, OUT_FAULT, OUT_EABT)
+from core_cy.vmsa cimport AS_PHYS, as_read64, as_read_block, as_write64
+from core_cy._vtd cimport *
+from core_cy._vtd_fields cimport *
+
+cnp.import_array()
+
+# Table geometry, not field encodings (VT-d 9.4-9.6): a PASID table holds 2^6 entries of 64
+# bytes indexed by PASID[5:0]; the directory, indexed by PASID[19:6], has 2^(PDTS+7) entries.
+cdef enum:
+    PT_INDEX_BITS = 6
+    PDTS_BASE = 7
+    PAGE_SHIFT = 12
+    LEVEL_BITS = 9       # 512 entries per paging table, at both stages
+    MAX_PEND = 96
+
+# The interrupt address range (VT-d 3.15; smmudbg/arch/vtd/interrupt.py INTERRUPT_RANGE, checked
+# at import below).
+cdef uint64_t INT_FIRST = 0xFEE00000
+cdef uint64_t INT_LAST = 0xFEEFFFFF
+
+# Reserved bits of the configuration structures: what no field of the table covers.
+cdef uint64_t CTX0_FIELDS = (SM_CONTEXT_ENTRY_P_MASK | SM_CONTEXT_ENTRY_FPD_MASK |
+                             SM_CONTEXT_ENTRY_DTE_MASK | SM_CONTEXT_ENTRY_PASIDE_MASK |
+                             SM_CONTEXT_ENTRY_PRE_MASK | SM_CONTEXT_ENTRY_PDTS_MASK |
+                             SM_CONTEXT_ENTRY_PASIDDIRPTR_MASK)
+cdef uint64_t PDE_FIELDS = (PASID_DIR_ENTRY_P_MASK | PASID_DIR_ENTRY_FPD_MASK |
+                            PASID_DIR_ENTRY_SMPTBLPTR_MASK)
+cdef uint64_t PE0_FIELDS = (PASID_ENTRY_P_MASK | PASID_ENTRY_FPD_MASK | PASID_ENTRY_AW_MASK |
+                            PASID_ENTRY_SLEE_MASK | PASID_ENTRY_PGTT_MASK |
+                            PASID_ENTRY_SLADE_MASK | PASID_ENTRY_SLPTPTR_MASK)
+cdef uint64_t PE1_FIELDS = (PASID_ENTRY_DID_MASK | PASID_ENTRY_PWSNP_MASK |
+                            PASID_ENTRY_PGSNP_MASK | PASID_ENTRY_CD_MASK |
+                            PASID_ENTRY_EMTE_MASK | PASID_ENTRY_EMT_MASK |
+                            PASID_ENTRY_PWT_MASK | PASID_ENTRY_PCD_MASK | PASID_ENTRY_PAT_MASK)
+cdef uint64_t PE2_FIELDS = (PASID_ENTRY_SRE_MASK | PASID_ENTRY_ERE_MASK |
+                            PASID_ENTRY_FLPM_MASK | PASID_ENTRY_WPE_MASK |
+                            PASID_ENTRY_NXE_MASK | PASID_ENTRY_SMEP_MASK |
+                            PASID_ENTRY_EAFE_MASK | PASID_ENTRY_FLPTPTR_MASK)
+
+# ---------------------------------------------------------------------------------------------
+# Fault records
+# ---------------------------------------------------------------------------------------------
+
+cdef inline bint not_qualified(int reason) noexcept nogil:
+    """Faults FPD cannot suppress: found before a context entry, or errors accessing one of
+    the configuration structures (VT-d 7.1.2)."""
+    return reason in (RTA_1, RTA_2, SRT_1, SRT_2, SRT_3, SCT_1, SPD_1, SPT_1)
+
+
+cdef inline int cfg_fail(VtdFault* f, VtdTxn* t, VtdCfg* g, int reason) noexcept nogil:
+    f.reason = reason
+    f.qualified = not not_qualified(reason)
+    f.recorded = not (f.qualified and g.fpd)
+    f.fi = t.addr & ~lowmask(PAGE_SHIFT)
+    return -1
+
+
+cdef int walk_reason(VtdFault* f) noexcept nogil:
+    """The fault reason of a paging-walk fault (VT-d 7.1.3, scalable mode)."""
+    cdef WalkFault* w = &f.walk
+    cdef bint root = w.level == f.start
+    if w.stage == 2:
+        if w.purpose == PUR_TT:                      # a first-stage table fetch (nested)
+            if w.kind == WF_TRANSLATION and w.level < 0:
+                return SFS_5
+            if w.kind == WF_PERMISSION:
+                if f.missing & PERM_W:
+                    return SFS_8
+                return SFS_6 if f.fs_level == f.fs_start else SFS_7
+        if w.kind == WF_TRANSLATION:
+            return SGN_5 if w.level < 0 else SSS_2
+        if w.kind == WF_RESERVED:
+            return SSS_3
+        if w.kind == WF_EABT:
+            return SSS_4 if root else SSS_1
+        if w.kind == WF_ACCESS:
+            return SSS_5
+        if w.kind == WF_PERMISSION:
+            if f.missing & PERM_W:
+                return SGN_6
+            if f.missing & PERM_R:
+                return SGN_7
+            return SGN_3
+        return 0
+    if w.kind == WF_TRANSLATION:
+        return SGN_1 if w.level < 0 else SFS_2
+    if w.kind == WF_RESERVED:
+        return SFS_3
+    if w.kind == WF_EABT:
+        return SFS_4 if root else SFS_1
+    if w.kind == WF_ACCESS:
+        return SFS_9
+    if w.kind == WF_PERMISSION:
+        if f.missing & PERM_R:
+            return SGN_2
+        if f.missing & PERM_W:
+            return SGN_6
+        return SGN_3
+    return 0
+
+# ---------------------------------------------------------------------------------------------
+# Root, context, PASID directory, PASID table entry
+# ---------------------------------------------------------------------------------------------
+
+cdef inline void cfg_step(VtdCtx* c, int kind, int outcome, uint32_t index, uint64_t in_addr,
+                          uint64_t table, uint64_t pa, uint64_t desc) noexcept nogil:
+    trace_add(&c.trace, kind, 0, -1, PUR_CFG, outcome, index, in_addr, table, NOADDR, pa, desc)
+
+
+cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil:
+    """Read the structures from the root entry to the PASID table entry and check them."""
+    cdef VtdUnit* u = &c.unit
+    cdef uint64_t ptr_rsvd = ~lowmask(u.haw)      # pointer bits above the host address width
+    cdef uint64_t w[2]
+    cdef uint64_t rta = RTADDR_REG_RTA_addr_v(u.rtaddr), half, ctp, rsvd, rsvd1, base
+    cdef uint32_t bus = (t.sid >> 8) & 0xFF, devfn = t.sid & 0xFF, pasid
+    cdef int ttm = <int>RTADDR_REG_TTM_v(u.rtaddr), pgtt, aw, flpm
+    cdef bint upper = devfn >= 128
+    memset(g, 0, sizeof(VtdCfg))
+    # Legacy mode never gets here (translate); TTM=10b is reserved.
+    if (ttm != RTADDR_REG_TTM_scalable and ttm != RTADDR_REG_TTM_abort_dma) or \
+            (ttm == RTADDR_REG_TTM_scalable and not ECAP_REG_SMTS_v(u.ecap)) or \
+            (ttm == RTADDR_REG_TTM_abort_dma and not ECAP_REG_ADMS_v(u.ecap)):
+        return cfg_fail(f, t, g, RTA_1)
+    # Root entry: 16 bytes per bus; the lower half for devfn 0-127, the upper for 128-255.
+    g.root_pa = rta + 16 * bus
+    half = 8 if upper else 0
+    if as_read_block(&c.space, g.root_pa, w, 2) != 0:
+        cfg_step(c, VSTEP_ROOT, OUT_EABT, bus, t.sid, rta, g.root_pa + half, 0)
+        return cfg_fail(f, t, g, SRT_1)
+    g.reached = 1
+    g.root = w[1] if upper else w[0]
+    g.root_pa += half
+    cfg_step(c, VSTEP_ROOT, OUT_OK, bus, t.sid, rta, g.root_pa, g.root)
+    if upper:
+        if not SM_ROOT_ENTRY_UP(w):
+            trace_outcome(&c.trace, OUT_INVALID)
+            return cfg_fail(f, t, g, SRT_2)
+        rsvd = (w[1] & ~(SM_ROOT_ENTRY_UP_MASK | SM_ROOT_ENTRY_UCTP_MASK)) | (w[1] & ptr_rsvd)
+        ctp = SM_ROOT_ENTRY_UCTP_addr(w)
+    else:
+        if not SM_ROOT_ENTRY_LP(w):
+            trace_outcome(&c.trace, OUT_INVALID)
+            return cfg_fail(f, t, g, SRT_2)
+        rsvd = (w[0] & ~(SM_ROOT_ENTRY_LP_MASK | SM_ROOT_ENTRY_LCTP_MASK)) | (w[0] & ptr_rsvd)
+        ctp = SM_ROOT_ENTRY_LCTP_addr(w)
+    if rsvd:
+        trace_outcome(&c.trace, OUT_FAULT)
+        return cfg_fail(f, t, g, SRT_3)
+    # Scalable-mode context entry: 32 bytes, 128 per table.
+    g.ctx_pa = ctp + 32 * (devfn & 0x7F)
+    if as_read_block(&c.space, g.ctx_pa, g.ctx, 4) != 0:
+        cfg_step(c, VSTEP_CONTEXT, OUT_EABT, devfn, t.sid, ctp, g.ctx_pa, 0)
+        return cfg_fail(f, t, g, SCT_1)
+    g.reached = 2
+    cfg_step(c, VSTEP_CONTEXT, OUT_OK, devfn & 0x7F, t.sid, ctp, g.ctx_pa, g.ctx[0])
+    g.fpd = SM_CONTEXT_ENTRY_FPD(g.ctx) != 0
+    if not SM_CONTEXT_ENTRY_P(g.ctx):
+        trace_outcome(&c.trace, OUT_INVALID)
+        return cfg_fail(f, t, g, SCT_2)
+    rsvd1 = ~(SM_CONTEXT_ENTRY_RID_PASID_MASK |
+              (SM_CONTEXT_ENTRY_RID_PRIV_MASK if ECAP_REG_RPRIVS_v(u.ecap) else 0))
+    if (g.ctx[0] & (~CTX0_FIELDS | ptr_rsvd)) or (g.ctx[1] & rsvd1) or g.ctx[2] or g.ctx[3] or \
+            (SM_CONTEXT_ENTRY_DTE(g.ctx) and not ECAP_REG_DT_v(u.ecap)) or \
+            (SM_CONTEXT_ENTRY_PRE(g.ctx) and not ECAP_REG_PRS_v(u.ecap)):
+        trace_outcome(&c.trace, OUT_FAULT)
+        return cfg_fail(f, t, g, SCT_3)
+    if t.at == FRCD_REG_AT_translation_request and not SM_CONTEXT_ENTRY_DTE(g.ctx):
+        trace_outcome(&c.trace, OUT_FAULT)
+        return cfg_fail(f, t, g, SCT_5)
+    if t.pv:
+        if not SM_CONTEXT_ENTRY_PASIDE(g.ctx):
+            trace_outcome(&c.trace, OUT_FAULT)
+            return cfg_fail(f, t, g, SCT_6)
+        pasid = t.pasid
+        g.priv = t.priv
+    else:
+        pasid = <uint32_t>SM_CONTEXT_ENTRY_RID_PASID(g.ctx)
+        g.priv = SM_CONTEXT_ENTRY_RID_PRIV(g.ctx) != 0 and ECAP_REG_RPRIVS_v(u.ecap) != 0
+    g.pasid = pasid
+    if (pasid >> PT_INDEX_BITS) >= (<uint64_t>1 << (SM_CONTEXT_ENTRY_PDTS(g.ctx) + PDTS_BASE)):
+        trace_outcome(&c.trace, OUT_FAULT)
+        return cfg_fail(f, t, g, SCT_7 if t.pv else SCT_4)
+    # PASID directory entry.
+    base = SM_CONTEXT_ENTRY_PASIDDIRPTR_addr(g.ctx)
+    g.dir_pa = base + 8 * (pasid >> PT_INDEX_BITS)
+    if as_read64(&c.space, g.dir_pa, &g.pde) != 0:
+        cfg_step(c, VSTEP_PASID_DIR, OUT_EABT, pasid >> PT_INDEX_BITS, pasid, base, g.dir_pa, 0)
+        return cfg_fail(f, t, g, SPD_1)
+    g.reached = 3
+    cfg_step(c, VSTEP_PASID_DIR, OUT_OK, pasid >> PT_INDEX_BITS, pasid, base, g.dir_pa, g.pde)
+    g.fpd = g.fpd or PASID_DIR_ENTRY_FPD_v(g.pde) != 0
+    if not PASID_DIR_ENTRY_P_v(g.pde):
+        trace_outcome(&c.trace, OUT_INVALID)
+        return cfg_fail(f, t, g, SPD_2)
+    if g.pde & (~PDE_FIELDS | ptr_rsvd):
+        trace_outcome(&c.trace, OUT_FAULT)
+        return cfg_fail(f, t, g, SPD_3)
+    # PASID table entry: 64 bytes.
+    base = PASID_DIR_ENTRY_SMPTBLPTR_addr_v(g.pde)
+    g.pe_pa = base + 64 * (pasid & lowmask(PT_INDEX_BITS))
+    if as_read_block(&c.space, g.pe_pa, g.pe, 8) != 0:
+        cfg_step(c, VSTEP_PASID_ENTRY, OUT_EABT, pasid & lowmask(PT_INDEX_BITS), pasid, base,
+                 g.pe_pa, 0)
+        return cfg_fail(f, t, g, SPT_1)
+    g.reached = 4
+    cfg_step(c, VSTEP_PASID_ENTRY, OUT_OK, pasid & lowmask(PT_INDEX_BITS), pasid, base, g.pe_pa,
+             g.pe[0])
+    g.fpd = g.fpd or PASID_ENTRY_FPD(g.pe) != 0
+    if not PASID_ENTRY_P(g.pe):
+        trace_outcome(&c.trace, OUT_INVALID)
+        return cfg_fail(f, t, g, SPT_2)
+    trace_outcome(&c.trace, OUT_FAULT)             # until every check below passes
+    if (g.pe[0] & ~PE0_FIELDS) or (g.pe[1] & ~PE1_FIELDS) or (g.pe[2] & ~PE2_FIELDS) or \
+            g.pe[3] or g.pe[4] or g.pe[5] or g.pe[6] or g.pe[7]:
+        return cfg_fail(f, t, g, SPT_3)
+    pgtt = <int>PASID_ENTRY_PGTT(g.pe)
+    if not ((pgtt == PASID_ENTRY_PGTT_first_stage and ECAP_REG_FLTS_v(u.ecap)) or
+            (pgtt == PASID_ENTRY_PGTT_second_stage and ECAP_REG_SLTS_v(u.ecap)) or
+            (pgtt == PASID_ENTRY_PGTT_nested and ECAP_REG_NEST_v(u.ecap)) or
+            (pgtt == PASID_ENTRY_PGTT_pass_through and ECAP_REG_PT_v(u.ecap))):
+        return cfg_fail(f, t, g, SPT_4)
+    g.pgtt = pgtt
+    if pgtt == PASID_ENTRY_PGTT_second_stage or pgtt == PASID_ENTRY_PGTT_nested:
+        aw = <int>PASID_ENTRY_AW(g.pe)
+        if PASID_ENTRY_AW_addr_bits(aw) == 0 or not (CAP_REG_SAGAW_v(u.cap) >> aw) & 1:
+            return cfg_fail(f, t, g, SPT_4)
+        if g.pe[0] & ptr_rsvd:
+            return cfg_fail(f, t, g, SPT_3)
+    if pgtt == PASID_ENTRY_PGTT_first_stage or pgtt == PASID_ENTRY_PGTT_nested:
+        flpm = <int>PASID_ENTRY_FLPM(g.pe)
+        if PASID_ENTRY_FLPM_addr_bits(flpm) == 0 or \
+                (flpm == PASID_ENTRY_FLPM_5level and not CAP_REG_FL5LP_v(u.cap)):
+            return cfg_fail(f, t, g, SPT_4)
+        if g.pe[2] & ptr_rsvd:
+            return cfg_fail(f, t, g, SPT_3)
+    if t.exe and not PASID_ENTRY_ERE(g.pe):
+        return cfg_fail(f, t, g, SPT_5)
+    if g.priv and not PASID_ENTRY_SRE(g.pe):
+        return cfg_fail(f, t, g, SPT_6)
+    trace_outcome(&c.trace, OUT_OK)
+    return 0
+
+# ---------------------------------------------------------------------------------------------
+# Paging walks
+# ---------------------------------------------------------------------------------------------
+
+cdef struct SsOut:
+    uint64_t pa          # the translated address
+    int shift
+    int r, w, x          # accumulated over the levels
+    uint64_t leaf_pa, leaf
+    uint64_t used[5]
+    int nused
+
+cdef struct FsEntry:     # a first-stage entry used, for its A/D update after the walk
+    uint64_t pa, e
+    int level
+    bint leaf
+    uint64_t ss_leaf_pa  # nested: the second-stage leaf of the entry's table page
+    bint ss_w
+
+cdef struct Walk:
+    VtdCtx* c
+    VtdTxn* t
+    VtdCfg* g
+    VtdFault* f
+    int ss_levels, ss_width
+    AdPend pend[MAX_PEND]
+    int npend
+    FsEntry fse[5]
+    int nfse
+
+
+cdef inline void pend(Walk* w, uint64_t pa, uint64_t bits, int stage) noexcept nogil:
+    if w.npend < MAX_PEND:
+        w.pend[w.npend].pa = pa
+        w.pend[w.npend].bits = bits
+        w.pend[w.npend].stage = stage
+        w.npend += 1
+
+
+cdef inline uint64_t haw_rsvd(VtdCtx* c) noexcept nogil:
+    """Address bits of a paging entry above the host address width (reserved)."""
+    return SS_PTE_ADDR_MASK & ~lowmask(c.unit.haw)
+
+
+cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
+    """Walk the second stage for gpa (purpose PUR_IN: the request's address; PUR_TT: a
+    first-stage table in nested mode), without the permission checks."""
+    cdef VtdCtx* c = w.c
+    cdef int level, shift
+    cdef uint64_t table = PASID_ENTRY_SLPTPTR_addr(w.g.pe), idx, pa, e, rsvd
+    cdef bint leaf
+    w.f.start = w.ss_levels
+    if gpa >> w.ss_width:
+        wfault(&w.f.walk, WF_TRANSLATION, 2, -1, purpose, gpa, NOADDR)
+        return -1
+    o.r = o.w = o.x = 1
+    o.nused = 0
+    level = w.ss_levels
+    while level >= 1:
+        shift = PAGE_SHIFT + LEVEL_BITS * (level - 1)
+        idx = (gpa >> shift) & lowmask(LEVEL_BITS)
+        pa = table + 8 * idx
+        if as_read64(&c.space, pa, &e) != 0:
+            trace_add(&c.trace, STEP_S2, 2, level, purpose, OUT_EABT, <uint32_t>idx, gpa, table,
+                      NOADDR, pa, 0)
+            wfault(&w.f.walk, WF_EABT, 2, level, purpose, gpa, pa)
+            return -1
+        trace_add(&c.trace, STEP_S2, 2, level, purpose, OUT_TABLE, <uint32_t>idx, gpa, table,
+                  NOADDR, pa, e)
+        if not SS_PTE_R_v(e) and not SS_PTE_W_v(e):      # R=W=0: not present
+            trace_outcome(&c.trace, OUT_INVALID)
+            wfault(&w.f.walk, WF_TRANSLATION, 2, level, purpose, gpa, NOADDR)
+            return -1
+        leaf = level == 1 or ((level == 2 or level == 3) and SS_PDE_2M_PS_v(e))
+        # SNP and TM exist in leaf entries only, with snoop control (ECAP_REG.SC) and
+        # device-TLBs (ECAP_REG.DT) respectively.
+        rsvd = haw_rsvd(c)
+        if level >= 4:
+            rsvd |= SS_PML4E_PS_MASK
+        if not leaf:
+            rsvd |= SS_PTE_SNP_MASK | SS_PTE_TM_MASK
+        else:
+            if not ECAP_REG_SC_v(c.unit.ecap):
+                rsvd |= SS_PTE_SNP_MASK
+            if not ECAP_REG_DT_v(c.unit.ecap):
+                rsvd |= SS_PTE_TM_MASK
+        if leaf and level == 2:
+            rsvd |= (lowmask(SS_PDE_2M_ADDR_SHIFT) & ~lowmask(SS_PTE_ADDR_SHIFT)) | \
+                (0 if CAP_REG_SLLPS_v(c.unit.cap) & 1 else SS_PDE_2M_PS_MASK)
+        elif leaf and level == 3:
+            rsvd |= (lowmask(SS_PDPE_1G_ADDR_SHIFT) & ~lowmask(SS_PTE_ADDR_SHIFT)) | \
+                (0 if CAP_REG_SLLPS_v(c.unit.cap) & 2 else SS_PDPE_1G_PS_MASK)
+        if e & rsvd:
+            trace_outcome(&c.trace, OUT_FAULT)
+            wfault(&w.f.walk, WF_RESERVED, 2, level, purpose, gpa, NOADDR)
+            return -1
+        o.r &= <int>SS_PTE_R_v(e)
+        o.w &= <int>SS_PTE_W_v(e)
+        o.x &= <int>SS_PTE_X_v(e)
+        o.used[o.nused] = pa
+        o.nused += 1
+        if leaf:
+            trace_outcome(&c.trace, OUT_PAGE if level == 1 else OUT_BLOCK)
+            o.shift = shift
+            o.pa = (e & SS_PTE_ADDR_MASK & ~lowmask(shift)) | (gpa & lowmask(shift))
+            o.leaf_pa = pa
+            o.leaf = e
+            return 0
+        table = e & SS_PML4E_ADDR_MASK
+        level -= 1
+    return -1
+
+
+cdef int ss_translate(Walk* w, uint64_t gpa, int purpose, bint write, bint exe,
+                      SsOut* o) noexcept nogil:
+    """Second-stage translation with its permission checks and A/D bookkeeping."""
+    cdef int missing = 0, i
+    cdef bint slee = PASID_ENTRY_SLEE(w.g.pe) != 0
+    if ss_walk(w, gpa, purpose, o) != 0:
+        return -1
+    if purpose != PUR_IN:
+        if not o.r:
+            missing = PERM_R
+    elif write and not o.w:
+        missing = PERM_W
+    elif not write and not o.r:
+        missing = PERM_R                   # a read, or an execute (which is a read)
+    if not missing and purpose == PUR_IN and exe and slee and not o.x:
+        missing = PERM_X
+    if missing:
+        trace_outcome(&w.c.trace, OUT_FAULT)
+        w.f.missing = missing
+        wfault(&w.f.walk, WF_PERMISSION, 2, (o.shift - PAGE_SHIFT) // LEVEL_BITS + 1, purpose,
+               gpa, NOADDR)
+        return -1
+    if PASID_ENTRY_SLADE(w.g.pe):
+        # A is bit 8 and D bit 9 at every level (SS_PML5E_A ... SS_PTE_A share the position).
+        for i in range(o.nused):
+            pend(w, o.used[i], SS_PTE_A_MASK, 2)
+        if write:
+            pend(w, o.leaf_pa, SS_PTE_D_MASK, 2)
+    if not slee:
+        o.x = o.r
+    return 0
+
+
+cdef struct FsOut:
+    uint64_t gpa
+    int shift
+    int us, rw, xd
+    int level
+
+
+cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
+    """Walk the first stage (x86 4/5-level paging) for the request's address; in nested mode
+    every table entry's address is a GPA translated through the second stage first."""
+    cdef VtdCtx* c = w.c
+    cdef uint64_t va = w.t.addr, sign, table, idx, entry_gpa, entry_pa, e, rsvd
+    cdef int flpm = <int>PASID_ENTRY_FLPM(w.g.pe)
+    cdef int levels = 5 if flpm == PASID_ENTRY_FLPM_5level else 4
+    cdef int top = PASID_ENTRY_FLPM_addr_bits(flpm), level, shift
+    cdef bint ps, leaf
+    cdef SsOut so
+    cdef FsEntry* fe
+    w.f.fs_start = levels
+    w.f.start = levels
+    sign = va >> (top - 1)
+    if sign != 0 and sign != lowmask(64 - top + 1):
+        wfault(&w.f.walk, WF_TRANSLATION, 1, -1, PUR_IN, va, NOADDR)
+        return -1
+    table = PASID_ENTRY_FLPTPTR_addr(w.g.pe)
+    o.us = o.rw = 1
+    o.xd = 0
+    w.nfse = 0
+    level = levels
+    while level >= 1:
+        shift = PAGE_SHIFT + LEVEL_BITS * (level - 1)
+        idx = (va >> shift) & lowmask(LEVEL_BITS)
+        entry_gpa = table + 8 * idx
+        so.leaf_pa = NOADDR
+        so.w = 1
+        if nested:
+            w.f.fs_level = level
+            if ss_translate(w, entry_gpa, PUR_TT, False, False, &so) != 0:
+                return -1
+            w.f.fs_level = 0
+            entry_pa = so.pa
+        else:
+            entry_pa = entry_gpa
+        w.f.start = levels
+        if as_read64(&c.space, entry_pa, &e) != 0:
+            trace_add(&c.trace, STEP_S1, 1, level, PUR_IN, OUT_EABT, <uint32_t>idx, va, table,
+                      entry_gpa if nested else NOADDR, entry_pa, 0)
+            wfault(&w.f.walk, WF_EABT, 1, level, PUR_IN, va, entry_pa)
+            return -1
+        trace_add(&c.trace, STEP_S1, 1, level, PUR_IN, OUT_TABLE, <uint32_t>idx, va, table,
+                  entry_gpa if nested else NOADDR, entry_pa, e)
+        if not FS_PTE_P_v(e):
+            trace_outcome(&c.trace, OUT_INVALID)
+            wfault(&w.f.walk, WF_TRANSLATION, 1, level, PUR_IN, va, NOADDR)
+            return -1
+        ps = (level == 2 or level == 3) and FS_PDE_PS_v(e) != 0
+        leaf = level == 1 or ps
+        rsvd = FS_PTE_ADDR_MASK & ~lowmask(c.unit.haw)
+        if level >= 4:
+            rsvd |= FS_PML4E_PS_MASK
+        elif level == 3 and ps:
+            rsvd |= (lowmask(FS_PDPE_1G_ADDR_SHIFT) & ~lowmask(FS_PDPE_1G_PAT_SHIFT + 1)) | \
+                (0 if CAP_REG_FL1GP_v(c.unit.cap) else FS_PDPE_1G_PS_MASK)
+        elif level == 2 and ps:
+            rsvd |= lowmask(FS_PDE_2M_ADDR_SHIFT) & ~lowmask(FS_PDE_2M_PAT_SHIFT + 1)
+        if e & rsvd:
+            trace_outcome(&c.trace, OUT_FAULT)
+            wfault(&w.f.walk, WF_RESERVED, 1, level, PUR_IN, va, NOADDR)
+            return -1
+        o.us &= <int>FS_PTE_US_v(e)
+        o.rw &= <int>FS_PTE_RW_v(e)
+        o.xd |= <int>FS_PTE_XD_v(e)
+        fe = &w.fse[w.nfse]
+        w.nfse += 1
+        fe.pa = entry_pa
+        fe.e = e
+        fe.level = level
+        fe.leaf = leaf
+        fe.ss_leaf_pa = so.leaf_pa
+        fe.ss_w = so.w
+        if leaf:
+            trace_outcome(&c.trace, OUT_PAGE if level == 1 else OUT_BLOCK)
+            o.gpa = (e & FS_PTE_ADDR_MASK & ~lowmask(shift)) | (va & lowmask(shift))
+            o.shift = shift
+            o.level = level
+            return 0
+        table = e & FS_PML4E_ADDR_MASK
+        level -= 1
+    return -1
+
+
+cdef int fs_perms(Walk* w, FsOut* o, int* perm) noexcept nogil:
+    """First-stage permission checks after the walk: U/S, R/W (supervisor writes ignore R/W
+    unless WPE=1), XD."""
+    cdef bint wpe = PASID_ENTRY_WPE(w.g.pe) != 0, priv = w.g.priv
+    cdef int missing = 0
+    if not priv and not o.us:
+        missing = PERM_R
+    elif w.t.write and not o.rw and (not priv or wpe):
+        missing = PERM_W
+    elif w.t.exe and o.xd:
+        missing = PERM_X
+    if missing:
+        w.f.missing = missing
+        w.f.start = w.f.fs_start
+        wfault(&w.f.walk, WF_PERMISSION, 1, o.level, PUR_IN, w.t.addr, NOADDR)
+        return -1
+    perm[0] = PERM_R | (PERM_W if (o.rw or (priv and not wpe)) else 0) | \
+        (0 if o.xd else PERM_X)
+    return 0
+
+
+cdef int fs_ad(Walk* w, bint nested) noexcept nogil:
+    """The first-stage A (EA with EAFE=1) and D flags a successful walk sets; in nested mode
+    their table page must be writable at the second stage (SFS.8)."""
+    cdef uint64_t want
+    cdef int i
+    cdef FsEntry* fe
+    for i in range(w.nfse):
+        fe = &w.fse[i]
+        want = FS_PTE_A_MASK | (FS_PTE_EA_MASK if PASID_ENTRY_EAFE(w.g.pe) else 0) | \
+            (FS_PTE_D_MASK if fe.leaf and w.t.write else 0)
+        if fe.e & want == want:
+            continue
+        if nested:
+            if not fe.ss_w:
+                w.f.missing = PERM_W
+                w.f.fs_level = fe.level
+                wfault(&w.f.walk, WF_PERMISSION, 2, 1, PUR_TT, fe.pa, NOADDR)
+                return -1
+            if PASID_ENTRY_SLADE(w.g.pe):
+                pend(w, fe.ss_leaf_pa, SS_PTE_D_MASK, 2)
+        pend(w, fe.pa, want, 1)
+    return 0
+
+
+cdef int ad_apply(Walk* w, VtdResult* r) noexcept nogil:
+    """Make the pending A/D updates, in order, each once; an update needed while page walks do
+    not snoop (PWSNP=0) is a fault instead (SFS.9 / SSS.5) and nothing is written."""
+    cdef uint64_t pa[MAX_PEND]
+    cdef uint64_t val[MAX_PEND]
+    cdef int n = 0, i, j
+    cdef uint64_t old
+    cdef bint found
+    for i in range(w.npend):
+        found = False
+        for j in range(n - 1, -1, -1):
+            if pa[j] == w.pend[i].pa:
+                old = val[j]
+                found = True
+                break
+        if not found and as_read64(&w.c.space, w.pend[i].pa, &old) != 0:
+            continue
+        if old | w.pend[i].bits == old:
+            continue
+        if not PASID_ENTRY_PWSNP(w.g.pe):
+            w.f.start = 0
+            wfault(&w.f.walk, WF_ACCESS, w.pend[i].stage, -1, PUR_IN, w.t.addr, NOADDR)
+            return -1
+        pa[n] = w.pend[i].pa
+        val[n] = old | w.pend[i].bits
+        n += 1
+    if not w.c.dry:
+        for i in range(n):
+            as_write64(&w.c.space, pa[i], val[i])
+    r.nad = n
+    return 0
+
+
+cdef inline int walk_fail(Walk* w) noexcept nogil:
+    cdef VtdFault* f = w.f
+    f.reason = walk_reason(f)
+    f.qualified = True
+    f.recorded = not w.g.fpd
+    f.fi = w.t.addr & ~lowmask(PAGE_SHIFT)
+    return -1
+
+
+cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept nogil:
+    """Translate one DMA request. 0 with r filled (r.kind says translated, not remapped,
+    interrupt, blocked, unsupported), or -1 with f filled (r.kind VK_FAULT)."""
+    cdef Walk w
+    cdef VtdCfg g
+    cdef SsOut so
+    cdef FsOut fo
+    cdef int ttm = <int>RTADDR_REG_TTM_v(c.unit.rtaddr), perm, aw
+    cdef bint nested
+    memset(f, 0, sizeof(VtdFault))
+    f.walk.fetch_addr = NOADDR
+    memset(r, 0, sizeof(VtdResult))
+    r.gpa = NOADDR
+    r.out = NOADDR
+    c.trace.n = 0
+    if not GSTS_REG_TES_v(c.unit.gsts):
+        r.kind = VK_NOT_REMAPPED
+        r.out = t.addr
+        r.shift = PAGE_SHIFT
+        r.perm = PERM_R | PERM_W | PERM_X
+        return 0
+    if not t.pv and INT_FIRST <= t.addr <= INT_LAST:
+        r.kind = VK_INTERRUPT if t.write else VK_BLOCKED
+        return 0
+    if ttm == RTADDR_REG_TTM_legacy:
+        if t.pv:
+            memset(&g, 0, sizeof(VtdCfg))
+            r.kind = VK_FAULT
+            return cfg_fail(f, t, &g, RTA_2)
+        r.kind = VK_UNSUPPORTED
+        return 0
+    if ttm == RTADDR_REG_TTM_abort_dma and ECAP_REG_ADMS_v(c.unit.ecap):
+        r.kind = VK_BLOCKED
+        return 0
+    r.kind = VK_FAULT
+    if vtd_config(c, t, &g, f) != 0:
+        r.pasid = g.pasid
+        return -1
+    r.pasid = g.pasid
+    r.pgtt = g.pgtt
+    r.did = <uint32_t>PASID_ENTRY_DID(g.pe)
+    r.snoop = PASID_ENTRY_PGSNP(g.pe) != 0
+    w.c = c
+    w.t = t
+    w.g = &g
+    w.f = f
+    w.npend = 0
+    w.nfse = 0
+    aw = <int>PASID_ENTRY_AW(g.pe)
+    w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
+    w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
+    if <int>CAP_REG_MGAW_v(c.unit.cap) + 1 < w.ss_width:
+        w.ss_width = <int>CAP_REG_MGAW_v(c.unit.cap) + 1
+    if g.pgtt == PASID_ENTRY_PGTT_pass_through:
+        if t.addr >> c.unit.haw:
+            return cfg_fail(f, t, &g, SGN_4)
+        r.out = t.addr
+        r.shift = PAGE_SHIFT
+        r.perm = PERM_R | PERM_W | PERM_X
+    elif g.pgtt == PASID_ENTRY_PGTT_second_stage:
+        if ss_translate(&w, t.addr, PUR_IN, t.write, t.exe, &so) != 0:
+            return walk_fail(&w)
+        r.out = so.pa
+        r.shift = so.shift
+        r.perm = (PERM_R if so.r else 0) | (PERM_W if so.w else 0) | (PERM_X if so.x else 0)
+        r.snoop = r.snoop or SS_PTE_SNP_v(so.leaf) != 0
+    else:
+        nested = g.pgtt == PASID_ENTRY_PGTT_nested
+        if fs_walk(&w, nested, &fo) != 0:
+            return walk_fail(&w)
+        if fs_perms(&w, &fo, &perm) != 0:
+            return walk_fail(&w)
+        r.shift = fo.shift
+        if nested:
+            r.gpa = fo.gpa
+            if ss_translate(&w, fo.gpa, PUR_IN, t.write, t.exe, &so) != 0:
+                return walk_fail(&w)
+            r.out = so.pa
+            if so.shift < r.shift:
+                r.shift = so.shift
+            perm &= (PERM_R if so.r else 0) | (PERM_W if so.w else 0) | (PERM_X if so.x else 0)
+            r.snoop = r.snoop or SS_PTE_SNP_v(so.leaf) != 0
+        else:
+            r.out = fo.gpa
+        r.perm = perm
+        if fs_ad(&w, nested) != 0:
+            return walk_fail(&w)
+    if INT_FIRST <= r.out <= INT_LAST:
+        return cfg_fail(f, t, &g, SGN_8)
+    if ad_apply(&w, r) != 0:
+        return walk_fail(&w)
+    r.kind = VK_TRANSLATED
+    return 0
+
+# ---------------------------------------------------------------------------------------------
+# Python face
+# ---------------------------------------------------------------------------------------------
+
+from smmudbg.arch.vtd.consts import FAULT_NAMES as _FAULT_NAMES
+from smmudbg.arch.vtd.faults import FAULT_REASONS as _FAULT_REASONS
+from smmudbg.arch.vtd.interrupt import INTERRUPT_RANGE as _INTERRUPT_RANGE
+from smmudbg.arch.fieldtable import fmt as _fmt
+
+assert _INTERRUPT_RANGE == (INT_FIRST, INT_LAST)
+
+KINDS = {VK_TRANSLATED: "translated", VK_FAULT: "fault", VK_NOT_REMAPPED: "not_remapped",
+         VK_INTERRUPT: "interrupt", VK_BLOCKED: "blocked", VK_UNSUPPORTED: "unsupported"}
+PGTT_NAMES = {v: n for v, n in _fmt("PASID_ENTRY", "vtd").field("PGTT").enum.items()
+              if not n.startswith("reserved")}
+STEP_NAMES = {VSTEP_ROOT: "root", VSTEP_CONTEXT: "context", VSTEP_PASID_DIR: "pasid_dir",
+              VSTEP_PASID_ENTRY: "pasid_entry", STEP_S1: "fs", STEP_S2: "ss"}
+OUTCOMES = {OUT_OK: "ok", OUT_TABLE: "table", OUT_BLOCK: "large", OUT_PAGE: "page",
+            OUT_INVALID: "not_present", OUT_FAULT: "fault", OUT_EABT: "abort"}
+PURPOSES = {PUR_CFG: None, PUR_TT: "fs_table", PUR_IN: "input"}
+WALK_KINDS = {WF_NONE: None, WF_TRANSLATION: "translation", WF_ADDR_SIZE: "address_size",
+              WF_ACCESS: "access", WF_PERMISSION: "permission", WF_EABT: "abort",
+              WF_RESERVED: "reserved"}
+REGISTERS = ("cap", "ecap", "gsts", "rtaddr", "irta", "haw")
+
+
+def perm_str(int p):
+    return ("r" if p & PERM_R else "-") + ("w" if p & PERM_W else "-") + \
+        ("x" if p & PERM_X else "-")
+
+
+cdef int make_txn(VtdTxn* t, uint32_t sid, uint64_t addr, pasid, bint write, bint exe,
+                  bint priv, int at) except -1:
+    if sid > 0xFFFF:
+        raise ValueError(f"requester ID {sid:#x} does not fit in 16 bits")
+    if pasid is not None and not 0 <= pasid < (1 << 20):
+        raise ValueError(f"PASID {pasid:#x} does not fit in 20 bits")
+    if pasid is None and (exe or priv):
+        raise ValueError("execute and privileged requests need a PASID")
+    if at not in (0, 1):
+        raise ValueError(f"AT={at}: only untranslated (0) and translation requests (1) are "
+                         f"modeled")
+    t.sid = sid
+    t.pv = pasid is not None
+    t.pasid = pasid if pasid is not None else 0
+    t.addr = addr
+    t.write = write
+    t.exe = exe
+    t.priv = priv
+    t.at = at
+    return 0
+
+
+cdef dict fault_dict(VtdFault* f, VtdTxn* t):
+    name = _FAULT_NAMES.get(f.reason)
+    w = f.walk
+    return {
+        "reason": f.reason, "name": name,
+        "meaning": _FAULT_REASONS[f.reason][1] if f.reason in _FAULT_REASONS else "",
+        "fi": f.fi, "sid": t.sid, "pasid": t.pasid if t.pv else None,
+        "write": bool(t.write), "exe": bool(t.exe), "priv": bool(t.priv), "at": t.at,
+        "recorded": bool(f.recorded), "qualified": bool(f.qualified),
+        "walk": None if w.kind == WF_NONE else {
+            "kind": WALK_KINDS[w.kind], "stage": w.stage,
+            "level": None if w.level < 0 else w.level, "purpose": PURPOSES.get(w.purpose),
+            "input": w.ipa, "fetch_addr": None if w.fetch_addr == NOADDR else w.fetch_addr,
+            "fs_level": f.fs_level or None},
+    }
+
+
+cdef class VtdWalker:
+    """One VT-d remapping unit's DMA translation over a PhysMem: registers in, results out.
+
+    VtdWalker(mem, cap=..., ecap=..., gsts=..., rtaddr=..., irta=..., haw=48)
+    w.translate(sid, addr, pasid=None, write=False, exe=False, priv=False, at=0, trace=False,
+                dry=False) -> dict
+    """
+    cdef VtdCtx ctx
+    cdef PhysMem mem
+    cdef TraceStep* trace_buf
+
+    def __cinit__(self, PhysMem mem, **regs):
+        self.mem = mem
+        memset(&self.ctx, 0, sizeof(VtdCtx))
+        self.ctx.space.kind = AS_PHYS
+        self.ctx.space.mem = &mem.core
+        self.ctx.space.physmem = <void*>mem
+        self.ctx.unit.haw = 48
+        self.trace_buf = <TraceStep*>calloc(256, sizeof(TraceStep))
+        if self.trace_buf == NULL:
+            raise MemoryError()
+        self.ctx.trace.cap = 256
+        self.configure(**regs)
+
+    def __dealloc__(self):
+        free(self.trace_buf)
+
+    def configure(self, **regs):
+        """Set register values by name: cap, ecap, gsts, rtaddr, irta (CAP_REG ... IRTA_REG),
+        and haw, the host address width the platform reports (DMAR table)."""
+        unknown = set(regs) - set(REGISTERS)
+        if unknown:
+            raise ValueError(f"unknown register {sorted(unknown)[0]!r}")
+        cdef VtdUnit* u = &self.ctx.unit
+        u.cap = regs.get("cap", u.cap)
+        u.ecap = regs.get("ecap", u.ecap)
+        u.gsts = regs.get("gsts", u.gsts)
+        u.rtaddr = regs.get("rtaddr", u.rtaddr)
+        u.irta = regs.get("irta", u.irta)
+        haw = regs.get("haw", u.haw)
+        if not 12 <= haw <= 64:
+            raise ValueError(f"host address width {haw} is not within 12..64 bits")
+        u.haw = haw
+
+    @property
+    def registers(self):
+        u = self.ctx.unit
+        return {"cap": u.cap, "ecap": u.ecap, "gsts": u.gsts, "rtaddr": u.rtaddr,
+                "irta": u.irta, "haw": u.haw}
+
+    def translate(self, uint32_t sid, uint64_t addr, pasid=None, *, bint write=False,
+                  bint exe=False, bint priv=False, int at=0, bint trace=False, bint dry=False):
+        """Translate one DMA request from requester sid (bus << 8 | devfn). pasid=None: a
+        request without PASID (RID_PASID applies). dry: no A/D flag is written.
+
+        Returns {kind, pa, gpa, size, perm, pgtt, did, pasid, snoop, ad_writes, fault, steps}."""
+        cdef VtdTxn t
+        cdef VtdResult r
+        cdef VtdFault f
+        make_txn(&t, sid, addr, pasid, write, exe, priv, at)
+        self.ctx.trace.buf = self.trace_buf if trace else NULL
+        self.ctx.dry = dry
+        with nogil:
+            vtd_translate(&self.ctx, &t, &r, &f)
+        self.ctx.trace.buf = NULL
+        self.ctx.dry = False
+        if r.kind == VK_UNSUPPORTED:
+            raise ValueError("legacy mode (RTADDR_REG.TTM=00b) is not modeled")
+        ok = r.kind != VK_FAULT
+        out = {
+            "kind": KINDS[r.kind],
+            "pa": r.out if ok and r.out != NOADDR else None,
+            "gpa": None if r.gpa == NOADDR or not ok else r.gpa,
+            "size": (1 << r.shift) if ok and r.shift else None,
+            "perm": perm_str(r.perm) if ok else "---",
+            "pgtt": PGTT_NAMES.get(r.pgtt) if r.kind in (VK_TRANSLATED, VK_FAULT) else None,
+            "did": r.did if r.kind == VK_TRANSLATED else None,
+            "pasid": r.pasid if r.kind in (VK_TRANSLATED, VK_FAULT) else None,
+            "snoop": bool(r.snoop), "ad_writes": r.nad,
+            "fault": fault_dict(&f, &t) if r.kind == VK_FAULT else None,
+        }
+        if trace:
+            out["steps"] = self._steps()
+        return out
+
+    cdef list _steps(self):
+        cdef int i
+        cdef TraceStep* s
+        steps = []
+        for i in range(self.ctx.trace.n):
+            s = &self.trace_buf[i]
+            steps.append({
+                "what": STEP_NAMES[s.kind], "stage": s.stage,
+                "level": None if s.level < 0 else s.level,
+                "purpose": PURPOSES[s.purpose] if s.kind == STEP_S2 else None,
+                "outcome": OUTCOMES[s.outcome], "index": s.index, "in_addr": s.in_addr,
+                "table": s.table, "desc_gpa": None if s.desc_ipa == NOADDR else s.desc_ipa,
+                "desc_pa": None if s.desc_pa == NOADDR else s.desc_pa, "desc": s.desc,
+            })
+        return steps
+
+    def read_config(self, uint32_t sid, pasid=None):
+        """The configuration path of requester sid (and PASID; None: RID_PASID), as the walk
+        reads it: {root_pa, root, ctx_pa, ctx (4 words), dir_pa, pde, pe_pa, pe (8 words),
+        pasid, reached ('root', 'context', 'pasid_dir', 'pasid_entry' or None), fault (the
+        configuration fault's record, or None)}. Addresses of structures not reached are None.
+        """
+        cdef VtdTxn t
+        cdef VtdCfg g
+        cdef VtdFault f
+        cdef int bad
+        make_txn(&t, sid, 0, pasid, False, False, False, 0)
+        memset(&f, 0, sizeof(VtdFault))
+        f.walk.fetch_addr = NOADDR
+        self.ctx.trace.buf = NULL
+        with nogil:
+            bad = vtd_config(&self.ctx, &t, &g, &f)
+        reached = g.reached
+        return {
+            "root_pa": g.root_pa if reached >= 1 else None,
+            "root": g.root if reached >= 1 else None,
+            "ctx_pa": g.ctx_pa if reached >= 2 else None,
+            "ctx": [g.ctx[i] for i in range(4)] if reached >= 2 else None,
+            "dir_pa": g.dir_pa if reached >= 3 else None,
+            "pde": g.pde if reached >= 3 else None,
+            "pe_pa": g.pe_pa if reached >= 4 else None,
+            "pe": [g.pe[i] for i in range(8)] if reached >= 4 else None,
+            "pasid": g.pasid if reached >= 2 else None,
+            "reached": (None, "root", "context", "pasid_dir", "pasid_entry")[reached],
+            "fault": fault_dict(&f, &t) if bad else None,
+        }
+
+    def translate_batch(self, sids, addrs, pasids=None, access=None, bint priv=False):
+        """Translate many requests without tracing or A/D writes (benchmarks, scans). pasids:
+        -1 for a request without PASID; access: 0 read, 1 write, 2 execute per request.
+        Returns (pa, fault reason, perm) arrays; pa is 0 where the request faulted."""
+        cdef cnp.ndarray[cnp.uint32_t, ndim=1] s_ = np.ascontiguousarray(sids, dtype=np.uint32)
+        cdef cnp.ndarray[cnp.uint64_t, ndim=1] a_ = np.ascontiguousarray(addrs, dtype=np.uint64)
+        cdef Py_ssize_t n = s_.shape[0], i
+        if a_.shape[0] != n:
+            raise ValueError("sids and addrs differ in length")
+        cdef cnp.ndarray[cnp.int64_t, ndim=1] p_ = (
+            np.full(n, -1, dtype=np.int64) if pasids is None
+            else np.ascontiguousarray(pasids, dtype=np.int64))
+        cdef cnp.ndarray[cnp.uint8_t, ndim=1] ac_ = (
+            np.zeros(n, dtype=np.uint8) if access is None
+            else np.ascontiguousarray(access, dtype=np.uint8))
+        if p_.shape[0] != n or ac_.shape[0] != n:
+            raise ValueError("pasids and access must match sids in length")
+        cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.zeros(n, dtype=np.uint64)
+        cdef cnp.ndarray[cnp.uint8_t, ndim=1] reason = np.zeros(n, dtype=np.uint8)
+        cdef cnp.ndarray[cnp.uint8_t, ndim=1] perm = np.zeros(n, dtype=np.uint8)
+        cdef VtdTxn t
+        cdef VtdResult r
+        cdef VtdFault f
+        self.ctx.trace.buf = NULL
+        self.ctx.dry = True
+        with nogil:
+            for i in range(n):
+                t.sid = s_[i] & 0xFFFF
+                t.pv = p_[i] >= 0
+                t.pasid = <uint32_t>(p_[i] & 0xFFFFF) if t.pv else 0
+                t.addr = a_[i]
+                t.write = ac_[i] == 1
+                t.exe = ac_[i] == 2 and t.pv
+                t.priv = priv and t.pv
+                t.at = 0
+                if vtd_translate(&self.ctx, &t, &r, &f) == 0:
+                    out[i] = r.out if r.out != NOADDR else 0
+                    perm[i] = r.perm
+                else:
+                    reason[i] = f.reason
+        self.ctx.dry = False
+        return out, reason, perm
