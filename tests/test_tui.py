@@ -120,7 +120,9 @@ def test_ste_detail_bit_view_and_illegal_field():
         t.go(0x200)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.query_one(TabbedContent).active == "entry"
+        # the detail opens under the table: same tab, the table keeps the focus
+        assert app.query_one(TabbedContent).active == "streams" and app.focused is t
+        assert app.query_one("#entryview").display
         rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
         assert rows["Config"][2] == "3:1" and rows["Config"][3] == "0x6"   # 0b110: S2 only
         assert rows["S2VMID"][3] == "0x1"
@@ -131,6 +133,10 @@ def test_ste_detail_bit_view_and_illegal_field():
         assert "ILLEGAL" in head and "S2TG" in head
         rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
         assert "<-" in rows["S2TG"][4]             # the field named by the reason
+        t.focus()
+        await pilot.press("escape")                # closes the detail
+        await pilot.pause()
+        assert not app.query_one("#entryview").display
     drive(body)
 
 
@@ -190,6 +196,8 @@ def test_walk_fault_and_page_table_highlight():
         assert "no event recorded" in detail
         assert "MSI stepping" in detail          # the labelled place for MSI
         # the page-table view follows the stepper: stage 1 of nic0, the faulting L2 entry
+        # (built and shown when its tab is)
+        await tab(app, pilot, "tables")
         pt = app.query_one("#ptview")
         assert pt.source == "smmu0 0x8" and pt.stage == 1
         node = app.query_one("#pt-tree", Tree).cursor_node
@@ -243,7 +251,8 @@ def test_check_finding_jumps_to_the_stream():
         await pilot.press("enter")
         await pilot.pause()
         assert app.current == ("smmu0", 0x8)
-        assert app.query_one(TabbedContent).active == "entry"
+        assert app.query_one(TabbedContent).active == "streams"
+        assert "nic0" in text_of(app.query_one("#ste-head", Static))
     drive(body)
 
 
@@ -332,7 +341,7 @@ def test_inject_menu_runs_through_the_registry():
         await pilot.press("enter")
         await pilot.pause()
         assert app.session.log[-1].command == "inject invalidate-ste gpu0"
-        await tab(app, pilot, "entry")
+        await tab(app, pilot, "streams")
         assert "V=0" in text_of(app.query_one("#ste-head", Static))
     drive(body)
 

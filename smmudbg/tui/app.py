@@ -27,6 +27,7 @@ from .checkview import CheckView
 from .commandline import CommandLine
 from .entryview import EntryView
 from .history import HistoryView
+from .lazypane import LazyPane
 from .pagetables import PageTableView
 from .palette import RegistryCommands
 from .queues import CacheView, CmdqView, EventsView
@@ -37,12 +38,12 @@ from .walkstepper import WalkStepper
 
 QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
-SHOWN = {"walk": "walk", "ste": "entry", "cd": "entry", "check": "check", "pt": "tables",
+SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
          "cfgcache": "caches", "history": "history"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
-TABS = ("streams", "entry", "tables", "walk", "events", "cmdq", "caches", "check", "history")
+TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history")
 
 
 def one_line(r: dict) -> str:
@@ -149,9 +150,7 @@ class SmmuDbgApp(App):
         self.smmu = m["name"]
         self.query_one(StreamTable).show_smmu(m["name"], m["strtab"]["log2size"])
         for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
-            w = self.query_one(v)
-            w.smmu = m["name"]
-            self.when_shown(tab, v.__name__, w.refresh_view)
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu))
 
     # -- output -------------------------------------------------------------------------------
     def log_line(self, renderable) -> None:
@@ -210,20 +209,22 @@ class SmmuDbgApp(App):
         if kind == "walk":
             self.current = (r["smmu"], r["sid"])
             self.drop_pending("walk", "prefill")
-            self.query_one(WalkStepper).load(r)
+
+            def load():
+                self.query_one(WalkStepper).load(r)
+                self.query_one("#walk-steps").focus()
+            self.when_shown("walk", "load", load)
             self.show_tab("walk")
-            self.query_one("#walk-steps").focus()
         elif kind in ("ste", "cd"):
-            self.focus_stream(r["smmu"], r["sid"], r.get("ssid"), tab="entry")
+            self.focus_stream(r["smmu"], r["sid"], r.get("ssid"))
         elif kind == "check":
-            self.query_one(CheckView).show(r)
+            self.when_shown("check", "show", lambda: self.query_one(CheckView).show(r))
             self.show_tab("check")
         elif kind in ("pt", "pt-lookup"):
             target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
                 f" ssid={r['ssid']}" if r.get("ssid") else "")
-            self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).show(target, r["stage"] if not r["domain"]
-                                               else None)
+            self.when_shown("tables", "PageTableView", lambda: self.query_one(
+                PageTableView).show(target, r["stage"] if not r["domain"] else None))
             self.show_tab("tables")
         elif kind == "events":
             self.show_tab("events")
@@ -240,14 +241,18 @@ class SmmuDbgApp(App):
         self.sub_title = self.bridge.title
         self.query_one(TopologyTree).reload()
         self.query_one(StreamTable).invalidate()
-        for tab, v in (("entry", EntryView), ("tables", PageTableView), ("events", EventsView),
-                       ("cmdq", CmdqView), ("caches", CacheView), ("history", HistoryView)):
-            self.when_shown(tab, v.__name__, self.query_one(v).refresh_view)
+        self.query_one(EntryView).refresh_view()
+        for tab, v in (("tables", PageTableView), ("history", HistoryView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view())
+        for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu))
 
     def when_shown(self, tab: str, key: str, fn) -> None:
-        """Run fn now if tab is on screen, else when it is next shown (the last fn per key
-        wins): hidden views cost nothing while the user works elsewhere."""
-        if self.query_one(TabbedContent).active == tab:
+        """Run fn now if tab is on screen (and its content is built), else when it is next
+        shown (the last fn per key wins): hidden views cost nothing while the user works
+        elsewhere, and a tab's views are only mounted when it is first shown (LazyPane)."""
+        pane = self.query_one(f"#{tab}", TabPane)
+        if self.query_one(TabbedContent).active == tab and getattr(pane, "ready", True):
             fn()
         else:
             self.pending.setdefault(tab, {})[key] = fn
@@ -256,7 +261,9 @@ class SmmuDbgApp(App):
         """A view was just updated directly: forget its older pending update."""
         self.pending.get(tab, {}).pop(key, None)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if isinstance(event.pane, LazyPane):
+            await event.pane.ensure()
         for fn in self.pending.pop(event.pane.id, {}).values():
             fn()
 
@@ -275,7 +282,7 @@ class SmmuDbgApp(App):
         self.query_one(TabbedContent).active = tab
 
     def focus_stream(self, smmu: str, sid: int, ssid: int | None = None,
-                     tab: str | None = "entry") -> None:
+                     tab: str | None = "streams") -> None:
         self.current = (smmu, sid)
         if ssid is not None:
             self.current_ssid = ssid
@@ -288,16 +295,13 @@ class SmmuDbgApp(App):
         if tab:
             self.show_tab(tab)
         ste = self.query_one(EntryView).show(smmu, sid, ssid)
-        self.drop_pending("entry", "EntryView")
         target = f"{smmu} {sid:#x}"
-        walk = self.query_one(WalkStepper)
-        self.when_shown("walk", "prefill", lambda: walk.prefill(
+        self.when_shown("walk", "prefill", lambda: self.query_one(WalkStepper).prefill(
             self._target_text(smmu, sid, ste), None, ssid))
         if ste and ste["config"] in ("s1", "nested", "s2"):
-            pt = self.query_one(PageTableView)
-            self.when_shown("tables", "PageTableView", lambda: pt.show(
-                target + (f" ssid={ssid}" if ssid else ""),
-                2 if ste["config"] == "s2" else None))
+            self.when_shown("tables", "PageTableView", lambda: self.query_one(
+                PageTableView).show(target + (f" ssid={ssid}" if ssid else ""),
+                                    2 if ste["config"] == "s2" else None))
 
     @staticmethod
     def _target_text(smmu: str, sid: int, ste: dict | None) -> str:
@@ -314,8 +318,8 @@ class SmmuDbgApp(App):
             st = d["stream"]
             self.focus_stream(st["smmu"], st["sid"], d["ssid"])
         elif event.kind == "domain":
-            self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).show(d["name"])
+            self.when_shown("tables", "PageTableView",
+                            lambda: self.query_one(PageTableView).show(d["name"]))
             self.show_tab("tables")
         elif event.kind == "vm":
             self.log_line(Text(f"{d['name']}: " + ", ".join(
@@ -326,18 +330,26 @@ class SmmuDbgApp(App):
         if event.open:
             self.focus_stream(event.smmu, event.sid)
 
+    def on_stream_table_closed(self, event: StreamTable.Closed) -> None:
+        self.query_one(EntryView).close()
+
     def on_walk_stepper_run(self, event: WalkStepper.Run) -> None:
         self.run_line(event.line)
 
     def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
         w, s = event.walk, event.walk["steps"][event.index]
-        pt = self.query_one(PageTableView)
         if s["what"] in ("S1", "S2"):
-            self.drop_pending("tables", "PageTableView")
             target = f"{w['smmu']} {w['sid']:#x}" + (f" ssid={w['ssid']}" if w["ssid"] else "")
-            if (pt.source, pt.stage) != (target, s["stage"]):
-                pt.show(target, s["stage"])
-            pt.select_descriptor(s["table"], s["index"])
+
+            def follow():
+                pt = self.query_one(PageTableView)
+                if (pt.source, pt.stage) != (target, s["stage"]):
+                    pt.show(target, s["stage"])
+                pt.select_descriptor(s["table"], s["index"])
+                # nodes it just expanded have no line numbers before the tree is drawn:
+                # place the cursor again once it is
+                self.call_after_refresh(pt.select_descriptor, s["table"], s["index"])
+            self.when_shown("tables", "PageTableView", follow)
         elif s["what"] == "STE":
             self.query_one(EntryView).show(w["smmu"], w["sid"])
 
@@ -356,7 +368,7 @@ class SmmuDbgApp(App):
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)
-        self.action_focus_view()
+        self.when_shown(tab, "focus", self.action_focus_view)
 
     def action_focus_view(self) -> None:
         """Focus the first focusable widget of the tab on show (Esc from the command line)."""
@@ -377,11 +389,15 @@ class SmmuDbgApp(App):
         return self._target_text(*self.current, ste)
 
     def action_walk_here(self) -> None:
-        if self.current is not None:
-            self.drop_pending("walk", "prefill")
-            self.query_one(WalkStepper).prefill(self._stream_words())
+        words = self._stream_words() if self.current is not None else None
+
+        def prefill():
+            if words is not None:
+                self.query_one(WalkStepper).prefill(words)
+            self.query_one("#walk-addr").focus()
+        self.drop_pending("walk", "load")
+        self.when_shown("walk", "prefill", prefill)
         self.show_tab("walk")
-        self.query_one("#walk-addr").focus()
 
     def prefill(self, text: str) -> None:
         cl = self.query_one(CommandLine)
@@ -411,8 +427,8 @@ class SmmuDbgApp(App):
         self.prefill("save " + (shlex.quote(self.session.path) if self.session.path else ""))
 
     def action_toggle_stage(self) -> None:
-        pt = self.query_one(PageTableView)
-        if pt.source:
+        pt = next(iter(self.query(PageTableView)), None)     # None: tab never shown
+        if pt is not None and pt.source:
             pt.show(pt.source, 2 if pt.stage != 2 else 1)
 
     def action_replay(self) -> None:
@@ -462,25 +478,19 @@ class Workspace(Vertical):
         with Horizontal(id="main"):
             yield TopologyTree(b, id="topo")
             with TabbedContent(id="tabs", initial="streams"):
+                # the STE/CD detail lives under the table: opening a stream changes neither
+                # the tab nor the focus (each of which restyles much of the screen)
                 with TabPane("Streams", id="streams"):
                     yield Static(header_text(), id="st-header")
                     yield StreamTable(b, id="strtab")
-                with TabPane("STE/CD", id="entry"):
                     yield EntryView(b, id="entryview")
-                with TabPane("Tables", id="tables"):
-                    yield PageTableView(b, id="ptview")
-                with TabPane("Walk", id="walk"):
-                    yield WalkStepper(b, id="stepper")
-                with TabPane("Events", id="events"):
-                    yield EventsView(b, id="evview")
-                with TabPane("CmdQ", id="cmdq"):
-                    yield CmdqView(b, id="cqview")
-                with TabPane("Caches", id="caches"):
-                    yield CacheView(b, id="cacheview")
-                with TabPane("Check", id="check"):
-                    yield CheckView(b, id="checkview")
-                with TabPane("History", id="history"):
-                    yield HistoryView(b, id="histview")
+                yield LazyPane("Tables", lambda: PageTableView(b, id="ptview"), id="tables")
+                yield LazyPane("Walk", lambda: WalkStepper(b, id="stepper"), id="walk")
+                yield LazyPane("Events", lambda: EventsView(b, id="evview"), id="events")
+                yield LazyPane("CmdQ", lambda: CmdqView(b, id="cqview"), id="cmdq")
+                yield LazyPane("Caches", lambda: CacheView(b, id="cacheview"), id="caches")
+                yield LazyPane("Check", lambda: CheckView(b, id="checkview"), id="check")
+                yield LazyPane("History", lambda: HistoryView(b, id="histview"), id="history")
         yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
         with Horizontal(id="progress-row"):
             yield Static("", id="progress-label")

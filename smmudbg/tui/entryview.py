@@ -55,7 +55,8 @@ class BitView(Static):
 
 
 class EntryView(VerticalScroll):
-    """Shows one STE and, when the STE has a stage 1, one of its CDs."""
+    """Shows one STE and, when the STE has a stage 1, one of its CDs (under the stream
+    table, hidden until a stream is opened)."""
 
     DEFAULT_CLASSES = "entryview"
 
@@ -77,10 +78,15 @@ class EntryView(VerticalScroll):
             t.display = False
 
     def show(self, smmu: str, sid: int, ssid: int | None = None) -> dict | None:
+        """Show this stream's STE (and CD); the pane is hidden until the first one."""
         self.target = (smmu, sid)
         if ssid is not None:
             self.ssid = ssid
+        self.display = True
         return self.refresh_view()
+
+    def close(self) -> None:
+        self.display = False
 
     def refresh_view(self) -> dict | None:
         if self.target is None:
