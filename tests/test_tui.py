@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noq
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
 from smmudbg.tui.commandline import CommandLine  # noqa: E402
+from smmudbg.tui.entryview import EntryView  # noqa: E402
 from smmudbg.tui.streamtable import StreamTable  # noqa: E402
 from smmudbg.tui.walkstepper import WalkStepper  # noqa: E402
 
@@ -123,15 +124,19 @@ def test_ste_detail_bit_view_and_illegal_field():
         # the detail opens under the table: same tab, the table keeps the focus
         assert app.query_one(TabbedContent).active == "streams" and app.focused is t
         assert app.query_one("#entryview").display
-        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
+        rows = {r[0]: r for r in app.query_one(EntryView).ste_rows}
         assert rows["Config"][2] == "3:1" and rows["Config"][3] == "0x6"   # 0b110: S2 only
         assert rows["S2VMID"][3] == "0x1"
         assert rows["S1CDMax"][3] == "0x0"        # every field, zero ones too
-        assert "legal" in text_of(app.query_one("#ste-head", Static))
+        assert "legal" in app.query_one(EntryView).ste_head.plain
+        ev = app.query_one(EntryView)              # what is drawn: the lines on screen
+        drawn = [ev.render_line(y).text for y in range(ev.scrollable_content_region.height)]
+        assert drawn[0].startswith("STE smmu0 SID 0x200 @ ") and "gpu0" in drawn[0]
+        assert any(d.split()[:4] == ["Config", "0", "3:1", "0x6"] for d in drawn)
         await command(app, pilot, "inject reserved-ste gpu0")
-        head = text_of(app.query_one("#ste-head", Static))
+        head = app.query_one(EntryView).ste_head.plain
         assert "ILLEGAL" in head and "S2TG" in head
-        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
+        rows = {r[0]: r for r in app.query_one(EntryView).ste_rows}
         assert "<-" in rows["S2TG"][4]             # the field named by the reason
         t.focus()
         await pilot.press("escape")                # closes the detail
@@ -143,9 +148,9 @@ def test_ste_detail_bit_view_and_illegal_field():
 def test_cd_under_a_nested_ste():
     async def body(app, pilot):
         await command(app, pilot, "cd nic0 1")
-        rows = {r[0]: r for r in app.query_one("#cd-bits").rows}
+        rows = {r[0]: r for r in app.query_one(EntryView).cd_rows}
         assert rows["ASID"][3] == "0x2"           # nic0-pasid1
-        assert "SSID 1" in text_of(app.query_one("#cd-head", Static))
+        assert "SSID 1" in app.query_one(EntryView).cd_head.plain
     drive(body)
 
 
@@ -252,7 +257,7 @@ def test_check_finding_jumps_to_the_stream():
         await pilot.pause()
         assert app.current == ("smmu0", 0x8)
         assert app.query_one(TabbedContent).active == "streams"
-        assert "nic0" in text_of(app.query_one("#ste-head", Static))
+        assert "nic0" in app.query_one(EntryView).ste_head.plain
     drive(body)
 
 
@@ -342,7 +347,7 @@ def test_inject_menu_runs_through_the_registry():
         await pilot.pause()
         assert app.session.log[-1].command == "inject invalidate-ste gpu0"
         await tab(app, pilot, "streams")
-        assert "V=0" in text_of(app.query_one("#ste-head", Static))
+        assert "V=0" in app.query_one(EntryView).ste_head.plain
     drive(body)
 
 
