@@ -84,7 +84,8 @@ class SmmuDbgApp(App):
         self.session = session
         self.loader = loader
         self.where = where
-        self.bridge = Bridge(session) if session is not None else None
+        # the widgets are built while a loader runs; they ask nothing before _start
+        self.bridge = Bridge(session)
         self.load_error: str | None = None
         self.current: tuple[str, int] | None = None     # the stream in focus
         self.current_ssid = 0
@@ -94,16 +95,19 @@ class SmmuDbgApp(App):
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.bridge is None:
+        if self.session is None:
             with Vertical(id="loading"):
                 yield Static(f"loading {self.where or 'the scenario'} ...", id="loading-text")
                 yield ProgressBar(id="loading-bar", show_eta=False)
-        else:
-            yield Workspace(self.bridge, id="workspace")
+        # mounted (hidden) while the model loads: once it is there, only the first frame
+        # stands between the model and the stream table on screen
+        ws = Workspace(self.bridge, id="workspace")
+        ws.display = self.session is not None
+        yield ws
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.bridge is None:
+        if self.session is None:
             # after the first frame: the loading screen is on screen before the build starts
             self.call_after_refresh(self._load)
         else:
@@ -124,10 +128,12 @@ class SmmuDbgApp(App):
 
     async def _loaded(self, session) -> None:
         self.session = session
-        self.bridge = Bridge(session)
-        await self.query_one("#loading").remove()
-        await self.mount(Workspace(self.bridge, id="workspace"), before=self.query_one(Footer))
+        self.bridge.session = session
+        loading = self.query_one("#loading")
+        loading.display = False
+        self.query_one(Workspace).display = True
         self._start()
+        loading.remove()            # after the first frame: nothing waits for it
 
     def _start(self) -> None:
         self.query_one("#progress-row").display = False
