@@ -222,7 +222,7 @@ def test_actions_show_what_changed_and_check_names_the_fix():
         await tab(app, pilot, "cmdq")
         cq = cells(app.query_one("#cq-table", DataTable))
         assert cq[-1][1] == "CMD_TLBI_NH_ASID" and cq[-1][3] == "dropped"
-        app.query_one(StreamTable).focus()
+        app.action_focus_view()                   # out of the command line: c is a key
         await pilot.press("c")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -392,3 +392,33 @@ def test_loader_in_a_worker_and_load_error():
     app, total = asyncio.run(main(bad))
     # the (hidden) workspace never got a session: no stream table rows
     assert not total and app.load_error == "x.toml: line 1: broken"
+
+
+def test_pt_command_shows_in_the_tables_tab_built_on_first_show():
+    async def body(app, pilot):
+        assert not app.query("#ptview")              # not built before its tab is shown
+        await command(app, pilot, "pt nic0-dma")
+        assert app.query_one(TabbedContent).active == "tables"
+        pt = app.query_one("#ptview")
+        assert pt.source == "nic0-dma"
+        assert str(app.query_one("#pt-tree", Tree).root.label).startswith("root 0x")
+    drive(body)
+
+
+def test_leaving_the_streams_tab_with_the_detail_open_stays_left():
+    # the focused table is hidden by the switch; the focus must not hop to the detail
+    # beside it (which would switch back to Streams)
+    async def body(app, pilot):
+        t = app.query_one(StreamTable)
+        t.focus()
+        t.go(0x200)
+        await pilot.press("enter")
+        await pilot.pause()
+        await tab(app, pilot, "events")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "events"
+        assert app.focused is None or app.focused not in (t, app.query_one(EntryView))
+        await pilot.press("1")                     # back: the table takes the focus again
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "streams" and app.focused is t
+    drive(body)

@@ -27,7 +27,9 @@ from .checkview import CheckView
 from .commandline import CommandLine
 from .entryview import EntryView
 from .history import HistoryView
-from .lazypane import LazyPane
+from .iommufdview import IommufdView
+from .itsview import ItsView
+from .lazypane import LazyPane, Pane, TabSet
 from .pagetables import PageTableView
 from .palette import RegistryCommands
 from .queues import CacheView, CmdqView, EventsView
@@ -40,10 +42,11 @@ QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
 SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
-         "cfgcache": "caches", "history": "history"}
+         "cfgcache": "caches", "history": "history", "its": "its", "iommufd": "iommufd"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
-TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history")
+TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history", "its",
+        "iommufd")
 
 
 def one_line(r: dict) -> str:
@@ -76,7 +79,7 @@ class SmmuDbgApp(App):
         Binding("ctrl+s", "save", "save", show=False),
         Binding("ctrl+r", "replay", "replay", show=False),
         Binding("g", "toggle_stage", "stage 1/2", show=False),
-    ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS)]
+    ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS[:9])]
 
     def __init__(self, session=None, loader=None, where: str = ""):
         """session: a ready Session; or loader: a callable building one (run in a worker)."""
@@ -240,6 +243,12 @@ class SmmuDbgApp(App):
             self.show_tab("caches")
         elif kind == "history":
             self.show_tab("history")
+        elif kind == "its":
+            self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).show(
+                r["name"], r["device"]["device_id"] if r["device"] else None))
+            self.show_tab("its")
+        elif kind == "iommufd":
+            self.show_tab("iommufd")
 
     def refresh_views(self) -> None:
         """The state (or the log position) changed: every view asks again (a hidden tab when
@@ -248,18 +257,25 @@ class SmmuDbgApp(App):
         self.query_one(TopologyTree).reload()
         self.query_one(StreamTable).invalidate()
         self.query_one(EntryView).refresh_view()
-        for tab, v in (("tables", PageTableView), ("history", HistoryView)):
-            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view())
+        # a view's pending update (a show) refreshes it too: it is kept
+        for tab, v in (("tables", PageTableView), ("history", HistoryView), ("its", ItsView),
+                       ("iommufd", IommufdView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view(),
+                            keep=True)
         for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
-            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu))
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu),
+                            keep=True)
 
-    def when_shown(self, tab: str, key: str, fn) -> None:
+    def when_shown(self, tab: str, key: str, fn, keep: bool = False) -> None:
         """Run fn now if tab is on screen (and its content is built), else when it is next
-        shown (the last fn per key wins): hidden views cost nothing while the user works
-        elsewhere, and a tab's views are only mounted when it is first shown (LazyPane)."""
+        shown (the last fn per key wins, unless keep: then a pending one stays): hidden
+        views cost nothing while the user works elsewhere, and a tab's views are only
+        mounted when it is first shown (LazyPane)."""
         pane = self.query_one(f"#{tab}", TabPane)
         if self.query_one(TabbedContent).active == tab and getattr(pane, "ready", True):
             fn()
+        elif keep:
+            self.pending.setdefault(tab, {}).setdefault(key, fn)
         else:
             self.pending.setdefault(tab, {})[key] = fn
 
@@ -270,6 +286,10 @@ class SmmuDbgApp(App):
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if isinstance(event.pane, LazyPane):
             await event.pane.ensure()
+        f = self.focused
+        if f is not None and event.pane not in f.ancestors and event.tabbed_content in \
+                f.ancestors:
+            self.action_focus_view()        # the focus was in the tab just hidden
         for fn in self.pending.pop(event.pane.id, {}).values():
             fn()
 
@@ -320,6 +340,16 @@ class SmmuDbgApp(App):
             self.show_tab("streams")
         elif event.kind == "stream":
             self.focus_stream(d["smmu"], d["sid"])
+            self.focus_device(self.query_one(TopologyTree).devices.get(d["name"]))
+        elif event.kind == "device":
+            if d.get("stream_ids"):
+                self.focus_stream(*d["stream_ids"][0])
+            self.focus_device(d)
+        elif event.kind == "its":
+            self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).show(d["name"]))
+            self.show_tab("its")
+        elif event.kind in ("viommu", "iommufd"):
+            self.show_tab("iommufd")
         elif event.kind == "cd":
             st = d["stream"]
             self.focus_stream(st["smmu"], st["sid"], d["ssid"])
@@ -330,6 +360,17 @@ class SmmuDbgApp(App):
         elif event.kind == "vm":
             self.log_line(Text(f"{d['name']}: " + ", ".join(
                 f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
+
+    def focus_device(self, d: dict | None) -> None:
+        """A PCI device (its `iort` row) in focus: its ITS device entry and its iommufd
+        objects follow (when their tabs are shown)."""
+        if d is None:
+            return
+        if d.get("device_id") is not None:
+            self.when_shown("its", "ItsView.device",
+                            lambda: self.query_one(ItsView).focus_device(d["device_id"]))
+        self.when_shown("iommufd", "IommufdView.device",
+                        lambda: self.query_one(IommufdView).focus_device(d["device"]))
 
     def on_stream_table_chosen(self, event: StreamTable.Chosen) -> None:
         self.current = (event.smmu, event.sid)
@@ -483,10 +524,10 @@ class Workspace(Vertical):
         b = self.bridge
         with Horizontal(id="main"):
             yield TopologyTree(b, id="topo")
-            with TabbedContent(id="tabs", initial="streams"):
+            with TabSet(id="tabs", initial="streams"):
                 # the STE/CD detail lives under the table: opening a stream changes neither
                 # the tab nor the focus (each of which restyles much of the screen)
-                with TabPane("Streams", id="streams"):
+                with Pane("Streams", id="streams"):
                     yield Static(header_text(), id="st-header")
                     yield StreamTable(b, id="strtab")
                     yield EntryView(b, id="entryview")
@@ -497,6 +538,8 @@ class Workspace(Vertical):
                 yield LazyPane("Caches", lambda: CacheView(b, id="cacheview"), id="caches")
                 yield LazyPane("Check", lambda: CheckView(b, id="checkview"), id="check")
                 yield LazyPane("History", lambda: HistoryView(b, id="histview"), id="history")
+                yield LazyPane("ITS", lambda: ItsView(b, id="itsview"), id="its")
+                yield LazyPane("iommufd", lambda: IommufdView(b, id="fdview"), id="iommufd")
         yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
         with Horizontal(id="progress-row"):
             yield Static("", id="progress-label")

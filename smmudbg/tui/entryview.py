@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from .fmt import hx
+from .lazypane import in_shown_pane
 
 
 def problem_fields(problem: str | None) -> set[str]:
@@ -74,6 +75,9 @@ class EntryView(ScrollView, can_focus=True):
     ste_rows/cd_rows (the cells of each field, as BitView.rows)."""
 
     DEFAULT_CLASSES = "entryview"
+
+    def allow_focus(self) -> bool:
+        return super().allow_focus() and in_shown_pane(self)
 
     def __init__(self, bridge, **kw):
         super().__init__(**kw)

@@ -18,6 +18,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .lazypane import in_shown_pane
+
 PAGE = 128
 
 # (title, width) of each column; the header above the table uses the same layout.
@@ -72,6 +74,9 @@ class StreamTable(ScrollView, can_focus=True):
 
     class Closed(Message):
         """The user closed the STE detail (Escape)."""
+
+    def allow_focus(self) -> bool:
+        return super().allow_focus() and in_shown_pane(self)
 
     def __init__(self, bridge, **kw):
         super().__init__(**kw)
