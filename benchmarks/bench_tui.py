@@ -85,19 +85,31 @@ async def floor(reps):
           f"{statistics.median(cs) * 1e3:.2f} ms)")
 
 
+FP_CPU: list[float] = []
+
+
 async def first_paint_once(session) -> float:
     """From the moment the loader hands over the built Session (the model is loaded) to the
-    stream table fully drawn: the UI's own start-up on top of the model."""
-    handed = {}
+    stream table fully drawn: the UI's own start-up on top of the model. FP_CPU gets the UI
+    thread's CPU time from the hand-over reaching it (_loaded) to the same paint."""
+    handed, cpu = {}, {}
 
     def loader():
         handed["t"] = time.perf_counter()
         return session
     app = SmmuDbgApp(loader=loader, where="large.toml")
+    loaded = app._loaded
+
+    async def timed_loaded(s):
+        cpu["t0"] = time.thread_time()
+        await loaded(s)
+    app._loaded = timed_loaded
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(2000):
             await pilot.pause(0.001)
             if app.query(StreamTable) and app.query_one(StreamTable).first_paint:
+                t = app.query_one(StreamTable)
+                FP_CPU.append(t.first_paint_cpu - cpu["t0"])
                 break
         return app.query_one(StreamTable).first_paint - handed["t"]
 
@@ -228,7 +240,7 @@ def main():
     asyncio.run(floor(reps))
     fps = [asyncio.run(first_paint_once(session)) for _ in range(5 if quick else 11)]
     SUMMARY["first paint of the stream table"] = (
-        fig("model loaded to stream table painted", fps, 200), 200)
+        fig("model loaded to stream table painted", fps, 200, cpu=FP_CPU), 200)
     asyncio.run(bench(session, reps))
     print(f"\nissue 13 item 8 (medians, net of Pilot's floor; {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}):")
