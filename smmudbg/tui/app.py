@@ -96,6 +96,13 @@ class SmmuDbgApp(App):
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
 
     # -- layout -------------------------------------------------------------------------------
+    def get_default_screen(self):
+        screen = super().get_default_screen()
+        # no focus on the hidden workspace while the model loads: _start focuses the table
+        # (auto-focus picks the first widget in the tree, hidden or not)
+        screen.AUTO_FOCUS = ""
+        return screen
+
     def compose(self) -> ComposeResult:
         yield Header()
         if self.session is None:
@@ -411,7 +418,9 @@ class SmmuDbgApp(App):
 
     # -- actions ------------------------------------------------------------------------------
     def action_focus_command(self) -> None:
-        self.query_one(CommandLine).focus()
+        # at once, not after the queued events (focus() defers): keys typed right after the
+        # colon are already queued and must reach the command line
+        self.screen.set_focus(self.query_one(CommandLine))
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)
