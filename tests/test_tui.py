@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noq
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
 from smmudbg.tui.commandline import CommandLine  # noqa: E402
+from smmudbg.tui.entryview import EntryView  # noqa: E402
 from smmudbg.tui.streamtable import StreamTable  # noqa: E402
 from smmudbg.tui.walkstepper import WalkStepper  # noqa: E402
 
@@ -120,26 +121,36 @@ def test_ste_detail_bit_view_and_illegal_field():
         t.go(0x200)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.query_one(TabbedContent).active == "entry"
-        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
+        # the detail opens under the table: same tab, the table keeps the focus
+        assert app.query_one(TabbedContent).active == "streams" and app.focused is t
+        assert app.query_one("#entryview").display
+        rows = {r[0]: r for r in app.query_one(EntryView).ste_rows}
         assert rows["Config"][2] == "3:1" and rows["Config"][3] == "0x6"   # 0b110: S2 only
         assert rows["S2VMID"][3] == "0x1"
         assert rows["S1CDMax"][3] == "0x0"        # every field, zero ones too
-        assert "legal" in text_of(app.query_one("#ste-head", Static))
+        assert "legal" in app.query_one(EntryView).ste_head.plain
+        ev = app.query_one(EntryView)              # what is drawn: the lines on screen
+        drawn = [ev.render_line(y).text for y in range(ev.scrollable_content_region.height)]
+        assert drawn[0].startswith("STE smmu0 SID 0x200 @ ") and "gpu0" in drawn[0]
+        assert any(d.split()[:4] == ["Config", "0", "3:1", "0x6"] for d in drawn)
         await command(app, pilot, "inject reserved-ste gpu0")
-        head = text_of(app.query_one("#ste-head", Static))
+        head = app.query_one(EntryView).ste_head.plain
         assert "ILLEGAL" in head and "S2TG" in head
-        rows = {r[0]: r for r in app.query_one("#ste-bits").rows}
+        rows = {r[0]: r for r in app.query_one(EntryView).ste_rows}
         assert "<-" in rows["S2TG"][4]             # the field named by the reason
+        t.focus()
+        await pilot.press("escape")                # closes the detail
+        await pilot.pause()
+        assert not app.query_one("#entryview").display
     drive(body)
 
 
 def test_cd_under_a_nested_ste():
     async def body(app, pilot):
         await command(app, pilot, "cd nic0 1")
-        rows = {r[0]: r for r in app.query_one("#cd-bits").rows}
+        rows = {r[0]: r for r in app.query_one(EntryView).cd_rows}
         assert rows["ASID"][3] == "0x2"           # nic0-pasid1
-        assert "SSID 1" in text_of(app.query_one("#cd-head", Static))
+        assert "SSID 1" in app.query_one(EntryView).cd_head.plain
     drive(body)
 
 
@@ -190,6 +201,8 @@ def test_walk_fault_and_page_table_highlight():
         assert "no event recorded" in detail
         assert "MSI stepping" in detail          # the labelled place for MSI
         # the page-table view follows the stepper: stage 1 of nic0, the faulting L2 entry
+        # (built and shown when its tab is)
+        await tab(app, pilot, "tables")
         pt = app.query_one("#ptview")
         assert pt.source == "smmu0 0x8" and pt.stage == 1
         node = app.query_one("#pt-tree", Tree).cursor_node
@@ -209,7 +222,7 @@ def test_actions_show_what_changed_and_check_names_the_fix():
         await tab(app, pilot, "cmdq")
         cq = cells(app.query_one("#cq-table", DataTable))
         assert cq[-1][1] == "CMD_TLBI_NH_ASID" and cq[-1][3] == "dropped"
-        app.query_one(StreamTable).focus()
+        app.action_focus_view()                   # out of the command line: c is a key
         await pilot.press("c")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -243,7 +256,8 @@ def test_check_finding_jumps_to_the_stream():
         await pilot.press("enter")
         await pilot.pause()
         assert app.current == ("smmu0", 0x8)
-        assert app.query_one(TabbedContent).active == "entry"
+        assert app.query_one(TabbedContent).active == "streams"
+        assert "nic0" in app.query_one(EntryView).ste_head.plain
     drive(body)
 
 
@@ -332,8 +346,8 @@ def test_inject_menu_runs_through_the_registry():
         await pilot.press("enter")
         await pilot.pause()
         assert app.session.log[-1].command == "inject invalidate-ste gpu0"
-        await tab(app, pilot, "entry")
-        assert "V=0" in text_of(app.query_one("#ste-head", Static))
+        await tab(app, pilot, "streams")
+        assert "V=0" in app.query_one(EntryView).ste_head.plain
     drive(body)
 
 
@@ -376,4 +390,35 @@ def test_loader_in_a_worker_and_load_error():
         from smmudbg.errors import SmmuDbgError
         raise SmmuDbgError("x.toml: line 1: broken")
     app, total = asyncio.run(main(bad))
-    assert total is None and app.load_error == "x.toml: line 1: broken"
+    # the (hidden) workspace never got a session: no stream table rows
+    assert not total and app.load_error == "x.toml: line 1: broken"
+
+
+def test_pt_command_shows_in_the_tables_tab_built_on_first_show():
+    async def body(app, pilot):
+        assert not app.query("#ptview")              # not built before its tab is shown
+        await command(app, pilot, "pt nic0-dma")
+        assert app.query_one(TabbedContent).active == "tables"
+        pt = app.query_one("#ptview")
+        assert pt.source == "nic0-dma"
+        assert str(app.query_one("#pt-tree", Tree).root.label).startswith("root 0x")
+    drive(body)
+
+
+def test_leaving_the_streams_tab_with_the_detail_open_stays_left():
+    # the focused table is hidden by the switch; the focus must not hop to the detail
+    # beside it (which would switch back to Streams)
+    async def body(app, pilot):
+        t = app.query_one(StreamTable)
+        t.focus()
+        t.go(0x200)
+        await pilot.press("enter")
+        await pilot.pause()
+        await tab(app, pilot, "events")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "events"
+        assert app.focused is None or app.focused not in (t, app.query_one(EntryView))
+        await pilot.press("1")                     # back: the table takes the focus again
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "streams" and app.focused is t
+    drive(body)

@@ -3,6 +3,8 @@ tests/__snapshots__/ are the baseline; after an intended change of the screens, 
 new ones and accept them with `pytest tests/test_tui_snapshots.py --snapshot-update`."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -69,3 +71,47 @@ def test_walk_stepper_light_theme(snap_compare):
         await pilot.press(*["n"] * 13)
         await pilot.pause()
     assert snap_compare(SmmuDbgApp(Session()), terminal_size=(100, 30), run_before=before)
+
+
+ACCEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                     "vsmmu-accel.toml")
+
+
+async def select_device(pilot, prefix, tab):
+    """Select a tree node (which shows the Streams tab), then show `tab`."""
+    await pilot.pause()
+    tree = pilot.app.query_one("#topo")
+    node = next(n for n in tree._tree_nodes.values() if str(n.label).startswith(prefix))
+    tree.select_node(node)
+    for _ in range(50):
+        await pilot.pause()
+        if pilot.app.current is not None and pilot.app.current[1] == node.data[1]["stream_ids"][0][1]:
+            break
+    await pilot.pause()
+    pilot.app.show_tab(tab)
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_its_panel(snap_compare, size):
+    async def before(pilot):
+        await select_device(pilot, "nic1 02:00.0", "its")
+    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_iommufd_panel(snap_compare, size):
+    async def before(pilot):
+        await select_device(pilot, "nic1 02:00.0", "iommufd")
+    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=size,
+                        run_before=before)
+
+
+def test_iommufd_panel_light_theme(snap_compare):
+    async def before(pilot):
+        pilot.app.theme = "textual-light"
+        await select_device(pilot, "nic0 01:00.0", "iommufd")
+    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=(100, 30),
+                        run_before=before)

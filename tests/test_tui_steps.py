@@ -67,6 +67,12 @@ async def command(app, pilot, line):
     await pilot.pause()
 
 
+async def look(app, pilot, tab):
+    """Show a tab: a hidden view follows the stepper when it is next shown."""
+    app.show_tab(tab)
+    await pilot.pause()
+
+
 async def step_to(pilot, st, name):
     """Step forward (key n) until the current row is called name."""
     table = st.query_one("#walk-steps", DataTable)
@@ -120,12 +126,14 @@ def test_msi_steps_from_the_rid_to_the_lpi():
         assert app.query_one("#entryview").target == ("smmu0", 0x8)
         await step_to(pilot, st, "CD")
         await pilot.pause()
-        assert "SSID 0" in text_of(app.query_one("#cd-head", Static))
+        assert "SSID 0" in app.query_one("#entryview").cd_head.plain
         await step_to(pilot, st, "S1 L2")
+        await look(app, pilot, "tables")
         pt = app.query_one("#ptview")
         assert pt.source == "smmu0 0x8" and pt.stage == 1
         node = app.query_one("#pt-tree", Tree).cursor_node
         assert node is not None and "0x8000000-0x81fffff" in str(node.label)
+        await look(app, pilot, "walk")
         await step_to(pilot, st, "ITS ITE")
         detail = text_of(st.query_one("#walk-detail", Static))
         assert "INTID=0x2001" in detail and "ICID=1" in detail      # 8193 = 0x2001
@@ -209,13 +217,17 @@ def test_nested_page_table_view_and_stepper_highlight():
         await command(app, pilot, "walk nic0 0x10000000 dry")
         st = app.query_one(WalkStepper)
         await step_to(pilot, st, "S1 L2")
+        await look(app, pilot, "tables")
         assert pt.stage == "nested"
         assert "L2 0x10000000-0x101fffff block -> 0x41000000" in str(tree.cursor_node.label)
         bits = {r[0]: r for r in app.query_one("#pt-bits").rows}
         assert bits["OA"][4] == "address 0x41000000" and bits["AF"][3] == "0x1"
         assert "S1_BLOCK" in text_of(app.query_one("#pt-bits-head", Static))
+        await look(app, pilot, "walk")
+        st.query_one("#walk-steps", DataTable).focus()
         await pilot.press(*["n"] * (len(st.walk["steps"]) - 1 - st.index))
         await pilot.pause()
+        await look(app, pilot, "tables")
         assert "-> IPA 0x41000000 -> PA 0x61000000" in str(tree.cursor_node.label)
         # an MSI's walk drives it the same way: its final stage 2 is the doorbell page's range
         # (IOVA 0x800_0000 -> gDB 0x809_0000 -> hDB 0x809_0000)
@@ -223,6 +235,7 @@ def test_nested_page_table_view_and_stepper_highlight():
         names = [r[1] for r in cells(st.query_one("#walk-steps", DataTable))]
         await step_to(pilot, st, names[names.index("region") - 1])
         await pilot.pause()
+        await look(app, pilot, "tables")
         assert pt.stage == "nested"
         assert "0x8000000-0x8000fff -> IPA 0x8090000 -> PA 0x8090000" in str(
             tree.cursor_node.label)

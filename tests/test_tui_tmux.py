@@ -110,9 +110,9 @@ def test_walk_in_the_ui(screen, tmp_path):
     screen.keys("-l", "walk nic0 0x10000000")
     screen.keys("Enter")
     # nic0-dma maps 0x1000_0000 -> IPA 0x4100_0000; vm0 IPA 0x4000_0000 -> PA 0x6000_0000
-    out = screen.wait_for("16 steps")
+    screen.wait_for("16 steps")                    # the output line; the Walk tab is
+    out = screen.wait_for("step 1/16: L1STD")      # built when first shown, a frame later
     assert "PA 0x61000000" in out
-    assert "step 1/16: L1STD" in out
     for _ in range(7):
         screen.keys("n")
     out = screen.wait_for("step 8/16: S1 L0")

@@ -27,6 +27,9 @@ from .checkview import CheckView
 from .commandline import CommandLine
 from .entryview import EntryView
 from .history import HistoryView
+from .iommufdview import IommufdView
+from .itsview import ItsView
+from .lazypane import LazyPane, Pane, TabSet
 from .pagetables import PageTableView
 from .palette import RegistryCommands
 from .queues import CacheView, CmdqView, EventsView
@@ -37,12 +40,14 @@ from .walkstepper import WalkStepper
 
 QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
-SHOWN = {"walk": "walk", "ste": "entry", "cd": "entry", "check": "check", "pt": "tables",
+SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
-         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk"}
+        "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk",
+        "its": "its", "iommufd": "iommufd"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
-TABS = ("streams", "entry", "tables", "walk", "events", "cmdq", "caches", "check", "history")
+TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history", "its",
+        "iommufd")
 
 
 def one_line(r: dict) -> str:
@@ -75,7 +80,7 @@ class SmmuDbgApp(App):
         Binding("ctrl+s", "save", "save", show=False),
         Binding("ctrl+r", "replay", "replay", show=False),
         Binding("g", "toggle_stage", "stage 1/2/nested", show=False),
-    ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS)]
+    ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS[:9])]
 
     def __init__(self, session=None, loader=None, where: str = ""):
         """session: a ready Session; or loader: a callable building one (run in a worker)."""
@@ -83,7 +88,8 @@ class SmmuDbgApp(App):
         self.session = session
         self.loader = loader
         self.where = where
-        self.bridge = Bridge(session) if session is not None else None
+        # the widgets are built while a loader runs; they ask nothing before _start
+        self.bridge = Bridge(session)
         self.load_error: str | None = None
         self.current: tuple[str, int] | None = None     # the stream in focus
         self.current_ssid = 0
@@ -91,18 +97,28 @@ class SmmuDbgApp(App):
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
 
     # -- layout -------------------------------------------------------------------------------
+    def get_default_screen(self):
+        screen = super().get_default_screen()
+        # no focus on the hidden workspace while the model loads: _start focuses the table
+        # (auto-focus picks the first widget in the tree, hidden or not)
+        screen.AUTO_FOCUS = ""
+        return screen
+
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.bridge is None:
+        if self.session is None:
             with Vertical(id="loading"):
                 yield Static(f"loading {self.where or 'the scenario'} ...", id="loading-text")
                 yield ProgressBar(id="loading-bar", show_eta=False)
-        else:
-            yield Workspace(self.bridge, id="workspace")
+        # mounted (hidden) while the model loads: once it is there, only the first frame
+        # stands between the model and the stream table on screen
+        ws = Workspace(self.bridge, id="workspace")
+        ws.display = self.session is not None
+        yield ws
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.bridge is None:
+        if self.session is None:
             # after the first frame: the loading screen is on screen before the build starts
             self.call_after_refresh(self._load)
         else:
@@ -123,10 +139,12 @@ class SmmuDbgApp(App):
 
     async def _loaded(self, session) -> None:
         self.session = session
-        self.bridge = Bridge(session)
-        await self.query_one("#loading").remove()
-        await self.mount(Workspace(self.bridge, id="workspace"), before=self.query_one(Footer))
+        self.bridge.session = session
+        loading = self.query_one("#loading")
+        loading.display = False
+        self.query_one(Workspace).display = True
         self._start()
+        loading.remove()            # after the first frame: nothing waits for it
 
     def _start(self) -> None:
         self.query_one("#progress-row").display = False
@@ -149,9 +167,7 @@ class SmmuDbgApp(App):
         self.smmu = m["name"]
         self.query_one(StreamTable).show_smmu(m["name"], m["strtab"]["log2size"])
         for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
-            w = self.query_one(v)
-            w.smmu = m["name"]
-            self.when_shown(tab, v.__name__, w.refresh_view)
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu))
 
     # -- output -------------------------------------------------------------------------------
     def log_line(self, renderable) -> None:
@@ -210,25 +226,31 @@ class SmmuDbgApp(App):
         if kind == "walk":
             self.current = (r["smmu"], r["sid"])
             self.drop_pending("walk", "prefill")
-            self.query_one(WalkStepper).load(r)
+
+            def load():
+                self.query_one(WalkStepper).load(r)
+                self.query_one("#walk-steps").focus()
+            self.when_shown("walk", "load", load)
             self.show_tab("walk")
-            self.query_one("#walk-steps").focus()
         elif kind == "msi":
             self.drop_pending("walk", "prefill")
-            self.query_one(WalkStepper).load_msi(r)
+
+            def load_msi():
+                self.query_one(WalkStepper).load_msi(r)
+                self.query_one("#walk-steps").focus()
+            self.when_shown("walk", "load", load_msi)
             self.show_tab("walk")
-            self.query_one("#walk-steps").focus()
         elif kind in ("ste", "cd"):
-            self.focus_stream(r["smmu"], r["sid"], r.get("ssid"), tab="entry")
+            self.focus_stream(r["smmu"], r["sid"], r.get("ssid"))
         elif kind == "check":
-            self.query_one(CheckView).show(r)
+            self.when_shown("check", "show", lambda: self.query_one(CheckView).show(r))
             self.show_tab("check")
         elif kind in ("pt", "pt-lookup", "pt-nested"):
             target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
                 f" ssid={r['ssid']}" if r.get("ssid") else "")
-            self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).show(target, "nested" if kind == "pt-nested" else
-                                               r["stage"] if not r["domain"] else None)
+            stage = "nested" if kind == "pt-nested" else r["stage"] if not r["domain"] else None
+            self.when_shown("tables", "PageTableView",
+                            lambda: self.query_one(PageTableView).show(target, stage))
             self.show_tab("tables")
         elif kind == "events":
             self.show_tab("events")
@@ -238,6 +260,12 @@ class SmmuDbgApp(App):
             self.show_tab("caches")
         elif kind == "history":
             self.show_tab("history")
+        elif kind == "its":
+            self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).show(
+                r["name"], r["device"]["device_id"] if r["device"] else None))
+            self.show_tab("its")
+        elif kind == "iommufd":
+            self.show_tab("iommufd")
 
     def refresh_views(self) -> None:
         """The state (or the log position) changed: every view asks again (a hidden tab when
@@ -245,15 +273,26 @@ class SmmuDbgApp(App):
         self.sub_title = self.bridge.title
         self.query_one(TopologyTree).reload()
         self.query_one(StreamTable).invalidate()
-        for tab, v in (("entry", EntryView), ("tables", PageTableView), ("events", EventsView),
-                       ("cmdq", CmdqView), ("caches", CacheView), ("history", HistoryView)):
-            self.when_shown(tab, v.__name__, self.query_one(v).refresh_view)
+        self.query_one(EntryView).refresh_view()
+        # a view's pending update (a show) refreshes it too: it is kept
+        for tab, v in (("tables", PageTableView), ("history", HistoryView), ("its", ItsView),
+                       ("iommufd", IommufdView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view(),
+                            keep=True)
+        for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu),
+                            keep=True)
 
-    def when_shown(self, tab: str, key: str, fn) -> None:
-        """Run fn now if tab is on screen, else when it is next shown (the last fn per key
-        wins): hidden views cost nothing while the user works elsewhere."""
-        if self.query_one(TabbedContent).active == tab:
+    def when_shown(self, tab: str, key: str, fn, keep: bool = False) -> None:
+        """Run fn now if tab is on screen (and its content is built), else when it is next
+        shown (the last fn per key wins, unless keep: then a pending one stays): hidden
+        views cost nothing while the user works elsewhere, and a tab's views are only
+        mounted when it is first shown (LazyPane)."""
+        pane = self.query_one(f"#{tab}", TabPane)
+        if self.query_one(TabbedContent).active == tab and getattr(pane, "ready", True):
             fn()
+        elif keep:
+            self.pending.setdefault(tab, {}).setdefault(key, fn)
         else:
             self.pending.setdefault(tab, {})[key] = fn
 
@@ -261,7 +300,13 @@ class SmmuDbgApp(App):
         """A view was just updated directly: forget its older pending update."""
         self.pending.get(tab, {}).pop(key, None)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if isinstance(event.pane, LazyPane):
+            await event.pane.ensure()
+        f = self.focused
+        if f is not None and event.pane not in f.ancestors and event.tabbed_content in \
+                f.ancestors:
+            self.action_focus_view()        # the focus was in the tab just hidden
         for fn in self.pending.pop(event.pane.id, {}).values():
             fn()
 
@@ -280,7 +325,7 @@ class SmmuDbgApp(App):
         self.query_one(TabbedContent).active = tab
 
     def focus_stream(self, smmu: str, sid: int, ssid: int | None = None,
-                     tab: str | None = "entry") -> None:
+                     tab: str | None = "streams") -> None:
         self.current = (smmu, sid)
         if ssid is not None:
             self.current_ssid = ssid
@@ -293,16 +338,13 @@ class SmmuDbgApp(App):
         if tab:
             self.show_tab(tab)
         ste = self.query_one(EntryView).show(smmu, sid, ssid)
-        self.drop_pending("entry", "EntryView")
         target = f"{smmu} {sid:#x}"
-        walk = self.query_one(WalkStepper)
-        self.when_shown("walk", "prefill", lambda: walk.prefill(
+        self.when_shown("walk", "prefill", lambda: self.query_one(WalkStepper).prefill(
             self._target_text(smmu, sid, ste), None, ssid))
         if ste and ste["config"] in ("s1", "nested", "s2"):
-            pt = self.query_one(PageTableView)
-            self.when_shown("tables", "PageTableView", lambda: pt.show(
-                target + (f" ssid={ssid}" if ssid else ""),
-                2 if ste["config"] == "s2" else None))
+            self.when_shown("tables", "PageTableView", lambda: self.query_one(
+                PageTableView).show(target + (f" ssid={ssid}" if ssid else ""),
+                                    2 if ste["config"] == "s2" else None))
 
     @staticmethod
     def _target_text(smmu: str, sid: int, ste: dict | None) -> str:
@@ -315,21 +357,45 @@ class SmmuDbgApp(App):
             self.show_tab("streams")
         elif event.kind == "stream":
             self.focus_stream(d["smmu"], d["sid"])
+            self.focus_device(self.query_one(TopologyTree).devices.get(d["name"]))
+        elif event.kind == "device":
+            if d.get("stream_ids"):
+                self.focus_stream(*d["stream_ids"][0])
+            self.focus_device(d)
+        elif event.kind == "its":
+            self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).show(d["name"]))
+            self.show_tab("its")
+        elif event.kind in ("viommu", "iommufd"):
+            self.show_tab("iommufd")
         elif event.kind == "cd":
             st = d["stream"]
             self.focus_stream(st["smmu"], st["sid"], d["ssid"])
         elif event.kind == "domain":
-            self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).show(d["name"])
+            self.when_shown("tables", "PageTableView",
+                            lambda: self.query_one(PageTableView).show(d["name"]))
             self.show_tab("tables")
         elif event.kind == "vm":
             self.log_line(Text(f"{d['name']}: " + ", ".join(
                 f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
 
+    def focus_device(self, d: dict | None) -> None:
+        """A PCI device (its `iort` row) in focus: its ITS device entry and its iommufd
+        objects follow (when their tabs are shown)."""
+        if d is None:
+            return
+        if d.get("device_id") is not None:
+            self.when_shown("its", "ItsView.device",
+                            lambda: self.query_one(ItsView).focus_device(d["device_id"]))
+        self.when_shown("iommufd", "IommufdView.device",
+                        lambda: self.query_one(IommufdView).focus_device(d["device"]))
+
     def on_stream_table_chosen(self, event: StreamTable.Chosen) -> None:
         self.current = (event.smmu, event.sid)
         if event.open:
             self.focus_stream(event.smmu, event.sid)
+
+    def on_stream_table_closed(self, event: StreamTable.Closed) -> None:
+        self.query_one(EntryView).close()
 
     def on_walk_stepper_run(self, event: WalkStepper.Run) -> None:
         self.run_line(event.line)
@@ -337,8 +403,8 @@ class SmmuDbgApp(App):
     def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
         w, s = event.walk, event.walk["steps"][event.index]
         if s["what"] in ("S1", "S2"):
-            self.drop_pending("tables", "PageTableView")
-            self.query_one(PageTableView).follow_step(w, event.index)
+            self.when_shown("tables", "PageTableView",
+                            lambda: self.query_one(PageTableView).follow_step(w, event.index))
         elif s["what"] in ("STE", "CD"):
             self.query_one(EntryView).show(w["smmu"], w["sid"],
                                            (w.get("ssid") or 0) if s["what"] == "CD" else None)
@@ -354,11 +420,13 @@ class SmmuDbgApp(App):
 
     # -- actions ------------------------------------------------------------------------------
     def action_focus_command(self) -> None:
-        self.query_one(CommandLine).focus()
+        # at once, not after the queued events (focus() defers): keys typed right after the
+        # colon are already queued and must reach the command line
+        self.screen.set_focus(self.query_one(CommandLine))
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)
-        self.action_focus_view()
+        self.when_shown(tab, "focus", self.action_focus_view)
 
     def action_focus_view(self) -> None:
         """Focus the first focusable widget of the tab on show (Esc from the command line)."""
@@ -379,11 +447,15 @@ class SmmuDbgApp(App):
         return self._target_text(*self.current, ste)
 
     def action_walk_here(self) -> None:
-        if self.current is not None:
-            self.drop_pending("walk", "prefill")
-            self.query_one(WalkStepper).prefill(self._stream_words())
+        words = self._stream_words() if self.current is not None else None
+
+        def prefill():
+            if words is not None:
+                self.query_one(WalkStepper).prefill(words)
+            self.query_one("#walk-addr").focus()
+        self.drop_pending("walk", "load")
+        self.when_shown("walk", "prefill", prefill)
         self.show_tab("walk")
-        self.query_one("#walk-addr").focus()
 
     def prefill(self, text: str) -> None:
         cl = self.query_one(CommandLine)
@@ -392,7 +464,8 @@ class SmmuDbgApp(App):
         cl.focus()
 
     def _probes(self) -> list:
-        return self.query_one(WalkStepper).probes()
+        ws = next(iter(self.query(WalkStepper)), None)      # None: the walk tab never shown
+        return ws.probes() if ws is not None else []
 
     def action_edit(self) -> None:
         """The field editor for what is in focus: the walk step's descriptor or CD, and the
@@ -400,7 +473,7 @@ class SmmuDbgApp(App):
         from .fieldedit import FieldEditor, edit_targets
         targets = edit_targets(self.bridge, self._stream_words(), self.current_ssid,
                                self.query_one(TabbedContent).active,
-                               self.query_one(WalkStepper))
+                               next(iter(self.query(WalkStepper)), None))
         if targets:
             self.push_screen(FieldEditor(self.bridge, targets), self._picked)
 
@@ -422,8 +495,8 @@ class SmmuDbgApp(App):
         self.prefill("save " + (shlex.quote(self.session.path) if self.session.path else ""))
 
     def action_toggle_stage(self) -> None:
-        pt = self.query_one(PageTableView)
-        if pt.source:
+        pt = next(iter(self.query(PageTableView)), None)     # None: tab never shown
+        if pt is not None and pt.source:
             pt.show(pt.source, pt.next_stage())
 
     def action_replay(self) -> None:
@@ -472,26 +545,22 @@ class Workspace(Vertical):
         b = self.bridge
         with Horizontal(id="main"):
             yield TopologyTree(b, id="topo")
-            with TabbedContent(id="tabs", initial="streams"):
-                with TabPane("Streams", id="streams"):
+            with TabSet(id="tabs", initial="streams"):
+                # the STE/CD detail lives under the table: opening a stream changes neither
+                # the tab nor the focus (each of which restyles much of the screen)
+                with Pane("Streams", id="streams"):
                     yield Static(header_text(), id="st-header")
                     yield StreamTable(b, id="strtab")
-                with TabPane("STE/CD", id="entry"):
                     yield EntryView(b, id="entryview")
-                with TabPane("Tables", id="tables"):
-                    yield PageTableView(b, id="ptview")
-                with TabPane("Walk", id="walk"):
-                    yield WalkStepper(b, id="stepper")
-                with TabPane("Events", id="events"):
-                    yield EventsView(b, id="evview")
-                with TabPane("CmdQ", id="cmdq"):
-                    yield CmdqView(b, id="cqview")
-                with TabPane("Caches", id="caches"):
-                    yield CacheView(b, id="cacheview")
-                with TabPane("Check", id="check"):
-                    yield CheckView(b, id="checkview")
-                with TabPane("History", id="history"):
-                    yield HistoryView(b, id="histview")
+                yield LazyPane("Tables", lambda: PageTableView(b, id="ptview"), id="tables")
+                yield LazyPane("Walk", lambda: WalkStepper(b, id="stepper"), id="walk")
+                yield LazyPane("Events", lambda: EventsView(b, id="evview"), id="events")
+                yield LazyPane("CmdQ", lambda: CmdqView(b, id="cqview"), id="cmdq")
+                yield LazyPane("Caches", lambda: CacheView(b, id="cacheview"), id="caches")
+                yield LazyPane("Check", lambda: CheckView(b, id="checkview"), id="check")
+                yield LazyPane("History", lambda: HistoryView(b, id="histview"), id="history")
+                yield LazyPane("ITS", lambda: ItsView(b, id="itsview"), id="its")
+                yield LazyPane("iommufd", lambda: IommufdView(b, id="fdview"), id="iommufd")
         yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
         with Horizontal(id="progress-row"):
             yield Static("", id="progress-label")

@@ -185,7 +185,7 @@ def edit_targets(bridge, stream: str | None, ssid: int, tab: str, stepper) -> li
     """What key e offers, the most specific first: on the Walk tab the current step's
     descriptor (or CD), then the STE and CD of the stream in focus."""
     out: list[EditTarget] = []
-    s = stepper.current_step() if tab == "walk" else None
+    s = stepper.current_step() if tab == "walk" and stepper is not None else None
     if s is not None:
         src = stepper.walk or {"smmu": stepper.msi["smmu"], "sid": stepper.msi["sid"],
                                "device": stepper.msi["device"], "ssid": None}

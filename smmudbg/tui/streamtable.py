@@ -18,6 +18,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .lazypane import in_shown_pane
+
 PAGE = 128
 
 # (title, width) of each column; the header above the table uses the same layout.
@@ -60,6 +62,7 @@ class StreamTable(ScrollView, can_focus=True):
         Binding("end", "jump(-1)", "last", show=False),
         Binding("n", "next_valid", "next STE"),
         Binding("enter", "choose", "open STE"),
+        Binding("escape", "close", "close STE", show=False),
     ]
     cursor = reactive(0, always_update=True)
 
@@ -69,6 +72,12 @@ class StreamTable(ScrollView, can_focus=True):
             super().__init__()
             self.smmu, self.sid, self.open = smmu, sid, open_
 
+    class Closed(Message):
+        """The user closed the STE detail (Escape)."""
+
+    def allow_focus(self) -> bool:
+        return super().allow_focus() and in_shown_pane(self)
+
     def __init__(self, bridge, **kw):
         super().__init__(**kw)
         self.bridge = bridge
@@ -77,7 +86,8 @@ class StreamTable(ScrollView, can_focus=True):
         self.pages: dict[int, dict[int, dict | None]] = {}
         self.fetches = 0                # pages fetched (for tests and the benchmark)
         self._styles: dict | None = None   # component styles, looked up once per theme
-        self.first_paint: float | None = None   # perf_counter() of the first row drawn
+        self.first_paint: float | None = None   # perf_counter() when first fully drawn
+        self.first_paint_cpu: float | None = None   # thread_time() then (the benchmark's)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -140,6 +150,9 @@ class StreamTable(ScrollView, can_focus=True):
         if self.smmu is not None:
             self.post_message(self.Chosen(self.smmu, self.cursor, True))
 
+    def action_close(self) -> None:
+        self.post_message(self.Closed())
+
     def go(self, sid: int, announce: bool = True) -> None:
         if not self.total:
             return
@@ -155,13 +168,19 @@ class StreamTable(ScrollView, can_focus=True):
         if announce and self.smmu is not None:
             self.post_message(self.Chosen(self.smmu, sid, False))
 
+    def on_resize(self, event) -> None:
+        """Keep the cursor row in view when the table shrinks (the STE detail opening)."""
+        self.go(self.cursor, announce=False)
+
     def on_click(self, event) -> None:
         self.go(self.scroll_offset.y + event.y)
 
     # -- rendering ----------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
-        if self.first_paint is None and self.total:
-            self.first_paint = time.perf_counter()
+        if self.first_paint is None and self.total and \
+                y >= self.scrollable_content_region.height - 1:
+            self.first_paint = time.perf_counter()      # the last visible row: all drawn
+            self.first_paint_cpu = time.thread_time()
         sx, sy = self.scroll_offset
         sid = sy + y
         width = self.scrollable_content_region.width
