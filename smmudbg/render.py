@@ -642,10 +642,15 @@ def _find(d):
     if d["scanned"].get("unreadable"):
         head.append(f" ({d['scanned']['unreadable']} table pages unreadable)", style=BAD)
     rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
+                 stage=h["stage"] + (" TTB1" if h.get("ttb") == "TTB1" else "")
+                 + (" *" if h.get("note") else ""),
                  perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"))
             for h in d["hits"]]
-    return Group(head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
-                                          "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"]))
+    parts = [head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
+                                      "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"])]
+    for note in sorted({h["note"] for h in d["hits"] if h.get("note")}):
+        parts.append(Text(f"* {note}", style=DIM))
+    return Group(*parts)
 
 
 RENDERERS = {

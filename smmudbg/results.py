@@ -309,7 +309,8 @@ class Find(Result):
     (nested: where stage 1 puts iova; null otherwise), pa (where iova lands; null when stage 2
     does not map the IPA), level (of the leaf found by the scan), s1_perm (as `pt` shows it),
     s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid, af (false
-    when a leaf the scan read has AF=0)}]. scanned:
+    when a leaf the scan read has AF=0), ttb (stage 1: "TTB0" or "TTB1", else null), note
+    (null, or why the row's traffic skips stage 1: S1DSS=bypass)}]. scanned:
     {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
     kind = "find"
     space: str
