@@ -739,17 +739,6 @@ class Watch(Result):
 
 
 @dataclass(kw_only=True)
-class AttachDiff(Result):
-    """`attach-diff A B`: registers [{name, old, new}] and per-stream changes (as in watch)
-    between two states (snapshot names or live)."""
-    kind = "attach-diff"
-    from_: str = field(metadata={"json": "from"})
-    to: str
-    registers: list
-    streams: list
-
-
-@dataclass(kw_only=True)
 class AttachStatus(Result):
     """`attach status`: the session's attach state: attached, socket, vm_running, view (live,
     a snapshot name, or null), system (its name says which view), snapshots [{name, taken,

@@ -206,6 +206,8 @@ class Session:
             body = {"error": out.error}
         out.digest = digest(body)
         live = attach is not None and attach.is_live
+        if attach is not None and attach.unlogged:
+            live = True                 # the command read the live VM (diff live)
         if cmd.logged and not live and not (cmd.pure and self.position < len(self.log)):
             # (a read-only command while looking at the past is not recorded: recording it
             # would drop the commands after this position; nor is one on a live guest: it

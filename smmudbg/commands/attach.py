@@ -1,5 +1,5 @@
-"""attach, detach, snapshot, view, watch, attach-diff, attach status: a running QEMU guest's
-SMMU, live (smmudbg/attach/). The live view's commands are not recorded in the session log (a
+"""attach, detach, snapshot, view, watch, attach status (and attach-diff, now `diff`): a
+running QEMU guest's SMMU, live (smmudbg/attach/). The live view's commands are not recorded in the session log (a
 live read cannot be replayed); `snapshot` and `view NAME` are, with the commands run on a
 snapshot, so a saved session replays offline from its snapshot file."""
 from __future__ import annotations
@@ -247,34 +247,12 @@ def _line(e) -> str:
               metavar="B", complete=_view_names),
          logged=False)
 def attach_diff(ctx, a, b="live"):
-    """What differs between two states of the attached guest (snapshots, or live): registers,
-    and per stream the STE, CDs and mappings (as ranges)."""
-    from ..attach import state as S
-    from ..attach.qmp import VmGone
-    st = _state(ctx)
-
-    def load(name):
-        if name == "live":
-            if st.att is None:
-                raise CommandError(f"attach-diff: live: {_NOT_ATTACHED}")
-            try:
-                regs = st.att.read_regs()
-            except VmGone as e:
-                st.lost(ctx, str(e))
-            return regs, S.capture(st.att.read, regs)
-        snap = st.store.snapshots.get(name)
-        if snap is None:
-            have = ", ".join(_view_names(ctx, {})) or "none"
-            raise CommandError(f"attach-diff: no snapshot named {name!r}; have: {have}")
-        return snap.regs, S.capture(st.store.read(snap), snap.regs)
-    ra, sa = load(a)
-    rb, sb = load(b)
-    regs = [{"name": n, "old": ra.get(n), "new": rb.get(n)} for n in sorted(set(ra) | set(rb))
-            if ra.get(n) != rb.get(n)]
-    streams = S.diff(sa, sb)
-    return res.AttachDiff(from_=a, to=b, registers=regs, streams=streams,
-                          message=f"{a} -> {b}: {len(regs)} register(s), {len(streams)} "
-                                  f"stream(s) differ")
+    """Deprecated: use `diff A [B]` (the same comparison, with every other kind of state).
+    Runs `diff A B` and says so."""
+    from .diff import diff
+    r = diff(ctx, f"{a} {b}")
+    r.message = f"(attach-diff is deprecated: use diff {a} {b}) {r.message}"
+    return r
 
 
 @command("attach status", logged=False, pure=True)
