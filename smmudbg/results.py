@@ -724,6 +724,28 @@ class Snapshot(Result):
 
 
 @dataclass(kw_only=True)
+class AttachPoll(Result):
+    """`attach poll`: one poll of the attached VM (what `watch` does once), for front ends that
+    follow it: attached, socket, vm_running, view (live, a snapshot's name, or null), live
+    (the session shows the live VM), read_at (UTC time of this read, ISO 8601), rebuilt (the
+    live view was built again: its registers changed), and what happened since the previous
+    poll as in `watch`: commands, changes, events, gerrors (the first poll after attach only
+    takes the baseline)."""
+    kind = "attach-poll"
+    attached: bool
+    socket: str | None
+    vm_running: bool | None
+    view: str | None
+    live: bool
+    read_at: str | None
+    rebuilt: bool
+    commands: list
+    changes: list
+    events: list
+    gerrors: list
+
+
+@dataclass(kw_only=True)
 class Watch(Result):
     """`watch`: what the SMMU did while polled, each row with t_ms (the poll that saw it):
     commands [{index, command, what, fields}], changes [{sid, change, config, ste_fields, cds,

@@ -255,6 +255,52 @@ def attach_diff(ctx, a, b="live"):
     return r
 
 
+@command("attach poll", logged=False, pure=True)
+def attach_poll(ctx):
+    """One poll of the attached VM, what `watch` does once: the commands the SMMU consumed
+    since the previous poll (decoded from the command queue), the streams whose STE, CDs or
+    mappings changed, new events with their explanation and GERROR bits; which view the
+    session shows (live or a snapshot) and when this read was made. On the live view the
+    registers are read again and the view rebuilt when they changed. For front ends that
+    follow the VM (the TUI's live mode); the first poll takes the baseline. Not recorded."""
+    from ..attach.qmp import VmGone
+    from ..attach.view import now
+    from ..attach.watch import Watcher
+    st = getattr(ctx, "attach_state", None)     # (a session never attached: none made)
+    empty = {"commands": [], "changes": [], "events": [], "gerrors": []}
+    if st is None or st.att is None:
+        view = st.view if st is not None else None
+        return res.AttachPoll(attached=False, socket=None, vm_running=None, view=view,
+                              live=False, read_at=None, rebuilt=False, **empty,
+                              message=f"not attached; view {view or 'none'}")
+    att = st.att
+    by = dict(empty)
+    try:
+        w = getattr(st, "poller", None)
+        if w is None or w.att is not att:
+            st.poller = Watcher(att, None)          # the baseline
+        else:
+            w.poll()
+            by = {"commands": [], "changes": [], "events": [], "gerrors": []}
+            for e in w.entries:
+                e = dict(e)
+                by[e.pop("type") + "s"].append(e)
+            w.entries = []
+        system = ctx.system
+        if st.is_live:
+            st.before(ctx)                          # registers again, view rebuilt if moved
+        running = att.running()
+    except VmGone as e:
+        st.lost(ctx, str(e))
+    n = {k: len(v) for k, v in by.items()}
+    return res.AttachPoll(attached=True, socket=att.path, vm_running=running, view=st.view,
+                          live=st.is_live, read_at=now(), rebuilt=ctx.system is not system,
+                          **by,
+                          message=f"{'live' if st.is_live else f'view {st.view}'}: "
+                                  f"{n['commands']} command(s), {n['changes']} stream "
+                                  f"change(s), {n['events']} event(s)")
+
+
 @command("attach status", logged=False, pure=True)
 def attach_status(ctx):
     """Whether the session is attached, to what, whether the VM runs, which view the session
