@@ -1,7 +1,7 @@
 """The TUI's live mode (tui/live.py) against the fake QEMU (tests/attach_fake.py): while
 attached, the UI polls `attach poll` through the bridge, shows live vs snapshot and the time of
 the last read, highlights what changed (the STE row of the stream whose Config changed, the
-commands consumed, new events) and refreshes the views; `p` pauses and resumes it.
+commands consumed, new events) and refreshes the views; `l` pauses and resumes it.
 
 Expected values come from the fixture (tests/fixtures/qemu/README.md: SID 0x8 is stage 1,
 Config 0b101) and from what the fake guest does (moves SID 0x8 to bypass with CMD_CFGI_STE)."""
@@ -85,8 +85,8 @@ def test_live_mode_follows_the_vm(vm):
         styles = {str(s.style) for s in app.query_one(LivePanel).lines[0]._segments} | {
             str(seg.style) for line in app.query_one(LivePanel).lines for seg in line}
         assert any("yellow" in x for x in styles) and any("cyan" in x for x in styles)
-        # p pauses: a new event is not read until p again.
-        await pilot.press("p")
+        # l pauses: a new event is not read until l again.
+        await pilot.press("l")
         await pilot.pause(0.1)
         assert "paused" in status(app)
         n = live.polls
@@ -96,7 +96,7 @@ def test_live_mode_follows_the_vm(vm):
         vm.regs["SMMU_EVENTQ_PROD"] = prod + 1
         await pilot.pause(0.3)
         assert live.polls == n and not any("F_TRANSLATION" in x for x in panel(app))
-        await pilot.press("p")
+        await pilot.press("l")
         await until(pilot, lambda: any("event  F_TRANSLATION StreamID 0x10" in x
                                        for x in panel(app)), "the new event")
         assert "paused" not in status(app) and "LIVE" in status(app)

@@ -76,7 +76,7 @@ class SmmuDbgApp(App):
         Binding("ctrl+s", "save", "save", show=False),
         Binding("ctrl+r", "replay", "replay", show=False),
         Binding("g", "toggle_stage", "stage 1/2", show=False),
-        Binding("p", "live_pause", "live on/off", show=False),
+        Binding("l", "live_pause", "live on/off", show=False),
     ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS)]
 
     def __init__(self, session=None, loader=None, where: str = ""):

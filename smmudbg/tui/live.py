@@ -7,7 +7,7 @@ saw is shown in the live panel above the output, newest first and highlighted: S
 changed (StreamID, Config before -> after, CDs and ranges mapped or unmapped), new events with
 their explanation, commands consumed; then every view refreshes. The status line says whether
 the views are of the live VM or a snapshot (stopped VM, consistent) and the time of the last
-read. `p` pauses and resumes live mode (the views then stay as last read).
+read. `l` pauses and resumes live mode (the views then stay as last read).
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def status_text(r: dict | None, paused: bool, error: str | None = None) -> Text:
         return Text(f"SNAPSHOT {r['view']}: VM stopped when taken (consistent); QEMU at "
                     f"{r['socket']} ({vm}); `view live` goes back", style="bold")
     if paused:
-        return Text(f"LIVE (paused: p resumes) - views as read at {when}; VM {vm}",
+        return Text(f"LIVE (paused: l resumes) - views as read at {when}; VM {vm}",
                     style="bold yellow")
-    return Text(f"LIVE - QEMU at {r['socket']}, VM {vm}, last read {when} (p pauses)",
+    return Text(f"LIVE - QEMU at {r['socket']}, VM {vm}, last read {when} (l pauses)",
                 style="bold green")
 
 
