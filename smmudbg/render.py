@@ -525,6 +525,16 @@ def _events(d):
     return Group(*parts)
 
 
+def _cmd_value(command, field: str, v: int) -> int:
+    """A command field as shown: an address field (TLBI Address[63:12], CMD_SYNC
+    MSIAddress[51:2]) as the address it holds, not its raw value."""
+    try:
+        f = fmt(command).field(field)
+    except Exception:           # an unknown opcode or field: the raw value
+        return v
+    return f.to_address(v) if f.is_address else v
+
+
 def _cmdq(d):
     head = Text(f"{d['smmu']} command queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
                 f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
@@ -537,8 +547,8 @@ def _cmdq(d):
         t.add_row(Text(f"{stop['index']:#x}", style=DIM),
                   Text(f"history stops here: {stop['why']}", style="yellow"), "", "")
     for e in d["entries"]:
-        fields = " ".join(f"{k}={v:#x}" for k, v in e["fields"].items()
-                          if k != "Opcode" and v)
+        fields = " ".join(f"{k}={_cmd_value(e['command'], k, v):#x}"
+                          for k, v in e["fields"].items() if k != "Opcode" and v)
         t.add_row(f"{e['index']:#x}" + ("'" if e.get("lap") == -1 else ""),
                   Text((e["command"] or "?") + (" " + fields if fields else "")),
                   Text(e["state"], style=BAD if e["state"] not in
@@ -695,10 +705,18 @@ def _find(d):
     rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
                  stage=h["stage"] + (" TTB1" if h.get("ttb") == "TTB1" else "")
                  + (" *" if h.get("note") else ""),
-                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"))
+                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"),
+                 S1=h["s1_perm"], S2=h["s2_perm"])
             for h in d["hits"]]
-    parts = [head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
-                                      "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"])]
+    cols = ["smmu", "sid", "device", "ssid", "stage", "iova", "size", "ipa", "pa", "S1", "S2",
+            "perm"]
+    # Columns no row has a value in (no device names, no SubstreamIDs, no IPAs, no stage 2)
+    # are left out: the rest then fit a terminal's width.
+    optional = {"smmu": len({h["smmu"] for h in d["hits"]}) > 1, "device": None, "ssid": None,
+                "ipa": None, "S1": None, "S2": None}
+    cols = [c for c in cols if c not in optional or (optional[c] if optional[c] is not None
+            else any(r.get(c) not in (None, "-") for r in rows))]
+    parts = [head, _rows(None, rows, cols)]
     for note in sorted({h["note"] for h in d["hits"] if h.get("note")}):
         parts.append(Text(f"* {note}", style=DIM))
     return Group(*parts)
