@@ -96,13 +96,18 @@ def test_live_mode_follows_the_vm(vm):
         vm.regs["SMMU_EVENTQ_PROD"] = prod + 1
         await pilot.pause(0.3)
         assert live.polls == n and not any("F_TRANSLATION" in x for x in panel(app))
+        # A snapshot taken while paused: the status line says the views are of it.
+        app.run_line("snapshot")
+        await until(pilot, lambda: "SNAPSHOT s1" in status(app), "the snapshot while paused")
+        app.run_line("view live")
+        await until(pilot, lambda: "paused" in status(app), "live (paused) again")
         await pilot.press("l")
         await until(pilot, lambda: any("event  F_TRANSLATION StreamID 0x10" in x
                                        for x in panel(app)), "the new event")
         assert "paused" not in status(app) and "LIVE" in status(app)
         # A snapshot: the views are of a stopped VM, and the status line says so.
         app.run_line("snapshot")
-        await until(pilot, lambda: "SNAPSHOT s1" in status(app), "the snapshot status")
+        await until(pilot, lambda: "SNAPSHOT s2" in status(app), "the snapshot status")
         assert "consistent" in status(app)
         app.run_line("view live")
         await until(pilot, lambda: status(app).startswith("LIVE"), "live again")

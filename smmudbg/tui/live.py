@@ -111,10 +111,11 @@ class LiveMode:
 
     # -- polling ------------------------------------------------------------------------------
     def tick(self) -> None:
-        if self.paused or self.busy or self.app.bridge is None:
+        if self.busy or self.app.bridge is None:
             return
         self.busy = True
-        self.app.run_worker(self._poll, thread=True, group="live", exclusive=True)
+        self.app.run_worker(self._status if self.paused else self._poll, thread=True,
+                            group="live", exclusive=True)
 
     def _poll(self) -> None:
         from .bridge import QueryError
@@ -123,6 +124,20 @@ class LiveMode:
         except QueryError as e:
             r, err = None, str(e)
         self.app.call_from_thread(self._seen, r, err)
+
+    def _status(self) -> None:
+        """Paused: only which view the session shows (a snapshot taken meanwhile, detach),
+        through `attach status`; the VM's queues are not read."""
+        r = self.app.bridge.try_query("attach status")
+        self.app.call_from_thread(self._view_seen, r)
+
+    def _view_seen(self, r: dict | None) -> None:
+        self.busy = False
+        if r is not None and self.last is not None:
+            self.last = dict(self.last, attached=r["attached"], view=r["view"],
+                             live=r["attached"] and r["view"] == "live",
+                             vm_running=r["vm_running"])
+        self._show()
 
     def _seen(self, r: dict | None, err: str | None) -> None:
         self.busy = False
