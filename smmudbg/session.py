@@ -128,15 +128,17 @@ class Outcome:
     result: object = None        # registry.Result
     error: str | None = None
     digest: str | None = None    # of the result's canonical JSON (or of the error)
+    view: str | None = None      # attached sessions: "live" or "snapshot NAME" (what was read)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_json(self) -> dict:
+        v = {"view": self.view} if self.view else {}
         if self.ok:
-            return {"command": self.command, "ok": True, "result": self.result.to_json()}
-        return {"command": self.command, "ok": False, "error": self.error}
+            return {"command": self.command, "ok": True, **v, "result": self.result.to_json()}
+        return {"command": self.command, "ok": False, **v, "error": self.error}
 
 
 class Session:
@@ -205,6 +207,9 @@ class Session:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
         out.digest = digest(body)
+        if attach is not None and attach.view:
+            # A reply read from a running guest may catch a structure mid-update: say which.
+            out.view = "live" if attach.is_live else f"snapshot {attach.view}"
         live = attach is not None and attach.is_live
         if attach is not None and attach.unlogged:
             live = True                 # the command read the live VM (diff live)

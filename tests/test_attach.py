@@ -288,3 +288,21 @@ def test_goto_and_load_leave_the_attach_views(vm, tmp_path):
     s.run(f"load {tmp_path / 'a.json'}")   # another session: this one detaches first
     st = s.run("attach status")
     assert not st.attached and st.view == "s1" and vm.running and "cont" not in vm.log
+
+
+def test_every_reply_says_whether_it_was_read_live_or_from_a_snapshot(vm):
+    # A reply read from the running guest may catch a structure mid-update: each command's
+    # outcome (the JSON line of `run --json`, the `> line` echo of a script) names its view.
+    import io
+    from smmudbg.script import run_script
+    s, _ = attach(vm)
+    buf = io.StringIO()
+    run_script(["ste smmu0 0x8", "snapshot", "ste smmu0 0x8", "view live", "regs smmu0"], s,
+               as_json=True, out=buf)
+    views = [json.loads(x)["view"] for x in buf.getvalue().splitlines()]
+    assert views == ["live", "snapshot s1", "snapshot s1", "live", "live"]
+    buf = io.StringIO()
+    run_script(["ste smmu0 0x8"], s, out=buf)
+    assert buf.getvalue().splitlines()[0] == "> ste smmu0 0x8   [live]"
+    # A session never attached says nothing.
+    assert "view" not in Session().execute("smmus").to_json()
