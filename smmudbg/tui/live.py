@@ -73,7 +73,7 @@ class LiveStatus(Static):
     DEFAULT_CSS = "LiveStatus { height: 1; padding: 0 1; background: $boost; }"
 
 
-class LivePanel(RichLog):
+class LivePanel(RichLog, can_focus=False):
     """What live mode saw, newest at the bottom, highlighted by kind."""
     DEFAULT_CSS = "LivePanel { height: 5; border-top: solid $primary-background; }"
 
@@ -93,15 +93,21 @@ class LiveMode:
         self.timer = None
 
     # -- wiring -------------------------------------------------------------------------------
-    async def start(self, before) -> None:
-        """Mount the status line and the panel above `before` (the output pane), then poll."""
-        self.status = LiveStatus("", id="live-status")
-        self.panel = LivePanel(id="live-panel", wrap=True, markup=False, highlight=False,
-                               max_lines=500)
-        await before.parent.mount(self.status, self.panel, before=before)
-        self.status.display = self.panel.display = False
+    def start(self, before) -> None:
+        """Poll every interval; the status line and the panel are mounted above `before` (the
+        output pane) the first time there is something to show (a session never attached
+        keeps its layout)."""
+        self.before = before
+        self.status = self.panel = None
         self.tick()
         self.timer = self.app.set_interval(self.interval, self.tick)
+
+    def _mount(self) -> None:
+        if self.status is None:
+            self.status = LiveStatus("", id="live-status")
+            self.panel = LivePanel(id="live-panel", wrap=True, markup=False, highlight=False,
+                                   max_lines=500)
+            self.before.parent.mount(self.status, self.panel, before=self.before)
 
     def toggle(self) -> None:
         self.paused = not self.paused
@@ -152,6 +158,8 @@ class LiveMode:
         changed = False
         if r is not None and r["attached"]:
             lines = change_lines(r)
+            if lines:
+                self._mount()
             for t in lines:
                 self.panel.write(t)
             self.seen += len(lines)
@@ -163,6 +171,10 @@ class LiveMode:
     def _show(self) -> None:
         r = self.last
         on = self.error is not None or bool(r and (r["attached"] or r.get("view")))
+        if self.status is None:
+            if not on:
+                return
+            self._mount()
         self.status.display = on
         self.panel.display = on and self.seen > 0
         self.status.update(status_text(r, self.paused, self.error))
