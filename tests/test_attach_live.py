@@ -172,7 +172,8 @@ def test_tui_live_mode_sees_the_ste_flip(vm, session):
             lines = []
             for _ in range(400):                       # the guest flips every 1.5-3 s
                 await pilot.pause(0.05)
-                lines = [s.text for s in app.query_one(LivePanel).lines]
+                panel = app.query(LivePanel)         # mounted once there is something
+                lines = [s.text for s in panel.first().lines] if panel else []
                 if any("StreamID 0x8" in x and "Config" in x for x in lines) and \
                         any("CMD_CFGI_STE StreamID 0x8" in x for x in lines):
                     break
