@@ -256,11 +256,13 @@ cdef int geo_from(tuple spec, Geo* g) except -1:
     return 0
 
 
-def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None):
+def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None, uint64_t va_base=0):
     """Leaves of the tree `geo` whose output overlaps the targets.
 
     geo, s2geo: (stage, granule shift, start level, input bits, root, el2, pan, wxn, had, xnx);
-    s2geo: the stage 2 the tables are read through (nested stage 1), or None. targets: an
+    s2geo: the stage 2 the tables are read through (nested stage 1), or None. va_base: the
+    input address of the tree's first entry (a TTB1 tree covers the top of the VA space:
+    2^64 - 2^ia, Arm ARM D8.2.4). targets: an
     (n, 3) uint64 array of [lo, hi) output ranges, sorted and disjoint, and the final address
     of each lo. Returns (hits, descriptors read, unreadable table pages) with hits an (m, 7)
     uint64 array of rows [iova, size, out, final, descriptor, level, perm bits]."""
@@ -290,7 +292,7 @@ def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None):
     try:
         if s.nt:
             with nogil:
-                scan_table(&s, g.root, g.start, 0, 0, False, False)
+                scan_table(&s, g.root, g.start, va_base, 0, False, False)
         if s.oom:
             raise MemoryError("find: too many hits")
         res = np.empty((s.nhits, 7), dtype=np.uint64)

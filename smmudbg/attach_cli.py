@@ -1,8 +1,9 @@
 """`smmudbg attach qemu QMP_SOCKET [ram=FILE] [pid=PID] [ram-base=ADDR] [smmu-base=ADDR]
-[--run SCRIPT [--json] [--keep-going]]`: the command-line front end of `attach qemu`.
+[--tui | --run SCRIPT [--json] [--keep-going]]`: the command-line front end of `attach qemu`.
 
-It runs the registered `attach qemu` command in a new Session, then opens the REPL (or runs a
-script), and detaches at the end, leaving the VM as it was.
+It runs the registered `attach qemu` command in a new Session, then opens the REPL (the
+full-screen UI with --tui, or runs a script), and detaches at the end, leaving the VM as it
+was.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def cli_parser() -> argparse.ArgumentParser:
                    help="ram=FILE | pid=PID | ram-base=ADDR | smmu-base=ADDR")
     p.add_argument("--run", metavar="SCRIPT", help="run this script (- for stdin) instead of "
                                                    "the REPL")
+    p.add_argument("--tui", action="store_true", help="open the full-screen UI (its live mode "
+                                                      "follows the VM) instead of the REPL")
     p.add_argument("--json", action="store_true", help="with --run: one JSON object per command")
     p.add_argument("--keep-going", action="store_true", help="with --run: do not stop at the "
                                                              "first error")
@@ -44,6 +47,8 @@ def cli_main(argv, interactive) -> int:
     args = cli_parser().parse_args(argv)
     if (args.json or args.keep_going) and not args.run:
         cli_parser().error("--json and --keep-going go with --run")
+    if args.tui and args.run:
+        cli_parser().error("--tui and --run: one or the other")
     session = Session()
     out = session.execute(attach_line(args.socket, args.options))
     if not out.ok:
@@ -51,6 +56,12 @@ def cli_main(argv, interactive) -> int:
     if not args.json:
         print(out.result.message, file=sys.stderr if args.run else sys.stdout)
     try:
+        if args.tui:
+            from . import tui
+            rc, _, error = tui.run(lambda: session, f"QEMU at {args.socket}")
+            if error:
+                raise SmmuDbgError(error)
+            return rc
         if args.run is None:
             return interactive(session)
         lines = read_lines(args.run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -537,14 +538,59 @@ def _vtd_import(d):
 _CLASS = {0: "CD", 1: "TT", 2: "IN", 3: "-"}
 
 
+class _NotedRows:
+    """A table whose rows may each carry a note (an event's explanation) on its own line below
+    the row, wrapped to the width. Columns take their widest cell; when the table is wider
+    than the console the widest columns fold first (as a rich Table's do)."""
+
+    def __init__(self, cols, rows, notes, prefix="why: "):
+        self.cols, self.rows, self.notes, self.prefix = cols, rows, notes, prefix
+
+    def __rich_console__(self, console, options):
+        n = len(self.cols)
+        data = [max([2] + [r[i].cell_len for r in self.rows]) for i in range(n)]
+        w = [max(len(c), data[i]) for i, c in enumerate(self.cols)]
+        over = sum(w) + 3 * (n - 1) - options.max_width
+        # Too wide: fold the headers wider than their cells first, then the widest columns.
+        for i in range(n):
+            cut = min(max(over, 0), w[i] - data[i])
+            w[i] -= cut
+            over -= cut
+        while over > 0 and max(w) > 4:
+            w[w.index(max(w))] -= 1
+            over -= 1
+
+        def line(cells, sep):
+            out = Text()
+            for i, c in enumerate(cells):
+                c = c.copy()
+                c.pad_right(w[i] - c.cell_len)
+                out.append_text(c)
+                if i < n - 1:
+                    out.append(sep)
+            return out
+
+        def lines(cells, sep):
+            wrapped = [list(c.wrap(console, w[i], overflow="fold")) for i, c in enumerate(cells)]
+            for k in range(max(len(x) for x in wrapped)):
+                yield line([x[k] if k < len(x) else Text() for x in wrapped], sep)
+
+        yield from lines([Text(c, style="bold") for c in self.cols], " ┃ ")
+        yield Text("╇".join("━" * (w[i] + (1 if i in (0, n - 1) else 2)) for i in range(n)))
+        for row, note in zip(self.rows, self.notes):
+            yield from lines(row, " │ ")
+            if note:
+                yield Padding(Text(self.prefix + note, style=DIM), (0, 0, 0, 2))
+
+
 def _events(d):
     head = Text(f"{d['smmu']} event queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
                 f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
                 + ("  OVERFLOW" if d.get("overflow") else ""), style="bold")
     cols = ["#", "event", "StreamID", "SSID", "InputAddr", "access", "S2", "CLASS",
-            "IPA / FetchAddr"]
+            "IPA/FetchAddr"]
     scope_all = d.get("scope") == "all"
-    t = _table(*(cols + ["state"] if scope_all else cols))
+    rows, whys = [], []
     for e in d["entries"]:
         f = e.get("fields", {})
         acc = ("read" if f.get("RnW") else "write") if "RnW" in f else "-"
@@ -555,13 +601,18 @@ def _events(d):
         # addresses, not the raw IPA[55:12] / FetchAddr[55:3] fields
         extra = e["fetch_addr"] if e.get("fetch_addr") is not None else \
             (e.get("ipa") if f.get("S2") else None)
-        t.add_row(str(e["index"]), Text(e["event"], style=BAD), hx(f.get("StreamID")),
-                  hx(f["SubstreamID"]) if f.get("SSV") else "-", hx(f.get("InputAddr")), acc,
-                  str(f["S2"]) if "S2" in f else "-", _CLASS.get(f.get("CLASS"), "-")
-                  if "CLASS" in f else "-", hx(extra),
-                  *([Text(e["state"], style=DIM if e["state"] != "pending" else "")]
-                    if scope_all else []))
-    parts = [head, t] if d["entries"] else [head, Text("no events", style=DIM)]
+        rows.append([Text(str(e["index"])), Text(e["event"], style=BAD),
+                     Text(hx(f.get("StreamID"))),
+                     Text(hx(f["SubstreamID"]) if f.get("SSV") else "-"),
+                     Text(hx(f.get("InputAddr"))), Text(acc),
+                     Text(str(f["S2"]) if "S2" in f else "-"),
+                     Text(_CLASS.get(f.get("CLASS"), "-") if "CLASS" in f else "-"),
+                     Text(hx(extra)),
+                     *([Text(e["state"], style=DIM if e["state"] != "pending" else "")]
+                       if scope_all else [])])
+        whys.append(e.get("explanation"))
+    parts = [head, _NotedRows(cols + ["state"] if scope_all else cols, rows, whys)] \
+        if d["entries"] else [head, Text("no events", style=DIM)]
     nr = d.get("not_records")
     if nr:
         parts.append(Text(f"every slot read: {nr['empty']} empty, {nr['unbacked']} outside "
@@ -576,6 +627,16 @@ def _events(d):
     return Group(*parts)
 
 
+def _cmd_value(command, field: str, v: int) -> int:
+    """A command field as shown: an address field (TLBI Address[63:12], CMD_SYNC
+    MSIAddress[51:2]) as the address it holds, not its raw value."""
+    try:
+        f = fmt(command).field(field)
+    except Exception:           # an unknown opcode or field: the raw value
+        return v
+    return f.to_address(v) if f.is_address else v
+
+
 def _cmdq(d):
     head = Text(f"{d['smmu']} command queue @ {d['base']:#x}, 2^{d['log2size']} entries, "
                 f"PROD {d['prod']:#x} CONS {d['cons']:#x}"
@@ -588,8 +649,8 @@ def _cmdq(d):
         t.add_row(Text(f"{stop['index']:#x}", style=DIM),
                   Text(f"history stops here: {stop['why']}", style="yellow"), "", "")
     for e in d["entries"]:
-        fields = " ".join(f"{k}={v:#x}" for k, v in e["fields"].items()
-                          if k != "Opcode" and v)
+        fields = " ".join(f"{k}={_cmd_value(e['command'], k, v):#x}"
+                          for k, v in e["fields"].items() if k != "Opcode" and v)
         t.add_row(f"{e['index']:#x}" + ("'" if e.get("lap") == -1 else ""),
                   Text((e["command"] or "?") + (" " + fields if fields else "")),
                   Text(e["state"], style=BAD if e["state"] not in
@@ -744,10 +805,23 @@ def _find(d):
     if d["scanned"].get("unreadable"):
         head.append(f" ({d['scanned']['unreadable']} table pages unreadable)", style=BAD)
     rows = [dict(h, device=h["device"] or "-", ssid="-" if h["ssid"] is None else h["ssid"],
-                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"))
+                 stage=h["stage"] + (" TTB1" if h.get("ttb") == "TTB1" else "")
+                 + (" *" if h.get("note") else ""),
+                 perm=f"{h['priv']}/{h['unpriv']}" + ("" if h.get("af", True) else " AF=0"),
+                 S1=h["s1_perm"], S2=h["s2_perm"])
             for h in d["hits"]]
-    return Group(head, _rows(None, rows, ["smmu", "sid", "device", "ssid", "stage", "iova",
-                                          "size", "ipa", "pa", "s1_perm", "s2_perm", "perm"]))
+    cols = ["smmu", "sid", "device", "ssid", "stage", "iova", "size", "ipa", "pa", "S1", "S2",
+            "perm"]
+    # Columns no row has a value in (no device names, no SubstreamIDs, no IPAs, no stage 2)
+    # are left out: the rest then fit a terminal's width.
+    optional = {"smmu": len({h["smmu"] for h in d["hits"]}) > 1, "device": None, "ssid": None,
+                "ipa": None, "S1": None, "S2": None}
+    cols = [c for c in cols if c not in optional or (optional[c] if optional[c] is not None
+            else any(r.get(c) not in (None, "-") for r in rows))]
+    parts = [head, _rows(None, rows, cols)]
+    for note in sorted({h["note"] for h in d["hits"] if h.get("note")}):
+        parts.append(Text(f"* {note}", style=DIM))
+    return Group(*parts)
 
 
 RENDERERS = {

@@ -21,7 +21,6 @@ at the model itself. What it adds is the terminal around that:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 
@@ -169,10 +168,8 @@ class Repl:
         return FormattedText(parts)
 
     def banner(self) -> None:
-        try:
-            desc = json.loads(self.session.spec_json).get("description") or ""
-        except (ValueError, AttributeError):
-            desc = ""
+        # The system shown (an import or attach replaces the scenario's), not the scenario.
+        desc = (getattr(self.session.system, "spec", None) or {}).get("description") or ""
         t = Text(f"smmudbg {__version__}", style="bold")
         t.append(f"  scenario {self.scenario_name()}", style="bold cyan")
         if desc:

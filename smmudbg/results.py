@@ -371,7 +371,8 @@ class Find(Result):
     (nested: where stage 1 puts iova; null otherwise), pa (where iova lands; null when stage 2
     does not map the IPA), level (of the leaf found by the scan), s1_perm (as `pt` shows it),
     s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid, af (false
-    when a leaf the scan read has AF=0)}]. scanned:
+    when a leaf the scan read has AF=0), ttb (stage 1: "TTB0" or "TTB1", else null), note
+    (null, or why the row's traffic skips stage 1: S1DSS=bypass)}]. scanned:
     {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
     kind = "find"
     space: str
@@ -816,6 +817,28 @@ class Snapshot(Result):
 
 
 @dataclass(kw_only=True)
+class AttachPoll(Result):
+    """`attach poll`: one poll of the attached VM (what `watch` does once), for front ends that
+    follow it: attached, socket, vm_running, view (live, a snapshot's name, or null), live
+    (the session shows the live VM), read_at (UTC time of this read, ISO 8601), rebuilt (the
+    live view was built again: its registers changed), and what happened since the previous
+    poll as in `watch`: commands, changes, events, gerrors (the first poll after attach only
+    takes the baseline)."""
+    kind = "attach-poll"
+    attached: bool
+    socket: str | None
+    vm_running: bool | None
+    view: str | None
+    live: bool
+    read_at: str | None
+    rebuilt: bool
+    commands: list
+    changes: list
+    events: list
+    gerrors: list
+
+
+@dataclass(kw_only=True)
 class Watch(Result):
     """`watch`: what the SMMU did while polled, each row with t_ms (the poll that saw it):
     commands [{index, command, what, fields}], changes [{sid, change, config, ste_fields, cds,
@@ -828,17 +851,6 @@ class Watch(Result):
     changes: list
     events: list
     gerrors: list
-
-
-@dataclass(kw_only=True)
-class AttachDiff(Result):
-    """`attach-diff A B`: registers [{name, old, new}] and per-stream changes (as in watch)
-    between two states (snapshot names or live)."""
-    kind = "attach-diff"
-    from_: str = field(metadata={"json": "from"})
-    to: str
-    registers: list
-    streams: list
 
 
 @dataclass(kw_only=True)

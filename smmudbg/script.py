@@ -95,7 +95,8 @@ def run_script(lines, session: Session, *, as_json: bool = False, keep_going: bo
         elif outcome.ok:
             if outcome.result.kind != "expect":
                 from .render import render_text
-                out.write(f"> {line}\n")
+                out.write(f"> {line}" + (f"   [{outcome.view}]" if outcome.view else "")
+                          + "\n")
                 out.write(render_text(outcome.result, width=_width(out), color=color))
         if outcome.ok or _expects_error(cmds, i):
             continue

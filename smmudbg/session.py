@@ -128,15 +128,17 @@ class Outcome:
     result: object = None        # registry.Result
     error: str | None = None
     digest: str | None = None    # of the result's canonical JSON (or of the error)
+    view: str | None = None      # attached sessions: "live" or "snapshot NAME" (what was read)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_json(self) -> dict:
+        v = {"view": self.view} if self.view else {}
         if self.ok:
-            return {"command": self.command, "ok": True, "result": self.result.to_json()}
-        return {"command": self.command, "ok": False, "error": self.error}
+            return {"command": self.command, "ok": True, **v, "result": self.result.to_json()}
+        return {"command": self.command, "ok": False, **v, "error": self.error}
 
 
 class Session:
@@ -205,7 +207,12 @@ class Session:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
         out.digest = digest(body)
+        if attach is not None and attach.view:
+            # A reply read from a running guest may catch a structure mid-update: say which.
+            out.view = "live" if attach.is_live else f"snapshot {attach.view}"
         live = attach is not None and attach.is_live
+        if attach is not None and attach.unlogged:
+            live = True                 # the command read the live VM (diff live)
         if cmd.logged and not live and not (cmd.pure and self.position < len(self.log)):
             # (a read-only command while looking at the past is not recorded: recording it
             # would drop the commands after this position; nor is one on a live guest: it

@@ -108,12 +108,22 @@ def test_snapshot_stops_only_a_running_vm_and_costs_what_changed(vm):
     assert s.run("ste smmu0 0x8").config == "s1_trans"
     make_bypass(vm)                       # the guest goes on; the snapshot does not move
     assert s.run("ste smmu0 0x8").config == "s1_trans"
-    d = s.run("attach-diff s1 live")
+    n = len(s.log)
+    d = s.run("diff s1 live")
     check_result(s.last)
-    assert {x["name"] for x in d.registers} == {"SMMU_CMDQ_PROD", "SMMU_CMDQ_CONS"}
-    row = d.streams[0]
-    assert row["sid"] == 8 and row["config"] == ["s1_trans", "bypass"]
-    assert row["ste_fields"]["Config"] == [5, 4] and row["unmapped"] and not row["mapped"]
+    assert len(s.log) == n                  # a diff that read the live VM is not recorded
+    m = d.smmus[0]
+    assert {x["name"] for x in m["registers"]} == {"SMMU_CMDQ_PROD", "SMMU_CMDQ_CONS"}
+    assert m["stes"] == [{"sid": 8, "change": "changed",
+                          "fields": [{"field": "Config", "a": 5, "b": 4}]}]
+    assert m["mappings"] and {x["change"] for x in m["mappings"]} == {"removed"}
+    assert {x["sid"] for x in m["mappings"]} == {8}
+    # diff live alone: from the view shown (snapshot s1) to the live VM; the old command
+    # name still works and says to use diff.
+    assert s.run("diff live").smmus[0]["stes"] == m["stes"]
+    old = s.run("attach-diff s1")
+    assert old.kind == "diff" and "use diff s1 live" in old.message
+    assert old.smmus[0]["stes"] == m["stes"]
     # A second snapshot copies the changed pages only: the STE page and the CMDQ page.
     vm.running = False                    # the user paused the VM: snapshot must not resume it
     del vm.log[:]
@@ -121,7 +131,12 @@ def test_snapshot_stops_only_a_running_vm_and_costs_what_changed(vm):
     assert r2.name == "s2" and not r2.vm_was_running and r2.pause_ms == 0 or r2.pause_ms < 50
     assert r2.new_pages == 2
     assert "stop" not in vm.log and "cont" not in vm.log and not vm.running
-    assert s.run("attach-diff s1 s2").streams[0]["config"] == ["s1_trans", "bypass"]
+    assert s.run("diff s1 s2").smmus[0]["stes"][0]["fields"] == \
+        [{"field": "Config", "a": 5, "b": 4}]
+    # diff SNAPSHOT alone: from it to the view shown (s2 now): nothing changed in between.
+    assert s.run("diff s2").identical and s.run("diff s1").from_ == "snapshot s1"
+    err = s.execute("diff s9").error
+    assert "s1, s2" in err and "\n" not in err
     assert s.run("view live").view == "live"
     check_result(s.last)
     st = s.run("attach status")
@@ -273,3 +288,21 @@ def test_goto_and_load_leave_the_attach_views(vm, tmp_path):
     s.run(f"load {tmp_path / 'a.json'}")   # another session: this one detaches first
     st = s.run("attach status")
     assert not st.attached and st.view == "s1" and vm.running and "cont" not in vm.log
+
+
+def test_every_reply_says_whether_it_was_read_live_or_from_a_snapshot(vm):
+    # A reply read from the running guest may catch a structure mid-update: each command's
+    # outcome (the JSON line of `run --json`, the `> line` echo of a script) names its view.
+    import io
+    from smmudbg.script import run_script
+    s, _ = attach(vm)
+    buf = io.StringIO()
+    run_script(["ste smmu0 0x8", "snapshot", "ste smmu0 0x8", "view live", "regs smmu0"], s,
+               as_json=True, out=buf)
+    views = [json.loads(x)["view"] for x in buf.getvalue().splitlines()]
+    assert views == ["live", "snapshot s1", "snapshot s1", "live", "live"]
+    buf = io.StringIO()
+    run_script(["ste smmu0 0x8"], s, out=buf)
+    assert buf.getvalue().splitlines()[0] == "> ste smmu0 0x8   [live]"
+    # A session never attached says nothing.
+    assert "view" not in Session().execute("smmus").to_json()

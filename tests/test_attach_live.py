@@ -155,3 +155,31 @@ def test_pid_mode_reads_ram_through_proc_mem(vm):
             vm.raw.cmd("cont")
     finally:
         s.execute("detach")
+
+
+def test_tui_live_mode_sees_the_ste_flip(vm, session):
+    # The UI's live mode on the real guest: it polls through `attach poll`, says LIVE with the
+    # time of the last read, and highlights SID 0x8's STE flipping and the CMD_CFGI_STE.
+    import asyncio
+    pytest.importorskip("textual")
+    from smmudbg.tui.app import SmmuDbgApp
+    from smmudbg.tui.live import LivePanel, LiveStatus
+
+    async def main():
+        app = SmmuDbgApp(session)
+        app.live_interval = 0.05
+        async with app.run_test(size=(140, 44)) as pilot:
+            lines = []
+            for _ in range(400):                       # the guest flips every 1.5-3 s
+                await pilot.pause(0.05)
+                panel = app.query(LivePanel)         # mounted once there is something
+                lines = [s.text for s in panel.first().lines] if panel else []
+                if any("StreamID 0x8" in x and "Config" in x for x in lines) and \
+                        any("CMD_CFGI_STE StreamID 0x8" in x for x in lines):
+                    break
+            status = str(app.query_one(LiveStatus).render())
+            assert status.startswith("LIVE") and "last read" in status, status
+            assert any("CMD_CFGI_STE StreamID 0x8" in x for x in lines), lines
+            assert any("StreamID 0x8" in x and ("s1_trans -> bypass" in x or
+                                                "bypass -> s1_trans" in x) for x in lines), lines
+    asyncio.run(main())

@@ -142,3 +142,15 @@ def test_range_diff_merges_and_splits():
          "a_perm": "rw", "b_perm": "rw"},
         {"change": "added", "in": 0x5000, "end": 0x5FFF, "a_out": None, "b_out": 0xA000,
          "a_perm": None, "b_perm": "r"}]
+
+
+def test_diff_argument_forms_and_errors():
+    # The forms `diff` takes besides @N/FILE/import (issue 17 folds attach-diff into it).
+    s = Session()
+    assert s.execute("map nic0-dma 0x50000000 0x42000000 4K").ok
+    assert s.run("diff @0 now").from_ == "@0" and not s.run("diff @0 now").identical
+    assert s.run("diff now @0").to == "@0"
+    for line, msg in [("diff live", "not attached"), ("diff s1", "neither @N"),
+                      ("diff @0 now now", "one state or two")]:
+        out = s.execute(line)
+        assert not out.ok and msg in out.error and "\n" not in out.error, (line, out.error)

@@ -46,8 +46,8 @@ def test_page_mapped_twice_and_through_both_stages(s):
     p = pa_of(0x4800_0000)
     r = ok(s, f"find pa={p:#x}+4K")
     assert hits(r) == {
-        (0x100, 0, "1", 0x30_0000_0000, 0x1000, None, p),          # nvme0, stage 1
-        (0x8, 0, "nested", 0x3000_0000, 0x1000, 0x4800_0000, p),   # nic0, IOVA -> IPA -> PA
+        (0x100, None, "1", 0x30_0000_0000, 0x1000, None, p),          # nvme0, stage 1
+        (0x8, None, "nested", 0x3000_0000, 0x1000, 0x4800_0000, p),   # nic0, IOVA -> IPA -> PA
         (0x200, None, "2", 0x4800_0000, 0x1000, None, p),          # gpu0, IPA = its input
         (0x300, None, "bypass", p, 0x1000, None, p),               # legacy0
     }
@@ -65,7 +65,7 @@ def test_page_mapped_twice_and_through_both_stages(s):
 def test_a_pa_inside_a_page_gives_that_byte(s):
     p = pa_of(0x4800_0000) + 0x123
     r = ok(s, f"find pa={p:#x} sid=8")
-    assert hits(r) == {(0x8, 0, "nested", 0x3000_0123, 1, 0x4800_0123, p)}
+    assert hits(r) == {(0x8, None, "nested", 0x3000_0123, 1, 0x4800_0123, p)}
 
 
 def test_block_mappings(s):
@@ -79,7 +79,7 @@ def test_block_mappings(s):
         (0x4a00_1000, 0x2000, 2)
     # The whole 2 MiB: one row per stream (runs merged), not 512 pages.
     r = ok(s, f"find pa={p:#x}+2M sid=8")
-    assert hits(r) == {(0x8, 0, "nested", 0x4000_0000, 0x20_0000, 0x4a00_0000, p)}
+    assert hits(r) == {(0x8, None, "nested", 0x4000_0000, 0x20_0000, 0x4a00_0000, p)}
 
 
 def test_no_hit(s):
@@ -94,7 +94,7 @@ def test_no_hit(s):
 def test_find_ipa(s):
     r = ok(s, "find ipa=0x48000000+4K vm=vm0")
     assert hits(r) == {
-        (0x8, 0, "nested", 0x3000_0000, 0x1000, 0x4800_0000, pa_of(0x4800_0000)),
+        (0x8, None, "nested", 0x3000_0000, 0x1000, 0x4800_0000, pa_of(0x4800_0000)),
         (0x200, None, "2", 0x4800_0000, 0x1000, 0x4800_0000, pa_of(0x4800_0000)),
     }
     # nic0's CD 1 (nic0-pasid1) maps IOVA 0x7f00_0000_0000 -> IPA 0x4400_0000 (64K).
@@ -107,7 +107,7 @@ def test_find_ipa_not_mapped_at_stage_2(s):
     # Stage 1 may output an IPA stage 2 does not map: reported with pa null.
     ok(s, "map nic0-dma 0x50000000 0x90000000 4K perm=rw")
     r = ok(s, "find ipa=0x90000000+4K")
-    assert hits(r) == {(0x8, 0, "nested", 0x5000_0000, 0x1000, 0x9000_0000, None)}
+    assert hits(r) == {(0x8, None, "nested", 0x5000_0000, 0x1000, 0x9000_0000, None)}
 
 
 @pytest.mark.parametrize("line, msg", [
@@ -176,3 +176,102 @@ def test_bypass_stops_at_the_oas(s):
 def test_out_of_range_addresses_are_refused(s, line):
     out = s.execute(line)
     assert not out.ok and "internal error" not in out.error
+
+
+# -- TTB1, S1DSS and the SubstreamID of each row ------------------------------------------------
+# IHI 0070 5.2/5.4 and Arm ARM D8.2.4: a CD's TTB1 translates the top of the VA space,
+# [2^64 - 2^(64 - T1SZ), 2^64); EPD1=1 disables walks through it. With S1CDMax=0 every
+# transaction uses CD 0 and carries no SubstreamID; with S1CDMax != 0, STE.S1DSS says what
+# transactions without one do: 0b00 terminate, 0b01 bypass stage 1, 0b10 use CD 0 (and then
+# SubstreamID 0 is terminated). The expected IOVAs below are computed from those rules by hand;
+# each is cross-checked against the walker, which is separate code from the scan.
+TOP48 = (1 << 64) - (1 << 48)          # T1SZ=16: the 48-bit upper range starts here
+TG1_OF_SHIFT = {12: 2, 14: 1, 16: 3}    # CD.TG1 encoding (not TG0's)
+TG0_SHIFT = {0: 12, 1: 16, 2: 14}
+
+
+def point_ttb1_at_ttb0(s, sid, ssid, epd1=0):
+    """Make a CD's TTB1 the same tree as its TTB0 (same granule and size)."""
+    cd = ok(s, f"cd smmu0 {sid:#x} {ssid}")
+    f = cd["fields"]
+    ok(s, f"set cd smmu0 {sid:#x} ssid={ssid} TTB1={cd['addresses']['TTB0']:#x} "
+          f"T1SZ={f['T0SZ']} TG1={TG1_OF_SHIFT[TG0_SHIFT[f['TG0']]]} EPD1={epd1}")
+    assert f["T0SZ"] == 16
+    return cd
+
+
+def test_ttb1_stage_1(s):
+    point_ttb1_at_ttb0(s, 0x100, 0)
+    p = pa_of(0x4800_0000)
+    r = ok(s, f"find pa={p:#x}+4K sid=0x100")
+    assert {(h["ssid"], h["iova"], h["size"], h["pa"], h["ttb"]) for h in r["hits"]} == {
+        (None, 0x30_0000_0000, 0x1000, p, "TTB0"),
+        (None, TOP48 + 0x30_0000_0000, 0x1000, p, "TTB1"),
+    }
+    assert ok(s, f"walk smmu0 0x100 {TOP48 + 0x30_0000_0000:#x} dry")["pa"] == p
+    # EPD1=1: no walk goes through TTB1, so nothing is found there.
+    ok(s, "set cd smmu0 0x100 EPD1=1")
+    assert [h["ttb"] for h in ok(s, f"find pa={p:#x}+4K sid=0x100")["hits"]] == ["TTB0"]
+    assert ok(s, f"walk smmu0 0x100 {TOP48 + 0x30_0000_0000:#x} dry")["fault"] is not None
+
+
+def test_ttb1_nested_pa_and_ipa(s):
+    # nic0 CD 1 (nic0-pasid1, 4K granule) maps IOVA 0x7f00_0000_0000 -> IPA 0x4400_0000.
+    point_ttb1_at_ttb0(s, 0x8, 1)
+    iova = TOP48 + 0x7f00_0000_0000
+    r = ok(s, f"find pa={pa_of(0x4400_0000):#x}+64K sid=8")
+    assert hits(r) == {
+        (0x8, 1, "nested", 0x7f00_0000_0000, 0x1_0000, 0x4400_0000, pa_of(0x4400_0000)),
+        (0x8, 1, "nested", iova, 0x1_0000, 0x4400_0000, pa_of(0x4400_0000)),
+    }
+    r = ok(s, "find ipa=0x44000000+64K sid=8")
+    assert {(h["iova"], h["ttb"]) for h in r["hits"]} == {(0x7f00_0000_0000, "TTB0"),
+                                                          (iova, "TTB1")}
+    assert ok(s, f"walk smmu0 8 {iova:#x} ssid=1 dry")["pa"] == pa_of(0x4400_0000)
+
+
+def test_s1dss_substream0_cd0_serves_traffic_without_a_substreamid(s):
+    # nic0: S1CDMax=2, S1DSS=substream0. Its CD 0 row has no SubstreamID; SubstreamID 0 faults.
+    p = pa_of(0x4800_0000)
+    assert hits(ok(s, f"find pa={p:#x}+4K sid=8")) == \
+        {(0x8, None, "nested", 0x3000_0000, 0x1000, 0x4800_0000, p)}
+    assert ok(s, "walk smmu0 8 0x30000000 dry")["pa"] == p
+    assert ok(s, "walk smmu0 8 0x30000000 ssid=0 dry")["fault"]["type"] == "F_STREAM_DISABLED"
+
+
+def test_s1dss_terminate(s):
+    ok(s, "set ste smmu0 8 S1DSS=terminate")
+    p = pa_of(0x4800_0000)
+    # CD 0 now serves SubstreamID 0; traffic without a SubstreamID is terminated: no row.
+    assert hits(ok(s, f"find pa={p:#x}+4K sid=8")) == \
+        {(0x8, 0, "nested", 0x3000_0000, 0x1000, 0x4800_0000, p)}
+    assert ok(s, "walk smmu0 8 0x30000000 ssid=0 dry")["pa"] == p
+    assert ok(s, "walk smmu0 8 0x30000000 dry")["fault"]["type"] == "F_STREAM_DISABLED"
+
+
+def test_s1dss_bypass_nested_is_stage_2_only_without_a_substreamid(s):
+    ok(s, "set ste smmu0 8 S1DSS=bypass")
+    p = pa_of(0x4800_0000)
+    r = ok(s, f"find pa={p:#x}+4K sid=8")
+    # Without a SubstreamID the IOVA is the IPA (stage 2 only): vm0 maps IPA 0x4800_0000 there.
+    assert hits(r) == {(0x8, 0, "nested", 0x3000_0000, 0x1000, 0x4800_0000, p),
+                       (0x8, None, "2", 0x4800_0000, 0x1000, None, p)}
+    s2row = next(h for h in r["hits"] if h["ssid"] is None)
+    assert "S1DSS=bypass" in s2row["note"] and s2row["s2_perm"] == "rwx"
+    assert ok(s, "walk smmu0 8 0x48000000 dry")["pa"] == p
+    r = ok(s, "find ipa=0x48000000+4K sid=8")
+    assert {(h["ssid"], h["stage"], h["iova"]) for h in r["hits"]} == \
+        {(0, "nested", 0x3000_0000), (None, "2", 0x4800_0000)}
+
+
+def test_s1dss_bypass_stage_1_only_is_identity_without_a_substreamid(s):
+    # nvme0 (stage 1 only) with two SubstreamIDs and S1DSS=bypass: traffic without one
+    # reaches every PA below the OAS untranslated; CD 0 serves SubstreamID 0.
+    ok(s, "set ste smmu0 0x100 S1CDMax=1 S1DSS=bypass")
+    p = pa_of(0x4800_0000)
+    r = ok(s, f"find pa={p:#x}+4K sid=0x100")
+    assert hits(r) == {(0x100, 0, "1", 0x30_0000_0000, 0x1000, None, p),
+                       (0x100, None, "bypass", p, 0x1000, None, p)}
+    assert ok(s, f"walk smmu0 0x100 {p:#x} dry")["pa"] == p
+    assert ok(s, "walk smmu0 0x100 0x3000000000 ssid=0 dry")["pa"] == p
+    assert ok(s, "find pa=0x7_0000_0000 sid=0x100")["hits"][0]["priv"] == "rwx"

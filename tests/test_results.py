@@ -21,9 +21,10 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # Commands that need a running QEMU (and their kinds): tests/test_attach.py runs them against a
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
-                   "attach-diff"}
+                   "attach-diff", "attach poll"}
 VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults"}
-ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch", "attach-diff"}
+ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
+                "attach-poll"}
 
 
 def lines_for(s: Session, tmp: Path) -> list[str]:

@@ -88,7 +88,7 @@ class Qmp:
         except asyncio.TimeoutError:
             raise VmGone(f"{self.path}: QMP {cmd}: no answer in {COMMAND_TIMEOUT:g} s") from None
         except Exception as e:
-            raise VmGone(f"{self.path}: QEMU is gone ({_why(e)})") from None
+            raise VmGone(f"{self.path}: QEMU is gone ({_why(e, connected=True)})") from None
 
     def hmp(self, line: str) -> str:
         return self.execute("human-monitor-command", **{"command-line": line})
@@ -125,8 +125,10 @@ def _check_socket(path: str) -> None:
         raise AttachError(f"attach: {path}: not a Unix socket (give QEMU's -qmp socket)")
 
 
-def _why(e: BaseException) -> str:
-    """One line for a connection failure, from the innermost cause."""
+def _why(e: BaseException, connected: bool = False) -> str:
+    """One line for a connection failure, from the innermost cause. connected: the greeting
+    was read before, so anything but an OS error is the connection going away (qemu.qmp
+    raises its own state errors once the peer closed it)."""
     while getattr(e, "exc", None) is not None or e.__cause__ is not None:
         e = getattr(e, "exc", None) or e.__cause__
     if isinstance(e, ConnectionRefusedError):
@@ -138,5 +140,7 @@ def _why(e: BaseException) -> str:
     msg = str(e).split("\n")[0] or type(e).__name__
     if isinstance(e, OSError):
         return e.strerror or msg
+    if connected:
+        return "the connection was closed"
     # Anything else is the peer speaking something other than QMP (a JSON or greeting error).
     return f"not a QEMU QMP socket (its greeting: {msg})"

@@ -30,6 +30,7 @@ class AttachState:
         self.live_regs: dict | None = None  # the registers the live system was built with
         self.log_as: str | None = None      # the line the session records for this command
         self.last_source: str | None = None
+        self.unlogged = False               # this command read the live VM: not recorded
 
     def rebind(self, ctx) -> None:
         """The session object changed (load adopts another session's state)."""
@@ -98,6 +99,7 @@ class AttachState:
         they changed (new streams, a moved table, queue pointers). A VM that went away leaves
         the session on its last snapshot."""
         self.log_as = None
+        self.unlogged = False
         if not self.is_live:
             return
         try:

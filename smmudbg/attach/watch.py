@@ -138,7 +138,7 @@ def watch(att, seconds: float, interval: float = 0.02, report=None) -> dict:
     for each thing seen as it is seen. Returns {polls, seconds, entries}; entries are {t_ms,
     type: command|change|event|gerror, ...}, t_ms being the time of the poll that saw them
     (since the start)."""
-    w = _Watcher(att, report)
+    w = Watcher(att, report)
     try:
         while True:
             w.poll()
@@ -151,7 +151,7 @@ def watch(att, seconds: float, interval: float = 0.02, report=None) -> dict:
             "entries": w.entries}
 
 
-class _Watcher:
+class Watcher:
     def __init__(self, att, report):
         self.att, self.report = att, report
         self.regs = dict(att.read_regs())

@@ -1,5 +1,5 @@
-"""attach, detach, snapshot, view, watch, attach-diff, attach status: a running QEMU guest's
-SMMU, live (smmudbg/attach/). The live view's commands are not recorded in the session log (a
+"""attach, detach, snapshot, view, watch, attach status (and attach-diff, now `diff`): a
+running QEMU guest's SMMU, live (smmudbg/attach/). The live view's commands are not recorded in the session log (a
 live read cannot be replayed); `snapshot` and `view NAME` are, with the commands run on a
 snapshot, so a saved session replays offline from its snapshot file."""
 from __future__ import annotations
@@ -247,34 +247,58 @@ def _line(e) -> str:
               metavar="B", complete=_view_names),
          logged=False)
 def attach_diff(ctx, a, b="live"):
-    """What differs between two states of the attached guest (snapshots, or live): registers,
-    and per stream the STE, CDs and mappings (as ranges)."""
-    from ..attach import state as S
-    from ..attach.qmp import VmGone
-    st = _state(ctx)
+    """Deprecated: use `diff A [B]` (the same comparison, with every other kind of state).
+    Runs `diff A B` and says so."""
+    from .diff import diff
+    r = diff(ctx, f"{a} {b}")
+    r.message = f"(attach-diff is deprecated: use diff {a} {b}) {r.message}"
+    return r
 
-    def load(name):
-        if name == "live":
-            if st.att is None:
-                raise CommandError(f"attach-diff: live: {_NOT_ATTACHED}")
-            try:
-                regs = st.att.read_regs()
-            except VmGone as e:
-                st.lost(ctx, str(e))
-            return regs, S.capture(st.att.read, regs)
-        snap = st.store.snapshots.get(name)
-        if snap is None:
-            have = ", ".join(_view_names(ctx, {})) or "none"
-            raise CommandError(f"attach-diff: no snapshot named {name!r}; have: {have}")
-        return snap.regs, S.capture(st.store.read(snap), snap.regs)
-    ra, sa = load(a)
-    rb, sb = load(b)
-    regs = [{"name": n, "old": ra.get(n), "new": rb.get(n)} for n in sorted(set(ra) | set(rb))
-            if ra.get(n) != rb.get(n)]
-    streams = S.diff(sa, sb)
-    return res.AttachDiff(from_=a, to=b, registers=regs, streams=streams,
-                          message=f"{a} -> {b}: {len(regs)} register(s), {len(streams)} "
-                                  f"stream(s) differ")
+
+@command("attach poll", logged=False, pure=True)
+def attach_poll(ctx):
+    """One poll of the attached VM, what `watch` does once: the commands the SMMU consumed
+    since the previous poll (decoded from the command queue), the streams whose STE, CDs or
+    mappings changed, new events with their explanation and GERROR bits; which view the
+    session shows (live or a snapshot) and when this read was made. On the live view the
+    registers are read again and the view rebuilt when they changed. For front ends that
+    follow the VM (the TUI's live mode); the first poll takes the baseline. Not recorded."""
+    from ..attach.qmp import VmGone
+    from ..attach.view import now
+    from ..attach.watch import Watcher
+    st = getattr(ctx, "attach_state", None)     # (a session never attached: none made)
+    empty = {"commands": [], "changes": [], "events": [], "gerrors": []}
+    if st is None or st.att is None:
+        view = st.view if st is not None else None
+        return res.AttachPoll(attached=False, socket=None, vm_running=None, view=view,
+                              live=False, read_at=None, rebuilt=False, **empty,
+                              message=f"not attached; view {view or 'none'}")
+    att = st.att
+    by = dict(empty)
+    try:
+        w = getattr(st, "poller", None)
+        if w is None or w.att is not att:
+            st.poller = Watcher(att, None)          # the baseline
+        else:
+            w.poll()
+            by = {"commands": [], "changes": [], "events": [], "gerrors": []}
+            for e in w.entries:
+                e = dict(e)
+                by[e.pop("type") + "s"].append(e)
+            w.entries = []
+        system = ctx.system
+        if st.is_live:
+            st.before(ctx)                          # registers again, view rebuilt if moved
+        running = att.running()
+    except VmGone as e:
+        st.lost(ctx, str(e))
+    n = {k: len(v) for k, v in by.items()}
+    return res.AttachPoll(attached=True, socket=att.path, vm_running=running, view=st.view,
+                          live=st.is_live, read_at=now(), rebuilt=ctx.system is not system,
+                          **by,
+                          message=f"{'live' if st.is_live else f'view {st.view}'}: "
+                                  f"{n['commands']} command(s), {n['changes']} stream "
+                                  f"change(s), {n['events']} event(s)")
 
 
 @command("attach status", logged=False, pure=True)

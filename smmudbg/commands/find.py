@@ -44,7 +44,11 @@ def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None):
                                           IPA range, stage-2-only streams where stage 2 maps it
 
     RANGE is ADDR, ADDR..END (END exclusive) or ADDR+SIZE. Every valid, legal STE is asked;
-    each table tree is scanned once (streams sharing a domain share it), stage-1 TTB0 only."""
+    each table tree is scanned once (streams sharing a domain share it). Stage 1 covers each
+    CD's TTB0 and TTB1 (upper VA range) unless CD.EPD0/EPD1 disables it. SSID "-" is traffic
+    without a SubstreamID (S1CDMax=0, or CD 0 under S1DSS=substream0); S1DSS=bypass sends that
+    traffic past stage 1 (a bypass or stage-2 row with a note). A bypass STE maps every PA
+    below the OAS to itself."""
     if (pa is None) == (ipa is None):
         raise CommandError("find: give one of pa=RANGE or ipa=RANGE")
     if vm is not None and pa is not None:

@@ -41,10 +41,16 @@ def _fresh_ste(smmu, sid):
     return r["ste_pa"], r["words"]
 
 
-def _ssid_arg(ssid):
-    # The CD cached under SubstreamID 0 serves traffic without a SubstreamID (S1DSS=substream0
-    # or S1CDMax=0), so it is re-walked without one.
-    return None if ssid == 0 else ssid
+def _ssid_arg(ssid, ste_words):
+    """The SubstreamID a fresh walk for CD `ssid` uses (IHI 0070 5.2): CD 0 serves traffic
+    without a SubstreamID when S1CDMax=0 or S1DSS=substream0 (then SubstreamID 0 itself is
+    terminated); under S1DSS=terminate or bypass it serves SubstreamID 0."""
+    if ssid != 0 or ste_words is None:
+        return ssid
+    if not STE.field("S1CDMax").get(ste_words) or \
+            STE.field("S1DSS").get(ste_words) == C.STE_S1DSS_substream0:
+        return None
+    return 0
 
 
 def _read_cd(smmu, sid, ssid):
@@ -57,7 +63,7 @@ def _read_cd(smmu, sid, ssid):
 
 def _fresh_cd(smmu, sid, ssid):
     """(pa, words) of the CD the SMMU would use now for (sid, ssid), or (None, reason)."""
-    r = _read_cd(smmu, sid, _ssid_arg(ssid))
+    r = _read_cd(smmu, sid, _ssid_arg(ssid, smmu.walker.read_ste(sid)["words"]))
     if r is None or r["fault"] is not None:
         why = "the stream has no stage 1" if r is None else r["reason"] or r["fault"]["type"]
         return None, f"the CD is no longer reachable ({why})"
@@ -105,7 +111,7 @@ def _contexts(smmu):
         ssids += sorted({c["ssid"] for c in cached_cds if c["sid"] == sid
                          and 256 <= c["ssid"] < 1 << cdmax})
         for ssid in ssids:
-            arg = _ssid_arg(ssid) if cdmax else None
+            arg = _ssid_arg(ssid, words)
             r = _read_cd(smmu, sid, arg)
             if r is None or r["fault"] is not None:
                 continue
@@ -134,6 +140,18 @@ def _tlb_fix(smmu, e):
                     {"VMID": vmid, "Address": _address("CMD_TLBI_NH_VAA", addr)})
     return _cmd("CMD_TLBI_NH_VA", {"VMID": vmid, "ASID": e["asid"], "Addr": addr},
                 {"VMID": vmid, "ASID": e["asid"], "Address": _address("CMD_TLBI_NH_VA", addr)})
+
+
+def _fresh_walk(w, sid, addr, ssid, priv):
+    """An uncached walk that reports the permissions the address has at this privilege: a read,
+    else (on F_PERMISSION) a write, else an instruction fetch. A read alone would report no
+    permission for pages an access of another kind may use (EL0 execute-only: AP=0b00 with
+    UXN=0 at stage 1; stage-2 write-only S2AP=0b10), which the cached entry rightly holds."""
+    for kind in ({}, {"write": True}, {"instr": True}):
+        r = w.translate_uncached(sid, addr, ssid, priv=priv, **kind)
+        if r["fault"] is None or r["fault"]["type"] != "F_PERMISSION":
+            return r
+    return r
 
 
 def _perm_of(r):
@@ -169,7 +187,7 @@ def _check_tlb(smmu, e, contexts):
         for addr in sorted({e["in_base"], last}):
             off = addr - e["in_base"]
             for priv, key in ((True, "perm_priv"), (False, "perm_unpriv")):
-                r = w.translate_uncached(sid, addr, ssid, priv=priv)
+                r = _fresh_walk(w, sid, addr, ssid, priv)
                 perm = _perm_of(r)
                 where = f"SID {sid:#x}{'' if ssid is None else f' SSID {ssid:#x}'} {addr:#x}"
                 if perm is None:

@@ -1,10 +1,12 @@
 """Reverse lookup: which (SMMU, StreamID, SubstreamID, input range) maps an output range.
 
-`find pa=` asks every valid, legal STE of every SMMU: stage 1 (CD tables' TTB0 trees), stage 2,
-nested (stage 2 inverted first: the IPA ranges that land in the PA range; then stage 1 for
-outputs in those IPA ranges, its tables read through the same stage 2) and bypass. `find ipa=`
-asks the streams with a stage 2 (a VM's view): nested stage 1 outputs in the IPA range, and
-stage-2-only streams whose stage 2 maps it. The scans run in core_cy.scan.find_leaves; each
+`find pa=` asks every valid, legal STE of every SMMU: stage 1 (each CD's TTB0 and TTB1 trees,
+as CD.EPD0/EPD1 allow), stage 2, nested (stage 2 inverted first: the IPA ranges that land in the
+PA range; then stage 1 for outputs in those IPA ranges, its tables read through the same stage
+2), bypass (Config=0b100: IOVA == PA, so every PA below the OAS) and the traffic without a
+SubstreamID that STE.S1DSS=bypass sends past stage 1. `find ipa=` asks the streams with a
+stage 2 (a VM's view): nested stage 1 outputs in the IPA range, and stage-2-only traffic
+(Config=0b110, or S1DSS=bypass under a nested STE) whose stage 2 maps it. The scans run in core_cy.scan.find_leaves; each
 distinct tree (root, geometry, permission context, stage 2 it is read through) is scanned once
 per lookup, so streams sharing a domain share the result.
 """
@@ -15,18 +17,20 @@ import numpy as np
 from core_cy.scan import find_leaves
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 from . import tables as T
 
 STE = fmt("STE")
 CD = fmt("CD")
 ALL = (1 << 64) - 1
+BYPASS_NOTE = "S1DSS=bypass: traffic without a SubstreamID skips stage 1"
 
 
 def _row(m, sid, device, ssid, stage, iova, size, ipa, pa, level, p1, p2, vmid, asid,
-         af=True):
+         af=True, ttb=None, note=None):
     eff = p1 & p2
-    return {"af": af, "smmu": m.name, "sid": sid, "device": device, "ssid": ssid, "stage": stage,
+    return {"af": af, "ttb": ttb, "note": note, "smmu": m.name, "sid": sid, "device": device, "ssid": ssid, "stage": stage,
             "iova": iova, "size": size, "ipa": ipa, "pa": pa, "level": level,
             "s1_perm": None if p1 == 0x3F and stage in ("2", "bypass") else T.perm_str(1, p1),
             "s2_perm": None if p2 == 0x3F and stage in ("1", "bypass") else T.rwx(p2),
@@ -49,11 +53,11 @@ class Finder:
         spec = geo.scan_spec()
         s2spec = s2geo.scan_spec() if s2geo is not None else None
         t = np.asarray(targets, dtype=np.uint64).reshape(-1, 3)
-        key = (spec, s2spec, t.tobytes())
+        key = (spec, s2spec, geo.va_base, t.tobytes())
         hit = self.cache.get(key)
         if hit is None:
             try:
-                hit, descs, bad = find_leaves(self.system.mem, spec, t, s2spec)
+                hit, descs, bad = find_leaves(self.system.mem, spec, t, s2spec, geo.va_base)
             except ValueError as e:
                 raise ModelError(f"find: {geo.name} tables at {geo.root:#x}: {e}") from None
             self.trees += 1
@@ -89,24 +93,46 @@ class Finder:
                 yield m, e["sid"], w, st.name if st else None
 
     def cds(self, m, sid, ste):
-        """(ssid, stage-1 Geometry, ASID) of every valid, legal CD of the stream."""
+        """(ssid, stage-1 Geometry, ASID) of every table tree of every valid, legal CD of the
+        stream: TTB0 unless CD.EPD0, TTB1 (the top of the VA space) unless CD.EPD1 or the
+        stream is EL2 (one VA range). ssid is the SubstreamID the traffic using the CD carries,
+        None for traffic without one (IHI 0070 5.2: with S1CDMax=0 every transaction uses CD 0;
+        with S1DSS=substream0 CD 0 serves only transactions without a SubstreamID, those with
+        SubstreamID 0 are terminated)."""
         try:
             t = m.cd_table(sid)
         except ModelError:
             return
         nested = T.ste_has_s2(ste)
+        cdmax = STE.field("S1CDMax").get(ste)
+        s1dss = STE.field("S1DSS").get(ste)
         for c in t["cds"]:
             if m.check_cd(c["words"], ste):
                 continue
-            try:
-                geo = T.Geometry.from_cd(c["words"], None, ste, m.features)
-            except ModelError:
-                continue
-            if CD.field("EPD0").get(c["words"]):
-                continue                       # TTB0 walks disabled (TTB1 is not scanned)
-            if nested:
-                geo.name = "nested stage 1 (TTB0)"
-            yield c["ssid"], geo, CD.field("ASID").get(c["words"])
+            ssid = c["ssid"]
+            if cdmax == 0 or (ssid == 0 and s1dss == C.STE_S1DSS_substream0):
+                ssid = None
+            elif ssid >> cdmax:
+                continue                       # beyond S1CDMax: no transaction reaches it
+            for n in (0, 1):
+                if CD.field(f"EPD{n}").get(c["words"]):
+                    continue                   # walks through this table disabled
+                try:
+                    geo = T.Geometry.from_cd(c["words"], None, ste, m.features, ttb=n)
+                except ModelError:
+                    continue
+                if n == 1 and geo.ctx["el2"]:
+                    continue                   # EL2 (E2H=0): no TTB1
+                if nested:
+                    geo.name = f"nested stage 1 (TTB{n})"
+                yield ssid, geo, CD.field("ASID").get(c["words"])
+
+    @staticmethod
+    def s1_bypassed(ste) -> bool:
+        """Whether transactions without a SubstreamID skip stage 1 (S1CDMax != 0 and
+        S1DSS=0b01 bypass, IHI 0070 5.2): they see only stage 2 (Config=nested) or none."""
+        return bool(T.ste_has_s1(ste) and STE.field("S1CDMax").get(ste) and
+                    STE.field("S1DSS").get(ste) == C.STE_S1DSS_bypass)
 
     # -- find pa= ------------------------------------------------------------------------------
     def find_pa(self, lo: int, end: int, smmu=None, sid=None) -> list[dict]:
@@ -116,26 +142,30 @@ class Finder:
         for m, s, ste, dev in self.streams(smmu, sid):
             cfg = STE.field("Config").get(ste)
             vmid = STE.field("S2VMID").get(ste) if T.ste_has_s2(ste) else None
-            if cfg == 4:
+            bypassed = self.s1_bypassed(ste)
+            note = BYPASS_NOTE if bypassed else None
+            if cfg == 4 or (bypassed and not T.ste_has_s2(ste)):
                 # Bypass maps each PA to itself, within the OAS (beyond it: F_ADDR_SIZE).
                 top = min(end, 1 << m.walker.oas_bits)
                 if lo < top:
                     rows.append(_row(m, s, dev, None, "bypass", lo, top - lo, None, lo, None,
-                                     0x3F, 0x3F, None, None))
-                continue
+                                     0x3F, 0x3F, None, None, note=None if cfg == 4 else note))
+                if cfg == 4:
+                    continue
             s2 = T.Geometry.from_ste_s2(ste, m.features) if T.ste_has_s2(ste) else None
-            if not T.ste_has_s1(ste):
+            if s2 is not None and (not T.ste_has_s1(ste) or bypassed):
                 for h in self.scan(s2, target):
                     rows.append(_row(m, s, dev, None, "2", int(h[0]), int(h[1]), None,
                                      int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None,
-                                     _af(2, h[4])))
-                continue
+                                     _af(2, h[4]), note=note))
+                if not T.ste_has_s1(ste):
+                    continue
             if s2 is None:
                 for ssid, geo, asid in self.cds(m, s, ste):
                     for h in self.scan(geo, target):
                         rows.append(_row(m, s, dev, ssid, "1", int(h[0]), int(h[1]), None,
                                          int(h[3]), int(h[5]), int(h[6]), 0x3F, None, asid,
-                                         _af(1, h[4])))
+                                         _af(1, h[4]), _ttb(geo)))
                 continue
             # Nested: IPA ranges that land in the PA range, then stage 1 into them.
             inv = self.scan(s2, target)
@@ -148,7 +178,7 @@ class Finder:
                     k = int(np.searchsorted(inv[:, 0], np.uint64(ipa), side="right")) - 1
                     rows.append(_row(m, s, dev, ssid, "nested", int(h[0]), int(h[1]), ipa,
                                      int(h[3]), int(h[5]), int(h[6]), int(inv[k, 6]), vmid,
-                                     asid, _af(1, h[4]) and _af(2, inv[k, 4])))
+                                     asid, _af(1, h[4]) and _af(2, inv[k, 4]), _ttb(geo)))
         return rows
 
     # -- find ipa= -----------------------------------------------------------------------------
@@ -166,11 +196,14 @@ class Finder:
             s2 = T.Geometry.from_ste_s2(ste, m.features)
             # Stage 2 by input: every leaf (all outputs), then clipped to the IPA range.
             s2all = self.scan(s2, [(0, ALL, 0)])
-            if not T.ste_has_s1(ste):
+            bypassed = self.s1_bypassed(ste)
+            if not T.ste_has_s1(ste) or bypassed:
                 for h in _clip_inputs(s2all, lo, end):
                     rows.append(_row(m, s, dev, None, "2", h[0], h[1], h[0], h[2], h[3],
-                                     0x3F, h[4], vmid, None))
-                continue
+                                     0x3F, h[4], vmid, None,
+                                     note=BYPASS_NOTE if bypassed else None))
+                if not T.ste_has_s1(ste):
+                    continue
             for ssid, geo, asid in self.cds(m, s, ste):
                 for h in self.scan(geo, [(lo, end, lo)], s2):
                     ipa, size = int(h[2]), int(h[1])
@@ -180,14 +213,20 @@ class Finder:
                         if p[0] > cur:         # IPAs stage 2 does not map
                             rows.append(_row(m, s, dev, ssid, "nested", int(h[0]) + cur - ipa,
                                              p[0] - cur, cur, None, int(h[5]), int(h[6]), 0,
-                                             vmid, asid))
+                                             vmid, asid, ttb=_ttb(geo)))
                         if p[1]:
                             rows.append(_row(m, s, dev, ssid, "nested",
                                              int(h[0]) + p[0] - ipa, p[1], p[0], p[2],
-                                             int(h[5]), int(h[6]), p[4], vmid, asid))
+                                             int(h[5]), int(h[6]), p[4], vmid, asid,
+                                             ttb=_ttb(geo)))
                         cur = p[0] + p[1]
-        rows.sort(key=lambda r: (r["smmu"], r["sid"], r["ssid"] or 0, r["iova"]))
+        rows.sort(key=lambda r: (r["smmu"], r["sid"], -1 if r["ssid"] is None else r["ssid"],
+                                 r["iova"]))
         return rows
+
+
+def _ttb(geo) -> str:
+    return "TTB1" if geo.va_base else "TTB0"
 
 
 def _af(stage: int, d) -> bool:

@@ -15,6 +15,7 @@ from core_cy.ptbuild import scan_table
 from core_cy.scan import find_leaves, leaf_perms
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 
 STE = fmt("STE")
@@ -52,6 +53,7 @@ class Geometry:
         # The permission context the walker applies to the leaves (stage 1: STE.STRW=EL2, CD.PAN,
         # CD.WXN, CD.HAD0 with SMMU_IDR3.HAD; stage 2: SMMU_IDR3.XNX).
         self.ctx = dict(PERM_CTX, **(ctx or {}))
+        self.va_base = 0            # input address of entry 0 (TTB1: the top of the VA space)
 
     def perms(self, d: int, tbl: tuple = (0, False, False)) -> int:
         """Permission bits of leaf d (privileged rwx in bits 0-2, unprivileged in 3-5), by the
@@ -92,15 +94,18 @@ class Geometry:
                    name="stage 2", ctx={"xnx": bool((caps or {}).get("XNX", 1))})
 
     @classmethod
-    def from_cd(cls, cd_words, xlate=None, ste_words=None, caps: dict | None = None
-                ) -> "Geometry":
+    def from_cd(cls, cd_words, xlate=None, ste_words=None, caps: dict | None = None,
+                ttb: int = 0) -> "Geometry":
+        """The CD's TTB0 tree (ttb=0) or TTB1 tree (ttb=1: TG1/T1SZ/HAD1, inputs at the top
+        of the VA space, va_base = 2^64 - 2^ia, Arm ARM D8.2.4)."""
         v = CD.decode(cd_words)
-        g = GRANULE_OF_TG0.get(v["TG0"])
+        n = str(ttb)
+        g = (GRANULE_OF_TG0 if ttb == 0 else C.CD_TG1_granule_shift).get(v["TG" + n])
         if g is None:
-            raise ModelError(f"CD.TG0={v['TG0']} is reserved")
-        ia = 64 - v["T0SZ"]
+            raise ModelError(f"CD.TG{n}={v['TG' + n]} is reserved")
+        ia = 64 - v[f"T{n}SZ"]
         if not 16 <= ia <= 52:
-            raise ModelError(f"CD.T0SZ={v['T0SZ']} gives no valid input size")
+            raise ModelError(f"CD.T{n}SZ={v[f'T{n}SZ']} gives no valid input size")
         levels = (ia - g + (g - 3) - 1) // (g - 3)
         caps = caps or {}
         # As the walker decodes them: STRW counts only for a stage-1-only STE with IDR0.Hyp.
@@ -108,9 +113,11 @@ class Geometry:
                    STE.field("Config").get(ste_words) == 5 and
                    STE.field("STRW").get(ste_words) == 2)
         ctx = {"el2": el2, "pan": bool(v["PAN"]), "wxn": bool(v["WXN"]),
-               "had": bool(v["HAD0"] and caps.get("HAD"))}
-        return cls(1, g, 4 - levels, ia, (CD.field("TTB0").get(cd_words) << 4) & OA_MASK,
-                   xlate, name="stage 1 (TTB0)", ctx=ctx)
+               "had": bool(v["HAD" + n] and caps.get("HAD"))}
+        geo = cls(1, g, 4 - levels, ia, (CD.field("TTB" + n).get(cd_words) << 4) & OA_MASK,
+                  xlate, name=f"stage 1 (TTB{n})", ctx=ctx)
+        geo.va_base = 0 if ttb == 0 else ((1 << 64) - (1 << ia))
+        return geo
 
     @classmethod
     def from_builder(cls, tb, xlate=None) -> "Geometry":

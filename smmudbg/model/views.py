@@ -453,13 +453,16 @@ class SmmuViews:
         except MemFault as e:
             raise ModelError(f"{self.name}: event queue: {e}") from None
         for e in records:
-            e = _with_addresses(dict(e, state="pending"))
-            inp = e["fields"].get("InputAddr")
-            e["explanation"] = None if inp is None else self.explain_event(
-                e["event"], e["fields"],
-                inp << event_format(int(e["raw"][:2], 16)).field("InputAddr").lo)
-            out.append(e)
+            out.append(self._explained(_with_addresses(dict(e, state="pending"))))
         return out
+
+    def _explained(self, e: dict) -> dict:
+        """e with its explanation (explain_event; None for records without an InputAddr)."""
+        inp = e["fields"].get("InputAddr")
+        e["explanation"] = None if inp is None else self.explain_event(
+            e["event"], e["fields"],
+            inp << event_format(int(e["raw"][:2], 16)).field("InputAddr").lo)
+        return e
 
     def explain_event(self, typ: str, fields: dict, addr: int) -> str | None:
         """For a translation or configuration event: the explanation of a dry walk of the
@@ -510,13 +513,13 @@ class SmmuViews:
         return {"entries": entries, "stop": stop}
 
     def event_history(self) -> dict:
-        """EventQueue.history() with the record addresses as in event_records(), core faults
-        as ModelError."""
+        """EventQueue.history() with the record addresses and explanations as in
+        event_records(), core faults as ModelError."""
         try:
             h = self.evtq.history()
         except MemFault as e:
             raise ModelError(f"{self.name}: event queue: {e}") from None
-        h["entries"] = [_with_addresses(e) for e in h["entries"]]
+        h["entries"] = [self._explained(_with_addresses(e)) for e in h["entries"]]
         return h
 
     # -- walks ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from .history import HistoryView
 from .iommufdview import IommufdView
 from .itsview import ItsView
 from .lazypane import LazyPane, Pane, TabSet
+from .live import DEFAULT_INTERVAL, LiveMode
 from .pagetables import PageTableView
 from .palette import RegistryCommands
 from .queues import CacheView, CmdqView, EventsView
@@ -80,6 +81,7 @@ class SmmuDbgApp(App):
         Binding("ctrl+s", "save", "save", show=False),
         Binding("ctrl+r", "replay", "replay", show=False),
         Binding("g", "toggle_stage", "stage 1/2/nested", show=False),
+        Binding("l", "live_pause", "live on/off", show=False),
     ] + [Binding(str(i + 1), f"tab('{t}')", t, show=False) for i, t in enumerate(TABS[:9])]
 
     def __init__(self, session=None, loader=None, where: str = ""):
@@ -95,6 +97,8 @@ class SmmuDbgApp(App):
         self.current_ssid = 0
         self.smmu: str | None = None
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
+        self.live: LiveMode | None = None              # follows an attached VM (tui/live.py)
+        self.live_interval = DEFAULT_INTERVAL
 
     # -- layout -------------------------------------------------------------------------------
     def get_default_screen(self):
@@ -159,6 +163,8 @@ class SmmuDbgApp(App):
                 self.current = (m["name"], streams[0]["sid"])
                 self.query_one(StreamTable).go(streams[0]["sid"], announce=False)
         self.query_one(StreamTable).focus()
+        self.live = LiveMode(self, self.live_interval)
+        self.call_later(self.live.start, self.query_one("#out", RichLog))
         self.log_line(Text(f"{self.session.system_name}: {self.where or self.session.where}. "
                            f"Enter opens a stream, w walks it, c checks, : types a command, "
                            f"Ctrl-P lists every command.", style="dim"))
@@ -493,6 +499,10 @@ class SmmuDbgApp(App):
 
     def action_save(self) -> None:
         self.prefill("save " + (shlex.quote(self.session.path) if self.session.path else ""))
+
+    def action_live_pause(self) -> None:
+        if self.live is not None:
+            self.live.toggle()
 
     def action_toggle_stage(self) -> None:
         pt = next(iter(self.query(PageTableView)), None)     # None: tab never shown
