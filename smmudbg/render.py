@@ -37,7 +37,7 @@ DECIMAL = {"level", "s1level", "s2level", "start_level", "count", "n", "index", 
            "t0sz", "leaves", "consumed", "replayed", "differing", "commands", "position",
            "length", "reran", "problems", "unread_events", "depth", "log2size", "split",
            "input_bits", "bits", "streams", "registers", "pending_commands", "syncs_needed",
-           "hits", "misses", "entries", "dword", "stores"}
+           "hits", "misses", "entries", "dword", "stores", "removed"}
 
 
 def num(key: str, v) -> str:
@@ -739,6 +739,11 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-entries": _vtd_entries,
+    "vtd-inv": lambda d: Group(
+        Text(f"{d['unit']} {d['descriptor']} {d['words'][0]:016x} {d['words'][1]:016x}  "
+             f"IQH={d['iqh']} IQT={d['iqt']}" + (f"  queue error {d['error']}" if d["error"]
+                                                  else ""), style="bold"),
+        _rows(None, d["log"], ["index", "type", "removed", "note"])),
     "vtd-faults": lambda d: _rows(f"{d['unit']} fault records", d["faults"],
                                   ["index", "name", "reason", "sid", "pasid", "fi", "write",
                                    "exe", "priv"]),

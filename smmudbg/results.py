@@ -170,6 +170,23 @@ class VtdFaults(Result):
     faults: list
 
 
+@dataclass(kw_only=True)
+class VtdInvalidation(Result):
+    """One descriptor through a VT-d unit's invalidation queue (`cmd` on a VT-d unit).
+
+    descriptor (CC_INV_DSC, ...), words (its two qwords); log: [{index (queue slot), type,
+    removed (cached entries removed), note}] for every descriptor processed; iqh, iqt: the
+    queue's head and tail after; error: null or the queue error that stopped it."""
+    kind = "vtd-inv"
+    unit: str
+    descriptor: str
+    words: list
+    log: list
+    iqh: int
+    iqt: int
+    error: str | None = None
+
+
 # ---------------------------------------------------------------------------------------------
 # inspect
 # ---------------------------------------------------------------------------------------------

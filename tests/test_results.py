@@ -22,7 +22,7 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff"}
-VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults"}
+VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch", "attach-diff"}
 
 
@@ -76,7 +76,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                                                      "vdevice")] if sysm.iommufd else [])
     # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
     for unit in sysm.vtds:
-        out += [f"events {unit}", f"events {unit} sid=0x10"]
+        out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
+                f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
                 f"context {name}", f"pasid {name}", f"pasid {name} pasid=9"]

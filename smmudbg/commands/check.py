@@ -51,7 +51,8 @@ def _hazard(m, entry, kind):
                      for s in a["steps"]]}
 
 
-@command("check", Arg("smmu", NameT("smmus", "SMMU", "SMMU"), "only this SMMU", optional=True),
+@command("check", Arg("smmu", NameT("iommus", "SMMU or VT-d unit", "SMMU"),
+                      "only this SMMU (or VT-d unit)", optional=True),
          pure=True)
 def check(ctx, smmu=None):
     """Everything suspicious in the current state: stale cached entries and their fixes,
@@ -72,10 +73,19 @@ def check(ctx, smmu=None):
     system   (without SMMU) the MSI path of every vector of every PCI device, IORT
              consistency, ITS command errors and nesting-parent S2 sharing, each with its fix
 
+    A VT-d unit's report: stale context-cache, PASID-cache and IOTLB entries, each with the
+    invalidation descriptor that removes it (fix_commands: `cmd UNIT DESCRIPTOR ...`), and the
+    faults it recorded (errors).
+
     Not checked yet: the accelerated-mode topology rules (the vSMMU model is not wired)."""
-    names = [smmu] if smmu else list(ctx.system.smmus)
+    names = [smmu] if smmu else list(ctx.system.smmus) + list(ctx.system.vtds)
     reports, total = [], 0
     for name in names:
+        if name in ctx.system.vtds:
+            rep = _vtd_report(ctx, name)
+            total += rep["problems"]
+            reports.append(rep)
+            continue
         m = ctx.system.smmu(name)
         stale = coherence.stale_entries(m)
         for s in stale:
@@ -103,3 +113,18 @@ def check(ctx, smmu=None):
                             "not_checked": ["accelerated-mode topology rules (vSMMU model "
                                             "not wired yet)"],
                         "system": extra})
+
+
+def _vtd_report(ctx, name):
+    """A VT-d unit's part of the report, in the SMMUs' shape."""
+    u = ctx.system.vtd(name)
+    stale = []
+    for e in u.stale_entries():
+        desc, *fields = e["fix"].split()
+        stale.append({"kind": e["kind"].upper(), "key": e["key"], "problem": e["problem"],
+                      "fix": e["fix"], "command": [desc, fields],
+                      "fix_commands": [f"cmd {name} {e['fix']}"]})
+    errors = ([f"{len(u.faults)} fault(s) recorded (events {name})"] if u.faults else []) + \
+        ([f"invalidation queue stopped: {u.iq_error}"] if u.iq_error else [])
+    return {"smmu": name, "stale": stale, "hazards": [], "illegal": [], "errors": errors,
+            "unread_events": len(u.faults), "problems": len(stale) + (1 if u.iq_error else 0)}
