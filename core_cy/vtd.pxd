@@ -120,3 +120,17 @@ cdef struct VtdCtx:
 
 cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
 cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept nogil
+
+cdef struct VtdIrq:      # an interrupt request after remapping (VT-d 5.1)
+    bint ok, remapped, posted
+    bint remappable      # handled in remappable format (IRES=1 and the request's IF=1)
+    bint has_index
+    uint32_t index
+    uint64_t irte_pa
+    uint64_t irte[2]
+    int vector, dest_mode, delivery, trigger, rh, urgent
+    uint32_t dest
+    uint64_t pda
+
+cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq* o,
+                   VtdFault* f) noexcept nogil

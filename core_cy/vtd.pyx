@@ -920,6 +920,139 @@ cdef int inv_piotlb(VtdCaches* k, int g, uint32_t did, uint32_t pasid, uint64_t 
     return n
 
 # ---------------------------------------------------------------------------------------------
+# Interrupt remapping (VT-d 5.1, 9.9, 9.10; faults 5.1.4.1)
+# ---------------------------------------------------------------------------------------------
+
+# IRTE bits no field covers (reserved), per form; with xAPIC (IRTA_REG.EIME=0) the destination
+# is DST[15:8] and the rest of DST is reserved.
+cdef uint64_t IRTE0_FIELDS = (IRTE_P_MASK | IRTE_FPD_MASK | IRTE_DM_MASK | IRTE_RH_MASK |
+                              IRTE_TM_MASK | IRTE_DLM_MASK | IRTE_AVAIL_MASK | IRTE_IM_MASK |
+                              IRTE_V_MASK | IRTE_DST_MASK)
+cdef uint64_t IRTE1_FIELDS = IRTE_SID_MASK | IRTE_SQ_MASK | IRTE_SVT_MASK
+cdef uint64_t PIRTE0_FIELDS = (IRTE_POSTED_P_MASK | IRTE_POSTED_FPD_MASK |
+                               IRTE_POSTED_AVAIL_MASK | IRTE_POSTED_URG_MASK |
+                               IRTE_POSTED_IM_MASK | IRTE_POSTED_VV_MASK |
+                               IRTE_POSTED_PDA_L_MASK)
+cdef uint64_t PIRTE1_FIELDS = (IRTE_POSTED_SID_MASK | IRTE_POSTED_SQ_MASK |
+                               IRTE_POSTED_SVT_MASK | IRTE_POSTED_PDA_H_MASK)
+cdef uint64_t XAPIC_DST = <uint64_t>0xFF00 << IRTE_DST_SHIFT
+
+
+cdef inline int irq_fail(VtdFault* f, VtdIrq* o, uint32_t sid, int reason,
+                         bint fpd) noexcept nogil:
+    f.reason = reason
+    f.qualified = True
+    f.recorded = not fpd
+    f.fi = (<uint64_t>o.index << 48) if o.has_index else 0
+    o.ok = False
+    return -1
+
+
+cdef inline void compat(VtdIrq* o, uint64_t addr, uint32_t data) noexcept nogil:
+    o.ok = True
+    o.remapped = False
+    o.vector = <int>MSI_DATA_COMPAT_VECTOR_v(data)
+    o.delivery = <int>MSI_DATA_COMPAT_DLM_v(data)
+    o.trigger = <int>MSI_DATA_COMPAT_TM_v(data)
+    o.dest = <uint32_t>MSI_ADDR_COMPAT_DEST_v(addr)
+    o.dest_mode = <int>MSI_ADDR_COMPAT_DM_v(addr)
+    o.rh = <int>MSI_ADDR_COMPAT_RH_v(addr)
+
+
+cdef inline bint sid_ok(uint64_t hi, uint32_t sid) noexcept nogil:
+    """Source-ID verification by the IRTE's SVT, SQ and SID (VT-d 9.9)."""
+    cdef uint64_t w[2]
+    cdef uint32_t want, ignore
+    cdef int svt, sq
+    w[0] = 0
+    w[1] = hi
+    svt = <int>IRTE_SVT(w)
+    sq = <int>IRTE_SQ(w)
+    want = <uint32_t>IRTE_SID(w)
+    if svt == IRTE_SVT_none:
+        return True
+    if svt == IRTE_SVT_requester_id:
+        # SQ: which function-number bit of the requester ID is not compared.
+        ignore = 0 if sq == IRTE_SQ_all_16 else (4 if sq == IRTE_SQ_ignore_bit2 else (
+            2 if sq == IRTE_SQ_ignore_bit1 else 1))
+        return (sid & ~ignore & 0xFFFF) == (want & ~ignore & 0xFFFF)
+    if svt == IRTE_SVT_bus_range:       # SID[15:8] the first bus, SID[7:0] the last
+        return (want >> 8) <= (sid >> 8) <= (want & 0xFF)
+    return False
+
+
+cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq* o,
+                   VtdFault* f) noexcept nogil:
+    """Remap an interrupt request: a DWORD write of data to addr (0xFEEx_xxxx) by sid."""
+    cdef VtdUnit* u = &c.unit
+    cdef uint32_t handle
+    cdef uint64_t lo, hi, rsvd_lo, rsvd_hi, base
+    cdef bint fpd, posted, eime = IRTA_REG_EIME_v(u.irta) != 0, bad
+    cdef int dlm
+    memset(o, 0, sizeof(VtdIrq))
+    memset(f, 0, sizeof(VtdFault))
+    f.walk.fetch_addr = NOADDR
+    o.remappable = MSI_ADDR_REMAP_IF_v(addr) == MSI_ADDR_REMAP_IF_remappable
+    if not GSTS_REG_IRES_v(u.gsts):
+        o.remappable = False            # remapping disabled: every request is compatibility
+        compat(o, addr, data)
+        return 0
+    if not o.remappable:
+        if GSTS_REG_CFIS_v(u.gsts) and not eime:
+            compat(o, addr, data)
+            return 0
+        return irq_fail(f, o, sid, IR_COMPAT_BLOCKED, False)
+    handle = <uint32_t>((MSI_ADDR_REMAP_HANDLE_15_v(addr) << 15) | MSI_ADDR_REMAP_HANDLE_v(addr))
+    o.index = handle
+    o.has_index = True
+    if data & ~(<uint32_t>MSI_DATA_REMAP_SUBHANDLE_MASK):
+        return irq_fail(f, o, sid, IR_REQ_RSVD, False)
+    if MSI_ADDR_REMAP_SHV_v(addr):
+        o.index = handle + <uint32_t>MSI_DATA_REMAP_SUBHANDLE_v(data)
+    if o.index >= (<uint64_t>1 << (IRTA_REG_S_v(u.irta) + 1)):
+        return irq_fail(f, o, sid, IR_INDEX_OVER, False)
+    base = IRTA_REG_IRTA_addr_v(u.irta)
+    o.irte_pa = base + 16 * <uint64_t>o.index
+    if as_read_block(&c.space, o.irte_pa, o.irte, 2) != 0:
+        return irq_fail(f, o, sid, IR_IRTE_ACCESS, False)
+    lo = o.irte[0]
+    hi = o.irte[1]
+    if not IRTE_P_v(lo):
+        return irq_fail(f, o, sid, IR_IRTE_NOT_PRESENT, False)
+    fpd = IRTE_FPD_v(lo) != 0
+    posted = IRTE_IM_v(lo) == IRTE_IM_posted
+    if posted:
+        bad = (lo & ~PIRTE0_FIELDS) != 0 or not CAP_REG_PI_v(u.cap)
+        rsvd_hi = ~PIRTE1_FIELDS
+    else:
+        rsvd_lo = ~IRTE0_FIELDS | (0 if eime else IRTE_DST_MASK & ~XAPIC_DST)
+        dlm = <int>IRTE_DLM_v(lo)
+        bad = (lo & rsvd_lo) != 0 or (dlm != IRTE_DLM_fixed and dlm != IRTE_DLM_lowest_priority
+                                      and dlm != IRTE_DLM_SMI and dlm != IRTE_DLM_NMI and
+                                      dlm != IRTE_DLM_INIT and dlm != IRTE_DLM_ExtINT)
+        rsvd_hi = ~IRTE1_FIELDS
+    if bad or (hi & rsvd_hi) or IRTE_SVT(o.irte) > IRTE_SVT_bus_range:
+        return irq_fail(f, o, sid, IR_IRTE_RSVD, fpd)
+    if not sid_ok(hi, sid):
+        return irq_fail(f, o, sid, IR_SID_VERIFY, fpd)
+    o.ok = True
+    o.remapped = True
+    if posted:
+        o.posted = True
+        o.vector = <int>IRTE_POSTED_VV(o.irte)
+        o.pda = IRTE_POSTED_PDA_L_addr(o.irte) | IRTE_POSTED_PDA_H_addr(o.irte)
+        o.urgent = <int>IRTE_POSTED_URG(o.irte)
+        return 0
+    o.vector = <int>IRTE_V_v(lo)
+    o.dest = <uint32_t>(IRTE_DST_v(lo) if eime else (IRTE_DST_v(lo) >> 8) & 0xFF)
+    o.dest_mode = <int>IRTE_DM_v(lo)
+    o.delivery = <int>IRTE_DLM_v(lo)
+    o.trigger = <int>IRTE_TM_v(lo)
+    o.rh = <int>IRTE_RH_v(lo)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Python face
 # ---------------------------------------------------------------------------------------------
 
@@ -944,6 +1077,8 @@ WALK_KINDS = {WF_NONE: None, WF_TRANSLATION: "translation", WF_ADDR_SIZE: "addre
               WF_ACCESS: "access", WF_PERMISSION: "permission", WF_EABT: "abort",
               WF_RESERVED: "reserved"}
 REGISTERS = ("cap", "ecap", "gsts", "rtaddr", "irta", "haw")
+DLM_NAMES = {v: n for v, n in _fmt("IRTE", "vtd").field("DLM").enum.items()
+             if not n.startswith("reserved")}
 
 
 def perm_str(int p):
@@ -1229,6 +1364,43 @@ cdef class VtdWalker:
             "pasid": g.pasid if reached >= 2 else None,
             "reached": (None, "root", "context", "pasid_dir", "pasid_entry")[reached],
             "fault": fault_dict(&f, &t) if bad else None,
+        }
+
+    def remap_msi(self, uint32_t sid, uint64_t addr, uint64_t data):
+        """Remap an interrupt request (a DWORD write of data to addr in 0xFEEx_xxxx by
+        requester sid): {ok, remapped, format, index, irte_pa, irte, vector, dest, dest_mode,
+        delivery, trigger, redirection_hint, posted, pda, urgent, fault}."""
+        cdef VtdIrq o
+        cdef VtdFault f
+        cdef VtdTxn t
+        if not INT_FIRST <= addr <= INT_LAST:
+            raise ValueError(f"{addr:#x} is not in the interrupt address range "
+                             f"0xfee00000-0xfeefffff")
+        if data >> 32:
+            raise ValueError(f"data {data:#x} does not fit in 32 bits")
+        if sid > 0xFFFF:
+            raise ValueError(f"requester ID {sid:#x} does not fit in 16 bits")
+        with nogil:
+            vtd_remap(&self.ctx, sid, addr, <uint32_t>data, &o, &f)
+        make_txn(&t, sid, addr, None, True, False, False, 0)
+        fault = None
+        if not o.ok:
+            fault = fault_dict(&f, &t)
+            fault["pasid"] = None
+        return {
+            "ok": bool(o.ok), "remapped": bool(o.remapped),
+            "format": "remappable" if o.remappable else "compatibility",
+            "index": o.index if o.has_index else None,
+            "irte_pa": o.irte_pa if o.irte_pa else None,
+            "irte": [o.irte[0], o.irte[1]] if o.irte_pa else None,
+            "vector": o.vector if o.ok else None,
+            "dest": o.dest if o.ok and not o.posted else None,
+            "dest_mode": ("logical" if o.dest_mode else "physical") if o.ok and not o.posted
+            else "",
+            "delivery": DLM_NAMES.get(o.delivery, "reserved") if o.ok and not o.posted else "",
+            "trigger": ("level" if o.trigger else "edge") if o.ok and not o.posted else "",
+            "redirection_hint": o.rh, "posted": bool(o.posted),
+            "pda": o.pda if o.posted else None, "urgent": o.urgent, "fault": fault,
         }
 
     def translate_batch(self, sids, addrs, pasids=None, access=None, bint priv=False):
