@@ -187,6 +187,41 @@ class VtdInvalidation(Result):
     error: str | None = None
 
 
+@dataclass(kw_only=True)
+class VtdMsi(Result):
+    """An interrupt request through VT-d interrupt remapping (`msi` on an x86 system).
+
+    unit, rid, device, address, msi_data; ok, remapped, format (remappable or compatibility),
+    index (the IRTE's), irte_pa, irte (two qwords), vector, dest, dest_mode, delivery,
+    trigger, redirection_hint; posted, pda, urgent (a posted IRTE); fault: null or {reason,
+    name, meaning, fi (index << 48), sid, recorded, ...}; fault_index; dma_walk: what a DMA walk
+    of the same write does (interrupt: the range is not translated by the DMA tables)."""
+    kind = "vtd-msi"
+    unit: str
+    rid: int
+    device: str | None
+    address: int
+    msi_data: int
+    ok: bool
+    remapped: bool
+    format: str
+    index: int | None
+    irte_pa: int | None
+    irte: list | None
+    vector: int | None
+    dest: int | None
+    dest_mode: str
+    delivery: str
+    trigger: str
+    redirection_hint: int
+    posted: bool
+    pda: int | None
+    urgent: int
+    fault: dict | None
+    fault_index: int | None
+    dma_walk: str
+
+
 # ---------------------------------------------------------------------------------------------
 # inspect
 # ---------------------------------------------------------------------------------------------

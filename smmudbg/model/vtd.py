@@ -13,7 +13,7 @@ from core_cy.vtd import VtdWalker
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
 from ..arch.vtd.consts import INV_DSC_NAMES
-from .scenario_vtd import PGTTS
+from .scenario_vtd import DLMS, IRT_ENTRIES, PGTTS
 
 PAGE = 4096
 # CAP_REG / ECAP_REG of a scalable-mode unit with first-stage, second-stage, nested and
@@ -174,11 +174,18 @@ class VtdUnit:
         self.ics_iwc = 0
         self.iq_error = None
         self.rtaddr = _enc("RTADDR_REG", RTA=self.root_table >> 12, TTM="scalable")[0]
-        self.gsts = _enc("GSTS_REG", TES=int(spec["translation"]), RTPS=1, QIES=1)[0]
+        ir = spec.get("interrupt_remapping", True)
+        self.gsts = _enc("GSTS_REG", TES=int(spec["translation"]), RTPS=1, QIES=1,
+                         IRES=int(ir), IRTPS=int(ir),
+                         CFIS=int(spec.get("compat_interrupts", False)))[0]
+        # The interrupt remapping table: IRT_ENTRIES 16-byte IRTEs (IRTA_REG.S: 2^(S+1)).
+        self.irt = self._page(16 * IRT_ENTRIES)
+        self.irta = _enc("IRTA_REG", IRTA=self.irt >> 12, S=IRT_ENTRIES.bit_length() - 2,
+                         EIME=int(spec.get("x2apic", False)))[0]
         self.regs = {"CAP_REG": self.cap, "ECAP_REG": self.ecap, "GSTS_REG": self.gsts,
-                     "RTADDR_REG": self.rtaddr, "IRTA_REG": 0}
+                     "RTADDR_REG": self.rtaddr, "IRTA_REG": self.irta}
         self.walker = VtdWalker(mem, cap=self.cap, ecap=self.ecap, gsts=self.gsts,
-                                rtaddr=self.rtaddr, haw=self.haw, caching=True)
+                                rtaddr=self.rtaddr, irta=self.irta, haw=self.haw, caching=True)
         self.domains: dict[str, VtdDomain] = {}
         self.devices: dict[int, VtdDevice] = {}
         self.faults: list[dict] = []        # recorded faults, oldest first (FRCD_REG contents)
@@ -255,6 +262,15 @@ class VtdUnit:
                 fields.update(FLPM=FLPM_OF_LEVELS[fs.levels], FLPTPTR=fs.root >> 12)
             self.mem.write_words(tables[hi] + 64 * (p["pasid"] & 0x3F),
                                  _enc("PASID_ENTRY", **fields))
+        x2apic = bool(fmt("IRTA_REG", "vtd").field("EIME").get([self.irta]))
+        for e in dv.get("irtes", []):
+            # xAPIC destination IDs sit in DST[15:8] (VT-d 9.10); x2APIC uses all 32 bits.
+            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else e["dest"] << 8,
+                          DLM=DLMS[e["delivery"]], DM=int(e["mode"] == "logical"),
+                          TM=int(e["trigger"] == "level"))
+            if e["verify"]:
+                fields.update(SVT="requester_id", SQ="all_16", SID=rid)
+            self.mem.write_words(self.irt + 16 * e["index"], _enc("IRTE", **fields))
         self.devices[rid] = VtdDevice(dv)
 
     # -- translation --------------------------------------------------------------------------
@@ -374,6 +390,20 @@ class VtdUnit:
                                    f"{e['perm']} ({e['pgtt']}), tables {now}",
                         "fix": fix})
         return out
+
+    def remap_msi(self, rid, addr, data):
+        """An interrupt request through the unit's interrupt remapping; a recorded fault is
+        logged in `faults`."""
+        try:
+            r = self.walker.remap_msi(rid, addr, data)
+        except ValueError as e:
+            raise ModelError(f"{self.name}: {e}") from None
+        f = r["fault"]
+        r["fault_index"] = None
+        if f and f["recorded"]:
+            r["fault_index"] = len(self.faults)
+            self.faults.append(dict(f, index=len(self.faults)))
+        return r
 
     def config(self, rid, pasid=None):
         """The root, context, PASID directory and PASID table entries of a requester."""
