@@ -69,17 +69,68 @@ cdef struct VtdResult:
     uint32_t did, pasid
     bint snoop
     int nad              # A/D flag writes made (or, dry, that would be made)
+    bint hit             # served from the IOTLB
 
 cdef struct AdPend:      # an accessed/dirty update the translation makes when it succeeds
     uint64_t pa
     uint64_t bits
     int stage
 
+# Caches (VT-d 6.2): direct-mapped, so an entry may be evicted at any time (hardware may drop
+# cached entries); only a missing invalidation leaves one stale.
+cdef struct CtxSlot:     # context-cache: a context entry by source-id
+    bint valid
+    uint32_t sid
+    uint64_t root_pa, root, ctx_pa
+    uint64_t ctx[4]
+
+cdef struct PasidSlot:   # PASID-cache: a PASID table entry by source-id and PASID, tagged DID
+    bint valid
+    uint32_t sid, pasid
+    uint32_t did
+    uint64_t dir_pa, pde, pe_pa
+    uint64_t pe[8]
+
+cdef struct TlbSlot:     # IOTLB: a translation tagged with DID and PASID
+    bint valid
+    bint pv              # filled by a request with PASID (else RID_PASID)
+    uint32_t did, pasid, sid
+    int pgtt
+    uint64_t in_base, out_base, gpa_base
+    int shift
+    int perm             # PERM_* for the privilege it was filled with
+    bint priv
+    bint dirty           # filled by a write (first-stage D set): a write may hit it
+    bint snoop
+
+cdef struct VtdCaches:
+    CtxSlot* ctx
+    PasidSlot* pc
+    TlbSlot* tlb
+    uint32_t ctx_mask, pc_mask, tlb_mask
+    uint64_t hits, misses
+
 cdef struct VtdCtx:
     AddrSpace space      # where every structure and table is read from (host PA)
     VtdUnit unit
     Trace trace
-    bint dry             # no A/D writes
+    bint dry             # no A/D writes, no cache lookup or fill
+    bint caching
+    VtdCaches cache
 
 cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
 cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept nogil
+
+cdef struct VtdIrq:      # an interrupt request after remapping (VT-d 5.1)
+    bint ok, remapped, posted
+    bint remappable      # handled in remappable format (IRES=1 and the request's IF=1)
+    bint has_index
+    uint32_t index
+    uint64_t irte_pa
+    uint64_t irte[2]
+    int vector, dest_mode, delivery, trigger, rh, urgent
+    uint32_t dest
+    uint64_t pda
+
+cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq* o,
+                   VtdFault* f) noexcept nogil

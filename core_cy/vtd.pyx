@@ -16,7 +16,7 @@ in docs/vtd.md); tests/test_vtd_walk.py compares the two.
 """
 from libc.stdint cimport uint64_t, uint32_t, uint8_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 cimport numpy as cnp
 import numpy as np
 from core_cy.physmem cimport PhysMem
@@ -24,7 +24,8 @@ from core_cy.wtypes cimport (WalkFault, Trace, TraceStep, NOADDR, lowmask, trace
                              trace_outcome, wfault, WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE,
                              WF_ACCESS, WF_PERMISSION, WF_EABT, WF_RESERVED, PUR_CFG, PUR_TT,
                              PUR_IN, PERM_R, PERM_W, PERM_X, STEP_S1, STEP_S2, OUT_OK, OUT_TABLE,
-                             OUT_BLOCK, OUT_PAGE, OUT_INVALID, OUT_FAULT, OUT_EABT)
+                             OUT_BLOCK, OUT_PAGE, OUT_INVALID, OUT_FAULT, OUT_EABT, OUT_CACHED,
+                             STEP_TLB)
 from core_cy.vmsa cimport AS_PHYS, as_read64, as_read_block, as_write64
 from core_cy._vtd cimport *
 from core_cy._vtd_fields cimport *
@@ -134,21 +135,78 @@ cdef inline void cfg_step(VtdCtx* c, int kind, int outcome, uint32_t index, uint
     trace_add(&c.trace, kind, 0, -1, PUR_CFG, outcome, index, in_addr, table, NOADDR, pa, desc)
 
 
+cdef inline bint cache_on(VtdCtx* c) noexcept nogil:
+    return c.caching and not c.dry and c.cache.ctx != NULL
+
+
+cdef inline uint32_t mix(uint64_t a, uint64_t b) noexcept nogil:
+    cdef uint64_t h = (a * <uint64_t>0x9E3779B97F4A7C15) ^ (b * <uint64_t>0xC2B2AE3D27D4EB4F)
+    return <uint32_t>(h ^ (h >> 29))
+
+
+cdef inline CtxSlot* ctx_slot(VtdCtx* c, uint32_t sid) noexcept nogil:
+    return &c.cache.ctx[mix(sid, 1) & c.cache.ctx_mask]
+
+
+cdef inline PasidSlot* pc_slot(VtdCtx* c, uint32_t sid, uint32_t pasid) noexcept nogil:
+    return &c.cache.pc[mix(sid, pasid) & c.cache.pc_mask]
+
+
+cdef inline TlbSlot* tlb_slot(VtdCtx* c, uint32_t did, uint32_t pasid, uint64_t addr,
+                              int shift) noexcept nogil:
+    return &c.cache.tlb[mix((<uint64_t>did << 20) | pasid, (addr >> shift) * 64 + shift)
+                        & c.cache.tlb_mask]
+
+
 cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil:
-    """Read the structures from the root entry to the PASID table entry and check them."""
+    """Read the structures from the root entry to the PASID table entry and check them; the
+    context entry and the PASID table entry come from the context- and PASID-caches when
+    there (they hold valid entries only, which go through the same checks)."""
     cdef VtdUnit* u = &c.unit
     cdef uint64_t ptr_rsvd = ~lowmask(u.haw)      # pointer bits above the host address width
-    cdef uint64_t w[2]
-    cdef uint64_t rta = RTADDR_REG_RTA_addr_v(u.rtaddr), half, ctp, rsvd, rsvd1, base
-    cdef uint32_t bus = (t.sid >> 8) & 0xFF, devfn = t.sid & 0xFF, pasid
-    cdef int ttm = <int>RTADDR_REG_TTM_v(u.rtaddr), pgtt, aw, flpm
-    cdef bint upper = devfn >= 128
+    cdef uint32_t devfn = t.sid & 0xFF
+    cdef int ttm = <int>RTADDR_REG_TTM_v(u.rtaddr)
+    cdef CtxSlot* cs = NULL
+    cdef bint ctx_hit = False
     memset(g, 0, sizeof(VtdCfg))
     # Legacy mode never gets here (translate); TTM=10b is reserved.
     if (ttm != RTADDR_REG_TTM_scalable and ttm != RTADDR_REG_TTM_abort_dma) or \
             (ttm == RTADDR_REG_TTM_scalable and not ECAP_REG_SMTS_v(u.ecap)) or \
             (ttm == RTADDR_REG_TTM_abort_dma and not ECAP_REG_ADMS_v(u.ecap)):
         return cfg_fail(f, t, g, RTA_1)
+    if cache_on(c):
+        cs = ctx_slot(c, t.sid)
+        ctx_hit = cs.valid and cs.sid == t.sid
+    if ctx_hit:
+        g.root_pa = cs.root_pa
+        g.root = cs.root
+        g.ctx_pa = cs.ctx_pa
+        memcpy(g.ctx, cs.ctx, sizeof(g.ctx))
+        g.reached = 2
+        cfg_step(c, VSTEP_CONTEXT, OUT_CACHED, devfn & 0x7F, t.sid,
+                 g.ctx_pa - 32 * (devfn & 0x7F), g.ctx_pa, g.ctx[0])
+        g.fpd = SM_CONTEXT_ENTRY_FPD(g.ctx) != 0
+    else:
+        if read_root_context(c, t, g, f, ptr_rsvd) != 0:
+            return -1
+    if not ctx_hit and cs != NULL:
+        cs.valid = True
+        cs.sid = t.sid
+        cs.root_pa = g.root_pa
+        cs.root = g.root
+        cs.ctx_pa = g.ctx_pa
+        memcpy(cs.ctx, g.ctx, sizeof(g.ctx))
+    return pasid_path(c, t, g, f, ptr_rsvd)
+
+
+cdef int read_root_context(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
+                           uint64_t ptr_rsvd) noexcept nogil:
+    """Root entry and context entry from memory, with the checks of a present entry."""
+    cdef VtdUnit* u = &c.unit
+    cdef uint64_t w[2]
+    cdef uint64_t rta = RTADDR_REG_RTA_addr_v(u.rtaddr), half, ctp, rsvd, rsvd1
+    cdef uint32_t bus = (t.sid >> 8) & 0xFF, devfn = t.sid & 0xFF
+    cdef bint upper = devfn >= 128
     # Root entry: 16 bytes per bus; the lower half for devfn 0-127, the upper for 128-255.
     g.root_pa = rta + 16 * bus
     half = 8 if upper else 0
@@ -192,6 +250,19 @@ cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
             (SM_CONTEXT_ENTRY_PRE(g.ctx) and not ECAP_REG_PRS_v(u.ecap)):
         trace_outcome(&c.trace, OUT_FAULT)
         return cfg_fail(f, t, g, SCT_3)
+    return 0
+
+
+cdef int pasid_path(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
+                    uint64_t ptr_rsvd) noexcept nogil:
+    """The request's checks against the context entry, then the PASID directory and table
+    entries (from the PASID-cache when there), and their checks."""
+    cdef VtdUnit* u = &c.unit
+    cdef uint64_t base
+    cdef uint32_t pasid
+    cdef int pgtt, aw, flpm
+    cdef PasidSlot* ps = NULL
+    cdef bint pc_hit = False
     if t.at == FRCD_REG_AT_translation_request and not SM_CONTEXT_ENTRY_DTE(g.ctx):
         trace_outcome(&c.trace, OUT_FAULT)
         return cfg_fail(f, t, g, SCT_5)
@@ -208,6 +279,19 @@ cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
     if (pasid >> PT_INDEX_BITS) >= (<uint64_t>1 << (SM_CONTEXT_ENTRY_PDTS(g.ctx) + PDTS_BASE)):
         trace_outcome(&c.trace, OUT_FAULT)
         return cfg_fail(f, t, g, SCT_7 if t.pv else SCT_4)
+    if cache_on(c):
+        ps = pc_slot(c, t.sid, pasid)
+        pc_hit = ps.valid and ps.sid == t.sid and ps.pasid == pasid
+    if pc_hit:
+        g.dir_pa = ps.dir_pa
+        g.pde = ps.pde
+        g.pe_pa = ps.pe_pa
+        memcpy(g.pe, ps.pe, sizeof(g.pe))
+        g.reached = 4
+        g.fpd = g.fpd or PASID_DIR_ENTRY_FPD_v(g.pde) != 0 or PASID_ENTRY_FPD(g.pe) != 0
+        cfg_step(c, VSTEP_PASID_ENTRY, OUT_CACHED, pasid & lowmask(PT_INDEX_BITS), pasid,
+                 g.pe_pa - 64 * (pasid & lowmask(PT_INDEX_BITS)), g.pe_pa, g.pe[0])
+        return pasid_entry_checks(c, t, g, f, ptr_rsvd, NULL, True)
     # PASID directory entry.
     base = SM_CONTEXT_ENTRY_PASIDDIRPTR_addr(g.ctx)
     g.dir_pa = base + 8 * (pasid >> PT_INDEX_BITS)
@@ -237,6 +321,15 @@ cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
     if not PASID_ENTRY_P(g.pe):
         trace_outcome(&c.trace, OUT_INVALID)
         return cfg_fail(f, t, g, SPT_2)
+    return pasid_entry_checks(c, t, g, f, ptr_rsvd, ps, False)
+
+
+cdef int pasid_entry_checks(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f, uint64_t ptr_rsvd,
+                            PasidSlot* fill, bint cached) noexcept nogil:
+    """The checks of a present PASID table entry; a valid one is cached in fill (if given)
+    before the checks that depend on the request (ERE, SRE)."""
+    cdef VtdUnit* u = &c.unit
+    cdef int pgtt, aw, flpm
     trace_outcome(&c.trace, OUT_FAULT)             # until every check below passes
     if (g.pe[0] & ~PE0_FIELDS) or (g.pe[1] & ~PE1_FIELDS) or (g.pe[2] & ~PE2_FIELDS) or \
             g.pe[3] or g.pe[4] or g.pe[5] or g.pe[6] or g.pe[7]:
@@ -261,11 +354,20 @@ cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
             return cfg_fail(f, t, g, SPT_4)
         if g.pe[2] & ptr_rsvd:
             return cfg_fail(f, t, g, SPT_3)
+    if fill != NULL:
+        fill.valid = True
+        fill.sid = t.sid
+        fill.pasid = g.pasid
+        fill.did = <uint32_t>PASID_ENTRY_DID(g.pe)
+        fill.dir_pa = g.dir_pa
+        fill.pde = g.pde
+        fill.pe_pa = g.pe_pa
+        memcpy(fill.pe, g.pe, sizeof(g.pe))
     if t.exe and not PASID_ENTRY_ERE(g.pe):
         return cfg_fail(f, t, g, SPT_5)
     if g.priv and not PASID_ENTRY_SRE(g.pe):
         return cfg_fail(f, t, g, SPT_6)
-    trace_outcome(&c.trace, OUT_OK)
+    trace_outcome(&c.trace, OUT_CACHED if cached else OUT_OK)
     return 0
 
 # ---------------------------------------------------------------------------------------------
@@ -634,6 +736,8 @@ cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept
     r.pgtt = g.pgtt
     r.did = <uint32_t>PASID_ENTRY_DID(g.pe)
     r.snoop = PASID_ENTRY_PGSNP(g.pe) != 0
+    if cache_on(c) and tlb_lookup(c, t, &g, r):
+        return 0
     w.c = c
     w.t = t
     w.g = &g
@@ -684,7 +788,269 @@ cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept
     if ad_apply(&w, r) != 0:
         return walk_fail(&w)
     r.kind = VK_TRANSLATED
+    if cache_on(c):
+        tlb_fill(c, t, &g, r)
     return 0
+
+
+cdef bint tlb_lookup(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdResult* r) noexcept nogil:
+    """An IOTLB entry for the request (DID, PASID, address, privilege) that grants it."""
+    cdef int sh, need, k
+    cdef TlbSlot* ts
+    need = PERM_W if t.write else (PERM_X if t.exe else PERM_R)
+    for k in range(3):                         # 4 KiB, 2 MiB and 1 GiB translations
+        sh = PAGE_SHIFT + k * LEVEL_BITS
+        ts = tlb_slot(c, r.did, g.pasid, t.addr, sh)
+        if not (ts.valid and ts.shift == sh and ts.did == r.did and ts.pasid == g.pasid and
+                ts.in_base == t.addr & ~lowmask(sh) and ts.priv == g.priv and
+                ts.pgtt == g.pgtt):
+            continue
+        # A write needs an entry a write filled (the first-stage D flag is set), else the walk
+        # runs again; so does a request the cached permissions do not grant.
+        if (ts.perm & need) != need or (t.write and not ts.dirty):
+            break
+        c.cache.hits += 1
+        r.kind = VK_TRANSLATED
+        r.out = ts.out_base | (t.addr & lowmask(sh))
+        r.gpa = NOADDR if ts.gpa_base == NOADDR else ts.gpa_base | (t.addr & lowmask(sh))
+        r.shift = sh
+        r.perm = ts.perm
+        r.snoop = ts.snoop
+        r.hit = True
+        trace_add(&c.trace, STEP_TLB, 0, -1, PUR_IN, OUT_CACHED, 0, t.addr, ts.in_base, NOADDR,
+                  NOADDR, ts.out_base)
+        return True
+    c.cache.misses += 1
+    return False
+
+
+cdef void tlb_fill(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdResult* r) noexcept nogil:
+    cdef TlbSlot* ts = tlb_slot(c, r.did, g.pasid, t.addr, r.shift)
+    ts.valid = True
+    ts.did = r.did
+    ts.pasid = g.pasid
+    ts.sid = t.sid
+    ts.pgtt = g.pgtt
+    ts.shift = r.shift
+    ts.in_base = t.addr & ~lowmask(r.shift)
+    ts.out_base = r.out & ~lowmask(r.shift)
+    ts.gpa_base = NOADDR if r.gpa == NOADDR else r.gpa & ~lowmask(r.shift)
+    ts.perm = r.perm
+    ts.priv = g.priv
+    ts.dirty = t.write
+    ts.snoop = r.snoop
+    ts.pv = t.pv
+
+# ---------------------------------------------------------------------------------------------
+# Invalidation (VT-d 6.5.2): each removes exactly the cached entries its descriptor names
+# ---------------------------------------------------------------------------------------------
+
+cdef inline bint in_range(uint64_t base, int shift, uint64_t addr, int am) noexcept nogil:
+    """Does the cached range [base, base + 2^shift) overlap 2^am pages from addr?"""
+    cdef uint64_t lo = addr & ~lowmask(PAGE_SHIFT + am)
+    cdef uint64_t hi = lo + (<uint64_t>1 << (PAGE_SHIFT + am))
+    return base < hi and lo < base + (<uint64_t>1 << shift)
+
+
+cdef int inv_context(VtdCaches* k, int g, uint32_t sid, int fm) noexcept nogil:
+    """CC_INV_DSC: global and domain-selective (scalable-mode context entries carry no DID:
+    every entry) or device-selective (SID, the function bits FM masks)."""
+    cdef uint32_t i, mask = 0xFFFF
+    cdef int n = 0
+    if fm:
+        mask &= ~(<uint32_t>(0x4 if fm == 1 else (0x6 if fm == 2 else 0x7)))
+    for i in range(k.ctx_mask + 1):
+        if k.ctx[i].valid and (g != CC_INV_DSC_G_device or (k.ctx[i].sid & mask) == (sid & mask)):
+            k.ctx[i].valid = False
+            n += 1
+    return n
+
+
+cdef int inv_pasid(VtdCaches* k, int g, uint32_t did, uint32_t pasid) noexcept nogil:
+    """PC_INV_DSC: domain-selective (DID), PASID-selective (DID and PASID) or global."""
+    cdef uint32_t i
+    cdef int n = 0
+    cdef PasidSlot* p
+    for i in range(k.pc_mask + 1):
+        p = &k.pc[i]
+        if p.valid and (g == PC_INV_DSC_G_global or (p.did == did and (
+                g == PC_INV_DSC_G_domain or p.pasid == pasid))):
+            p.valid = False
+            n += 1
+    return n
+
+
+cdef int inv_iotlb(VtdCaches* k, int g, uint32_t did, uint64_t addr, int am) noexcept nogil:
+    """IOTLB_INV_DSC: global (every entry), or domain- / page-selective on the DID's
+    second-stage, pass-through and nested entries (first-stage-only ones need the PASID-based
+    invalidation)."""
+    cdef uint32_t i
+    cdef int n = 0
+    cdef TlbSlot* e
+    for i in range(k.tlb_mask + 1):
+        e = &k.tlb[i]
+        if not e.valid:
+            continue
+        if g != IOTLB_INV_DSC_G_global:
+            if e.did != did or e.pgtt == PASID_ENTRY_PGTT_first_stage:
+                continue
+            if g == IOTLB_INV_DSC_G_page and not in_range(e.in_base, e.shift, addr, am):
+                continue
+        e.valid = False
+        n += 1
+    return n
+
+
+cdef int inv_piotlb(VtdCaches* k, int g, uint32_t did, uint32_t pasid, uint64_t addr,
+                    int am) noexcept nogil:
+    """P_IOTLB_INV_DSC: the first-stage and nested entries of (DID, PASID), all of them or
+    those overlapping 2^AM pages from ADDR."""
+    cdef uint32_t i
+    cdef int n = 0
+    cdef TlbSlot* e
+    for i in range(k.tlb_mask + 1):
+        e = &k.tlb[i]
+        if not e.valid or e.did != did or e.pasid != pasid or \
+                (e.pgtt != PASID_ENTRY_PGTT_first_stage and e.pgtt != PASID_ENTRY_PGTT_nested):
+            continue
+        if g == P_IOTLB_INV_DSC_G_page and not in_range(e.in_base, e.shift, addr, am):
+            continue
+        e.valid = False
+        n += 1
+    return n
+
+# ---------------------------------------------------------------------------------------------
+# Interrupt remapping (VT-d 5.1, 9.9, 9.10; faults 5.1.4.1)
+# ---------------------------------------------------------------------------------------------
+
+# IRTE bits no field covers (reserved), per form; with xAPIC (IRTA_REG.EIME=0) the destination
+# is DST[15:8] and the rest of DST is reserved.
+cdef uint64_t IRTE0_FIELDS = (IRTE_P_MASK | IRTE_FPD_MASK | IRTE_DM_MASK | IRTE_RH_MASK |
+                              IRTE_TM_MASK | IRTE_DLM_MASK | IRTE_AVAIL_MASK | IRTE_IM_MASK |
+                              IRTE_V_MASK | IRTE_DST_MASK)
+cdef uint64_t IRTE1_FIELDS = IRTE_SID_MASK | IRTE_SQ_MASK | IRTE_SVT_MASK
+cdef uint64_t PIRTE0_FIELDS = (IRTE_POSTED_P_MASK | IRTE_POSTED_FPD_MASK |
+                               IRTE_POSTED_AVAIL_MASK | IRTE_POSTED_URG_MASK |
+                               IRTE_POSTED_IM_MASK | IRTE_POSTED_VV_MASK |
+                               IRTE_POSTED_PDA_L_MASK)
+cdef uint64_t PIRTE1_FIELDS = (IRTE_POSTED_SID_MASK | IRTE_POSTED_SQ_MASK |
+                               IRTE_POSTED_SVT_MASK | IRTE_POSTED_PDA_H_MASK)
+cdef uint64_t XAPIC_DST = <uint64_t>0xFF00 << IRTE_DST_SHIFT
+
+
+cdef inline int irq_fail(VtdFault* f, VtdIrq* o, uint32_t sid, int reason,
+                         bint fpd) noexcept nogil:
+    f.reason = reason
+    f.qualified = True
+    f.recorded = not fpd
+    f.fi = (<uint64_t>o.index << 48) if o.has_index else 0
+    o.ok = False
+    return -1
+
+
+cdef inline void compat(VtdIrq* o, uint64_t addr, uint32_t data) noexcept nogil:
+    o.ok = True
+    o.remapped = False
+    o.vector = <int>MSI_DATA_COMPAT_VECTOR_v(data)
+    o.delivery = <int>MSI_DATA_COMPAT_DLM_v(data)
+    o.trigger = <int>MSI_DATA_COMPAT_TM_v(data)
+    o.dest = <uint32_t>MSI_ADDR_COMPAT_DEST_v(addr)
+    o.dest_mode = <int>MSI_ADDR_COMPAT_DM_v(addr)
+    o.rh = <int>MSI_ADDR_COMPAT_RH_v(addr)
+
+
+cdef inline bint sid_ok(uint64_t hi, uint32_t sid) noexcept nogil:
+    """Source-ID verification by the IRTE's SVT, SQ and SID (VT-d 9.9)."""
+    cdef uint64_t w[2]
+    cdef uint32_t want, ignore
+    cdef int svt, sq
+    w[0] = 0
+    w[1] = hi
+    svt = <int>IRTE_SVT(w)
+    sq = <int>IRTE_SQ(w)
+    want = <uint32_t>IRTE_SID(w)
+    if svt == IRTE_SVT_none:
+        return True
+    if svt == IRTE_SVT_requester_id:
+        # SQ: which function-number bit of the requester ID is not compared.
+        ignore = 0 if sq == IRTE_SQ_all_16 else (4 if sq == IRTE_SQ_ignore_bit2 else (
+            2 if sq == IRTE_SQ_ignore_bit1 else 1))
+        return (sid & ~ignore & 0xFFFF) == (want & ~ignore & 0xFFFF)
+    if svt == IRTE_SVT_bus_range:       # SID[15:8] the first bus, SID[7:0] the last
+        return (want >> 8) <= (sid >> 8) <= (want & 0xFF)
+    return False
+
+
+cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq* o,
+                   VtdFault* f) noexcept nogil:
+    """Remap an interrupt request: a DWORD write of data to addr (0xFEEx_xxxx) by sid."""
+    cdef VtdUnit* u = &c.unit
+    cdef uint32_t handle
+    cdef uint64_t lo, hi, rsvd_lo, rsvd_hi, base
+    cdef bint fpd, posted, eime = IRTA_REG_EIME_v(u.irta) != 0, bad
+    cdef int dlm
+    memset(o, 0, sizeof(VtdIrq))
+    memset(f, 0, sizeof(VtdFault))
+    f.walk.fetch_addr = NOADDR
+    o.remappable = MSI_ADDR_REMAP_IF_v(addr) == MSI_ADDR_REMAP_IF_remappable
+    if not GSTS_REG_IRES_v(u.gsts):
+        o.remappable = False            # remapping disabled: every request is compatibility
+        compat(o, addr, data)
+        return 0
+    if not o.remappable:
+        if GSTS_REG_CFIS_v(u.gsts) and not eime:
+            compat(o, addr, data)
+            return 0
+        return irq_fail(f, o, sid, IR_COMPAT_BLOCKED, False)
+    handle = <uint32_t>((MSI_ADDR_REMAP_HANDLE_15_v(addr) << 15) | MSI_ADDR_REMAP_HANDLE_v(addr))
+    o.index = handle
+    o.has_index = True
+    if data & ~(<uint32_t>MSI_DATA_REMAP_SUBHANDLE_MASK):
+        return irq_fail(f, o, sid, IR_REQ_RSVD, False)
+    if MSI_ADDR_REMAP_SHV_v(addr):
+        o.index = handle + <uint32_t>MSI_DATA_REMAP_SUBHANDLE_v(data)
+    if o.index >= (<uint64_t>1 << (IRTA_REG_S_v(u.irta) + 1)):
+        return irq_fail(f, o, sid, IR_INDEX_OVER, False)
+    base = IRTA_REG_IRTA_addr_v(u.irta)
+    o.irte_pa = base + 16 * <uint64_t>o.index
+    if as_read_block(&c.space, o.irte_pa, o.irte, 2) != 0:
+        return irq_fail(f, o, sid, IR_IRTE_ACCESS, False)
+    lo = o.irte[0]
+    hi = o.irte[1]
+    if not IRTE_P_v(lo):
+        return irq_fail(f, o, sid, IR_IRTE_NOT_PRESENT, False)
+    fpd = IRTE_FPD_v(lo) != 0
+    posted = IRTE_IM_v(lo) == IRTE_IM_posted
+    if posted:
+        bad = (lo & ~PIRTE0_FIELDS) != 0 or not CAP_REG_PI_v(u.cap)
+        rsvd_hi = ~PIRTE1_FIELDS
+    else:
+        rsvd_lo = ~IRTE0_FIELDS | (0 if eime else IRTE_DST_MASK & ~XAPIC_DST)
+        dlm = <int>IRTE_DLM_v(lo)
+        bad = (lo & rsvd_lo) != 0 or (dlm != IRTE_DLM_fixed and dlm != IRTE_DLM_lowest_priority
+                                      and dlm != IRTE_DLM_SMI and dlm != IRTE_DLM_NMI and
+                                      dlm != IRTE_DLM_INIT and dlm != IRTE_DLM_ExtINT)
+        rsvd_hi = ~IRTE1_FIELDS
+    if bad or (hi & rsvd_hi) or IRTE_SVT(o.irte) > IRTE_SVT_bus_range:
+        return irq_fail(f, o, sid, IR_IRTE_RSVD, fpd)
+    if not sid_ok(hi, sid):
+        return irq_fail(f, o, sid, IR_SID_VERIFY, fpd)
+    o.ok = True
+    o.remapped = True
+    if posted:
+        o.posted = True
+        o.vector = <int>IRTE_POSTED_VV(o.irte)
+        o.pda = IRTE_POSTED_PDA_L_addr(o.irte) | IRTE_POSTED_PDA_H_addr(o.irte)
+        o.urgent = <int>IRTE_POSTED_URG(o.irte)
+        return 0
+    o.vector = <int>IRTE_V_v(lo)
+    o.dest = <uint32_t>(IRTE_DST_v(lo) if eime else (IRTE_DST_v(lo) >> 8) & 0xFF)
+    o.dest_mode = <int>IRTE_DM_v(lo)
+    o.delivery = <int>IRTE_DLM_v(lo)
+    o.trigger = <int>IRTE_TM_v(lo)
+    o.rh = <int>IRTE_RH_v(lo)
+    return 0
+
 
 # ---------------------------------------------------------------------------------------------
 # Python face
@@ -702,14 +1068,17 @@ KINDS = {VK_TRANSLATED: "translated", VK_FAULT: "fault", VK_NOT_REMAPPED: "not_r
 PGTT_NAMES = {v: n for v, n in _fmt("PASID_ENTRY", "vtd").field("PGTT").enum.items()
               if not n.startswith("reserved")}
 STEP_NAMES = {VSTEP_ROOT: "root", VSTEP_CONTEXT: "context", VSTEP_PASID_DIR: "pasid_dir",
-              VSTEP_PASID_ENTRY: "pasid_entry", STEP_S1: "fs", STEP_S2: "ss"}
+              VSTEP_PASID_ENTRY: "pasid_entry", STEP_S1: "fs", STEP_S2: "ss", STEP_TLB: "iotlb"}
 OUTCOMES = {OUT_OK: "ok", OUT_TABLE: "table", OUT_BLOCK: "large", OUT_PAGE: "page",
-            OUT_INVALID: "not_present", OUT_FAULT: "fault", OUT_EABT: "abort"}
+            OUT_INVALID: "not_present", OUT_FAULT: "fault", OUT_EABT: "abort",
+            OUT_CACHED: "cached"}
 PURPOSES = {PUR_CFG: None, PUR_TT: "fs_table", PUR_IN: "input"}
 WALK_KINDS = {WF_NONE: None, WF_TRANSLATION: "translation", WF_ADDR_SIZE: "address_size",
               WF_ACCESS: "access", WF_PERMISSION: "permission", WF_EABT: "abort",
               WF_RESERVED: "reserved"}
 REGISTERS = ("cap", "ecap", "gsts", "rtaddr", "irta", "haw")
+DLM_NAMES = {v: n for v, n in _fmt("IRTE", "vtd").field("DLM").enum.items()
+             if not n.startswith("reserved")}
 
 
 def perm_str(int p):
@@ -759,7 +1128,7 @@ cdef dict fault_dict(VtdFault* f, VtdTxn* t):
 cdef class VtdWalker:
     """One VT-d remapping unit's DMA translation over a PhysMem: registers in, results out.
 
-    VtdWalker(mem, cap=..., ecap=..., gsts=..., rtaddr=..., irta=..., haw=48)
+    VtdWalker(mem, cap=..., ecap=..., gsts=..., rtaddr=..., irta=..., haw=48, caching=False)
     w.translate(sid, addr, pasid=None, write=False, exe=False, priv=False, at=0, trace=False,
                 dry=False) -> dict
     """
@@ -767,7 +1136,7 @@ cdef class VtdWalker:
     cdef PhysMem mem
     cdef TraceStep* trace_buf
 
-    def __cinit__(self, PhysMem mem, **regs):
+    def __cinit__(self, PhysMem mem, *, bint caching=False, **regs):
         self.mem = mem
         memset(&self.ctx, 0, sizeof(VtdCtx))
         self.ctx.space.kind = AS_PHYS
@@ -775,13 +1144,120 @@ cdef class VtdWalker:
         self.ctx.space.physmem = <void*>mem
         self.ctx.unit.haw = 48
         self.trace_buf = <TraceStep*>calloc(256, sizeof(TraceStep))
-        if self.trace_buf == NULL:
+        self.ctx.cache.ctx = <CtxSlot*>calloc(1024, sizeof(CtxSlot))
+        self.ctx.cache.pc = <PasidSlot*>calloc(1024, sizeof(PasidSlot))
+        self.ctx.cache.tlb = <TlbSlot*>calloc(4096, sizeof(TlbSlot))
+        if self.trace_buf == NULL or self.ctx.cache.ctx == NULL or self.ctx.cache.pc == NULL \
+                or self.ctx.cache.tlb == NULL:
             raise MemoryError()
+        self.ctx.cache.ctx_mask = self.ctx.cache.pc_mask = 1023
+        self.ctx.cache.tlb_mask = 4095
         self.ctx.trace.cap = 256
+        self.ctx.caching = caching
         self.configure(**regs)
 
     def __dealloc__(self):
         free(self.trace_buf)
+        free(self.ctx.cache.ctx)
+        free(self.ctx.cache.pc)
+        free(self.ctx.cache.tlb)
+
+    @property
+    def caching(self):
+        """Whether the context-cache, PASID-cache and IOTLB are used (off: every request
+        walks from the root entry, as the reference walker)."""
+        return bool(self.ctx.caching)
+
+    @caching.setter
+    def caching(self, bint on):
+        self.ctx.caching = on
+        if not on:
+            self.invalidate_all()
+
+    def invalidate_all(self):
+        inv_context(&self.ctx.cache, CC_INV_DSC_G_global, 0, 0)
+        inv_pasid(&self.ctx.cache, PC_INV_DSC_G_global, 0, 0)
+        inv_iotlb(&self.ctx.cache, IOTLB_INV_DSC_G_global, 0, 0, 0)
+
+    def invalidate_context(self, int g, uint32_t sid=0, int fm=0):
+        """CC_INV_DSC by its fields (G, SID, FM); returns how many entries it removed."""
+        return inv_context(&self.ctx.cache, g, sid, fm)
+
+    def invalidate_pasid(self, int g, uint32_t did=0, uint32_t pasid=0):
+        """PC_INV_DSC (G, DID, PASID)."""
+        return inv_pasid(&self.ctx.cache, g, did, pasid)
+
+    def invalidate_iotlb(self, int g, uint32_t did=0, uint64_t addr=0, int am=0):
+        """IOTLB_INV_DSC (G, DID, ADDR, AM)."""
+        return inv_iotlb(&self.ctx.cache, g, did, addr, am)
+
+    def invalidate_piotlb(self, int g, uint32_t did, uint32_t pasid, uint64_t addr=0,
+                          int am=0):
+        """P_IOTLB_INV_DSC (G, DID, PASID, ADDR, AM)."""
+        return inv_piotlb(&self.ctx.cache, g, did, pasid, addr, am)
+
+    def cached_contexts(self):
+        """[{sid, root_pa, root, ctx_pa, ctx}] in the context-cache."""
+        cdef uint32_t i
+        cdef CtxSlot* e
+        out = []
+        for i in range(self.ctx.cache.ctx_mask + 1):
+            e = &self.ctx.cache.ctx[i]
+            if e.valid:
+                out.append({"sid": e.sid, "root_pa": e.root_pa, "root": e.root,
+                            "ctx_pa": e.ctx_pa, "ctx": [e.ctx[j] for j in range(4)]})
+        return sorted(out, key=lambda x: x["sid"])
+
+    def cached_pasids(self):
+        """[{sid, pasid, did, dir_pa, pde, pe_pa, pe}] in the PASID-cache."""
+        cdef uint32_t i
+        cdef PasidSlot* e
+        out = []
+        for i in range(self.ctx.cache.pc_mask + 1):
+            e = &self.ctx.cache.pc[i]
+            if e.valid:
+                out.append({"sid": e.sid, "pasid": e.pasid, "did": e.did, "dir_pa": e.dir_pa,
+                            "pde": e.pde, "pe_pa": e.pe_pa, "pe": [e.pe[j] for j in range(8)]})
+        return sorted(out, key=lambda x: (x["sid"], x["pasid"]))
+
+    def tlb_entries(self):
+        """[{did, pasid, sid, pgtt, in_base, size, out_base, gpa_base, perm, priv, dirty}]."""
+        cdef uint32_t i
+        cdef TlbSlot* e
+        out = []
+        for i in range(self.ctx.cache.tlb_mask + 1):
+            e = &self.ctx.cache.tlb[i]
+            if e.valid:
+                out.append({"did": e.did, "pasid": e.pasid, "sid": e.sid, "pv": bool(e.pv),
+                            "pgtt": PGTT_NAMES.get(e.pgtt), "in_base": e.in_base,
+                            "size": 1 << e.shift, "out_base": e.out_base,
+                            "gpa_base": None if e.gpa_base == NOADDR else e.gpa_base,
+                            "perm": perm_str(e.perm), "priv": bool(e.priv),
+                            "dirty": bool(e.dirty)})
+        return sorted(out, key=lambda x: (x["did"], x["pasid"], x["in_base"]))
+
+    def export_caches(self):
+        """The context-cache, PASID-cache and IOTLB as bytes (session checkpoints)."""
+        cdef VtdCaches* k = &self.ctx.cache
+        return (b"VTDC1" + (<char*>k.ctx)[:(k.ctx_mask + 1) * sizeof(CtxSlot)] +
+                (<char*>k.pc)[:(k.pc_mask + 1) * sizeof(PasidSlot)] +
+                (<char*>k.tlb)[:(k.tlb_mask + 1) * sizeof(TlbSlot)])
+
+    def import_caches(self, bytes data):
+        cdef VtdCaches* k = &self.ctx.cache
+        cdef size_t a = (k.ctx_mask + 1) * sizeof(CtxSlot)
+        cdef size_t b = (k.pc_mask + 1) * sizeof(PasidSlot)
+        cdef size_t c = (k.tlb_mask + 1) * sizeof(TlbSlot)
+        cdef const char* p = data
+        if len(data) != 5 + a + b + c or not data.startswith(b"VTDC1"):
+            raise ValueError("not this walker's exported caches")
+        memcpy(k.ctx, p + 5, a)
+        memcpy(k.pc, p + 5 + a, b)
+        memcpy(k.tlb, p + 5 + a + b, c)
+
+    @property
+    def tlb_stats(self):
+        return {"hits": self.ctx.cache.hits, "misses": self.ctx.cache.misses}
 
     def configure(self, **regs):
         """Set register values by name: cap, ecap, gsts, rtaddr, irta (CAP_REG ... IRTA_REG),
@@ -834,7 +1310,7 @@ cdef class VtdWalker:
             "pgtt": PGTT_NAMES.get(r.pgtt) if r.kind in (VK_TRANSLATED, VK_FAULT) else None,
             "did": r.did if r.kind == VK_TRANSLATED else None,
             "pasid": r.pasid if r.kind in (VK_TRANSLATED, VK_FAULT) else None,
-            "snoop": bool(r.snoop), "ad_writes": r.nad,
+            "snoop": bool(r.snoop), "ad_writes": r.nad, "hit": bool(r.hit),
             "fault": fault_dict(&f, &t) if r.kind == VK_FAULT else None,
         }
         if trace:
@@ -871,8 +1347,10 @@ cdef class VtdWalker:
         memset(&f, 0, sizeof(VtdFault))
         f.walk.fetch_addr = NOADDR
         self.ctx.trace.buf = NULL
+        self.ctx.dry = True                  # memory as it is: no cache read or fill
         with nogil:
             bad = vtd_config(&self.ctx, &t, &g, &f)
+        self.ctx.dry = False
         reached = g.reached
         return {
             "root_pa": g.root_pa if reached >= 1 else None,
@@ -886,6 +1364,43 @@ cdef class VtdWalker:
             "pasid": g.pasid if reached >= 2 else None,
             "reached": (None, "root", "context", "pasid_dir", "pasid_entry")[reached],
             "fault": fault_dict(&f, &t) if bad else None,
+        }
+
+    def remap_msi(self, uint32_t sid, uint64_t addr, uint64_t data):
+        """Remap an interrupt request (a DWORD write of data to addr in 0xFEEx_xxxx by
+        requester sid): {ok, remapped, format, index, irte_pa, irte, vector, dest, dest_mode,
+        delivery, trigger, redirection_hint, posted, pda, urgent, fault}."""
+        cdef VtdIrq o
+        cdef VtdFault f
+        cdef VtdTxn t
+        if not INT_FIRST <= addr <= INT_LAST:
+            raise ValueError(f"{addr:#x} is not in the interrupt address range "
+                             f"0xfee00000-0xfeefffff")
+        if data >> 32:
+            raise ValueError(f"data {data:#x} does not fit in 32 bits")
+        if sid > 0xFFFF:
+            raise ValueError(f"requester ID {sid:#x} does not fit in 16 bits")
+        with nogil:
+            vtd_remap(&self.ctx, sid, addr, <uint32_t>data, &o, &f)
+        make_txn(&t, sid, addr, None, True, False, False, 0)
+        fault = None
+        if not o.ok:
+            fault = fault_dict(&f, &t)
+            fault["pasid"] = None
+        return {
+            "ok": bool(o.ok), "remapped": bool(o.remapped),
+            "format": "remappable" if o.remappable else "compatibility",
+            "index": o.index if o.has_index else None,
+            "irte_pa": o.irte_pa if o.irte_pa else None,
+            "irte": [o.irte[0], o.irte[1]] if o.irte_pa else None,
+            "vector": o.vector if o.ok else None,
+            "dest": o.dest if o.ok and not o.posted else None,
+            "dest_mode": ("logical" if o.dest_mode else "physical") if o.ok and not o.posted
+            else "",
+            "delivery": DLM_NAMES.get(o.delivery, "reserved") if o.ok and not o.posted else "",
+            "trigger": ("level" if o.trigger else "edge") if o.ok and not o.posted else "",
+            "redirection_hint": o.rh, "posted": bool(o.posted),
+            "pda": o.pda if o.posted else None, "urgent": o.urgent, "fault": fault,
         }
 
     def translate_batch(self, sids, addrs, pasids=None, access=None, bint priv=False):

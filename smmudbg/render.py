@@ -38,7 +38,7 @@ DECIMAL = {"level", "s1level", "s2level", "start_level", "count", "n", "index", 
            "t0sz", "leaves", "consumed", "replayed", "differing", "commands", "position",
            "length", "reran", "problems", "unread_events", "depth", "log2size", "split",
            "input_bits", "bits", "streams", "registers", "pending_commands", "syncs_needed",
-           "hits", "misses", "entries", "dword", "stores"}
+           "hits", "misses", "entries", "dword", "stores", "removed"}
 
 
 def num(key: str, v) -> str:
@@ -231,6 +231,34 @@ def _vtd_entries(d):
         parts.append(Text(f"stops: {d['fault']['name']} ({d['fault']['reason']:#04x}) "
                           f"{d['fault']['meaning']}", style=BAD))
     return Group(*parts)
+
+
+def _vtd_msi(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
+                f"({d['format']} format)", style="bold")
+    pairs = []
+    if d["index"] is not None:
+        pairs.append(("IRTE", Text(f"index {d['index']}" + (
+            f" at {d['irte_pa']:#x}: {d['irte'][0]:016x} {d['irte'][1]:016x}"
+            if d["irte"] else ""))))
+    if d["ok"]:
+        if d["posted"]:
+            pairs.append(("posted", Text(f"vector {d['vector']:#x} descriptor {hx(d['pda'])} "
+                                         f"urgent {d['urgent']}", style=GOOD)))
+        else:
+            pairs.append(("->", Text(f"vector {d['vector']:#x} dest {d['dest']:#x} "
+                                     f"{d['dest_mode']} {d['delivery']} {d['trigger']}"
+                                     + ("" if d["remapped"] else "  (not remapped)"),
+                                     style=GOOD)))
+    else:
+        f = d["fault"]
+        pairs.append(("fault", Text(f"{f['name']} ({f['reason']:#04x}) {f['meaning']}"
+                                    + ("" if f["recorded"] else "  not recorded (FPD)"),
+                                    style=BAD)))
+    pairs.append(("DMA tables", Text("a DMA write there without PASID: " + d["dma_walk"] +
+                                     " (0xFEE00000-0xFEEFFFFF is not translated)", style=DIM)))
+    return Group(head, _kv(pairs))
 
 
 def _ste_cd(d, name):
@@ -841,6 +869,12 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-entries": _vtd_entries,
+    "vtd-msi": _vtd_msi,
+    "vtd-inv": lambda d: Group(
+        Text(f"{d['unit']} {d['descriptor']} {d['words'][0]:016x} {d['words'][1]:016x}  "
+             f"IQH={d['iqh']} IQT={d['iqt']}" + (f"  queue error {d['error']}" if d["error"]
+                                                  else ""), style="bold"),
+        _rows(None, d["log"], ["index", "type", "removed", "note"])),
     "vtd-faults": lambda d: _rows(f"{d['unit']} fault records", d["faults"],
                                   ["index", "name", "reason", "sid", "pasid", "fi", "write",
                                    "exe", "priv"]),

@@ -170,6 +170,58 @@ class VtdFaults(Result):
     faults: list
 
 
+@dataclass(kw_only=True)
+class VtdInvalidation(Result):
+    """One descriptor through a VT-d unit's invalidation queue (`cmd` on a VT-d unit).
+
+    descriptor (CC_INV_DSC, ...), words (its two qwords); log: [{index (queue slot), type,
+    removed (cached entries removed), note}] for every descriptor processed; iqh, iqt: the
+    queue's head and tail after; error: null or the queue error that stopped it."""
+    kind = "vtd-inv"
+    unit: str
+    descriptor: str
+    words: list
+    log: list
+    iqh: int
+    iqt: int
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class VtdMsi(Result):
+    """An interrupt request through VT-d interrupt remapping (`msi` on an x86 system).
+
+    unit, rid, device, address, msi_data; ok, remapped, format (remappable or compatibility),
+    index (the IRTE's), irte_pa, irte (two qwords), vector, dest, dest_mode, delivery,
+    trigger, redirection_hint; posted, pda, urgent (a posted IRTE); fault: null or {reason,
+    name, meaning, fi (index << 48), sid, recorded, ...}; fault_index; dma_walk: what a DMA walk
+    of the same write does (interrupt: the range is not translated by the DMA tables)."""
+    kind = "vtd-msi"
+    unit: str
+    rid: int
+    device: str | None
+    address: int
+    msi_data: int
+    ok: bool
+    remapped: bool
+    format: str
+    index: int | None
+    irte_pa: int | None
+    irte: list | None
+    vector: int | None
+    dest: int | None
+    dest_mode: str
+    delivery: str
+    trigger: str
+    redirection_hint: int
+    posted: bool
+    pda: int | None
+    urgent: int
+    fault: dict | None
+    fault_index: int | None
+    dma_walk: str
+
+
 # ---------------------------------------------------------------------------------------------
 # inspect
 # ---------------------------------------------------------------------------------------------

@@ -262,12 +262,16 @@ class _Fault(Exception):
 def port(physmem):
     """A read64/write64 view of core_cy.physmem.PhysMem (or anything with read_u64/write_u64)."""
     class _Port:
+        physmem = None          # the adapted object, for tests comparing walkers over it
+
         def read64(self, pa):
             return physmem.read_u64(pa)
 
         def write64(self, pa, value):
             physmem.write_u64(pa, value)
-    return _Port()
+    p = _Port()
+    p.physmem = physmem
+    return p
 
 
 # -- the DMA walk -------------------------------------------------------------------------------

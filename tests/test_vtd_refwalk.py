@@ -9,7 +9,8 @@ import pytest
 
 from core_cy.physmem import PhysMem
 from smmudbg.vtd_refwalk import Unit, VtdWalkError, port, remap_msi
-from vtdkit import CAP, ECAP, GSTS, CTX_TABLE, PASID_DIR, PASID_TABLE, ROOT_TABLE, SID, SID_HI, Box, e
+from vtdkit import (CAP, CTX_TABLE, ECAP, GSTS, PASID_DIR, PASID_TABLE, ROOT_TABLE, SID, SID_HI,
+                    Box, e)
 
 
 def fault(r):

@@ -157,3 +157,42 @@ def test_features_are_cap_and_ecap_fields():
         'pasids = [{ pasid = 0, pgtt = "nested", fs = "f", ss = "s2" }]\n')
     r = run(Session(text, "t.toml"), "walk d 0x1000")
     assert r["fault"]["reason"] == 0x5B                              # SPT.4: PGTT not supported
+
+
+# -- interrupt remapping: nic0's irtes in the example: IRTE 0 vector 0x41 to xAPIC 0, fixed;
+# IRTE 1 vector 0x42 to 1, logical, lowest priority; both verify the requester ID 0x0010.
+def test_msi_through_the_irte(s):
+    r = run(s, "msi nic0 1")
+    assert r["kind"] == "vtd-msi"
+    # Remappable format, handle 1, SHV=0: address 0xFEE00000 | 1 << 5 | IF (bit 4).
+    assert (r["address"], r["format"], r["index"]) == (0xFEE0_0030, "remappable", 1)
+    assert (r["vector"], r["dest"], r["dest_mode"], r["delivery"], r["trigger"]) == (
+        0x42, 1, "logical", "lowest_priority", "edge")
+    assert r["irte_pa"] == s.system.vtd("dmar0").irt + 16
+    # The window is not translated by the DMA tables: a write without PASID is an interrupt.
+    assert r["dma_walk"] == "interrupt"
+    assert run(s, "walk nic0 0xfee00030 access=write")["outcome"] == "interrupt"
+    assert run(s, "walk nic0 0xfee00030")["outcome"] == "blocked"
+
+
+def test_msi_faults(s):
+    r = run(s, "msi dmar0 0x0390 0xfee00010 data=0")       # gpu0 using nic0's IRTE 0
+    assert (r["fault"]["reason"], r["fault_index"]) == (0x26, 0)     # source-ID verification
+    r = run(s, "msi dmar0 0x0010 0xfee00050 data=0")       # IRTE 2: not present
+    assert (r["fault"]["reason"], r["fault"]["fi"]) == (0x22, 2 << 48)
+    r = run(s, "msi dmar0 0x0010 0xfee00018 data=0x1ff")    # SHV: 0 + 0x1ff > 255 entries
+    assert r["fault"]["reason"] == 0x21
+    r = run(s, "msi dmar0 0x0010 0xfee01000 data=0x41")     # compatibility format, CFIS=0
+    assert (r["format"], r["fault"]["reason"]) == ("compatibility", 0x25)
+    assert [f["reason"] for f in run(s, "events dmar0")["faults"]] == [0x26, 0x22, 0x21, 0x25]
+    o = s.execute("msi dmar0 0x0010 0x1000 data=0")
+    assert o.error and "interrupt address range" in o.error
+
+
+def test_compatibility_format_when_allowed():
+    text = TEXT.replace('haw = 46 ', 'compat_interrupts = true\nhaw = 46 ')
+    r = run(Session(text, "t.toml"), "msi dmar0 0x0010 0xfee05004 data=0x4041")
+    # Compatibility format: DEST = address[19:12] = 5, DM = bit 2 (logical), vector 0x41,
+    # DLM = data[10:8] = 0 (fixed), TM = data[15] = 0... data 0x4041 has bit 14 (level assert).
+    assert (r["ok"], r["remapped"], r["vector"], r["dest"], r["dest_mode"]) == (
+        True, False, 0x41, 5, "logical")

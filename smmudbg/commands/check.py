@@ -51,7 +51,8 @@ def _hazard(m, entry, kind):
                      for s in a["steps"]]}
 
 
-@command("check", Arg("smmu", NameT("smmus", "SMMU", "SMMU"), "only this SMMU", optional=True),
+@command("check", Arg("smmu", NameT("iommus", "SMMU or VT-d unit", "SMMU"),
+                      "only this SMMU (or VT-d unit)", optional=True),
          pure=True)
 def check(ctx, smmu=None):
     """Everything suspicious in the current state: stale cached entries and their fixes,
@@ -74,10 +75,19 @@ def check(ctx, smmu=None):
              accelerated-mode topology rules, guest STEs out of sync with the host (refused
              or not yet invalidated), a stopped guest command queue, guest invalidations the
              VMM did not forward and the stale host IOTLB entries they left; each with its
-             fix"""
-    names = [smmu] if smmu else list(ctx.system.smmus)
+             fix
+
+    A VT-d unit's report: stale context-cache, PASID-cache and IOTLB entries, each with the
+    invalidation descriptor that removes it (fix_commands: `cmd UNIT DESCRIPTOR ...`), and the
+    faults it recorded (errors)."""
+    names = [smmu] if smmu else list(ctx.system.smmus) + list(ctx.system.vtds)
     reports, total = [], 0
     for name in names:
+        if name in ctx.system.vtds:
+            rep = _vtd_report(ctx, name)
+            total += rep["problems"]
+            reports.append(rep)
+            continue
         m = ctx.system.smmu(name)
         stale = coherence.stale_entries(m)
         for s in stale:
@@ -103,3 +113,18 @@ def check(ctx, smmu=None):
     total += sum(1 for f in extra if f["severity"] == "error")
     return res.Check(**{"smmus": reports, "problems": total, "clean": total == 0,
                         "not_checked": [], "system": extra})
+
+
+def _vtd_report(ctx, name):
+    """A VT-d unit's part of the report, in the SMMUs' shape."""
+    u = ctx.system.vtd(name)
+    stale = []
+    for e in u.stale_entries():
+        desc, *fields = e["fix"].split()
+        stale.append({"kind": e["kind"].upper(), "key": e["key"], "problem": e["problem"],
+                      "fix": e["fix"], "command": [desc, fields],
+                      "fix_commands": [f"cmd {name} {e['fix']}"]})
+    errors = ([f"{len(u.faults)} fault(s) recorded (events {name})"] if u.faults else []) + \
+        ([f"invalidation queue stopped: {u.iq_error}"] if u.iq_error else [])
+    return {"smmu": name, "stale": stale, "hazards": [], "illegal": [], "errors": errors,
+            "unread_events": len(u.faults), "problems": len(stale) + (1 if u.iq_error else 0)}

@@ -7,9 +7,10 @@ from .. import results as res
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3.events import encode_event
 from ..arch.smmuv3.fields_queue import EVENT_TYPES, OPCODES
+from ..arch.vtd.invalidation import INV_DSC_TYPES
 from .change import field_value
 from .inspect import plain_log
-from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
+from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Iommu, Smmu,
                        Stream, Text, command, parse_int, shown)
 
 STE = fmt("STE")
@@ -201,9 +202,21 @@ def _event_format(ctx, tokens):
     return fmt("EVT_" + name.upper().removeprefix("EVT_")) if name else None
 
 
+# VT-d invalidation descriptors by format name, with their type codes.
+VTD_DESCRIPTORS = {k[:-len("_TYPE")]: v for k, v in INV_DSC_TYPES.items()}
+
+
 def _cmd_format(ctx, tokens):
     name = tokens[1].upper() if len(tokens) > 1 else ""
+    if name in VTD_DESCRIPTORS:
+        return fmt(name, "vtd")
     return fmt(name if name.startswith("CMD_") else "CMD_" + name)
+
+
+def _cmd_names(ctx, a):
+    if ctx is not None and a.get("smmu") in ctx.system.vtds:
+        return list(VTD_DESCRIPTORS)
+    return list(OPCODES)
 
 
 @command("inject event", Smmu(), Text("type", "event type (F_TRANSLATION, C_BAD_STE, ...)",
@@ -250,9 +263,9 @@ def command_fields(cmdname: str, name: str, assign) -> dict:
     return fields
 
 
-@command("cmd", Smmu(), Text("name", "command (CMD_CFGI_STE, TLBI_NH_VA, CMD_SYNC, ...)",
-                             metavar="CMD",
-                             complete=lambda ctx, a: [n for n in OPCODES]),
+@command("cmd", Iommu(), Text("name", "command (CMD_CFGI_STE, TLBI_NH_VA, CMD_SYNC, ...; "
+                                      "VT-d: an invalidation descriptor)", metavar="CMD",
+                              complete=_cmd_names),
          assignments=Assignments("FIELD=VALUE", _cmd_format, required=False))
 def cmd(ctx, smmu, name, assign):
     """Put one command into an SMMU's command queue and ring the doorbell (write CMDQ_PROD):
@@ -264,7 +277,18 @@ def cmd(ctx, smmu, name, assign):
 
     Addr=ADDRESS gives the Address field as the full address (its bits [..:12] are stored);
     other address fields take addresses too and FIELD.raw=N sets a field value as it is.
-    A dropped invalidation (drop-invalidations) shows as DROPPED."""
+    A dropped invalidation (drop-invalidations) shows as DROPPED.
+
+    On a VT-d unit: one invalidation descriptor into its invalidation queue (at IQT_REG), then
+    the unit processes the queue; the result names what each descriptor removed:
+
+    cmd dmar0 CC_INV_DSC G=device SID=0x10
+    cmd dmar0 PC_INV_DSC G=pasid DID=2 PASID=0
+    cmd dmar0 IOTLB_INV_DSC G=domain DID=1
+    cmd dmar0 P_IOTLB_INV_DSC G=page DID=2 PASID=0 ADDR=0x7f0000001000 AM=0
+    cmd dmar0 INV_WAIT_DSC SW=1 STATUS_DATA=1 STATUS_ADDR=0x40100000"""
+    if smmu in ctx.system.vtds:
+        return _vtd_cmd(ctx, smmu, name, assign)
     m = ctx.system.smmu(smmu)
     key = name.upper() if name.upper().startswith("CMD_") else "CMD_" + name.upper()
     if key not in OPCODES:
@@ -298,3 +322,25 @@ def consume_events(ctx, smmu, n=None):
     k = m.consume_events(n)
     return res.ConsumeEvents(smmu=smmu, consumed=k,
                              message=f"{smmu}: consumed {k} event records")
+
+
+def _vtd_cmd(ctx, unit, name, assign):
+    key = name.upper()
+    if key not in VTD_DESCRIPTORS:
+        raise CommandError(f"cmd: name: {shown(name)} is not a VT-d invalidation descriptor; "
+                           f"known: {', '.join(VTD_DESCRIPTORS)}")
+    f = fmt(key, "vtd")
+    fields = {}
+    for k, v in assign:
+        fld, value = field_value("cmd", f, k, v)
+        fields[fld.name] = value
+    code = VTD_DESCRIPTORS[key]
+    try:
+        words = f.encode(TYPE_LO=code & 0xF, TYPE_HI=code >> 4, **fields)
+    except FieldError as e:
+        raise CommandError(f"cmd: {e}") from None
+    u = ctx.system.vtd(unit)
+    log = u.submit([words])
+    return res.VtdInvalidation(unit=unit, descriptor=key, words=list(words), log=[
+        {"index": e["index"], "type": e["type"], "removed": e["removed"], "note": e["note"]}
+        for e in log], iqh=u.iqh, iqt=u.iqt, error=u.iq_error)

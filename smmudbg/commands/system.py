@@ -23,7 +23,8 @@ def _its_names(ctx, args):
 
 
 def _targets(ctx, args):
-    return _pci_names(ctx, args) + list(ctx.system.smmus)
+    return _pci_names(ctx, args) + list(ctx.system.smmus) + list(ctx.system.vtd_devices) + \
+        list(ctx.system.vtds)
 
 
 # -- iort -----------------------------------------------------------------------------------------
@@ -196,8 +197,20 @@ def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
     -> region (what the write lands on: it must be an ITS's GITS_TRANSLATER) -> its (DeviceID
     and EventID = the data: DTE, ITE, CTE -> LPI INTID, collection, target redistributor).
     A broken path stops at the failing step with the reason and the fix. The write is made:
-    the LPI becomes pending on its target (see `its`), unless dry."""
+    the LPI becomes pending on its target (see `its`), unless dry.
+
+    On an x86 system (Intel VT-d):
+    msi DEVICE N                     the device's N-th interrupt (its irtes[N]) as the driver
+                                     programs it: remappable format, handle = the IRTE index
+    msi UNIT RID ADDRESS data=N      a raw interrupt request (0xFEEx_xxxx)
+    Steps: the message (format, handle, SHV, subhandle) -> the IRTE (present, reserved bits,
+    source-ID verification by SVT/SQ/SID) -> vector, destination, delivery and trigger mode (or
+    the posted descriptor), or the interrupt-remapping fault (20h-26h). Unlike Arm's doorbell,
+    the 0xFEE00000-0xFEEFFFFF window is not translated by the DMA tables: a write there without
+    PASID is an interrupt request (dma_walk says what `walk` does with it)."""
     sysm = ctx.system
+    if target in sysm.vtd_devices or target in sysm.vtds:
+        return _vtd_msi(ctx, target, b, address, data)
     try:
         if address is None:
             if data is not None or devid is not None:
@@ -361,3 +374,45 @@ def inject_iort(ctx, device):
                                    "single": m.single},
                           message=f"removed mapping {step.mapping_index} of {node.name}: "
                                   f"{m.describe()}")
+
+
+def _vtd_msi(ctx, target, b, address, data):
+    sysm = ctx.system
+    if target in sysm.vtd_devices:
+        if address is not None or data is not None:
+            raise CommandError("msi: the raw form is msi UNIT RID ADDRESS data=N")
+        dev = sysm.vtd_devices[target]
+        unit, rid = dev.smmu, dev.sid
+        irtes = dev.spec.get("irtes", [])
+        try:
+            n = parse_int(b)
+        except ValueError:
+            raise CommandError(f"msi: vector: {b!r} is not a number") from None
+        if not 0 <= n < len(irtes):
+            raise CommandError(f"msi: {target} has {len(irtes)} interrupt(s) (irtes); no {n}")
+        index = irtes[n]["index"]
+        f = fmt("MSI_ADDR_REMAP", "vtd")
+        addr = f.encode(FEE=0xFEE, IF="remappable", HANDLE=index & 0x7FFF,
+                        HANDLE_15=index >> 15)[0]
+        data = 0
+    else:
+        unit = target
+        if address is None or data is None:
+            raise CommandError("msi: a raw interrupt request is msi UNIT RID ADDRESS data=N")
+        try:
+            rid, addr = parse_int(b), parse_int(address)
+        except ValueError:
+            raise CommandError(f"msi: {b!r} / {address!r}: RID and ADDRESS are numbers") \
+                from None
+        if rid >> 16:
+            raise CommandError(f"msi: {rid:#x} is not a 16-bit requester ID")
+    u = sysm.vtd(unit)
+    r = u.remap_msi(rid, addr, data)
+    dma = u.translate(rid, addr, None, access="write", dry=True)["kind"]
+    dev = u.devices.get(rid)
+    return res.VtdMsi(unit=unit, rid=rid, device=dev.name if dev else None, address=addr,
+                      msi_data=data, **{k: r[k] for k in (
+                          "ok", "remapped", "format", "index", "irte_pa", "irte", "vector",
+                          "dest", "dest_mode", "delivery", "trigger", "redirection_hint",
+                          "posted", "pda", "urgent", "fault", "fault_index")},
+                      dma_walk=dma)

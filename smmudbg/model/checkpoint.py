@@ -87,9 +87,9 @@ class _Capture:
         if id(obj) in self.objects:
             return
         self.objects[id(obj)] = (obj, {})
-        # An SMMU's walker is reprogrammed from its registers and its caches carried over; a
-        # VT-d unit's walker has no caches and its registers do not change after the build.
-        if hasattr(obj, "walker") and hasattr(obj, "regs") and getattr(obj, "arch", "") != "vtd":
+        # An SMMU's walker is reprogrammed from its registers; its caches (and a VT-d unit's,
+        # whose registers do not change after the build) are carried over.
+        if hasattr(obj, "walker") and hasattr(obj, "regs"):
             self.smmus.append(obj)
         self.objects[id(obj)] = (obj, self.copy(vars(obj)))
 
@@ -140,7 +140,10 @@ class Checkpoint:
                     continue                # unchanged big container: keep the live one
                 d[k] = _clone(v)
         for smmu, caching, caches in self._walkers:
-            _configure(smmu, caching)
+            if getattr(smmu, "arch", "") == "vtd":
+                smmu.walker.caching = caching
+            else:
+                _configure(smmu, caching)
             if caches is not None:
                 smmu.walker.import_caches(caches)
 

@@ -19,6 +19,10 @@ FS_LEVELS = (4, 5)
 _CAP = {f.name: f for f in fmt("CAP_REG", "vtd").fields}
 _ECAP = {f.name: f for f in fmt("ECAP_REG", "vtd").fields}
 PASID_BITS = 20
+IRT_ENTRIES = 256           # the interrupt remapping table the builder makes (IRTA_REG.S=7)
+DLMS = {v: n for v, n in fmt("IRTE", "vtd").field("DLM").enum.items()
+        if not n.startswith("reserved")}
+DLMS = {n: v for v, n in DLMS.items()}
 MAX_VTD_DEVICES = 1 << 12
 
 
@@ -42,7 +46,8 @@ def normalize(doc: dict, out: dict, h) -> None:
     for i, u in enumerate(h._list(doc, "vtd")):
         w = f"vtd[{i}]"
         u = h._table(w, u)
-        h._known(w, u, ("name", "base", "haw", "pool", "features", "translation"))
+        h._known(w, u, ("name", "base", "haw", "pool", "features", "translation",
+                        "interrupt_remapping", "x2apic", "compat_interrupts"))
         if "pool" not in u:
             raise ScenarioError(f"{w}.pool: missing (host memory for the root, context and "
                                 f"PASID tables)")
@@ -57,7 +62,12 @@ def normalize(doc: dict, out: dict, h) -> None:
                 "haw": h._bounded(f"{w}.haw", u.get("haw", 48), 32, 52,
                                   " (host address width)"),
                 "pool": h._pool(f"{w}.pool", u["pool"]), "features": feats,
-                "translation": h._bool(f"{w}.translation", u.get("translation", True))}
+                "translation": h._bool(f"{w}.translation", u.get("translation", True)),
+                "interrupt_remapping": h._bool(f"{w}.interrupt_remapping",
+                                               u.get("interrupt_remapping", True)),
+                "x2apic": h._bool(f"{w}.x2apic", u.get("x2apic", False)),
+                "compat_interrupts": h._bool(f"{w}.compat_interrupts",
+                                             u.get("compat_interrupts", False))}
         units[unit["name"]] = unit
         out["vtd"].append(unit)
     vms = {v["name"]: v for v in out["vm"]}
@@ -110,7 +120,7 @@ def normalize(doc: dict, out: dict, h) -> None:
         if i >= MAX_VTD_DEVICES:
             raise ScenarioError(f"{w}: the model builds at most {MAX_VTD_DEVICES} VT-d devices")
         dv = h._table(w, dv)
-        h._known(w, dv, ("name", "vtd", "rid", "rid_pasid", "pasids"))
+        h._known(w, dv, ("name", "vtd", "rid", "rid_pasid", "pasids", "irtes"))
         unit = h._ref(f"{w}.vtd", dv.get("vtd"), units, "vtd unit")
         rid = h._bounded(f"{w}.rid", dv.get("rid"), 0, 0xFFFF, " (requester ID: bus << 8 | "
                                                                "devfn)")
@@ -147,5 +157,27 @@ def normalize(doc: dict, out: dict, h) -> None:
             pasids.append(entry)
         rid_pasid = h._bounded(f"{w}.rid_pasid", dv.get("rid_pasid", 0), 0,
                                (1 << PASID_BITS) - 1)
+        irtes = []
+        for j, e in enumerate(h._array(f"{w}.irtes", dv.get("irtes", []))):
+            we = f"{w}.irtes[{j}]"
+            e = h._table(we, e)
+            h._known(we, e, ("index", "vector", "dest", "delivery", "mode", "trigger",
+                             "verify"))
+            irtes.append({
+                "index": h._bounded(f"{we}.index", e.get("index"), 0, IRT_ENTRIES - 1,
+                                    f" (the interrupt remapping table has {IRT_ENTRIES} "
+                                    f"entries)"),
+                "vector": h._bounded(f"{we}.vector", e.get("vector"), 0x10, 0xFF),
+                "dest": h._bounded(f"{we}.dest", e.get("dest", 0), 0, (1 << 32) - 1),
+                "delivery": h._choice(f"{we}.delivery", e.get("delivery", "fixed"),
+                                      tuple(DLMS)),
+                "mode": h._choice(f"{we}.mode", e.get("mode", "physical"),
+                                  ("physical", "logical")),
+                "trigger": h._choice(f"{we}.trigger", e.get("trigger", "edge"),
+                                     ("edge", "level")),
+                "verify": h._bool(f"{we}.verify", e.get("verify", True))})
+            if not units[unit]["x2apic"] and irtes[-1]["dest"] > 0xFF:
+                raise ScenarioError(f"{we}.dest: {irtes[-1]['dest']:#x} is not an 8-bit xAPIC ID "
+                                    f"(x2apic = false)")
         out["vtd_device"].append({"name": new_name(w, dv), "vtd": unit, "rid": rid,
-                                  "rid_pasid": rid_pasid, "pasids": pasids})
+                                  "rid_pasid": rid_pasid, "pasids": pasids, "irtes": irtes})

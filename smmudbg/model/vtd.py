@@ -12,7 +12,8 @@ from core_cy.vtd import VtdWalker
 
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
-from .scenario_vtd import PGTTS
+from ..arch.vtd.consts import INV_DSC_NAMES
+from .scenario_vtd import DLMS, IRT_ENTRIES, PGTTS
 
 PAGE = 4096
 # CAP_REG / ECAP_REG of a scalable-mode unit with first-stage, second-stage, nested and
@@ -77,6 +78,20 @@ class VtdTables:
                         **extra)[0]
         return _enc(name, R=int("r" in perm), W=int("w" in perm), X=int("x" in perm),
                     ADDR=out >> shift, **extra)[0]
+
+    def leaf(self, addr):
+        """(PA of the leaf entry that maps addr, its value, level), or None."""
+        table = self.root
+        for lvl in range(self.levels, 0, -1):
+            ea = self.to_pa(table + 8 * ((addr >> (12 + 9 * (lvl - 1))) & 0x1FF))
+            ent = self.mem.read_u64(ea)
+            present = ent & 1 if self.stage == "first" else ent & 3
+            if not present:
+                return None
+            if lvl == 1 or (lvl in (2, 3) and (ent >> 7) & 1):
+                return ea, ent, lvl
+            table = ent & 0x000F_FFFF_FFFF_F000
+        return None
 
     def map(self, addr, out, size, perm="rw"):
         if self.stage == "second" and not ("r" in perm or "w" in perm):
@@ -152,12 +167,25 @@ class VtdUnit:
         self.cap = _enc("CAP_REG", **cap)[0]
         self.ecap = _enc("ECAP_REG", **ecap)[0]
         self.root_table = self._page()
+        # The invalidation queue: 256 128-bit descriptors (IQA_REG.QS=0, DW=0).
+        self.iq_base = self._page()
+        self.iqa = _enc("IQA_REG", IQA=self.iq_base >> 12, QS=0, DW=0)[0]
+        self.iqh = self.iqt = 0                  # descriptor indices (IQH_REG.QH, IQT_REG.QT)
+        self.ics_iwc = 0
+        self.iq_error = None
         self.rtaddr = _enc("RTADDR_REG", RTA=self.root_table >> 12, TTM="scalable")[0]
-        self.gsts = _enc("GSTS_REG", TES=int(spec["translation"]), RTPS=1, QIES=1)[0]
+        ir = spec.get("interrupt_remapping", True)
+        self.gsts = _enc("GSTS_REG", TES=int(spec["translation"]), RTPS=1, QIES=1,
+                         IRES=int(ir), IRTPS=int(ir),
+                         CFIS=int(spec.get("compat_interrupts", False)))[0]
+        # The interrupt remapping table: IRT_ENTRIES 16-byte IRTEs (IRTA_REG.S: 2^(S+1)).
+        self.irt = self._page(16 * IRT_ENTRIES)
+        self.irta = _enc("IRTA_REG", IRTA=self.irt >> 12, S=IRT_ENTRIES.bit_length() - 2,
+                         EIME=int(spec.get("x2apic", False)))[0]
         self.regs = {"CAP_REG": self.cap, "ECAP_REG": self.ecap, "GSTS_REG": self.gsts,
-                     "RTADDR_REG": self.rtaddr, "IRTA_REG": 0}
+                     "RTADDR_REG": self.rtaddr, "IRTA_REG": self.irta}
         self.walker = VtdWalker(mem, cap=self.cap, ecap=self.ecap, gsts=self.gsts,
-                                rtaddr=self.rtaddr, haw=self.haw)
+                                rtaddr=self.rtaddr, irta=self.irta, haw=self.haw, caching=True)
         self.domains: dict[str, VtdDomain] = {}
         self.devices: dict[int, VtdDevice] = {}
         self.faults: list[dict] = []        # recorded faults, oldest first (FRCD_REG contents)
@@ -234,6 +262,15 @@ class VtdUnit:
                 fields.update(FLPM=FLPM_OF_LEVELS[fs.levels], FLPTPTR=fs.root >> 12)
             self.mem.write_words(tables[hi] + 64 * (p["pasid"] & 0x3F),
                                  _enc("PASID_ENTRY", **fields))
+        x2apic = bool(fmt("IRTA_REG", "vtd").field("EIME").get([self.irta]))
+        for e in dv.get("irtes", []):
+            # xAPIC destination IDs sit in DST[15:8] (VT-d 9.10); x2APIC uses all 32 bits.
+            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else e["dest"] << 8,
+                          DLM=DLMS[e["delivery"]], DM=int(e["mode"] == "logical"),
+                          TM=int(e["trigger"] == "level"))
+            if e["verify"]:
+                fields.update(SVT="requester_id", SQ="all_16", SID=rid)
+            self.mem.write_words(self.irt + 16 * e["index"], _enc("IRTE", **fields))
         self.devices[rid] = VtdDevice(dv)
 
     # -- translation --------------------------------------------------------------------------
@@ -248,6 +285,122 @@ class VtdUnit:
         f = r["fault"]
         r["fault_index"] = None
         if f and f["recorded"] and not dry:
+            r["fault_index"] = len(self.faults)
+            self.faults.append(dict(f, index=len(self.faults)))
+        return r
+
+    # -- queued invalidation (VT-d 6.5.2) --------------------------------------------------------
+    IQ_ENTRIES = 256
+
+    def submit(self, descriptors):
+        """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
+        unit process the queue from IQH_REG to the tail. Returns a log entry per descriptor
+        processed: {index, type, removed, note}; an invalid descriptor stops the queue
+        (FSTS_REG.IQE, IQERCD_REG.IQEI) as hardware does."""
+        for words in descriptors:
+            self.mem.write_words(self.iq_base + 16 * self.iqt, list(words))
+            self.iqt = (self.iqt + 1) % self.IQ_ENTRIES
+        log = []
+        while self.iq_error is None and self.iqh != self.iqt:
+            at = self.iq_base + 16 * self.iqh
+            w = [self.mem.read_u64(at), self.mem.read_u64(at + 8)]
+            entry = self._process(w)
+            entry["index"] = self.iqh
+            log.append(entry)
+            if entry["type"] is None:
+                self.iq_error = "invalid_descriptor_type"      # IQH stays at the descriptor
+                break
+            self.iqh = (self.iqh + 1) % self.IQ_ENTRIES
+        return log
+
+    def _process(self, w):
+        t = fmt("CC_INV_DSC", "vtd")
+        code = (t.field("TYPE_HI").get(w) << 4) | t.field("TYPE_LO").get(w)
+        name = INV_DSC_NAMES.get(code)
+        if name is None:
+            return {"type": None, "code": code, "removed": 0,
+                    "note": f"invalid descriptor type {code:#x}: FSTS_REG.IQE"}
+        f = fmt(name, "vtd")
+        v = f.decode(w)
+        k = self.walker
+        note = ""
+        if name == "CC_INV_DSC":
+            n = k.invalidate_context(v["G"], v["SID"], v["FM"])
+        elif name == "PC_INV_DSC":
+            n = k.invalidate_pasid(v["G"], v["DID"], v["PASID"])
+        elif name == "IOTLB_INV_DSC":
+            n = k.invalidate_iotlb(v["G"], v["DID"], v["ADDR"] << 12, v["AM"])
+        elif name == "P_IOTLB_INV_DSC":
+            n = k.invalidate_piotlb(v["G"], v["DID"], v["PASID"], v["ADDR"] << 12, v["AM"])
+        elif name == "INV_WAIT_DSC":
+            n = 0
+            if v["SW"]:
+                a = v["STATUS_ADDR"] << 2
+                self.mem.write(a, v["STATUS_DATA"].to_bytes(4, "little"))
+                note = f"status {v['STATUS_DATA']:#x} written at {a:#x}"
+            if v["IF"]:
+                self.ics_iwc = 1
+                note += ("; " if note else "") + "ICS_REG.IWC=1"
+        else:
+            # Device-TLBs (ECAP_REG.DT=0 here) and the interrupt entry cache are not cached by
+            # this model: nothing to remove.
+            n = 0
+            note = "nothing cached of this kind in the model"
+        return {"type": name, "code": code, "fields": v, "removed": n, "note": note}
+
+    def stale_entries(self):
+        """Cached entries memory no longer matches, each with the descriptor that removes it:
+        {kind (context, pasid, iotlb), key, problem, fix (descriptor and fields)}."""
+        out = []
+        k = self.walker
+        for e in k.cached_contexts():
+            now = [self.mem.read_u64(e["ctx_pa"] + 8 * i) for i in range(4)]
+            root = self.mem.read_u64(e["root_pa"])
+            if now != e["ctx"] or root != e["root"]:
+                out.append({"kind": "context", "key": {"sid": e["sid"]},
+                            "problem": "the root or context entry in memory differs from the "
+                                       "context-cache",
+                            "fix": f"CC_INV_DSC G=device SID={e['sid']:#x} FM=0"})
+        for e in k.cached_pasids():
+            now = [self.mem.read_u64(e["pe_pa"] + 8 * i) for i in range(8)]
+            if now != e["pe"] or self.mem.read_u64(e["dir_pa"]) != e["pde"]:
+                out.append({"kind": "pasid", "key": {"sid": e["sid"], "pasid": e["pasid"],
+                                                     "did": e["did"]},
+                            "problem": "the PASID entry in memory differs from the PASID-cache",
+                            "fix": f"PC_INV_DSC G=pasid DID={e['did']} PASID={e['pasid']}"})
+        for e in k.tlb_entries():
+            pasid = e["pasid"] if e["pv"] else None
+            r = k.translate(e["sid"], e["in_base"], pasid, priv=e["priv"] and e["pv"],
+                            dry=True)
+            same = r["kind"] == "translated" and r["pa"] == e["out_base"] and \
+                r["perm"] == e["perm"] and r["size"] >= e["size"]
+            if same:
+                continue
+            am = (e["size"] >> 12).bit_length() - 1
+            if e["pgtt"] in ("first_stage", "nested"):
+                fix = (f"P_IOTLB_INV_DSC G=page DID={e['did']} PASID={e['pasid']} "
+                       f"ADDR={e['in_base']:#x} AM={am}")
+            else:
+                fix = f"IOTLB_INV_DSC G=page DID={e['did']} ADDR={e['in_base']:#x} AM={am}"
+            now = (f"now {r['fault']['name']}" if r["fault"] else
+                   f"now {r['pa']:#x} {r['perm']}" if r["pa"] is not None else f"now {r['kind']}")
+            out.append({"kind": "iotlb", "key": {"did": e["did"], "pasid": e["pasid"],
+                                                 "in_base": e["in_base"], "size": e["size"]},
+                        "problem": f"cached {e['in_base']:#x} -> {e['out_base']:#x} "
+                                   f"{e['perm']} ({e['pgtt']}), tables {now}",
+                        "fix": fix})
+        return out
+
+    def remap_msi(self, rid, addr, data):
+        """An interrupt request through the unit's interrupt remapping; a recorded fault is
+        logged in `faults`."""
+        try:
+            r = self.walker.remap_msi(rid, addr, data)
+        except ValueError as e:
+            raise ModelError(f"{self.name}: {e}") from None
+        f = r["fault"]
+        r["fault_index"] = None
+        if f and f["recorded"]:
             r["fault_index"] = len(self.faults)
             self.faults.append(dict(f, index=len(self.faults)))
         return r
