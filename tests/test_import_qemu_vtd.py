@@ -261,3 +261,23 @@ def test_fault_record_fields_at_the_spec_bit_positions(tmp_path):
     assert f == {"index": 0, "reason": 0x59, "name": "SPT_2", "meaning": f["meaning"],
                  "fi": 0xABCDE000, "sid": 0x1234, "pasid": 5, "write": False, "exe": True,
                  "priv": True, "at": 2, "request": "read", "F": 1}
+
+
+def test_invalidation_queue_of_256_bit_descriptors():
+    """The guest set IQA_REG.DW=1: each descriptor is 32 bytes and IQH/IQT_REG count in them
+    (VT-d 6.5.2, 11.4.9.3); a descriptor submitted on the imported unit lands at
+    IQA + 32 * IQT, its upper 128 bits zero, and the unit consumes it."""
+    iqa = int(REG_VALUES["DMAR_IQA_REG"], 0)
+    assert (iqa >> 11) & 1 == 1                         # DW, bit 11
+    base = iqa & ~0xFFF
+    tail = int(REG_VALUES["DMAR_IQT_REG"], 0) >> 5      # byte offset / 32
+    s = Session()
+    assert s.execute(IMPORT).ok
+    out = s.execute("cmd dmar0 INV_WAIT_DSC")
+    assert out.ok, out.error
+    mem = s.system.vtd("dmar0").mem
+    lo = mem.read_u64(base + 32 * tail)
+    assert lo & 0xF == 0x5                              # Type 5: inv_wait_dsc
+    assert [mem.read_u64(base + 32 * tail + 8 * i) for i in (2, 3)] == [0, 0]
+    u = s.system.vtd("dmar0")
+    assert u.iqh == u.iqt == tail + 1 and u.iq_error is None

@@ -291,18 +291,20 @@ class VtdUnit:
 
     # -- queued invalidation (VT-d 6.5.2) --------------------------------------------------------
     IQ_ENTRIES = 256
+    IQ_DESC = 16        # bytes per descriptor: 16, or 32 with IQA_REG.DW=1 (256-bit descriptors)
 
     def submit(self, descriptors):
         """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
         unit process the queue from IQH_REG to the tail. Returns a log entry per descriptor
         processed: {index, type, removed, note}; an invalid descriptor stops the queue
         (FSTS_REG.IQE, IQERCD_REG.IQEI) as hardware does."""
+        pad = [0] * (self.IQ_DESC // 8 - 2)     # a 256-bit descriptor's upper half: reserved
         for words in descriptors:
-            self.mem.write_words(self.iq_base + 16 * self.iqt, list(words))
+            self.mem.write_words(self.iq_base + self.IQ_DESC * self.iqt, list(words) + pad)
             self.iqt = (self.iqt + 1) % self.IQ_ENTRIES
         log = []
         while self.iq_error is None and self.iqh != self.iqt:
-            at = self.iq_base + 16 * self.iqh
+            at = self.iq_base + self.IQ_DESC * self.iqh
             w = [self.mem.read_u64(at), self.mem.read_u64(at + 8)]
             entry = self._process(w)
             entry["index"] = self.iqh

@@ -65,7 +65,8 @@ class ImportedVtdUnit(VtdUnit):
         self.iqa = iqa
         self.iq_base = fmt("IQA_REG", "vtd").field("IQA").address([iqa])
         wide = _field("IQA_REG", "DW", iqa)
-        self.IQ_ENTRIES = (4096 << _field("IQA_REG", "QS", iqa)) // (32 if wide else 16)
+        self.IQ_DESC = 32 if wide else 16
+        self.IQ_ENTRIES = (4096 << _field("IQA_REG", "QS", iqa)) // self.IQ_DESC
         self.iqh = _field("IQH_REG", "QH", get("IQH_REG")) >> wide
         self.iqt = _field("IQT_REG", "QT", get("IQT_REG")) >> wide
         self.ics_iwc = _field("ICS_REG", "IWC", get("ICS_REG"))
