@@ -383,6 +383,37 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
         bits = g - 3
 
 # ---------------------------------------------------------------------------------------------
+# Python face of descriptors and geometry (inspection: pt, inject), by the walker's rules
+# ---------------------------------------------------------------------------------------------
+
+def descriptor(uint64_t d, int level, int g):
+    """(kind, address) of descriptor d at level of a tree of granule 2^g: kind 'invalid',
+    'table' (address: the next-level table), 'block' or 'page' (address: the output base,
+    aligned to the size the level maps). A block encoding at level 3 is reserved: invalid."""
+    if (d & S1_BLOCK_Valid_MASK) == 0:
+        return "invalid", None
+    if (d & S1_TABLE_DESC_TYPE_MASK) == S1_TABLE_DESC_table:
+        if level < 3:
+            return "table", d & S1_TABLE_NLTA_MASK & ~lowmask(g)
+        return "page", d & S1_BLOCK_OA_MASK & ~lowmask(g)
+    if level == 3:
+        return "invalid", None
+    return "block", d & S1_BLOCK_OA_MASK & ~lowmask(level_shift(g, level))
+
+
+def region_bits(int g, int level):
+    """log2 of the input region one descriptor at level maps (granule 2^g)."""
+    return level_shift(g, level)
+
+
+def table_entries(int g, int start, int ias, int level):
+    """Descriptors in a table at level of a tree with ias input bits starting at start (the
+    initial table may be concatenated at stage 2, or smaller)."""
+    if level == start:
+        return <uint64_t>1 << (ias - level_shift(g, start))
+    return <uint64_t>1 << (g - 3)
+
+# ---------------------------------------------------------------------------------------------
 # Python face of an address space
 # ---------------------------------------------------------------------------------------------
 

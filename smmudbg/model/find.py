@@ -15,11 +15,14 @@ import numpy as np
 from core_cy.scan import find_leaves
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 from . import tables as T
+from .hazards import S1_CONFIGS, S2_CONFIGS
 
 STE = fmt("STE")
 CD = fmt("CD")
+_CONFIG = STE.field("Config")
 ALL = (1 << 64) - 1
 
 
@@ -88,22 +91,27 @@ class Finder:
                 self.nstreams += 1
                 yield m, e["sid"], w, st.name if st else None
 
+    @staticmethod
+    def stage2(m, sid):
+        """The stream's stage-2 Geometry, or None when the walker would not use it."""
+        try:
+            return m.stage_geometry(sid, 2)
+        except ModelError:
+            return None
+
     def cds(self, m, sid, ste):
-        """(ssid, stage-1 Geometry, ASID) of every valid, legal CD of the stream."""
+        """(ssid, stage-1 Geometry, ASID) of every valid CD of the stream the walker would
+        use with its TTB0 table (the geometry is the walker's: Walker.stage_config)."""
         try:
             t = m.cd_table(sid)
         except ModelError:
             return
-        nested = T.ste_has_s2(ste)
+        nested = _CONFIG.get(ste) == C.STE_Config_nested
         for c in t["cds"]:
-            if m.check_cd(c["words"], ste):
-                continue
             try:
-                geo = T.Geometry.from_cd(c["words"], None, ste, m.features)
+                geo = m.stage_geometry(sid, 1, c["ssid"])
             except ModelError:
-                continue
-            if CD.field("EPD0").get(c["words"]):
-                continue                       # TTB0 walks disabled (TTB1 is not scanned)
+                continue                       # illegal CD, or TTB0 walks disabled (EPD0)
             if nested:
                 geo.name = "nested stage 1 (TTB0)"
             yield c["ssid"], geo, CD.field("ASID").get(c["words"])
@@ -114,17 +122,19 @@ class Finder:
         target = [(lo, end, lo)]
         rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
-            cfg = STE.field("Config").get(ste)
-            vmid = STE.field("S2VMID").get(ste) if T.ste_has_s2(ste) else None
-            if cfg == 4:
+            cfg = _CONFIG.get(ste)
+            vmid = STE.field("S2VMID").get(ste) if cfg in S2_CONFIGS else None
+            if cfg == C.STE_Config_bypass:
                 # Bypass maps each PA to itself, within the OAS (beyond it: F_ADDR_SIZE).
                 top = min(end, 1 << m.walker.oas_bits)
                 if lo < top:
                     rows.append(_row(m, s, dev, None, "bypass", lo, top - lo, None, lo, None,
                                      0x3F, 0x3F, None, None))
                 continue
-            s2 = T.Geometry.from_ste_s2(ste, m.features) if T.ste_has_s2(ste) else None
-            if not T.ste_has_s1(ste):
+            s2 = self.stage2(m, s) if cfg in S2_CONFIGS else None
+            if cfg in S2_CONFIGS and s2 is None:
+                continue
+            if cfg not in S1_CONFIGS:
                 for h in self.scan(s2, target):
                     rows.append(_row(m, s, dev, None, "2", int(h[0]), int(h[1]), None,
                                      int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None,
@@ -158,15 +168,18 @@ class Finder:
         input is the IPA) where their stage 2 maps it. pa: where the IPA lands (or null)."""
         rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
-            if not T.ste_has_s2(ste):
+            cfg = _CONFIG.get(ste)
+            if cfg not in S2_CONFIGS:
                 continue
             vmid = STE.field("S2VMID").get(ste)
             if vmids is not None and vmid not in vmids:
                 continue
-            s2 = T.Geometry.from_ste_s2(ste, m.features)
+            s2 = self.stage2(m, s)
+            if s2 is None:
+                continue
             # Stage 2 by input: every leaf (all outputs), then clipped to the IPA range.
             s2all = self.scan(s2, [(0, ALL, 0)])
-            if not T.ste_has_s1(ste):
+            if cfg not in S1_CONFIGS:
                 for h in _clip_inputs(s2all, lo, end):
                     rows.append(_row(m, s, dev, None, "2", h[0], h[1], h[0], h[2], h[3],
                                      0x3F, h[4], vmid, None))

@@ -336,6 +336,30 @@ class SmmuViews:
         return {"ste": ste, "ipa": cfg == C.STE_Config_nested, "l1": l1s, "cds": cds,
                 "truncated": geo.n_cds > max_cds}
 
+    def stage_config(self, sid: int, ssid=None) -> dict:
+        """Walker.stage_config for (sid, ssid): the checked translation configuration the
+        walker would use (SubstreamID 0 read as the no-SubstreamID CD where that is CD 0)."""
+        try:
+            r = self.walker.stage_config(sid, ssid)
+            if ssid == 0 and r["reason"] in _SSID0_ILLEGAL:
+                r = self.walker.stage_config(sid, None)
+        except (ValueError, OverflowError) as e:
+            raise ModelError(f"{self.name}: {e}") from None
+        return r
+
+    def stage_geometry(self, sid: int, stage: int, ssid: int | None = None, xlate=None):
+        """The Geometry (tables.py) of the stream's stage-1 tables for the CD of ssid (default
+        0) or of its stage-2 tables, as the walker configures them; ModelError when the walker
+        would not use that stage (the reason, or the fault)."""
+        r = self.stage_config(sid, (ssid or 0) if stage == 1 else None)
+        cfg = r["stage1" if stage == 1 else "stage2"]
+        if cfg is None:
+            what = f"SubstreamID {ssid or 0} " if stage == 1 else ""
+            raise ModelError(f"{self.name} StreamID {sid:#x} {what}has no usable stage {stage}: "
+                             f"{_why(r)}")
+        return T.Geometry.from_stage_config(cfg, stage, xlate,
+                                            xnx=bool(self.features.get("XNX", 1)))
+
     def stream_tables(self, sid: int, ssid: int | None = None, stage: int | None = None):
         """The translation tables a stream uses (Tables): stage 1 of its CD for ssid (default
         0; through stage 2 when nested) or stage 2; default stage 1 when the STE has one."""
@@ -345,16 +369,21 @@ class SmmuViews:
         if want == 2:
             if cfg not in hazards.S2_CONFIGS:
                 raise ModelError(f"{self.name} StreamID {sid:#x}: the STE has no stage 2")
-            return T.Geometry.from_ste_s2(ste, self.features).bind(self.mem)
-        cdw = self.cd_entry(sid, ssid or 0)["words"]
-        xlate = T.s2_xlate(self.mem, ste) if cfg == C.STE_Config_nested else None
-        return T.Geometry.from_cd(cdw, xlate, ste, self.features).bind(self.mem)
+            return self.stage_geometry(sid, 2).bind(self.mem)
+        self.cd_entry(sid, ssid or 0)          # a CD that cannot be read says why
+        xlate = None
+        if cfg == C.STE_Config_nested:
+            try:
+                xlate = T.space_xlate(self.walker.ipa_space(sid))
+            except ValueError as e:
+                raise ModelError(f"{self.name}: {e}") from None
+        return self.stage_geometry(sid, 1, ssid, xlate).bind(self.mem)
 
     def nested_tables(self, sid: int, ssid: int | None = None, limit: int = 4000) -> dict:
         """The combined IOVA -> IPA -> PA view of a nested stream (tables.nested_dump) for the
         CD of ssid (default 0): {s1 (Tables), s2 (Tables), rows, truncated}."""
         ste = self.ste_words(sid)
-        if not (T.ste_has_s1(ste) and T.ste_has_s2(ste)):
+        if STE.field("Config").get(ste) != C.STE_Config_nested:
             raise ModelError(f"{self.name} StreamID {sid:#x}: the STE is not nested (Config="
                              f"{STE.field('Config').value_name(STE.field('Config').get(ste))})")
         s1 = self.stream_tables(sid, ssid, 1)
@@ -377,9 +406,10 @@ class SmmuViews:
         out = {"s2": None, "s1": []}
         if not STE.field("V").get(ste) or self.check_ste(ste):
             return out
-        if T.ste_has_s2(ste):
+        cfg = STE.field("Config").get(ste)
+        if cfg in hazards.S2_CONFIGS:
             out["s2"] = (STE.field("S2VMID").get(ste), STE.field("S2TTB").address(ste))
-        if T.ste_has_s1(ste):
+        if cfg in hazards.S1_CONFIGS:
             try:
                 t = self.cd_table(sid, max_cds=max_ssids)
             except ModelError:
