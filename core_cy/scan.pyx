@@ -278,65 +278,69 @@ def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None):
         free(s.hits)
 
 
+# -- entries of a stream table, page by page -----------------------------------------------------
+ctypedef bint (*EntryTest)(const uint64_t* e, cnp.uint8_t* field) noexcept nogil
+
+
+cdef bint ste_valid(const uint64_t* e, cnp.uint8_t* field) noexcept nogil:
+    field[0] = <cnp.uint8_t>STE_Config(e)
+    return STE_V(e) != 0
+
+
+cdef bint l1std_spanned(const uint64_t* e, cnp.uint8_t* field) noexcept nogil:
+    field[0] = <cnp.uint8_t>L1STD_Span(e)
+    return field[0] != 0
+
+
+cdef uint64_t scan_entries(MemCore* m, uint64_t base, uint64_t n, uint64_t esize,
+                           EntryTest want, uint64_t* idx, uint64_t* dword0,
+                           cnp.uint8_t* field) noexcept nogil:
+    """The entries (esize bytes, a power of two up to a page) among n at base that want()
+    accepts: their indexes, first dwords and the field want() reads; read a page at a time,
+    pages with no memory behind them skipped. Returns how many."""
+    cdef uint64_t i = 0, pa, per, j, k = 0
+    cdef const uint64_t* p
+    cdef cnp.uint8_t f
+    while i < n:
+        pa = base + i * esize
+        per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) // esize      # entries left in this page
+        if per > n - i:
+            per = n - i
+        p = <const uint64_t*>mc_page(m, pa >> PAGE_SHIFT)
+        if p != NULL:
+            p += (pa & (PAGE_SIZE - 1)) >> 3
+            for j in range(per):
+                if want(p + j * (esize >> 3), &f):
+                    idx[k] = i + j
+                    dword0[k] = p[j * (esize >> 3)]
+                    field[k] = f
+                    k += 1
+        i += per
+    return k
+
+
+cdef tuple found_entries(PhysMem mem, uint64_t base, uint64_t n, uint64_t esize,
+                         EntryTest want):
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] idx = np.empty(n, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] val = np.empty(n, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint8_t, ndim=1] fld = np.empty(n, dtype=np.uint8)
+    cdef uint64_t k
+    with nogil:
+        k = scan_entries(&mem.core, base, n, esize, want, <uint64_t*>idx.data,
+                         <uint64_t*>val.data, <cnp.uint8_t*>fld.data)
+    return idx[:k], val[:k], fld[:k]
+
+
 def valid_stes(PhysMem mem, uint64_t base, uint64_t n, bint configs=False):
     """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
     array), read a page at a time; pages with no memory behind them are skipped. configs:
     (indexes, STE.Config of each) instead."""
-    cdef uint64_t i = 0, pa, per, j
-    cdef const uint64_t* p
-    cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(n, dtype=np.uint64)
-    cdef cnp.ndarray[cnp.uint8_t, ndim=1] cfg = np.empty(n if configs else 0, dtype=np.uint8)
-    cdef uint64_t* o = <uint64_t*>out.data
-    cdef cnp.uint8_t* c = <cnp.uint8_t*>cfg.data
-    cdef uint64_t k = 0
-    with nogil:
-        while i < n:
-            pa = base + i * 64
-            per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) >> 6      # STEs left in this page
-            if per > n - i:
-                per = n - i
-            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
-            if p != NULL:
-                p += (pa & (PAGE_SIZE - 1)) >> 3
-                for j in range(per):
-                    if STE_V(p + 8 * j):
-                        o[k] = i + j
-                        if configs:
-                            c[k] = <cnp.uint8_t>STE_Config(p + 8 * j)
-                        k += 1
-            i += per
-    if configs:
-        return out[:k], cfg[:k]
-    return out[:k]
+    idx, _, cfg = found_entries(mem, base, n, 64, ste_valid)
+    return (idx, cfg) if configs else idx
 
 
 def spanned_l1stds(PhysMem mem, uint64_t base, uint64_t n):
     """(indexes, descriptors, Span of each) of the L1STDs with Span != 0 among n at base (a
     level-1 stream table), read a page at a time; pages with no memory behind them are
     skipped."""
-    cdef uint64_t i = 0, pa, per, j
-    cdef const uint64_t* p
-    cdef cnp.ndarray[cnp.uint64_t, ndim=1] idx = np.empty(n, dtype=np.uint64)
-    cdef cnp.ndarray[cnp.uint64_t, ndim=1] val = np.empty(n, dtype=np.uint64)
-    cdef cnp.ndarray[cnp.uint8_t, ndim=1] span = np.empty(n, dtype=np.uint8)
-    cdef uint64_t* o = <uint64_t*>idx.data
-    cdef uint64_t* v = <uint64_t*>val.data
-    cdef cnp.uint8_t* sp = <cnp.uint8_t*>span.data
-    cdef uint64_t k = 0
-    with nogil:
-        while i < n:
-            pa = base + i * 8
-            per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) >> 3
-            if per > n - i:
-                per = n - i
-            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
-            if p != NULL:
-                p += (pa & (PAGE_SIZE - 1)) >> 3
-                for j in range(per):
-                    if L1STD_Span(p + j):
-                        o[k] = i + j
-                        v[k] = p[j]
-                        sp[k] = <cnp.uint8_t>L1STD_Span(p + j)
-                        k += 1
-            i += per
-    return idx[:k], val[:k], span[:k]
+    return found_entries(mem, base, n, 8, l1std_spanned)
