@@ -150,6 +150,9 @@ cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil:
         return NULL                          # nothing there
     r = &m.regions[i]
     if r.kind == KIND_RAM:
+        m.flat2_base = m.flat_base
+        m.flat2_size = m.flat_size
+        m.flat2_data = m.flat_data
         m.flat_base = r.base
         m.flat_size = r.size
         m.flat_data = r.data
