@@ -10,6 +10,7 @@ from __future__ import annotations
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import BuildError
 from core_cy.scan import spanned_l1stds, valid_stes
+from core_cy.vmsa import region_bits
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
@@ -599,6 +600,11 @@ class SystemViews:
 
     def store_words(self, pa: int, old: list, new: list) -> list[int]:
         return store_words(self.mem, pa, old, new)
+
+    @staticmethod
+    def leaf_size(granule_shift: int, level: int) -> int:
+        """Bytes a leaf at level maps in a tree of granule 2^granule_shift."""
+        return 1 << region_bits(granule_shift, level)
 
     def domain_tables(self, name: str):
         """The Tables of a domain (stage-1 tables of a VM are IPAs of that VM)."""
