@@ -208,7 +208,7 @@ cdef class TableBuilder:
             int memattr=0xF, bint blocks=True):
         """Map [va, va+size) to pa. Returns the number of leaf descriptors written."""
         cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1
-        cdef uint64_t attrs, end, n = 0, chunk
+        cdef uint64_t attrs, end
         if (va | pa | size) & gmask:
             raise BuildError(f"map {va:#x} -> {pa:#x} size {size:#x}: not aligned to the "
                              f"{1 << self.g:#x} granule")
@@ -220,6 +220,12 @@ cdef class TableBuilder:
         if (pa + size - 1) & ~(OA_MASK | gmask):
             raise BuildError(f"output {pa:#x}+{size:#x} exceeds 48 bits")
         attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
+        return self._map_run(va, pa, size, attrs, blocks)
+
+    cdef uint64_t _map_run(self, uint64_t va, uint64_t pa, uint64_t size, uint64_t attrs,
+                           bint blocks) except? 0xFFFFFFFFFFFFFFFF:
+        """Map [va, va+size) to pa (checked by the caller): the leaves written."""
+        cdef uint64_t end = va + size, n = 0, chunk
         while va < end:
             chunk = self._map_one(va, pa, end - va, attrs, blocks)
             va += chunk
@@ -235,7 +241,7 @@ cdef class TableBuilder:
         (stride and out_stride at least size, so they do not overlap). One loop in C: the way
         to map a million scattered pages. Returns the number of leaf descriptors written."""
         cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1
-        cdef uint64_t attrs, k, n = 0, v, o, end, chunk, last
+        cdef uint64_t attrs, k, n = 0, last
         if count == 0 or size == 0:
             return 0
         if (va | pa | size | stride | out_stride) & gmask:
@@ -256,14 +262,7 @@ cdef class TableBuilder:
             raise BuildError(f"output {pa:#x}: {count} mappings exceed 48 bits")
         attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
         for k in range(count):
-            v = va + k * stride
-            o = pa + k * out_stride
-            end = v + size
-            while v < end:
-                chunk = self._map_one(v, o, end - v, attrs, blocks)
-                v += chunk
-                o += chunk
-                n += 1
+            n += self._map_run(va + k * stride, pa + k * out_stride, size, attrs, blocks)
         return n
 
     cdef uint64_t _map_one(self, uint64_t va, uint64_t pa, uint64_t remaining, uint64_t attrs,
