@@ -63,3 +63,20 @@ def test_ipa_space_needs_a_stage_2():
         k.walker.ipa_space(1)
     with pytest.raises(ValueError, match="StreamID 0x2"):
         k.walker.ipa_space(2)                         # V=0: not a legal STE to read through
+
+
+def test_pt_follows_the_walker_on_what_a_cd_disables():
+    """pt reads the geometry the walker uses: with CD.EPD0=1 there are no TTB0 walks, and a
+    reserved CD.TG0 makes the CD illegal (C_BAD_CD): both are one-line errors naming the
+    stream, not a dump of tables the SMMU would never walk."""
+    from smmudbg.session import Session
+    s = Session()
+    assert s.execute("pt nic0").ok
+    assert s.execute("set cd nic0 EPD0=1").ok
+    out = s.execute("pt nic0")
+    assert not out.ok and out.error.endswith(
+        "StreamID 0x8 SubstreamID 0: TTB0 walks are disabled (CD.EPD0=1)")
+    assert s.execute("set cd nic0 EPD0=0 TG0=3").ok
+    out = s.execute("pt nic0")
+    assert not out.ok and "has no usable stage 1" in out.error and "TG0" in out.error
+    assert "\n" not in out.error

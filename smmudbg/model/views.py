@@ -335,8 +335,12 @@ class SmmuViews:
             what = f"SubstreamID {ssid or 0} " if stage == 1 else ""
             raise ModelError(f"{self.name} StreamID {sid:#x} {what}has no usable stage {stage}: "
                              f"{_why(r)}")
-        return T.Geometry.from_stage_config(cfg, stage, xlate,
-                                            xnx=bool(self.features.get("XNX", 1)))
+        try:
+            return T.Geometry.from_stage_config(cfg, stage, xlate,
+                                                xnx=bool(self.features.get("XNX", 1)))
+        except ModelError as e:
+            raise ModelError(f"{self.name} StreamID {sid:#x} SubstreamID {ssid or 0}: "
+                             f"{e}") from None
 
     def stream_tables(self, sid: int, ssid: int | None = None, stage: int | None = None):
         """The translation tables a stream uses (Tables): stage 1 of its CD for ssid (default
