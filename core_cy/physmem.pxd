@@ -30,24 +30,57 @@ cdef struct Region:
     int kind
 
 cdef struct MemCore:
-    # The RAM region hit last: walks stay in one region, so a read is a subtract and compare.
+    # The two RAM regions hit last: a walk stays in one region, or alternates between two (a
+    # nested walk: stage-2 tables in host RAM, stage-1 tables in guest RAM), so a read is a
+    # subtract and compare.
     uint64_t flat_base
     uint64_t flat_size    # 0 until a RAM region is hit
     uint8_t* flat_data
+    uint64_t flat2_base   # the one hit before
+    uint64_t flat2_size
+    uint8_t* flat2_data
     PageMap hash          # pages outside RAM regions: image copies, non-strict pages
-    uint64_t last_pfn     # one-entry lookup cache of the hash
-    uint8_t* last_page
+    uint64_t last_pfn     # one-entry lookup cache of non-RAM pages (hash, image): reset
+    uint8_t* last_page    # whenever the page behind a pfn changes
     Region* regions
     int nregions
 
+cdef extern from *:
+    """
+    #define SMMUDBG_LIKELY(x) __builtin_expect(!!(x), 1)
+    """
+    bint likely "SMMUDBG_LIKELY"(bint) noexcept nogil
+
+cdef inline uint64_t _slot_of(uint64_t pfn, uint64_t mask) noexcept nogil:
+    return ((pfn + 1) * <uint64_t>0x9E3779B97F4A7C15ULL >> 20) & mask
+
+# Out of line (cold): another RAM region, an image page not written since, MMIO, nothing.
 cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil
 
 cdef inline const uint8_t* mc_page(MemCore* m, uint64_t pfn) noexcept nogil:
     """The bytes of page pfn for reading, or NULL when no memory is there (external abort).
-    MMIO pages are NULL too: the model's table walks read only memory."""
+    MMIO pages are NULL too: the model's table walks read only memory.
+
+    Inline: the last two RAM regions hit (a subtract and compare each), then the last other
+    page read and the page hash (written pages: image copies, non-strict memory), whose pages take
+    precedence over an image's bytes and never lie in RAM regions."""
     cdef uint64_t off = (pfn << PAGE_SHIFT) - m.flat_base
-    if off < m.flat_size:
+    cdef uint64_t i, key
+    if likely(off < m.flat_size):
         return m.flat_data + off
+    off = (pfn << PAGE_SHIFT) - m.flat2_base
+    if off < m.flat2_size:
+        return m.flat2_data + off
+    if pfn == m.last_pfn:
+        return m.last_page
+    i = _slot_of(pfn, m.hash.mask)
+    key = pfn + 1
+    while m.hash.slots[i].key != 0:
+        if m.hash.slots[i].key == key:
+            m.last_pfn = pfn
+            m.last_page = m.hash.slots[i].page
+            return m.last_page
+        i = (i + 1) & m.hash.mask
     return mc_page_slow(m, pfn)
 
 cdef inline int mc_read64(MemCore* m, uint64_t pa, uint64_t* out) noexcept nogil:

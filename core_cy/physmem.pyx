@@ -56,10 +56,6 @@ class Snapshot:
 
 
 # -- page hash (open addressing, linear probing) ----------------------------------------------
-cdef inline uint64_t _slot_of(uint64_t pfn, uint64_t mask) noexcept nogil:
-    return ((pfn + 1) * <uint64_t>0x9E3779B97F4A7C15ULL >> 20) & mask
-
-
 cdef int pm_init(PageMap* h, uint64_t capacity) noexcept nogil:
     cdef uint64_t cap = 16
     while cap < capacity * 2:
@@ -137,18 +133,6 @@ cdef void pm_delete(PageMap* h, uint64_t pfn) noexcept nogil:
     h.count -= 1
 
 
-cdef inline uint8_t* _resident(MemCore* m, uint64_t pfn) noexcept nogil:
-    cdef PageSlot* s
-    if pfn == m.last_pfn:
-        return m.last_page
-    s = pm_find(&m.hash, pfn)
-    if s == NULL:
-        return NULL
-    m.last_pfn = pfn
-    m.last_page = s.page
-    return s.page
-
-
 cdef inline int _region_of(MemCore* m, uint64_t pa) noexcept nogil:
     cdef int i
     for i in range(m.nregions):
@@ -158,25 +142,28 @@ cdef inline int _region_of(MemCore* m, uint64_t pa) noexcept nogil:
 
 
 cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil:
-    """mc_page when the page is not in the last RAM region hit."""
+    """mc_page for a page in neither the last RAM region hit nor the page hash."""
     cdef uint64_t pa = pfn << PAGE_SHIFT
     cdef int i = _region_of(m, pa)
     cdef Region* r
-    cdef uint8_t* p
     if i < 0:
-        return _resident(m, pfn)             # a page written outside every region (non-strict)
+        return NULL                          # nothing there
     r = &m.regions[i]
     if r.kind == KIND_RAM:
+        m.flat2_base = m.flat_base
+        m.flat2_size = m.flat_size
+        m.flat2_data = m.flat_data
         m.flat_base = r.base
         m.flat_size = r.size
         m.flat_data = r.data
         return r.data + (pa - r.base)
     if r.kind == KIND_MMIO:
         return NULL
-    p = _resident(m, pfn)                    # an image page written since (a copy)
-    if p != NULL:
-        return p
-    return r.data + (pa - r.base)
+    # An image page not written since: its bytes, until a write copies it (page_for_write
+    # then caches the copy).
+    m.last_pfn = pfn
+    m.last_page = r.data + (pa - r.base)
+    return m.last_page
 
 
 cdef void* _map_zero(uint64_t size):
@@ -575,6 +562,7 @@ cdef class PhysMem:
         """Make page pfn hold content (NULL: remove it from the hash), without tracking."""
         cdef uint8_t* p
         cdef PageSlot* s
+        self.core.last_pfn = <uint64_t>-1     # the page behind pfn may change
         if content == NULL:
             pm_delete(&self.core.hash, pfn)
             self.core.last_pfn = <uint64_t>-1

@@ -57,6 +57,17 @@ class BumpAllocator:
         self.next = addr + size
         return addr
 
+    def alloc_many(self, size, n):
+        """n naturally aligned blocks of size (a power of two) back to back: the first's
+        address (the k-th is at first + k * size)."""
+        first = self.alloc(size)
+        if n > 1:
+            if first + n * size > self.end:
+                raise BuildError(f"table memory exhausted at {first:#x} (pool {self.base:#x}.."
+                                 f"{self.end:#x}: {n} blocks of {size:#x})")
+            self.next = first + n * size
+        return first
+
     @property
     def used(self):
         return self.next - self.base
@@ -197,7 +208,7 @@ cdef class TableBuilder:
             int memattr=0xF, bint blocks=True):
         """Map [va, va+size) to pa. Returns the number of leaf descriptors written."""
         cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1
-        cdef uint64_t attrs, end, n = 0, chunk
+        cdef uint64_t attrs, end
         if (va | pa | size) & gmask:
             raise BuildError(f"map {va:#x} -> {pa:#x} size {size:#x}: not aligned to the "
                              f"{1 << self.g:#x} granule")
@@ -209,11 +220,49 @@ cdef class TableBuilder:
         if (pa + size - 1) & ~(OA_MASK | gmask):
             raise BuildError(f"output {pa:#x}+{size:#x} exceeds 48 bits")
         attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
+        return self._map_run(va, pa, size, attrs, blocks)
+
+    cdef uint64_t _map_run(self, uint64_t va, uint64_t pa, uint64_t size, uint64_t attrs,
+                           bint blocks) except? 0xFFFFFFFFFFFFFFFF:
+        """Map [va, va+size) to pa (checked by the caller): the leaves written."""
+        cdef uint64_t end = va + size, n = 0, chunk
         while va < end:
             chunk = self._map_one(va, pa, end - va, attrs, blocks)
             va += chunk
             pa += chunk
             n += 1
+        return n
+
+    def map_range(self, uint64_t va, uint64_t pa, uint64_t size, uint64_t count,
+                  uint64_t stride, uint64_t out_stride, *, bint read=True, bint write=True,
+                  bint exec_=False, bint user=True, bint af=True, bint ng=True,
+                  int attrindx=0, int memattr=0xF, bint blocks=True):
+        """count mappings of size: the k-th maps [va + k*stride, +size) to pa + k*out_stride
+        (stride and out_stride at least size, so they do not overlap). One loop in C: the way
+        to map a million scattered pages. Returns the number of leaf descriptors written."""
+        cdef uint64_t gmask = (<uint64_t>1 << self.g) - 1
+        cdef uint64_t attrs, k, n = 0, last
+        if count == 0 or size == 0:
+            return 0
+        if (va | pa | size | stride | out_stride) & gmask:
+            raise BuildError(f"map {va:#x} -> {pa:#x} size {size:#x} stride {stride:#x}/"
+                             f"{out_stride:#x}: not aligned to the {1 << self.g:#x} granule")
+        if count > 1 and (stride < size or out_stride < size):
+            raise BuildError(f"map {va:#x}: stride {stride:#x} / {out_stride:#x} is smaller "
+                             f"than the size {size:#x} (the mappings would overlap)")
+        # The last mapping's end, checked without wrapping.
+        if (count - 1) > (~<uint64_t>0 - va - size) // (stride if stride else 1):
+            raise BuildError(f"map {va:#x}: {count} mappings exceed the {self.ias}-bit input range")
+        last = va + (count - 1) * stride + size
+        if last > (<uint64_t>1 << self.ias) or last < va:
+            raise BuildError(f"map {va:#x}: {count} mappings exceed the {self.ias}-bit input "
+                             f"range")
+        if (count - 1) > (OA_MASK - pa) // (out_stride if out_stride else 1) or \
+                (pa + (count - 1) * out_stride + size - 1) & ~(OA_MASK | gmask):
+            raise BuildError(f"output {pa:#x}: {count} mappings exceed 48 bits")
+        attrs = self.leaf_attrs(read, write, exec_, user, af, ng, attrindx, memattr)
+        for k in range(count):
+            n += self._map_run(va + k * stride, pa + k * out_stride, size, attrs, blocks)
         return n
 
     cdef uint64_t _map_one(self, uint64_t va, uint64_t pa, uint64_t remaining, uint64_t attrs,

@@ -24,7 +24,3 @@ cdef struct Hit:          # inputs [iova, iova+size) -> out (this stage's output
     uint64_t desc
     int level
     int perm
-
-cdef int s1_perms(bint el2, bint pan, bint wxn, uint64_t d, int tbl_ap, bint tbl_pxn,
-                  bint tbl_uxn) noexcept nogil
-cdef int s2_perms(bint xnx, uint64_t d) noexcept nogil

@@ -14,82 +14,50 @@ import numpy as np
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdint cimport uint64_t
 from core_cy.physmem cimport PhysMem, MemCore, mc_page, PAGE_SHIFT, PAGE_SIZE
-from core_cy._fields cimport (STE_V, S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v,
-                              S1_TABLE_APTable_v, S1_TABLE_PXNTable_v, S1_TABLE_UXNTable_v,
-                              S2_BLOCK_S2AP_v, S2_BLOCK_XN_v)
-from core_cy._smmuv3 cimport S1_BLOCK_OA_MASK
+from core_cy._fields cimport STE_V, STE_Config, L1STD_Span, S1_TABLE_APTable_v, S1_TABLE_PXNTable_v, S1_TABLE_UXNTable_v
+from core_cy._smmuv3 cimport (S1_BLOCK_OA_MASK, S1_BLOCK_Valid_MASK, S1_TABLE_DESC_TYPE_MASK,
+                              S1_TABLE_DESC_table, S1_TABLE_NLTA_MASK)
+from core_cy.wtypes cimport lowmask
+from core_cy.vmsa cimport (S1Cfg, VmsaCaps, s1_leaf_perms, s2_perms, level_shift,
+                           block_min_level)
 
 cnp.import_array()
-
-cdef enum:
-    P_R = 1
-    P_W = 2
-    P_X = 4
 
 # Attribute bits compared when merging leaves: upper [63:48] and lower [11:2].
 cdef uint64_t ATTR_MASK = ~S1_BLOCK_OA_MASK & ~<uint64_t>3
 
 
-cdef inline uint64_t lowmask(int bits) noexcept nogil:
-    return (<uint64_t>1 << bits) - 1 if bits < 64 else ~<uint64_t>0
+cdef inline bint is_valid(uint64_t d) noexcept nogil:
+    return (d & S1_BLOCK_Valid_MASK) != 0
 
 
-cdef inline int level_shift(int g, int level) noexcept nogil:
-    return g + (3 - level) * (g - 3)
+cdef inline bint is_table_or_page(uint64_t d) noexcept nogil:
+    return (d & S1_TABLE_DESC_TYPE_MASK) == S1_TABLE_DESC_table
 
 
-cdef inline int block_min_level(int g) noexcept nogil:
-    return 1 if g == 12 else 2
-
-
-cdef int s1_perms(bint el2, bint pan, bint wxn, uint64_t d, int tbl_ap, bint tbl_pxn,
-                  bint tbl_uxn) noexcept nogil:
-    """Stage-1 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5 (the
-    rule of the walker's s1_leaf_perms, Arm ARM AArch64.S1DirectBasePermissions)."""
-    cdef int ap = <int>S1_BLOCK_AP_v(d)
-    cdef bint ro = (ap & 2) != 0 or (tbl_ap & 2) != 0
-    cdef bint el0, pw, uw
-    cdef int p, u
-    if el2:
-        # One privilege level: AP[1], APTable[0] and PXN unused; bit 54 is XN.
-        p = P_R | (0 if ro else P_W)
-        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (wxn and not ro)):
-            p |= P_X
-        return p | (p << 3)
-    el0 = (ap & 1) != 0 and (tbl_ap & 1) == 0
-    pw = not ro
-    uw = el0 and not ro
-    p = P_R | (P_W if pw else 0)
-    u = (P_R | (P_W if uw else 0)) if el0 else 0
-    if pan and el0:
-        p = 0
-    # Memory writable at EL0 is never executable at EL1.
-    if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (wxn and pw)):
-        p |= P_X
-    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (wxn and uw)):
-        u |= P_X
-    return p | (u << 3)
-
-
-cdef int s2_perms(bint xnx, uint64_t d) noexcept nogil:
-    """Stage-2 leaf permissions, privileged bits 0-2 and unprivileged 3-5 (S2AP, XN[1:0];
-    without SMMU_IDR3.XNX only XN[1] counts)."""
-    cdef int ap = <int>S2_BLOCK_S2AP_v(d)
-    cdef int rw = (P_R if ap & 1 else 0) | (P_W if ap & 2 else 0)
-    cdef int xn = <int>S2_BLOCK_XN_v(d)
-    if not xnx:
-        xn &= 2
-    return (rw | (P_X if xn == 0 or xn == 3 else 0)) | \
-        ((rw | (P_X if xn == 0 or xn == 1 else 0)) << 3)
+cdef int perm_ctx(Geo* g, S1Cfg* s1, VmsaCaps* caps) noexcept nogil:
+    """The walker's permission context for a tree's leaves (vmsa.s1_leaf_perms/s2_perms)."""
+    s1.el2 = g.el2
+    s1.pan = g.pan
+    s1.wxn = g.wxn
+    caps.xnx = g.xnx
+    return 0
 
 
 def leaf_perms(int stage, uint64_t d, int tbl_ap=0, bint tbl_pxn=False, bint tbl_uxn=False,
                bint el2=False, bint pan=False, bint wxn=False, bint xnx=True):
-    """Permissions of a leaf descriptor: rwx bits for privileged access in bits 0-2,
-    unprivileged in bits 3-5. tbl_*: APTable/PXNTable/UXNTable gathered on the way down."""
+    """Permissions of a leaf descriptor by the walker's rule (core_cy.vmsa): rwx bits for
+    privileged access in bits 0-2, unprivileged in bits 3-5. tbl_*: APTable/PXNTable/UXNTable
+    gathered on the way down."""
+    cdef S1Cfg s1
+    cdef VmsaCaps caps
+    s1.el2 = el2
+    s1.pan = pan
+    s1.wxn = wxn
+    caps.xnx = xnx
     if stage == 1:
-        return s1_perms(el2, pan, wxn, d, tbl_ap, tbl_pxn, tbl_uxn)
-    return s2_perms(xnx, d)
+        return s1_leaf_perms(&s1, d, tbl_ap, tbl_pxn, tbl_uxn)
+    return s2_perms(&caps, d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,6 +69,8 @@ cdef struct Scan:
     Geo* s2               # tables are IPAs through this stage 2, or NULL
     Target* t
     size_t nt
+    S1Cfg s1ctx           # permission context of the tree's leaves
+    VmsaCaps caps
     Hit* hits
     size_t nhits
     size_t cap
@@ -123,14 +93,14 @@ cdef int s2_lookup(MemCore* m, Geo* s2, uint64_t ipa, uint64_t* pa) noexcept nog
         if p == NULL:
             return -1
         d = (<const uint64_t*>(p + (dpa & (PAGE_SIZE - 8))))[0]
-        if not d & 1:
+        if not is_valid(d):
             return -1
-        if (d & 3) == 3 and level < 3:
-            table = d & S1_BLOCK_OA_MASK & ~lowmask(s2.g)
+        if is_table_or_page(d) and level < 3:
+            table = d & S1_TABLE_NLTA_MASK & ~lowmask(s2.g)
             level += 1
             bits = s2.g - 3
             continue
-        if (level == 3 and (d & 3) != 3) or (level < 3 and level < block_min_level(s2.g)):
+        if (level == 3 and not is_table_or_page(d)) or level < block_min_level(s2.g):
             return -1
         pa[0] = (d & S1_BLOCK_OA_MASK & ~lowmask(sh)) | (ipa & lowmask(sh))
         return 0
@@ -207,11 +177,11 @@ cdef int scan_table(Scan* s, uint64_t table, int level, uint64_t base, int tbl_a
         s.descs += cnt
         for k in range(cnt):
             d = p[k]
-            if not d & 1:
+            if not is_valid(d):
                 continue
             i = chunk + k
             va = base + (i << sh)
-            if (d & 3) == 3 and level < 3:
+            if is_table_or_page(d) and level < 3:
                 nap = tbl_ap
                 npxn = tbl_pxn
                 nuxn = tbl_uxn
@@ -219,11 +189,11 @@ cdef int scan_table(Scan* s, uint64_t table, int level, uint64_t base, int tbl_a
                     nap |= <int>S1_TABLE_APTable_v(d)
                     npxn = npxn or S1_TABLE_PXNTable_v(d) != 0
                     nuxn = nuxn or S1_TABLE_UXNTable_v(d) != 0
-                if scan_table(s, d & S1_BLOCK_OA_MASK & ~lowmask(g), level + 1, va, nap,
+                if scan_table(s, d & S1_TABLE_NLTA_MASK & ~lowmask(g), level + 1, va, nap,
                               npxn, nuxn) != 0:
                     return -1
                 continue
-            if (level == 3 and (d & 3) != 3) or (level < 3 and level < block_min_level(g)):
+            if (level == 3 and not is_table_or_page(d)) or level < block_min_level(g):
                 continue                      # reserved or not a block level: no translation
             out = d & S1_BLOCK_OA_MASK & ~lowmask(sh)
             end = out + size
@@ -231,9 +201,9 @@ cdef int scan_table(Scan* s, uint64_t table, int level, uint64_t base, int tbl_a
             if j >= s.nt or s.t[j].lo >= end:
                 continue
             if geo.stage == 1:
-                perm = s1_perms(geo.el2, geo.pan, geo.wxn, d, tbl_ap, tbl_pxn, tbl_uxn)
+                perm = s1_leaf_perms(&s.s1ctx, d, tbl_ap, tbl_pxn, tbl_uxn)
             else:
-                perm = s2_perms(geo.xnx, d)
+                perm = s2_perms(&s.caps, d)
             while j < s.nt and s.t[j].lo < end:
                 lo = out if out > s.t[j].lo else s.t[j].lo
                 hi = end if end < s.t[j].hi else s.t[j].hi
@@ -278,6 +248,7 @@ def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None, uint64_t va_b
         raise ValueError("targets must be rows of (lo, hi, final)")
     s.m = &mem.core
     s.geo = &g
+    perm_ctx(&g, &s.s1ctx, &s.caps)
     s.s2 = &g2 if s2geo is not None else NULL
     s.t = <Target*>t.data if t.shape[0] else NULL
     s.nt = t.shape[0]
@@ -309,26 +280,69 @@ def find_leaves(PhysMem mem, tuple geo, targets, tuple s2geo=None, uint64_t va_b
         free(s.hits)
 
 
-def valid_stes(PhysMem mem, uint64_t base, uint64_t n):
-    """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
-    array), read a page at a time; pages with no memory behind them are skipped."""
-    cdef uint64_t i = 0, pa, per, j
+# -- entries of a stream table, page by page -----------------------------------------------------
+ctypedef bint (*EntryTest)(const uint64_t* e, cnp.uint8_t* field) noexcept nogil
+
+
+cdef bint ste_valid(const uint64_t* e, cnp.uint8_t* field) noexcept nogil:
+    field[0] = <cnp.uint8_t>STE_Config(e)
+    return STE_V(e) != 0
+
+
+cdef bint l1std_spanned(const uint64_t* e, cnp.uint8_t* field) noexcept nogil:
+    field[0] = <cnp.uint8_t>L1STD_Span(e)
+    return field[0] != 0
+
+
+cdef uint64_t scan_entries(MemCore* m, uint64_t base, uint64_t n, uint64_t esize,
+                           EntryTest want, uint64_t* idx, uint64_t* dword0,
+                           cnp.uint8_t* field) noexcept nogil:
+    """The entries (esize bytes, a power of two up to a page) among n at base that want()
+    accepts: their indexes, first dwords and the field want() reads; read a page at a time,
+    pages with no memory behind them skipped. Returns how many."""
+    cdef uint64_t i = 0, pa, per, j, k = 0
     cdef const uint64_t* p
-    cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(n, dtype=np.uint64)
-    cdef uint64_t* o = <uint64_t*>out.data
-    cdef uint64_t k = 0
+    cdef cnp.uint8_t f
+    while i < n:
+        pa = base + i * esize
+        per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) // esize      # entries left in this page
+        if per > n - i:
+            per = n - i
+        p = <const uint64_t*>mc_page(m, pa >> PAGE_SHIFT)
+        if p != NULL:
+            p += (pa & (PAGE_SIZE - 1)) >> 3
+            for j in range(per):
+                if want(p + j * (esize >> 3), &f):
+                    idx[k] = i + j
+                    dword0[k] = p[j * (esize >> 3)]
+                    field[k] = f
+                    k += 1
+        i += per
+    return k
+
+
+cdef tuple found_entries(PhysMem mem, uint64_t base, uint64_t n, uint64_t esize,
+                         EntryTest want):
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] idx = np.empty(n, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] val = np.empty(n, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint8_t, ndim=1] fld = np.empty(n, dtype=np.uint8)
+    cdef uint64_t k
     with nogil:
-        while i < n:
-            pa = base + i * 64
-            per = (PAGE_SIZE - (pa & (PAGE_SIZE - 1))) >> 6      # STEs left in this page
-            if per > n - i:
-                per = n - i
-            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
-            if p != NULL:
-                p += (pa & (PAGE_SIZE - 1)) >> 3
-                for j in range(per):
-                    if STE_V(p + 8 * j):
-                        o[k] = i + j
-                        k += 1
-            i += per
-    return out[:k]
+        k = scan_entries(&mem.core, base, n, esize, want, <uint64_t*>idx.data,
+                         <uint64_t*>val.data, <cnp.uint8_t*>fld.data)
+    return idx[:k], val[:k], fld[:k]
+
+
+def valid_stes(PhysMem mem, uint64_t base, uint64_t n, bint configs=False):
+    """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
+    array), read a page at a time; pages with no memory behind them are skipped. configs:
+    (indexes, STE.Config of each) instead."""
+    idx, _, cfg = found_entries(mem, base, n, 64, ste_valid)
+    return (idx, cfg) if configs else idx
+
+
+def spanned_l1stds(PhysMem mem, uint64_t base, uint64_t n):
+    """(indexes, descriptors, Span of each) of the L1STDs with Span != 0 among n at base (a
+    level-1 stream table), read a page at a time; pages with no memory behind them are
+    skipped."""
+    return found_entries(mem, base, n, 8, l1std_spanned)

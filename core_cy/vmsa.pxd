@@ -3,7 +3,13 @@
 # of SMMU structures: faults come back as a wtypes.WalkFault.
 from libc.stdint cimport uint64_t, uint16_t
 from core_cy.physmem cimport MemCore, PhysMem, mc_read64, mc_read_block
-from core_cy.wtypes cimport WalkFault, Trace
+from core_cy.wtypes cimport WalkFault, Trace, PERM_R, PERM_W, PERM_X
+from core_cy._fields cimport (S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v, S2_BLOCK_S2AP_v,
+                              S2_BLOCK_XN_v)
+from core_cy._smmuv3 cimport (S1_BLOCK_AP_RO_EL1, S1_BLOCK_AP_RW_any, S1_TABLE_APTable_no_write,
+                              S1_TABLE_APTable_no_EL0, S2_BLOCK_S2AP_RO, S2_BLOCK_S2AP_WO,
+                              S2_BLOCK_XN_exec, S2_BLOCK_XN_no_exec, S2_BLOCK_XN_no_EL0_exec,
+                              S2_BLOCK_XN_no_EL1_exec)
 
 cdef struct VmsaCaps:    # what the implementation supports (SMMU: IDR0/IDR3/IDR5)
     bint gran4k, gran16k, gran64k
@@ -128,6 +134,50 @@ cdef inline uint64_t shifts_of(int g, int start) noexcept nogil:
     for l in range(block_min_level(g) if block_min_level(g) > start else start, 4):
         m |= <uint64_t>1 << level_shift(g, l)
     return m
+
+# The permission rules, one copy for the walk and the whole-tree scans (core_cy.scan): rwx bits
+# for privileged access in bits 0-2, unprivileged in bits 3-5.
+cdef inline int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_uxn) noexcept nogil:
+    """Stage-1 permissions (Arm ARM AArch64.S1DirectBasePermissions): privileged rwx in bits
+    0-2, unprivileged in bits 3-5."""
+    cdef int ap = <int>S1_BLOCK_AP_v(d)
+    cdef bint ro = (ap & S1_BLOCK_AP_RO_EL1) != 0 or (tbl_ap & S1_TABLE_APTable_no_write) != 0
+    cdef bint el0, pw, uw
+    cdef int p, u
+    if s.el2:
+        # Single-EL regime: AP[1], APTable[0] and PXN are not used; bit 54 is XN and bit 60
+        # XNTable; every access is treated as privileged.
+        p = PERM_R | (0 if ro else PERM_W)
+        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and not ro)):
+            p |= PERM_X
+        return p | (p << 3)
+    el0 = (ap & S1_BLOCK_AP_RW_any) != 0 and (tbl_ap & S1_TABLE_APTable_no_EL0) == 0
+    pw = not ro
+    uw = el0 and not ro
+    p = PERM_R | (PERM_W if pw else 0)
+    u = (PERM_R | (PERM_W if uw else 0)) if el0 else 0
+    if s.pan and el0:
+        p = 0                        # PAN: privileged data access to EL0-accessible memory
+    # Memory writable at EL0 is never executable at EL1.
+    if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (s.wxn and pw)):
+        p |= PERM_X
+    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and uw)):
+        u |= PERM_X
+    return p | (u << 3)
+
+
+cdef inline int s2_perms(VmsaCaps* k, uint64_t d) noexcept nogil:
+    """Stage-2 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5."""
+    cdef int ap = <int>S2_BLOCK_S2AP_v(d)
+    cdef int rw = (PERM_R if ap & S2_BLOCK_S2AP_RO else 0) | (PERM_W if ap & S2_BLOCK_S2AP_WO else 0)
+    cdef int xn = <int>S2_BLOCK_XN_v(d)
+    cdef bint px, ux
+    if not k.xnx:
+        xn &= S2_BLOCK_XN_no_exec            # XN[0] (XNX) not implemented: only XN[1] counts
+    px = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL0_exec
+    ux = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL1_exec
+    return (rw | (PERM_X if px else 0)) | ((rw | (PERM_X if ux else 0)) << 3)
+
 
 cdef int s2_setup(VmsaCaps* k, S2Cfg* s2, int g, int sl0, int tsz, int ps,
                   uint64_t ttb) noexcept nogil

@@ -148,19 +148,6 @@ cdef inline bint hw_af_update(VmsaEnv* e, uint64_t dpa, uint64_t d) noexcept nog
 # Stage 2
 # ---------------------------------------------------------------------------------------------
 
-cdef inline int s2_perms(VmsaCaps* k, uint64_t d) noexcept nogil:
-    """Stage-2 leaf permissions: privileged rwx in bits 0-2, unprivileged in bits 3-5."""
-    cdef int ap = <int>S2_BLOCK_S2AP_v(d)
-    cdef int rw = (PERM_R if ap & S2_BLOCK_S2AP_RO else 0) | (PERM_W if ap & S2_BLOCK_S2AP_WO else 0)
-    cdef int xn = <int>S2_BLOCK_XN_v(d)
-    cdef bint px, ux
-    if not k.xnx:
-        xn &= S2_BLOCK_XN_no_exec            # XN[0] (XNX) not implemented: only XN[1] counts
-    px = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL0_exec
-    ux = xn == S2_BLOCK_XN_exec or xn == S2_BLOCK_XN_no_EL1_exec
-    return (rw | (PERM_X if px else 0)) | ((rw | (PERM_X if ux else 0)) << 3)
-
-
 cdef inline bint desc_invalid(uint64_t d, int level, int g) noexcept nogil:
     """Invalid, or a block where the level cannot hold one (reserved): translation fault."""
     return (d & S1_BLOCK_Valid_MASK) == 0 or ((d & S1_BLOCK_DESC_TYPE_MASK) == S1_BLOCK_DESC_block
@@ -233,35 +220,6 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
 # ---------------------------------------------------------------------------------------------
 # Stage 1
 # ---------------------------------------------------------------------------------------------
-
-cdef int s1_leaf_perms(S1Cfg* s, uint64_t d, int tbl_ap, bint tbl_pxn, bint tbl_uxn) noexcept nogil:
-    """Stage-1 permissions (Arm ARM AArch64.S1DirectBasePermissions): privileged rwx in bits
-    0-2, unprivileged in bits 3-5."""
-    cdef int ap = <int>S1_BLOCK_AP_v(d)
-    cdef bint ro = (ap & S1_BLOCK_AP_RO_EL1) != 0 or (tbl_ap & S1_TABLE_APTable_no_write) != 0
-    cdef bint el0, pw, uw
-    cdef int p, u
-    if s.el2:
-        # Single-EL regime: AP[1], APTable[0] and PXN are not used; bit 54 is XN and bit 60
-        # XNTable; every access is treated as privileged.
-        p = PERM_R | (0 if ro else PERM_W)
-        if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and not ro)):
-            p |= PERM_X
-        return p | (p << 3)
-    el0 = (ap & S1_BLOCK_AP_RW_any) != 0 and (tbl_ap & S1_TABLE_APTable_no_EL0) == 0
-    pw = not ro
-    uw = el0 and not ro
-    p = PERM_R | (PERM_W if pw else 0)
-    u = (PERM_R | (PERM_W if uw else 0)) if el0 else 0
-    if s.pan and el0:
-        p = 0                        # PAN: privileged data access to EL0-accessible memory
-    # Memory writable at EL0 is never executable at EL1.
-    if not (S1_BLOCK_PXN_v(d) or tbl_pxn or uw or (s.wxn and pw)):
-        p |= PERM_X
-    if not (S1_BLOCK_UXN_v(d) or tbl_uxn or (s.wxn and uw)):
-        u |= PERM_X
-    return p | (u << 3)
-
 
 cdef struct S1Hier:      # hierarchical attributes gathered from table descriptors
     int ap
@@ -381,6 +339,37 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
             h.uxn = h.uxn or S1_TABLE_UXNTable_v(d) != 0
         level += 1
         bits = g - 3
+
+# ---------------------------------------------------------------------------------------------
+# Python face of descriptors and geometry (inspection: pt, inject), by the walker's rules
+# ---------------------------------------------------------------------------------------------
+
+def descriptor(uint64_t d, int level, int g):
+    """(kind, address) of descriptor d at level of a tree of granule 2^g: kind 'invalid',
+    'table' (address: the next-level table), 'block' or 'page' (address: the output base,
+    aligned to the size the level maps). A block encoding at level 3 is reserved: invalid."""
+    if (d & S1_BLOCK_Valid_MASK) == 0:
+        return "invalid", None
+    if (d & S1_TABLE_DESC_TYPE_MASK) == S1_TABLE_DESC_table:
+        if level < 3:
+            return "table", d & S1_TABLE_NLTA_MASK & ~lowmask(g)
+        return "page", d & S1_BLOCK_OA_MASK & ~lowmask(g)
+    if level == 3:
+        return "invalid", None
+    return "block", d & S1_BLOCK_OA_MASK & ~lowmask(level_shift(g, level))
+
+
+def region_bits(int g, int level):
+    """log2 of the input region one descriptor at level maps (granule 2^g)."""
+    return level_shift(g, level)
+
+
+def table_entries(int g, int start, int ias, int level):
+    """Descriptors in a table at level of a tree with ias input bits starting at start (the
+    initial table may be concatenated at stage 2, or smaller)."""
+    if level == start:
+        return <uint64_t>1 << (ias - level_shift(g, start))
+    return <uint64_t>1 << (g - 3)
 
 # ---------------------------------------------------------------------------------------------
 # Python face of an address space

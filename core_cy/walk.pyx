@@ -18,7 +18,7 @@ from core_cy.wtypes cimport (TraceStep, WalkResult, NOADDR, lowmask, PERM_R, PER
                              PUR_CFG, PUR_TT, PUR_IN, PUR_NONE,
                              STEP_S1, STEP_S2, STEP_TLB, OUT_OK, OUT_TABLE, OUT_BLOCK, OUT_PAGE,
                              OUT_INVALID, OUT_FAULT, OUT_EABT, OUT_CACHED)
-from core_cy.vmsa cimport AS_PHYS, AddressSpace as CAddressSpace
+from core_cy.vmsa cimport AS_PHYS, AS_IPA, AddressSpace as CAddressSpace
 from core_cy.vmsa import AddressSpace
 from core_cy.smmucfg cimport Caps, Txn, Fault, SteCfg, CdCfg
 from core_cy.caches cimport (TlbEntry, Tlb, CfgCache, SteSlot, CdSlot, InvSpec, ste_cache_clear, cd_cache_clear,
@@ -435,6 +435,31 @@ cdef class Walker:
         finally:
             self._end_read()
         return out
+
+    def ipa_space(self, uint32_t sid):
+        """The IPA space of the stream's stage 2, as an AddressSpace (what a nested stream's CDs
+        and stage-1 tables are read through), from its STE as the walker reads it now (caches
+        bypassed, nothing changed). ValueError if the STE cannot be read, is not legal or has
+        no stage 2."""
+        cdef SteCfg ste
+        cdef Fault f
+        cdef CAddressSpace a
+        self._begin_read()
+        try:
+            r = self._ste(sid, &ste, &f)
+        finally:
+            self._end_read()
+        if f.type != EVT_NONE:
+            raise ValueError(f"StreamID {sid:#x}: " + (r["reason"] or
+                             EVENT_NAMES.get(f.type, f"event {f.type:#x}")))
+        if not config_stages(ste.kind) & 2:
+            raise ValueError(f"StreamID {sid:#x}: STE.Config={CONFIG_NAMES.get(ste.kind)} "
+                             f"has no stage 2")
+        a = AddressSpace(self.mem)
+        a.a.kind = AS_IPA
+        a.a.s2 = ste.s2
+        a.a.caps = self.ctx.caps.v
+        return a
 
     def stage_config(self, uint32_t sid, ssid=None):
         """The decoded, checked translation configuration a transaction of (sid, ssid) would

@@ -330,11 +330,14 @@ def test_largest_architected_values_still_build():
 
 def test_stream_count_bound():
     """A stream `count` is bounded by its stream table and by MAX_STREAMS in all."""
-    text = _sub("SIDSIZE = 16", "SIDSIZE = 17")
-    text = _sub("log2size = 16", "log2size = 17", text)
-    text = _sub("sid = 0x0300\n", "sid = 0x0300\ncount = 0x10000\n", text)
+    # The other streams and MAX_STREAMS more are too many (the bound is 2^18 since the
+    # four-SMMU example; it was 2^16).
+    count = f"count = {sc.MAX_STREAMS:#x}"
+    text = _sub("SIDSIZE = 16", "SIDSIZE = 19")
+    text = _sub("log2size = 16", "log2size = 19", text)
+    text = _sub("sid = 0x0300\n", f"sid = 0x0300\n{count}\n", text)
     msg = one_line_error(lambda: sc.parse(text, "t"), ScenarioError)
-    line = text.splitlines().index("count = 0x10000") + 1
+    line = text.splitlines().index(count) + 1
     assert msg == f"t:{line}: stream[3].count: more than {sc.MAX_STREAMS} StreamIDs in one scenario " \
                   f"(the model's bound)"
 

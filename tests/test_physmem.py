@@ -59,6 +59,29 @@ def test_image_is_copy_on_write():
     assert m.read_u64(0x9000_0000) == 0x1111111111111111
 
 
+def test_last_page_cache_follows_copies_and_restores():
+    """Reads of image pages are cached one page at a time (core_cy.physmem.mc_page): the page
+    read last must never outlive a write that copies it or a restore that drops the copy."""
+    m = PhysMem()
+    m.image(0x9000_0000, b"\x11" * 8192)
+    old = 0x1111111111111111
+    assert m.read_u64(0x9000_1000) == old               # the image page, now cached
+    snap = m.snapshot()
+    m.write_u64(0x9000_1000, 5)                         # copied on write
+    assert m.read_u64(0x9000_1000) == 5
+    assert m.read_u64(0x9000_0000) == old               # another image page
+    assert m.read_u64(0x9000_1008) == old               # the copy again
+    m.restore(snap)                                     # the copy goes: the image again
+    assert m.read_u64(0x9000_1000) == old
+    after = m.snapshot()
+    m.write_u64(0x9000_1000, 7)
+    m.restore(snap)
+    m.restore(after)
+    assert m.read_u64(0x9000_1000) == old
+    m.write_u64(0x9000_1000, 9)
+    assert m.read_u64(0x9000_1000) == 9
+
+
 def test_image_partial_last_page_reads_zero_past_end():
     m = PhysMem()
     m.image(0x10000, b"\xff" * 100)

@@ -70,6 +70,29 @@ class Field:
     def put(self, words: list, value: int) -> None:
         words[self.dword] = (words[self.dword] & ~(self.mask << self.lo)) | (value << self.lo)
 
+    def put_rows(self, rows, values) -> None:
+        """put() into every row of rows (an (n, words) uint64 numpy array), row i getting
+        values[i] (n integers that fit the field)."""
+        import numpy as np
+        col = rows[:, self.dword]
+        v = np.asarray(values, dtype=np.uint64) & np.uint64(self.mask)
+        rows[:, self.dword] = (col & ~np.uint64(self.inplace_mask)) | (v << np.uint64(self.lo))
+
+    def put_addresses(self, rows, addrs) -> None:
+        """put_rows() of the field values that encode addrs (an address field); FieldError
+        if one is not aligned or too wide, as from_address()."""
+        import numpy as np
+        a = np.asarray(addrs, dtype=np.uint64)
+        s = self.attrs.get("addr")
+        if s is None:
+            raise FieldError(f"{self.name} is not an address field")
+        top = s + self.width
+        over = (a >> np.uint64(top)) if top < 64 else np.zeros_like(a)
+        bad = np.nonzero((a & np.uint64((1 << s) - 1)) | over)[0]
+        if len(bad):
+            self.from_address(int(a[bad[0]]))          # raises, naming the address
+        self.put_rows(rows, a >> np.uint64(s))
+
     def value_name(self, value: int) -> str | None:
         return self.enum.get(value)
 

@@ -301,8 +301,8 @@ def iommufd(ctx, view=None):
 
 
 # -- inject: break the MSI path -------------------------------------------------------------------
-STE_FMT = fmt("STE")
-_GRANULE_SHIFT = {0: 12, 1: 16, 2: 14}      # STE.S2TG / CD.TG0: 4K, 64K, 16K
+_S2TG = fmt("STE").field("S2TG")
+_TG0 = fmt("CD").field("TG0")
 
 
 @command("inject its-page", Text("device", "a pci device with MSI", metavar="DEVICE",
@@ -327,13 +327,12 @@ def inject_its_page(ctx, device, vector=None):
     s2 = [w for w in leaves if w["stage"] == 2]
     leaf = (s2 or leaves)[-1]
     m = sysm.smmus[r["smmu"]]
+    tg = _S2TG if leaf["stage"] == 2 else _TG0
     if leaf["stage"] == 2:
-        tg = STE_FMT.decode(m.ste_words(r["sid"]))["S2TG"]
+        words = m.ste_words(r["sid"])
     else:
-        cd = next(w for w in step["walk"] if w["what"] == "CD")
-        tg = (cd["desc"] >> 6) & 3                          # CD.TG0, bits [7:6]
-    g = _GRANULE_SHIFT.get(tg, 12)
-    size = 1 << (g + (3 - leaf["level"]) * (g - 3))
+        words = [next(w for w in step["walk"] if w["what"] == "CD")["desc"]]   # CD dword 0
+    size = sysm.leaf_size(tg.granule_shift.get(tg.get(words), 12), leaf["level"])
     pa, old = leaf["desc_pa"], leaf["desc"]
     sysm.store_words(pa, [old], [old & ~1])
     st = sysm.streams.get((r["smmu"], r["sid"]))

@@ -47,14 +47,13 @@ import os
 
 import numpy as np
 
-from core_cy.physmem import MemFault
+from core_cy.scan import spanned_l1stds, valid_stes
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3 import registers as R
 from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE
-from ..arch.smmuv3.geometry import (CD_SIZE, L1_SIZE, SPLITS, STE_SIZE, cd_geometry,
-                                    strtab_geometry)
+from ..arch.smmuv3.geometry import L1_SIZE, MAX_SPAN, SPLITS, STE_SIZE, strtab_geometry
 from ..errors import ModelError, SmmuDbgError, brief
 from ..model.smmu import IDR_OF, Smmu
 from ..model.scenario import IDR_MAX
@@ -76,16 +75,12 @@ _IDRS = ("SMMU_IDR0", "SMMU_IDR1", "SMMU_IDR2", "SMMU_IDR3", "SMMU_IDR4", "SMMU_
          "SMMU_IIDR", "SMMU_AIDR")
 _CONFIG_NAMES = {v: k for k, v in CONFIG_CODES.items()}
 _PAGE = 4096
-_CHUNK = 1 << 20            # bytes of a table read at once while looking for streams
 # Streams an import declares at most (as a scenario may: smmudbg.model.scenario.MAX_STREAMS),
 # and level-2 stream tables it reads at most, so a dump full of valid-looking entries is
 # bounded work; the report says when discovery stopped early.
 MAX_STREAMS = 1 << 16
 MAX_L2_TABLES = 1 << 16
 
-STE = fmt("STE")
-CD = fmt("CD")
-L1STD = fmt("L1STD")
 
 
 class QemuImportError(SmmuDbgError):
@@ -533,46 +528,39 @@ def _check_coverage(smmu, values, cov: Coverage, warnings: list[str]):
                             f"byte {gap:#x})")
 
 
-def _dword0s(mem, cov: Coverage, base: int, count: int, stride: int):
-    """Dword 0 of `count` entries of `stride` bytes from base; entries the dump lacks are
-    absent. Only the parts of the table the dump holds are read (in chunks of at most
-    _CHUNK bytes), so the work is bounded by the dump's size, not by the table's. Returns
-    (indexes, values) as numpy arrays, and the number of entries that could not be read."""
-    idx_out, val_out, found = [], [], 0
-    end = base + count * stride
-    for lo, hi in cov.overlaps(base, end):
-        # Whole entries inside [lo, hi).
+def _entries_in_dump(cov: Coverage, base: int, count: int, stride: int):
+    """The runs of whole entries of a table of `count` entries of `stride` bytes at base that
+    the dump holds, as (first index, number) pairs: the table is read only there, so the work
+    is bounded by the dump's size, not by the table's."""
+    for lo, hi in cov.overlaps(base, base + count * stride):
         first = -(-(lo - base) // stride)
-        last = (hi - base) // stride
-        while first < last:
-            n = min(last - first, _CHUNK // stride)
-            try:
-                raw = mem.read(base + first * stride, n * stride)
-            except MemFault:
-                first += n
-                continue
-            found += n
-            words = np.frombuffer(raw, dtype="<u8").reshape(n, stride // 8)[:, 0]
-            nz = np.nonzero(words)[0]
-            if len(nz):
-                idx_out.append(nz + first)
-                val_out.append(words[nz])
-            first += n
-    missing = count - found
-    if idx_out:
-        return np.concatenate(idx_out), np.concatenate(val_out), missing
-    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), missing
+        last = min(count, (hi - base) // stride)
+        if first < last:
+            yield first, last - first
 
 
-def _ste_rows(sids, words, out):
-    """Add (sid, config) of the valid, non-abort STEs among (sids, dword 0s), vectorised: a
-    dump may hold millions of them. Stops adding past MAX_STREAMS (the caller warns)."""
-    v, cfg = STE.field("V"), STE.field("Config")
-    vals = (words >> np.uint64(v.lo)) & np.uint64(v.mask)
-    cfgs = (words >> np.uint64(cfg.lo)) & np.uint64(cfg.mask)
-    valid = vals != 0
-    out["abort"] += int(np.count_nonzero(valid & (cfgs == C.STE_Config_abort)))
-    keep = np.nonzero(valid & (cfgs != C.STE_Config_abort))[0]
+def _valid_stes(mem, cov: Coverage, base: int, count: int):
+    """(StreamID offsets, STE.Config values) of the V=1 STEs of a linear table or an L2 array,
+    found by the core's scan (core_cy.scan.valid_stes) where the dump holds the table; and the
+    number of STEs the dump lacks."""
+    sids, cfgs, found = [], [], 0
+    for first, n in _entries_in_dump(cov, base, count, STE_SIZE):
+        i, c = valid_stes(mem, base + first * STE_SIZE, n, configs=True)
+        sids.append(i + np.uint64(first))
+        cfgs.append(c)
+        found += n
+    if not sids:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8), count
+    return np.concatenate(sids), np.concatenate(cfgs), count - found
+
+
+def _ste_rows(sids, cfgs, out):
+    """Add (sid, config) of the valid, non-abort STEs (sids and their STE.Config values),
+    vectorised: a dump may hold millions of them. Stops adding past MAX_STREAMS (the caller
+    warns)."""
+    abort = cfgs == C.STE_Config_abort
+    out["abort"] += int(np.count_nonzero(abort))
+    keep = np.nonzero(~abort)[0]
     room = MAX_STREAMS + 1 - len(out["streams"])
     for sid, c in zip(sids[keep[:max(0, room)]].tolist(), cfgs[keep[:max(0, room)]].tolist()):
         out["streams"].append((sid, _CONFIG_NAMES.get(c, f"reserved{c}")))
@@ -605,20 +593,26 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
     mem = smmu.mem
     out = {"streams": [], "abort": 0}
     if not geo.two_level:
-        sids, words, missing = _dword0s(mem, cov, base, 1 << geo.log2size, STE_SIZE)
-        _ste_rows(sids, words, out)
+        sids, cfgs, missing = _valid_stes(mem, cov, base, 1 << geo.log2size)
+        _ste_rows(sids, cfgs, out)
         if missing:
             warnings.append(f"{missing} STEs of the linear stream table are not in the dump")
     else:
-        l1i, l1v, missing = _dword0s(mem, cov, base, geo.n_l1, L1_SIZE)
+        parts, found = [], 0
+        for first, n in _entries_in_dump(cov, base, geo.n_l1, L1_SIZE):
+            i, d, sp = spanned_l1stds(mem, base + first * L1_SIZE, n)
+            parts.append((i + np.uint64(first), d, sp))
+            found += n
+        missing = geo.n_l1 - found
         if missing:
             warnings.append(f"{missing} L1STDs of the level-1 stream table at {base:#x} are not "
                             f"in the dump")
-        # Span of every L1STD at once: a garbage level-1 table may hold millions of entries.
-        span_f = L1STD.field("Span")
-        spans = (l1v >> np.uint64(span_f.lo)) & np.uint64(span_f.mask)
-        usable = np.isin(spans, [v for v in range(1, span_f.mask + 1) if geo.span_ok(v)])
-        reserved = np.nonzero((spans != 0) & ~usable)[0]
+        l1i = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
+        l1v = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint64)
+        spans = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.uint8)
+        # Every L1STD with Span != 0 at once: a garbage level-1 table may hold millions.
+        usable = np.isin(spans, [v for v in range(1, MAX_SPAN + 1) if geo.span_ok(v)])
+        reserved = np.nonzero(~usable)[0]
         for k in reserved[:_WARN_EACH].tolist():
             i = int(l1i[k])
             _warn_some(warnings, out, "span", f"L1STD #{i} at {geo.l1_entry_addr(i):#x} has "
@@ -641,8 +635,8 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
                 _warn_some(warnings, out, "l2", f"L2 stream table of L1STD #{i} (StreamIDs "
                                                 f"{first_sid:#x}-{first_sid + n - 1:#x}) at "
                                                 f"{l2:#x} is not (wholly) in the dump")
-            sids, words, _ = _dword0s(mem, cov, l2, n, STE_SIZE)
-            _ste_rows(sids + first_sid, words, out)
+            sids, cfgs, _ = _valid_stes(mem, cov, l2, n)
+            _ste_rows(sids + np.uint64(first_sid), cfgs, out)
         _more(warnings, out, {"span": "L1STDs with a reserved Span",
                               "l2": "L2 stream tables not (wholly) in the dump"})
     if len(out["streams"]) > MAX_STREAMS:
@@ -655,45 +649,44 @@ def discover_streams(smmu, cov: Coverage, warnings: list[str]) -> list[tuple[int
 
 
 def _check_stream_coverage(smmu, streams, cov: Coverage, warnings: list[str]):
-    """Warn about the CD tables and page-table roots of the found streams that the dump lacks
-    (stage-1 pointers of nested streams are IPAs and are not checked here)."""
+    """Warn about the CD tables and page-table roots of the found streams that the dump lacks,
+    as the walker finds them (Walker.stage_config: caches bypassed, nothing changed). The
+    stage-1 pointers of nested streams are IPAs and are not checked here."""
     seen = set()
     counts: dict = {}
+    s1_only = _CONFIG_NAMES[C.STE_Config_s1_trans]
     for sid, config in streams:
         try:
-            w = smmu.read_ste(sid)
-        except (ModelError, MemFault):
+            r = smmu.stage_config(sid)
+        except ModelError:
             continue
-        cfg = STE.field("Config").get(w)
-        if cfg in (C.STE_Config_s2_trans, C.STE_Config_nested):
-            ttb = STE.field("S2TTB").address(w)
+        s2 = r["stage2"]
+        if s2 is not None:
+            ttb = s2["ttb"]
             if ("s2", ttb) not in seen and not cov.contains(ttb):
                 _warn_some(warnings, counts, "s2", f"StreamID {sid:#x}: stage-2 table {ttb:#x} "
                                                    f"(STE.S2TTB) is not in the dump")
             seen.add(("s2", ttb))
-        if cfg != C.STE_Config_s1_trans:
+        if config != s1_only:
             continue
-        cdt = cd_geometry(w)
-        ctx = cdt.base
-        if ("cd", ctx) in seen:
+        f = r["fault"]
+        if f is not None and f["type"] == "F_CD_FETCH":
+            at = f["fetch_addr"]
+            if ("cd", at) not in seen:
+                _warn_some(warnings, counts, "cd", f"StreamID {sid:#x}: CD table entry {at:#x} "
+                                                   f"is not in the dump")
+            seen.add(("cd", at))
             continue
-        seen.add(("cd", ctx))
-        if not cov.contains(ctx, L1_SIZE if cdt.two_level else CD_SIZE):
-            _warn_some(warnings, counts, "cd", f"StreamID {sid:#x}: CD table {ctx:#x} "
-                                               f"(STE.S1ContextPtr) is not in the dump")
+        if r["stage1"] is None:
             continue
-        if cdt.two_level:
-            continue
-        cdw = smmu.mem.read_words(ctx, CD.nwords)
-        if not CD.field("V").get(cdw):
-            continue
-        for t, epd in (("TTB0", "EPD0"), ("TTB1", "EPD1")):
-            if CD.field(epd).get(cdw):
+        for t in ("ttb0", "ttb1"):
+            tt = r["stage1"][t]
+            if not tt["enabled"]:
                 continue
-            ttb = CD.field(t).address(cdw)
+            ttb = tt["ttb"]
             if ("tt", ttb) not in seen and not cov.contains(ttb):
-                _warn_some(warnings, counts, "tt", f"StreamID {sid:#x}: CD {ctx:#x} {t} "
-                                                   f"{ttb:#x} is not in the dump")
+                _warn_some(warnings, counts, "tt", f"StreamID {sid:#x}: CD.{t.upper()} {ttb:#x} "
+                                                   f"is not in the dump")
             seen.add(("tt", ttb))
     _more(warnings, counts, {"s2": "stage-2 tables", "cd": "CD tables",
                              "tt": "stage-1 tables"}, "not in the dump")

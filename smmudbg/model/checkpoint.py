@@ -151,7 +151,7 @@ class Checkpoint:
 def _configure(smmu, caching: bool) -> None:
     """Program the walker from the SMMU's registers, as their writes did."""
     smmu.walker.configure(
-        strtab_base=smmu.reg("STRTAB_BASE") & (((1 << 56) - 1) & ~0x3F),
+        strtab_base=smmu.reg_address("STRTAB_BASE"),
         strtab_fmt=smmu.field("STRTAB_BASE_CFG", "FMT"),
         strtab_split=smmu.field("STRTAB_BASE_CFG", "SPLIT"),
         strtab_log2size=smmu.field("STRTAB_BASE_CFG", "LOG2SIZE"),

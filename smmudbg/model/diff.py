@@ -11,9 +11,10 @@ from __future__ import annotations
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import registers as R
 from ..errors import ModelError
-from . import tables as T
+from .hazards import S1_CONFIGS, S2_CONFIGS
 
 STE = fmt("STE")
+_CONFIG = STE.field("Config")
 CD = fmt("CD")
 MAX_STREAMS = 4096          # StreamIDs compared per SMMU
 MAX_CDS = 64                # SubstreamIDs compared per stream
@@ -54,7 +55,7 @@ def _all_cds(m, stes) -> dict[int, dict]:
     read once."""
     by_words, out = {}, {}
     for sid, w in stes.items():
-        if not T.ste_has_s1(w):
+        if _CONFIG.get(w) not in S1_CONFIGS:
             continue
         key = tuple(w)
         if key not in by_words:
@@ -117,9 +118,9 @@ def _mappings(ma, mb, sids, cds_a, cds_b, stes_a, stes_b) -> tuple[list, bool]:
             w = stes.get(sid)
             if w is None:
                 continue
-            if T.ste_has_s1(w):
+            if _CONFIG.get(w) in S1_CONFIGS:
                 ctxs |= {(ssid, 1) for ssid in cds.get(sid, {})}
-            elif T.ste_has_s2(w):
+            elif _CONFIG.get(w) in S2_CONFIGS:
                 ctxs.add((None, 2))
         for ssid, stage in sorted(ctxs, key=lambda c: (c[0] or 0, c[1])):
             key = (tuple(stes_a.get(sid) or ()), tuple(stes_b.get(sid) or ()),

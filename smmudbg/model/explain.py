@@ -11,6 +11,7 @@ the permission bits themselves come from core_cy.scan.leaf_perms, the walker's r
 from __future__ import annotations
 
 from core_cy.scan import leaf_perms
+from core_cy.vmsa import descriptor
 
 from ..arch.fieldtable import fmt
 
@@ -223,11 +224,14 @@ def _addr_size(fault, steps, ctx):
                     f"SMMU's output address size (SMMU_IDR5.OAS)", "F_ADDR_SIZE:input",
                     "an address within the OAS", None)
     d = st["desc"]
-    kind = "next-level table address" if st["outcome"] == "fault" and (d & 3) == 3 and \
-        st["level"] < 3 else "output address"
+    # The address the descriptor holds, by the walker's decode (the level's output base for a
+    # leaf; what matters here is its size, and a leaf's low bits are below any size limit).
+    dkind, addr = descriptor(d, st["level"], 12)
+    kind = "next-level table address" if st["outcome"] == "fault" and dkind == "table" \
+        else "output address"
     size = "STE.S2PS" if stage == 2 else "CD.IPS"
     text = _where("F_ADDR_SIZE", stage, st["level"], st) + \
-        f": the {kind} {d & 0xFFFF_FFFF_F000:#x} is beyond the size {size} allows" + \
+        f": the {kind} {addr or 0:#x} is beyond the size {size} allows" + \
         _purpose(fault)
     return _out(text, f"F_ADDR_SIZE:stage{stage}", f"a larger {size} (within SMMU_IDR5.OAS) or "
                 f"a smaller address changes it", stage, st["level"], st)

@@ -20,9 +20,11 @@ from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 from . import tables as T
+from .hazards import S1_CONFIGS, S2_CONFIGS
 
 STE = fmt("STE")
 CD = fmt("CD")
+_CONFIG = STE.field("Config")
 ALL = (1 << 64) - 1
 BYPASS_NOTE = "S1DSS=bypass: traffic without a SubstreamID skips stage 1"
 
@@ -92,46 +94,54 @@ class Finder:
                 self.nstreams += 1
                 yield m, e["sid"], w, st.name if st else None
 
+    @staticmethod
+    def stage2(m, sid):
+        """The stream's stage-2 Geometry, or None when the walker would not use it."""
+        try:
+            return m.stage_geometry(sid, 2)
+        except ModelError:
+            return None
+
     def cds(self, m, sid, ste):
-        """(ssid, stage-1 Geometry, ASID) of every table tree of every valid, legal CD of the
-        stream: TTB0 unless CD.EPD0, TTB1 (the top of the VA space) unless CD.EPD1 or the
-        stream is EL2 (one VA range). ssid is the SubstreamID the traffic using the CD carries,
-        None for traffic without one (IHI 0070 5.2: with S1CDMax=0 every transaction uses CD 0;
-        with S1DSS=substream0 CD 0 serves only transactions without a SubstreamID, those with
-        SubstreamID 0 are terminated)."""
+        """(ssid, stage-1 Geometry, ASID) of every table tree of every CD of the stream the
+        walker would use (its geometry: Walker.stage_config): TTB0 unless CD.EPD0, TTB1 (the top
+        of the VA space) unless CD.EPD1 or the stream is EL2 (one VA range). ssid is the
+        SubstreamID the traffic using the CD carries, None for traffic without one (IHI 0070
+        5.2: with S1CDMax=0 every transaction uses CD 0; with S1DSS=substream0 CD 0 serves only
+        transactions without a SubstreamID, those with SubstreamID 0 are terminated)."""
         try:
             t = m.cd_table(sid)
         except ModelError:
             return
-        nested = T.ste_has_s2(ste)
+        nested = _CONFIG.get(ste) == C.STE_Config_nested
         cdmax = STE.field("S1CDMax").get(ste)
         s1dss = STE.field("S1DSS").get(ste)
         for c in t["cds"]:
-            if m.check_cd(c["words"], ste):
-                continue
             ssid = c["ssid"]
             if cdmax == 0 or (ssid == 0 and s1dss == C.STE_S1DSS_substream0):
                 ssid = None
             elif ssid >> cdmax:
                 continue                       # beyond S1CDMax: no transaction reaches it
+            cfg = m.stage_config(sid, ssid)["stage1"]
+            if cfg is None:
+                continue                       # illegal CD, or no stage 1 for that traffic
             for n in (0, 1):
-                if CD.field(f"EPD{n}").get(c["words"]):
-                    continue                   # walks through this table disabled
-                try:
-                    geo = T.Geometry.from_cd(c["words"], None, ste, m.features, ttb=n)
-                except ModelError:
-                    continue
-                if n == 1 and geo.ctx["el2"]:
+                if n == 1 and cfg["el2"]:
                     continue                   # EL2 (E2H=0): no TTB1
+                try:
+                    geo = T.Geometry.from_stage_config(cfg, 1, xnx=bool(
+                        m.features.get("XNX", 1)), ttb=n)
+                except ModelError:
+                    continue                   # walks through this table disabled (EPDn)
                 if nested:
                     geo.name = f"nested stage 1 (TTB{n})"
-                yield ssid, geo, CD.field("ASID").get(c["words"])
+                yield ssid, geo, cfg["asid"]
 
     @staticmethod
     def s1_bypassed(ste) -> bool:
         """Whether transactions without a SubstreamID skip stage 1 (S1CDMax != 0 and
         S1DSS=0b01 bypass, IHI 0070 5.2): they see only stage 2 (Config=nested) or none."""
-        return bool(T.ste_has_s1(ste) and STE.field("S1CDMax").get(ste) and
+        return bool(_CONFIG.get(ste) in S1_CONFIGS and STE.field("S1CDMax").get(ste) and
                     STE.field("S1DSS").get(ste) == C.STE_S1DSS_bypass)
 
     # -- find pa= ------------------------------------------------------------------------------
@@ -140,25 +150,28 @@ class Finder:
         target = [(lo, end, lo)]
         rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
-            cfg = STE.field("Config").get(ste)
-            vmid = STE.field("S2VMID").get(ste) if T.ste_has_s2(ste) else None
+            cfg = _CONFIG.get(ste)
+            vmid = STE.field("S2VMID").get(ste) if cfg in S2_CONFIGS else None
             bypassed = self.s1_bypassed(ste)
             note = BYPASS_NOTE if bypassed else None
-            if cfg == 4 or (bypassed and not T.ste_has_s2(ste)):
+            if cfg == C.STE_Config_bypass or (bypassed and cfg not in S2_CONFIGS):
                 # Bypass maps each PA to itself, within the OAS (beyond it: F_ADDR_SIZE).
                 top = min(end, 1 << m.walker.oas_bits)
                 if lo < top:
                     rows.append(_row(m, s, dev, None, "bypass", lo, top - lo, None, lo, None,
-                                     0x3F, 0x3F, None, None, note=None if cfg == 4 else note))
-                if cfg == 4:
+                                     0x3F, 0x3F, None, None,
+                                     note=None if cfg == C.STE_Config_bypass else note))
+                if cfg == C.STE_Config_bypass:
                     continue
-            s2 = T.Geometry.from_ste_s2(ste, m.features) if T.ste_has_s2(ste) else None
-            if s2 is not None and (not T.ste_has_s1(ste) or bypassed):
+            s2 = self.stage2(m, s) if cfg in S2_CONFIGS else None
+            if cfg in S2_CONFIGS and s2 is None:
+                continue
+            if s2 is not None and (cfg not in S1_CONFIGS or bypassed):
                 for h in self.scan(s2, target):
                     rows.append(_row(m, s, dev, None, "2", int(h[0]), int(h[1]), None,
                                      int(h[3]), int(h[5]), 0x3F, int(h[6]), vmid, None,
                                      _af(2, h[4]), note=note))
-                if not T.ste_has_s1(ste):
+                if cfg not in S1_CONFIGS:
                     continue
             if s2 is None:
                 for ssid, geo, asid in self.cds(m, s, ste):
@@ -188,21 +201,24 @@ class Finder:
         input is the IPA) where their stage 2 maps it. pa: where the IPA lands (or null)."""
         rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
-            if not T.ste_has_s2(ste):
+            cfg = _CONFIG.get(ste)
+            if cfg not in S2_CONFIGS:
                 continue
             vmid = STE.field("S2VMID").get(ste)
             if vmids is not None and vmid not in vmids:
                 continue
-            s2 = T.Geometry.from_ste_s2(ste, m.features)
+            s2 = self.stage2(m, s)
+            if s2 is None:
+                continue
             # Stage 2 by input: every leaf (all outputs), then clipped to the IPA range.
             s2all = self.scan(s2, [(0, ALL, 0)])
             bypassed = self.s1_bypassed(ste)
-            if not T.ste_has_s1(ste) or bypassed:
+            if cfg not in S1_CONFIGS or bypassed:
                 for h in _clip_inputs(s2all, lo, end):
                     rows.append(_row(m, s, dev, None, "2", h[0], h[1], h[0], h[2], h[3],
                                      0x3F, h[4], vmid, None,
                                      note=BYPASS_NOTE if bypassed else None))
-                if not T.ste_has_s1(ste):
+                if cfg not in S1_CONFIGS:
                     continue
             for ssid, geo, asid in self.cds(m, s, ste):
                 for h in self.scan(geo, [(lo, end, lo)], s2):

@@ -51,12 +51,13 @@ _VMID = fmt("STE").field("S2VMID")
 _S1CDMAX = fmt("STE").field("S1CDMax")
 # The model's own bounds (not the architecture's: a stream table of 2^32 STEs is architected, but
 # the scenario builder writes every entry of what it declares): StreamIDs declared in one
-# scenario (a 16-bit StreamID space, as examples/large.toml: seconds to build), bytes of one
-# stream table or queue, and CD-table entries the builder writes over all streams (one linear
-# table of the largest S1CDMax, 20).
-MAX_STREAMS = 1 << 16
+# scenario (four SMMUs of 16-bit StreamIDs, as examples/large-system.toml), bytes of one
+# stream table or queue, CD-table entries the builder writes over all streams (one linear
+# table of the largest S1CDMax, 20), and mappings of `maps` entries (count summed).
+MAX_STREAMS = 1 << 18
 MAX_TABLE_BYTES = 1 << 28
 MAX_CD_ENTRIES = 1 << 20
+MAX_MAPPINGS = 1 << 22
 
 
 def _int(where, value):
@@ -271,6 +272,7 @@ def normalize(doc: dict) -> dict:
             ram.append(m)
         out["vm"].append({"name": name_of(w, v), "ram": ram})
     vms = {v["name"] for v in out["vm"]}
+    mappings = 0
     for i, d in enumerate(_list(doc, "domain")):
         w = f"domain[{i}]"
         d = _table(w, d)
@@ -290,13 +292,11 @@ def normalize(doc: dict) -> dict:
                         " (input address bits, 64 - TnSZ)")
         maps = []
         for j, m in enumerate(_array(f"{w}.maps", d.get("maps", []))):
-            wm = f"{w}.maps[{j}]"
-            m = _table(wm, m)
-            _known(wm, m, ("in", "out", "size", "perm"))
-            e = {k: _addr(f"{wm}.{k}", m.get(k)) for k in ("in", "out", "size")}
-            _range(f"{wm}.in", e["in"], e["size"])
-            _range(f"{wm}.out", e["out"], e["size"])
-            e["perm"] = _perm(f"{wm}.perm", m.get("perm", "rw"))
+            e = _mapping(f"{w}.maps[{j}]", m)
+            mappings += e["count"]
+            if mappings > MAX_MAPPINGS:
+                raise ScenarioError(f"{w}.maps[{j}].count: more than {MAX_MAPPINGS} mappings in "
+                                    f"one scenario (the model's bound)")
             maps.append(e)
         out["domain"].append({
             "name": name_of(w, d), "smmu": smmu, "stage": stage, "granule": gran, "bits": bits,
@@ -372,6 +372,31 @@ def normalize(doc: dict) -> dict:
     _system.normalize(doc, out, sys.modules[__name__])
     _system.check_names(out)
     return out
+
+
+def _mapping(wm, m) -> dict:
+    """One `maps` entry: {in, out, size, perm, count, stride, out_stride}. count mappings of
+    size: the k-th maps in + k*stride to out + k*out_stride (stride defaults to size: one
+    contiguous range; out_stride to stride)."""
+    m = _table(wm, m)
+    _known(wm, m, ("in", "out", "size", "perm", "count", "stride", "out_stride"))
+    e = {k: _addr(f"{wm}.{k}", m.get(k)) for k in ("in", "out", "size")}
+    e["count"] = _bounded(f"{wm}.count", m.get("count", 1), 1, MAX_MAPPINGS,
+                          " (mappings one entry makes)")
+    e["stride"] = _addr(f"{wm}.stride", m.get("stride", e["size"]))
+    e["out_stride"] = _addr(f"{wm}.out_stride", m.get("out_stride", e["stride"]))
+    if e["count"] > 1:
+        for key in ("stride", "out_stride"):
+            if e[key] < e["size"]:
+                raise ScenarioError(f"{wm}.{key}: {_show(e[key])} is smaller than size "
+                                    f"{_show(e['size'])} (the mappings would overlap)")
+    for key, step in (("in", "stride"), ("out", "out_stride")):
+        _range(f"{wm}.{key}", e[key], e["size"])
+        if e[key] + (e["count"] - 1) * e[step] + e["size"] > ADDRESS_LIMIT:
+            raise ScenarioError(f"{wm}.{step}: {e['count']} mappings from {e[key]:#x} every "
+                                f"{_show(e[step])} wrap past 2^64")
+    e["perm"] = _perm(f"{wm}.perm", m.get("perm", "rw"))
+    return e
 
 
 def _label(where, value):

@@ -423,11 +423,17 @@ class Smmu(SmmuViews):
 
     @property
     def strtab_geometry(self) -> StrtabGeometry:
-        """The stream table as the SMMU uses it: effective base, FMT and SPLIT (6.3.24/25)."""
-        return strtab_geometry(self.reg("STRTAB_BASE"), self.field("STRTAB_BASE_CFG", "FMT"),
-                               self.field("STRTAB_BASE_CFG", "SPLIT"),
-                               self.field("STRTAB_BASE_CFG", "LOG2SIZE"),
-                               self.features.get("SIDSIZE", 0))
+        """The stream table as the SMMU uses it: effective base, FMT and SPLIT (6.3.24/25).
+        Derived again only when the registers it comes from change."""
+        key = (self.regs["SMMU_STRTAB_BASE"], self.regs["SMMU_STRTAB_BASE_CFG"],
+               self.features.get("SIDSIZE", 0))
+        memo = getattr(self, "_strtab_memo", None)
+        if memo is None or memo[0] != key:
+            geo = strtab_geometry(key[0], self.field("STRTAB_BASE_CFG", "FMT"),
+                                  self.field("STRTAB_BASE_CFG", "SPLIT"),
+                                  self.field("STRTAB_BASE_CFG", "LOG2SIZE"), key[2])
+            memo = self._strtab_memo = (key, geo)
+        return memo[1]
 
     @property
     def strtab(self) -> dict:
@@ -472,6 +478,25 @@ class Smmu(SmmuViews):
         pa = self.ste_addr(sid, create=True)
         for i, w in enumerate(words):
             self._sw_write(pa + 8 * i, w.to_bytes(8, "little"))
+
+    def ste_run(self, sid: int, n: int) -> int:
+        """How many of the n StreamIDs from sid have their STEs side by side with sid's (in
+        its L2 array, or the linear table)."""
+        geo = self.strtab_geometry
+        if not geo.two_level:
+            return n
+        return min(n, ((geo.l1_index(sid) + 1) << geo.split) - sid)
+
+    def write_stes(self, first: int, rows) -> None:
+        """Software fills the STEs of StreamIDs first.. with rows (an (n, 8) uint64 array), an
+        L2 array (2-level, allocated as needed) or the linear table at a time: how a scenario
+        with many streams is built. Nothing may cache them yet (a fresh stream table)."""
+        n, i = len(rows), 0
+        while i < n:
+            k = self.ste_run(first + i, n - i)
+            self._sw_write(self.ste_addr(first + i, create=True),
+                           rows[i:i + k].astype("<u8").tobytes())
+            i += k
 
     # -- translation ----------------------------------------------------------------------------
     def translate(self, sid: int, addr: int, ssid=None, *, access: str = "read",

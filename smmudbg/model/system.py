@@ -7,6 +7,10 @@ each is a named collection the commands look up, built from its own scenario tab
 """
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
+import numpy as np
+
 from core_cy.physmem import MemFault, PhysMem
 from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 
@@ -60,11 +64,97 @@ class Domain:
 
 
 class Stream:
+    __slots__ = ("name", "smmu", "sid", "spec")
+
     def __init__(self, spec, sid):
         self.name = spec["name"] if spec["count"] == 1 else None
         self.smmu = spec["smmu"]
         self.sid = sid
         self.spec = spec
+
+
+class StreamMap(MutableMapping):
+    """(SMMU name, StreamID) -> Stream of every declared stream, in declaration order. A
+    scenario entry of many StreamIDs is kept as one range whose Streams are made when asked
+    for: a system of 262,144 streams costs no 262,144 objects to build."""
+
+    def __init__(self):
+        self._one: dict = {}           # (smmu, sid) -> Stream
+        self._order: list = []         # [key] for one stream, or [smmu, first, end, spec]
+        self._ranges: dict = {}        # smmu -> [(first, end, spec)]
+        self._n = 0
+
+    def add_range(self, spec) -> None:
+        """The streams of a scenario entry (spec: smmu, sid, count)."""
+        smmu, first, end = spec["smmu"], spec["sid"], spec["sid"] + spec["count"]
+        if spec["count"] == 1 or self._overlaps(smmu, first, end):
+            for sid in range(first, end):
+                self[(smmu, sid)] = Stream(spec, sid)
+            return
+        self._ranges.setdefault(smmu, []).append((first, end, spec))
+        self._order.append([smmu, first, end, spec])
+        self._n += end - first
+
+    def _overlaps(self, smmu, first, end) -> bool:
+        return any(a < end and first < b for a, b, _ in self._ranges.get(smmu, ())) or \
+            any(sm == smmu and first <= sid < end for sm, sid in self._one)
+
+    def _range_of(self, key):
+        smmu, sid = key
+        for r in self._ranges.get(smmu, ()):
+            if r[0] <= sid < r[1]:
+                return r
+        return None
+
+    def _expand(self, r) -> None:
+        """Make one range's streams single entries (a key of it is set or deleted)."""
+        smmu, (first, end, spec) = None, r
+        for e in self._order:
+            if len(e) == 4 and e[1:] == [first, end, spec]:
+                smmu = e[0]
+                self._order.remove(e)
+                break
+        self._ranges[smmu].remove(r)
+        self._n -= end - first
+        for sid in range(first, end):
+            self[(smmu, sid)] = Stream(spec, sid)
+
+    def __getitem__(self, key):
+        st = self._one.get(key)
+        if st is not None:
+            return st
+        r = self._range_of(key) if isinstance(key, tuple) and len(key) == 2 else None
+        if r is None:
+            raise KeyError(key)
+        return Stream(r[2], key[1])
+
+    def __setitem__(self, key, st) -> None:
+        r = self._range_of(key)
+        if r is not None:
+            self._expand(r)
+        if key not in self._one:
+            self._order.append([key])
+            self._n += 1
+        self._one[key] = st
+
+    def __delitem__(self, key) -> None:
+        r = self._range_of(key)
+        if r is not None:
+            self._expand(r)
+        del self._one[key]
+        self._order.remove([key])
+        self._n -= 1
+
+    def __iter__(self):
+        for e in self._order:
+            if len(e) == 1:
+                yield e[0]
+            else:
+                smmu = e[0]
+                yield from ((smmu, sid) for sid in range(e[1], e[2]))
+
+    def __len__(self) -> int:
+        return self._n
 
 
 class System(SystemViews):
@@ -76,7 +166,7 @@ class System(SystemViews):
         self.smmus: dict[str, Smmu] = {}
         self.vms: dict[str, Vm] = {}
         self.domains: dict[str, Domain] = {}
-        self.streams: dict[tuple[str, int], Stream] = {}
+        self.streams = StreamMap()
         self.devices: dict[str, Stream] = {}
         self.platform = None        # GIC, PCI, IORT, ITSes (platform.py), built after streams
         self.vtds: dict[str, VtdUnit] = {}           # Intel VT-d units (model/vtd.py)
@@ -150,8 +240,7 @@ class System(SystemViews):
         for d in self.spec["domain"]:
             self._build_domain(d)
         for s in self.spec["stream"]:
-            for i in range(s["count"]):
-                self._build_stream(s, s["sid"] + i)
+            self._build_streams(s)
         self.vtds = build_units(self, self.spec)
         self.vtd_devices = {d.name: d for u in self.vtds.values() for d in u.devices.values()}
         self.platform = Platform(self, self.spec)
@@ -188,7 +277,10 @@ class System(SystemViews):
             for ipa, size, pa in self.vms[d["map_vm"]].ram:
                 self.map(dom, ipa, pa, size, d["perm"])
         for m in d["maps"]:
-            self.map(dom, m["in"], m["out"], m["size"], m["perm"])
+            p = m["perm"]
+            tb.map_range(m["in"], m["out"], m["size"], m["count"], m["stride"],
+                         m["out_stride"], read="r" in p, write="w" in p, exec_="x" in p,
+                         user="p" not in p)
         self.domains[d["name"]] = dom
 
     @staticmethod
@@ -196,9 +288,12 @@ class System(SystemViews):
         return dom.tables.map(addr, out, size, read="r" in perm, write="w" in perm,
                               exec_="x" in perm, user="p" not in perm)
 
-    def _build_stream(self, s, sid):
+    def _build_streams(self, s):
+        """The STEs of one scenario stream entry (count StreamIDs from sid), all alike: one
+        encoding, each stage-1 StreamID with its own CD table (alike too, written at once when
+        linear), the STEs written an L2 array at a time."""
         smmu = self.smmus[s["smmu"]]
-        cfg = s["config"]
+        cfg, first, n = s["config"], s["sid"], s["count"]
         fields = {"V": 1, "Config": CONFIG_CODES[cfg]}
         if cfg in ("s2", "nested"):
             s2 = self.domains[s["s2"]]
@@ -207,27 +302,68 @@ class System(SystemViews):
                           S2PS=smmu.features.get("OAS", C.SMMU_IDR5_OAS_48bit), S2AA64=1, S2R=1,
                           S2PTW=1, S2TTB=_S2TTB.from_address(t.root))
         if cfg in ("s1", "nested"):
-            ctx = self._build_cd_table(smmu, s, sid)
-            fields.update(S1ContextPtr=_CTXPTR.from_address(ctx),
-                          S1Fmt=sc.CD_FORMATS[s["cd_table"]["format"]],
+            fields.update(S1Fmt=sc.CD_FORMATS[s["cd_table"]["format"]],
                           S1CDMax=s["cd_table"]["s1cdmax"], S1DSS=S1DSS_CODES[s["s1dss"]],
                           S1CIR=C.STE_S1CIR_WBRA, S1COR=C.STE_S1COR_WBRA,
                           S1CSH=C.STE_S1CSH_ISH)
-        smmu.write_ste(sid, STE.encode(**fields))
-        st = Stream(s, sid)
-        self.streams[(s["smmu"], sid)] = st
-        if st.name:
-            self.devices[st.name] = st
+        rows = np.tile(np.array(STE.encode(**fields), dtype=np.uint64), (n, 1))
+        i = 0
+        while i < n:
+            sid, k = first + i, smmu.ste_run(first + i, n - i)
+            if cfg in ("s1", "nested"):
+                # In the order writing STE by STE allocates: the first CD table, then the L2
+                # array (when the STE is the first of a new one), then the others.
+                ctx = self._build_cd_tables(smmu, s, sid, 1)
+                smmu.ste_addr(sid, create=True)
+                ctx += self._build_cd_tables(smmu, s, sid + 1, k - 1)
+                _CTXPTR.put_addresses(rows[i:i + k], ctx)
+            smmu.write_stes(sid, rows[i:i + k])
+            i += k
+        self.streams.add_range(s)
+        if n == 1 and s["name"]:
+            self.devices[s["name"]] = self.streams[(s["smmu"], first)]
+
+    def _build_cd_tables(self, smmu, s, first: int, n: int) -> list[int]:
+        """The CD tables of n StreamIDs from first of a stream entry, one each, all alike:
+        their addresses (IPAs when nested). Linear tables are allocated back to back and
+        written at once; 2-level ones one by one."""
+        form = sc.CD_FORMATS[s["cd_table"]["format"]]
+        geo = cd_table(0, form, s["cd_table"]["s1cdmax"])
+        if n <= 0:
+            return []
+        if geo.two_level or n == 1:
+            return [self._build_cd_table(smmu, s, sid) for sid in range(first, first + n)]
+        nested = s["config"] == "nested"
+        vm = self._cd_vm(s)
+        alloc = self.domains[s["cds"][0]["domain"]].tables.alloc if nested else smmu.alloc
+        size = max(CD.size, geo.table_bytes)
+        base = alloc.alloc_many(size, n)
+        image = [0] * (size // 8)
+        for c in s["cds"]:
+            at = geo.cd_addr(c["ssid"]) // 8
+            image[at:at + CD.nwords] = self.cd_words(smmu, self.domains[c["domain"]])
+        data = np.tile(np.array(image, dtype="<u8"), n).tobytes()
+        pa = vm.ipa_to_pa(base) if nested else base
+        if nested and vm.ipa_to_pa(base + len(data) - 1) != pa + len(data) - 1:
+            raise ModelError(f"stream {first:#x}: the CD tables at IPA {base:#x} cross "
+                             f"the end of {vm.name}'s RAM")
+        self.mem.write(pa, data)
+        return [base + i * size for i in range(n)]
+
+    def _cd_vm(self, s):
+        """The VM a nested stream's CDs live in (that of its stage-1 domains), else None."""
+        if s["config"] != "nested":
+            return None
+        vm = self.domains[s["cds"][0]["domain"]].vm
+        if vm is None:
+            raise ModelError(f"stream {s['sid']:#x}: a nested stream's CDs live in a VM: give "
+                             f"its stage-1 domains a vm")
+        return vm
 
     def _build_cd_table(self, smmu, s, sid) -> int:
         """Allocate and fill the CD table; returns its address (an IPA when nested)."""
         nested = s["config"] == "nested"
-        vm = None
-        if nested:
-            vm = self.domains[s["cds"][0]["domain"]].vm
-            if vm is None:
-                raise ModelError(f"stream {sid:#x}: a nested stream's CDs live in a VM: give "
-                                 f"its stage-1 domains a vm")
+        vm = self._cd_vm(dict(s, sid=sid))
         cdmax = s["cd_table"]["s1cdmax"]
         form = sc.CD_FORMATS[s["cd_table"]["format"]]
         pool = self.domains[s["cds"][0]["domain"]].tables

@@ -1,10 +1,10 @@
-"""Read-only views of in-memory tables for inspection (pt, cd, cdtable, strtab, inject):
-STE -> CD address, stage-2 IPA lookups, and page-table dumps as trees of ranges.
+"""Read-only views of in-memory tables for inspection (pt, find, diff, inject): page-table
+dumps as trees of ranges and one-address lookups.
 
-These never touch the walker or its caches (an inspection must not change what a later walk
-sees), and read every field through the field tables. Faults are reported as ModelError lines.
-The commands reach them through model methods (model/views.py); once the core's side-effect-free
-readers land (Walker.read_ste, read_cd, stage_config), those methods switch to them.
+These never touch the walker's caches (an inspection must not change what a later walk sees).
+The geometry of a stream's tables is the walker's own (Walker.stage_config), a nested stream's
+stage-1 tables are read through its stage 2 as the walker reads them (Walker.ipa_space), and
+descriptors decode by the walker's rules (core_cy.vmsa.descriptor). Faults are ModelError lines.
 """
 from __future__ import annotations
 
@@ -13,24 +13,17 @@ import numpy as np
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import scan_table
 from core_cy.scan import find_leaves, leaf_perms
+from core_cy.vmsa import descriptor, region_bits, table_entries
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..errors import ModelError
 
-STE = fmt("STE")
-CD = fmt("CD")
 S1_BLOCK = fmt("S1_BLOCK")
 S2_BLOCK = fmt("S2_BLOCK")
 S1_TABLE = fmt("S1_TABLE")
 
-OA_MASK = (1 << 48) - 1
 PERM_CTX = {"el2": False, "pan": False, "wxn": False, "had": False, "xnx": True}
-GRANULE_OF_TG0 = {0: 12, 1: 16, 2: 14}       # CD.TG0 and STE.S2TG share this encoding
-
-
-def shift(g: int, level: int) -> int:
-    return g + (3 - level) * (g - 3)
 
 
 def read_u64(mem, pa: int, what: str) -> int:
@@ -38,6 +31,17 @@ def read_u64(mem, pa: int, what: str) -> int:
         return mem.read_u64(pa)
     except MemFault as e:
         raise ModelError(f"{what}: {e}") from None
+
+
+def space_xlate(space):
+    """A function address -> PA through an AddressSpace (a VM's IPA space): ModelError where
+    stage 2 does not map it."""
+    def xlate(addr):
+        try:
+            return space.translate(addr)
+        except MemFault:
+            raise ModelError(f"IPA {addr:#x} is not mapped at stage 2") from None
+    return xlate
 
 
 class Geometry:
@@ -78,45 +82,22 @@ class Geometry:
                 c["el2"], c["pan"], c["wxn"], c["had"], c["xnx"])
 
     @classmethod
-    def from_ste_s2(cls, ste_words, caps: dict | None = None) -> "Geometry":
-        v = STE.decode(ste_words)
-        g = GRANULE_OF_TG0.get(v["S2TG"])
-        if g is None:
-            raise ModelError(f"STE.S2TG={v['S2TG']} is reserved")
-        sl0 = v["S2SL0"]
-        start = (2 - sl0) if g == 12 else (3 - sl0)
-        if start < 0 or start > 3:
-            raise ModelError(f"STE.S2SL0={sl0} is not a start level for this granule")
-        ia = 64 - v["S2T0SZ"]
-        if not 16 <= ia <= 52:
-            raise ModelError(f"STE.S2T0SZ={v['S2T0SZ']} gives no valid input size")
-        return cls(2, g, start, ia, (STE.field("S2TTB").get(ste_words) << 4) & OA_MASK,
-                   name="stage 2", ctx={"xnx": bool((caps or {}).get("XNX", 1))})
-
-    @classmethod
-    def from_cd(cls, cd_words, xlate=None, ste_words=None, caps: dict | None = None,
-                ttb: int = 0) -> "Geometry":
-        """The CD's TTB0 tree (ttb=0) or TTB1 tree (ttb=1: TG1/T1SZ/HAD1, inputs at the top
-        of the VA space, va_base = 2^64 - 2^ia, Arm ARM D8.2.4)."""
-        v = CD.decode(cd_words)
-        n = str(ttb)
-        g = (GRANULE_OF_TG0 if ttb == 0 else C.CD_TG1_granule_shift).get(v["TG" + n])
-        if g is None:
-            raise ModelError(f"CD.TG{n}={v['TG' + n]} is reserved")
-        ia = 64 - v[f"T{n}SZ"]
-        if not 16 <= ia <= 52:
-            raise ModelError(f"CD.T{n}SZ={v[f'T{n}SZ']} gives no valid input size")
-        levels = (ia - g + (g - 3) - 1) // (g - 3)
-        caps = caps or {}
-        # As the walker decodes them: STRW counts only for a stage-1-only STE with IDR0.Hyp.
-        el2 = bool(ste_words is not None and caps.get("HYP") and
-                   STE.field("Config").get(ste_words) == 5 and
-                   STE.field("STRW").get(ste_words) == 2)
-        ctx = {"el2": el2, "pan": bool(v["PAN"]), "wxn": bool(v["WXN"]),
-               "had": bool(v["HAD" + n] and caps.get("HAD"))}
-        geo = cls(1, g, 4 - levels, ia, (CD.field("TTB" + n).get(cd_words) << 4) & OA_MASK,
-                  xlate, name=f"stage 1 (TTB{n})", ctx=ctx)
-        geo.va_base = 0 if ttb == 0 else ((1 << 64) - (1 << ia))
+    def from_stage_config(cls, cfg: dict, stage: int, xlate=None, xnx: bool = True,
+                          ttb: int = 0) -> "Geometry":
+        """The tree of Walker.stage_config()'s "stage1" (its TTB0 table, or with ttb=1 its
+        TTB1 table: inputs at the top of the VA space, va_base = 2^64 - 2^vabits, Arm ARM
+        D8.2.4) or "stage2" dict, with the walker's geometry and permission context (xnx:
+        SMMU_IDR3.XNX, stage 2)."""
+        if stage == 2:
+            return cls(2, cfg["granule"].bit_length() - 1, cfg["start_level"], cfg["ias"],
+                       cfg["ttb"], name="stage 2", ctx={"xnx": xnx})
+        tt = cfg[f"ttb{ttb}"]
+        if not tt["enabled"]:
+            raise ModelError(f"TTB{ttb} walks are disabled (CD.EPD{ttb}=1)")
+        ctx = {"el2": cfg["el2"], "pan": cfg["pan"], "wxn": cfg["wxn"], "had": tt["had"]}
+        geo = cls(1, tt["granule"].bit_length() - 1, tt["start_level"], tt["vabits"],
+                  tt["ttb"], xlate, name=f"stage 1 (TTB{ttb})", ctx=ctx)
+        geo.va_base = 0 if ttb == 0 else (1 << 64) - (1 << tt["vabits"])
         return geo
 
     @classmethod
@@ -124,11 +105,8 @@ class Geometry:
         return cls(tb.stage, tb.g, tb.start, tb.ias, tb.root, xlate,
                    name=f"stage {tb.stage}")
 
-    def root_entries(self) -> int:
-        return 1 << (self.ia - shift(self.g, self.start))
-
     def entries(self, level: int) -> int:
-        return self.root_entries() if level == self.start else 1 << (self.g - 3)
+        return table_entries(self.g, self.start, self.ia, level)
 
     def bind(self, mem) -> "Tables":
         return Tables(self, mem)
@@ -141,23 +119,21 @@ class Geometry:
                              f"the {self.name} tables")
         table, level, steps = self.root, self.start, []
         while True:
-            sh = shift(self.g, level)
-            idx = (addr >> sh) & (self.entries(level) - 1)
+            size = 1 << region_bits(self.g, level)
+            idx = addr // size % self.entries(level)
             daddr = table + 8 * idx
             dpa = self.xlate(daddr)
             d = read_u64(mem, dpa, f"level-{level} descriptor at {daddr:#x}")
-            kind = desc_kind(d, level)
+            kind, nxt = descriptor(d, level, self.g)
             steps.append({"level": level, "table": table, "index": idx, "desc_addr": daddr,
                           "desc_pa": dpa, "desc": d, "kind": kind})
             if kind == "table":
-                table, level = d & OA_MASK & ~((1 << self.g) - 1), level + 1
+                table, level = nxt, level + 1
                 continue
             if kind == "invalid":
                 return {"steps": steps, "leaf": None}
-            base = d & OA_MASK & ~((1 << sh) - 1)
             return {"steps": steps, "leaf": {"level": level, "desc_addr": daddr, "desc": d,
-                                             "out": base | (addr & ((1 << sh) - 1)),
-                                             "size": 1 << sh}}
+                                             "out": nxt + addr % size, "size": size}}
 
     # -- the whole tree -----------------------------------------------------------------------
     def dump(self, mem, limit: int = 4000) -> dict:
@@ -189,7 +165,7 @@ class Geometry:
         return out
 
     def _dump(self, mem, table, level, base, rows, limit, state, tbl):
-        sh = shift(self.g, level)
+        sh = region_bits(self.g, level)
         try:
             entries = self._entries(mem, table, level)
         except (MemFault, ModelError) as e:
@@ -201,20 +177,18 @@ class Geometry:
                 state["truncated"] = True
                 return
             va = base + (idx << sh)
+            nxt = descriptor(d, level, self.g)[1]
             if kind == "table":
-                nxt = d & OA_MASK & ~((1 << self.g) - 1)
                 rows.append({"depth": level - self.start, "level": level, "kind": "table",
                              "in": va, "end": va + (1 << sh) - 1, "table": table,
                              "index": idx, "next": nxt, "desc": d})
                 self._dump(mem, nxt, level + 1, va, rows, limit, state,
                            self.table_attrs(tbl, d))
                 continue
-            out = d & OA_MASK & ~((1 << sh) - 1)
-            size = count << sh
+            out, size = nxt, count << sh
             rows.append({"depth": level - self.start, "level": level, "kind": kind, "in": va,
                          "end": va + size - 1, "out": out, "out_end": out + size - 1,
                          "count": count, "table": table, "index": idx, "desc": d,
-                         "attrs": d & (~OA_MASK | 0xFFC) & ~3,
                          **perm_fields(self.stage, self.perms(d, tbl)),
                          "af": bool(leaf_af(self.stage, d)), "_tbl": tbl})
 
@@ -299,14 +273,6 @@ class Tables:
         return self.geo.dump_rows(self.mem, limit)
 
 
-def desc_kind(d: int, level: int) -> str:
-    if not d & 1:
-        return "invalid"
-    if d & 2:
-        return "page" if level == 3 else "table"
-    return "invalid" if level == 3 else "block"
-
-
 def leaf_af(stage: int, d: int) -> int:
     return (S1_BLOCK if stage == 1 else S2_BLOCK).field("AF").get([d])
 
@@ -326,27 +292,3 @@ def perm_str(stage: int, bits: int) -> str:
 def perm_fields(stage: int, bits: int) -> dict:
     """A leaf row's permission keys: perm (perm_str), priv and unpriv ('rwx' each)."""
     return {"perm": perm_str(stage, bits), "priv": rwx(bits), "unpriv": rwx(bits >> 3)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Stream -> stage 2, CD table, CD
-# ---------------------------------------------------------------------------------------------
-def ste_has_s2(ste_words) -> bool:
-    return STE.field("Config").get(ste_words) in (6, 7)
-
-
-def ste_has_s1(ste_words) -> bool:
-    return STE.field("Config").get(ste_words) in (5, 7)
-
-
-def s2_xlate(mem, ste_words):
-    """A function IPA -> PA through the STE's stage-2 tables (ModelError on a fault)."""
-    geo = Geometry.from_ste_s2(ste_words)
-
-    def xlate(ipa):
-        r = geo.lookup(mem, ipa)
-        if r["leaf"] is None:
-            raise ModelError(f"IPA {ipa:#x} is not mapped at stage 2 "
-                             f"(level-{r['steps'][-1]['level']} descriptor invalid)")
-        return r["leaf"]["out"]
-    return xlate

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import BuildError
+from core_cy.scan import spanned_l1stds, valid_stes
+from core_cy.vmsa import region_bits
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
@@ -87,17 +89,6 @@ def read_words(mem, pa: int, n: int, what: str = "") -> list[int]:
         raise ModelError(f"{what + ' at ' if what else ''}{pa:#x}: {e}") from None
 
 
-_ODD = bytes(b & 1 for b in range(256))
-_SPAN = bytes(int(b & 0x1F != 0) for b in range(256))
-
-
-def _ones(flags: bytes):
-    """Indexes of the 1 bytes in a string of 0/1 bytes."""
-    i = flags.find(1)
-    while i >= 0:
-        yield i
-        i = flags.find(1, i + 1)
-
 
 class SmmuViews:
     """Mixed into Smmu: needs self.mem, self.walker, self.name, self.ste_addr, self.events."""
@@ -150,10 +141,15 @@ class SmmuViews:
         transaction without a SubstreamID uses). CD 0 is also the one traffic without a
         SubstreamID uses where a SubstreamID of 0 is not allowed (S1CDMax=0, S1DSS=substream0),
         so it is read that way there."""
+        return self._as_ssid0(self.walker.read_cd, sid, ssid)
+
+    def _as_ssid0(self, reader, sid: int, ssid):
+        """reader(sid, ssid) of a core reader, SubstreamID 0 read as no SubstreamID where CD 0
+        is the one traffic without a SubstreamID uses; core errors as ModelErrors."""
         try:
-            r = self.walker.read_cd(sid, ssid)
+            r = reader(sid, ssid)
             if ssid == 0 and r["reason"] in _SSID0_ILLEGAL:
-                r = self.walker.read_cd(sid, None)
+                r = reader(sid, None)
         except (ValueError, OverflowError) as e:
             raise ModelError(f"{self.name}: {e}") from None
         return r
@@ -226,37 +222,35 @@ class SmmuViews:
         of the next span): memory is read a page (or a MiB of RAM) at a time, L1STDs with
         Span=0 and nothing-behind spans are skipped in bulk, so the work follows the memory
         behind the table, not its architected size (2^32 STEs, 2^26 L1STDs)."""
-        st = self.strtab
-        total, scanned = 1 << st["log2size"], 0
-        if st["fmt"] != 1:
+        geo = self.strtab_geometry
+        total, scanned = 1 << geo.log2size, 0
+        if not geo.two_level:
             s = first
             while s < total:
-                stes, step = self._ste_span(st["base"] + 64 * s, s, total - s, all)
+                stes, step = self._ste_span(geo.ste_addr(s), s, total - s, all)
                 scanned += step if stes is not None else 1
                 yield scanned, stes or []
                 s += step
             return
-        split = st["split"]
+        split = geo.split
         l1i, n_l1 = first >> split, max(1, total >> split)
         while l1i < n_l1:
-            l1pa = st["base"] + 8 * l1i
+            l1pa = geo.l1_entry_addr(l1i)
             l1s, k = self._backed_words(l1pa, n_l1 - l1i)
             if l1s is None:
                 read_words(self.mem, l1pa, 1, f"{self.name}: L1STD")     # raises ModelError
             scanned += k
-            # Span is bits [4:0] of each L1STD's first byte: find the non-zero ones at once.
-            for j in _ones(l1s.obj[::8].translate(_SPAN)):
-                l1 = l1s[j]
-                span = L1STD.field("Span").get([l1])
-                if span > 11 or span > split + 1:
+            # The L1STDs with Span != 0, found by the core's scan.
+            for j, l1, span in zip(*(a.tolist() for a in spanned_l1stds(self.mem, l1pa, k))):
+                if not geo.span_ok(span):
                     continue         # reserved: no STEs reached (C_BAD_STREAMID), as the walker
-                n_l2 = min(1 << split, 1 << (span - 1), total - ((l1i + j) << split))
                 s0 = (l1i + j) << split
+                n_l2 = min(len(geo.l2_sids(l1i + j, l1)), total - s0)
                 idx = first - s0 if first > s0 else 0
-                # The L2 array is aligned to its size: low L2Ptr bits are ignored, as the walker.
-                l2 = L1STD.field("L2Ptr").address([l1]) & ~((1 << (span - 1 + 6)) - 1)
+                # The L2 array is aligned to its size, as the walker reads it.
+                l2 = geo.l2_ste_addr(l1, s0)
                 while idx < n_l2:
-                    stes, step = self._ste_span(l2 + 64 * idx, s0 + idx, n_l2 - idx, all)
+                    stes, step = self._ste_span(l2 + STE.size * idx, s0 + idx, n_l2 - idx, all)
                     scanned += step if stes is not None else 1
                     yield scanned, stes or []
                     idx += step
@@ -270,36 +264,26 @@ class SmmuViews:
         step = max(1, k // 8)
         if dwords is None:
             return None, step
-        # V is bit 0 of each STE's first byte: find the odd ones without a Python loop over
-        # the page (most of a big table is V=0).
-        idx = range(k // 8) if all else \
-            _ones(dwords.obj[:64 * (k // 8):64].translate(_ODD))
+        # The valid ones by the core's scan (most of a big table is V=0).
+        idx = range(k // 8) if all else valid_stes(self.mem, addr, k // 8).tolist()
         return [(sid + i, addr + 64 * i, dwords[8 * i:8 * i + 8].tolist()) for i in idx], step
 
     def valid_sids(self) -> list[int]:
         """StreamIDs whose STE has V=1, found by a scan in the core (a 2-level table: the L2
         arrays its L1STDs reach, as far as each Span covers)."""
-        from core_cy.scan import valid_stes
-        st = self.strtab
-        n = 1 << min(st["log2size"], self.features.get("SIDSIZE", 0))
-        if st["fmt"] == 0:
-            return [int(x) for x in valid_stes(self.mem, st["base"], n)]
+        geo = self.strtab_geometry
+        n = 1 << geo.log2size
+        if not geo.two_level:
+            return valid_stes(self.mem, geo.base, n).tolist()
         out = []
-        split = st["split"]
-        for i in range(max(1, n >> split)):
-            l1pa = st["base"] + 8 * i
-            try:
-                l1 = self.mem.read_u64(l1pa)
-            except MemFault:
-                continue
-            span = L1STD.field("Span").get([l1])
-            if span == 0 or span > 11 or span > split + 1:
-                continue                 # invalid or reserved: no STEs reached (C_BAD_STREAMID)
-            # The L2 array is aligned to its size: low L2Ptr bits are ignored, as the walker.
-            l2 = (L1STD.field("L2Ptr").get([l1]) << L1STD.field("L2Ptr").lo) & \
-                ~((1 << (span - 1 + 6)) - 1)
-            out += [(i << split) + int(x)
-                    for x in valid_stes(self.mem, l2, min(1 << (span - 1), n))]
+        for i, l1, span in zip(*(a.tolist() for a in spanned_l1stds(self.mem, geo.base,
+                                                                    geo.n_l1))):
+            if not geo.span_ok(span):
+                continue                 # reserved: no STEs reached (C_BAD_STREAMID)
+            first = i << geo.split
+            n_l2 = min(len(geo.l2_sids(i, l1)), n - first)
+            out += [first + x for x in
+                    valid_stes(self.mem, geo.l2_ste_addr(l1, first), n_l2).tolist()]
         return out
 
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
@@ -336,6 +320,28 @@ class SmmuViews:
         return {"ste": ste, "ipa": cfg == C.STE_Config_nested, "l1": l1s, "cds": cds,
                 "truncated": geo.n_cds > max_cds}
 
+    def stage_config(self, sid: int, ssid=None) -> dict:
+        """Walker.stage_config for (sid, ssid): the checked translation configuration the
+        walker would use (SubstreamID 0 read as the no-SubstreamID CD where that is CD 0)."""
+        return self._as_ssid0(self.walker.stage_config, sid, ssid)
+
+    def stage_geometry(self, sid: int, stage: int, ssid: int | None = None, xlate=None):
+        """The Geometry (tables.py) of the stream's stage-1 tables for the CD of ssid (default
+        0) or of its stage-2 tables, as the walker configures them; ModelError when the walker
+        would not use that stage (the reason, or the fault)."""
+        r = self.stage_config(sid, (ssid or 0) if stage == 1 else None)
+        cfg = r["stage1" if stage == 1 else "stage2"]
+        if cfg is None:
+            what = f"SubstreamID {ssid or 0} " if stage == 1 else ""
+            raise ModelError(f"{self.name} StreamID {sid:#x} {what}has no usable stage {stage}: "
+                             f"{_why(r)}")
+        try:
+            return T.Geometry.from_stage_config(cfg, stage, xlate,
+                                                xnx=bool(self.features.get("XNX", 1)))
+        except ModelError as e:
+            raise ModelError(f"{self.name} StreamID {sid:#x} SubstreamID {ssid or 0}: "
+                             f"{e}") from None
+
     def stream_tables(self, sid: int, ssid: int | None = None, stage: int | None = None):
         """The translation tables a stream uses (Tables): stage 1 of its CD for ssid (default
         0; through stage 2 when nested) or stage 2; default stage 1 when the STE has one."""
@@ -345,16 +351,21 @@ class SmmuViews:
         if want == 2:
             if cfg not in hazards.S2_CONFIGS:
                 raise ModelError(f"{self.name} StreamID {sid:#x}: the STE has no stage 2")
-            return T.Geometry.from_ste_s2(ste, self.features).bind(self.mem)
-        cdw = self.cd_entry(sid, ssid or 0)["words"]
-        xlate = T.s2_xlate(self.mem, ste) if cfg == C.STE_Config_nested else None
-        return T.Geometry.from_cd(cdw, xlate, ste, self.features).bind(self.mem)
+            return self.stage_geometry(sid, 2).bind(self.mem)
+        self.cd_entry(sid, ssid or 0)          # a CD that cannot be read says why
+        xlate = None
+        if cfg == C.STE_Config_nested:
+            try:
+                xlate = T.space_xlate(self.walker.ipa_space(sid))
+            except ValueError as e:
+                raise ModelError(f"{self.name}: {e}") from None
+        return self.stage_geometry(sid, 1, ssid, xlate).bind(self.mem)
 
     def nested_tables(self, sid: int, ssid: int | None = None, limit: int = 4000) -> dict:
         """The combined IOVA -> IPA -> PA view of a nested stream (tables.nested_dump) for the
         CD of ssid (default 0): {s1 (Tables), s2 (Tables), rows, truncated}."""
         ste = self.ste_words(sid)
-        if not (T.ste_has_s1(ste) and T.ste_has_s2(ste)):
+        if STE.field("Config").get(ste) != C.STE_Config_nested:
             raise ModelError(f"{self.name} StreamID {sid:#x}: the STE is not nested (Config="
                              f"{STE.field('Config').value_name(STE.field('Config').get(ste))})")
         s1 = self.stream_tables(sid, ssid, 1)
@@ -377,9 +388,10 @@ class SmmuViews:
         out = {"s2": None, "s1": []}
         if not STE.field("V").get(ste) or self.check_ste(ste):
             return out
-        if T.ste_has_s2(ste):
+        cfg = STE.field("Config").get(ste)
+        if cfg in hazards.S2_CONFIGS:
             out["s2"] = (STE.field("S2VMID").get(ste), STE.field("S2TTB").address(ste))
-        if T.ste_has_s1(ste):
+        if cfg in hazards.S1_CONFIGS:
             try:
                 t = self.cd_table(sid, max_cds=max_ssids)
             except ModelError:
@@ -595,6 +607,11 @@ class SystemViews:
 
     def store_words(self, pa: int, old: list, new: list) -> list[int]:
         return store_words(self.mem, pa, old, new)
+
+    @staticmethod
+    def leaf_size(granule_shift: int, level: int) -> int:
+        """Bytes a leaf at level maps in a tree of granule 2^granule_shift."""
+        return 1 << region_bits(granule_shift, level)
 
     def domain_tables(self, name: str):
         """The Tables of a domain (stage-1 tables of a VM are IPAs of that VM)."""
