@@ -425,13 +425,15 @@ class Find(Result):
     s2_perm ('rwx'), priv, unpriv (effective 'rwx' of both stages), vmid, asid, af (false
     when a leaf the scan read has AF=0), ttb (stage 1: "TTB0" or "TTB1", else null), note
     (null, or why the row's traffic skips stage 1: S1DSS=bypass)}]. scanned:
-    {streams, trees, descriptors, unreadable (table pages with nothing behind them)}."""
+    {streams, trees, descriptors, unreadable (table pages with nothing behind them)}.
+    truncated: more mappings than the limit asked for (hits holds the first ones found)."""
     kind = "find"
     space: str
     addr: int
     size: int
     hits: list
     scanned: dict
+    truncated: bool = False
 
 
 @dataclass(kw_only=True)

@@ -275,3 +275,20 @@ def test_s1dss_bypass_stage_1_only_is_identity_without_a_substreamid(s):
     assert ok(s, f"walk smmu0 0x100 {p:#x} dry")["pa"] == p
     assert ok(s, "walk smmu0 0x100 0x3000000000 ssid=0 dry")["pa"] == p
     assert ok(s, "find pa=0x7_0000_0000 sid=0x100")["hits"][0]["priv"] == "rwx"
+
+
+def test_limit_truncates_and_says_so():
+    """A whole-space lookup lists at most limit= mappings and says when there are more; with
+    the limit at the full count nothing is left out (the count from an unlimited-enough run)."""
+    s = Session()
+    full = ok(s, "find pa=0..0x10000000000000")
+    n = len(full["hits"])
+    assert n >= 2 and full["truncated"] is False
+    exact = ok(s, f"find pa=0..0x10000000000000 limit={n}")
+    assert exact["truncated"] is False and exact["hits"] == full["hits"]
+    cut = ok(s, f"find pa=0..0x10000000000000 limit={n - 1}")
+    assert cut["truncated"] is True and len(cut["hits"]) == n - 1
+    assert all(h in full["hits"] for h in cut["hits"])
+    out = ok(s, "find pa=0..0x10000000000000 limit=1")
+    assert "there are more" in out["message"] and "limit=" in out["message"]
+    assert not s.execute("find pa=0 limit=0").ok

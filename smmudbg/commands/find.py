@@ -28,14 +28,19 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
     return lo, size
 
 
+FIND_MAX_ROWS = 1_000_000     # a row is a dict: about 1 KiB each, so at most ~1 GiB
+
+
 @command("find", Text("pa", "physical range: ADDR, ADDR..END (END exclusive) or ADDR+SIZE",
                       keyword=True, metavar="RANGE"),
          Text("ipa", "intermediate range of a VM (same forms)", keyword=True, metavar="RANGE"),
          Vm("vm", "with ipa=: only the streams of this VM (its stage-2 VMIDs)", keyword=True),
          Smmu("smmu", "only this SMMU", optional=True),
          Int("sid", "only this StreamID", keyword=True, hi=(1 << 32) - 1),
+         Int("limit", f"at most this many mappings (default 10000, at most {FIND_MAX_ROWS})",
+             keyword=True, default=10_000, lo=1, hi=FIND_MAX_ROWS),
          pure=True)
-def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None):
+def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None, limit=10_000):
     """Who maps an address: every (SMMU, StreamID, SubstreamID, IOVA range) whose translation
     lands in the range, with both stages' permissions.
 
@@ -48,15 +53,19 @@ def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None):
     CD's TTB0 and TTB1 (upper VA range) unless CD.EPD0/EPD1 disables it. SSID "-" is traffic
     without a SubstreamID (S1CDMax=0, or CD 0 under S1DSS=substream0); S1DSS=bypass sends that
     traffic past stage 1 (a bypass or stage-2 row with a note). A bypass STE maps every PA
-    below the OAS to itself."""
+    below the OAS to itself. At most limit mappings are listed: a larger answer says so and
+    how to narrow it."""
     if (pa is None) == (ipa is None):
         raise CommandError("find: give one of pa=RANGE or ipa=RANGE")
     if vm is not None and pa is not None:
         raise CommandError("find: vm= goes with ipa=")
     space = "pa" if pa is not None else "ipa"
     addr, size = parse_range(pa if pa is not None else ipa, space)
-    r = ctx.system.find_mappings(space, addr, size, smmu, sid, vm)
+    r = ctx.system.find_mappings(space, addr, size, smmu, sid, vm, limit)
     n = len(r["hits"])
+    msg = f"{n} mapping{'s' if n != 1 else ''} of {space.upper()} {addr:#x}+{size:#x}"
+    if r["truncated"]:
+        msg = (f"the first {n} mappings of {space.upper()} {addr:#x}+{size:#x} (there are more: "
+               f"narrow the range, name an SMMU or sid=, or raise limit=)")
     return res.Find(space=space, addr=addr, size=size, hits=r["hits"], scanned=r["scanned"],
-                    message=f"{n} mapping{'s' if n != 1 else ''} of {space.upper()} "
-                            f"{addr:#x}+{size:#x}")
+                    truncated=r["truncated"], message=msg)

@@ -39,11 +39,31 @@ def _row(m, sid, device, ssid, stage, iova, size, ipa, pa, level, p1, p2, vmid, 
             "priv": T.rwx(eff), "unpriv": T.rwx(eff >> 3), "vmid": vmid, "asid": asid}
 
 
+class _Full(Exception):
+    """The lookup has found more rows than its limit."""
+
+
+class _Rows(list):
+    """Result rows, at most limit of them: one more ends the lookup (a whole-space query of a
+    large system would otherwise build millions of rows)."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def append(self, row) -> None:
+        if len(self) >= self.limit:
+            raise _Full
+        super().append(row)
+
+
 class Finder:
     """One lookup over a System: scans cached by tree for its duration."""
 
-    def __init__(self, system):
+    def __init__(self, system, limit: int = 10_000):
         self.system = system
+        self.limit = limit
+        self.truncated = False
         self.cache: dict = {}
         self.trees = 0
         self.descriptors = 0
@@ -146,9 +166,17 @@ class Finder:
 
     # -- find pa= ------------------------------------------------------------------------------
     def find_pa(self, lo: int, end: int, smmu=None, sid=None) -> list[dict]:
-        """Every mapping of PA [lo, end), as rows (see results.Find)."""
+        """Every mapping of PA [lo, end), as rows (see results.Find); the first `limit` rows
+        (truncated set) when there are more."""
+        rows = _Rows(self.limit)
+        try:
+            self._find_pa(rows, lo, end, smmu, sid)
+        except _Full:
+            self.truncated = True
+        return list(rows)
+
+    def _find_pa(self, rows, lo, end, smmu, sid):
         target = [(lo, end, lo)]
-        rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
             cfg = _CONFIG.get(ste)
             vmid = STE.field("S2VMID").get(ste) if cfg in S2_CONFIGS else None
@@ -192,14 +220,24 @@ class Finder:
                     rows.append(_row(m, s, dev, ssid, "nested", int(h[0]), int(h[1]), ipa,
                                      int(h[3]), int(h[5]), int(h[6]), int(inv[k, 6]), vmid,
                                      asid, _af(1, h[4]) and _af(2, inv[k, 4]), _ttb(geo)))
-        return rows
 
     # -- find ipa= -----------------------------------------------------------------------------
     def find_ipa(self, lo: int, end: int, smmu=None, sid=None, vmids=None) -> list[dict]:
+        """find_ipa_rows, at most `limit` rows (truncated set when there are more)."""
+        rows = _Rows(self.limit)
+        try:
+            self._find_ipa(rows, lo, end, smmu, sid, vmids)
+        except _Full:
+            self.truncated = True
+        rows = list(rows)
+        rows.sort(key=lambda r: (r["smmu"], r["sid"], -1 if r["ssid"] is None else r["ssid"],
+                                 r["iova"]))
+        return rows
+
+    def _find_ipa(self, rows, lo, end, smmu, sid, vmids):
         """Every mapping of IPA [lo, end) by streams with a stage 2 (VMID in vmids if given):
         nested stage-1 inputs whose output is in the range, and stage-2-only streams (whose
         input is the IPA) where their stage 2 maps it. pa: where the IPA lands (or null)."""
-        rows = []
         for m, s, ste, dev in self.streams(smmu, sid):
             cfg = _CONFIG.get(ste)
             if cfg not in S2_CONFIGS:
@@ -236,9 +274,6 @@ class Finder:
                                              int(h[5]), int(h[6]), p[4], vmid, asid,
                                              ttb=_ttb(geo)))
                         cur = p[0] + p[1]
-        rows.sort(key=lambda r: (r["smmu"], r["sid"], -1 if r["ssid"] is None else r["ssid"],
-                                 r["iova"]))
-        return rows
 
 
 def _ttb(geo) -> str:

@@ -329,7 +329,12 @@ class SmmuViews:
         """The Geometry (tables.py) of the stream's stage-1 tables for the CD of ssid (default
         0) or of its stage-2 tables, as the walker configures them; ModelError when the walker
         would not use that stage (the reason, or the fault)."""
-        r = self.stage_config(sid, (ssid or 0) if stage == 1 else None)
+        r = self.stage_config(sid, (ssid or 0) if stage == 1 else ssid)
+        if stage == 2 and r["stage2"] is None and ssid is None:
+            # traffic without a SubstreamID may be terminated (S1DSS=terminate) while
+            # SubstreamID 0 reaches the same stage 2
+            r2 = self.stage_config(sid, 0)
+            r = r2 if r2["stage2"] is not None else r
         cfg = r["stage1" if stage == 1 else "stage2"]
         if cfg is None:
             what = f"SubstreamID {ssid or 0} " if stage == 1 else ""
@@ -623,10 +628,11 @@ class SystemViews:
         return geo.bind(self.mem)
 
     def find_mappings(self, space: str, addr: int, size: int, smmu: str | None = None,
-                      sid: int | None = None, vm: str | None = None) -> dict:
+                      sid: int | None = None, vm: str | None = None,
+                      limit: int = 10_000) -> dict:
         """Who maps [addr, addr+size) of PA space ("pa") or of IPA space ("ipa", streams with
         a stage 2; vm: only the VMIDs of the stage-2 domains that map that VM's RAM):
-        {hits, scanned} as in results.Find."""
+        {hits, scanned, truncated} as in results.Find, at most limit hits."""
         from .find import Finder
         # The scan keeps exclusive ends in 64 bits: the last byte of the space is left out.
         if size <= 0 or addr + size >= 1 << 64:
@@ -634,7 +640,7 @@ class SystemViews:
                              f"of the 64-bit space")
         if smmu is not None:
             self.smmu(smmu)
-        f = Finder(self)
+        f = Finder(self, limit)
         if space == "pa":
             hits = f.find_pa(addr, addr + size, smmu, sid)
         else:
@@ -648,7 +654,8 @@ class SystemViews:
             hits = f.find_ipa(addr, addr + size, smmu, sid, vmids)
         return {"hits": hits, "scanned": {"streams": f.nstreams, "trees": f.trees,
                                           "descriptors": f.descriptors,
-                                          "unreadable": f.unreadable}}
+                                          "unreadable": f.unreadable},
+                "truncated": f.truncated}
 
     def map_range(self, name: str, iova: int, out: int, size: int, perm: str = "rw") -> int:
         """Map in a domain's tables; returns the number of leaves written."""
