@@ -9,7 +9,8 @@
 Uses the mutators and checks of tests/test_fuzz_inputs.py and tests/test_fuzz_commands.py (the
 same ones the test suite runs under hypothesis): each input must give a result or a one-line
 error of the reader's own type within the time bound, with no traceback or "internal error",
-and leave its file unchanged. A commands case is a hostile setup and 1-4 generated lines.
+and leave its file unchanged. A commands case is a hostile setup and 1-4 generated lines (the
+count of lines is printed too).
 Case i of kind K is random.Random(f"{seed}:{K}:{i}"), so a failure is replayed with
 `--kinds K --first i -n 1`. Prints counts per kind and outcome; exit status 1 on any failure.
 """
@@ -89,6 +90,10 @@ def main(argv=None) -> int:
         row = {o: counts[kind, o] for o in ("ok", "error", "FAIL")}
         print(f"  {kind:9} ok {row['ok']:7}  one-line error {row['error']:7}  "
               f"FAIL {row['FAIL']}")
+    if fc.LINES:
+        lines = sum(fc.LINES.values())
+        print(f"  commands: {lines} generated lines ({lines / elapsed:.0f}/s; ok "
+              f"{fc.LINES['ok']}, one-line error {fc.LINES['error']}) after hostile setups")
     for f in failures:
         print("FAIL", f)
     return 1 if failures else 0
