@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 
 from . import __version__
-from .errors import SmmuDbgError
+from .errors import SmmuDbgError, brief
 from .model import checkpoint as ckpt
 from .model import scenario as sc
 from .model.system import System
@@ -570,11 +570,11 @@ def parse_session(text: str, where: str = "session") -> dict:
     if not isinstance(doc, dict):
         raise SessionError(f"{where}: not a session file (expected a JSON object)")
     if doc.get("format") != FORMAT:
-        raise SessionError(f"{where}: not a session file (format is {doc.get('format')!r}, "
+        raise SessionError(f"{where}: not a session file (format is {brief(doc.get('format'))}, "
                            f"expected {FORMAT!r})")
     v = doc.get("version")
     if type(v) is not int or v not in (VERSION, VERSION_SNAPSHOTS):
-        raise SessionError(f"{where}: session version {v!r} is not supported "
+        raise SessionError(f"{where}: session version {brief(v, True)} is not supported "
                            f"(this smmudbg reads versions {VERSION} and {VERSION_SNAPSHOTS})")
     for key, typ in _TOP.items():
         if key not in doc:
@@ -596,7 +596,7 @@ def parse_session(text: str, where: str = "session") -> dict:
         raise SessionError(f"{where}: damaged session: unknown key 'snapshots'")
     extra = set(doc) - set(_TOP) - set(_OPTIONAL) - {"snapshots"}
     if extra:
-        raise SessionError(f"{where}: damaged session: unknown key {sorted(extra)[0]!r}")
+        raise SessionError(f"{where}: damaged session: unknown key {brief(sorted(extra)[0])}")
     for i, e in enumerate(doc["log"]):
         if not isinstance(e, dict):
             raise SessionError(f"{where}: damaged session: log[{i}] is not an object")
@@ -611,7 +611,7 @@ def parse_session(text: str, where: str = "session") -> dict:
         extra = set(e) - set(_ENTRY) - set(_ENTRY_OPTIONAL)
         if extra:
             raise SessionError(f"{where}: damaged session: log[{i}] has unknown key "
-                               f"{sorted(extra)[0]!r}")
+                               f"{brief(sorted(extra)[0])}")
         if len(e["command"]) > MAX_COMMAND_CHARS or "\n" in e["command"]:
             raise SessionError(f"{where}: damaged session: log[{i}].command is not one line")
         _check_logged_command(where, i, e["command"])
@@ -620,7 +620,8 @@ def parse_session(text: str, where: str = "session") -> dict:
             raise SessionError(f"{where}: damaged session: log[{i}].digest is not a SHA-256")
     pos = doc.get("position", len(doc["log"]))
     if not 0 <= pos <= len(doc["log"]):
-        raise SessionError(f"{where}: damaged session: position {pos} is outside the log")
+        raise SessionError(f"{where}: damaged session: position {brief(pos, True)} is "
+                           f"outside the log (0..{len(doc['log'])})")
     return doc
 
 

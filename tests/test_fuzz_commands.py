@@ -12,7 +12,6 @@ older word-salad fuzzer of the parser, stays: it covers completion too.)
 """
 from __future__ import annotations
 
-import gc
 import os
 import random
 import resource
@@ -30,7 +29,8 @@ from smmudbg.commands.registry import (AddressT, BoolT, ChoiceT, IntT, NameT, St
 from smmudbg.model import checkpoint as ckpt
 from smmudbg.session import Session
 
-from test_fuzz_inputs import (MAX_MESSAGE, TIME_LIMIT, Hang, bounded, digest, hostile_paths)
+from test_fuzz_inputs import (MAX_MESSAGE, TIME_LIMIT, Hang, bounded, collect, digest,
+                              hostile_paths, unfreeze)
 
 MEMORY_LIMIT = 1 << 30           # bytes one line may add to the process's peak RSS
 SMMU_MMIO = 0x0905_0000          # smmu0's register file in the default scenario (an MMIO region)
@@ -260,11 +260,6 @@ class Pool:
             cp = ckpt.capture(s.system, self.base)
             assert cp is not None, "the default scenario's walkers cannot be checkpointed"
             self.after.append((cp, dict(vars(s))))
-        # What the pool holds never becomes garbage: freeze it, so the collection after each
-        # case (that frees the 1 GiB RAM of a system `load`/`replay` built) only looks at what
-        # the case made.
-        gc.collect()
-        gc.freeze()
 
     def _reset(self, cp: ckpt.Checkpoint, state: dict) -> Session:
         s = self.session
@@ -285,7 +280,7 @@ class Pool:
         return self._reset(*self.after[setup])
 
     def close(self) -> None:
-        gc.unfreeze()
+        unfreeze()
 
 
 _POOL: Pool | None = None
@@ -314,7 +309,7 @@ def command_case(rng: random.Random, tmp: Path) -> str:
     finally:
         os.chdir(old)
         s = None
-        gc.collect()        # (a system a case built maps 1 GiB of RAM: free it now)
+        collect()           # (a system a case built maps 1 GiB of RAM: free it now)
 
 
 SHORT = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_SHORT", 40)), deadline=None,

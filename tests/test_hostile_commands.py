@@ -214,6 +214,29 @@ def test_damaged_session_names_the_path_once(tmp_path):
     assert msg == f"{f}: damaged session: scenario: vm: expected an array of tables ([[vm]])"
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("position", 10 ** 130, "damaged session: position a 432-bit integer is outside the log "
+                            "(0..0)"),
+    ("version", 10 ** 130, "session version a 432-bit integer is not supported"),
+    ("format", "x" * 5000, "not a session file (format is '" + "x" * 49 + "...' (5000 "
+                           "characters), expected 'smmudbg-session')"),
+    ("y" * 5000, 1, "damaged session: unknown key '" + "y" * 49 + "...' (5000 characters)"),
+], ids=["position", "version", "format", "key"])
+def test_damaged_session_quotes_values_short(tmp_path, key, value, message):
+    """Found by the session fuzzer: a session's out-of-range position was quoted in full (a
+    972-character line for 10**130)."""
+    from smmudbg.session import SessionError
+    f = tmp_path / "s.json"
+    Session().save(str(f))
+    doc = json.loads(f.read_text())
+    doc[key] = value
+    f.write_text(json.dumps(doc))
+    with pytest.raises(SessionError) as e:
+        Session.load(str(f))
+    assert str(e.value).startswith(f"{f}: ") and message in str(e.value), str(e.value)[:300]
+    assert len(str(e.value)) < 300
+
+
 # -- clean saves ----------------------------------------------------------------------------------
 def test_save_removes_a_stale_temporary_of_a_dead_process(tmp_path):
     from smmudbg.session import STALE_AFTER
