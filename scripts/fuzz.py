@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""The long fuzz run: hostile scenarios, sessions, ELF dumps, register files, paths and command
-lines.
+"""The long fuzz run: hostile scenarios, sessions, dumps, register files, paths, command lines.
 
     python scripts/fuzz.py                         # 100,000 inputs, spread over every kind
     python scripts/fuzz.py -n 20000 --kinds elf    # one kind
