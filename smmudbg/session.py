@@ -25,6 +25,7 @@ Read-only commands run in the past are not recorded.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import hashlib
 import json
 import os
@@ -52,6 +53,15 @@ MAX_CHECKPOINTS = 128           # beyond this, every second one is dropped (spac
 
 class SessionError(SmmuDbgError):
     """A session file that cannot be saved, loaded or replayed."""
+
+
+def release() -> None:
+    """Free a system that was just dropped now, not at some later collection: a System and
+    its parts refer to each other (platform, MMIO callbacks), so only the cycle collector
+    frees them, and each holds its modeled RAM as an address-space reservation (1 GiB for the
+    default scenario). Without this, a few `load`s or `replay`s in a row fail under an
+    address-space limit (`ulimit -v`)."""
+    gc.collect()
 
 
 def canonical(obj) -> str:
@@ -192,6 +202,7 @@ class Session:
             self.last = out
             return out
         attach = getattr(self, "attach_state", None)     # set by `attach qemu` (issue 17)
+        before = self.system
         try:
             if attach is not None:
                 attach.before(self)     # live view: registers read again, view rebuilt
@@ -204,6 +215,10 @@ class Session:
         except Exception as e:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
+        replaced = self.system is not before
+        before = None
+        if replaced:
+            release()           # (load, import qemu, goto: the old system is garbage now)
         out.digest = digest(body)
         live = attach is not None and attach.is_live
         if cmd.logged and not live and not (cmd.pure and self.position < len(self.log)):
@@ -271,7 +286,11 @@ class Session:
             fresh = type(self)(doc["scenario"], doc.get("scenario_where", path))
             fresh._load_snapshots(doc, path)
             entries = entries_of(doc)
-        return fresh.replay_log(entries)
+        try:
+            return fresh.replay_log(entries)
+        finally:
+            del fresh
+            release()
 
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""

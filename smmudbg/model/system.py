@@ -128,8 +128,13 @@ class System(SystemViews):
         return st
 
     def _build(self):
-        for r in self.spec["ram"]:
-            self.mem.ram(r["base"], r["size"])
+        for i, r in enumerate(self.spec["ram"]):
+            try:
+                self.mem.ram(r["base"], r["size"])
+            except MemoryError:     # (mapped, not touched: only an address-space limit fails)
+                raise ModelError(f"ram[{i}]: cannot reserve {r['size']:#x} bytes of address "
+                                 f"space at {r['base']:#x} for the modeled RAM (is `ulimit -v` "
+                                 f"set?)") from None
         for s in self.spec["smmu"]:
             smmu = Smmu(s["name"], self.mem, s["features"], s["pool"], s["base"])
             self._map_registers(smmu)
