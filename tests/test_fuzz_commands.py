@@ -312,7 +312,7 @@ def command_case(rng: random.Random, tmp: Path) -> str:
         collect()           # (a system a case built maps 1 GiB of RAM: free it now)
 
 
-SHORT = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_SHORT", 40)), deadline=None,
+SHORT = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_SHORT", 200)), deadline=None,
                  database=None, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 100_000)),
                 deadline=None, database=None, suppress_health_check=list(HealthCheck))
