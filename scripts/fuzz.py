@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -33,6 +34,12 @@ import test_fuzz_commands as fc  # noqa: E402
 import test_fuzz_inputs as fz  # noqa: E402
 
 KINDS = {**fz.KINDS, "commands": fc.command_case}
+
+
+def signature(msg: str) -> str:
+    """A failure's message without its numbers and quoted tokens (one line per root cause)."""
+    msg = re.sub(r"'[^']*'|\"[^\"]*\"", "'.'", msg)
+    return re.sub(r"\d+", "N", msg)[:160]
 
 
 def main(argv=None) -> int:
@@ -56,6 +63,7 @@ def main(argv=None) -> int:
 
     counts: Counter = Counter()
     failures: list[str] = []
+    kinds_seen: Counter = Counter()         # failures by signature
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="smmudbg-fuzz-") as tmp:
         tmp = Path(tmp)
@@ -74,8 +82,11 @@ def main(argv=None) -> int:
                 counts[kind, KINDS[kind](rng, tmp)] += 1
             except AssertionError as e:
                 counts[kind, "FAIL"] += 1
-                if len(failures) < 20:
-                    failures.append(f"{kind} case {i}: {str(e).splitlines()[0][:300]}")
+                msg = str(e).splitlines()[0] if str(e) else "AssertionError"
+                sig = (kind, signature(msg))
+                kinds_seen[sig] += 1
+                if kinds_seen[sig] <= 2 and len(failures) < 60:   # every root cause shows
+                    failures.append(f"{kind} case {i}: {msg[:300]}")
             done += 1
             if done % 5000 == 0:
                 rate = done / (time.monotonic() - t0)
@@ -96,6 +107,10 @@ def main(argv=None) -> int:
               f"{fc.LINES['ok']}, one-line error {fc.LINES['error']}) after hostile setups")
     for f in failures:
         print("FAIL", f)
+    if kinds_seen:
+        print(f"{len(kinds_seen)} distinct failure signatures:")
+        for (kind, sig), n in kinds_seen.most_common():
+            print(f"  {n:6}  {kind}: {sig[:200]}")
     return 1 if failures else 0
 
 

@@ -666,9 +666,9 @@ def entries_of(doc: dict) -> list[Entry]:
 
 def read_session(path: str) -> dict:
     text = read_text(path, SessionError, "session file", MAX_SESSION_BYTES)
-    doc = parse_session(text, path)
+    doc = parse_session(text, display_name(path))
     try:
         sc.parse(doc["scenario"], "scenario")
     except SmmuDbgError as e:
-        raise SessionError(f"{path}: damaged session: {e}") from None     # (names path once)
+        raise SessionError(f"{display_name(path)}: damaged session: {e}") from None   # (once)
     return doc

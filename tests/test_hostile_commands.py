@@ -391,3 +391,23 @@ def test_expect_of_a_long_path_is_a_short_error():
     out = s.execute("expect " + "a" * 200)
     assert out.error == ("expect: " + "a" * 40 + "... (200 chars): the result has no '"
                          + "a" * 40 + "'... (200 chars) (it has: kind, smmus)")
+
+
+@pytest.mark.parametrize("lines,message", [
+    (["diff " + "9" * 5000], "9" * 70 + "..." + "9" * 70 + " (5000 characters): cannot open: "
+                             "File name too long"),
+    (["load " + "/x" * 1000], "/x" * 35 + "..." + "/x" * 35 + " (2000 characters): cannot "
+                              "open: No such file or directory"),
+    (["diff @" + "x" * 300], "diff: '@" + "x" * 39 + "'... (301 chars) is not a log position "
+                             "(@N)"),
+    (["attach qemu \x00 pid=3"], "attach: '\\x00': file name contains a NUL byte"),
+    (["snapshot " + "a" * 300, "expect fault.type == x"],
+     "expect: the previous command failed: snapshot: not attached (attach qemu QMP_SOCKET "
+     "ram=FILE first); no snapshot named '" + "a" * 40 + "'... (300 chars) either"),
+], ids=["diff-long-name", "load-long-name", "diff-position", "attach-nul", "expect-after-long"])
+def test_found_by_the_long_command_fuzz_run(lines, message, monkeypatch, tmp_path):
+    """Errors of 400 to 5,000 characters (a long file name or token quoted whole, an error
+    quoted inside another) and a NUL byte that reached os.stat() as 'internal error'."""
+    monkeypatch.chdir(tmp_path)
+    *_, out = run(lines)
+    assert out.error == message

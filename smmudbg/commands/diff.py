@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import results as res
 from ..model.diff import diff_systems
-from .registry import CommandError, command, parse_int
+from ..textfile import display_name
+from .registry import CommandError, command, parse_int, shown
 
 
 def _position(ctx, n: int):
@@ -57,7 +58,7 @@ def diff(ctx, text):
         try:
             n = parse_int(arg[1:])
         except ValueError:
-            raise CommandError(f"diff: {arg!r} is not a log position (@N)") from None
+            raise CommandError(f"diff: {shown(arg)} is not a log position (@N)") from None
         a, b, la, lb = _position(ctx, n), ctx.system, f"@{n}", "now"
     elif arg.split()[0] == "import":
         rest = arg.split(None, 1)[1] if len(arg.split()) > 1 else ""
@@ -67,11 +68,11 @@ def diff(ctx, text):
         a, la, lb = ctx.system, "now", where
     else:
         if "\x00" in arg:
-            raise CommandError(f"diff: {arg!r} is not a file name")
+            raise CommandError(f"diff: {shown(arg)} is not a file name")
         try:
             other, _ = type(ctx).load(arg)      # ctx is the Session: load beside it
         except (OSError, ValueError) as e:
-            raise CommandError(f"diff: {arg}: {e}") from None
+            raise CommandError(f"diff: {display_name(arg)}: {e}") from None
         a, b, la, lb = ctx.system, other.system, "now", arg
     d = diff_systems(a, b)
     n = sum(len(s.get(k) or []) for s in d["smmus"]

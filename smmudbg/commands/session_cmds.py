@@ -216,7 +216,8 @@ def evaluate(expr: str, outcome) -> dict:
     if outcome is None:
         raise CommandError("expect: there is no previous command")
     if not outcome.ok:
-        raise CommandError(f"expect: the previous command failed: {outcome.error}")
+        raise CommandError(f"expect: the previous command failed: "
+                           f"{shown(outcome.error, quote=False, limit=200)}")
     got = _resolve(outcome.result.to_json(), m.group(2))
     if m.group(1):
         if not isinstance(got, (list, dict, str)):
