@@ -95,8 +95,10 @@ def main(argv=None) -> int:
                 break
     elapsed = time.monotonic() - t0
     total = sum(counts.values())
-    print(f"{total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s), "
-          f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10} MiB")
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime
+    print(f"{total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s; CPU {cpu:.0f} s, "
+          f"{total / max(cpu, 1e-9):.0f}/CPU-s), max RSS {ru.ru_maxrss >> 10} MiB")
     for kind in ["paths"] + kinds:
         row = {o: counts[kind, o] for o in ("ok", "error", "FAIL")}
         print(f"  {kind:9} ok {row['ok']:7}  one-line error {row['error']:7}  "
