@@ -107,6 +107,8 @@ def main(argv=None) -> int:
         lines = sum(fc.LINES.values())
         print(f"  commands: {lines} generated lines ({lines / elapsed:.0f}/s; ok "
               f"{fc.LINES['ok']}, one-line error {fc.LINES['error']}) after hostile setups")
+        print("  slowest lines: " + "; ".join(f"{t:.2f} s {line[:60]!r}" for t, line in
+                                             sorted(fc.SLOWEST, reverse=True) if line))
     for f in failures:
         print("FAIL", f)
     if kinds_seen:

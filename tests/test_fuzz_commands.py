@@ -12,6 +12,7 @@ older word-salad fuzzer of the parser, stays: it covers completion too.)
 """
 from __future__ import annotations
 
+import heapq
 import os
 import random
 import resource
@@ -225,6 +226,8 @@ def check_line(session: Session, line: str, inputs, before=None) -> str:
         raise AssertionError(f"hang: {line[:200]!r} gave no answer within {TIME_LIMIT} s")
     took = time.monotonic() - t0
     assert took <= TIME_LIMIT + 1, f"{line[:200]!r} took {took:.1f} s"
+    if took > SLOWEST[0][0]:                # the slowest lines, for scripts/fuzz.py to show
+        heapq.heapreplace(SLOWEST, (took, line[:120]))
     grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) << 10
     assert grew <= MEMORY_LIMIT, f"{line[:200]!r} raised the peak RSS by {grew >> 20} MiB"
     assert [digest(p) for p in inputs] == before, f"{line[:200]!r} changed an input file"
@@ -238,6 +241,7 @@ def check_line(session: Session, line: str, inputs, before=None) -> str:
 
 
 LINES: Counter = Counter()          # generated lines run, by outcome (scripts/fuzz.py prints it)
+SLOWEST: list[tuple[float, str]] = [(0.0, "")] * 8     # a min-heap of (seconds, line)
 
 
 class Pool:
