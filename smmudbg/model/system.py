@@ -13,7 +13,7 @@ from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.geometry import cd_table
-from ..errors import ModelError, ScenarioError, brief
+from ..errors import ModelError, ScenarioError, brief, listing
 from . import scenario as sc
 from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
@@ -276,8 +276,7 @@ class System(SystemViews):
         try:
             return table[name]
         except KeyError:
-            raise ModelError(f"no {kind} named {name!r}; have: {', '.join(table) or 'none'}") \
-                from None
+            raise ModelError(f"no {kind} named {brief(name)}; have: {listing(table)}") from None
 
     def smmu(self, name: str | None = None) -> Smmu:
         if name is None:
