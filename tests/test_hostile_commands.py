@@ -404,7 +404,11 @@ def test_expect_of_a_long_path_is_a_short_error():
     (["snapshot " + "a" * 300, "expect fault.type == x"],
      "expect: the previous command failed: snapshot: not attached (attach qemu QMP_SOCKET "
      "ram=FILE first); no snapshot named '" + "a" * 40 + "'... (300 chars) either"),
-], ids=["diff-long-name", "load-long-name", "diff-position", "attach-nul", "expect-after-long"])
+    (["iommufd " + "a" * 300, "expect ok"],
+     "expect ok: the command failed: iommufd: '" + "a" * 40 + "'... (300 chars) is not one of "
+     "explain, devices, ioas, hwpt, viommu, vdevice"),
+], ids=["diff-long-name", "load-long-name", "diff-position", "attach-nul", "expect-after-long",
+        "expect-ok-after-long-token"])
 def test_found_by_the_long_command_fuzz_run(lines, message, monkeypatch, tmp_path):
     """Errors of 400 to 5,000 characters (a long file name or token quoted whole, an error
     quoted inside another) and a NUL byte that reached os.stat() as 'internal error'."""
