@@ -36,7 +36,7 @@ HANG_GUARD = 60         # seconds for a whole child, on a loaded 2-core machine
 MAX_ERROR = 400         # characters in one error line
 
 CHILD = r"""
-import contextlib, gc, io, json, os, resource, sys
+import contextlib, gc, io, json, os, re, resource, sys
 limit, calls_path, out_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from smmudbg.cli import main
@@ -54,7 +54,8 @@ with open(out_path, "w") as log:
             except SystemExit as e:             # argparse usage errors
                 rc = e.code if isinstance(e.code, int) else 2
         gc.collect()            # (what the process's exit would free: its systems' RAM)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+        # VmHWM: this process's own peak (ru_maxrss keeps the parent's across fork and exec).
+        peak = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read())[1]) << 10
         log.write(json.dumps({"i": i, "rc": rc, "stdout": out.getvalue(),
                               "stderr": err.getvalue(), "peak": peak}) + "\n")
         log.flush()
