@@ -215,10 +215,10 @@ class Session:
         except Exception as e:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
-        replaced = self.system is not before
+        replaced = self.system is not before and attach is None
         before = None
-        if replaced:
-            release()           # (load, import qemu, goto: the old system is garbage now)
+        if replaced:            # (load, import qemu, goto: the old system is garbage now; an
+            release()           # attached session rebuilds its live view on every command)
         out.digest = digest(body)
         live = attach is not None and attach.is_live
         if cmd.logged and not live and not (cmd.pure and self.position < len(self.log)):
