@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The long fuzz run: hostile scenarios, ELF dumps, register files, paths and command lines.
+"""The long fuzz run: hostile scenarios, sessions, dumps, register files, paths, command lines.
 
     python scripts/fuzz.py                         # 100,000 inputs, spread over every kind
     python scripts/fuzz.py -n 20000 --kinds elf    # one kind
@@ -9,7 +9,8 @@
 Uses the mutators and checks of tests/test_fuzz_inputs.py and tests/test_fuzz_commands.py (the
 same ones the test suite runs under hypothesis): each input must give a result or a one-line
 error of the reader's own type within the time bound, with no traceback or "internal error",
-and leave its file unchanged. A commands case is a hostile setup and 1-4 generated lines.
+and leave its file unchanged. A commands case is a hostile setup and 1-4 generated lines (the
+count of lines is printed too).
 Case i of kind K is random.Random(f"{seed}:{K}:{i}"), so a failure is replayed with
 `--kinds K --first i -n 1`. Prints counts per kind and outcome; exit status 1 on any failure.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -32,6 +34,12 @@ import test_fuzz_commands as fc  # noqa: E402
 import test_fuzz_inputs as fz  # noqa: E402
 
 KINDS = {**fz.KINDS, "commands": fc.command_case}
+
+
+def signature(msg: str) -> str:
+    """A failure's message without its numbers and quoted tokens (one line per root cause)."""
+    msg = re.sub(r"'[^']*'|\"[^\"]*\"", "'.'", msg)
+    return re.sub(r"\d+", "N", msg)[:160]
 
 
 def main(argv=None) -> int:
@@ -55,6 +63,7 @@ def main(argv=None) -> int:
 
     counts: Counter = Counter()
     failures: list[str] = []
+    kinds_seen: Counter = Counter()         # failures by signature
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="smmudbg-fuzz-") as tmp:
         tmp = Path(tmp)
@@ -73,8 +82,11 @@ def main(argv=None) -> int:
                 counts[kind, KINDS[kind](rng, tmp)] += 1
             except AssertionError as e:
                 counts[kind, "FAIL"] += 1
-                if len(failures) < 20:
-                    failures.append(f"{kind} case {i}: {str(e).splitlines()[0][:300]}")
+                msg = str(e).splitlines()[0] if str(e) else "AssertionError"
+                sig = (kind, signature(msg))
+                kinds_seen[sig] += 1
+                if kinds_seen[sig] <= 2 and len(failures) < 60:   # every root cause shows
+                    failures.append(f"{kind} case {i}: {msg[:300]}")
             done += 1
             if done % 5000 == 0:
                 rate = done / (time.monotonic() - t0)
@@ -83,14 +95,26 @@ def main(argv=None) -> int:
                 break
     elapsed = time.monotonic() - t0
     total = sum(counts.values())
-    print(f"{total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s), "
-          f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10} MiB")
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime
+    print(f"{total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s; CPU {cpu:.0f} s, "
+          f"{total / max(cpu, 1e-9):.0f}/CPU-s), max RSS {ru.ru_maxrss >> 10} MiB")
     for kind in ["paths"] + kinds:
         row = {o: counts[kind, o] for o in ("ok", "error", "FAIL")}
         print(f"  {kind:9} ok {row['ok']:7}  one-line error {row['error']:7}  "
               f"FAIL {row['FAIL']}")
+    if fc.LINES:
+        lines = sum(fc.LINES.values())
+        print(f"  commands: {lines} generated lines ({lines / elapsed:.0f}/s; ok "
+              f"{fc.LINES['ok']}, one-line error {fc.LINES['error']}) after hostile setups")
+        print("  slowest lines: " + "; ".join(f"{t:.2f} s {line[:60]!r}" for t, line in
+                                             sorted(fc.SLOWEST, reverse=True) if line))
     for f in failures:
         print("FAIL", f)
+    if kinds_seen:
+        print(f"{len(kinds_seen)} distinct failure signatures:")
+        for (kind, sig), n in kinds_seen.most_common():
+            print(f"  {n:6}  {kind}: {sig[:200]}")
     return 1 if failures else 0
 
 

@@ -228,7 +228,8 @@ def main(argv=None) -> int:
         if argv and argv[0] == "import-qemu":
             from .import_cli import cli_main as _import_qemu
             return _import_qemu(argv[1:], _interactive)
-        args = _parser_main().parse_args(argv)
+        from .import_cli import _glue_values       # (`--ram-base -0x1000`, as import-qemu)
+        args = _parser_main().parse_args(_glue_values(argv))
         if args.regs and args.scenario is None:
             _parser_main().error("--regs goes with a memory dump FILE")
         if args.gic and not args.regs:

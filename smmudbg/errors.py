@@ -28,3 +28,17 @@ def brief(value, decimal: bool = False) -> str:
         return r if len(r) <= 60 else r[:50] + f"...' ({len(value)} characters)"
     return {list: "an array", dict: "a table", float: "a float"}.get(type(value),
                                                                        type(value).__name__)
+
+
+def listing(names, limit: int = 160) -> str:
+    """Names for an error message ("have: a, b, c"), each brief, cut short when long."""
+    names = list(names)
+    if not names:
+        return "none"
+    out = ""
+    for i, n in enumerate(names):
+        item = n if isinstance(n, str) and len(n) <= 40 else brief(n)
+        if out and len(out) + len(item) > limit:
+            return out + f", ... ({len(names)} in all)"
+        out += (", " if out else "") + item
+    return out

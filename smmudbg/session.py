@@ -25,6 +25,7 @@ Read-only commands run in the past are not recorded.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass
 
 from . import __version__
-from .errors import SmmuDbgError
+from .errors import SmmuDbgError, brief
 from .model import checkpoint as ckpt
 from .model import scenario as sc
 from .model.system import System
@@ -52,6 +53,15 @@ MAX_CHECKPOINTS = 128           # beyond this, every second one is dropped (spac
 
 class SessionError(SmmuDbgError):
     """A session file that cannot be saved, loaded or replayed."""
+
+
+def release() -> None:
+    """Free a system that was just dropped now, not at some later collection: a System and
+    its parts refer to each other (platform, MMIO callbacks), so only the cycle collector
+    frees them, and each holds its modeled RAM as an address-space reservation (1 GiB for the
+    default scenario). Without this, a few `load`s or `replay`s in a row fail under an
+    address-space limit (`ulimit -v`)."""
+    gc.collect()
 
 
 def canonical(obj) -> str:
@@ -194,6 +204,7 @@ class Session:
             self.last = out
             return out
         attach = getattr(self, "attach_state", None)     # set by `attach qemu` (issue 17)
+        before = self.system
         try:
             if attach is not None:
                 attach.before(self)     # live view: registers read again, view rebuilt
@@ -206,6 +217,10 @@ class Session:
         except Exception as e:
             out = Outcome(line, error=f"internal error: {type(e).__name__}: {e}")
             body = {"error": out.error}
+        replaced = self.system is not before and attach is None
+        before = None
+        if replaced:            # (load, import qemu, goto: the old system is garbage now; an
+            release()           # attached session rebuilds its live view on every command)
         out.digest = digest(body)
         if attach is not None and attach.view:
             # A reply read from a running guest may catch a structure mid-update: say which.
@@ -278,7 +293,11 @@ class Session:
             fresh = type(self)(doc["scenario"], doc.get("scenario_where", path))
             fresh._load_snapshots(doc, path)
             entries = entries_of(doc)
-        return fresh.replay_log(entries)
+        try:
+            return fresh.replay_log(entries)
+        finally:
+            del fresh
+            release()
 
     def adopt(self, other: "Session") -> None:
         """Become `other` (after `load`), keeping this session's autosave file."""
@@ -577,11 +596,11 @@ def parse_session(text: str, where: str = "session") -> dict:
     if not isinstance(doc, dict):
         raise SessionError(f"{where}: not a session file (expected a JSON object)")
     if doc.get("format") != FORMAT:
-        raise SessionError(f"{where}: not a session file (format is {doc.get('format')!r}, "
+        raise SessionError(f"{where}: not a session file (format is {brief(doc.get('format'))}, "
                            f"expected {FORMAT!r})")
     v = doc.get("version")
     if type(v) is not int or v not in (VERSION, VERSION_SNAPSHOTS):
-        raise SessionError(f"{where}: session version {v!r} is not supported "
+        raise SessionError(f"{where}: session version {brief(v, True)} is not supported "
                            f"(this smmudbg reads versions {VERSION} and {VERSION_SNAPSHOTS})")
     for key, typ in _TOP.items():
         if key not in doc:
@@ -603,7 +622,7 @@ def parse_session(text: str, where: str = "session") -> dict:
         raise SessionError(f"{where}: damaged session: unknown key 'snapshots'")
     extra = set(doc) - set(_TOP) - set(_OPTIONAL) - {"snapshots"}
     if extra:
-        raise SessionError(f"{where}: damaged session: unknown key {sorted(extra)[0]!r}")
+        raise SessionError(f"{where}: damaged session: unknown key {brief(sorted(extra)[0])}")
     for i, e in enumerate(doc["log"]):
         if not isinstance(e, dict):
             raise SessionError(f"{where}: damaged session: log[{i}] is not an object")
@@ -618,7 +637,7 @@ def parse_session(text: str, where: str = "session") -> dict:
         extra = set(e) - set(_ENTRY) - set(_ENTRY_OPTIONAL)
         if extra:
             raise SessionError(f"{where}: damaged session: log[{i}] has unknown key "
-                               f"{sorted(extra)[0]!r}")
+                               f"{brief(sorted(extra)[0])}")
         if len(e["command"]) > MAX_COMMAND_CHARS or "\n" in e["command"]:
             raise SessionError(f"{where}: damaged session: log[{i}].command is not one line")
         _check_logged_command(where, i, e["command"])
@@ -627,7 +646,8 @@ def parse_session(text: str, where: str = "session") -> dict:
             raise SessionError(f"{where}: damaged session: log[{i}].digest is not a SHA-256")
     pos = doc.get("position", len(doc["log"]))
     if not 0 <= pos <= len(doc["log"]):
-        raise SessionError(f"{where}: damaged session: position {pos} is outside the log")
+        raise SessionError(f"{where}: damaged session: position {brief(pos, True)} is "
+                           f"outside the log (0..{len(doc['log'])})")
     return doc
 
 
@@ -653,9 +673,9 @@ def entries_of(doc: dict) -> list[Entry]:
 
 def read_session(path: str) -> dict:
     text = read_text(path, SessionError, "session file", MAX_SESSION_BYTES)
-    doc = parse_session(text, path)
+    doc = parse_session(text, display_name(path))
     try:
         sc.parse(doc["scenario"], "scenario")
     except SmmuDbgError as e:
-        raise SessionError(f"{path}: damaged session: {e}") from None     # (names path once)
+        raise SessionError(f"{display_name(path)}: damaged session: {e}") from None   # (once)
     return doc

@@ -24,11 +24,18 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"))
 
 
+MAX_NAME_CHARS = 160        # a longer file name is shown cut, with its length
+
+
 def display_name(path) -> str:
-    """The file name as one printable line: repr() when it holds control characters or NUL."""
+    """The file name as one short printable line: repr() when it holds control characters or
+    NUL; a name longer than MAX_NAME_CHARS keeps its start and its end (the file's own name)."""
     name = os.fsdecode(path) if isinstance(path, bytes) else str(path)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name) or not name.isprintable():
-        return repr(name)
+        name = repr(name)
+    if len(name) > MAX_NAME_CHARS:
+        half = MAX_NAME_CHARS // 2 - 10
+        name = f"{name[:half]}...{name[-half:]} ({len(name)} characters)"
     return name
 
 

@@ -251,6 +251,22 @@ def test_ram_file_of_the_wrong_size(vm, tmp_path):
              f"{256 << 20:#x}")
 
 
+def test_ram_that_is_not_a_regular_file(vm, tmp_path):
+    """A FIFO as ram= blocked the attach in open() (issue 15); a NUL byte in the socket's name
+    was 'internal error: ValueError' (found by the long command fuzz run)."""
+    import signal
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    signal.alarm(30)                    # a regression fails instead of blocking the suite
+    try:
+        one_line(Session().execute(f"attach qemu {vm.path} ram={fifo}"),
+                 f"{fifo}: not a memory-backend-file (a FIFO, not a regular file)")
+    finally:
+        signal.alarm(0)
+    assert one_line(Session().execute("attach qemu 'a\x00b' pid=3")) == \
+        "attach: 'a\\x00b': file name contains a NUL byte"
+
+
 def test_vm_gone_keeps_the_last_snapshot(vm):
     s, _ = attach(vm)
     s.run("snapshot")

@@ -12,10 +12,12 @@ older word-salad fuzzer of the parser, stays: it covers completion too.)
 """
 from __future__ import annotations
 
-import gc
+import heapq
 import os
 import random
+import resource
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,13 @@ from hypothesis import strategies as st
 from smmudbg.commands import REGISTRY
 from smmudbg.commands.registry import (AddressT, BoolT, ChoiceT, IntT, NameT, StreamT,
                                        TextT)
+from smmudbg.model import checkpoint as ckpt
 from smmudbg.session import Session
 
-from test_fuzz_inputs import (MAX_MESSAGE, TIME_LIMIT, Hang, bounded, digest, hostile_paths)
+from test_fuzz_inputs import (MAX_MESSAGE, TIME_LIMIT, Hang, bounded, collect, digest,
+                              hostile_paths, unfreeze)
 
+MEMORY_LIMIT = 1 << 30           # bytes one line may add to the process's peak RSS
 SMMU_MMIO = 0x0905_0000          # smmu0's register file in the default scenario (an MMIO region)
 # Commands that would leave the scratch directory or wait for a person.
 SKIP = {"help"}
@@ -201,11 +206,16 @@ def _fresh_inputs(tmp: Path) -> list[Path]:
         s.save(str(sess))
     if not script.exists():
         script.write_text("smmus\nwalk gpu0 0x1000\n")
+    hostile_paths(tmp)                  # (makes the empty file, the FIFO, ...)
     return [sess, script, tmp / "empty"]
 
 
-def check_line(session: Session, line: str, inputs) -> str:
-    before = [digest(p) for p in inputs]
+def check_line(session: Session, line: str, inputs, before=None) -> str:
+    """Run one line under the bounds; 'ok' or 'error'. before: the inputs' digests (taken
+    now when not given)."""
+    if before is None:
+        before = [digest(p) for p in inputs]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.monotonic()
     try:
         with bounded():
@@ -216,6 +226,10 @@ def check_line(session: Session, line: str, inputs) -> str:
         raise AssertionError(f"hang: {line[:200]!r} gave no answer within {TIME_LIMIT} s")
     took = time.monotonic() - t0
     assert took <= TIME_LIMIT + 1, f"{line[:200]!r} took {took:.1f} s"
+    if took > SLOWEST[0][0]:                # the slowest lines, for scripts/fuzz.py to show
+        heapq.heapreplace(SLOWEST, (took, line[:120]))
+    grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) << 10
+    assert grew <= MEMORY_LIMIT, f"{line[:200]!r} raised the peak RSS by {grew >> 20} MiB"
     assert [digest(p) for p in inputs] == before, f"{line[:200]!r} changed an input file"
     if out.ok:
         return "ok"
@@ -226,26 +240,83 @@ def check_line(session: Session, line: str, inputs) -> str:
     return "error"
 
 
+LINES: Counter = Counter()          # generated lines run, by outcome (scripts/fuzz.py prints it)
+SLOWEST: list[tuple[float, str]] = [(0.0, "")] * 8     # a min-heap of (seconds, line)
+
+
+class Pool:
+    """One Session reused by every case. Each hostile setup runs once (its lines checked like
+    any other); the state after it is kept as a checkpoint with the session's log, and a case
+    starts by putting that back (a restore costs the pages written since, not a scenario
+    build, the setup's commands and a full garbage collection)."""
+
+    def __init__(self):
+        self.session = s = Session()
+        self.system = s.system
+        self.base = s._checkpoints[0]
+        self.state = dict(vars(s))
+        self.after: list[tuple[ckpt.Checkpoint, dict]] = []
+        for setup in SETUPS:
+            self._reset(self.base, self.state)
+            for line in setup:
+                check_line(s, line, [])
+            assert s.system is self.system, f"setup {setup} replaced the system"
+            cp = ckpt.capture(s.system, self.base)
+            assert cp is not None, "the default scenario's walkers cannot be checkpointed"
+            self.after.append((cp, dict(vars(s))))
+
+    def _reset(self, cp: ckpt.Checkpoint, state: dict) -> Session:
+        s = self.session
+        attach = vars(s).get("attach_state")
+        if attach is not None and attach is not state.get("attach_state"):
+            attach.close()
+        vars(s).clear()
+        vars(s).update(state)
+        s.system = self.system
+        s.log = list(state["log"])
+        s._checkpoints = {0: self.base}
+        s._latest = self.base
+        cp.restore()
+        return s
+
+    def fresh(self, setup: int) -> Session:
+        """The session as it is after SETUPS[setup]."""
+        return self._reset(*self.after[setup])
+
+    def close(self) -> None:
+        unfreeze()
+
+
+_POOL: Pool | None = None
+
+
+def pool() -> Pool:
+    global _POOL
+    if _POOL is None:
+        _POOL = Pool()
+    return _POOL
+
+
 def command_case(rng: random.Random, tmp: Path) -> str:
     """One case: a hostile setup, then 1-4 generated lines; the last line's outcome."""
     inputs = _fresh_inputs(tmp)
     old = os.getcwd()
     os.chdir(tmp)                       # `save out.json` and friends write in the scratch dir
     try:
-        s = Session()
-        for line in rng.choice(SETUPS):
-            check_line(s, line, inputs)
+        s = pool().fresh(rng.randrange(len(SETUPS)))
+        before = [digest(p) for p in inputs]
         outcome = "ok"
         for _ in range(rng.randrange(1, 5)):
-            outcome = check_line(s, command_line(rng, s, tmp), inputs)
+            outcome = check_line(s, command_line(rng, s, tmp), inputs, before)
+            LINES[outcome] += 1
         return outcome
     finally:
         os.chdir(old)
         s = None
-        gc.collect()        # (each Session maps 1 GiB of RAM: free it before the next case)
+        collect()           # (a system a case built maps 1 GiB of RAM: free it now)
 
 
-SHORT = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_SHORT", 40)), deadline=None,
+SHORT = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_SHORT", 200)), deadline=None,
                  database=None, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 100_000)),
                 deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -253,7 +324,11 @@ LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 100_000
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    return tmp_path_factory.mktemp("fuzz-commands")
+    global _POOL
+    yield tmp_path_factory.mktemp("fuzz-commands")
+    if _POOL is not None:       # the rest of the suite collects its garbage as usual
+        _POOL.close()
+        _POOL = None
 
 
 def test_every_setup_is_answered(scratch):

@@ -1,7 +1,8 @@
-"""Fuzzing the input layers: scenarios, register files, ELF/raw memory dumps and hostile paths.
+"""Fuzzing the input layers: scenarios, register files, ELF/raw memory dumps, session files
+(loaded and replayed as `load` and `smmudbg replay` do) and hostile paths.
 
 Whatever the input, the reader answers with a result or a one-line error of its own type
-(ScenarioError, DumpError, QemuImportError), within a time bound, without a traceback or an
+(ScenarioError, DumpError, QemuImportError, SessionError), within a time bound, without a traceback or an
 "internal error" in the message, and without changing the input file.
 
 The mutators take a random.Random, so the same code runs under hypothesis (which draws the
@@ -10,6 +11,7 @@ A short profile runs by default; `python -m pytest -m fuzz` runs the long profil
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import lzma
@@ -78,6 +80,27 @@ def digest(path) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+_FROZEN = []
+
+
+def collect() -> None:
+    """Free the cyclic garbage a case left (a System and its platform refer to each other, so
+    its 1 GiB RAM mapping waits for a collection). The first call freezes what is alive then,
+    so each later collection looks only at what the cases made (a full one takes 20-100 ms)."""
+    if not _FROZEN:
+        gc.collect()
+        gc.freeze()
+        _FROZEN.append(True)
+    gc.collect()
+
+
+def unfreeze() -> None:
+    """Undo collect()'s freeze (after a fuzz module: the rest of a run collects as usual)."""
+    if _FROZEN:
+        gc.unfreeze()
+        _FROZEN.clear()
 
 
 def run_case(fn, kinds, inputs=()) -> str:
@@ -224,6 +247,12 @@ def mutate_scenario_text(rng: random.Random, base: str | None = None) -> str:
     return raw.decode("utf-8", "replace") if rng.random() < 0.5 else raw.decode("latin-1")
 
 
+def small(spec: dict) -> bool:
+    """Whether a checked scenario builds in well under the time bound (large.toml's 65,536
+    streams take seconds: such scenarios are parsed and checked only)."""
+    return len(spec["stream"]) <= 16 and sum(s["count"] for s in spec["stream"]) <= 4096
+
+
 def scenario_case(rng: random.Random, tmp: Path) -> str:
     text = mutate_scenario_text(rng)
     path = tmp / "fuzz.toml"
@@ -231,7 +260,7 @@ def scenario_case(rng: random.Random, tmp: Path) -> str:
 
     def go():
         spec = sc.load(str(path))
-        if len(spec["stream"]) <= 16 and sum(s["count"] for s in spec["stream"]) <= 4096:
+        if small(spec):
             System(spec)
     return run_case(go, (ScenarioError,), [path])
 
@@ -394,6 +423,104 @@ def regs_case(rng: random.Random, tmp: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Sessions, loaded as `load` and `smmudbg replay` load them (the log is replayed)
+# ---------------------------------------------------------------------------------------------
+def hostile_logged(rng: random.Random, tmp: Path) -> str:
+    """A command line a damaged or crafted session's log may hold: the issue's reproducers,
+    file readers pointed at hostile paths, commands that are never logged."""
+    paths = list(hostile_paths(tmp).values())
+    big = rng.choice(["0x10000000000000000", "-1", "9" * rng.randrange(1, 5000),
+                      "0xffffffffffffffff", str(rng.randrange(2 ** 64))])
+    return rng.choice([
+        "set reg smmu0 CR0 SMMUEN=0", "set reg smmu0 STRTAB_BASE_CFG FMT=0 LOG2SIZE=40",
+        "set reg smmu0 STRTAB_BASE 0", "set reg smmu0 CR0 SMMUEN=1", "strtab smmu0 all",
+        "ste gpu0", "set ste nvme0 S1ContextPtr=0x1000", "cd nvme0", "check", "events smmu0",
+        "set reg smmu0 EVENTQ_BASE ADDR=0xfffff000000 LOG2SIZE=19", "cmdq smmu0",
+        f"map vm0-s2 0x0 0x0 {big}", f"drop-invalidations smmu0 {big}", f"pt vm0-s2 limit={big}",
+        f"walk gpu0 {big}", f"mem {big} 0x100",
+        f"import qemu {json.dumps(rng.choice(paths))} --regs {json.dumps(rng.choice(paths))}",
+        f"import qemu {FIXTURE / 'regs.json'} --regs {rng.choice(paths)!r}",
+        f"save {rng.choice(paths)!r}", "goto 0", "replay", "load x", "help", "",
+        "\u202e", "smmus # comment", "'", "walk", "a" * rng.randrange(1, 5000),
+    ])
+
+
+_SESSION: dict[str, str] = {}
+
+
+def base_session() -> str:
+    """A saved session (JSON text) with a few logged commands, made once."""
+    if "text" not in _SESSION:
+        from smmudbg.session import Session
+        s = Session()
+        for line in ("walk gpu0 0x40000000", "set ste nvme0 S1ContextPtr=0x1000", "cd nvme0",
+                     "map vm0-s2 0x50000000 0x50000000 0x1000", "pt vm0-s2", "check"):
+            s.execute(line)
+        _SESSION["text"] = json.dumps(s.to_json(results=True))
+    return _SESSION["text"]
+
+
+def mutate_session(rng: random.Random, tmp: Path) -> str:
+    doc = json.loads(base_session())
+    r = rng.random()
+    if r < 0.35:
+        return json.dumps(mutate_doc(rng, doc, rng.randrange(1, 4)))
+    if r < 0.5:
+        doc["scenario"] = mutate_scenario_text(rng)
+    elif r < 0.75:
+        log = doc["log"]
+        for _ in range(rng.randrange(1, 4)):
+            entry = dict(rng.choice(log))
+            entry["command"] = hostile_logged(rng, tmp)
+            if rng.random() < 0.5:
+                entry["digest"] = rng.choice(["0" * 64, "x", "", "f" * 64])
+            log.insert(rng.randrange(len(log) + 1), entry)
+        if rng.random() < 0.3:
+            doc["position"] = hostile_value(rng, len(log))
+    elif r < 0.8:
+        # Long, but linear to replay (8,000 commands: tests/test_hostile_commands.py).
+        doc["log"] = doc["log"] * rng.choice([5, 20, 100])
+        doc["position"] = rng.randrange(len(doc["log"]) + 1)
+    elif r < 0.87:
+        doc["version"] = 2
+        doc["snapshots"] = {"file": rng.choice(["fifo", "link-to-fifo", "sparse", "empty",
+                                                "..", "missing", "a\0b", "in.json"]),
+                            "sha256": "0" * 64}
+    else:
+        text = json.dumps(doc)
+        r = rng.random()
+        if r < 0.4:
+            return text[:rng.randrange(len(text))]
+        if r < 0.7:
+            depth = rng.choice([100, 1000, 100_000])
+            return text[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+        raw = bytearray(text.encode())
+        for _ in range(rng.randrange(1, 20)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        return raw.decode("latin-1")
+    return json.dumps(doc)
+
+
+def session_case(rng: random.Random, tmp: Path) -> str:
+    from smmudbg.session import Session, SessionError, read_session
+    path = tmp / "fuzz-session.json"
+    path.write_bytes(mutate_session(rng, tmp).encode("utf-8", "surrogatepass"))
+
+    def go():
+        if not small(sc.parse(read_session(str(path))["scenario"])):
+            return
+        s, report = Session.load(str(path))
+        json.dumps(report)
+        for e in s.log:        # what replay ran answered with a result or a one-line error
+            assert e.error is None or ("\n" not in e.error and "internal error" not in
+                                       e.error and len(e.error) <= MAX_MESSAGE), e.error[:300]
+    try:
+        return run_case(go, (SessionError, ScenarioError), [path])
+    finally:
+        collect()           # (a session's system maps 1 GiB of RAM: free it before the next)
+
+
+# ---------------------------------------------------------------------------------------------
 # Hostile paths
 # ---------------------------------------------------------------------------------------------
 def hostile_paths(tmp: Path) -> dict[str, str]:
@@ -431,7 +558,8 @@ def path_cases(tmp: Path):
             yield f"{reader} <- {what}", (lambda fn=fn, path=path: fn(path)), kinds
 
 
-KINDS = {"scenario": scenario_case, "elf": elf_case, "regs": regs_case}
+KINDS = {"scenario": scenario_case, "elf": elf_case, "regs": regs_case,
+         "session": session_case}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,14 +567,15 @@ KINDS = {"scenario": scenario_case, "elf": elf_case, "regs": regs_case}
 # ---------------------------------------------------------------------------------------------
 SHORT = settings(max_examples=60, deadline=None, database=None,
                  suppress_health_check=list(HealthCheck))
-# Three kinds x 34,000 >= 100,000 inputs; SMMUDBG_FUZZ_EXAMPLES changes the count per kind.
-LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 34000)), deadline=None,
+# Four kinds x 25,000 >= 100,000 inputs; SMMUDBG_FUZZ_EXAMPLES changes the count per kind.
+LONG = settings(max_examples=int(os.environ.get("SMMUDBG_FUZZ_EXAMPLES", 25000)), deadline=None,
                 database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    return tmp_path_factory.mktemp("fuzz-inputs")
+    yield tmp_path_factory.mktemp("fuzz-inputs")
+    unfreeze()
 
 
 def test_hostile_paths_every_reader(scratch):

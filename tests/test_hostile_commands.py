@@ -214,6 +214,29 @@ def test_damaged_session_names_the_path_once(tmp_path):
     assert msg == f"{f}: damaged session: scenario: vm: expected an array of tables ([[vm]])"
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("position", 10 ** 130, "damaged session: position a 432-bit integer is outside the log "
+                            "(0..0)"),
+    ("version", 10 ** 130, "session version a 432-bit integer is not supported"),
+    ("format", "x" * 5000, "not a session file (format is '" + "x" * 49 + "...' (5000 "
+                           "characters), expected 'smmudbg-session')"),
+    ("y" * 5000, 1, "damaged session: unknown key '" + "y" * 49 + "...' (5000 characters)"),
+], ids=["position", "version", "format", "key"])
+def test_damaged_session_quotes_values_short(tmp_path, key, value, message):
+    """Found by the session fuzzer: a session's out-of-range position was quoted in full (a
+    972-character line for 10**130)."""
+    from smmudbg.session import SessionError
+    f = tmp_path / "s.json"
+    Session().save(str(f))
+    doc = json.loads(f.read_text())
+    doc[key] = value
+    f.write_text(json.dumps(doc))
+    with pytest.raises(SessionError) as e:
+        Session.load(str(f))
+    assert str(e.value).startswith(f"{f}: ") and message in str(e.value), str(e.value)[:300]
+    assert len(str(e.value)) < 300
+
+
 # -- clean saves ----------------------------------------------------------------------------------
 def test_save_removes_a_stale_temporary_of_a_dead_process(tmp_path):
     from smmudbg.session import STALE_AFTER
@@ -368,3 +391,27 @@ def test_expect_of_a_long_path_is_a_short_error():
     out = s.execute("expect " + "a" * 200)
     assert out.error == ("expect: " + "a" * 40 + "... (200 chars): the result has no '"
                          + "a" * 40 + "'... (200 chars) (it has: kind, smmus)")
+
+
+@pytest.mark.parametrize("lines,message", [
+    (["diff " + "9" * 5000], "9" * 70 + "..." + "9" * 70 + " (5000 characters): cannot open: "
+                             "File name too long"),
+    (["load " + "/x" * 1000], "/x" * 35 + "..." + "/x" * 35 + " (2000 characters): cannot "
+                              "open: No such file or directory"),
+    (["diff @" + "x" * 300], "diff: '@" + "x" * 39 + "'... (301 chars) is not a log position "
+                             "(@N)"),
+    (["attach qemu \x00 pid=3"], "attach: '\\x00': file name contains a NUL byte"),
+    (["snapshot " + "a" * 300, "expect fault.type == x"],
+     "expect: the previous command failed: snapshot: not attached (attach qemu QMP_SOCKET "
+     "ram=FILE first); no snapshot named '" + "a" * 40 + "'... (300 chars) either"),
+    (["iommufd " + "a" * 300, "expect ok"],
+     "expect ok: the command failed: iommufd: '" + "a" * 40 + "'... (300 chars) is not one of "
+     "explain, devices, ioas, hwpt, viommu, vdevice"),
+], ids=["diff-long-name", "load-long-name", "diff-position", "attach-nul", "expect-after-long",
+        "expect-ok-after-long-token"])
+def test_found_by_the_long_command_fuzz_run(lines, message, monkeypatch, tmp_path):
+    """Errors of 400 to 5,000 characters (a long file name or token quoted whole, an error
+    quoted inside another) and a NUL byte that reached os.stat() as 'internal error'."""
+    monkeypatch.chdir(tmp_path)
+    *_, out = run(lines)
+    assert out.error == message

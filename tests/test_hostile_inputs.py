@@ -437,3 +437,30 @@ def test_a_huge_scenario_name_stays_short_in_a_build_error():
         assert len(str(e)) < 400 and "\n" not in str(e)
     else:
         raise AssertionError("a 2^40-entry stream table was built")
+
+
+def test_names_listed_in_an_error_are_cut(tmp_path):
+    """Found by the long input fuzz run: an iommufd reference error listed the names declared
+    before in full (a 5,000-digit name: a 5,738-character line)."""
+    from smmudbg.errors import listing
+    text = (ROOT / "examples" / "vsmmu-accel.toml").read_text()
+    old = '{ name = "nic1", smmu = "smmu0"'
+    assert old in text
+    p = tmp_path / "t.toml"
+    p.write_text(text.replace(old, '{ name = "' + "9" * 5000 + '", smmu = "smmu0"', 1)
+                 .replace('hwpt = [{ name = "s2", device = "nic0"',
+                          'hwpt = [{ name = "s2", device = "nic9"', 1))
+    msg = one_line_error(lambda: System.from_file(str(p)), ScenarioError)
+    assert msg.endswith("iommufd.hwpt[0].device: 'nic9' is not an iommufd device declared "
+                        "before (have: nic0, '" + "9" * 49 + "...' (5000 characters))"), msg
+    assert listing([]) == "none" and listing(["a", "b"]) == "a, b"
+    assert listing(["x" * 30] * 10) == ", ".join(["x" * 30] * 5) + ", ... (10 in all)"
+
+
+def test_ram_that_cannot_be_reserved_is_a_scenario_error():
+    """Found by the long input fuzz run: 2^56 bytes of RAM (more than a process can map) was
+    'MemoryError escaped'; now the scenario's RAM is named in one line."""
+    text = _sub("size = 0x4000_0000", "size = 0x100_0000_0000_0000")
+    msg = one_line_error(lambda: System.from_text(text, "t"), ScenarioError)
+    assert msg == ("scenario 'default': ram[0]: cannot reserve 0x100000000000000 bytes of "
+                   "address space at 0x40000000 for the modeled RAM (is `ulimit -v` set?)")

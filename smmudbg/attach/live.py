@@ -16,6 +16,7 @@ import time
 
 from ..importers.qemu import QemuImportError, build_system, check_regs
 from ..importers.qemu_dump import Segment
+from ..textfile import display_name, open_regular
 from . import regs as RG
 from . import state as S
 from .qmp import AttachError, Qmp, VmGone
@@ -65,19 +66,14 @@ class Attachment:
 
     def _map_ram(self):
         if self.ram_path is not None:
-            try:
-                fd = os.open(self.ram_path, os.O_RDONLY)
-            except OSError as e:
-                raise AttachError(f"attach: ram={self.ram_path}: {e.strerror}") from None
-            try:
-                size = os.fstat(fd).st_size
+            # A regular file only: opening a FIFO named here would block the attach forever.
+            with open_regular(self.ram_path, AttachError, "memory-backend-file") as f:
+                size = os.fstat(f.fileno()).st_size
                 if size != self.ram_size:
-                    raise AttachError(f"attach: ram={self.ram_path}: {size:#x} bytes, but the "
-                                      f"VM has {self.ram_size:#x} bytes of RAM (not this VM's "
-                                      f"memory-backend-file?)")
-                return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
-            finally:
-                os.close(fd)
+                    raise AttachError(f"attach: ram={display_name(self.ram_path)}: {size:#x} "
+                                      f"bytes, but the VM has {self.ram_size:#x} bytes of RAM "
+                                      f"(not this VM's memory-backend-file?)")
+                return mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ)
         return self._copy_from_pid()
 
     def _copy_from_pid(self):

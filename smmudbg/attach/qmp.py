@@ -15,6 +15,7 @@ import stat
 import threading
 
 from ..errors import SmmuDbgError
+from ..textfile import display_name
 
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 10.0
@@ -114,15 +115,18 @@ class Qmp:
 
 
 def _check_socket(path: str) -> None:
+    shown = display_name(path)
+    if "\0" in path:
+        raise AttachError(f"attach: {shown}: file name contains a NUL byte")
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise AttachError(f"attach: {path}: no such socket (start QEMU with "
-                          f"-qmp unix:{path},server=on,wait=off)") from None
+        raise AttachError(f"attach: {shown}: no such socket (start QEMU with "
+                          f"-qmp unix:{shown},server=on,wait=off)") from None
     except OSError as e:
-        raise AttachError(f"attach: {path}: {e.strerror}") from None
+        raise AttachError(f"attach: {shown}: {e.strerror}") from None
     if not stat.S_ISSOCK(st.st_mode):
-        raise AttachError(f"attach: {path}: not a Unix socket (give QEMU's -qmp socket)")
+        raise AttachError(f"attach: {shown}: not a Unix socket (give QEMU's -qmp socket)")
 
 
 def _why(e: BaseException, connected: bool = False) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from .. import results as res
-from .registry import Address, CommandError, Int, Text, command
+from .registry import Address, CommandError, Int, Text, command, shown
 
 _NOT_ATTACHED = "not attached (attach qemu QMP_SOCKET ram=FILE first)"
 
@@ -123,7 +123,7 @@ def snapshot(ctx, name=None):
     st = _state(ctx)
     if name is not None and (not name.replace("-", "").replace("_", "").isalnum()
                              or name == "live"):
-        raise CommandError(f"snapshot: {name!r}: a name is letters, digits, - and _ "
+        raise CommandError(f"snapshot: {shown(name)}: a name is letters, digits, - and _ "
                            f"(and not 'live')")
     if name is None:
         name = st.next_name()
@@ -133,8 +133,8 @@ def snapshot(ctx, name=None):
         streams = [(s["sid"], s["config"]) for s in report["streams"]]
     else:
         if st.att is None:
-            raise CommandError(f"snapshot: {_NOT_ATTACHED}; no snapshot named {name!r} "
-                               f"either")
+            raise CommandError(f"snapshot: {_NOT_ATTACHED}; no snapshot named "
+                               f"{shown(name)} either")
         from ..attach.qmp import VmGone
         try:
             snap, state = take_snapshot(ctx, st, name)
@@ -173,8 +173,8 @@ def view(ctx, name):
     elif name in st.store.snapshots:
         st.show_snapshot(ctx, name)
     else:
-        have = ", ".join(_view_names(ctx, {})) or "none"
-        raise CommandError(f"view: no snapshot named {name!r}; have: {have}")
+        have = shown(", ".join(_view_names(ctx, {})) or "none", quote=False, limit=200)
+        raise CommandError(f"view: no snapshot named {shown(name)}; have: {have}")
     return res.View(view=name, system=ctx.system.name, description=ctx.system.spec["description"],
                     message=ctx.system.spec["description"])
 

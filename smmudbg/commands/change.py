@@ -9,7 +9,7 @@ from .. import results as res
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .registry import (Address, Assignments, Choice, CommandError, Domain, Int, Smmu,
-                       Stream, Text, Vm, command, parse_int)
+                       Stream, Text, Vm, command, parse_int, shown)
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -30,7 +30,7 @@ def field_value(cmdname: str, f, name: str, text: str):
     try:
         a = parse_int(text)
     except ValueError:
-        raise CommandError(f"{cmdname}: {fld.name}: {text!r} is not an address") from None
+        raise CommandError(f"{cmdname}: {fld.name}: {shown(text)} is not an address") from None
     if a & ((1 << fld.lo) - 1):
         raise CommandError(f"{cmdname}: {fld.name}: {a:#x} is not {1 << fld.lo}-byte aligned "
                            f"(the field holds address bits [{fld.hi}:{fld.lo}]; "
@@ -177,7 +177,7 @@ def set_reg(ctx, smmu, register, assign, value=None):
         try:
             new = parse_int(value)
         except ValueError:
-            raise CommandError(f"set reg: value: {value!r} is not a number") from None
+            raise CommandError(f"set reg: value: {shown(value)} is not a number") from None
         changes = []
     else:
         words, changes = apply_fields("set reg", fmt(name), [old], assign)
@@ -190,7 +190,7 @@ def set_reg(ctx, smmu, register, assign, value=None):
 
 def _perm(text: str) -> str:
     if not text or set(text) - set("rwxp"):
-        raise CommandError(f"map: perm: {text!r} must be letters from 'rwxp' "
+        raise CommandError(f"map: perm: {shown(text)} must be letters from 'rwxp' "
                            f"(p: privileged only)")
     return text
 

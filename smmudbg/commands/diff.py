@@ -7,7 +7,8 @@ import os
 from .. import results as res
 from ..errors import SmmuDbgError
 from ..model.diff import diff_systems
-from .registry import CommandError, command, parse_int
+from ..textfile import display_name
+from .registry import CommandError, command, parse_int, shown
 
 
 def _position(ctx, n: int):
@@ -54,7 +55,7 @@ def _operand(ctx, tok: str):
         try:
             n = parse_int(tok[1:])
         except ValueError:
-            raise CommandError(f"diff: {tok!r} is not a log position (@N)") from None
+            raise CommandError(f"diff: {shown(tok)} is not a log position (@N)") from None
         return _position(ctx, n), f"@{n}", True
     st = _attach_state(ctx)
     if tok == "live":
@@ -71,13 +72,14 @@ def _operand(ctx, tok: str):
     if st is not None and tok in st.store.snapshots:
         return st.store.system(st.store.snapshots[tok])[0], f"snapshot {tok}", True
     if "\x00" in tok or not os.path.isfile(tok):
-        have = ", ".join(st.store.snapshots) if st is not None else ""
-        raise CommandError(f"diff: {tok!r} is neither @N, now, live, a snapshot "
+        have = shown(", ".join(st.store.snapshots), quote=False, limit=200) \
+            if st is not None and st.store.snapshots else ""
+        raise CommandError(f"diff: {shown(tok)} is neither @N, now, live, a snapshot "
                            f"({have or 'none taken'}) nor a file")
     try:
         other, _ = type(ctx).load(tok)      # ctx is the Session: load beside it
     except (OSError, ValueError, SmmuDbgError) as e:
-        raise CommandError(f"diff: {tok}: {e}") from None
+        raise CommandError(f"diff: {display_name(tok)}: {e}") from None
     return other.system, tok, False
 
 

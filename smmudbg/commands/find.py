@@ -3,7 +3,7 @@ streams and input addresses that map it."""
 from __future__ import annotations
 
 from .. import results as res
-from .registry import CommandError, Int, Smmu, Text, Vm, command, parse_int
+from .registry import CommandError, Int, Smmu, Text, Vm, command, parse_int, shown
 
 
 def parse_range(text: str, what: str) -> tuple[int, int]:
@@ -13,7 +13,7 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
             a, b = text.split("..", 1)
             lo, hi = parse_int(a), parse_int(b)
             if hi <= lo:
-                raise CommandError(f"find: {what}: {text!r}: END must be above ADDR")
+                raise CommandError(f"find: {what}: {shown(text)}: END must be above ADDR")
             size = hi - lo
         elif "+" in text:
             a, b = text.split("+", 1)
@@ -21,10 +21,10 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
         else:
             lo, size = parse_int(text), 1
     except ValueError:
-        raise CommandError(f"find: {what}: {text!r} is not ADDR, ADDR..END or ADDR+SIZE") \
+        raise CommandError(f"find: {what}: {shown(text)} is not ADDR, ADDR..END or ADDR+SIZE") \
             from None
     if lo < 0 or size < 0:
-        raise CommandError(f"find: {what}: {text!r}: addresses and sizes are not negative")
+        raise CommandError(f"find: {what}: {shown(text)}: addresses and sizes are not negative")
     return lo, size
 
 

@@ -255,7 +255,7 @@ def command_fields(cmdname: str, name: str, assign) -> dict:
             try:
                 a = parse_int(v)
             except ValueError:
-                raise CommandError(f"{cmdname}: Addr: {v!r} is not an address") from None
+                raise CommandError(f"{cmdname}: Addr: {shown(v)} is not an address") from None
             fields[fld.name] = str(a >> fld.lo)
         else:
             fld, value = field_value(cmdname, f, k, v)

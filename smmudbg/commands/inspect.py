@@ -7,7 +7,7 @@ from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
 from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
-                       command, parse_int)
+                       command, parse_int, shown)
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -184,12 +184,12 @@ def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=False, ille
         raise CommandError("strtab: legal and illegal exclude each other")
     cfg_field = STE.field("Config")
     if config is not None and config not in _config_names(ctx, {}):
-        raise CommandError(f"strtab: config: {config!r} is not one of "
+        raise CommandError(f"strtab: config: {shown(config)} is not one of "
                            f"{', '.join(_config_names(ctx, {}))}")
     if device is not None:
         d = ctx.system.devices.get(device)
         if d is None or d.smmu != smmu:
-            raise CommandError(f"strtab: device: no device {device!r} on {smmu}")
+            raise CommandError(f"strtab: device: no device {shown(device)} on {smmu}")
         sid, count = d.sid, 1
     rows, more, first = [], False, sid
     while len(rows) < count:
@@ -335,10 +335,10 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
             try:
                 sidv = parse_int(sid)
             except ValueError:
-                raise CommandError(f"pt: sid: {sid!r} is not a number") from None
+                raise CommandError(f"pt: sid: {shown(sid)} is not a number") from None
             smmu_name = target
         else:
-            raise CommandError(f"pt: target: {target!r} is not a domain, device or SMMU")
+            raise CommandError(f"pt: target: {shown(target)} is not a domain, device or SMMU")
         m = s.smmu(smmu_name)
         if stage == "nested":
             return _pt_nested(m, smmu_name, sidv, ssid, limit, addr)
@@ -440,7 +440,7 @@ def _index_range(text: str, size: int) -> tuple[int, int]:
         a = parse_int(lo)
         b = parse_int(hi) if sep else a
     except ValueError:
-        raise CommandError(f"events: range: {text!r} is not INDEX or FIRST..LAST") from None
+        raise CommandError(f"events: range: {shown(text)} is not INDEX or FIRST..LAST") from None
     if a > b or b >= size:
         raise CommandError(f"events: range: {text} is not within 0..{size - 1:#x}")
     return a, b
@@ -492,7 +492,7 @@ def events(ctx, smmu, all=False, range=None, sid=None, type=None, summary=False)
     if type is not None:
         want = type.upper().removeprefix("EVT_")
         if want not in _event_names(ctx, {}):
-            raise CommandError(f"events: type: {type!r} is not an event type "
+            raise CommandError(f"events: type: {shown(type)} is not an event type "
                                f"(e.g. F_TRANSLATION, C_BAD_STE)")
         ents = [e for e in ents if e["event"] == want]
     if sid is not None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import results as res
-from .registry import REGISTRY, CommandError, Text, command
+from .registry import REGISTRY, CommandError, Text, command, shown
 
 AREAS = {"inspect": "inspect", "walk": "walk", "change": "change", "inject": "inject",
          "check": "check", "session_cmds": "session", "meta": "session",
@@ -42,7 +42,7 @@ def help_(ctx, name=None, sub=None):
             {"name": c.name, "usage": c.usage, "summary": c.summary,
              "available": c.available is None} for c in subs]}]})
     else:
-        raise CommandError(f"help: no command {full!r} (try: help)")
+        raise CommandError(f"help: no command {shown(full)} (try: help)")
     args = [{"name": a.name, "usage": a.usage, "help": a.help,
              "keyword": a.keyword, "default": a.default if a.default is not False else None}
             for a in c.args]
@@ -63,7 +63,7 @@ def json_mode(ctx, mode=None):
     if mode is not None:
         low = mode.lower()
         if low not in ("on", "off"):
-            raise CommandError(f"json: {mode!r} is not on or off")
+            raise CommandError(f"json: {shown(mode)} is not on or off")
         ctx.json_output = low == "on"
     on = bool(getattr(ctx, "json_output", False))
     return res.JsonMode(on=on, message=f"json output {'on' if on else 'off'}")

@@ -333,7 +333,7 @@ class Registry:
         try:
             return self.commands[name]
         except KeyError:
-            raise CommandError(f"unknown command {name!r} (try: help)") from None
+            raise CommandError(f"unknown command {shown(name)} (try: help)") from None
 
     # -- parsing ----------------------------------------------------------------------------
     @staticmethod

@@ -194,15 +194,16 @@ def evaluate(expr: str, outcome) -> dict:
             if len(toks) != 1:
                 raise CommandError("expect: 'ok' takes nothing after it")
             if not outcome.ok:
-                raise CommandError(f"expect ok: the command failed: {outcome.error}")
+                raise CommandError(f"expect ok: the command failed: "
+                                   f"{shown(outcome.error, quote=False, limit=200)}")
             return {"expression": expr, "value": True}
         if outcome.ok:
-            raise CommandError(f"expect error: {outcome.command!r} succeeded")
+            raise CommandError(f"expect error: {shown(outcome.command)} succeeded")
         if len(toks) == 3:
             want = str(_literal(toks[2]))
             if want not in outcome.error:
-                raise CommandError(f"expect error contains {want!r}: the error was "
-                                   f"{outcome.error!r}")
+                raise CommandError(f"expect error contains {shown(want)}: the error was "
+                                   f"{shown(outcome.error, limit=200)}")
         elif len(toks) != 1:
             raise CommandError("expect: use: expect error [contains TEXT]")
         return {"expression": expr, "value": outcome.error}
@@ -216,7 +217,8 @@ def evaluate(expr: str, outcome) -> dict:
     if outcome is None:
         raise CommandError("expect: there is no previous command")
     if not outcome.ok:
-        raise CommandError(f"expect: the previous command failed: {outcome.error}")
+        raise CommandError(f"expect: the previous command failed: "
+                           f"{shown(outcome.error, quote=False, limit=200)}")
     got = _resolve(outcome.result.to_json(), m.group(2))
     if m.group(1):
         if not isinstance(got, (list, dict, str)):

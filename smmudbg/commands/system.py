@@ -10,7 +10,7 @@ from ..model import msi as msipath
 from ..model.its import TRANSLATER
 from ..arch.fieldtable import fmt
 from ..model.pci import rid_str
-from .registry import CommandError, Flag, Int, Text, command, parse_int
+from .registry import CommandError, Flag, Int, Text, command, parse_int, shown
 
 
 def _pci_names(ctx, args):
@@ -62,7 +62,8 @@ def _parse_rid(text: str) -> tuple[int, int]:
     try:
         return (parse_int(seg) if seg else 0), parse_int(rid)
     except ValueError:
-        raise CommandError(f"iort: {text!r} is not a pci device, SEG:RID or BB:DD.F") from None
+        raise CommandError(f"iort: {shown(text)} is not a pci device, SEG:RID or "
+                           f"BB:DD.F") from None
 
 
 @command("iort", Text("target", "a pci device, SEG:RID, BB:DD.F or a RID", optional=True,
@@ -219,16 +220,17 @@ def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
             try:
                 vector = parse_int(b)
             except ValueError:
-                raise CommandError(f"msi: vector: {b!r} is not a number") from None
+                raise CommandError(f"msi: vector: {shown(b)} is not a number") from None
             r = msipath.from_device(sysm, target, vector, dry=dry)
         else:
             if target not in sysm.smmus:
-                raise CommandError(f"msi: {target!r} is not an SMMU (raw form: msi SMMU SID "
+                raise CommandError(f"msi: {shown(target)} is not an SMMU (raw form: msi SMMU SID "
                                    f"ADDRESS data=N)")
             try:
                 sid, addr = parse_int(b), parse_int(address)
             except ValueError:
-                raise CommandError(f"msi: {b!r} / {address!r}: SID and ADDRESS are numbers") \
+                raise CommandError(f"msi: {shown(b)} / {shown(address)}: SID and ADDRESS are "
+                                   f"numbers") \
                     from None
             if data is None:
                 raise CommandError("msi: a raw write needs data=N (the MSI data: the EventID)")
@@ -271,7 +273,7 @@ def iommufd(ctx, view=None):
     from ..model.iommufd import DeviceNeed, IommuCaps, plan_s2
     view = view or "explain"
     if view not in VIEWS:
-        raise CommandError(f"iommufd: {view!r} is not one of {', '.join(VIEWS)}")
+        raise CommandError(f"iommufd: {shown(view)} is not one of {', '.join(VIEWS)}")
     vmm = ctx.system.iommufd
     if vmm is None:
         raise CommandError("iommufd: this system has no iommufd objects (add an [iommufd] "

@@ -11,6 +11,7 @@ import re
 
 from ..errors import ModelError, ScenarioError
 from ..errors import brief as _show
+from ..errors import listing
 from .iort import Iort
 from .its import ItsError, ItsFeatures
 from .pci import PciTopology
@@ -90,7 +91,7 @@ def _iort(doc, out, topo, h):
         for k, hb in enumerate(hbs):
             if not _is_name(hb) or hb not in topo.hosts:
                 raise ScenarioError(f"{w}.host_bridges[{k}]: {_show(hb)} is not a host bridge "
-                                    f"(have: {', '.join(topo.hosts)})")
+                                    f"(have: {listing(topo.hosts)})")
         derive.append({"smmu": smmu, "host_bridges": list(hbs),
                        "accel": h._bool(f"{w}.accel", d.get("accel", False))})
     return {"derive": derive,
@@ -238,7 +239,7 @@ def normalize_iommufd(doc: dict, out: dict, h) -> None:
         if not _is_name(v) or names.get(v) != kind:
             have = [n for n, k in names.items() if k == kind]
             raise ScenarioError(f"{w}.{key}: {_show(v)} is not an iommufd {kind} declared "
-                                f"before (have: {', '.join(have) or 'none'})")
+                                f"before (have: {listing(have)})")
         return v
 
     res["ioas"] = []

@@ -17,7 +17,7 @@ from core_cy.ptbuild import BuildError, BumpAllocator, TableBuilder
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.geometry import cd_table
-from ..errors import ModelError, ScenarioError, brief
+from ..errors import ModelError, ScenarioError, brief, listing
 from . import scenario as sc
 from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
@@ -221,8 +221,13 @@ class System(SystemViews):
         return st
 
     def _build(self):
-        for r in self.spec["ram"]:
-            self.mem.ram(r["base"], r["size"])
+        for i, r in enumerate(self.spec["ram"]):
+            try:
+                self.mem.ram(r["base"], r["size"])
+            except MemoryError:     # (mapped, not touched: only an address-space limit fails)
+                raise ModelError(f"ram[{i}]: cannot reserve {r['size']:#x} bytes of address "
+                                 f"space at {r['base']:#x} for the modeled RAM (is `ulimit -v` "
+                                 f"set?)") from None
         for s in self.spec["smmu"]:
             smmu = Smmu(s["name"], self.mem, s["features"], s["pool"], s["base"])
             self._map_registers(smmu)
@@ -412,8 +417,7 @@ class System(SystemViews):
         try:
             return table[name]
         except KeyError:
-            raise ModelError(f"no {kind} named {name!r}; have: {', '.join(table) or 'none'}") \
-                from None
+            raise ModelError(f"no {kind} named {brief(name)}; have: {listing(table)}") from None
 
     def smmu(self, name: str | None = None) -> Smmu:
         if name is None:
