@@ -165,13 +165,11 @@ def test_every_command_result_renders(name, text, tmp_path):
     available = {n for n, c in REGISTRY.commands.items() if c.available is None}
     assert available - used <= {"import qemu"} | ATTACH_COMMANDS
     if name == "default":
-        # every kind but the import's, attach's and the ITS's appears on the default scenario
-        assert set(KINDS) - kinds <= {"import", "its", "iommufd", "inject-iort", "vsmmu",
-                                      "vcmd", "vste", "vevents", "hwpt-invalidate",
-                                      "inject-vsmmu", "inject-its"} | ATTACH_KINDS, \
-            set(KINDS) - kinds
-        assert set(KINDS) - kinds <= {"import", "vtd-import", "its", "iommufd",
-                                      "inject-iort"} | ATTACH_KINDS \
+        # every kind appears on the default scenario but the imports', attach's, the VT-d
+        # units', the vSMMUs' and those of iommufd objects it does not have
+        assert set(KINDS) - kinds <= {"import", "vtd-import", "its", "iommufd", "inject-iort",
+                                      "vsmmu", "vcmd", "vste", "vevents", "hwpt-invalidate",
+                                      "inject-vsmmu", "inject-its"} | ATTACH_KINDS \
             | VTD_KINDS, set(KINDS) - kinds
     if name == "vtd-nested.toml":
         assert VTD_KINDS <= kinds
