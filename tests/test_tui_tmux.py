@@ -169,7 +169,7 @@ def test_done_when_of_the_ui(screen, tmp_path):
     screen.line("walk nic0 0x10000000")
     out = screen.wait_for("(IOTLB hit)")
     assert "PA 0x61000000" in out
-    screen.view_key("7")                              # the Caches tab
+    screen.view_key("6")                              # the Caches tab
     out = screen.wait_for("NESTED")
     assert "IOTLB: 1 entries" in out and "0x10000000" in out and "0x61000000" in out
     screen.view_key("c")                              # check: the finding and its fix
