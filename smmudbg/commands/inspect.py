@@ -120,7 +120,7 @@ def smmus(ctx):
 def vms(ctx):
     """List the VMs and their memory (guest IPA ranges and the host PA behind each).
 
-    vSMMUs and iommufd objects are not modelled yet."""
+    A VM's vSMMUs: `vsmmu VM`; the iommufd objects behind them: `iommufd`."""
     return res.Vms(**{"vms": topology(ctx).data["vms"]})
 
 
