@@ -73,8 +73,14 @@ def test_walk_stepper_light_theme(snap_compare):
     assert snap_compare(SmmuDbgApp(Session()), terminal_size=(100, 30), run_before=before)
 
 
-ACCEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                     "vsmmu-accel.toml")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def accel(monkeypatch):
+    """vsmmu-accel.toml opened by a path relative to the checkout, which the screen shows (an
+    absolute one would make the snapshot depend on where the tree is)."""
+    monkeypatch.chdir(ROOT)
+    return Session.from_file(os.path.join("examples", "vsmmu-accel.toml"))
 
 
 async def select_device(pilot, prefix, tab):
@@ -94,24 +100,24 @@ async def select_device(pilot, prefix, tab):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_its_panel(snap_compare, size):
+def test_its_panel(snap_compare, size, monkeypatch):
     async def before(pilot):
         await select_device(pilot, "nic1 02:00.0", "its")
-    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=size,
+    assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=size,
                         run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_iommufd_panel(snap_compare, size):
+def test_iommufd_panel(snap_compare, size, monkeypatch):
     async def before(pilot):
         await select_device(pilot, "nic1 02:00.0", "iommufd")
-    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=size,
+    assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=size,
                         run_before=before)
 
 
-def test_iommufd_panel_light_theme(snap_compare):
+def test_iommufd_panel_light_theme(snap_compare, monkeypatch):
     async def before(pilot):
         pilot.app.theme = "textual-light"
         await select_device(pilot, "nic0 01:00.0", "iommufd")
-    assert snap_compare(SmmuDbgApp(Session.from_file(ACCEL)), terminal_size=(100, 30),
+    assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=(100, 30),
                         run_before=before)
