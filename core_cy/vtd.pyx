@@ -19,6 +19,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memset, memcpy
 cimport numpy as cnp
 import numpy as np
+from core_cy.batch import batch_inputs
 from core_cy.physmem cimport PhysMem
 from core_cy.wtypes cimport (WalkFault, Trace, TraceStep, NOADDR, lowmask, trace_add,
                              trace_outcome, wfault, WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE,
@@ -1407,19 +1408,12 @@ cdef class VtdWalker:
         """Translate many requests without tracing or A/D writes (benchmarks, scans). pasids:
         -1 for a request without PASID; access: 0 read, 1 write, 2 execute per request.
         Returns (pa, fault reason, perm) arrays; pa is 0 where the request faulted."""
-        cdef cnp.ndarray[cnp.uint32_t, ndim=1] s_ = np.ascontiguousarray(sids, dtype=np.uint32)
-        cdef cnp.ndarray[cnp.uint64_t, ndim=1] a_ = np.ascontiguousarray(addrs, dtype=np.uint64)
+        b = batch_inputs(sids, addrs, pasids, access, "pasids")
+        cdef cnp.ndarray[cnp.uint32_t, ndim=1] s_ = b[0]
+        cdef cnp.ndarray[cnp.uint64_t, ndim=1] a_ = b[1]
+        cdef cnp.ndarray[cnp.int64_t, ndim=1] p_ = b[2]
+        cdef cnp.ndarray[cnp.uint8_t, ndim=1] ac_ = b[3]
         cdef Py_ssize_t n = s_.shape[0], i
-        if a_.shape[0] != n:
-            raise ValueError("sids and addrs differ in length")
-        cdef cnp.ndarray[cnp.int64_t, ndim=1] p_ = (
-            np.full(n, -1, dtype=np.int64) if pasids is None
-            else np.ascontiguousarray(pasids, dtype=np.int64))
-        cdef cnp.ndarray[cnp.uint8_t, ndim=1] ac_ = (
-            np.zeros(n, dtype=np.uint8) if access is None
-            else np.ascontiguousarray(access, dtype=np.uint8))
-        if p_.shape[0] != n or ac_.shape[0] != n:
-            raise ValueError("pasids and access must match sids in length")
         cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.zeros(n, dtype=np.uint64)
         cdef cnp.ndarray[cnp.uint8_t, ndim=1] reason = np.zeros(n, dtype=np.uint8)
         cdef cnp.ndarray[cnp.uint8_t, ndim=1] perm = np.zeros(n, dtype=np.uint8)

@@ -10,6 +10,7 @@ Rules: docs/walk-rules.md.
 """
 cimport numpy as cnp
 import numpy as np
+from core_cy.batch import batch_inputs
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, uint32_t, uint16_t, uint8_t
@@ -303,19 +304,12 @@ cdef class Walker:
         """Batch translation. sids, addrs (uint64), ssids (int64, -1 = no SubstreamID) and
         access (uint8: 0 read, 1 write, 2 exec) are equal-length arrays. Returns (out uint64,
         fault uint8 event code (0 ok, 0xFF silent abort), perm uint8 rwx bits)."""
-        cdef cnp.ndarray[cnp.uint32_t, ndim=1] s_ = np.ascontiguousarray(sids, dtype=np.uint32)
-        cdef cnp.ndarray[cnp.uint64_t, ndim=1] a_ = np.ascontiguousarray(addrs, dtype=np.uint64)
+        b = batch_inputs(sids, addrs, ssids, access, "ssids")
+        cdef cnp.ndarray[cnp.uint32_t, ndim=1] s_ = b[0]
+        cdef cnp.ndarray[cnp.uint64_t, ndim=1] a_ = b[1]
+        cdef cnp.ndarray[cnp.int64_t, ndim=1] ss_ = b[2]
+        cdef cnp.ndarray[cnp.uint8_t, ndim=1] ac_ = b[3]
         cdef Py_ssize_t n = s_.shape[0], i
-        if a_.shape[0] != n:
-            raise ValueError("sids and addrs differ in length")
-        cdef cnp.ndarray[cnp.int64_t, ndim=1] ss_ = (
-            np.full(n, -1, dtype=np.int64) if ssids is None
-            else np.ascontiguousarray(ssids, dtype=np.int64))
-        cdef cnp.ndarray[cnp.uint8_t, ndim=1] ac_ = (
-            np.zeros(n, dtype=np.uint8) if access is None
-            else np.ascontiguousarray(access, dtype=np.uint8))
-        if ss_.shape[0] != n or ac_.shape[0] != n:
-            raise ValueError("ssids/access differ in length from sids")
         cdef cnp.ndarray[cnp.uint64_t, ndim=1] out = np.empty(n, dtype=np.uint64)
         cdef cnp.ndarray[cnp.uint8_t, ndim=1] fault = np.empty(n, dtype=np.uint8)
         cdef cnp.ndarray[cnp.uint8_t, ndim=1] perm = np.empty(n, dtype=np.uint8)
