@@ -328,6 +328,11 @@ def test_example_sharing_decisions():
     assert any("refused: -EINVAL" in x and "ECAP.SC=0" in x and "paging_domain_compatible" in x
                for x in dec["fpga0"]["steps"])
     assert (bits(pe[0], 88, 88), bits(pe[2], 88, 88)) == (1, 0)           # PGSNP
+    # and the S2 leaves: SNP (bit 11 of a second-stage leaf, VT-d spec 9.8) only when forced
+    gpa = 0x0200_0000
+    for d, snp in ((nic, 1), (fpga, 0)):
+        _, leaf, _ = d.hwpt.parent.tables.leaf(gpa)
+        assert (leaf >> 11) & 1 == snp and leaf & 3 == 3                    # R and W
     # ERRATA_772415: dmar0 and dmar1 report it -> the container without read-only areas
     view = v.view()
     rw_only = next(c for c in view["containers"] if c["policy"] == "RW only")
@@ -381,7 +386,7 @@ def test_cli_shows_why_devices_share_or_not():
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", COLUMNS="200")
     r = subprocess.run([sys.executable, "-m", "smmudbg.cli", "run", "-", "--scenario",
                         str(EXAMPLE)], input="iommufd\niommufd-invalidate nic1 0x7f0000001000 "
-                        "1 leaf\n", capture_output=True, text=True, cwd=ROOT, env=env,
+                        "1 leaf\ncheck\n", capture_output=True, text=True, cwd=ROOT, env=env,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -390,3 +395,4 @@ def test_cli_shows_why_devices_share_or_not():
     assert "refused: -EINVAL: HWPT 3 enforces snooping and dmar1 has no snoop control" in out
     assert "dmar2 does not report ERRATA_772415_SPR17" in out
     assert "P_IOTLB_INV_DSC" in out
+    assert "iommufd: acc0: no S2: IOMMU_HWPT_ALLOC(NEST_PARENT) -EINVAL" in out    # check

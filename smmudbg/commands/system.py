@@ -287,7 +287,7 @@ def iommufd(ctx, view=None):
         return res.VtdIommufd(**vtd.view())
     if vmm is None:
         raise CommandError("iommufd: this system has no iommufd objects (add an [iommufd] "
-                           "table)")
+                           "table)" + ("; its VT-d ones: iommufd vtd" if vtd else ""))
     fd = vmm.fd
     plan = None
     if view == "explain":

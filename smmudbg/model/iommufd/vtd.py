@@ -97,6 +97,19 @@ def psi_aligned(start: int, last: int) -> tuple[int, int]:
     return start & ~((1 << sz_lg2) - 1) & U64_MAX, sz_lg2 - 12
 
 
+class SnoopTables(VtdTables):
+    """A second stage whose leaves carry SNP once the domain forces snooping
+    (domain_set_force_snooping: set_pte_snp, the per-PTE snoop control of a second stage)."""
+
+    snp = False
+
+    def _leaf(self, level, out, perm):
+        ent = super()._leaf(level, out, perm)
+        if self.snp:
+            ent |= fmt(self.names[level][1], "vtd").field("SNP").inplace_mask
+        return ent
+
+
 class VtdDev:
     """A VFIO device bound to iommufd, one requester ID behind one VT-d unit. Its context
     entry and PASID directory are set up at bind, as intel_iommu_probe_device does."""
@@ -130,7 +143,7 @@ class VtdS2:
         self.force_snooping = False
         self.has_mappings = False
         self.read_only_mapped = False
-        self.tables = VtdTables(unit.mem, "second", self.agaw + 2, unit.alloc,
+        self.tables = SnoopTables(unit.mem, "second", self.agaw + 2, unit.alloc,
                                 large=(bool(self.superpage & 1), bool(self.superpage & 1)))
         self.aperture_end = (1 << self.gaw) - 1
         self.devices: list[VtdDev] = []          # attached directly or through a nested HWPT
@@ -140,8 +153,8 @@ class VtdS2:
         # __domain_mapping / vtdss_pt_iommu_set_prot: a nesting parent refuses read-only
         # mappings on every VT-d unit (PT_FEAT_VTDSS_FORCE_WRITEABLE, ERRATA_772415_SPR17)
         if not area.write:
-            fail(E.EINVAL, "IOMMU_HWPT_ALLOC/IOAS_MAP", f"read-only area at IOVA {area.iova:#x} on the "
-                 f"nesting parent {self.label}: VT-d disallows read-only mappings on a nesting "
+            fail(E.EINVAL, "IOMMU_HWPT_ALLOC/IOAS_MAP", f"read-only area at IOVA {area.iova:#x} for a "
+                 f"nesting parent: VT-d disallows read-only mappings on a nesting "
                  f"parent (ERRATA_772415_SPR17)", "intel/iommu.c __domain_mapping")
         self.tables.map(area.iova, area.pa, area.length, "rw" if area.write else "r")
         self.has_mappings = True
@@ -156,7 +169,7 @@ class VtdS2:
             return True
         if any(not ecap(d.unit, "SC") for d in self.devices) or self.has_mappings:
             return False
-        self.force_snooping = True
+        self.force_snooping = self.tables.snp = True
         return True
 
 
