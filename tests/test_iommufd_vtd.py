@@ -103,6 +103,8 @@ def test_s2_alloc_checks(box):
     # intel_iommu_domain_alloc_second_stage: NEST_PARENT without nested_supported -> -EOPNOTSUPP
     n = bind(s, fd, "nonest", 0x0600)
     assert errno_of(fd.hwpt_alloc, n.id, ioas.id, NEST_PARENT) == E.EOPNOTSUPP
+    # iommufd_hwpt_paging_alloc: FAULT_ID_VALID with NEST_PARENT -> -EOPNOTSUPP
+    assert errno_of(fd.hwpt_alloc, d.id, ioas.id, NEST_PARENT | 1 << 2) == E.EOPNOTSUPP
     # an unknown pt_id -> -EINVAL (iommufd_hwpt_alloc)
     assert errno_of(fd.hwpt_alloc, d.id, 999, NEST_PARENT) == E.EINVAL
     s2 = fd.hwpt_alloc(d.id, ioas.id, NEST_PARENT)
@@ -131,10 +133,10 @@ def test_nested_alloc_checks(box):
     a = fd.hwpt_alloc
     # iommufd_hwpt_nested_alloc: flags beyond FAULT_ID_VALID|PASID -> -EOPNOTSUPP
     assert errno_of(a, d.id, s2.id, 1 << 5, VTD_S1, s1()) == E.EOPNOTSUPP
-    # intel_iommu_domain_alloc_nested: flags & ~IOMMU_HWPT_ALLOC_PASID (FAULT_ID_VALID passes
-    # iommufd but reaches the driver) -> -EOPNOTSUPP
-    assert errno_of(a, d.id, s2.id, 1 << 2, VTD_S1, s1()) == E.EOPNOTSUPP
-    # ... a data type other than IOMMU_HWPT_DATA_VTD_S1 -> -EOPNOTSUPP
+    # IOMMU_HWPT_ALLOC_PASID is accepted by both (iommufd_hwpt_nested_alloc,
+    # intel_iommu_domain_alloc_nested)
+    a(d.id, s2.id, 1 << 3, VTD_S1, s1())
+    # intel_iommu_domain_alloc_nested: a data type other than IOMMU_HWPT_DATA_VTD_S1 -> -EOPNOTSUPP
     assert errno_of(a, d.id, s2.id, 0, 2, s1()) == E.EOPNOTSUPP
     # iommu_copy_struct_from_user: shorter than struct iommu_hwpt_vtd_s1 (24) -> -EINVAL;
     # copy_struct_from_user: nonzero bytes past it -> -E2BIG; zero bytes past it are fine

@@ -272,6 +272,8 @@ class VtdIommufd:
                  IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)
         if flags & ~valid:
             fail(E.EOPNOTSUPP, op, f"unknown flags {flags:#x}", "iommufd_hwpt_paging_alloc")
+        if flags & IOMMU_HWPT_FAULT_ID_VALID and flags & IOMMU_HWPT_ALLOC_NEST_PARENT:
+            fail(E.EOPNOTSUPP, op, "FAULT_ID_VALID with NEST_PARENT", "iommufd_hwpt_paging_alloc")
         unit = dev.unit
         if data_len:
             fail(E.EOPNOTSUPP, op, "user data on a paging domain",
@@ -307,10 +309,10 @@ class VtdIommufd:
             fail(E.EINVAL, op, f"{parent.label} is not a nesting parent",
                  "iommufd_hwpt_nested_alloc")
         unit = dev.unit
-        if not nested_supported(unit) or flags & ~IOMMU_HWPT_ALLOC_PASID:
-            fail(E.EOPNOTSUPP, op, f"{unit.name} cannot nest (ECAP.NEST="
-                 f"{ecap(unit, 'NEST')}, ECAP.SMTS={ecap(unit, 'SMTS')})" if flags == 0 else
-                 f"flags {flags:#x}", "intel_iommu_domain_alloc_nested")
+        # iommufd_hwpt_nested_alloc hands the driver flags & ~IOMMU_HWPT_FAULT_ID_VALID
+        if not nested_supported(unit):
+            fail(E.EOPNOTSUPP, op, f"{unit.name} cannot nest (ECAP.NEST={ecap(unit, 'NEST')}, "
+                 f"ECAP.SMTS={ecap(unit, 'SMTS')})", "intel_iommu_domain_alloc_nested")
         if data_type != IOMMU_HWPT_DATA_VTD_S1:
             fail(E.EOPNOTSUPP, op, f"data_type {data_type} is not IOMMU_HWPT_DATA_VTD_S1",
                  "intel_iommu_domain_alloc_nested")
@@ -320,6 +322,8 @@ class VtdIommufd:
         if any(trailing):
             fail(E.E2BIG, op, f"nonzero bytes beyond struct iommu_hwpt_vtd_s1",
                  "copy_struct_from_user")
+        if flags & IOMMU_HWPT_FAULT_ID_VALID:
+            raise ModelError(f"{op}: FAULT_ID_VALID (an IOPF fault queue) is not modelled")
         # The driver keeps flags, pgtbl_addr and addr_width as given: they are checked when
         # the PASID entry is set up (intel_pasid_setup_nested), not here.
         hw = VtdNested(0, parent, data["flags"], data["pgtbl_addr"], data["addr_width"])
