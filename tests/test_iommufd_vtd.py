@@ -398,3 +398,21 @@ def test_cli_shows_why_devices_share_or_not():
     assert "dmar2 does not report ERRATA_772415_SPR17" in out
     assert "P_IOTLB_INV_DSC" in out
     assert "iommufd: acc0: no S2: IOMMU_HWPT_ALLOC(NEST_PARENT) -EINVAL" in out    # check
+
+
+def test_units_alike_share_one_s2():
+    """paging_domain_compatible compares the S2 with the device's unit, not the unit it was made
+    on: when dmar2 reports the erratum too, acc0 joins the read-write container and shares
+    dmar0's coherent S2 (one more DID, on dmar2), and no container keeps the read-only area."""
+    text = EXAMPLE.read_text().replace("errata_772415 = { dmar2 = false }", "")
+    s = System(sc.parse(text))
+    v = s.vtd_iommufd
+    dec = {d["device"]: d for d in v.decisions}
+    acc, nic = v.devices["acc0"], v.devices["nic1"]
+    assert dec["acc0"]["error"] is None and dec["acc0"]["shared"]
+    assert acc.hwpt.parent is nic.hwpt.parent
+    assert set(acc.hwpt.parent.dids) == {"dmar0", "dmar2"}
+    assert [c["policy"] for c in v.view()["containers"]] == ["RW only"]
+    pe = pasid_entry(acc.unit, acc.rid)
+    assert bits(pe, 63, 12) << 12 == nic.hwpt.parent.tables.root
+    assert s.vtds["dmar2"].translate(acc.rid, FS_VA + 0x10)["pa"] == 0x6200_0010
