@@ -1186,7 +1186,7 @@ def _vtd_iommufd(d):
     for c in d["containers"]:
         ro = sum(1 for a in c["areas"] if not a["writeable"])
         ct = tree.add(Text(f"container {c['policy']}: IOAS {c['ioas']} ({len(c['areas'])} "
-                           f"area(s), {ro} read-only)"))
+                           f"area(s), {ro} read-only; {len(c['reserved'])} reserved range(s))"))
         if not c["s2s"]:
             ct.add(Text("no S2 HWPT", style="red"))
         for s in c["s2s"]:

@@ -193,7 +193,8 @@ class VtdIommufd(Result):
     HWPTs in each and the devices on them, and why.
 
     vm; containers: [{policy ('RW only' for units reporting ERRATA_772415_SPR17, else
-    'RW & RO'), ioas, areas: [{iova, length, pa, writeable}], s2s: [{hwpt, coherent (snoop
+    'RW & RO'), ioas, areas: [{iova, length, pa, writeable}], reserved: [{start, last, owner}]
+    (the S2's aperture end, each device's interrupt window), s2s: [{hwpt, coherent (snoop
     forced), root, levels, units, devices, nested (HWPT ids)}]}]; devices: [{device, unit, rid,
     errata, coherent (ECAP.SC), container, ioas, s2, shared (attached to an S2 made for an
     earlier device), nested, did (of the PASID entry), steps (each decision with the kernel's

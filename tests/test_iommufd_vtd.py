@@ -172,6 +172,22 @@ def test_attach_refuses_what_the_unit_cannot(box, unit, flags, aw):
     assert d.hwpt is None
 
 
+def test_attach_reserves_the_interrupt_window(box):
+    """intel_iommu_get_resv_regions reports 0xFEE00000-0xFEEFFFFF as IOMMU_RESV_MSI;
+    iopt_table_enforce_dev_resv_regions refuses an IOAS that maps it (-EADDRINUSE) and
+    reserves it in one that does not (a later IOAS_MAP there is refused, -EINVAL)."""
+    s, fd, ioas = box
+    d = bind(s, fd, "dmar0")
+    bad = fd.ioas_alloc()
+    bad.map(0x10_0000, 0x7000_0000, RW, 0xFEE0_0000)
+    s2 = fd.hwpt_alloc(d.id, bad.id, NEST_PARENT)
+    assert errno_of(fd.attach, d.id, s2.id) == E.EADDRINUSE and d.hwpt is None
+    good = fd.hwpt_alloc(d.id, ioas.id, NEST_PARENT)
+    fd.attach(d.id, good.id)
+    assert (0xFEE0_0000, 0xFEEF_FFFF, f"{d.name} MSI") in ioas.reserved
+    assert errno_of(ioas.map, 0x1000, 0x7000_0000, RW, 0xFEE0_0000) == E.EINVAL
+
+
 # -- the PASID entry -----------------------------------------------------------------------------
 def bits(words, hi, lo):
     """Bits hi:lo of a 512-bit entry given as eight 64-bit words (VT-d spec numbering)."""

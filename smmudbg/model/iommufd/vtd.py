@@ -22,7 +22,7 @@ from ...arch.fieldtable import fmt
 from ...arch.vtd.invalidation import INV_DSC_TYPES
 from ...errors import ModelError
 from ..vtd import AW_OF_LEVELS, PAGE, VtdTables
-from .errors import fail
+from .errors import IommufdError, fail
 from .hwpt import IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, \
     IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID
 from .ioas import Ioas
@@ -50,6 +50,7 @@ IDA_START_DID = 2                   # DIDs 0 (caching mode) and 1 (FLPT_DEFAULT_
 MAX_AGAW_PFN_WIDTH = 64 - 12        # MAX_AGAW_WIDTH - VTD_PAGE_SHIFT
 QI_DONE = 2                         # the status qi_submit_sync's wait descriptor writes
 IOMMU_NO_PASID = 0
+IOAPIC_RANGE_START, IOAPIC_RANGE_END = 0xFEE0_0000, 0xFEEF_FFFF   # the interrupt window
 
 _CAP = fmt("CAP_REG", "vtd")
 _ECAP = fmt("ECAP_REG", "vtd")
@@ -349,14 +350,29 @@ class VtdIommufd:
         self.compatible(op, s2, dev)
         if isinstance(hw, VtdNested):
             self._check_s1(op, hw, dev.unit)
-        log = self._block(dev)
+        # iopt_table_enforce_dev_resv_regions on the paging HWPT's (or nested HWPT's parent's)
+        # IOAS: intel_iommu_get_resv_regions reports the interrupt window as IOMMU_RESV_MSI,
+        # which no IOAS area may cover (-EADDRINUSE)
+        owner = f"{dev.name} MSI"
+        added = not any(r[2] == owner for r in s2.ioas.reserved)
+        if added:
+            s2.ioas.reserve(op, IOAPIC_RANGE_START, IOAPIC_RANGE_END, owner)
         did = hw.dids.get(dev.unit.name)
         if did is None:
-            did = hw.dids[dev.unit.name] = self._alloc_did(dev.unit)
+            try:
+                did = hw.dids[dev.unit.name] = self._alloc_did(dev.unit)
+            except IommufdError:
+                if added:
+                    s2.ioas.remove_reserved(owner)
+                raise
+        log = self._block(dev)
         self._write_entry(dev, hw, did)
         old = dev.hwpt
         if old is not None:
-            for h in (old, old if isinstance(old, VtdS2) else old.parent):
+            old_s2 = old if isinstance(old, VtdS2) else old.parent
+            if old_s2.ioas is not s2.ioas:         # the old IOAS drops the device's regions
+                old_s2.ioas.remove_reserved(owner)
+            for h in (old, old_s2):
                 if dev in h.devices:
                     h.devices.remove(dev)
         dev.hwpt = hw

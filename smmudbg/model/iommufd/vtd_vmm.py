@@ -185,6 +185,8 @@ class VtdVmm:
             containers.append({"policy": policy, "ioas": ioas.id,
                                "areas": [{"iova": a.iova, "length": a.length, "pa": a.pa,
                                           "writeable": a.write} for a in ioas.areas],
+                               "reserved": [{"start": a, "last": b, "owner": o}
+                                            for a, b, o in sorted(ioas.reserved)],
                                "s2s": s2s})
         return {"vm": self.vm.name, "containers": containers,
                 "devices": [dict(d, steps=list(d["steps"])) for d in self.decisions]}
