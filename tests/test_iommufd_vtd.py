@@ -432,3 +432,24 @@ def test_units_alike_share_one_s2():
     pe = pasid_entry(acc.unit, acc.rid)
     assert bits(pe, 63, 12) << 12 == nic.hwpt.parent.tables.root
     assert s.vtds["dmar2"].translate(acc.rid, FS_VA + 0x10)["pa"] == 0x6200_0010
+
+
+def test_check_names_the_invalidation_the_vmm_did_not_forward():
+    """The guest rewrites a first-stage leaf without IOMMU_HWPT_INVALIDATE: the unit's IOTLB
+    keeps the old translation; check names the iommufd-invalidate that removes it, and after
+    it the walk sees the new leaf."""
+    from smmudbg.model.system_checks import findings
+    s = example()
+    v = s.vtd_iommufd
+    dev = v.devices["nic1"]
+    u = dev.unit
+    fill(s, "nic1", [1])
+    fs = u.domains["guest-fs"].tables
+    gpa_leaf, leaf, _ = fs.leaf(FS_VA + 0x1000)          # its entry address is a PA here
+    u.mem.write_u64(gpa_leaf, leaf & ~(0xFFFFFFFFFF << 12) | (0x0210_0000 >> 12) << 12)
+    assert u.translate(dev.rid, FS_VA + 0x1000)["pa"] == 0x6200_1000        # stale
+    f = [x for x in findings(s) if x["subject"] == "nic1"]
+    assert len(f) == 1 and f[0]["fix"].startswith(f"iommufd-invalidate nic1 {FS_VA + 0x1000:#x} 1 ")
+    v.invalidate("nic1", [{"addr": FS_VA + 0x1000, "npages": 1}])
+    assert not [x for x in findings(s) if x["subject"] == "nic1"]
+    assert u.translate(dev.rid, FS_VA + 0x1000)["pa"] == 0x6210_0000

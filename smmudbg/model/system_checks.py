@@ -43,6 +43,21 @@ def _vtd_iommufd(system):
                "a nested HWPT the unit supports (addr_width 48/57 per CAP.FL5LP, SRE/EAFE per "
                "ECAP.SRS/EAFS)" if "nested" in d["error"] else "see iommufd vtd")
         out.append(_f("iommufd", "error", d["device"], d["error"], fix))
+    # A stale IOTLB entry of a nested HWPT: the guest changed its first-stage table and the
+    # VMM did not forward the invalidation (IOMMU_HWPT_INVALIDATE on the nested HWPT).
+    for name, dev in (v.devices.items() if v else ()):
+        hw = dev.hwpt
+        did = getattr(hw, "dids", {}).get(dev.unit.name) if hw is not None else None
+        if did is None or hw.kind != "nested":
+            continue
+        for e in dev.unit.stale_entries():
+            k = e["key"]
+            if e["kind"] != "iotlb" or k["did"] != did or k["pasid"] != 0:
+                continue
+            out.append(_f("iommufd", "warning", name,
+                          f"nested HWPT {hw.id} on {dev.unit.name}: {e['problem']}",
+                          f"iommufd-invalidate {name} {k['in_base']:#x} {k['size'] >> 12} "
+                          f"(IOMMU_HWPT_INVALIDATE: {e['fix']})"))
     return out
 
 
