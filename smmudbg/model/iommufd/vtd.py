@@ -154,10 +154,10 @@ class VtdS2:
         # __domain_mapping / vtdss_pt_iommu_set_prot: a nesting parent refuses read-only
         # mappings on every VT-d unit (PT_FEAT_VTDSS_FORCE_WRITEABLE, ERRATA_772415_SPR17)
         if not area.write:
-            fail(E.EINVAL, "IOMMU_HWPT_ALLOC/IOAS_MAP", f"read-only area at IOVA {area.iova:#x} for a "
-                 f"nesting parent: VT-d disallows read-only mappings on a nesting "
-                 f"parent (ERRATA_772415_SPR17)", "intel/iommu.c __domain_mapping")
-        self.tables.map(area.iova, area.pa, area.length, "rw" if area.write else "r")
+            fail(E.EINVAL, "IOMMU_HWPT_ALLOC/IOAS_MAP", f"read-only area at IOVA "
+                 f"{area.iova:#x} for a nesting parent: VT-d disallows read-only mappings on "
+                 f"a nesting parent (ERRATA_772415_SPR17)", "intel/iommu.c __domain_mapping")
+        self.tables.map(area.iova, area.pa, area.length, "rw")
         self.has_mappings = True
 
     def unmap_area(self, area) -> None:
@@ -321,7 +321,7 @@ class VtdIommufd:
             fail(E.EINVAL, op, f"data_len {data_len} < sizeof(struct iommu_hwpt_vtd_s1) "
                  f"{VTD_S1_LEN}", "iommu_copy_struct_from_user")
         if any(trailing):
-            fail(E.E2BIG, op, f"nonzero bytes beyond struct iommu_hwpt_vtd_s1",
+            fail(E.E2BIG, op, "nonzero bytes beyond struct iommu_hwpt_vtd_s1",
                  "copy_struct_from_user")
         if flags & IOMMU_HWPT_FAULT_ID_VALID:
             raise ModelError(f"{op}: FAULT_ID_VALID (an IOPF fault queue) is not modelled")
