@@ -1177,3 +1177,44 @@ RENDERERS.update({
     "vsmmu": _vsmmu, "vcmd": _vcmd, "vste": _vste,
     "inject-vsmmu": lambda d: Group(Text(d["what"]), *_vcmd_log(d.get("log") or [])),
 })
+
+
+def _vtd_iommufd(d):
+    """`iommufd vtd`: the seed's diagram (container -> S2 HWPT -> devices), then each device's
+    decisions."""
+    tree = Tree(Text(f"{d['vm']}: iommufd on VT-d", style="bold"))
+    for c in d["containers"]:
+        ro = sum(1 for a in c["areas"] if not a["writeable"])
+        ct = tree.add(Text(f"container {c['policy']}: IOAS {c['ioas']} ({len(c['areas'])} "
+                           f"area(s), {ro} read-only; {len(c['reserved'])} reserved range(s))"))
+        if not c["s2s"]:
+            ct.add(Text("no S2 HWPT", style="red"))
+        for s in c["s2s"]:
+            cc = "CC, snoop forced" if s["coherent"] else "non-CC"
+            st = ct.add(Text(f"S2 HWPT {s['hwpt']} ({cc}) {s['levels']}-level at "
+                             f"{s['root']:#x} on {', '.join(s['units'])}"))
+            for name in s["devices"]:
+                dev = next(x for x in d["devices"] if x["device"] == name)
+                nested = f", nested HWPT {dev['nested']}" if dev["nested"] else ""
+                st.add(Text(f"{name} ({dev['unit']} {dev['rid']:#06x}, "
+                            f"{'CC' if dev['coherent'] else 'non-CC'}"
+                            f"{', errata' if dev['errata'] else ''}){nested} DID {dev['did']}"))
+    out = [tree]
+    for dev in d["devices"]:
+        out.append(Text(f"{dev['device']}:", style="bold red" if dev["error"] else "bold"))
+        out += [Text(f"  {s}") for s in dev["steps"]]
+    return Group(*out)
+
+
+def _vtd_hwpt_inv(d):
+    head = (f"{d['device']} nested HWPT {d['hwpt']} on {d['unit']}: {d['handled']} entry "
+            f"handled" + (f", {d['error']}" if d["errno"] else ""))
+    rows = [{"index": x["index"], "type": x["type"],
+             "fields": " ".join(f"{k}={v:#x}" for k, v in (x.get("fields") or {}).items()
+                                if not k.startswith("TYPE")),
+             "removed": x["removed"], "note": x["note"]} for x in d["log"]]
+    return Group(Text(head, style="bold red" if d["errno"] else "bold"),
+                 _rows(None, rows, ["index", "type", "fields", "removed", "note"]))
+
+
+RENDERERS.update({"vtd-iommufd": _vtd_iommufd, "vtd-hwpt-inv": _vtd_hwpt_inv})

@@ -188,6 +188,40 @@ class VtdInvalidation(Result):
 
 
 @dataclass(kw_only=True)
+class VtdIommufd(Result):
+    """The [vtd_iommufd] objects (`iommufd vtd`): QEMU's containers, the nesting-parent S2
+    HWPTs in each and the devices on them, and why.
+
+    vm; containers: [{policy ('RW only' for units reporting ERRATA_772415_SPR17, else
+    'RW & RO'), ioas, areas: [{iova, length, pa, writeable}], reserved: [{start, last, owner}]
+    (the S2's aperture end, each device's interrupt window), s2s: [{hwpt, coherent (snoop
+    forced), root, levels, units, devices, nested (HWPT ids)}]}]; devices: [{device, unit, rid,
+    errata, coherent (ECAP.SC), container, ioas, s2, shared (attached to an S2 made for an
+    earlier device), nested, did (of the PASID entry), steps (each decision with the kernel's
+    answer, errno and function), error (null, or the refusal that stopped it)}]."""
+    kind = "vtd-iommufd"
+    vm: str
+    containers: list
+    devices: list
+
+
+@dataclass(kw_only=True)
+class VtdHwptInvalidate(Result):
+    """IOMMU_HWPT_INVALIDATE (IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) on a device's nested HWPT
+    (`iommufd-invalidate`): device, hwpt, unit; handled (entry_num out), errno (0, or the
+    refusal's), error; log: the unit's invalidation queue, [{index, type, fields, removed,
+    note}] for every descriptor the kernel queued."""
+    kind = "vtd-hwpt-inv"
+    device: str
+    hwpt: int
+    unit: str
+    handled: int
+    errno: int
+    error: str
+    log: list
+
+
+@dataclass(kw_only=True)
 class VtdMsi(Result):
     """An interrupt request through VT-d interrupt remapping (`msi` on an x86 system).
 

@@ -406,7 +406,7 @@ def test_expect_of_a_long_path_is_a_short_error():
      "ram=FILE first); no snapshot named '" + "a" * 40 + "'... (300 chars) either"),
     (["iommufd " + "a" * 300, "expect ok"],
      "expect ok: the command failed: iommufd: '" + "a" * 40 + "'... (300 chars) is not one of "
-     "explain, devices, ioas, hwpt, viommu, vdevice"),
+     "explain, devices, ioas, hwpt, viommu, vdevice, vtd"),
 ], ids=["diff-long-name", "load-long-name", "diff-position", "attach-nul", "expect-after-long",
         "expect-ok-after-long-token"])
 def test_found_by_the_long_command_fuzz_run(lines, message, monkeypatch, tmp_path):

@@ -81,6 +81,11 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         out += [f"its {name}", f"its {name} device=0x100"]
     out += ["iommufd"] + ([f"iommufd {v}" for v in ("devices", "ioas", "hwpt", "viommu",
                                                      "vdevice")] if sysm.iommufd else [])
+    # iommufd on VT-d: the view, and an invalidation on each device (refused without one)
+    out += ["iommufd vtd", "iommufd-invalidate nope 0 1"]
+    for name in (sysm.vtd_iommufd.devices if sysm.vtd_iommufd else ()):
+        out += [f"iommufd-invalidate {name} 0x7f0000001000 1 leaf",
+                f"iommufd-invalidate {name} 0x1000 0xffffffffffffffff"]
     # vSMMUs: refused without one; on a system with one, the guest side and the forwarding.
     out += ["vsmmu", "vcmd nope CMD_SYNC", "vste nope 0 V=0", "vevents nope",
             "hwpt-invalidate nope CMD_SYNC", "inject vtlbi-lost nope", "inject vste-reject nope 0",
@@ -169,10 +174,13 @@ def test_every_command_result_renders(name, text, tmp_path):
         # units', the vSMMUs' and those of iommufd objects it does not have
         assert set(KINDS) - kinds <= {"import", "vtd-import", "its", "iommufd", "inject-iort",
                                       "vsmmu", "vcmd", "vste", "vevents", "hwpt-invalidate",
-                                      "inject-vsmmu", "inject-its"} | ATTACH_KINDS \
+                                      "inject-vsmmu", "inject-its", "vtd-iommufd",
+                                      "vtd-hwpt-inv"} | ATTACH_KINDS \
             | VTD_KINDS, set(KINDS) - kinds
     if name == "vtd-nested.toml":
         assert VTD_KINDS <= kinds
+    if name == "vtd-iommufd.toml":
+        assert {"vtd-iommufd", "vtd-hwpt-inv", "vtd-walk"} <= kinds
     if name == "msi-its.toml":
         assert {"iort", "its", "msi", "inject-iort"} <= kinds
     if name == "vsmmu-accel.toml":

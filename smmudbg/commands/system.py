@@ -245,7 +245,7 @@ def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
 
 
 # -- iommufd --------------------------------------------------------------------------------------
-VIEWS = ("explain", "devices", "ioas", "hwpt", "viommu", "vdevice")
+VIEWS = ("explain", "devices", "ioas", "hwpt", "viommu", "vdevice", "vtd")
 
 
 def _plain(v):
@@ -257,7 +257,7 @@ def _plain(v):
     return v
 
 
-@command("iommufd", Text("view", "explain (default), devices, ioas, hwpt, viommu, vdevice",
+@command("iommufd", Text("view", "explain (default), devices, ioas, hwpt, viommu, vdevice, vtd",
                          optional=True, metavar="VIEW", complete=lambda c, a: list(VIEWS)),
          pure=True)
 def iommufd(ctx, view=None):
@@ -267,17 +267,27 @@ def iommufd(ctx, view=None):
                         and the S2 sharing decision (one nesting-parent S2 per SMMU unless
                         a device's coherency or a read-only-S2 erratum forces another)
     iommufd devices | ioas | hwpt | viommu | vdevice   the objects of that kind
+    iommufd vtd         on VT-d ([vtd_iommufd]): the containers (IOAS with or without the
+                        VM's read-only areas, by ERRATA_772415_SPR17), the nesting-parent S2
+                        HWPTs in each, the devices sharing each S2, and every device's
+                        decisions with the kernel's answers (the default on a VT-d system)
 
     The objects are the scenario's [iommufd] table, created through the modelled ioctls with
     the kernel's checks (docs/iommufd.md); rows carry the scenario's names."""
     from ..model.iommufd import DeviceNeed, IommuCaps, plan_s2
-    view = view or "explain"
+    vmm = ctx.system.iommufd
+    vtd = ctx.system.vtd_iommufd
+    view = view or ("vtd" if vmm is None and vtd is not None else "explain")
     if view not in VIEWS:
         raise CommandError(f"iommufd: {shown(view)} is not one of {', '.join(VIEWS)}")
-    vmm = ctx.system.iommufd
+    if view == "vtd":
+        if vtd is None:
+            raise CommandError("iommufd vtd: this system has no VT-d iommufd objects (add a "
+                               "[vtd_iommufd] table)")
+        return res.VtdIommufd(**vtd.view())
     if vmm is None:
         raise CommandError("iommufd: this system has no iommufd objects (add an [iommufd] "
-                           "table)")
+                           "table)" + ("; its VT-d ones: iommufd vtd" if vtd else ""))
     fd = vmm.fd
     plan = None
     if view == "explain":

@@ -21,6 +21,7 @@ from ..errors import brief as _show
 from ..textfile import read_text
 from . import scenario_system as _system
 from . import scenario_vtd as _vtd
+from . import scenario_vtd_iommufd as _vtd_iommufd
 from .smmu import DEFAULT_FEATURES
 
 # Scenario spellings of STE.Config, S1DSS and S1Fmt, with the values the field tables give them.
@@ -199,7 +200,7 @@ def normalize(doc: dict) -> dict:
     doc = _table("scenario", doc)
     _known("scenario", doc, ("name", "description", "ram", "smmu", "vm", "domain", "stream",
                              "gic", "pci", "iort", "its", "iommufd", "vsmmu", "vtd",
-                             "vtd_domain", "vtd_device"))
+                             "vtd_domain", "vtd_device", "vtd_iommufd"))
     out = {"name": _label("name", doc.get("name", "unnamed")),
            "description": _label("description", doc.get("description", "")),
            "ram": [], "smmu": [], "vm": [], "domain": [], "stream": []}
@@ -368,6 +369,7 @@ def normalize(doc: dict) -> dict:
         _fits(*f)
     # Intel VT-d units, their tables and devices (scenario_vtd.py).
     _vtd.normalize(doc, out, sys.modules[__name__])
+    _vtd_iommufd.normalize(doc, out, sys.modules[__name__])
     # The system around the SMMUs: GIC, PCI topology, IORT and ITSes (scenario_system.py).
     _system.normalize(doc, out, sys.modules[__name__])
     _system.check_names(out)

@@ -21,6 +21,7 @@ from ..errors import ModelError, ScenarioError, brief, listing
 from . import scenario as sc
 from .platform import Platform
 from .smmu import CD, L1CD, STE, Smmu
+from .iommufd.vtd_vmm import VtdVmm
 from .vtd import VtdDevice, VtdUnit, build_units
 from .views import SystemViews
 
@@ -171,6 +172,7 @@ class System(SystemViews):
         self.platform = None        # GIC, PCI, IORT, ITSes (platform.py), built after streams
         self.vtds: dict[str, VtdUnit] = {}           # Intel VT-d units (model/vtd.py)
         self.vtd_devices: dict[str, VtdDevice] = {}  # their requesters, by name
+        self.vtd_iommufd = None                      # [vtd_iommufd] (model/iommufd/vtd_vmm)
         try:
             self._build()
         except (BuildError, MemFault, ValueError, ModelError) as e:
@@ -248,6 +250,9 @@ class System(SystemViews):
             self._build_streams(s)
         self.vtds = build_units(self, self.spec)
         self.vtd_devices = {d.name: d for u in self.vtds.values() for d in u.devices.values()}
+        # [vtd_iommufd]: VFIO devices behind the units, bound to iommufd (model/iommufd/vtd_vmm)
+        self.vtd_iommufd = VtdVmm(self, self.spec["vtd_iommufd"]) \
+            if self.spec.get("vtd_iommufd") else None
         self.platform = Platform(self, self.spec)
 
     # SMMUv3 register file: Page 0 and Page 1, 64 KiB each (IHI 0070 6.1).

@@ -25,7 +25,39 @@ def findings(system) -> list[dict]:
     out += _iort(system)
     out += _its(system)
     out += _s2_sharing(system)
+    out += _vtd_iommufd(system)
     out += _vsmmus(system)
+    return out
+
+
+def _vtd_iommufd(system):
+    """[vtd_iommufd] devices the kernel refused an S2 or a nested HWPT (iommufd vtd)."""
+    v = getattr(system, "vtd_iommufd", None)
+    out = []
+    for d in (v.decisions if v else ()):
+        if not d["error"]:
+            continue
+        fix = ("give the device a container without the VM's read-only areas (the unit's "
+               "hw_info reports ERRATA_772415_SPR17 on mainline) or drop them"
+               if "read-only" in d["error"] else
+               "a nested HWPT the unit supports (addr_width 48/57 per CAP.FL5LP, SRE/EAFE per "
+               "ECAP.SRS/EAFS)" if "nested" in d["error"] else "see iommufd vtd")
+        out.append(_f("iommufd", "error", d["device"], d["error"], fix))
+    # A stale IOTLB entry of a nested HWPT: the guest changed its first-stage table and the
+    # VMM did not forward the invalidation (IOMMU_HWPT_INVALIDATE on the nested HWPT).
+    for name, dev in (v.devices.items() if v else ()):
+        hw = dev.hwpt
+        did = getattr(hw, "dids", {}).get(dev.unit.name) if hw is not None else None
+        if did is None or hw.kind != "nested":
+            continue
+        for e in dev.unit.stale_entries():
+            k = e["key"]
+            if e["kind"] != "iotlb" or k["did"] != did or k["pasid"] != 0:
+                continue
+            out.append(_f("iommufd", "warning", name,
+                          f"nested HWPT {hw.id} on {dev.unit.name}: {e['problem']}",
+                          f"iommufd-invalidate {name} {k['in_base']:#x} {k['size'] >> 12} "
+                          f"(IOMMU_HWPT_INVALIDATE: {e['fix']})"))
     return out
 
 

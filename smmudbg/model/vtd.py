@@ -273,6 +273,12 @@ class VtdUnit:
             self.mem.write_words(self.irt + 16 * e["index"], _enc("IRTE", **fields))
         self.devices[rid] = VtdDevice(dv)
 
+    def add_device(self, spec) -> VtdDevice:
+        """A requester added after the build (a device bound to iommufd): its context entry
+        and PASID directory, as a [[vtd_device]] spec without PASID entries gets them."""
+        self._build_device(spec)
+        return self.devices[spec["rid"]]
+
     # -- translation --------------------------------------------------------------------------
     def translate(self, rid, addr, pasid=None, *, access="read", priv=False, dry=False):
         """One DMA request through the unit, traced. A recorded fault (FPD clear) is logged in

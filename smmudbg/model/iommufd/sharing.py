@@ -14,11 +14,12 @@ in the order a VMM meets them when it attaches devices one by one:
   (arm_smmu_attach_prepare, -EINVAL). An S2 allocated for a non-coherent device cannot be
   upgraded when a coherent one attaches (iommufd_hwpt_paging_enforce_cc ->
   arm_smmu_enforce_cache_coherency fails while a non-canwbs master is attached, -EINVAL).
-  So coherent and non-coherent devices never share an S2 on SMMUv3. VT-d enforces coherency
-  by snoop control in the IOMMU, independent of the device: no split there.
+  So coherent and non-coherent devices never share an S2 on SMMUv3.
 - Read-only S2 mappings: an IOMMU with VT-d's ERRATA_772415 (Sapphire Rapids) must not use a
-  nesting parent that has read-only mappings (intel nested domain allocation refuses an S2
-  with read_only_mapped); such a device needs an S2 without them.
+  nesting parent that has read-only mappings; such a device needs an S2 without them.
+
+This planner serves SMMUv3. VT-d's decisions (snoop control per unit, Linux refusing read-only
+mappings on every VT-d nesting parent) are made by attach attempts in vtd_vmm.py.
 """
 from __future__ import annotations
 
