@@ -418,8 +418,9 @@ def fetch_cds(PhysMem mem, addrs, int oas, tuple s2geo=None):
     """The 64-byte CD at each of addrs (IPAs read through the stage-2 tree s2geo, as for a
     nested STE, or PAs): (words (k, 8) uint64, leaf (k,) uint64: the stage-2 leaf descriptor's
     attribute bits (its output address cleared; 0 without stage 2), ok (k,) bool). ok is False
-    where the fetch does not simply succeed: no stage-2 translation, a table or output address
-    at or above 2^oas, or no memory behind the CD; those rows' words are 0."""
+    where the fetch does not simply succeed: the address at or above 2^oas (S1ContextPtr is
+    checked against the OAS, PA or IPA), no stage-2 translation, a table or output address at
+    or above 2^oas, or no memory behind the CD; those rows' words are 0."""
     cdef Geo g2
     cdef cnp.ndarray[cnp.uint64_t, ndim=1] a = np.ascontiguousarray(addrs, dtype=np.uint64)
     cdef size_t k = a.shape[0], i, j
@@ -441,10 +442,9 @@ def fetch_cds(PhysMem mem, addrs, int oas, tuple s2geo=None):
         for i in range(k):
             pa = av[i]
             d = 0
-            if s2 != NULL:
-                if s2_fetch(&mem.core, s2, av[i], oas, &pa, &d) != 0:
-                    continue
-            elif pa >> oas:
+            if pa >> oas:                 # S1ContextPtr beyond the OAS: an illegal STE
+                continue
+            if s2 != NULL and s2_fetch(&mem.core, s2, av[i], oas, &pa, &d) != 0:
                 continue
             p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
             if p == NULL or pa & 63:
