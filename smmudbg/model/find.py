@@ -96,11 +96,12 @@ class Finder:
         """rows_of(out, Smmu, sid, STE words, device name) for every valid, legal STE in scope,
         in SMMU and StreamID order, its rows added to rows.
 
-        The whole stream table is read by the core (Smmu.valid_ste_words) and streams are
-        grouped by STE: the translation a stream gives is a function of its STE (and the memory
-        and SMMU behind it), never of its StreamID, so rows_of runs once per distinct STE of an
-        SMMU and the other streams with that STE take its rows with their own sid and device.
-        (A large system has few distinct STEs among many thousands of streams.)"""
+        The whole stream table is read by the core and streams are grouped by configuration
+        (stream_groups: the same STE, or the same STE and single CD): the translation a stream
+        gives is a function of its STE and CD (and the memory and SMMU behind them), never of
+        its StreamID, so rows_of runs once per group, for its first stream, and the others
+        take its rows with their own sid and device. (A large system has few distinct
+        configurations among many thousands of streams.)"""
         for m in self.system.smmus.values():
             if smmu is not None and m.name != smmu:
                 continue
@@ -111,7 +112,7 @@ class Finder:
                     continue
             else:
                 sids, uniq, group = self.stream_groups(m)
-            done: dict = {}            # group -> (rows, more rows follow) or None (not asked)
+            done: dict = {}            # group -> _rows_of_ste(): (first sid, rows, more) or None
             for s, g in zip(sids, group):
                 t = done.get(g, _UNSEEN)
                 if t is _UNSEEN:
