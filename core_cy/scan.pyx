@@ -333,12 +333,45 @@ cdef tuple found_entries(PhysMem mem, uint64_t base, uint64_t n, uint64_t esize,
     return idx[:k], val[:k], fld[:k]
 
 
-def valid_stes(PhysMem mem, uint64_t base, uint64_t n, bint configs=False):
+def valid_stes(PhysMem mem, uint64_t base, uint64_t n, bint configs=False, bint words=False):
     """Indexes of the STEs with V=1 among n 64-byte STEs at base (a stream table or an L2
     array), read a page at a time; pages with no memory behind them are skipped. configs:
-    (indexes, STE.Config of each) instead."""
+    (indexes, STE.Config of each) instead. words: (indexes, their STEs as a (k, 8) uint64
+    array of dwords)."""
     idx, _, cfg = found_entries(mem, base, n, 64, ste_valid)
+    if words:
+        return idx, entry_words(mem, base, idx, 64)
     return (idx, cfg) if configs else idx
+
+
+cdef int gather(MemCore* m, uint64_t base, const uint64_t* idx, uint64_t k, uint64_t esize,
+                uint64_t* out) noexcept nogil:
+    """The whole entries (esize bytes, a power of two up to a page) of indexes idx at base,
+    dword by dword into out; -1 if one has no memory behind it."""
+    cdef uint64_t i, j, pa, nd = esize >> 3
+    cdef const uint64_t* p
+    for i in range(k):
+        pa = base + idx[i] * esize
+        p = <const uint64_t*>mc_page(m, pa >> PAGE_SHIFT)
+        if p == NULL:
+            return -1
+        p += (pa & (PAGE_SIZE - 1)) >> 3
+        for j in range(nd):
+            out[i * nd + j] = p[j]
+    return 0
+
+
+cdef entry_words(PhysMem mem, uint64_t base, idx, uint64_t esize):
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] ix = np.ascontiguousarray(idx, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint64_t, ndim=2] out = np.empty((ix.shape[0], esize >> 3),
+                                                          dtype=np.uint64)
+    cdef int r
+    with nogil:
+        r = gather(&mem.core, base, <const uint64_t*>ix.data, ix.shape[0], esize,
+                   <uint64_t*>out.data)
+    if r != 0:
+        raise ValueError(f"an entry at {base:#x} has no memory behind it")
+    return out
 
 
 def spanned_l1stds(PhysMem mem, uint64_t base, uint64_t n):
@@ -346,3 +379,79 @@ def spanned_l1stds(PhysMem mem, uint64_t base, uint64_t n):
     level-1 stream table), read a page at a time; pages with no memory behind them are
     skipped."""
     return found_entries(mem, base, n, 8, l1std_spanned)
+
+
+# -- a stream's single CD, as its configuration fetch reads it ------------------------------------
+cdef int s2_fetch(MemCore* m, Geo* s2, uint64_t ipa, int oas, uint64_t* pa,
+                  uint64_t* leaf) noexcept nogil:
+    """s2_lookup that also gives the leaf descriptor, and fails (-1) where a table or the output
+    address is at or above 2^oas (the walk's address-size checks)."""
+    cdef int level = s2.start, sh, bits = s2.ia - level_shift(s2.g, s2.start)
+    cdef uint64_t table = s2.root, d, dpa
+    cdef const unsigned char* p
+    if ipa >> s2.ia or table >> oas:
+        return -1
+    while True:
+        sh = level_shift(s2.g, level)
+        dpa = table + ((ipa >> sh) & lowmask(bits)) * 8
+        p = <const unsigned char*>mc_page(m, dpa >> PAGE_SHIFT)
+        if p == NULL:
+            return -1
+        d = (<const uint64_t*>(p + (dpa & (PAGE_SIZE - 8))))[0]
+        if not is_valid(d):
+            return -1
+        if is_table_or_page(d) and level < 3:
+            table = d & S1_TABLE_NLTA_MASK & ~lowmask(s2.g)
+            if table >> oas:
+                return -1
+            level += 1
+            bits = s2.g - 3
+            continue
+        if (level == 3 and not is_table_or_page(d)) or level < block_min_level(s2.g):
+            return -1
+        pa[0] = (d & S1_BLOCK_OA_MASK & ~lowmask(sh)) | (ipa & lowmask(sh))
+        leaf[0] = d
+        return 0 if (pa[0] >> oas) == 0 else -1
+
+
+def fetch_cds(PhysMem mem, addrs, int oas, tuple s2geo=None):
+    """The 64-byte CD at each of addrs (IPAs read through the stage-2 tree s2geo, as for a
+    nested STE, or PAs): (words (k, 8) uint64, leaf (k,) uint64: the stage-2 leaf descriptor's
+    attribute bits (its output address cleared; 0 without stage 2), ok (k,) bool). ok is False
+    where the fetch does not simply succeed: the address at or above 2^oas (S1ContextPtr is
+    checked against the OAS, PA or IPA), no stage-2 translation, a table or output address at
+    or above 2^oas, or no memory behind the CD; those rows' words are 0."""
+    cdef Geo g2
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] a = np.ascontiguousarray(addrs, dtype=np.uint64)
+    cdef size_t k = a.shape[0], i, j
+    cdef cnp.ndarray[cnp.uint64_t, ndim=2] words = np.zeros((k, 8), dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint64_t, ndim=1] leaf = np.zeros(k, dtype=np.uint64)
+    cdef cnp.ndarray[cnp.uint8_t, ndim=1] ok = np.zeros(k, dtype=np.uint8)
+    cdef uint64_t* w = <uint64_t*>words.data
+    cdef uint64_t* lf = <uint64_t*>leaf.data
+    cdef const uint64_t* av = <const uint64_t*>a.data
+    cdef Geo* s2 = NULL
+    cdef uint64_t pa, d
+    cdef const uint64_t* p
+    if not 16 <= oas <= 56:
+        raise ValueError(f"bad output address size {oas}")
+    if s2geo is not None:
+        geo_from(s2geo, &g2)
+        s2 = &g2
+    with nogil:
+        for i in range(k):
+            pa = av[i]
+            d = 0
+            if pa >> oas:                 # S1ContextPtr beyond the OAS: an illegal STE
+                continue
+            if s2 != NULL and s2_fetch(&mem.core, s2, av[i], oas, &pa, &d) != 0:
+                continue
+            p = <const uint64_t*>mc_page(&mem.core, pa >> PAGE_SHIFT)
+            if p == NULL or pa & 63:
+                continue
+            p += (pa & (PAGE_SIZE - 1)) >> 3
+            for j in range(8):
+                w[i * 8 + j] = p[j]
+            lf[i] = d & ~S1_BLOCK_OA_MASK
+            ok[i] = 1
+    return words, leaf, ok.view(np.bool_)

@@ -165,8 +165,23 @@ def test_strtab_filters():
     assert s.run("strtab smmu0 legal count=2").data["more"] is True
     assert sids(s, "strtab smmu0 device=gpu0") == [0x200]
     for bad in ("strtab smmu0 config=nope", "strtab smmu0 legal illegal",
-                "strtab smmu0 device=nosuch"):
+                "strtab smmu0 device=nosuch", "strtab smmu0 legal=no illegal=no"):
         assert not s.execute(bad).ok
+
+
+def test_strtab_legal_no_lists_the_illegal_stes():
+    # legal=no is a filter's answer, not "no filter" (as a flag's name=false would be)
+    s = Session()          # nic0 0x8 nested, nvme0 0x100 s1, gpu0 0x200 s2, 0x300, 0x301
+    s.run("inject reserved-ste nic0")        # S2TG reserved: C_BAD_STE
+    every = [0x8, 0x100, 0x200, 0x300, 0x301]
+    assert sids(s, "strtab smmu0") == every
+    for line in ("strtab smmu0 legal=no", "strtab smmu0 legal=NO", "strtab smmu0 illegal",
+                 "strtab smmu0 illegal=yes", "strtab smmu0 legal=no illegal"):
+        assert sids(s, line) == [0x8], line
+    for line in ("strtab smmu0 legal", "strtab smmu0 legal=yes", "strtab smmu0 illegal=no"):
+        assert sids(s, line) == [0x100, 0x200, 0x300, 0x301], line
+    r = s.execute("strtab smmu0 legal=maybe")
+    assert not r.ok and "\n" not in r.error and "legal" in r.error and "yes or no" in r.error
 
 
 def test_strtab_on_the_dump_counts_the_abort_stes():

@@ -224,8 +224,7 @@ def check_line(session: Session, line: str, inputs, before=None) -> str:
                 out.result.to_json()
     except Hang:
         raise AssertionError(f"hang: {line[:200]!r} gave no answer within {TIME_LIMIT} s")
-    took = time.monotonic() - t0
-    assert took <= TIME_LIMIT + 1, f"{line[:200]!r} took {took:.1f} s"
+    took = time.monotonic() - t0        # (not asserted: bounded() catches a hang)
     if took > SLOWEST[0][0]:                # the slowest lines, for scripts/fuzz.py to show
         heapq.heapreplace(SLOWEST, (took, line[:120]))
     grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) << 10

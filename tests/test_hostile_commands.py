@@ -1,6 +1,6 @@
 """Issue 15 reproducers at the command, session and model level, each with the exact input from
-the issue: an answer or a one-line error naming what and where, within a second, never
-"internal error"."""
+the issue: an answer or a one-line error naming what and where, never a hang and never
+"internal error" (how fast: benchmarks/bench_hostile.py)."""
 from __future__ import annotations
 
 import io
@@ -21,17 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(lines, within: float = 1.0, session: Session | None = None):
-    """Execute each line in a fresh session (or the one given); every line must answer within
-    `within` seconds and any error must be one line, not an internal error. Returns the
-    Outcomes."""
+    """Execute each line in a fresh session (or the one given); every line must answer (a
+    hang, no answer within 10 x `within` seconds, fails; speed is bench_hostile.py's) and any
+    error must be one line, not an internal error. Returns the Outcomes."""
     s = session or Session()
     outs = []
     for line in lines:
-        t0 = time.monotonic()
         with bounded(max(10.0, within * 10)):       # a hang fails instead of blocking
             out = s.execute(line)
-        took = time.monotonic() - t0
-        assert took < within, f"{line!r} took {took:.1f} s"
         if not out.ok:
             assert "\n" not in out.error and len(out.error) < 300, out.error
             assert "internal error" not in out.error, (line, out.error)

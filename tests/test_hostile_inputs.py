@@ -1,5 +1,6 @@
 """Issue 15 reproducers in the input layers, each with the exact input from the issue: a one-line
-error naming what and where, within a second, with nothing allocated for the hostile value."""
+error naming what and where, never a hang (how fast: benchmarks/bench_hostile.py), with
+nothing allocated for the hostile value."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,6 @@ import re
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,12 +27,11 @@ DEFAULT = sc.builtin("default")
 
 
 def one_line_error(fn, kind, within: float = 1.0) -> str:
-    """fn() must raise `kind` with a one-line message, within `within` seconds."""
-    t0 = time.monotonic()
+    """fn() must raise `kind` with a one-line message (no answer within 5 x `within` seconds
+    is a hang and fails; speed is bench_hostile.py's)."""
     with bounded(max(within * 5, 5.0)):     # a hang fails the test instead of blocking it
         with pytest.raises(kind) as e:
             fn()
-    assert time.monotonic() - t0 < within
     msg = str(e.value)
     assert msg and "\n" not in msg and len(msg) < 300 and "internal error" not in msg, msg
     return msg
@@ -320,9 +319,8 @@ def test_largest_architected_values_still_build():
                 text)
     text = _sub("pool = { base = 0x4000_0000, size = 0x0100_0000 }",
                 "pool = { base = 0x4000_0000, size = 0x0800_0000 }", text)
-    t0 = time.monotonic()
-    s = System.from_text(text, "t")
-    assert time.monotonic() - t0 < 10
+    with bounded(120):                      # a hang fails (the time: bench_hostile.py)
+        s = System.from_text(text, "t")
     smmu = s.smmu("smmu0")
     assert smmu.field("STRTAB_BASE_CFG", "LOG2SIZE") == 32
     assert smmu.field("CMDQ_BASE", "LOG2SIZE") == 19
@@ -392,10 +390,9 @@ def _garbage_import(tmp_path, **cfg):
     r.write_text(json.dumps(regs))
     d = tmp_path / "garbage.raw"
     d.write_bytes(random.Random(15).randbytes(16 << 20))
-    t0 = time.monotonic()
-    with bounded(60):
+    with bounded(120):                      # a hang fails (the time: bench_hostile.py)
         _, report = import_qemu(d, r, ram_base=0)
-    return report, time.monotonic() - t0
+    return report
 
 
 def test_garbage_linear_stream_table_is_bounded_work(tmp_path):
@@ -403,8 +400,7 @@ def test_garbage_linear_stream_table_is_bounded_work(tmp_path):
     and not abort. Only what the dump holds is read; MAX_STREAMS are declared, warnings are
     counted instead of listed one per stream."""
     from smmudbg.importers.qemu import MAX_STREAMS
-    report, took = _garbage_import(tmp_path, FMT=0, LOG2SIZE=32)
-    assert took < 10
+    report = _garbage_import(tmp_path, FMT=0, LOG2SIZE=32)
     assert len(report["streams"]) == MAX_STREAMS
     assert f"more than {MAX_STREAMS} streams found; only the first {MAX_STREAMS} are " \
            f"declared" in report["warnings"]
@@ -416,8 +412,7 @@ def test_garbage_linear_stream_table_is_bounded_work(tmp_path):
 def test_garbage_two_level_stream_table_is_bounded_work(tmp_path):
     """SPLIT 6, LOG2SIZE 32: 2^26 L1STDs architected, 2^21 in the dump, almost all with a
     reserved Span or an L2 pointer outside the dump."""
-    report, took = _garbage_import(tmp_path, FMT=1, LOG2SIZE=32, SPLIT=6)
-    assert took < 10
+    report = _garbage_import(tmp_path, FMT=1, LOG2SIZE=32, SPLIT=6)
     assert len(report["warnings"]) < 40
     assert any(w.startswith("... and ") and w.endswith("more L1STDs with a reserved Span")
                for w in report["warnings"])

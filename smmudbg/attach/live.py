@@ -207,5 +207,6 @@ class _Frozen:
                 self.att.call(self.att.qmp.execute, "cont")
             except AttachError:
                 pass
-        self.ms = (time.perf_counter() - self.t0) * 1000
+        # how long the VM was stopped: 0 when this did not stop it
+        self.ms = (time.perf_counter() - self.t0) * 1000 if self.was_running else 0.0
         return False

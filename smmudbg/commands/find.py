@@ -48,8 +48,9 @@ def find(ctx, pa=None, ipa=None, vm=None, smmu=None, sid=None, limit=10_000):
     find ipa=RANGE [vm=VM] [SMMU] [sid=N] streams with a stage 2: nested stage-1 outputs in the
                                           IPA range, stage-2-only streams where stage 2 maps it
 
-    RANGE is ADDR, ADDR..END (END exclusive) or ADDR+SIZE. Every valid, legal STE is asked;
-    each table tree is scanned once (streams sharing a domain share it). Stage 1 covers each
+    RANGE is ADDR, ADDR..END (END exclusive) or ADDR+SIZE. Every valid, legal STE is asked
+    (streams whose STE and CD are the same, once); each table tree is scanned once (streams
+    sharing a domain share it). Stage 1 covers each
     CD's TTB0 and TTB1 (upper VA range) unless CD.EPD0/EPD1 disables it. SSID "-" is traffic
     without a SubstreamID (S1CDMax=0, or CD 0 under S1DSS=substream0); S1DSS=bypass sends that
     traffic past stage 1 (a bypass or stage-2 row with a note). A bypass STE maps every PA

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
-from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
+from .registry import (Address, Choice, CommandError, Filter, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
                        command, parse_int, shown)
 
 STE = fmt("STE")
@@ -164,24 +164,27 @@ def _config_names(ctx, args):
          Flag("all", "list invalid (V=0) STEs too"),
          Text("config", "only STEs with this Config (s1_trans, s2_trans, nested, bypass, "
               "abort)", keyword=True, metavar="CONFIG", complete=_config_names),
-         Flag("legal", "only STEs the SMMU accepts"),
-         Flag("illegal", "only STEs the SMMU rejects (C_BAD_STE)"),
+         Filter("legal", "only STEs the SMMU accepts (legal=no: only those it rejects)"),
+         Filter("illegal", "only STEs the SMMU rejects, C_BAD_STE (illegal=no: only those "
+                "it accepts)"),
          Text("device", "only the STE of this device", keyword=True, metavar="DEVICE",
               complete=lambda ctx, a: list(ctx.system.devices)),
          pure=True)
-def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=False, illegal=False,
+def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=None, illegal=None,
            device=None):
     """The stream table: its base and format, and the valid STEs from sid= on (count= at most).
 
     Filters: config=NAME, legal or illegal (whether the SMMU accepts the STE; a row's problem
-    says why not), device=NAME. Each row names its device when one is known (a scenario's,
-    or an imported guest's from QEMU `info pci`)."""
+    says why not: legal and legal=yes keep the accepted STEs, legal=no the rejected ones,
+    illegal the same the other way round), device=NAME. Each row names its device when one is
+    known (a scenario's, or an imported guest's from QEMU `info pci`)."""
     m = ctx.system.smmu(smmu)
     st = m.strtab
     info = {"smmu": smmu, "base": st["base"], "format": "2lvl" if st["fmt"] else "linear",
             "log2size": st["log2size"], "split": st["split"] if st["fmt"] else None}
-    if legal and illegal:
+    if legal is not None and illegal is not None and legal == illegal:
         raise CommandError("strtab: legal and illegal exclude each other")
+    want = legal if legal is not None else None if illegal is None else not illegal
     cfg_field = STE.field("Config")
     if config is not None and config not in _config_names(ctx, {}):
         raise CommandError(f"strtab: config: {shown(config)} is not one of "
@@ -199,8 +202,8 @@ def strtab(ctx, smmu, sid=0, count=64, all=False, config=None, legal=False, ille
             name = cfg_field.value_name(v["Config"])
             problem = m.check_ste(e["words"])
             ok = problem in ("", "STE.Config=abort")
-            if config is not None and name != config or legal and not ok \
-                    or illegal and ok or device is not None and e["sid"] != sid:
+            if config is not None and name != config or want is not None and ok != want \
+                    or device is not None and e["sid"] != sid:
                 continue
             if len(rows) == count:
                 more = True

@@ -162,6 +162,20 @@ class BoolT(ArgType):
         return ["true", "false"]
 
 
+class YesNoT(BoolT):
+    """A filter's answer: yes keeps the rows that are, no the rows that are not."""
+    metavar = "yes|no"
+
+    def convert(self, ctx, text, args):
+        try:
+            return super().convert(ctx, text, args)
+        except ValueError:
+            raise ValueError(f"{shown(text)} is not yes or no") from None
+
+    def candidates(self, ctx, args):
+        return ["yes", "no"]
+
+
 class TextT(ArgType):
     def __init__(self, metavar="TEXT", complete: Callable | None = None):
         self.metavar = metavar
@@ -263,6 +277,12 @@ def Choice(name, choices, help="", *, default=None, optional=False, keyword=True
 
 def Flag(name, help=""):
     return Arg(name, BoolT(), help, True, False, True, True)
+
+
+def Filter(name, help=""):
+    """A yes/no filter: the bare word or name=yes keeps the rows that are, name=no the rows
+    that are not; not given, None (no filter). (A Flag's name=no would mean "no filter".)"""
+    return Arg(name, YesNoT(), help, True, None, True, True)
 
 
 def Text(name, help="", *, optional=False, default=None, metavar="TEXT", complete=None,

@@ -7,6 +7,8 @@ never import core_cy.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from core_cy.physmem import MemFault
 from core_cy.ptbuild import BuildError
 from core_cy.scan import spanned_l1stds, valid_stes
@@ -271,20 +273,34 @@ class SmmuViews:
     def valid_sids(self) -> list[int]:
         """StreamIDs whose STE has V=1, found by a scan in the core (a 2-level table: the L2
         arrays its L1STDs reach, as far as each Span covers)."""
+        return [first + x for first, base, n in self._ste_arrays()
+                for x in valid_stes(self.mem, base, n).tolist()]
+
+    def valid_ste_words(self):
+        """valid_sids() and their STEs, both read by the core: (StreamIDs as a uint64 array,
+        their STEs as a (k, 8) uint64 array of dwords), in StreamID order."""
+        sids, words = [np.empty(0, np.uint64)], [np.empty((0, 8), np.uint64)]
+        for first, base, n in self._ste_arrays():
+            i, w = valid_stes(self.mem, base, n, words=True)
+            sids.append(i + np.uint64(first))
+            words.append(w)
+        return np.concatenate(sids), np.concatenate(words)
+
+    def _ste_arrays(self):
+        """(first StreamID, address, number of STEs) of each array of STEs the stream table
+        reaches: the linear table, or the L2 arrays of the L1STDs whose Span covers some."""
         geo = self.strtab_geometry
         n = 1 << geo.log2size
         if not geo.two_level:
-            return valid_stes(self.mem, geo.base, n).tolist()
-        out = []
+            yield 0, geo.base, n
+            return
         for i, l1, span in zip(*(a.tolist() for a in spanned_l1stds(self.mem, geo.base,
                                                                     geo.n_l1))):
             if not geo.span_ok(span):
                 continue                 # reserved: no STEs reached (C_BAD_STREAMID)
             first = i << geo.split
             n_l2 = min(len(geo.l2_sids(i, l1)), n - first)
-            out += [first + x for x in
-                    valid_stes(self.mem, geo.l2_ste_addr(l1, first), n_l2).tolist()]
-        return out
+            yield first, geo.l2_ste_addr(l1, first), n_l2
 
     def cd_table(self, sid: int, all: bool = False, max_cds: int = 4096) -> dict:
         """The CD table of a stream: {ste, ipa (table addresses are IPAs), l1: [{index, addr,
