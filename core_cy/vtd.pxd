@@ -111,6 +111,7 @@ cdef struct PscSlot:     # paging-structure caches (VT-d 6.2.5): a non-leaf entr
     bint nested          # a first-stage entry of a nested walk (next is a GPA)
     uint32_t did, pasid
     uint64_t tag         # input address >> the level's shift
+    uint64_t table       # the table that holds the entry (a GPA: nested first stage)
     uint64_t entry_pa, entry
     uint64_t next        # the next table's address
     int r, w, x          # permissions accumulated down to this entry: second stage R/W/X,

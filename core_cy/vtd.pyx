@@ -394,7 +394,7 @@ cdef struct FsEntry:     # a first-stage entry used, for its A/D update after th
 cdef struct PscFill:     # a non-leaf entry the walk read, cached when the translation succeeds
     int stage, level, levels
     bint nested
-    uint64_t tag, entry_pa, next
+    uint64_t tag, table, entry_pa, next
     int r, w, x
 
 cdef struct Walk:
@@ -444,7 +444,7 @@ cdef inline PscSlot* psc_find(Walk* w, int stage, int level, int levels, bint ne
 
 
 cdef inline void psc_record(Walk* w, int stage, int level, int levels, bint nested, uint64_t tag,
-                            uint64_t entry_pa, uint64_t nxt, int r, int wr,
+                            uint64_t table, uint64_t entry_pa, uint64_t nxt, int r, int wr,
                             int x) noexcept nogil:
     cdef PscFill* f
     if w.npf < MAX_PSC_FILL:
@@ -455,6 +455,7 @@ cdef inline void psc_record(Walk* w, int stage, int level, int levels, bint nest
         f.levels = levels
         f.nested = nested
         f.tag = tag
+        f.table = table
         f.entry_pa = entry_pa
         f.next = nxt
         f.r = r
@@ -482,6 +483,7 @@ cdef void psc_commit(Walk* w) noexcept nogil:
         p.did = w.did
         p.pasid = w.g.pasid if f.stage == 1 else 0
         p.tag = f.tag
+        p.table = f.table
         p.entry_pa = f.entry_pa
         p.entry = e
         p.next = f.next
@@ -512,8 +514,8 @@ cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
             p = psc_find(w, 2, k, w.ss_levels, False, gpa >> shift)
             if p != NULL:
                 trace_add(&c.trace, STEP_S2, 2, k, purpose, OUT_CACHED,
-                          <uint32_t>((gpa >> shift) & lowmask(LEVEL_BITS)), gpa,
-                          p.entry_pa & ~lowmask(PAGE_SHIFT), NOADDR, p.entry_pa, p.entry)
+                          <uint32_t>((gpa >> shift) & lowmask(LEVEL_BITS)), gpa, p.table,
+                          NOADDR, p.entry_pa, p.entry)
                 table = p.next
                 o.r = p.r
                 o.w = p.w
@@ -572,7 +574,8 @@ cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
             return 0
         table = e & SS_PML4E_ADDR_MASK
         if w.psc:
-            psc_record(w, 2, level, w.ss_levels, False, gpa >> shift, pa, table, o.r, o.w, o.x)
+            psc_record(w, 2, level, w.ss_levels, False, gpa >> shift, pa & ~lowmask(PAGE_SHIFT),
+                       pa, table, o.r, o.w, o.x)
         level -= 1
     return -1
 
@@ -645,9 +648,10 @@ cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
             shift = PAGE_SHIFT + LEVEL_BITS * (k - 1)
             p = psc_find(w, 1, k, levels, nested, va >> shift)
             if p != NULL:
-                trace_add(&c.trace, STEP_S1, 1, k, PUR_IN, OUT_CACHED,
-                          <uint32_t>((va >> shift) & lowmask(LEVEL_BITS)), va, NOADDR, NOADDR,
-                          p.entry_pa, p.entry)
+                idx = (va >> shift) & lowmask(LEVEL_BITS)
+                trace_add(&c.trace, STEP_S1, 1, k, PUR_IN, OUT_CACHED, <uint32_t>idx, va,
+                          p.table, p.table + 8 * idx if nested else NOADDR, p.entry_pa,
+                          p.entry)
                 table = p.next
                 o.us = p.r
                 o.rw = p.w
@@ -713,8 +717,8 @@ cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
             return 0
         table = e & FS_PML4E_ADDR_MASK
         if w.psc:
-            psc_record(w, 1, level, levels, nested, va >> shift, entry_pa, table, o.us, o.rw,
-                       o.xd)
+            psc_record(w, 1, level, levels, nested, va >> shift, entry_gpa - 8 * idx, entry_pa,
+                       table, o.us, o.rw, o.xd)
         level -= 1
     return -1
 
@@ -1430,7 +1434,8 @@ cdef class VtdWalker:
                         "nested": bool(e.nested), "did": e.did,
                         "pasid": e.pasid if e.stage == 1 else None,
                         "region": e.tag << sh, "size": (<uint64_t>1) << sh,
-                        "entry_pa": e.entry_pa, "entry": e.entry, "next": e.next,
+                        "table": e.table, "entry_pa": e.entry_pa, "entry": e.entry,
+                        "next": e.next,
                         "perm": perm})
         return sorted(out, key=lambda x: (x["stage"], x["did"], x["pasid"] or 0, -x["level"],
                                           x["region"]))

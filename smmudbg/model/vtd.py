@@ -401,7 +401,8 @@ class VtdUnit:
                 self.ics_iwc = 1
                 note += ("; " if note else "") + "ICS_REG.IWC=1"
         if psc is not None:
-            note = f"and {psc} paging-structure-cache entries"
+            note = f"and {psc} paging-structure-cache entries" + (
+                " (IH=1: non-leaf entries kept)" if v["IH"] and v["G"] == 3 else "")
         return {"type": name, "code": code, "fields": v, "removed": n, "note": note,
                 "removed_psc": psc}
 

@@ -75,12 +75,6 @@ class DeviceTlb:
         self.entries = {(e["pasid"], e["priv"], e["base"]): dict(e) for e in entries}
 
 
-def _am(size, mamv):
-    """The AM of a page-selective invalidation covering size bytes, or None over CAP.MAMV."""
-    am = (size >> PAGE_SHIFT).bit_length() - 1
-    return am if am <= mamv else None
-
-
 def cache_view(u) -> dict:
     """Every cache of unit u, each entry with stale (memory no longer gives what it holds) and
     fix (the invalidation descriptor that removes it, when stale): {context, pasid, iotlb,
@@ -117,14 +111,14 @@ def cache_view(u) -> dict:
                                  f"{_now(r)}", fix=fix))
     for e in k.psc_entries():
         now = mem.read_u64(e["entry_pa"])
-        am = _am(e["size"], mamv)
+        # A page-selective invalidation with IH=0 removes the non-leaf entries whose region
+        # overlaps its range: any part of the region will do (AM is at most CAP_REG.MAMV).
+        am = min((e["size"] >> PAGE_SHIFT).bit_length() - 1, mamv)
         if e["stage"] == 2:
-            fix = (f"IOTLB_INV_DSC G=page DID={e['did']} ADDR={e['region']:#x} AM={am} IH=0"
-                   if am is not None else f"IOTLB_INV_DSC G=domain DID={e['did']}")
+            fix = f"IOTLB_INV_DSC G=page DID={e['did']} ADDR={e['region']:#x} AM={am} IH=0"
         else:
             fix = (f"P_IOTLB_INV_DSC G=page DID={e['did']} PASID={e['pasid']} "
-                   f"ADDR={e['region']:#x} AM={am} IH=0" if am is not None else
-                   f"P_IOTLB_INV_DSC G=pasid DID={e['did']} PASID={e['pasid']}")
+                   f"ADDR={e['region']:#x} AM={am} IH=0")
         name = _PSC_NAMES[e["level"]]
         out["psc"].append(dict(e, cache=("" if e["stage"] == 1 else "SL-") + name,
                                stale=now != e["entry"],
