@@ -967,10 +967,10 @@ cdef void tlb_fill(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdResult* r) noexcept nogil
 # ---------------------------------------------------------------------------------------------
 
 cdef inline bint in_range(uint64_t base, int shift, uint64_t addr, int am) noexcept nogil:
-    """Does the cached range [base, base + 2^shift) overlap 2^am pages from addr?"""
+    """Does the cached range [base, base + 2^shift) overlap 2^am pages from addr? (Inclusive
+    last addresses: a range may end at 2^64, as the high half of a 64-bit VA space does.)"""
     cdef uint64_t lo = addr & ~lowmask(PAGE_SHIFT + am)
-    cdef uint64_t hi = lo + (<uint64_t>1 << (PAGE_SHIFT + am))
-    return base < hi and lo < base + (<uint64_t>1 << shift)
+    return base <= lo + lowmask(PAGE_SHIFT + am) and lo <= base + lowmask(shift)
 
 
 cdef int inv_context(VtdCaches* k, int g, uint32_t sid, int fm) noexcept nogil:

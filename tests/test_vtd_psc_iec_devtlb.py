@@ -350,3 +350,22 @@ def test_session_back_restores_every_cache(s):
     k = s.system.vtd("dmar0").walker
     assert (k.psc_entries(), k.iec_entries(),
             s.system.vtd("dmar0").device_tlbs[0x200].export()) == before
+
+
+def test_ranged_invalidation_at_the_top_of_the_address_space():
+    # The last page of a 4-level first stage's high half: the PML4E, PDPE and PDE regions and
+    # the page itself end at 2^64; a page-selective invalidation (IH=0) still names them all.
+    import vtdkit
+    b = vtdkit.Box()
+    root = b.fs_table()
+    va = 0xFFFF_FFFF_FFFF_F000
+    b.fs_map(root, va, 0x9000_0000, levels=4)
+    b.pasid(1, PGTT=1, FLPTPTR=root[0] >> 12, DID=9)
+    w = b.core_walker()
+    w.caching = True
+    assert w.translate(vtdkit.SID, va + 0x10, 1)["pa"] == 0x9000_0010
+    assert [(e["level"], e["region"], e["size"]) for e in w.psc_entries()] == [
+        (4, 0xFFFF_FF80_0000_0000, 1 << 39), (3, 0xFFFF_FFFF_C000_0000, 1 << 30),
+        (2, 0xFFFF_FFFF_FFE0_0000, 1 << 21)]
+    assert w.invalidate_piotlb(3, 9, 1, va, 0) == 1 and w.psc_removed == 3
+    assert w.psc_entries() == [] and w.tlb_entries() == []
