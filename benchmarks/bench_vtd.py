@@ -1,8 +1,8 @@
 """Cold-walk throughput of the VT-d core walker (core_cy.vtd) beside the SMMUv3 one.
 
 Every VT-d translation reads the root entry, the context entry, the PASID directory entry and
-the PASID table entry, then the paging entries (the VT-d core has no caches yet, so every walk is
-cold, like bench_walk.py's with caching off). Three shapes, 4 KiB pages scattered over the input
+the PASID table entry, then the paging entries: translate_batch runs without the caches (context,
+PASID, IOTLB, paging-structure), so every walk is cold, like bench_walk.py's with caching off. Three shapes, 4 KiB pages scattered over the input
 range so walks share few tables: first stage only (4 levels), second stage only (4 levels, AW
 48 bits) and nested 4+4 (every first-stage table fetched through a 4-level second stage, then
 the output: 24 paging-entry reads). Prints walks/s (median of several runs) in declared RAM, the

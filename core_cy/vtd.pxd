@@ -103,11 +103,33 @@ cdef struct TlbSlot:     # IOTLB: a translation tagged with DID and PASID
     bint dirty           # filled by a write (first-stage D set): a write may hit it
     bint snoop
 
+cdef struct PscSlot:     # paging-structure caches (VT-d 6.2.5): a non-leaf entry, tagged DID
+    bint valid           #   (second stage), DID and PASID (first stage) and the input address
+    int stage            #   bits above the level's shift. 1: first stage, 2: second stage.
+    int level            # the entry's level: 5 PML5E, 4 PML4E, 3 PDPE, 2 PDE
+    int levels           # the paging mode (levels) of the walk that made it
+    bint nested          # a first-stage entry of a nested walk (next is a GPA)
+    uint32_t did, pasid
+    uint64_t tag         # input address >> the level's shift
+    uint64_t table       # the table that holds the entry (a GPA: nested first stage)
+    uint64_t entry_pa, entry
+    uint64_t next        # the next table's address
+    int r, w, x          # permissions accumulated down to this entry: second stage R/W/X,
+                         #   first stage U/S, R/W, XD
+
+cdef struct IecSlot:     # interrupt entry cache (VT-d 6.2.6): an IRTE by interrupt index
+    bint valid
+    uint32_t index
+    uint64_t irte_pa
+    uint64_t irte[2]
+
 cdef struct VtdCaches:
     CtxSlot* ctx
     PasidSlot* pc
     TlbSlot* tlb
-    uint32_t ctx_mask, pc_mask, tlb_mask
+    PscSlot* psc
+    IecSlot* iec
+    uint32_t ctx_mask, pc_mask, tlb_mask, psc_mask, iec_mask
     uint64_t hits, misses
 
 cdef struct VtdCtx:
@@ -131,6 +153,7 @@ cdef struct VtdIrq:      # an interrupt request after remapping (VT-d 5.1)
     int vector, dest_mode, delivery, trigger, rh, urgent
     uint32_t dest
     uint64_t pda
+    bint cached          # the IRTE came from the interrupt entry cache
 
 cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq* o,
                    VtdFault* f) noexcept nogil

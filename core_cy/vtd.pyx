@@ -41,6 +41,7 @@ cdef enum:
     PAGE_SHIFT = 12
     LEVEL_BITS = 9       # 512 entries per paging table, at both stages
     MAX_PEND = 96
+    MAX_PSC_FILL = 40    # non-leaf entries one translation reads: nested 5+5 levels, 6 SS walks
 
 # The interrupt address range (VT-d 3.15; smmudbg/arch/vtd/interrupt.py INTERRUPT_RANGE, checked
 # at import below).
@@ -390,6 +391,12 @@ cdef struct FsEntry:     # a first-stage entry used, for its A/D update after th
     uint64_t ss_leaf_pa  # nested: the second-stage leaf of the entry's table page
     bint ss_w
 
+cdef struct PscFill:     # a non-leaf entry the walk read, cached when the translation succeeds
+    int stage, level, levels
+    bint nested
+    uint64_t tag, table, entry_pa, next
+    int r, w, x
+
 cdef struct Walk:
     VtdCtx* c
     VtdTxn* t
@@ -400,6 +407,10 @@ cdef struct Walk:
     int npend
     FsEntry fse[5]
     int nfse
+    bint psc             # paging-structure caches in use (caching on, not dry)
+    uint32_t did
+    PscFill pf[MAX_PSC_FILL]
+    int npf
 
 
 cdef inline void pend(Walk* w, uint64_t pa, uint64_t bits, int stage) noexcept nogil:
@@ -415,13 +426,80 @@ cdef inline uint64_t haw_rsvd(VtdCtx* c) noexcept nogil:
     return SS_PTE_ADDR_MASK & ~lowmask(c.unit.haw)
 
 
+cdef inline PscSlot* psc_slot(VtdCtx* c, int stage, uint32_t did, uint32_t pasid, int level,
+                              uint64_t tag) noexcept nogil:
+    return &c.cache.psc[mix((<uint64_t>did << 32) | (<uint64_t>pasid << 8) |
+                            <uint64_t>(stage << 4 | level), tag) & c.cache.psc_mask]
+
+
+cdef inline PscSlot* psc_find(Walk* w, int stage, int level, int levels, bint nested,
+                              uint64_t tag) noexcept nogil:
+    """The paging-structure-cache entry of this walk's tags, or NULL."""
+    cdef uint32_t pasid = w.g.pasid if stage == 1 else 0
+    cdef PscSlot* p = psc_slot(w.c, stage, w.did, pasid, level, tag)
+    if p.valid and p.stage == stage and p.level == level and p.levels == levels and \
+            p.nested == nested and p.did == w.did and p.pasid == pasid and p.tag == tag:
+        return p
+    return NULL
+
+
+cdef inline void psc_record(Walk* w, int stage, int level, int levels, bint nested, uint64_t tag,
+                            uint64_t table, uint64_t entry_pa, uint64_t nxt, int r, int wr,
+                            int x) noexcept nogil:
+    cdef PscFill* f
+    if w.npf < MAX_PSC_FILL:
+        f = &w.pf[w.npf]
+        w.npf += 1
+        f.stage = stage
+        f.level = level
+        f.levels = levels
+        f.nested = nested
+        f.tag = tag
+        f.table = table
+        f.entry_pa = entry_pa
+        f.next = nxt
+        f.r = r
+        f.w = wr
+        f.x = x
+
+
+cdef void psc_commit(Walk* w) noexcept nogil:
+    """Cache the non-leaf entries of a successful translation, as memory holds them now (with
+    the accessed flags the translation set)."""
+    cdef int i
+    cdef PscFill* f
+    cdef PscSlot* p
+    cdef uint64_t e
+    for i in range(w.npf):
+        f = &w.pf[i]
+        if as_read64(&w.c.space, f.entry_pa, &e) != 0:
+            continue
+        p = psc_slot(w.c, f.stage, w.did, w.g.pasid if f.stage == 1 else 0, f.level, f.tag)
+        p.valid = True
+        p.stage = f.stage
+        p.level = f.level
+        p.levels = f.levels
+        p.nested = f.nested
+        p.did = w.did
+        p.pasid = w.g.pasid if f.stage == 1 else 0
+        p.tag = f.tag
+        p.table = f.table
+        p.entry_pa = f.entry_pa
+        p.entry = e
+        p.next = f.next
+        p.r = f.r
+        p.w = f.w
+        p.x = f.x
+
+
 cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
     """Walk the second stage for gpa (purpose PUR_IN: the request's address; PUR_TT: a
     first-stage table in nested mode), without the permission checks."""
     cdef VtdCtx* c = w.c
-    cdef int level, shift
+    cdef int level, shift, k
     cdef uint64_t table = PASID_ENTRY_SLPTPTR_addr(w.g.pe), idx, pa, e, rsvd
     cdef bint leaf
+    cdef PscSlot* p
     w.f.start = w.ss_levels
     if gpa >> w.ss_width:
         wfault(&w.f.walk, WF_TRANSLATION, 2, -1, purpose, gpa, NOADDR)
@@ -429,6 +507,21 @@ cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
     o.r = o.w = o.x = 1
     o.nused = 0
     level = w.ss_levels
+    if w.psc:
+        # The deepest cached non-leaf entry for gpa: the walk goes on below it.
+        for k in range(2, w.ss_levels + 1):
+            shift = PAGE_SHIFT + LEVEL_BITS * (k - 1)
+            p = psc_find(w, 2, k, w.ss_levels, False, gpa >> shift)
+            if p != NULL:
+                trace_add(&c.trace, STEP_S2, 2, k, purpose, OUT_CACHED,
+                          <uint32_t>((gpa >> shift) & lowmask(LEVEL_BITS)), gpa, p.table,
+                          NOADDR, p.entry_pa, p.entry)
+                table = p.next
+                o.r = p.r
+                o.w = p.w
+                o.x = p.x
+                level = k - 1
+                break
     while level >= 1:
         shift = PAGE_SHIFT + LEVEL_BITS * (level - 1)
         idx = (gpa >> shift) & lowmask(LEVEL_BITS)
@@ -480,6 +573,9 @@ cdef int ss_walk(Walk* w, uint64_t gpa, int purpose, SsOut* o) noexcept nogil:
             o.leaf = e
             return 0
         table = e & SS_PML4E_ADDR_MASK
+        if w.psc:
+            psc_record(w, 2, level, w.ss_levels, False, gpa >> shift, pa & ~lowmask(PAGE_SHIFT),
+                       pa, table, o.r, o.w, o.x)
         level -= 1
     return -1
 
@@ -531,10 +627,11 @@ cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
     cdef uint64_t va = w.t.addr, sign, table, idx, entry_gpa, entry_pa, e, rsvd
     cdef int flpm = <int>PASID_ENTRY_FLPM(w.g.pe)
     cdef int levels = 5 if flpm == PASID_ENTRY_FLPM_5level else 4
-    cdef int top = PASID_ENTRY_FLPM_addr_bits(flpm), level, shift
+    cdef int top = PASID_ENTRY_FLPM_addr_bits(flpm), level, shift, k
     cdef bint ps, leaf
     cdef SsOut so
     cdef FsEntry* fe
+    cdef PscSlot* p
     w.f.fs_start = levels
     w.f.start = levels
     sign = va >> (top - 1)
@@ -546,6 +643,21 @@ cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
     o.xd = 0
     w.nfse = 0
     level = levels
+    if w.psc:
+        for k in range(2, levels + 1):
+            shift = PAGE_SHIFT + LEVEL_BITS * (k - 1)
+            p = psc_find(w, 1, k, levels, nested, va >> shift)
+            if p != NULL:
+                idx = (va >> shift) & lowmask(LEVEL_BITS)
+                trace_add(&c.trace, STEP_S1, 1, k, PUR_IN, OUT_CACHED, <uint32_t>idx, va,
+                          p.table, p.table + 8 * idx if nested else NOADDR, p.entry_pa,
+                          p.entry)
+                table = p.next
+                o.us = p.r
+                o.rw = p.w
+                o.xd = p.x
+                level = k - 1
+                break
     while level >= 1:
         shift = PAGE_SHIFT + LEVEL_BITS * (level - 1)
         idx = (va >> shift) & lowmask(LEVEL_BITS)
@@ -604,6 +716,9 @@ cdef int fs_walk(Walk* w, bint nested, FsOut* o) noexcept nogil:
             o.level = level
             return 0
         table = e & FS_PML4E_ADDR_MASK
+        if w.psc:
+            psc_record(w, 1, level, levels, nested, va >> shift, entry_gpa - 8 * idx, entry_pa,
+                       table, o.us, o.rw, o.xd)
         level -= 1
     return -1
 
@@ -745,6 +860,9 @@ cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept
     w.f = f
     w.npend = 0
     w.nfse = 0
+    w.npf = 0
+    w.psc = cache_on(c)
+    w.did = r.did
     aw = <int>PASID_ENTRY_AW(g.pe)
     w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
     w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
@@ -789,6 +907,8 @@ cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept
     if ad_apply(&w, r) != 0:
         return walk_fail(&w)
     r.kind = VK_TRANSLATED
+    if w.psc:
+        psc_commit(&w)
     if cache_on(c):
         tlb_fill(c, t, &g, r)
     return 0
@@ -847,10 +967,10 @@ cdef void tlb_fill(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdResult* r) noexcept nogil
 # ---------------------------------------------------------------------------------------------
 
 cdef inline bint in_range(uint64_t base, int shift, uint64_t addr, int am) noexcept nogil:
-    """Does the cached range [base, base + 2^shift) overlap 2^am pages from addr?"""
+    """Does the cached range [base, base + 2^shift) overlap 2^am pages from addr? (Inclusive
+    last addresses: a range may end at 2^64, as the high half of a 64-bit VA space does.)"""
     cdef uint64_t lo = addr & ~lowmask(PAGE_SHIFT + am)
-    cdef uint64_t hi = lo + (<uint64_t>1 << (PAGE_SHIFT + am))
-    return base < hi and lo < base + (<uint64_t>1 << shift)
+    return base <= lo + lowmask(PAGE_SHIFT + am) and lo <= base + lowmask(shift)
 
 
 cdef int inv_context(VtdCaches* k, int g, uint32_t sid, int fm) noexcept nogil:
@@ -881,10 +1001,36 @@ cdef int inv_pasid(VtdCaches* k, int g, uint32_t did, uint32_t pasid) noexcept n
     return n
 
 
-cdef int inv_iotlb(VtdCaches* k, int g, uint32_t did, uint64_t addr, int am) noexcept nogil:
-    """IOTLB_INV_DSC: global (every entry), or domain- / page-selective on the DID's
-    second-stage, pass-through and nested entries (first-stage-only ones need the PASID-based
-    invalidation)."""
+cdef int inv_psc(VtdCaches* k, int stage, bint all_dids, uint32_t did, bint any_pasid,
+                 uint32_t pasid, bint nested_only, bint ranged, uint64_t addr,
+                 int am) noexcept nogil:
+    """Remove the paging-structure-cache entries of a stage (0: both) that match: DID (unless
+    all_dids), PASID (unless any_pasid), nested first-stage entries only, and (ranged) those
+    whose region overlaps 2^AM pages from addr."""
+    cdef uint32_t i
+    cdef int n = 0, sh
+    cdef PscSlot* p
+    for i in range(k.psc_mask + 1):
+        p = &k.psc[i]
+        if not p.valid or (stage and p.stage != stage) or (not all_dids and p.did != did) or \
+                (not any_pasid and p.pasid != pasid) or (nested_only and not p.nested):
+            continue
+        sh = PAGE_SHIFT + LEVEL_BITS * (p.level - 1)
+        if ranged and not in_range(p.tag << sh, sh, addr, am):
+            continue
+        p.valid = False
+        n += 1
+    return n
+
+
+cdef int inv_iotlb(VtdCaches* k, int g, uint32_t did, uint64_t addr, int am, bint ih,
+                   int* psc) noexcept nogil:
+    """IOTLB_INV_DSC: global (every IOTLB and paging-structure-cache entry), or domain- /
+    page-selective on the DID's second-stage, pass-through and nested entries (first-stage-only
+    ones need the PASID-based invalidation). ADDR is a second-stage input address: a nested
+    entry matches by the GPA its translation went through. The second-stage paging-structure
+    caches of the DID go too (domain-selective: also the DID's nested first-stage ones), except
+    page-selective with IH=1 (only leaf entries changed)."""
     cdef uint32_t i
     cdef int n = 0
     cdef TlbSlot* e
@@ -895,17 +1041,29 @@ cdef int inv_iotlb(VtdCaches* k, int g, uint32_t did, uint64_t addr, int am) noe
         if g != IOTLB_INV_DSC_G_global:
             if e.did != did or e.pgtt == PASID_ENTRY_PGTT_first_stage:
                 continue
-            if g == IOTLB_INV_DSC_G_page and not in_range(e.in_base, e.shift, addr, am):
+            if g == IOTLB_INV_DSC_G_page and not in_range(
+                    e.gpa_base if e.pgtt == PASID_ENTRY_PGTT_nested else e.in_base, e.shift,
+                    addr, am):
                 continue
         e.valid = False
         n += 1
+    if g == IOTLB_INV_DSC_G_global:
+        psc[0] = inv_psc(k, 0, True, 0, True, 0, False, False, 0, 0)
+    elif g == IOTLB_INV_DSC_G_domain:
+        psc[0] = inv_psc(k, 2, False, did, True, 0, False, False, 0, 0) + \
+            inv_psc(k, 1, False, did, True, 0, True, False, 0, 0)
+    elif g == IOTLB_INV_DSC_G_page and not ih:
+        psc[0] = inv_psc(k, 2, False, did, True, 0, False, True, addr, am)
+    else:
+        psc[0] = 0
     return n
 
 
 cdef int inv_piotlb(VtdCaches* k, int g, uint32_t did, uint32_t pasid, uint64_t addr,
-                    int am) noexcept nogil:
+                    int am, bint ih, int* psc) noexcept nogil:
     """P_IOTLB_INV_DSC: the first-stage and nested entries of (DID, PASID), all of them or
-    those overlapping 2^AM pages from ADDR."""
+    those overlapping 2^AM pages from ADDR; and the first-stage paging-structure-cache entries
+    of (DID, PASID): all of them, or page-selective with IH=0 those whose region overlaps."""
     cdef uint32_t i
     cdef int n = 0
     cdef TlbSlot* e
@@ -918,6 +1076,24 @@ cdef int inv_piotlb(VtdCaches* k, int g, uint32_t did, uint32_t pasid, uint64_t 
             continue
         e.valid = False
         n += 1
+    if g == P_IOTLB_INV_DSC_G_page:
+        psc[0] = 0 if ih else inv_psc(k, 1, False, did, False, pasid, False, True, addr, am)
+    else:
+        psc[0] = inv_psc(k, 1, False, did, False, pasid, False, False, 0, 0)
+    return n
+
+
+cdef int inv_iec(VtdCaches* k, int g, uint32_t iidx, int im) noexcept nogil:
+    """IEC_INV_DSC: global, or index-selective: the 2^IM entries from IIDX (its low IM bits
+    ignored)."""
+    cdef uint32_t i
+    cdef int n = 0
+    cdef IecSlot* e
+    for i in range(k.iec_mask + 1):
+        e = &k.iec[i]
+        if e.valid and (g == IEC_INV_DSC_G_global or (e.index >> im) == (iidx >> im)):
+            e.valid = False
+            n += 1
     return n
 
 # ---------------------------------------------------------------------------------------------
@@ -990,6 +1166,7 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
     cdef uint64_t lo, hi, rsvd_lo, rsvd_hi, base
     cdef bint fpd, posted, eime = IRTA_REG_EIME_v(u.irta) != 0, bad
     cdef int dlm
+    cdef IecSlot* slot = NULL
     memset(o, 0, sizeof(VtdIrq))
     memset(f, 0, sizeof(VtdFault))
     f.walk.fetch_addr = NOADDR
@@ -1014,7 +1191,14 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
         return irq_fail(f, o, sid, IR_INDEX_OVER, False)
     base = IRTA_REG_IRTA_addr_v(u.irta)
     o.irte_pa = base + 16 * <uint64_t>o.index
-    if as_read_block(&c.space, o.irte_pa, o.irte, 2) != 0:
+    if cache_on(c):
+        slot = &c.cache.iec[o.index & c.cache.iec_mask]
+        if slot.valid and slot.index == o.index:
+            o.irte[0] = slot.irte[0]
+            o.irte[1] = slot.irte[1]
+            o.irte_pa = slot.irte_pa
+            o.cached = True
+    if not o.cached and as_read_block(&c.space, o.irte_pa, o.irte, 2) != 0:
         return irq_fail(f, o, sid, IR_IRTE_ACCESS, False)
     lo = o.irte[0]
     hi = o.irte[1]
@@ -1034,6 +1218,13 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
         rsvd_hi = ~IRTE1_FIELDS
     if bad or (hi & rsvd_hi) or IRTE_SVT(o.irte) > IRTE_SVT_bus_range:
         return irq_fail(f, o, sid, IR_IRTE_RSVD, fpd)
+    if slot != NULL and not o.cached:
+        # A valid IRTE is cached; source-ID verification is per request.
+        slot.valid = True
+        slot.index = o.index
+        slot.irte_pa = o.irte_pa
+        slot.irte[0] = lo
+        slot.irte[1] = hi
     if not sid_ok(hi, sid):
         return irq_fail(f, o, sid, IR_SID_VERIFY, fpd)
     o.ok = True
@@ -1136,6 +1327,7 @@ cdef class VtdWalker:
     cdef VtdCtx ctx
     cdef PhysMem mem
     cdef TraceStep* trace_buf
+    cdef int _psc_removed
 
     def __cinit__(self, PhysMem mem, *, bint caching=False, **regs):
         self.mem = mem
@@ -1148,10 +1340,14 @@ cdef class VtdWalker:
         self.ctx.cache.ctx = <CtxSlot*>calloc(1024, sizeof(CtxSlot))
         self.ctx.cache.pc = <PasidSlot*>calloc(1024, sizeof(PasidSlot))
         self.ctx.cache.tlb = <TlbSlot*>calloc(4096, sizeof(TlbSlot))
+        self.ctx.cache.psc = <PscSlot*>calloc(1024, sizeof(PscSlot))
+        self.ctx.cache.iec = <IecSlot*>calloc(1024, sizeof(IecSlot))
         if self.trace_buf == NULL or self.ctx.cache.ctx == NULL or self.ctx.cache.pc == NULL \
-                or self.ctx.cache.tlb == NULL:
+                or self.ctx.cache.tlb == NULL or self.ctx.cache.psc == NULL or \
+                self.ctx.cache.iec == NULL:
             raise MemoryError()
         self.ctx.cache.ctx_mask = self.ctx.cache.pc_mask = 1023
+        self.ctx.cache.psc_mask = self.ctx.cache.iec_mask = 1023
         self.ctx.cache.tlb_mask = 4095
         self.ctx.trace.cap = 256
         self.ctx.caching = caching
@@ -1162,11 +1358,14 @@ cdef class VtdWalker:
         free(self.ctx.cache.ctx)
         free(self.ctx.cache.pc)
         free(self.ctx.cache.tlb)
+        free(self.ctx.cache.psc)
+        free(self.ctx.cache.iec)
 
     @property
     def caching(self):
-        """Whether the context-cache, PASID-cache and IOTLB are used (off: every request
-        walks from the root entry, as the reference walker)."""
+        """Whether the context-cache, PASID-cache, IOTLB, paging-structure caches and interrupt
+        entry cache are used (off: every request walks from the root entry, as the reference
+        walker, and every interrupt reads its IRTE)."""
         return bool(self.ctx.caching)
 
     @caching.setter
@@ -1176,9 +1375,11 @@ cdef class VtdWalker:
             self.invalidate_all()
 
     def invalidate_all(self):
+        cdef int psc
         inv_context(&self.ctx.cache, CC_INV_DSC_G_global, 0, 0)
         inv_pasid(&self.ctx.cache, PC_INV_DSC_G_global, 0, 0)
-        inv_iotlb(&self.ctx.cache, IOTLB_INV_DSC_G_global, 0, 0, 0)
+        inv_iotlb(&self.ctx.cache, IOTLB_INV_DSC_G_global, 0, 0, 0, False, &psc)
+        inv_iec(&self.ctx.cache, IEC_INV_DSC_G_global, 0, 0)
 
     def invalidate_context(self, int g, uint32_t sid=0, int fm=0):
         """CC_INV_DSC by its fields (G, SID, FM); returns how many entries it removed."""
@@ -1188,14 +1389,68 @@ cdef class VtdWalker:
         """PC_INV_DSC (G, DID, PASID)."""
         return inv_pasid(&self.ctx.cache, g, did, pasid)
 
-    def invalidate_iotlb(self, int g, uint32_t did=0, uint64_t addr=0, int am=0):
-        """IOTLB_INV_DSC (G, DID, ADDR, AM)."""
-        return inv_iotlb(&self.ctx.cache, g, did, addr, am)
+    def invalidate_iotlb(self, int g, uint32_t did=0, uint64_t addr=0, int am=0,
+                         bint ih=False):
+        """IOTLB_INV_DSC (G, DID, ADDR, AM, IH); returns how many IOTLB entries it removed
+        (psc_removed: how many paging-structure-cache entries)."""
+        return inv_iotlb(&self.ctx.cache, g, did, addr, am, ih, &self._psc_removed)
 
     def invalidate_piotlb(self, int g, uint32_t did, uint32_t pasid, uint64_t addr=0,
-                          int am=0):
-        """P_IOTLB_INV_DSC (G, DID, PASID, ADDR, AM)."""
-        return inv_piotlb(&self.ctx.cache, g, did, pasid, addr, am)
+                          int am=0, bint ih=False):
+        """P_IOTLB_INV_DSC (G, DID, PASID, ADDR, AM, IH); as invalidate_iotlb."""
+        return inv_piotlb(&self.ctx.cache, g, did, pasid, addr, am, ih, &self._psc_removed)
+
+    @property
+    def psc_removed(self):
+        """Paging-structure-cache entries the last IOTLB / PASID-based IOTLB invalidation
+        removed."""
+        return self._psc_removed
+
+    def invalidate_iec(self, int g, uint32_t iidx=0, int im=0):
+        """IEC_INV_DSC (G, IIDX, IM); returns how many cached IRTEs it removed."""
+        if not 0 <= im <= 16:
+            raise ValueError(f"IM={im}: an index mask is 0..16 bits")
+        return inv_iec(&self.ctx.cache, g, iidx, im)
+
+    def psc_entries(self):
+        """[{stage, level, levels, nested, did, pasid, region, size, entry_pa, entry, next,
+        perm}] in the paging-structure caches: region is the input address range the entry
+        maps (GPA at the second stage, VA at the first); perm the accumulated permissions
+        (second stage R/W/X, first stage U/S R/W XD as 'u', 'w', 'x' when they grant)."""
+        cdef uint32_t i
+        cdef PscSlot* e
+        cdef int sh
+        out = []
+        for i in range(self.ctx.cache.psc_mask + 1):
+            e = &self.ctx.cache.psc[i]
+            if not e.valid:
+                continue
+            sh = PAGE_SHIFT + LEVEL_BITS * (e.level - 1)
+            if e.stage == 2:
+                perm = ("r" if e.r else "-") + ("w" if e.w else "-") + ("x" if e.x else "-")
+            else:
+                perm = ("u" if e.r else "s") + ("w" if e.w else "-") + ("-" if e.x else "x")
+            out.append({"stage": e.stage, "level": e.level, "levels": e.levels,
+                        "nested": bool(e.nested), "did": e.did,
+                        "pasid": e.pasid if e.stage == 1 else None,
+                        "region": e.tag << sh, "size": (<uint64_t>1) << sh,
+                        "table": e.table, "entry_pa": e.entry_pa, "entry": e.entry,
+                        "next": e.next,
+                        "perm": perm})
+        return sorted(out, key=lambda x: (x["stage"], x["did"], x["pasid"] or 0, -x["level"],
+                                          x["region"]))
+
+    def iec_entries(self):
+        """[{index, irte_pa, irte}] in the interrupt entry cache."""
+        cdef uint32_t i
+        cdef IecSlot* e
+        out = []
+        for i in range(self.ctx.cache.iec_mask + 1):
+            e = &self.ctx.cache.iec[i]
+            if e.valid:
+                out.append({"index": e.index, "irte_pa": e.irte_pa,
+                            "irte": [e.irte[0], e.irte[1]]})
+        return sorted(out, key=lambda x: x["index"])
 
     def cached_contexts(self):
         """[{sid, root_pa, root, ctx_pa, ctx}] in the context-cache."""
@@ -1238,23 +1493,30 @@ cdef class VtdWalker:
         return sorted(out, key=lambda x: (x["did"], x["pasid"], x["in_base"]))
 
     def export_caches(self):
-        """The context-cache, PASID-cache and IOTLB as bytes (session checkpoints)."""
+        """Every cache (context, PASID, IOTLB, paging-structure, interrupt entry) as bytes
+        (session checkpoints)."""
         cdef VtdCaches* k = &self.ctx.cache
-        return (b"VTDC1" + (<char*>k.ctx)[:(k.ctx_mask + 1) * sizeof(CtxSlot)] +
+        return (b"VTDC2" + (<char*>k.ctx)[:(k.ctx_mask + 1) * sizeof(CtxSlot)] +
                 (<char*>k.pc)[:(k.pc_mask + 1) * sizeof(PasidSlot)] +
-                (<char*>k.tlb)[:(k.tlb_mask + 1) * sizeof(TlbSlot)])
+                (<char*>k.tlb)[:(k.tlb_mask + 1) * sizeof(TlbSlot)] +
+                (<char*>k.psc)[:(k.psc_mask + 1) * sizeof(PscSlot)] +
+                (<char*>k.iec)[:(k.iec_mask + 1) * sizeof(IecSlot)])
 
     def import_caches(self, bytes data):
         cdef VtdCaches* k = &self.ctx.cache
         cdef size_t a = (k.ctx_mask + 1) * sizeof(CtxSlot)
         cdef size_t b = (k.pc_mask + 1) * sizeof(PasidSlot)
         cdef size_t c = (k.tlb_mask + 1) * sizeof(TlbSlot)
+        cdef size_t d = (k.psc_mask + 1) * sizeof(PscSlot)
+        cdef size_t e = (k.iec_mask + 1) * sizeof(IecSlot)
         cdef const char* p = data
-        if len(data) != 5 + a + b + c or not data.startswith(b"VTDC1"):
+        if len(data) != 5 + a + b + c + d + e or not data.startswith(b"VTDC2"):
             raise ValueError("not this walker's exported caches")
         memcpy(k.ctx, p + 5, a)
         memcpy(k.pc, p + 5 + a, b)
         memcpy(k.tlb, p + 5 + a + b, c)
+        memcpy(k.psc, p + 5 + a + b + c, d)
+        memcpy(k.iec, p + 5 + a + b + c + d, e)
 
     @property
     def tlb_stats(self):
@@ -1402,6 +1664,7 @@ cdef class VtdWalker:
             "trigger": ("level" if o.trigger else "edge") if o.ok and not o.posted else "",
             "redirection_hint": o.rh, "posted": bool(o.posted),
             "pda": o.pda if o.posted else None, "urgent": o.urgent, "fault": fault,
+            "cached": bool(o.cached),
         }
 
     def translate_batch(self, sids, addrs, pasids=None, access=None, bint priv=False):

@@ -160,7 +160,7 @@ def _walk(d):
 
 # VT-d step names as the spec calls the structures and paging levels.
 _VTD_WHAT = {"root": "root entry", "context": "context entry", "pasid_dir": "PASID dir entry",
-             "pasid_entry": "PASID entry"}
+             "pasid_entry": "PASID entry", "iotlb": "IOTLB", "devtlb": "device-TLB"}
 _FS_LEVEL = {5: "FS PML5E", 4: "FS PML4E", 3: "FS PDPE", 2: "FS PDE", 1: "FS PTE"}
 _SS_LEVEL = {5: "SS PML5E", 4: "SS PML4E", 3: "SS PDPE", 2: "SS PDE", 1: "SS PTE"}
 
@@ -187,7 +187,7 @@ def _vtd_walk(d):
         at = hx(s["desc_pa"])
         if s.get("desc_gpa") is not None:
             at = f"GPA {s['desc_gpa']:#x} -> {hx(s['desc_pa'])}"
-        style = BAD if s["outcome"] not in ("ok", "table", "large", "page") else ""
+        style = BAD if s["outcome"] not in ("ok", "table", "large", "page", "cached") else ""
         t.add_row(str(i), _vtd_step_name(s), hx(s["table"]), str(s["index"]), at,
                   Text(f"{s['desc']:016x}", style=NUM), Text(s["outcome"], style=style))
     parts = [head, t]
@@ -233,6 +233,31 @@ def _vtd_entries(d):
     return Group(*parts)
 
 
+_VTD_CACHE_COLS = {
+    "context": ("context-cache", ["sid", "ctx_pa", "stale"]),
+    "pasid": ("PASID-cache", ["sid", "pasid", "did", "pe_pa", "stale"]),
+    "iec": ("interrupt entry cache", ["index", "irte_pa", "irte", "stale"]),
+    "iotlb": ("IOTLB", ["did", "pasid", "pgtt", "in_base", "size", "out_base", "gpa_base",
+                        "perm", "stale"]),
+    "psc": ("paging-structure caches", ["cache", "did", "pasid", "region", "size", "entry_pa",
+                                        "next", "perm", "stale"]),
+    "devtlb": ("device-TLBs", ["sid", "pasid", "base", "size", "pa", "perm", "stale"]),
+}
+
+
+def _vtd_caches(d):
+    parts = []
+    for key, (title, cols) in _VTD_CACHE_COLS.items():
+        if d.get(key) is None:
+            continue
+        rows = [dict(e, irte=" ".join(f"{w:016x}" for w in e["irte"])) if key == "iec" else e
+                for e in d[key]]
+        parts.append(_rows(f"{d['unit']} {title} ({len(rows)})", rows, cols))
+    if d["which"] == "tlb":
+        parts.append(Text(" ".join(f"{k}={v}" for k, v in d["stats"].items()), style=DIM))
+    return Group(*parts)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -241,7 +266,8 @@ def _vtd_msi(d):
     if d["index"] is not None:
         pairs.append(("IRTE", Text(f"index {d['index']}" + (
             f" at {d['irte_pa']:#x}: {d['irte'][0]:016x} {d['irte'][1]:016x}"
-            if d["irte"] else ""))))
+            if d["irte"] else "") + ("  (from the interrupt entry cache)" if d.get("iec_hit")
+                                     else ""))))
     if d["ok"]:
         if d["posted"]:
             pairs.append(("posted", Text(f"vector {d['vector']:#x} descriptor {hx(d['pda'])} "
@@ -870,6 +896,7 @@ RENDERERS = {
     "vtd-walk": _vtd_walk,
     "vtd-entries": _vtd_entries,
     "vtd-msi": _vtd_msi,
+    "vtd-caches": _vtd_caches,
     "vtd-inv": lambda d: Group(
         Text(f"{d['unit']} {d['descriptor']} {d['words'][0]:016x} {d['words'][1]:016x}  "
              f"IQH={d['iqh']} IQT={d['iqt']}" + (f"  queue error {d['error']}" if d["error"]

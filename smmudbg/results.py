@@ -175,7 +175,10 @@ class VtdInvalidation(Result):
     """One descriptor through a VT-d unit's invalidation queue (`cmd` on a VT-d unit).
 
     descriptor (CC_INV_DSC, ...), words (its two qwords); log: [{index (queue slot), type,
-    removed (cached entries removed), note}] for every descriptor processed; iqh, iqt: the
+    removed (cached entries removed: IOTLB entries for (P_)IOTLB_INV_DSC, cached IRTEs,
+    device-TLB entries, ...), removed_psc (paging-structure-cache entries an IOTLB or
+    PASID-based IOTLB invalidation removed, else null), note}] for every descriptor
+    processed; iqh, iqt: the
     queue's head and tail after; error: null or the queue error that stopped it."""
     kind = "vtd-inv"
     unit: str
@@ -222,6 +225,29 @@ class VtdHwptInvalidate(Result):
 
 
 @dataclass(kw_only=True)
+class VtdCaches(Result):
+    """A VT-d unit's caches (`tlb` / `cfgcache` on a VT-d unit); which: tlb (iotlb, psc,
+    devtlb given) or cfgcache (context, pasid, iec given); the others are null. Every entry has
+    stale (memory no longer gives what it holds), problem and fix (the invalidation descriptor
+    that removes it). context: [{sid, root_pa, root, ctx_pa, ctx}]; pasid: [{sid, pasid, did,
+    dir_pa, pde, pe_pa, pe}]; iotlb: [{did, pasid, sid, pv, pgtt, in_base, size, out_base,
+    gpa_base, perm, priv, dirty}]; psc: [{cache (PML5E, PML4E, PDPE, PDE; SL- at the second
+    stage), stage, level, levels, nested, did, pasid, region, size, entry_pa, entry, next,
+    perm}]; iec: [{index, irte_pa, irte}]; devtlb: [{sid, pasid, priv, base, size, pa, perm,
+    pgtt, did, pasid_used}]; stats {hits, misses} of the IOTLB."""
+    kind = "vtd-caches"
+    unit: str
+    which: str
+    context: list | None
+    pasid: list | None
+    iotlb: list | None
+    psc: list | None
+    iec: list | None
+    devtlb: list | None
+    stats: dict
+
+
+@dataclass(kw_only=True)
 class VtdMsi(Result):
     """An interrupt request through VT-d interrupt remapping (`msi` on an x86 system).
 
@@ -229,7 +255,8 @@ class VtdMsi(Result):
     index (the IRTE's), irte_pa, irte (two qwords), vector, dest, dest_mode, delivery,
     trigger, redirection_hint; posted, pda, urgent (a posted IRTE); fault: null or {reason,
     name, meaning, fi (index << 48), sid, recorded, ...}; fault_index; dma_walk: what a DMA walk
-    of the same write does (interrupt: the range is not translated by the DMA tables)."""
+    of the same write does (interrupt: the range is not translated by the DMA tables);
+    iec_hit: the IRTE came from the interrupt entry cache (memory may differ: cfgcache)."""
     kind = "vtd-msi"
     unit: str
     rid: int
@@ -254,6 +281,7 @@ class VtdMsi(Result):
     fault: dict | None
     fault_index: int | None
     dma_walk: str
+    iec_hit: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -305,3 +305,13 @@ def test_msi_reproduces_every_remapped_virtio_msi(session):
         checked += 1
         dests.add(r["dest"])
     assert checked >= 4 and dests == {0, 1}
+
+
+def test_cache_views_and_check_on_the_imported_unit(session):
+    # The imported unit's walker runs with caching off (a snapshot holds no cache contents) and
+    # no device-TLB: the views are empty and check finds nothing stale.
+    t = run(session, "tlb dmar0")
+    assert (t["iotlb"], t["psc"], t["devtlb"]) == ([], [], [])
+    c = run(session, "cfgcache dmar0")
+    assert (c["context"], c["pasid"], c["iec"]) == ([], [], [])
+    assert run(session, "check dmar0")["smmus"][0]["stale"] == []

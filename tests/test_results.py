@@ -26,7 +26,7 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
-VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi"}
+VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-caches"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -108,7 +108,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
                 f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0"]
     for unit in sysm.vtds:
-        out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41"]
+        out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41",
+                f"tlb {unit}", f"cfgcache {unit}"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device
         d = next(iter(sysm.vtd_devices), "nic0")
         out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"pt {d}", f"set cd {d} EPD1=1",

@@ -342,5 +342,5 @@ def _vtd_cmd(ctx, unit, name, assign):
     u = ctx.system.vtd(unit)
     log = u.submit([words])
     return res.VtdInvalidation(unit=unit, descriptor=key, words=list(words), log=[
-        {"index": e["index"], "type": e["type"], "removed": e["removed"], "note": e["note"]}
-        for e in log], iqh=u.iqh, iqt=u.iqt, error=u.iq_error)
+        {"index": e["index"], "type": e["type"], "removed": e["removed"],
+         "removed_psc": e.get("removed_psc"), "note": e["note"]} for e in log], iqh=u.iqh, iqt=u.iqt, error=u.iq_error)

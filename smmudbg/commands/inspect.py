@@ -376,19 +376,32 @@ def _pt_nested(m, smmu_name, sid, ssid, limit, addr):
             "root": t2.root}, rows=d["rows"], truncated=d["truncated"])
 
 
-@command("tlb", Smmu(), Int("vmid", "only this VMID", keyword=True),
+@command("tlb", Iommu(), Int("vmid", "only this VMID", keyword=True),
          Int("asid", "only this ASID", keyword=True), pure=True)
 def tlb(ctx, smmu, vmid=None, asid=None):
     """IOTLB contents: kind (S1, S2, NESTED, EL2), VMID, ASID, input range, output, level,
-    permissions; with hit/miss counters."""
+    permissions; with hit/miss counters.
+
+    On a VT-d unit: its IOTLB (DID, PASID, PGTT, input range, output, permissions), its
+    paging-structure caches (PML5E/PML4E/PDPE/PDE, SL- for the second stage: DID, PASID, the
+    region the entry maps, the next table) and its devices' device-TLBs, each entry marked
+    stale when memory no longer gives what it holds (check names the descriptor that fixes
+    it)."""
+    if smmu in ctx.system.vtds:
+        return _vtd_caches(ctx, smmu, "tlb")
     m = ctx.system.smmu(smmu)
     return res.Tlb(smmu=smmu, entries=m.tlb_entries(vmid, asid), stats=m.tlb_stats())
 
 
-@command("cfgcache", Smmu(), pure=True)
+@command("cfgcache", Iommu(), pure=True)
 def cfgcache(ctx, smmu):
     """Configuration cache contents: cached STEs and CDs, each compared with memory (a cached
-    copy that differs from memory is stale: an invalidation is missing)."""
+    copy that differs from memory is stale: an invalidation is missing).
+
+    On a VT-d unit: its context-cache, PASID-cache and interrupt entry cache (cached IRTEs),
+    each entry compared with memory."""
+    if smmu in ctx.system.vtds:
+        return _vtd_caches(ctx, smmu, "cfgcache")
     m = ctx.system.smmu(smmu)
     stes, cds = m.cached_entries()
     return res.CfgCache(
@@ -397,6 +410,17 @@ def cfgcache(ctx, smmu):
                "device": device_name(ctx, smmu, c["sid"]), "stale": c["stale"]} for c in stes],
         cds=[{"sid": c["sid"], "ssid": c["ssid"], "pa": c["pa"], "words": c["words"],
               "stale": c["stale"]} for c in cds])
+
+
+_VTD_CACHES = {"tlb": ("iotlb", "psc", "devtlb"), "cfgcache": ("context", "pasid", "iec")}
+
+
+def _vtd_caches(ctx, unit, which):
+    view = ctx.system.vtd(unit).caches()
+    keep = _VTD_CACHES[which]
+    return res.VtdCaches(unit=unit, which=which, stats=view["stats"],
+                         **{k: view[k] if k in keep else None for k in
+                            ("context", "pasid", "iotlb", "psc", "iec", "devtlb")})
 
 
 @command("mem", Address("address", "a PA, or an IPA with vm="),

@@ -426,4 +426,4 @@ def _vtd_msi(ctx, target, b, address, data):
                           "ok", "remapped", "format", "index", "irte_pa", "irte", "vector",
                           "dest", "dest_mode", "delivery", "trigger", "redirection_hint",
                           "posted", "pda", "urgent", "fault", "fault_index")},
-                      dma_walk=dma)
+                      dma_walk=dma, iec_hit=r["cached"])

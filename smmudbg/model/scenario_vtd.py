@@ -120,8 +120,12 @@ def normalize(doc: dict, out: dict, h) -> None:
         if i >= MAX_VTD_DEVICES:
             raise ScenarioError(f"{w}: the model builds at most {MAX_VTD_DEVICES} VT-d devices")
         dv = h._table(w, dv)
-        h._known(w, dv, ("name", "vtd", "rid", "rid_pasid", "pasids", "irtes"))
+        h._known(w, dv, ("name", "vtd", "rid", "rid_pasid", "pasids", "irtes", "ats"))
         unit = h._ref(f"{w}.vtd", dv.get("vtd"), units, "vtd unit")
+        ats = h._bool(f"{w}.ats", dv.get("ats", False))
+        if ats and units[unit]["features"].get("DT", 1) == 0:
+            raise ScenarioError(f"{w}.ats: {unit} has features.DT = 0 (no device-TLB "
+                                f"support)")
         rid = h._bounded(f"{w}.rid", dv.get("rid"), 0, 0xFFFF, " (requester ID: bus << 8 | "
                                                                "devfn)")
         if (unit, rid) in rids:
@@ -180,4 +184,5 @@ def normalize(doc: dict, out: dict, h) -> None:
                 raise ScenarioError(f"{we}.dest: {irtes[-1]['dest']:#x} is not an 8-bit xAPIC ID "
                                     f"(x2apic = false)")
         out["vtd_device"].append({"name": new_name(w, dv), "vtd": unit, "rid": rid,
-                                  "rid_pasid": rid_pasid, "pasids": pasids, "irtes": irtes})
+                                  "rid_pasid": rid_pasid, "pasids": pasids, "irtes": irtes,
+                                  "ats": ats})

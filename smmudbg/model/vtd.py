@@ -14,6 +14,8 @@ from ..arch.fieldtable import fmt
 from ..errors import ModelError
 from ..arch.vtd.consts import INV_DSC_NAMES
 from .scenario_vtd import DLMS, IRT_ENTRIES, PGTTS
+from .vtd_cache import DeviceTlb, ats_range, cache_view
+from .vtd_cache import stale_entries as _stale_entries
 
 PAGE = 4096
 # CAP_REG / ECAP_REG of a scalable-mode unit with first-stage, second-stage, nested and
@@ -142,12 +144,13 @@ class VtdDomain:
 
 class VtdDevice:
     """A requester behind a VT-d unit. `smmu` holds the unit's name: commands resolve a
-    device to (unit, requester ID) as they do an SMMU stream."""
+    device to (unit, requester ID) as they do an SMMU stream. ats: it has a device-TLB."""
 
     def __init__(self, spec):
         self.name = spec["name"]
         self.smmu = spec["vtd"]
         self.sid = spec["rid"]
+        self.ats = spec.get("ats", False)
         self.spec = spec
 
 
@@ -162,6 +165,8 @@ class VtdUnit:
         self.haw = spec["haw"]
         self.alloc = BumpAllocator(spec["pool"]["base"], spec["pool"]["size"])
         cap, ecap = dict(DEFAULT_CAP), dict(DEFAULT_ECAP)
+        if any(d.get("ats") for d in devices_spec):
+            ecap["DT"] = 1                   # a unit with ATS devices supports device-TLBs
         for k, v in spec["features"].items():
             (cap if k in {f.name for f in fmt("CAP_REG", "vtd").fields} else ecap)[k] = v
         self.cap = _enc("CAP_REG", **cap)[0]
@@ -188,6 +193,7 @@ class VtdUnit:
                                 rtaddr=self.rtaddr, irta=self.irta, haw=self.haw, caching=True)
         self.domains: dict[str, VtdDomain] = {}
         self.devices: dict[int, VtdDevice] = {}
+        self.device_tlbs: dict[int, DeviceTlb] = {}     # by RID: the ATS devices' caches
         self.faults: list[dict] = []        # recorded faults, oldest first (FRCD_REG contents)
         self._ctx_tables = {}                # (bus, upper) -> context table
         f = fmt("CAP_REG", "vtd")
@@ -244,8 +250,10 @@ class VtdUnit:
         pdts = max(0, (dir_entries - 1).bit_length() - 7)
         pdir = self._page(max(PAGE, 8 << (pdts + 7)))
         ctx = self._context_table(bus, devfn >= 128) + 32 * (devfn & 0x7F)
+        # DTE: translation requests and translated requests of an ATS device are allowed.
         self.mem.write_words(ctx, _enc("SM_CONTEXT_ENTRY", P=1, PASIDE=1, PDTS=pdts,
-                                       PASIDDIRPTR=pdir >> 12, RID_PASID=dv["rid_pasid"]))
+                                       PASIDDIRPTR=pdir >> 12, RID_PASID=dv["rid_pasid"],
+                                       DTE=int(bool(dv.get("ats")))))
         tables = {}
         for p in dv["pasids"]:
             hi = p["pasid"] >> 6
@@ -272,6 +280,12 @@ class VtdUnit:
                 fields.update(SVT="requester_id", SQ="all_16", SID=rid)
             self.mem.write_words(self.irt + 16 * e["index"], _enc("IRTE", **fields))
         self.devices[rid] = VtdDevice(dv)
+        if dv.get("ats"):
+            self.device_tlbs[rid] = DeviceTlb(rid)
+
+    def cap_field(self, name):
+        """A CAP_REG field's value."""
+        return fmt("CAP_REG", "vtd").field(name).get([self.cap])
 
     def add_device(self, spec) -> VtdDevice:
         """A requester added after the build (a device bound to iommufd): its context entry
@@ -282,12 +296,33 @@ class VtdUnit:
     # -- translation --------------------------------------------------------------------------
     def translate(self, rid, addr, pasid=None, *, access="read", priv=False, dry=False):
         """One DMA request through the unit, traced. A recorded fault (FPD clear) is logged in
-        `faults` unless dry; dry also leaves the A/D flags as they are."""
+        `faults` unless dry; dry also leaves the A/D flags as they are.
+
+        A device with a device-TLB (ats) looks there first: a hit is a translated request the
+        unit does not walk (the one step is `devtlb`); a miss is a translation request (AT=01b)
+        whose translation the device caches. dry looks at memory only: no device-TLB."""
+        atc = None if dry or not self.walker.caching else self.device_tlbs.get(rid)
+        if atc is not None and (pasid is not None or not priv):
+            e = atc.lookup(addr, pasid, access, priv)
+            if e is not None:
+                off = addr - e["base"]
+                return {"kind": "translated", "pa": e["pa"] + off, "gpa": None,
+                        "size": e["size"], "perm": e["perm"], "pgtt": e["pgtt"],
+                        "did": e["did"], "pasid": e["pasid_used"], "snoop": False,
+                        "ad_writes": 0, "hit": True, "fault": None, "fault_index": None,
+                        "device_tlb": True,
+                        "steps": [{"what": "devtlb", "stage": 0, "level": None,
+                                   "purpose": None, "outcome": "cached", "index": 0,
+                                   "in_addr": addr, "table": e["base"], "desc_gpa": None,
+                                   "desc_pa": None, "desc": e["pa"]}]}
         try:
             r = self.walker.translate(rid, addr, pasid, write=access == "write",
-                                      exe=access == "exec", priv=priv, trace=True, dry=dry)
+                                      exe=access == "exec", priv=priv, trace=True, dry=dry,
+                                      at=1 if atc is not None else 0)
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from None
+        if atc is not None and r["kind"] == "translated":
+            atc.fill(addr, pasid, priv, r)
         f = r["fault"]
         r["fault_index"] = None
         if f and f["recorded"] and not dry:
@@ -332,14 +367,36 @@ class VtdUnit:
         v = f.decode(w)
         k = self.walker
         note = ""
+        psc = None
         if name == "CC_INV_DSC":
             n = k.invalidate_context(v["G"], v["SID"], v["FM"])
         elif name == "PC_INV_DSC":
             n = k.invalidate_pasid(v["G"], v["DID"], v["PASID"])
         elif name == "IOTLB_INV_DSC":
-            n = k.invalidate_iotlb(v["G"], v["DID"], v["ADDR"] << 12, v["AM"])
+            n = k.invalidate_iotlb(v["G"], v["DID"], v["ADDR"] << 12, v["AM"], v["IH"])
+            psc = k.psc_removed
         elif name == "P_IOTLB_INV_DSC":
-            n = k.invalidate_piotlb(v["G"], v["DID"], v["PASID"], v["ADDR"] << 12, v["AM"])
+            n = k.invalidate_piotlb(v["G"], v["DID"], v["PASID"], v["ADDR"] << 12, v["AM"],
+                                    v["IH"])
+            psc = k.psc_removed
+        elif name == "IEC_INV_DSC":
+            try:
+                n = k.invalidate_iec(v["G"], v["IIDX"], v["IM"])
+            except ValueError as e:
+                return {"type": name, "code": code, "fields": v, "removed": 0,
+                        "note": str(e)}
+            note = "interrupt entry cache"
+        elif name in ("DEV_TLB_INV_DSC", "P_DEV_TLB_INV_DSC"):
+            base, size = ats_range(v["ADDR"], v["S"])
+            atc = self.device_tlbs.get(v["SID"])
+            if atc is None:
+                n = 0
+                note = f"{v['SID']:#06x} has no device-TLB"
+            else:
+                pasid = v["PASID"] if name == "P_DEV_TLB_INV_DSC" else None
+                # G=1 also names every PASID's global translations; the model caches none.
+                n = atc.invalidate(pasid, base, size)
+                note = f"device-TLB of {v['SID']:#06x}: {base:#x} size {size:#x}"
         elif name == "INV_WAIT_DSC":
             n = 0
             if v["SW"]:
@@ -349,55 +406,22 @@ class VtdUnit:
             if v["IF"]:
                 self.ics_iwc = 1
                 note += ("; " if note else "") + "ICS_REG.IWC=1"
-        else:
-            # Device-TLBs (ECAP_REG.DT=0 here) and the interrupt entry cache are not cached by
-            # this model: nothing to remove.
-            n = 0
-            note = "nothing cached of this kind in the model"
-        return {"type": name, "code": code, "fields": v, "removed": n, "note": note}
+        if psc is not None:
+            note = f"and {psc} paging-structure-cache entries" + (
+                " (IH=1: non-leaf entries kept)" if v["IH"] and v["G"] == 3 else "")
+        return {"type": name, "code": code, "fields": v, "removed": n, "note": note,
+                "removed_psc": psc}
 
     def stale_entries(self):
         """Cached entries memory no longer matches, each with the descriptor that removes it:
-        {kind (context, pasid, iotlb), key, problem, fix (descriptor and fields)}."""
-        out = []
-        k = self.walker
-        for e in k.cached_contexts():
-            now = [self.mem.read_u64(e["ctx_pa"] + 8 * i) for i in range(4)]
-            root = self.mem.read_u64(e["root_pa"])
-            if now != e["ctx"] or root != e["root"]:
-                out.append({"kind": "context", "key": {"sid": e["sid"]},
-                            "problem": "the root or context entry in memory differs from the "
-                                       "context-cache",
-                            "fix": f"CC_INV_DSC G=device SID={e['sid']:#x} FM=0"})
-        for e in k.cached_pasids():
-            now = [self.mem.read_u64(e["pe_pa"] + 8 * i) for i in range(8)]
-            if now != e["pe"] or self.mem.read_u64(e["dir_pa"]) != e["pde"]:
-                out.append({"kind": "pasid", "key": {"sid": e["sid"], "pasid": e["pasid"],
-                                                     "did": e["did"]},
-                            "problem": "the PASID entry in memory differs from the PASID-cache",
-                            "fix": f"PC_INV_DSC G=pasid DID={e['did']} PASID={e['pasid']}"})
-        for e in k.tlb_entries():
-            pasid = e["pasid"] if e["pv"] else None
-            r = k.translate(e["sid"], e["in_base"], pasid, priv=e["priv"] and e["pv"],
-                            dry=True)
-            same = r["kind"] == "translated" and r["pa"] == e["out_base"] and \
-                r["perm"] == e["perm"] and r["size"] >= e["size"]
-            if same:
-                continue
-            am = (e["size"] >> 12).bit_length() - 1
-            if e["pgtt"] in ("first_stage", "nested"):
-                fix = (f"P_IOTLB_INV_DSC G=page DID={e['did']} PASID={e['pasid']} "
-                       f"ADDR={e['in_base']:#x} AM={am}")
-            else:
-                fix = f"IOTLB_INV_DSC G=page DID={e['did']} ADDR={e['in_base']:#x} AM={am}"
-            now = (f"now {r['fault']['name']}" if r["fault"] else
-                   f"now {r['pa']:#x} {r['perm']}" if r["pa"] is not None else f"now {r['kind']}")
-            out.append({"kind": "iotlb", "key": {"did": e["did"], "pasid": e["pasid"],
-                                                 "in_base": e["in_base"], "size": e["size"]},
-                        "problem": f"cached {e['in_base']:#x} -> {e['out_base']:#x} "
-                                   f"{e['perm']} ({e['pgtt']}), tables {now}",
-                        "fix": fix})
-        return out
+        {kind (context, pasid, iotlb, psc, iec, devtlb), key, problem, fix (descriptor and
+        fields)}."""
+        return _stale_entries(self)
+
+    def caches(self):
+        """Every cache of the unit and its devices' device-TLBs, entries marked stale:
+        model/vtd_cache.cache_view."""
+        return cache_view(self)
 
     def remap_msi(self, rid, addr, data):
         """An interrupt request through the unit's interrupt remapping; a recorded fault is

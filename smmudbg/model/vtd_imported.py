@@ -78,6 +78,7 @@ class ImportedVtdUnit(VtdUnit):
         self._ctx_tables = {}
         self.devices = {rid: VtdDevice({"name": nm, "vtd": name, "rid": rid})
                         for rid, nm in sorted(devices.items())}
+        self.device_tlbs = {}           # a snapshot says nothing of the devices' ATS caches
         # The fault records the snapshot holds, by FRCD index (an empty register, all zero,
         # is no record); faults the session's walks record follow them.
         frcd = {int(k[9:-1]): v for k, v in regs.items() if k.startswith("FRCD_REG[") and v}
