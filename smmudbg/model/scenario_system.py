@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..arch.gicv3.registers import ITS_FRAMES
 from ..errors import ModelError, ScenarioError
 from ..errors import brief as _show
 from ..errors import listing
@@ -19,7 +20,7 @@ from .pci import PciTopology
 ITS_FEATURES = ("devbits", "idbits", "cidbits", "hcc", "seis", "lpi_bits", "layout",
                 "on_error")
 PAGE_SIZES = (0x1000, 0x4000, 0x10000)       # GITS_BASER<n>.Page_Size: 4, 16, 64 KB
-ITS_FRAME = 0x2_0000                        # control frame + translation frame, 64 KiB each
+ITS_FRAME = ITS_FRAMES                      # control frame + translation frame, 64 KiB each
 
 
 def _short(msg: str) -> str:
