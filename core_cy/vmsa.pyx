@@ -347,16 +347,59 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
 def descriptor(uint64_t d, int level, int g):
     """(kind, address) of descriptor d at level of a tree of granule 2^g: kind 'invalid',
     'table' (address: the next-level table), 'block' or 'page' (address: the output base,
-    aligned to the size the level maps). A block encoding at level 3 is reserved: invalid."""
+    aligned to the size the level maps). A block encoding where the level holds no block (level
+    3, or above the granule's first block level) is reserved: invalid, as the walk reads it."""
     if (d & S1_BLOCK_Valid_MASK) == 0:
         return "invalid", None
     if (d & S1_TABLE_DESC_TYPE_MASK) == S1_TABLE_DESC_table:
         if level < 3:
             return "table", d & S1_TABLE_NLTA_MASK & ~lowmask(g)
         return "page", d & S1_BLOCK_OA_MASK & ~lowmask(g)
-    if level == 3:
+    if desc_invalid(d, level, g):
         return "invalid", None
     return "block", d & S1_BLOCK_OA_MASK & ~lowmask(level_shift(g, level))
+
+
+_TREE_ERRORS = {GEOM_TG: "the granule is reserved or not supported",
+                GEOM_SL0: "the starting level is not valid for the granule and the PA size",
+                GEOM_TSZ: "TnSZ is out of range or inconsistent with the starting level",
+                GEOM_TTB: "the table base is beyond the output size"}
+
+
+cdef VmsaCaps _tree_caps(int oas_bits, bint stt):
+    cdef VmsaCaps k
+    k.gran4k = k.gran16k = k.gran64k = True
+    k.xnx = k.had = False
+    k.stt = stt
+    k.httu = 0
+    k.oas_bits = oas_bits
+    return k
+
+
+def s1_tree(int g, int tsz, uint64_t ttb, int ips_bits=48, int oas_bits=48, bint stt=False):
+    """(start level, input bits, root) of a stage-1 table tree of granule 2^g and TxSZ tsz, as
+    the walker sets it up (the root aligned to the initial table's size). ValueError naming the
+    check the walker would fault the CD on."""
+    cdef VmsaCaps k = _tree_caps(oas_bits, stt)
+    cdef TTCfg tt
+    cdef int r = tt_setup(&k, &tt, g, tsz, ttb, False, False, min(ips_bits, oas_bits))
+    if r != GEOM_OK:
+        raise ValueError(_TREE_ERRORS[r])
+    return tt.start, tt.vabits, tt.ttb
+
+
+def s2_tree(int g, int sl0, int tsz, uint64_t ttb, int ps_bits=48, int oas_bits=48,
+            bint stt=False):
+    """(start level, input bits, root) of a stage-2 table tree of granule 2^g, S2SL0 sl0 and
+    S2T0SZ tsz, as the walker sets it up (the starting level from SL0, a concatenated initial
+    table, the root aligned to it). ValueError naming the check the walker would fault the STE
+    on."""
+    cdef VmsaCaps k = _tree_caps(oas_bits, stt)
+    cdef S2Cfg s2
+    cdef int r = s2_setup(&k, &s2, g, sl0, tsz, ps_bits, ttb)
+    if r != GEOM_OK:
+        raise ValueError(_TREE_ERRORS[r])
+    return s2.start, s2.ias, s2.ttb
 
 
 def region_bits(int g, int level):
