@@ -16,6 +16,12 @@ from core_cy.wtypes cimport (WalkFault, Trace, NOADDR, lowmask, trace_add, trace
                              OUT_TABLE, OUT_BLOCK, OUT_PAGE, OUT_INVALID, OUT_FAULT, OUT_EABT)
 from core_cy._fields cimport *
 
+# The bit hardware dirty-state management flips in a writable-clean leaf, from the field tables:
+# stage 1 AP[2] (set in AP=RO_EL1 and RO_any: write-disable), stage 2 S2AP[1] (set in WO and RW:
+# write-enable).
+cdef uint64_t S1_AP_RO = <uint64_t>S1_BLOCK_AP_RO_EL1 << S1_BLOCK_AP_SHIFT
+cdef uint64_t S2AP_W = <uint64_t>S2_BLOCK_S2AP_WO << S2_BLOCK_S2AP_SHIFT
+
 # ---------------------------------------------------------------------------------------------
 # Geometry
 # ---------------------------------------------------------------------------------------------
@@ -204,12 +210,12 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
         # IHI 0070 3.13.3: with S2HD, DBM=1 and S2AP[1]=0 is writable-clean (writable); a write
         # sets S2AP[1]. Not cached until dirty (PERM_WCLEAN), so a later write still updates.
         wclean = s2.hd and e.space.physmem != NULL and S2_BLOCK_DBM_v(d) != 0 and \
-            not (d >> (S2_BLOCK_S2AP_SHIFT + 1)) & 1
-        perm = s2_perms(&e.caps, d | (<uint64_t>wclean << (S2_BLOCK_S2AP_SHIFT + 1)))
+            not d & S2AP_W
+        perm = s2_perms(&e.caps, d | (S2AP_W if wclean else 0))
         if (perm & need) != need:
             return s2_fail(e, f, WF_PERMISSION, level, purpose, ipa)
         if wclean and need & (PERM_W | (PERM_W << 3)):
-            hw_af_update(e, dpa, d | (<uint64_t>1 << (S2_BLOCK_S2AP_SHIFT + 1)))
+            hw_af_update(e, dpa, d | S2AP_W)
             wclean = False
         o.pa = oa | (ipa & lowmask(sh))
         o.perm = perm | (PERM_WCLEAN if wclean else 0)
@@ -287,13 +293,12 @@ cdef inline int s1_leaf(VmsaEnv* e, S1Cfg* s, uint64_t va, int level, int sh, in
     # IHI 0070 3.13.3: with HA and HD, DBM=1 and AP[2]=1 is writable-clean: writable (for WXN
     # too, Arm ARM D8.5.2.2); a write clears AP[2]. Not cached until dirty (PERM_WCLEAN).
     wclean = s.hd and s.ha and e.caps.httu >= 2 and e.space.physmem != NULL and \
-        S1_BLOCK_DBM_v(d) != 0 and (d >> (S1_BLOCK_AP_SHIFT + 1)) & 1
-    perm = s1_leaf_perms(s, d & ~(<uint64_t>wclean << (S1_BLOCK_AP_SHIFT + 1)), h.ap, h.pxn,
-                         h.uxn)
+        S1_BLOCK_DBM_v(d) != 0 and d & S1_AP_RO != 0
+    perm = s1_leaf_perms(s, d & ~(S1_AP_RO if wclean else 0), h.ap, h.pxn, h.uxn)
     if (perm & need) != need:
         return s1_fail(e, f, WF_PERMISSION, level)
     if wclean and need & (PERM_W | (PERM_W << 3)):
-        hw_af_update(e, dpa, d & ~(<uint64_t>1 << (S1_BLOCK_AP_SHIFT + 1)))
+        hw_af_update(e, dpa, d & ~S1_AP_RO)
         wclean = False
     o.ipa = oa | (va & lowmask(sh))
     o.perm = perm | (PERM_WCLEAN if wclean else 0)

@@ -32,10 +32,10 @@ from smmudbg.arch import fmt
 from smmudbg.arch.gicv3 import consts as C
 from smmudbg.arch.gicv3.commands import ERRORS, GICV4_OPCODES, OPCODES
 from smmudbg.arch.gicv3.layouts import LAYOUTS
-from smmudbg.arch.gicv3.registers import (BASER_ADDRESS_FORMAT, CBASER_PAGE_SHIFT, OFFSETS,
-                                          PAGE_SHIFT, REGISTER_FORMAT, RESET)
+from smmudbg.arch.gicv3.registers import (BASER_ADDRESS_FORMAT, CBASER_PAGE_SHIFT, LPI_BASE,
+                                          OFFSETS, PAGE_SHIFT, REGISTER_FORMAT, RESET)
 
-from .gic import LPI_BASE, Redistributors
+from .gic import Redistributors
 
 _CMD = fmt("ITS_CMD", "gicv3")
 _L1E = fmt("ITS_L1E", "gicv3")

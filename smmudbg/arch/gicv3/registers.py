@@ -209,6 +209,9 @@ GICR_OFFSETS = {"GICR_CTLR": 0x00, "GICR_IIDR": 0x04, "GICR_TYPER": 0x08, "GICR_
                 "GICR_PROPBASER": 0x70, "GICR_PENDBASER": 0x78}
 GICR_STRIDE = 0x20000
 
+# 1.2 / 5.1: LPIs are the INTIDs from 8192 up (to 2^(GICD_TYPER.IDbits + 1) - 1).
+LPI_BASE = 8192
+
 # The translation frame follows the 64 KiB control frame (12.19, Table 12-28); both frames
 # together are ITS_FRAMES bytes.
 TRANSLATION_FRAME = 0x10000
