@@ -11,6 +11,7 @@ from core_cy.ptbuild import BuildError, BumpAllocator
 from core_cy.vtd import VtdWalker
 
 from ..arch.fieldtable import fmt
+from ..arch.vtd import consts as VC
 from ..arch.vtd.consts import INV_DSC_NAMES
 from ..arch.vtd.paging import FS_LEVELS, SS_LEVELS
 from ..errors import ModelError
@@ -27,15 +28,12 @@ DEFAULT_ECAP = dict(C=1, QI=1, DT=0, IR=1, EIM=1, PT=1, SC=1, IRO=0x10, MHMV=15,
                     PASID=1, PSS=19, SMTS=1, SLADS=1, SLTS=1, FLTS=1, SMPWCS=1)
 AW_OF_LEVELS = {3: 1, 4: 2, 5: 3}
 FLPM_OF_LEVELS = {4: 0, 5: 1}
-# x86 paging: a 4 KiB page (the PTE's address shift) of 8-byte entries per table, so each level
-# resolves log2(512) = 9 more input bits.
-_PAGE_SHIFT = fmt("FS_PTE", "vtd").field("ADDR").address_shift
-_INDEX_BITS = ((1 << _PAGE_SHIFT) // 8).bit_length() - 1
+_INDEX_BITS = VC.PAGING_LEVEL_BITS
 
 
 def _level_shift(level):
     """log2 of the input region one entry at `level` maps (1: PTE ... 5: PML5E)."""
-    return _PAGE_SHIFT + _INDEX_BITS * (level - 1)
+    return VC.PAGING_PAGE_SHIFT + _INDEX_BITS * (level - 1)
 
 
 def _enc(name, **kw):
@@ -213,7 +211,7 @@ class VtdUnit:
                          IRES=int(ir), IRTPS=int(ir),
                          CFIS=int(spec.get("compat_interrupts", False)))[0]
         # The interrupt remapping table: IRT_ENTRIES 16-byte IRTEs (IRTA_REG.S: 2^(S+1)).
-        self.irt = self._page(16 * IRT_ENTRIES)
+        self.irt = self._page(fmt("IRTE", "vtd").size * IRT_ENTRIES)
         self.irta = _enc("IRTA_REG", IRTA=_addr("IRTA_REG", "IRTA", self.irt),
                          S=IRT_ENTRIES.bit_length() - 2,
                          EIME=int(spec.get("x2apic", False)))[0]
@@ -262,7 +260,7 @@ class VtdUnit:
         key = (bus, upper)
         if key not in self._ctx_tables:
             self._ctx_tables[key] = self._page()
-            re_pa = self.root_table + 16 * bus
+            re_pa = self.root_table + fmt("SM_ROOT_ENTRY", "vtd").size * bus
             words = [self.mem.read_u64(re_pa), self.mem.read_u64(re_pa + 8)]
             ctp = self._ctx_tables[key]
             half = dict(UP=1, UCTP=_addr("SM_ROOT_ENTRY", "UCTP", ctp)) if upper else \
@@ -274,17 +272,21 @@ class VtdUnit:
 
     def _build_device(self, dv):
         rid = dv["rid"]
-        bus, devfn = rid >> 8, rid & 0xFF
+        bus, devfn = rid >> 8, rid & 0xFF                  # PCI requester ID: bus, devfn
         entries = [p["pasid"] for p in dv["pasids"]] + [dv["rid_pasid"]]
-        dir_entries = (max(entries) >> 6) + 1
-        pdts = max(0, (dir_entries - 1).bit_length() - 7)
-        pdir = self._page(max(PAGE, 8 << (pdts + 7)))
-        ctx = self._context_table(bus, devfn >= 128) + 32 * (devfn & 0x7F)
+        dir_entries = (max(entries) >> VC.PASID_TABLE_INDEX_BITS) + 1
+        pdts = max(0, (dir_entries - 1).bit_length() - VC.PASID_DIR_PDTS_BASE)
+        pdir = self._page(max(PAGE, fmt("PASID_DIR_ENTRY", "vtd").size
+                              << (pdts + VC.PASID_DIR_PDTS_BASE)))
+        upper, slot = divmod(devfn, 1 << VC.SM_CONTEXT_INDEX_BITS)
+        ctx = self._context_table(bus, bool(upper)) + fmt("SM_CONTEXT_ENTRY", "vtd").size * slot
         self.mem.write_words(ctx, _enc("SM_CONTEXT_ENTRY", P=1, PASIDE=1, PDTS=pdts,
-                                       PASIDDIRPTR=_addr("SM_CONTEXT_ENTRY", "PASIDDIRPTR", pdir), RID_PASID=dv["rid_pasid"]))
+                                       PASIDDIRPTR=_addr("SM_CONTEXT_ENTRY", "PASIDDIRPTR",
+                                                         pdir),
+                                       RID_PASID=dv["rid_pasid"]))
         tables = {}
         for p in dv["pasids"]:
-            hi = p["pasid"] >> 6
+            hi, lo = divmod(p["pasid"], 1 << VC.PASID_TABLE_INDEX_BITS)
             if hi not in tables:
                 tables[hi] = self._page()
                 self.mem.write_u64(pdir + 8 * hi, _enc(
@@ -293,16 +295,19 @@ class VtdUnit:
             fields = dict(P=1, PGTT=PGTTS[p["pgtt"]], DID=p["did"], PWSNP=1, SRE=int(p["sre"]))
             if p["ss"]:
                 ss = self.domains[p["ss"]]
-                fields.update(AW=AW_OF_LEVELS[ss.levels], SLPTPTR=_addr("PASID_ENTRY", "SLPTPTR", ss.root))
+                fields.update(AW=AW_OF_LEVELS[ss.levels],
+                              SLPTPTR=_addr("PASID_ENTRY", "SLPTPTR", ss.root))
             if p["fs"]:
                 fs = self.domains[p["fs"]]
-                fields.update(FLPM=FLPM_OF_LEVELS[fs.levels], FLPTPTR=_addr("PASID_ENTRY", "FLPTPTR", fs.root))
-            self.mem.write_words(tables[hi] + 64 * (p["pasid"] & 0x3F),
+                fields.update(FLPM=FLPM_OF_LEVELS[fs.levels],
+                              FLPTPTR=_addr("PASID_ENTRY", "FLPTPTR", fs.root))
+            self.mem.write_words(tables[hi] + fmt("PASID_ENTRY", "vtd").size * lo,
                                  _enc("PASID_ENTRY", **fields))
         x2apic = bool(fmt("IRTA_REG", "vtd").field("EIME").get([self.irta]))
         for e in dv.get("irtes", []):
             # xAPIC destination IDs sit in DST[15:8] (VT-d 9.10); x2APIC uses all 32 bits.
-            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else e["dest"] << 8,
+            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else
+                          _enc("IRTE_DST_XAPIC", APIC_ID=e["dest"])[0],
                           DLM=DLMS[e["delivery"]], DM=int(e["mode"] == "logical"),
                           TM=int(e["trigger"] == "level"))
             if e["verify"]:
@@ -328,7 +333,8 @@ class VtdUnit:
 
     # -- queued invalidation (VT-d 6.5.2) --------------------------------------------------------
     IQ_ENTRIES = 256
-    IQ_DESC = 16        # bytes per descriptor: 16, or 32 with IQA_REG.DW=1 (256-bit descriptors)
+    # Bytes per descriptor: a 128-bit one, or twice that with IQA_REG.DW=1 (256-bit descriptors).
+    IQ_DESC = fmt("CC_INV_DSC", "vtd").size
 
     def submit(self, descriptors):
         """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
