@@ -203,6 +203,14 @@ REDIST_FORMATS = {
     ]),
 }
 FORMATS.update(REDIST_FORMATS)
+# GICR_TYPER.Affinity_Value (12.11.35): the PE's MPIDR_EL1 affinity levels, a format of the
+# field's value.
+FORMATS["GICR_AFFINITY"] = (4, [
+    ("Aff0", 0, 7, 0, "Affinity level 0", None, _NUMBER),
+    ("Aff1", 0, 15, 8, "Affinity level 1", None, _NUMBER),
+    ("Aff2", 0, 23, 16, "Affinity level 2", None, _NUMBER),
+    ("Aff3", 0, 31, 24, "Affinity level 3", None, _NUMBER),
+])
 
 # Offsets in a redistributor's RD_base frame, and its stride (RD_base + SGI_base, GICv3).
 GICR_OFFSETS = {"GICR_CTLR": 0x00, "GICR_IIDR": 0x04, "GICR_TYPER": 0x08, "GICR_WAKER": 0x14,
