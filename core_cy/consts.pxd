@@ -18,7 +18,8 @@ cdef enum:
     STEP_CD = 4
 
 # Table geometry (IHI 0070 5.1, 5.2, 6.3.25): sizes of arrays, not field encodings; the Python
-# layers have the same in smmudbg/arch/smmuv3/geometry.py.
+# layers have the same in smmudbg/arch/smmuv3/geometry.py; smmuv3.pyx checks them against the
+# field tables' structure sizes (STE_BYTES, L1STD_BYTES, ...) at import.
 cdef enum:
     STE_LOG2 = 6           # an STE, and a CD, is 64 bytes
     L1_LOG2 = 3            # an L1STD, and an L1CD, is 8 bytes

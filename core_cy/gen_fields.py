@@ -48,7 +48,9 @@ def _header(arch):
 def render(formats, arch="smmuv3"):
     """The field accessors (today's names: the walker uses them)."""
     out = _header(arch)
-    for fmt, (_size, fields) in sorted(formats.items()):
+    for fmt, (size, fields) in sorted(formats.items()):
+        # The structure's size in bytes (an STE 64, a scalable-mode context entry 32).
+        out.append(f"cdef enum:\n    {fmt}_BYTES = {size}")
         for f in fields:
             name, dw, hi, lo = f[0], f[1], f[2], f[3]
             width = hi - lo + 1

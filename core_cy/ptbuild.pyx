@@ -10,7 +10,7 @@ Tables may live in a guest's IPA space: `windows` maps IPA ranges to the PA that
 from libc.stdint cimport uint64_t, int64_t, uint8_t
 from core_cy.physmem cimport PhysMem, mc_read64, MemCore
 from core_cy.physmem import MemFault
-from core_cy.vmsa cimport AddressSpace, AddrSpace, AS_PHYS, as_read64
+from core_cy.vmsa cimport AddressSpace, AddrSpace, AS_PHYS, as_read64, block_min_level
 
 from core_cy._fields cimport (S1_BLOCK_AF_SHIFT, S1_BLOCK_AP_SHIFT, S1_BLOCK_SH_SHIFT,
                               S1_BLOCK_nG_SHIFT, S1_BLOCK_PXN_SHIFT, S1_BLOCK_UXN_SHIFT,
@@ -397,8 +397,9 @@ def scan_table(mem, uint64_t pa, int nentries, int level, int granule_shift):
             in_run = False
             out_rows.append(("table", i, 1, d))
             continue
-        if (d & TYPE_MASK) == S1_BLOCK_DESC_block and level == 3:
-            in_run = False                 # reserved encoding: no translation
+        if (d & TYPE_MASK) == S1_BLOCK_DESC_block and (level == 3 or
+                                                       level < block_min_level(granule_shift)):
+            in_run = False                 # reserved: not a block level (as the walk reads it)
             continue
         out = d & OA_MASK & ~(size - 1)
         attrs = d & ATTR_MASK

@@ -22,6 +22,9 @@ from core_cy._smmuv3 cimport *
 from core_cy.consts cimport *
 from core_cy._fields cimport *
 
+# consts.pxd's array geometry agrees with the structure sizes of the field tables.
+assert (1 << STE_LOG2) == STE_BYTES == CD_BYTES and (1 << L1_LOG2) == L1STD_BYTES == L1CD_BYTES
+
 # ---------------------------------------------------------------------------------------------
 # Events
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ from core_cy.wtypes cimport (WalkFault, Trace, NOADDR, lowmask, trace_add, trace
                              OUT_TABLE, OUT_BLOCK, OUT_PAGE, OUT_INVALID, OUT_FAULT, OUT_EABT)
 from core_cy._fields cimport *
 
+# The bit hardware dirty-state management flips in a writable-clean leaf, from the field tables:
+# stage 1 AP[2] (set in AP=RO_EL1 and RO_any: write-disable), stage 2 S2AP[1] (set in WO and RW:
+# write-enable).
+cdef uint64_t S1_AP_RO = <uint64_t>S1_BLOCK_AP_RO_EL1 << S1_BLOCK_AP_SHIFT
+cdef uint64_t S2AP_W = <uint64_t>S2_BLOCK_S2AP_WO << S2_BLOCK_S2AP_SHIFT
+
 # ---------------------------------------------------------------------------------------------
 # Geometry
 # ---------------------------------------------------------------------------------------------
@@ -204,12 +210,12 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
         # IHI 0070 3.13.3: with S2HD, DBM=1 and S2AP[1]=0 is writable-clean (writable); a write
         # sets S2AP[1]. Not cached until dirty (PERM_WCLEAN), so a later write still updates.
         wclean = s2.hd and e.space.physmem != NULL and S2_BLOCK_DBM_v(d) != 0 and \
-            not (d >> (S2_BLOCK_S2AP_SHIFT + 1)) & 1
-        perm = s2_perms(&e.caps, d | (<uint64_t>wclean << (S2_BLOCK_S2AP_SHIFT + 1)))
+            not d & S2AP_W
+        perm = s2_perms(&e.caps, d | (S2AP_W if wclean else 0))
         if (perm & need) != need:
             return s2_fail(e, f, WF_PERMISSION, level, purpose, ipa)
         if wclean and need & (PERM_W | (PERM_W << 3)):
-            hw_af_update(e, dpa, d | (<uint64_t>1 << (S2_BLOCK_S2AP_SHIFT + 1)))
+            hw_af_update(e, dpa, d | S2AP_W)
             wclean = False
         o.pa = oa | (ipa & lowmask(sh))
         o.perm = perm | (PERM_WCLEAN if wclean else 0)
@@ -287,13 +293,12 @@ cdef inline int s1_leaf(VmsaEnv* e, S1Cfg* s, uint64_t va, int level, int sh, in
     # IHI 0070 3.13.3: with HA and HD, DBM=1 and AP[2]=1 is writable-clean: writable (for WXN
     # too, Arm ARM D8.5.2.2); a write clears AP[2]. Not cached until dirty (PERM_WCLEAN).
     wclean = s.hd and s.ha and e.caps.httu >= 2 and e.space.physmem != NULL and \
-        S1_BLOCK_DBM_v(d) != 0 and (d >> (S1_BLOCK_AP_SHIFT + 1)) & 1
-    perm = s1_leaf_perms(s, d & ~(<uint64_t>wclean << (S1_BLOCK_AP_SHIFT + 1)), h.ap, h.pxn,
-                         h.uxn)
+        S1_BLOCK_DBM_v(d) != 0 and d & S1_AP_RO != 0
+    perm = s1_leaf_perms(s, d & ~(S1_AP_RO if wclean else 0), h.ap, h.pxn, h.uxn)
     if (perm & need) != need:
         return s1_fail(e, f, WF_PERMISSION, level)
     if wclean and need & (PERM_W | (PERM_W << 3)):
-        hw_af_update(e, dpa, d & ~(<uint64_t>1 << (S1_BLOCK_AP_SHIFT + 1)))
+        hw_af_update(e, dpa, d & ~S1_AP_RO)
         wclean = False
     o.ipa = oa | (va & lowmask(sh))
     o.perm = perm | (PERM_WCLEAN if wclean else 0)
@@ -347,16 +352,59 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
 def descriptor(uint64_t d, int level, int g):
     """(kind, address) of descriptor d at level of a tree of granule 2^g: kind 'invalid',
     'table' (address: the next-level table), 'block' or 'page' (address: the output base,
-    aligned to the size the level maps). A block encoding at level 3 is reserved: invalid."""
+    aligned to the size the level maps). A block encoding where the level holds no block (level
+    3, or above the granule's first block level) is reserved: invalid, as the walk reads it."""
     if (d & S1_BLOCK_Valid_MASK) == 0:
         return "invalid", None
     if (d & S1_TABLE_DESC_TYPE_MASK) == S1_TABLE_DESC_table:
         if level < 3:
             return "table", d & S1_TABLE_NLTA_MASK & ~lowmask(g)
         return "page", d & S1_BLOCK_OA_MASK & ~lowmask(g)
-    if level == 3:
+    if desc_invalid(d, level, g):
         return "invalid", None
     return "block", d & S1_BLOCK_OA_MASK & ~lowmask(level_shift(g, level))
+
+
+_TREE_ERRORS = {GEOM_TG: "the granule is reserved or not supported",
+                GEOM_SL0: "the starting level is not valid for the granule and the PA size",
+                GEOM_TSZ: "TnSZ is out of range or inconsistent with the starting level",
+                GEOM_TTB: "the table base is beyond the output size"}
+
+
+cdef VmsaCaps _tree_caps(int oas_bits, bint stt):
+    cdef VmsaCaps k
+    k.gran4k = k.gran16k = k.gran64k = True
+    k.xnx = k.had = False
+    k.stt = stt
+    k.httu = 0
+    k.oas_bits = oas_bits
+    return k
+
+
+def s1_tree(int g, int tsz, uint64_t ttb, int ips_bits=48, int oas_bits=48, bint stt=False):
+    """(start level, input bits, root) of a stage-1 table tree of granule 2^g and TxSZ tsz, as
+    the walker sets it up (the root aligned to the initial table's size). ValueError naming the
+    check the walker would fault the CD on."""
+    cdef VmsaCaps k = _tree_caps(oas_bits, stt)
+    cdef TTCfg tt
+    cdef int r = tt_setup(&k, &tt, g, tsz, ttb, False, False, min(ips_bits, oas_bits))
+    if r != GEOM_OK:
+        raise ValueError(_TREE_ERRORS[r])
+    return tt.start, tt.vabits, tt.ttb
+
+
+def s2_tree(int g, int sl0, int tsz, uint64_t ttb, int ps_bits=48, int oas_bits=48,
+            bint stt=False):
+    """(start level, input bits, root) of a stage-2 table tree of granule 2^g, S2SL0 sl0 and
+    S2T0SZ tsz, as the walker sets it up (the starting level from SL0, a concatenated initial
+    table, the root aligned to it). ValueError naming the check the walker would fault the STE
+    on."""
+    cdef VmsaCaps k = _tree_caps(oas_bits, stt)
+    cdef S2Cfg s2
+    cdef int r = s2_setup(&k, &s2, g, sl0, tsz, ps_bits, ttb)
+    if r != GEOM_OK:
+        raise ValueError(_TREE_ERRORS[r])
+    return s2.start, s2.ias, s2.ttb
 
 
 def region_bits(int g, int level):

@@ -33,13 +33,14 @@ from core_cy._vtd_fields cimport *
 
 cnp.import_array()
 
-# Table geometry, not field encodings (VT-d 9.4-9.6): a PASID table holds 2^6 entries of 64
-# bytes indexed by PASID[5:0]; the directory, indexed by PASID[19:6], has 2^(PDTS+7) entries.
+# Table geometry, not field encodings (VT-d 9.4-9.8, smmudbg/arch/vtd entries.py and
+# paging.py CODES): a PASID table holds 2^6 entries indexed by PASID[5:0]; the directory,
+# indexed by PASID[19:6], has 2^(PDTS+7) entries; paging tables resolve 9 bits a level.
 cdef enum:
-    PT_INDEX_BITS = 6
-    PDTS_BASE = 7
-    PAGE_SHIFT = 12
-    LEVEL_BITS = 9       # 512 entries per paging table, at both stages
+    PT_INDEX_BITS = PASID_TABLE_INDEX_BITS
+    PDTS_BASE = PASID_DIR_PDTS_BASE
+    PAGE_SHIFT = PAGING_PAGE_SHIFT
+    LEVEL_BITS = PAGING_LEVEL_BITS
     MAX_PEND = 96
     MAX_PSC_FILL = 40    # non-leaf entries one translation reads: nested 5+5 levels, 6 SS walks
 
@@ -185,8 +186,9 @@ cdef int vtd_config(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil
         g.ctx_pa = cs.ctx_pa
         memcpy(g.ctx, cs.ctx, sizeof(g.ctx))
         g.reached = 2
-        cfg_step(c, VSTEP_CONTEXT, OUT_CACHED, devfn & 0x7F, t.sid,
-                 g.ctx_pa - 32 * (devfn & 0x7F), g.ctx_pa, g.ctx[0])
+        cfg_step(c, VSTEP_CONTEXT, OUT_CACHED, devfn & lowmask(SM_CONTEXT_INDEX_BITS), t.sid,
+                 g.ctx_pa - SM_CONTEXT_ENTRY_BYTES * (devfn & lowmask(SM_CONTEXT_INDEX_BITS)),
+                 g.ctx_pa, g.ctx[0])
         g.fpd = SM_CONTEXT_ENTRY_FPD(g.ctx) != 0
     else:
         if read_root_context(c, t, g, f, ptr_rsvd) != 0:
@@ -208,9 +210,9 @@ cdef int read_root_context(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
     cdef uint64_t w[2]
     cdef uint64_t rta = RTADDR_REG_RTA_addr_v(u.rtaddr), half, ctp, rsvd, rsvd1
     cdef uint32_t bus = (t.sid >> 8) & 0xFF, devfn = t.sid & 0xFF
-    cdef bint upper = devfn >= 128
+    cdef bint upper = (devfn >> SM_CONTEXT_INDEX_BITS) != 0
     # Root entry: 16 bytes per bus; the lower half for devfn 0-127, the upper for 128-255.
-    g.root_pa = rta + 16 * bus
+    g.root_pa = rta + SM_ROOT_ENTRY_BYTES * bus
     half = 8 if upper else 0
     if as_read_block(&c.space, g.root_pa, w, 2) != 0:
         cfg_step(c, VSTEP_ROOT, OUT_EABT, bus, t.sid, rta, g.root_pa + half, 0)
@@ -235,12 +237,13 @@ cdef int read_root_context(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
         trace_outcome(&c.trace, OUT_FAULT)
         return cfg_fail(f, t, g, SRT_3)
     # Scalable-mode context entry: 32 bytes, 128 per table.
-    g.ctx_pa = ctp + 32 * (devfn & 0x7F)
+    g.ctx_pa = ctp + SM_CONTEXT_ENTRY_BYTES * (devfn & lowmask(SM_CONTEXT_INDEX_BITS))
     if as_read_block(&c.space, g.ctx_pa, g.ctx, 4) != 0:
         cfg_step(c, VSTEP_CONTEXT, OUT_EABT, devfn, t.sid, ctp, g.ctx_pa, 0)
         return cfg_fail(f, t, g, SCT_1)
     g.reached = 2
-    cfg_step(c, VSTEP_CONTEXT, OUT_OK, devfn & 0x7F, t.sid, ctp, g.ctx_pa, g.ctx[0])
+    cfg_step(c, VSTEP_CONTEXT, OUT_OK, devfn & lowmask(SM_CONTEXT_INDEX_BITS), t.sid, ctp,
+             g.ctx_pa, g.ctx[0])
     g.fpd = SM_CONTEXT_ENTRY_FPD(g.ctx) != 0
     if not SM_CONTEXT_ENTRY_P(g.ctx):
         trace_outcome(&c.trace, OUT_INVALID)
@@ -292,7 +295,7 @@ cdef int pasid_path(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
         g.reached = 4
         g.fpd = g.fpd or PASID_DIR_ENTRY_FPD_v(g.pde) != 0 or PASID_ENTRY_FPD(g.pe) != 0
         cfg_step(c, VSTEP_PASID_ENTRY, OUT_CACHED, pasid & lowmask(PT_INDEX_BITS), pasid,
-                 g.pe_pa - 64 * (pasid & lowmask(PT_INDEX_BITS)), g.pe_pa, g.pe[0])
+                 g.pe_pa - PASID_ENTRY_BYTES * (pasid & lowmask(PT_INDEX_BITS)), g.pe_pa, g.pe[0])
         return pasid_entry_checks(c, t, g, f, ptr_rsvd, NULL, True)
     # PASID directory entry.
     base = SM_CONTEXT_ENTRY_PASIDDIRPTR_addr(g.ctx)
@@ -311,7 +314,7 @@ cdef int pasid_path(VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f,
         return cfg_fail(f, t, g, SPD_3)
     # PASID table entry: 64 bytes.
     base = PASID_DIR_ENTRY_SMPTBLPTR_addr_v(g.pde)
-    g.pe_pa = base + 64 * (pasid & lowmask(PT_INDEX_BITS))
+    g.pe_pa = base + PASID_ENTRY_BYTES * (pasid & lowmask(PT_INDEX_BITS))
     if as_read_block(&c.space, g.pe_pa, g.pe, 8) != 0:
         cfg_step(c, VSTEP_PASID_ENTRY, OUT_EABT, pasid & lowmask(PT_INDEX_BITS), pasid, base,
                  g.pe_pa, 0)
@@ -1112,7 +1115,8 @@ cdef uint64_t PIRTE0_FIELDS = (IRTE_POSTED_P_MASK | IRTE_POSTED_FPD_MASK |
                                IRTE_POSTED_PDA_L_MASK)
 cdef uint64_t PIRTE1_FIELDS = (IRTE_POSTED_SID_MASK | IRTE_POSTED_SQ_MASK |
                                IRTE_POSTED_SVT_MASK | IRTE_POSTED_PDA_H_MASK)
-cdef uint64_t XAPIC_DST = <uint64_t>0xFF00 << IRTE_DST_SHIFT
+cdef int HANDLE_BITS = int(MSI_ADDR_REMAP_HANDLE_MASK >> MSI_ADDR_REMAP_HANDLE_SHIFT).bit_length()
+cdef uint64_t XAPIC_DST = <uint64_t>IRTE_DST_XAPIC_APIC_ID_MASK << IRTE_DST_SHIFT
 
 
 cdef inline int irq_fail(VtdFault* f, VtdIrq* o, uint32_t sid, int reason,
@@ -1180,7 +1184,9 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
             compat(o, addr, data)
             return 0
         return irq_fail(f, o, sid, IR_COMPAT_BLOCKED, False)
-    handle = <uint32_t>((MSI_ADDR_REMAP_HANDLE_15_v(addr) << 15) | MSI_ADDR_REMAP_HANDLE_v(addr))
+    # Handle[15] sits above the HANDLE field's bits (14:0): its place is HANDLE's width.
+    handle = <uint32_t>((MSI_ADDR_REMAP_HANDLE_15_v(addr) << HANDLE_BITS) |
+                        MSI_ADDR_REMAP_HANDLE_v(addr))
     o.index = handle
     o.has_index = True
     if data & ~(<uint32_t>MSI_DATA_REMAP_SUBHANDLE_MASK):
@@ -1190,7 +1196,7 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
     if o.index >= (<uint64_t>1 << (IRTA_REG_S_v(u.irta) + 1)):
         return irq_fail(f, o, sid, IR_INDEX_OVER, False)
     base = IRTA_REG_IRTA_addr_v(u.irta)
-    o.irte_pa = base + 16 * <uint64_t>o.index
+    o.irte_pa = base + IRTE_BYTES * <uint64_t>o.index
     if cache_on(c):
         slot = &c.cache.iec[o.index & c.cache.iec_mask]
         if slot.valid and slot.index == o.index:
@@ -1236,7 +1242,7 @@ cdef int vtd_remap(VtdCtx* c, uint32_t sid, uint64_t addr, uint32_t data, VtdIrq
         o.urgent = <int>IRTE_POSTED_URG(o.irte)
         return 0
     o.vector = <int>IRTE_V_v(lo)
-    o.dest = <uint32_t>(IRTE_DST_v(lo) if eime else (IRTE_DST_v(lo) >> 8) & 0xFF)
+    o.dest = <uint32_t>(IRTE_DST_v(lo) if eime else IRTE_DST_XAPIC_APIC_ID_v(IRTE_DST_v(lo)))
     o.dest_mode = <int>IRTE_DM_v(lo)
     o.delivery = <int>IRTE_DLM_v(lo)
     o.trigger = <int>IRTE_TM_v(lo)

@@ -80,3 +80,21 @@ def test_pt_follows_the_walker_on_what_a_cd_disables():
     out = s.execute("pt nic0")
     assert not out.ok and "has no usable stage 1" in out.error and "TG0" in out.error
     assert "\n" not in out.error
+
+
+def test_blocks_where_the_granule_has_none_are_reserved():
+    """Without LPA/LPA2 a 4K granule has blocks at levels 1-2 only, 16K and 64K at level 2
+    only (Arm ARM D8.3): a block encoding above that translates nothing, for the walk, for
+    descriptor() and for pt's table scan alike."""
+    from core_cy.physmem import PhysMem
+    from core_cy.ptbuild import scan_table
+    assert descriptor(0x80_0000_0000 | 1 | AF, 0, 12) == ("invalid", None)
+    assert descriptor(0x10_0000_0000 | 1 | AF, 1, 14) == ("invalid", None)
+    assert descriptor(0x400_0000_0000 | 1 | AF, 1, 16) == ("invalid", None)
+    mem = PhysMem()
+    mem.ram(0, 0x10000)
+    mem.write_u64(0x1000 + 1 * 8, 0x80_0000_0000 | 1 | AF)      # level 0: a 512 GiB "block"
+    mem.write_u64(0x1000 + 2 * 8, 0x2000 | 3)                    # level 0: a table
+    assert scan_table(mem, 0x1000, 512, 0, 12) == [("table", 2, 1, 0x2003)]
+    mem.write_u64(0x2000 + 4 * 8, 0x1_0000_0000 | 1 | AF)        # level 1: a 1 GiB block
+    assert scan_table(mem, 0x2000, 512, 1, 12) == [("block", 4, 1, 0x1_0000_0000 | 1 | AF)]

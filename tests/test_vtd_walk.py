@@ -290,3 +290,15 @@ def test_differential_random_irtes(data):
         addr = 0xFEE00000 | ((handle & 0x7FFF) << 5) | (remap << 4) | (shv << 3)
         d = data.draw(st.sampled_from([0, 1, 3, 0x10000, 0x4099]))
         remap_both(b.mem, b.unit, data.draw(st.sampled_from([SID, SID | 1, 0x0310])), addr, d)
+
+
+def test_handle_bit_15_and_the_xapic_destination():
+    # VT-d 5.1.2.2: a remappable MSI address holds handle[14:0] in bits 19:5 and handle[15] in
+    # bit 2 (IF = bit 4); 9.9: with IRTA_REG.EIME=0 the xAPIC destination is IRTE.DST[15:8].
+    b = Box()
+    irt = 0x100000
+    b.unit.irta = irt | 15                          # S=15: 2^16 entries, EIME=0
+    b.w(irt + 16 * 0x8003, vtdkit.e("IRTE", P=1, V=0x51, DST=0x2A00))
+    addr = 0xFEE00000 | (0x0003 << 5) | (1 << 4) | (1 << 2)
+    r = remap_both(b.mem, b.unit, SID, addr, 0)
+    assert (r.ok, r.index, r.vector, r.dest) == (True, 0x8003, 0x51, 0x2A)

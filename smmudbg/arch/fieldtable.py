@@ -70,6 +70,11 @@ class Field:
     def put(self, words: list, value: int) -> None:
         words[self.dword] = (words[self.dword] & ~(self.mask << self.lo)) | (value << self.lo)
 
+    def get_rows(self, rows):
+        """get() of every row of rows (an (n, words) uint64 numpy array): n values."""
+        import numpy as np
+        return (rows[:, self.dword] >> np.uint64(self.lo)) & np.uint64(self.mask)
+
     def put_rows(self, rows, values) -> None:
         """put() into every row of rows (an (n, words) uint64 numpy array), row i getting
         values[i] (n integers that fit the field)."""

@@ -60,7 +60,8 @@ def check_smmu(regs: dict, smmu_base: int, where: str) -> None:
     """An SMMUv3 answers with plausible ID registers: IDR1 has a StreamID size and a queue
     size, IDR5 an output address size and a granule; unbacked MMIO reads 0 (or all ones)."""
     idr1, idr5 = regs.get("SMMU_IDR1", 0), regs.get("SMMU_IDR5", 0)
-    if idr1 in (0, 0xFFFFFFFF) or idr5 in (0, 0xFFFFFFFF) or not idr5 & 0x70:
+    granules = sum(fmt("SMMU_IDR5").field(g).get([idr5]) for g in ("GRAN4K", "GRAN16K", "GRAN64K"))
+    if idr1 in (0, 0xFFFFFFFF) or idr5 in (0, 0xFFFFFFFF) or not granules:
         raise AttachError(f"attach: {where}: no SMMUv3 at {smmu_base:#x} (SMMU_IDR1={idr1:#x}, "
                           f"SMMU_IDR5={idr5:#x}; give smmu-base=ADDR: the virt board's is "
                           f"0x9050000)")

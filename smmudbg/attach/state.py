@@ -6,10 +6,13 @@ snapshot's pages, or any System's memory), so a live guest, a snapshot and an im
 compared the same way. `Tracker` wraps a reader and records the pages it touched: a snapshot
 copies exactly those (plus the queues) while the VM is stopped.
 
-Page tables are read as Arm VMSAv8-64 long descriptors (4K/16K/64K granules, up to 48-bit
-output): descriptor bits [1:0] = 0b11 below the last level is a table, 0b01 above it a block,
-0b11 at the last level a page; AP[2:1] (bits [7:6]) bit 2 set is read-only. Stage-1 tables of a
-nested STE are IPAs, not read here.
+Page tables are read by the walker's rules, as `pt` and `find` read them: the tree's geometry
+as the walker sets it up from the CD or STE (core_cy.vmsa.s1_tree / s2_tree: starting level,
+a concatenated stage-2 initial table, the aligned root), each descriptor decoded by
+core_cy.vmsa.descriptor, and a leaf's permission by the walker's permission rule
+(model.tables.Geometry.perms, with APTable gathered on the way down): "r" where privileged
+writes are not allowed, else "rw". Only the tables themselves are read through `read` (so a
+Tracker sees every table page). Stage-1 tables of a nested STE are IPAs, not read here.
 """
 from __future__ import annotations
 
@@ -17,21 +20,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core_cy.vmsa import descriptor, region_bits, s1_tree, s2_tree
+
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
 from ..arch.smmuv3.geometry import STE_SIZE, cd_geometry, strtab_geometry
+from ..model.tables import Geometry, rwx
 
 STE = fmt("STE")
 CD = fmt("CD")
 L1STD = fmt("L1STD")
+DESC_VALID = fmt("S1_TABLE").field("Valid")
 PAGE = 4096
 MAX_CDS = 64                    # CDs read per stream (SubstreamIDs beyond are not followed)
 MAX_LEAVES = 1 << 20            # per table tree: a bound against a corrupt or hostile tree
-_GRANULE = {0: 12, 1: 16, 2: 14}        # TG0 / S2TG encodings
-_TG1 = {2: 12, 3: 16, 1: 14}            # TG1 encodings differ (IHI 0070 CD.TG1)
 # Config names as the field table spells them (as `ste` shows them).
 _CONFIG = dict(STE.field("Config").enum)
-_OA_MASK = (1 << 48) - 1
 
 
 class Unreadable(Exception):
@@ -110,7 +114,7 @@ def read_stes(read, regs: dict) -> dict[int, tuple]:
         while j + 1 < len(sids) and addrs[sids[j + 1]] == addrs[sids[j]] + STE_SIZE:
             j += 1
         words = _u64s(read, addrs[sids[i]], (j - i + 1) * STE.nwords).reshape(-1, STE.nwords)
-        for k in np.nonzero(words[:, 0] & 1)[0].tolist():
+        for k in np.nonzero(STE.field("V").get_rows(words))[0].tolist():
             w = tuple(int(x) for x in words[k])
             if STE.field("Config").get(w) != C.STE_Config_abort:
                 out[sids[i + k]] = w
@@ -125,7 +129,7 @@ def read_cds(read, ste) -> dict[int, tuple]:
     n = min(geo.n_cds, MAX_CDS)
     if not geo.two_level:
         words = _u64s(read, geo.base, n * CD.nwords).reshape(-1, CD.nwords)
-        for k in np.nonzero(words[:, 0] & (1 << CD.field("V").lo))[0].tolist():
+        for k in np.nonzero(CD.field("V").get_rows(words))[0].tolist():
             out[k] = tuple(int(x) for x in words[k])
         return out
     for ssid in range(n):
@@ -142,31 +146,27 @@ def read_cds(read, ste) -> dict[int, tuple]:
 # ---------------------------------------------------------------------------------------------
 # Page tables
 # ---------------------------------------------------------------------------------------------
-def leaves(read, root: int, grain: int, ia_bits: int, va_base: int = 0) -> list[tuple]:
-    """[(iova, size, pa, perm)] of every block and page of the table tree at root."""
-    stride = grain - 3
-    levels = max(1, -(-(ia_bits - grain) // stride))
-    start = 4 - levels
+def leaves(read, geo: Geometry) -> list[tuple]:
+    """[(iova, size, pa, perm)] of every block and page of the table tree geo describes."""
     out: list[tuple] = []
-    addr_mask = _OA_MASK & ~((1 << grain) - 1)
+    valid = np.uint64(DESC_VALID.inplace_mask)
 
-    def walk(table: int, level: int, base: int, nbits: int):
-        n = 1 << nbits
-        d = _u64s(read, table & addr_mask, n)
-        shift = grain + stride * (3 - level)
-        for i in np.nonzero(d & 1)[0].tolist():
+    def walk(table: int, level: int, base: int, tbl: tuple):
+        d = _u64s(read, table, geo.entries(level))
+        shift = region_bits(geo.g, level)
+        for i in np.nonzero(d & valid)[0].tolist():
             v = int(d[i])
+            kind, nxt = descriptor(v, level, geo.g)
             ia = base + (i << shift)
-            if level < 3 and v & 2:
-                walk(v & addr_mask, level + 1, ia, stride)
-            elif level == 3 and v & 2 or level < 3 and not v & 2 and level > 0:
-                perm = "r" if v >> 7 & 1 else "rw"
-                out.append((ia, 1 << shift, v & _OA_MASK & ~((1 << shift) - 1), perm))
+            if kind == "table":
+                walk(nxt, level + 1, ia, geo.table_attrs(tbl, v))
+            elif kind != "invalid":
+                perm = "rw" if "w" in rwx(geo.perms(v, tbl)) else "r"
+                out.append((ia, 1 << shift, nxt, perm))
             if len(out) > MAX_LEAVES:
-                raise Unreadable(f"table tree at {root:#x} has over {MAX_LEAVES} leaves")
+                raise Unreadable(f"table tree at {geo.root:#x} has over {MAX_LEAVES} leaves")
 
-    top_bits = ia_bits - grain - stride * (levels - 1)
-    walk(root, start, va_base, top_bits)
+    walk(geo.root, geo.start, geo.va_base, (0, False, False))
     return out
 
 
@@ -184,26 +184,59 @@ def ranges(leafs) -> list[dict]:
     return out
 
 
-def cd_leaves(read, cd, memo: dict) -> list[tuple]:
+def _caps(regs: dict) -> dict:
+    """What the walker's geometry checks take from the ID registers: PA size and STT."""
+    oas = fmt("SMMU_IDR5").field("OAS")
+    return {"oas_bits": oas.addr_bits[_reg_field(regs, "SMMU_IDR5", "OAS")],
+            "stt": bool(_reg_field(regs, "SMMU_IDR3", "STT"))}
+
+
+def cd_trees(cd, caps: dict) -> list[Geometry]:
+    """The stage-1 table trees of a CD the walker would use: TTB0 unless EPD0, TTB1 (the top
+    of the VA space) unless EPD1; a tree the walker would fault (reserved granule, TnSZ out
+    of range, a base beyond the IPS) is left out."""
     out = []
-    for ttb, epd, tg, tsz, hi in (("TTB0", "EPD0", "TG0", "T0SZ", False),
-                                  ("TTB1", "EPD1", "TG1", "T1SZ", True)):
+    ips = CD.field("IPS").addr_bits[CD.field("IPS").get(cd)]
+    for n in (0, 1):
+        if CD.field(f"EPD{n}").get(cd):
+            continue
+        tg = CD.field(f"TG{n}")
+        g = tg.granule_shift.get(tg.get(cd))
+        if g is None:
+            continue
         try:
-            if CD.field(epd).get(cd):
-                continue
-        except Exception:
+            start, ia, root = s1_tree(g, CD.field(f"T{n}SZ").get(cd),
+                                      CD.field(f"TTB{n}").address(cd), ips, **caps)
+        except ValueError:
             continue
-        grain = (_TG1 if hi else _GRANULE).get(CD.field(tg).get(cd))
-        if grain is None:
-            continue
-        ia = 64 - CD.field(tsz).get(cd)
-        root = CD.field(ttb).address(cd)
-        base = ((1 << 64) - (1 << ia)) if hi else 0
-        key = (root, grain, ia, base)
-        if key not in memo:
-            memo[key] = leaves(read, root, grain, ia, base)
-        out += memo[key]
+        geo = Geometry(1, g, start, ia, root, name=f"stage 1 (TTB{n})")
+        geo.va_base = 0 if n == 0 else (1 << 64) - (1 << ia)
+        out.append(geo)
     return out
+
+
+def s2_tree_of(ste, caps: dict) -> Geometry | None:
+    """The stage-2 table tree of an STE as the walker sets it up, or None where it would
+    fault the STE."""
+    tg = STE.field("S2TG")
+    g = tg.granule_shift.get(tg.get(ste))
+    if g is None:
+        return None
+    ps = STE.field("S2PS").addr_bits[STE.field("S2PS").get(ste)]
+    try:
+        start, ia, root = s2_tree(g, STE.field("S2SL0").get(ste), STE.field("S2T0SZ").get(ste),
+                                  STE.field("S2TTB").address(ste), ps, **caps)
+    except ValueError:
+        return None
+    return Geometry(2, g, start, ia, root, name="stage 2")
+
+
+def tree_leaves(read, geo: Geometry, memo: dict) -> list[tuple]:
+    """leaves() of geo, once per tree (streams sharing a domain share it)."""
+    key = (geo.stage, geo.root, geo.g, geo.start, geo.ia, geo.va_base)
+    if key not in memo:
+        memo[key] = leaves(read, geo)
+    return memo[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +257,7 @@ def capture(read, regs: dict) -> dict[int, Stream]:
     memo: dict = {}
     if not _reg_field(regs, "SMMU_CR0", "SMMUEN") and "SMMU_STRTAB_BASE" not in regs:
         return out
+    caps = _caps(regs)
     for sid, ste in read_stes(read, regs).items():
         cfg = STE.field("Config").get(ste)
         s = Stream(ste, config_name(cfg))
@@ -233,16 +267,12 @@ def capture(read, regs: dict) -> dict[int, Stream]:
             if cfg == C.STE_Config_s1_trans:
                 s.cds = read_cds(read, ste)
                 for cd in s.cds.values():
-                    leafs += cd_leaves(read, cd, memo)
+                    for geo in cd_trees(cd, caps):
+                        leafs += tree_leaves(read, geo, memo)
             elif cfg in (C.STE_Config_s2_trans, C.STE_Config_nested):
-                grain = _GRANULE.get(STE.field("S2TG").get(ste))
-                if grain is not None:
-                    root = STE.field("S2TTB").address(ste)
-                    ia = 64 - STE.field("S2T0SZ").get(ste)
-                    key = (root, grain, ia, 0)
-                    if key not in memo:
-                        memo[key] = leaves(read, root, grain, ia)
-                    leafs = memo[key]
+                geo = s2_tree_of(ste, caps)
+                if geo is not None:
+                    leafs = tree_leaves(read, geo, memo)
             s.maps = ranges(leafs)
         except Unreadable as e:
             s.problem = f"unreadable {e}"

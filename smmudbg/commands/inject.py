@@ -336,7 +336,8 @@ def _vtd_cmd(ctx, unit, name, assign):
         fields[fld.name] = value
     code = VTD_DESCRIPTORS[key]
     try:
-        words = f.encode(TYPE_LO=code & 0xF, TYPE_HI=code >> 4, **fields)
+        lo = f.field("TYPE_LO")             # the type's low bits; TYPE_HI holds the rest
+        words = f.encode(TYPE_LO=code & lo.mask, TYPE_HI=code >> lo.width, **fields)
     except FieldError as e:
         raise CommandError(f"cmd: {e}") from None
     u = ctx.system.vtd(unit)

@@ -239,7 +239,7 @@ def ste(ctx, target, all=False):
         "smmu": m.name, "sid": sid, "device": device_name(ctx, m.name, sid), "addr": addr,
         "words": words, "fields": STE.decode(words), "addresses": addresses(STE, words),
         "rows": field_rows(STE, words, not all),
-        "config": STE.field("Config").value_name(cfg), "valid": bool(words[0] & 1),
+        "config": STE.field("Config").value_name(cfg), "valid": bool(STE.field("V").get(words)),
         "legal": problem == "" or problem == "STE.Config=abort", "problem": problem or None,
         "reserved_bits": [{"dword": d, "mask": mk} for d, mk in STE.reserved_bits(words)],
         "cached": None if cached is None else {"words": cached["words"],

@@ -9,6 +9,7 @@ from ..errors import ModelError
 from ..model import msi as msipath
 from ..model.its import TRANSLATER
 from ..arch.fieldtable import fmt
+from ..arch.vtd.interrupt import INTERRUPT_RANGE
 from ..model.pci import rid_str
 from .registry import CommandError, Flag, Int, Text, command, parse_int, shown
 
@@ -403,8 +404,9 @@ def _vtd_msi(ctx, target, b, address, data):
             raise CommandError(f"msi: {target} has {len(irtes)} interrupt(s) (irtes); no {n}")
         index = irtes[n]["index"]
         f = fmt("MSI_ADDR_REMAP", "vtd")
-        addr = f.encode(FEE=0xFEE, IF="remappable", HANDLE=index & 0x7FFF,
-                        HANDLE_15=index >> 15)[0]
+        handle = f.field("HANDLE")          # handle[14:0]; handle[15] is HANDLE_15
+        addr = f.encode(FEE=f.field("FEE").get([INTERRUPT_RANGE[0]]), IF="remappable",
+                        HANDLE=index & handle.mask, HANDLE_15=index >> handle.width)[0]
         data = 0
     else:
         unit = target

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import results as res
 from ..arch.fieldtable import fmt
+from ..arch.vtd.consts import SM_CONTEXT_INDEX_BITS
 from .registry import CommandError, Int, Stream, command
 
 
@@ -46,7 +47,7 @@ def context(ctx, target):
     c = u.config(rid)
     entries = []
     if c["root"] is not None:
-        upper = (rid & 0xFF) >= 128
+        upper = bool((rid & 0xFF) >> SM_CONTEXT_INDEX_BITS)     # devfn 128-255
         words = [0, c["root"]] if upper else [c["root"], 0]
         e = _entry("SM_ROOT_ENTRY", c["root_pa"] - (8 if upper else 0), words)
         entries.append(e)

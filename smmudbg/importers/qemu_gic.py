@@ -223,7 +223,9 @@ def check_gic(gic: dict, where: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 def _affinity(v: int) -> str:
-    return ".".join(str((v >> s) & 0xFF) for s in (24, 16, 8, 0))
+    """Aff3.Aff2.Aff1.Aff0 of a GICR_TYPER.Affinity_Value."""
+    d = fmt("GICR_AFFINITY", "gicv3").decode([v])
+    return ".".join(str(d[a]) for a in ("Aff3", "Aff2", "Aff1", "Aff0"))
 
 
 def redistributor_rows(redists: dict) -> list[dict]:

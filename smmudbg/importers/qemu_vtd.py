@@ -25,6 +25,7 @@ import numpy as np
 from core_cy.physmem import MemFault
 
 from ..arch.fieldtable import fmt
+from ..arch.vtd import consts as VC
 from ..errors import SmmuDbgError
 from ..model.system import System
 from ..model.vtd_imported import ImportedVtdUnit
@@ -104,11 +105,10 @@ def discover_devices(mem, root: int, warnings: list[str]) -> list[int]:
                 warnings.append(f"bus {bus:#04x}: the {'upper' if upper else 'lower'} context "
                                 f"table {ct:#x} is not in the dump")
                 continue
-            ctx = np.frombuffer(data, dtype="<u8").reshape(128, 4)
-            present = _CTX.field("P")
-            for i in np.nonzero((ctx[:, present.dword] >> np.uint64(present.lo)) & np.uint64(1)
-                                )[0].tolist():
-                rids.append(bus << 8 | (128 * upper + i))
+            ctx = np.frombuffer(data, dtype="<u8").reshape(1 << VC.SM_CONTEXT_INDEX_BITS,
+                                                           _CTX.nwords)
+            for i in np.nonzero(_CTX.field("P").get_rows(ctx))[0].tolist():
+                rids.append(bus << 8 | (upper << VC.SM_CONTEXT_INDEX_BITS) + i)
     return rids
 
 

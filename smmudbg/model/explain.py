@@ -14,6 +14,7 @@ from core_cy.scan import leaf_perms
 from core_cy.vmsa import descriptor
 
 from ..arch.fieldtable import fmt
+from ..arch.smmuv3 import consts as C
 
 STE, CD = fmt("STE"), fmt("CD")
 S1_BLOCK, S1_TABLE, S2_BLOCK = fmt("S1_BLOCK"), fmt("S1_TABLE"), fmt("S2_BLOCK")
@@ -286,8 +287,10 @@ def _perm_s1(fault, steps, ctx, st):
     tbl_note = "".join(f"; level-{lv} table descriptor has " +
                        ", ".join(f"{k}={v:#x}" for k, v in t.items() if v) for lv, t in tlevels)
     fields = dict(f, **({"WXN": 1} if wxn else {}), **({"PAN": 1} if pan else {}))
-    ro = bool(ap & 2 or tap & 2)
-    el0 = bool(ap & 1) and not tap & 1
+    # AP[2] (in RO_EL1 and RO_any) makes it read-only, AP[1] (RW_any, RO_any) EL0-accessible;
+    # APTable no_write / no_EL0 take them away below a table.
+    ro = bool(ap & C.S1_BLOCK_AP_RO_EL1 or tap & C.S1_TABLE_APTable_no_write)
+    el0 = bool(ap & C.S1_BLOCK_AP_RW_any) and not tap & C.S1_TABLE_APTable_no_EL0
 
     def out(rule, why, change):
         return _out(f"{where}: {why}{tbl_note}", f"F_PERMISSION:s1:{rule}", change, 1, level,
@@ -305,7 +308,7 @@ def _perm_s1(fault, steps, ctx, st):
             return out("wxn", "CD.WXN=1 and the page is writable: write implies execute-never",
                        "CD.WXN=0 or a read-only page changes it")
     if not priv and acc in ("read", "write") and not el0:
-        src = f"AP={_b(ap)} grants EL1 only" if not ap & 1 else \
+        src = f"AP={_b(ap)} grants EL1 only" if not ap & C.S1_BLOCK_AP_RW_any else \
             "APTable[0]=1 in a table descriptor removes EL0 access"
         return out("unprivileged", f"{src} and the transaction is unprivileged (PnU=0)",
                    "a privileged access (PnU=1; on hardware also STE.PRIVCFG=0b11, an override "
@@ -315,7 +318,7 @@ def _perm_s1(fault, steps, ctx, st):
                    "privileged data access is refused (PAN)",
                    "CD.PAN=0, an unprivileged access, or AP[1]=0 changes it")
     if acc == "write" and ro:
-        src = f"AP={_b(ap)} is read-only (AP[2]=1)" if ap & 2 else \
+        src = f"AP={_b(ap)} is read-only (AP[2]=1)" if ap & C.S1_BLOCK_AP_RO_EL1 else \
             "APTable[1]=1 in a table descriptor makes the range read-only"
         return out("ro", f"{src} and the access is a write",
                    "AP[2]=0 (or hardware dirty state: CD.HA=1, CD.HD=1 and DBM=1) changes it")
@@ -363,14 +366,15 @@ def _perm_s2(fault, steps, ctx, st):
     def out(rule, why, change):
         return _out(f"{where}: {why}{purpose}", f"F_PERMISSION:s2:{rule}", change, 2, level, st,
                     f)
-    if acc == "read" and not f["S2AP"] & 1:
+    # S2AP[0] (RO, RW) grants read, S2AP[1] (WO, RW) write.
+    if acc == "read" and not f["S2AP"] & C.S2_BLOCK_S2AP_RO:
         return out("s2ap-read", f"S2AP={_b(f['S2AP'])} does not grant read",
                    "S2AP[0]=1 changes it")
-    if acc == "write" and not f["S2AP"] & 2:
+    if acc == "write" and not f["S2AP"] & C.S2_BLOCK_S2AP_WO:
         return out("s2ap-write", f"S2AP={_b(f['S2AP'])} does not grant write",
                    "S2AP[1]=1 (or hardware dirty state: STE.S2HD=1 and DBM=1) changes it")
     if acc == "exec":
-        xn = f["XN"] if xnx else f["XN"] & 2
+        xn = f["XN"] if xnx else f["XN"] & C.S2_BLOCK_XN_no_exec
         meaning = {1: "XN=0b01 forbids privileged execution (SMMU_IDR3.XNX)",
                    2: "XN=0b10 forbids execution at any privilege",
                    3: "XN=0b11 forbids unprivileged execution (SMMU_IDR3.XNX)"}.get(xn)

@@ -8,8 +8,6 @@ value when GITS_TYPER.PTA = 0).
 """
 from __future__ import annotations
 
-LPI_BASE = 8192     # the first LPI INTID
-
 
 class Redistributors:
     """The pending LPIs of `count` redistributors, numbered 0..count-1."""

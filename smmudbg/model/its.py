@@ -30,24 +30,25 @@ import numpy as np
 from core_cy.physmem import MemFault
 from smmudbg.arch import fmt
 from smmudbg.arch.gicv3 import consts as C
-from smmudbg.arch.gicv3.commands import COMMAND_OF_OPCODE, ERRORS, GICV4_OPCODES, OPCODES
+from smmudbg.arch.gicv3.commands import ERRORS, GICV4_OPCODES, OPCODES
 from smmudbg.arch.gicv3.layouts import LAYOUTS
-from smmudbg.arch.gicv3.registers import OFFSETS, PAGE_SHIFT, REGISTER_FORMAT, RESET
+from smmudbg.arch.gicv3.registers import (BASER_ADDRESS_FORMAT, CBASER_PAGE_SHIFT, LPI_BASE,
+                                          OFFSETS, PAGE_SHIFT, REGISTER_FORMAT, RESET)
 
-from .gic import LPI_BASE, Redistributors
+from .gic import Redistributors
 
-CMD_SIZE = 32           # bytes per command
-CMDQ_PAGE = 4096        # GITS_CBASER.Size counts 4 KB pages
-L1E_SIZE = 8            # bytes per level-1 entry of a two-level table
+_CMD = fmt("ITS_CMD", "gicv3")
+_L1E = fmt("ITS_L1E", "gicv3")
+CMD_SIZE = _CMD.size                    # bytes per command
+CMDQ_PAGE = 1 << CBASER_PAGE_SHIFT      # what GITS_CBASER.Size counts
+L1E_SIZE = _L1E.size                    # bytes per level-1 entry of a two-level table
 TRANSLATER = OFFSETS["GITS_TRANSLATER"]
-NO_DOORBELL = 1023      # ITE.Doorbell of a physical interrupt: "no doorbell" (QEMU writes it)
 # Listing every mapping scans tables and ITTs in bulk: in chunks, and at most SCAN_MAX bytes of
 # each, so a DTE claiming 2^32 events (or a huge table) in a hostile dump is bounded work.
 SCAN_CHUNK = 1 << 20
 SCAN_MAX = 64 << 20
 
 _REG = {name: fmt(REGISTER_FORMAT[name], "gicv3") for name in OFFSETS}
-_L1E = fmt("ITS_L1E", "gicv3")
 _CTLR_RW = C.GITS_CTLR_Enabled_MASK
 _BASER_RO = C.GITS_BASER_Type_MASK | C.GITS_BASER_Entry_Size_MASK
 _CWRITER_RW = C.GITS_CWRITER_Offset_MASK
@@ -185,12 +186,37 @@ class _Fail(Exception):
         self.kind, self.reason = kind, reason
 
 
-def _baser_address(value: int, page_size: int) -> int:
-    """GITS_BASER<n>.Physical_Address: with 64 KB pages bits [15:12] are PA[51:48]."""
-    pa = value & 0x0000_FFFF_FFFF_F000
-    if page_size == 1 << 16:
-        pa = (pa & ~0xF000) | (((value >> 12) & 0xF) << 48)
+def baser_address(value: int) -> int:
+    """The table base GITS_BASER<n> holds: the OR of the addresses of the address fields of
+    the form its Page_Size uses (with 64 KB pages bits [15:12] are PA[51:48])."""
+    page_size = _REG["GITS_BASER0"].field("Page_Size").get([value])
+    form = fmt(BASER_ADDRESS_FORMAT[page_size], "gicv3")
+    pa = 0
+    for f in form.fields:
+        if f.is_address:
+            pa |= f.address([value])
     return pa
+
+
+def baser_value(value: int, *, base: int, page_size: int, pages: int,
+                indirect: bool) -> int:
+    """`value` (a GITS_BASER<n> as read: Type, Entry_Size) with a Valid table of `pages` pages
+    of `page_size` bytes at `base` (the Physical_Address form of that page size). ItsError if
+    the page size is not one the register encodes or base does not fit that form."""
+    f = _REG["GITS_BASER0"]
+    codes = [c for c, s in sorted(PAGE_SHIFT.items())
+             if 1 << s == page_size and not f.field("Page_Size").is_reserved(c)]
+    if not codes:
+        raise ItsError(f"GITS_BASER: page size {page_size:#x} is not 4KB, 16KB or 64KB")
+    words = f.encode([value], Valid=1, Indirect=int(indirect), Page_Size=codes[0],
+                     Size=pages - 1)
+    for fld in fmt(BASER_ADDRESS_FORMAT[codes[0]], "gicv3").fields:
+        if fld.is_address:
+            fld.put(words, (base >> fld.address_shift) & fld.mask)
+    if baser_address(words[0]) != base:
+        raise ItsError(f"GITS_BASER: table base {base:#x} is not a {page_size:#x}-byte page "
+                       f"the register can hold")
+    return words[0]
 
 
 class Its:
@@ -348,9 +374,9 @@ class Its:
             if f.field("Type").get([v]) != code:
                 continue
             d = f.decode([v])
-            page = 1 << PAGE_SHIFT.get(d["Page_Size"], 16)
+            page = 1 << PAGE_SHIFT[d["Page_Size"]]
             return ItsTable(n, kind, bool(d["Valid"]), bool(d["Indirect"]), page,
-                            d["Entry_Size"] + 1, _baser_address(v, page), d["Size"] + 1)
+                            d["Entry_Size"] + 1, baser_address(v), d["Size"] + 1)
         return None
 
     def _read_entry(self, what, index, addr, size, f, steps) -> list:
@@ -360,7 +386,7 @@ class Its:
             steps.append(ItsStep(what, index, addr, None, {}, "abort", False))
             raise _Fail("ABORT", f"{what} read at {addr:#x} aborted: {e}") from None
         words = f.from_bytes(data)
-        ok = bool(words[0] & 1) if f is not _L1E else bool(words[0] >> 63)
+        ok = bool(f.field("Valid").get(words))
         steps.append(ItsStep(what, index, addr, int.from_bytes(data, "little"), f.decode(words),
                              "valid" if ok else "invalid", ok))
         return words
@@ -384,7 +410,7 @@ class Its:
         l1 = t.base + (index // per_page) * L1E_SIZE
         words = self._read_entry(f"L1 {what} table", index // per_page, l1, L1E_SIZE, _L1E,
                                  steps)
-        if not words[0] >> 63:
+        if not _L1E.field("Valid").get(words):
             # No level-2 page: the ID is outside the table as allocated.
             raise _Fail(oor, f"{what} {index:#x}: level-1 entry {index // per_page} at "
                              f"{l1:#x} is not Valid (no level-2 page)")
@@ -421,7 +447,7 @@ class Its:
             raise _Fail("UNMAPPED_INTERRUPT", f"EventID {event_id:#x} of DeviceID "
                                               f"{device_id:#x} is not mapped (ITE at "
                                               f"{addr:#x} is not Valid: no MAPTI/MAPI)")
-        if ite["IntType"] != 1:
+        if ite["IntType"] != C.ITE_QEMU_IntType_physical:
             raise _Fail("UNMAPPED_INTERRUPT", f"the ITE at {addr:#x} maps a virtual LPI "
                                               f"(GICv4), which this ITS does not support")
         return dte, ite
@@ -536,8 +562,9 @@ class Its:
             self.sei = cmd
 
     def _execute(self, offset: int, words: list) -> ItsCommand:
-        op = words[0] & 0xFF
-        name = COMMAND_OF_OPCODE.get(op)
+        ctype = _CMD.field("CommandType")
+        op = ctype.get(words)
+        name = ctype.value_name(op)
         if name is None or f"GITS_CMD_{name}" in GICV4_OPCODES:
             what = f"{name} (GICv4; GITS_TYPER.Virtual is 0)" if name else f"{op:#04x}"
             return ItsCommand(offset, op, name or f"{op:#04x}", {}, error="UNKNOWN_COMMAND",
@@ -573,7 +600,7 @@ class Its:
             raise _Fail("ITTSIZE_OOR", f"Size {c['Size']} asks for {c['Size'] + 1} EventID bits; "
                                        f"the ITS has {self.features.idbits} (GITS_TYPER.ID_bits)")
         addr = self._entry_address("Devices", dev, steps)
-        itt = c["ITT_addr"] << 8
+        itt = fmt("MAPD", "gicv3").field("ITT_addr").to_address(c["ITT_addr"])
         words = (self.dte_fmt.encode(Valid=1, Size=c["Size"],
                                      ITT_addr=self.dte_fmt.field("ITT_addr").from_address(itt))
                  if c["V"] else [0] * self.dte_fmt.nwords)
@@ -615,7 +642,7 @@ class Its:
         self._check_pintid(intid)
         addr = dte["ITT"] + ev * self.ite_size
         words = self.ite_fmt.encode(Valid=1, IntType="physical", INTID=intid, ICID=icid,
-                                    Doorbell=NO_DOORBELL)
+                                    Doorbell="none")
         self._write_entry(addr, words, self.ite_size, "ITE")
         return (f"DeviceID {dev:#x} EventID {ev:#x} -> LPI {intid}, collection {icid:#x} "
                 f"(ITE at {addr:#x})")

@@ -20,15 +20,17 @@ from core_cy.ptbuild import BumpAllocator
 from ..errors import ModelError
 from .gic import Redistributors
 from .iort import Iort, qemu_virt_iort
-from .its import CMDQ_PAGE, L1E_SIZE, Its, ItsFeatures
+from ..arch import fmt
+from ..arch.gicv3.registers import TRANSLATION_FRAME
+from .its import CMDQ_PAGE, L1E_SIZE, Its, ItsError, ItsFeatures, baser_value
 from .pci import PciTopology
 from .scenario_system import ITS_FRAME
 from . import vsmmu as vsmmu_model
 from .vmm import Vmm
 
-_PAGE_SIZE_CODE = {0x1000: 0, 0x4000: 1, 0x10000: 2}
-_VALID = 1 << 63
-_INDIRECT = 1 << 62
+_CBASER = fmt("GITS_CBASER", "gicv3")
+_L1E = fmt("ITS_L1E", "gicv3")
+_ITT = fmt("MAPD", "gicv3").field("ITT_addr")
 
 
 class Platform:
@@ -91,12 +93,18 @@ class Platform:
             tt = t[key]
             size = tt["pages"] * tt["page_size"]
             base = self._alloc(pool, size, tt["page_size"], name)
-            v = (its.read(f"GITS_BASER{n}") | _VALID | (_INDIRECT if tt["indirect"] else 0)
-                 | _PAGE_SIZE_CODE[tt["page_size"]] << 8 | (tt["pages"] - 1) | base)
+            try:
+                v = baser_value(its.read(f"GITS_BASER{n}"), base=base,
+                                page_size=tt["page_size"], pages=tt["pages"],
+                                indirect=tt["indirect"])
+            except ItsError as e:
+                raise ModelError(f"ITS {name}: {key}: {e}") from None
             its.write(f"GITS_BASER{n}", v)
             l2[n] = tt
         cq = self._alloc(pool, t["cmdq_pages"] * CMDQ_PAGE, CMDQ_PAGE, name)
-        its.write("GITS_CBASER", _VALID | cq | (t["cmdq_pages"] - 1))
+        its.write("GITS_CBASER", _CBASER.encode(
+            Valid=1, Size=t["cmdq_pages"] - 1,
+            Physical_Address=_CBASER.field("Physical_Address").from_address(cq))[0])
         its.write("GITS_CTLR", 1)
         # Linux maps one collection per CPU, then each device's ITT and its events.
         for c in t["collections"]:
@@ -107,7 +115,8 @@ class Platform:
             size = d["events"].bit_length() - 2          # MAPD.Size: EventID bits - 1
             itt = self._alloc(pool, max(256, d["events"] * its.ite_size), 256, name)
             self._ensure_l2(its, "Devices", dev, pool)
-            self._submit(its, "MAPD", DeviceID=dev, Size=size, ITT_addr=itt >> 8, V=1)
+            self._submit(its, "MAPD", DeviceID=dev, Size=size, ITT_addr=_ITT.from_address(itt),
+                         V=1)
             for lp in d["lpis"]:
                 self._submit(its, "MAPTI", DeviceID=dev, EventID=lp["event"],
                              pINTID=lp["intid"], ICID=lp["icid"])
@@ -154,10 +163,11 @@ class Platform:
         l1 = tab.base + (index // per) * L1E_SIZE
         if l1 >= tab.base + tab.pages * tab.page_size:
             return                       # beyond the level-1 table: the command reports it
-        if its.mem.read_u64(l1) & _VALID:
+        if _L1E.field("Valid").get([its.mem.read_u64(l1)]):
             return
         page = pool.alloc(tab.page_size)
-        its.mem.write_words(l1, [_VALID | page])
+        its.mem.write_words(l1, _L1E.encode(
+            Valid=1, Physical_Address=_L1E.field("Physical_Address").from_address(page)))
 
     @staticmethod
     def _submit(its: Its, name: str, **values) -> None:
@@ -170,7 +180,7 @@ class Platform:
     def _mmio_write(self, its: Its, pa: int, data: bytes) -> None:
         off = pa - its.base
         value = int.from_bytes(data, "little")
-        if off >= 0x10000:          # the translation frame: only GITS_TRANSLATER does anything
+        if off >= TRANSLATION_FRAME:    # the translation frame: only GITS_TRANSLATER does anything
             if self.requester is None:
                 raise MemFault(f"PA {pa:#x}: a write to the translation frame of ITS {its.name} "
                                f"without a DeviceID (not a DMA write through the IORT)")

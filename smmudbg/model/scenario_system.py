@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..arch.gicv3.registers import (ITS_FRAMES, LPI_BASE, OFFSETS, PAGE_SHIFT,
+                                     TRANSLATION_FRAME)
 from ..errors import ModelError, ScenarioError
 from ..errors import brief as _show
 from ..errors import listing
@@ -18,8 +20,8 @@ from .pci import PciTopology
 
 ITS_FEATURES = ("devbits", "idbits", "cidbits", "hcc", "seis", "lpi_bits", "layout",
                 "on_error")
-PAGE_SIZES = (0x1000, 0x4000, 0x10000)       # GITS_BASER<n>.Page_Size: 4, 16, 64 KB
-ITS_FRAME = 0x2_0000                        # control frame + translation frame, 64 KiB each
+PAGE_SIZES = tuple(sorted({1 << s for s in PAGE_SHIFT.values()}))   # GITS_BASER<n>.Page_Size
+ITS_FRAME = ITS_FRAMES                      # control frame + translation frame, 64 KiB each
 
 
 def _short(msg: str) -> str:
@@ -107,9 +109,9 @@ def _its(w, t, pes, topo, h):
         raise ScenarioError(f"{w}.name: missing or not a string")
     if "base" not in t:
         raise ScenarioError(f"{w}.base: missing (the ITS control frame; GITS_TRANSLATER is at "
-                            f"base + 0x10040)")
+                            f"base + {OFFSETS['GITS_TRANSLATER']:#x})")
     base = h._addr(f"{w}.base", t["base"])
-    if base & 0xFFFF:
+    if base % TRANSLATION_FRAME:
         raise ScenarioError(f"{w}.base: {base:#x} is not 64 KiB aligned (the ITS frames are "
                             f"64 KiB pages)")
     h._range(f"{w}.base", base, ITS_FRAME)
@@ -171,7 +173,7 @@ def _its(w, t, pes, topo, h):
             h._known(wl, lp, ("event", "intid", "icid"))
             lpis.append({"event": h._bounded(f"{wl}.event", lp.get("event", k), 0, events - 1,
                                              f" (the ITT holds {events} events)"),
-                         "intid": h._bounded(f"{wl}.intid", lp.get("intid"), 8192,
+                         "intid": h._bounded(f"{wl}.intid", lp.get("intid"), LPI_BASE,
                                              (1 << f.lpi_bits) - 1, " (an LPI INTID)"),
                          "icid": h._bounded(f"{wl}.icid", lp.get("icid", 0), 0,
                                             (1 << f.cidbits) - 1, "")})

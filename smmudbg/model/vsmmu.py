@@ -36,7 +36,7 @@ from core_cy.vmsa import AddressSpace
 
 from ..arch.fieldtable import fmt
 from ..arch.smmuv3 import consts as C
-from ..arch.smmuv3.events import decode_cmd, encode_cmd
+from ..arch.smmuv3.events import CMD_SIZE, EVENT_SIZE, decode_cmd, encode_cmd
 from ..arch.smmuv3.fields_queue import CERROR
 from ..errors import ModelError
 from .cmdq import Ring
@@ -47,9 +47,13 @@ from .iommufd.hwpt import NESTING_ALLOWED_0, NESTING_ALLOWED_1
 STE = fmt("STE")
 CD = fmt("CD")
 _F = STE.field
-STE_BYTES = 64
-CMD_BYTES = 16
-EVT_BYTES = 32
+STE_BYTES = STE.size
+CMD_BYTES = CMD_SIZE
+EVT_BYTES = EVENT_SIZE
+# STE.Config values that translate (0b1xx: bypass or a stage) and that have a stage 1.
+_TRANSLATING = (C.STE_Config_bypass, C.STE_Config_s1_trans, C.STE_Config_s2_trans,
+                C.STE_Config_nested)
+_STAGE1 = (C.STE_Config_s1_trans, C.STE_Config_nested)
 # The guest commands the VMM forwards through IOMMU_HWPT_INVALIDATE; those with a StreamID
 # go to the vIOMMU of that vSID, the others to every vIOMMU of the vSMMU.
 FORWARD_SID = ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL", "CMD_ATC_INV")
@@ -345,11 +349,11 @@ class VSmmu:
             hw, why = ((proxies["abort"], "the guest SMMU is disabled, GBPA.ABORT=1")
                        if self.gbpa_abort else
                        (proxies["bypass"], "the guest SMMU is disabled, GBPA.ABORT=0"))
-        elif cfg in ("invalid", "abort") or not _F("Config").get(words) & 0b100:
+        elif cfg in ("invalid", "abort") or _F("Config").get(words) not in _TRANSLATING:
             hw, why = proxies["abort"], f"guest STE {cfg}: the abort HWPT"
         elif cfg == "bypass":
             hw, why = proxies["bypass"], "guest STE bypass: the bypass HWPT (S2 only)"
-        elif _F("Config").get(words) & 1:
+        elif _F("Config").get(words) in _STAGE1:
             ste0, ste1 = words[0] & NESTING_ALLOWED_0, words[1] & NESTING_ALLOWED_1
             try:
                 nested = self.fd.hwpt_alloc(dev.id, v.id, 0, IOMMU_HWPT_DATA_ARM_SMMUV3,
@@ -548,11 +552,11 @@ class VSmmu:
         cfg = _F("Config").get(words)
         if not self.enabled:
             return ("abort" if self.gbpa_abort else "bypass"), None
-        if not _F("V").get(words) or not cfg & 0b100:
+        if not _F("V").get(words) or cfg not in _TRANSLATING:
             return "abort", None
         if cfg == C.STE_Config_bypass:
             return "bypass", None
-        if cfg & 1:
+        if cfg in _STAGE1:
             return "s1", (words[0] & NESTING_ALLOWED_0, words[1] & NESTING_ALLOWED_1)
         return "abort", None
 

@@ -11,8 +11,10 @@ from core_cy.ptbuild import BuildError, BumpAllocator
 from core_cy.vtd import VtdWalker
 
 from ..arch.fieldtable import fmt
-from ..errors import ModelError
+from ..arch.vtd import consts as VC
 from ..arch.vtd.consts import INV_DSC_NAMES
+from ..arch.vtd.paging import FS_LEVELS, SS_LEVELS
+from ..errors import ModelError
 from .scenario_vtd import DLMS, IRT_ENTRIES, PGTTS
 from .vtd_cache import DeviceTlb, ats_range, cache_view
 from .vtd_cache import stale_entries as _stale_entries
@@ -28,14 +30,25 @@ DEFAULT_ECAP = dict(C=1, QI=1, DT=0, IR=1, EIM=1, PT=1, SC=1, IRO=0x10, MHMV=15,
                     PASID=1, PSS=19, SMTS=1, SLADS=1, SLTS=1, FLTS=1, SMPWCS=1)
 AW_OF_LEVELS = {3: 1, 4: 2, 5: 3}
 FLPM_OF_LEVELS = {4: 0, 5: 1}
-_FS_NAMES = {5: ("FS_PML5E", None), 4: ("FS_PML4E", None), 3: ("FS_PDPE", "FS_PDPE_1G"),
-             2: ("FS_PDE", "FS_PDE_2M"), 1: (None, "FS_PTE")}
-_SS_NAMES = {5: ("SS_PML5E", None), 4: ("SS_PML4E", None), 3: ("SS_PDPE", "SS_PDPE_1G"),
-             2: ("SS_PDE", "SS_PDE_2M"), 1: (None, "SS_PTE")}
+_INDEX_BITS = VC.PAGING_LEVEL_BITS
+
+
+def _level_shift(level):
+    """log2 of the input region one entry at `level` maps (1: PTE ... 5: PML5E)."""
+    return VC.PAGING_PAGE_SHIFT + _INDEX_BITS * (level - 1)
 
 
 def _enc(name, **kw):
     return fmt(name, "vtd").encode(**kw)
+
+
+def _addr_shift(name, field):
+    return fmt(name, "vtd").field(field).address_shift
+
+
+def _addr(name, field, address):
+    """The value of address field `field` of `name` that holds `address`."""
+    return fmt(name, "vtd").field(field).from_address(address)
 
 
 class VtdTables:
@@ -47,7 +60,7 @@ class VtdTables:
         self.mem, self.stage, self.levels, self.alloc = mem, stage, levels, alloc
         self.windows = windows
         self.large = large                      # 2 MiB, 1 GiB leaves allowed
-        self.names = _FS_NAMES if stage == "first" else _SS_NAMES
+        self.names = FS_LEVELS if stage == "first" else SS_LEVELS
         self.root = self._new()
 
     def to_pa(self, addr):
@@ -66,33 +79,52 @@ class VtdTables:
 
     def _table_entry(self, level, addr):
         name = self.names[level][0]
+        a = fmt(name, "vtd").field("ADDR").from_address(addr)
         if self.stage == "first":
-            return _enc(name, P=1, RW=1, US=1, A=1, ADDR=addr >> 12)[0]
-        return _enc(name, R=1, W=1, X=1, ADDR=addr >> 12)[0]
+            return _enc(name, P=1, RW=1, US=1, A=1, ADDR=a)[0]
+        return _enc(name, R=1, W=1, X=1, ADDR=a)[0]
 
     def _leaf(self, level, out, perm):
         name = self.names[level][1]
-        shift = 12 + 9 * (level - 1)
+        a = fmt(name, "vtd").field("ADDR").from_address(out)
         extra = {"PS": 1} if level > 1 else {}
         if self.stage == "first":
             return _enc(name, P=1, RW=int("w" in perm), US=int("p" not in perm),
-                        XD=int("x" not in perm), A=1, D=int("w" in perm), ADDR=out >> shift,
-                        **extra)[0]
+                        XD=int("x" not in perm), A=1, D=int("w" in perm), ADDR=a, **extra)[0]
         return _enc(name, R=int("r" in perm), W=int("w" in perm), X=int("x" in perm),
-                    ADDR=out >> shift, **extra)[0]
+                    ADDR=a, **extra)[0]
+
+    def _slot(self, table, addr, level):
+        """PA of the entry of `table` (at `level`) that addr selects."""
+        idx = (addr >> _level_shift(level)) & ((1 << _INDEX_BITS) - 1)
+        return self.to_pa(table + 8 * idx)
+
+    def _present(self, level, ent):
+        """First stage: P; second stage: R or W (R=W=0 is not present)."""
+        f = fmt(self.names[level][0] or self.names[level][1], "vtd")
+        if self.stage == "first":
+            return f.field("P").get([ent])
+        return f.field("R").get([ent]) or f.field("W").get([ent])
+
+    def _is_page(self, level, ent):
+        """A PDPE or PDE with PS=1 maps a page (PML4E and PML5E have no page form)."""
+        table, page = self.names[level]
+        return table is not None and page is not None and fmt(table, "vtd").field("PS").get([ent])
+
+    def _next(self, level, ent):
+        return fmt(self.names[level][0], "vtd").field("ADDR").address([ent])
 
     def leaf(self, addr):
         """(PA of the leaf entry that maps addr, its value, level), or None."""
         table = self.root
         for lvl in range(self.levels, 0, -1):
-            ea = self.to_pa(table + 8 * ((addr >> (12 + 9 * (lvl - 1))) & 0x1FF))
+            ea = self._slot(table, addr, lvl)
             ent = self.mem.read_u64(ea)
-            present = ent & 1 if self.stage == "first" else ent & 3
-            if not present:
+            if not self._present(lvl, ent):
                 return None
-            if lvl == 1 or (lvl in (2, 3) and (ent >> 7) & 1):
+            if lvl == 1 or self._is_page(lvl, ent):
                 return ea, ent, lvl
-            table = ent & 0x000F_FFFF_FFFF_F000
+            table = self._next(lvl, ent)
         return None
 
     def map(self, addr, out, size, perm="rw"):
@@ -102,29 +134,28 @@ class VtdTables:
         while addr < end:
             level = 1
             for lvl, ok in ((3, self.large[1]), (2, self.large[0])):
-                sz = 1 << (12 + 9 * (lvl - 1))
+                sz = 1 << _level_shift(lvl)
                 if ok and not (addr | out) & (sz - 1) and end - addr >= sz:
                     level = lvl
                     break
             self._map_one(addr, out, level, perm)
-            step = 1 << (12 + 9 * (level - 1))
+            step = 1 << _level_shift(level)
             addr += step
             out += step
 
     def _map_one(self, addr, out, level, perm):
         table = self.root
         for lvl in range(self.levels, level, -1):
-            ea = self.to_pa(table + 8 * ((addr >> (12 + 9 * (lvl - 1))) & 0x1FF))
+            ea = self._slot(table, addr, lvl)
             ent = self.mem.read_u64(ea)
-            present = ent & 1 if self.stage == "first" else ent & 3
-            if present and lvl in (2, 3) and (ent >> 7) & 1:
+            present = self._present(lvl, ent)
+            if present and self._is_page(lvl, ent):
                 raise ModelError(f"{addr:#x}: already mapped by a larger page")
             if not present:
                 ent = self._table_entry(lvl, self._new())
                 self.mem.write_u64(ea, ent)
-            table = ent & 0x000F_FFFF_FFFF_F000
-        ea = self.to_pa(table + 8 * ((addr >> (12 + 9 * (level - 1))) & 0x1FF))
-        self.mem.write_u64(ea, self._leaf(level, out, perm))
+            table = self._next(lvl, ent)
+        self.mem.write_u64(self._slot(table, addr, level), self._leaf(level, out, perm))
 
 
 class VtdDomain:
@@ -174,18 +205,20 @@ class VtdUnit:
         self.root_table = self._page()
         # The invalidation queue: 256 128-bit descriptors (IQA_REG.QS=0, DW=0).
         self.iq_base = self._page()
-        self.iqa = _enc("IQA_REG", IQA=self.iq_base >> 12, QS=0, DW=0)[0]
+        self.iqa = _enc("IQA_REG", IQA=_addr("IQA_REG", "IQA", self.iq_base), QS=0, DW=0)[0]
         self.iqh = self.iqt = 0                  # descriptor indices (IQH_REG.QH, IQT_REG.QT)
         self.ics_iwc = 0
         self.iq_error = None
-        self.rtaddr = _enc("RTADDR_REG", RTA=self.root_table >> 12, TTM="scalable")[0]
+        self.rtaddr = _enc("RTADDR_REG", RTA=_addr("RTADDR_REG", "RTA", self.root_table),
+                           TTM="scalable")[0]
         ir = spec.get("interrupt_remapping", True)
         self.gsts = _enc("GSTS_REG", TES=int(spec["translation"]), RTPS=1, QIES=1,
                          IRES=int(ir), IRTPS=int(ir),
                          CFIS=int(spec.get("compat_interrupts", False)))[0]
         # The interrupt remapping table: IRT_ENTRIES 16-byte IRTEs (IRTA_REG.S: 2^(S+1)).
-        self.irt = self._page(16 * IRT_ENTRIES)
-        self.irta = _enc("IRTA_REG", IRTA=self.irt >> 12, S=IRT_ENTRIES.bit_length() - 2,
+        self.irt = self._page(fmt("IRTE", "vtd").size * IRT_ENTRIES)
+        self.irta = _enc("IRTA_REG", IRTA=_addr("IRTA_REG", "IRTA", self.irt),
+                         S=IRT_ENTRIES.bit_length() - 2,
                          EIME=int(spec.get("x2apic", False)))[0]
         self.regs = {"CAP_REG": self.cap, "ECAP_REG": self.ecap, "GSTS_REG": self.gsts,
                      "RTADDR_REG": self.rtaddr, "IRTA_REG": self.irta}
@@ -233,10 +266,11 @@ class VtdUnit:
         key = (bus, upper)
         if key not in self._ctx_tables:
             self._ctx_tables[key] = self._page()
-            re_pa = self.root_table + 16 * bus
+            re_pa = self.root_table + fmt("SM_ROOT_ENTRY", "vtd").size * bus
             words = [self.mem.read_u64(re_pa), self.mem.read_u64(re_pa + 8)]
-            half = dict(UP=1, UCTP=self._ctx_tables[key] >> 12) if upper else \
-                dict(LP=1, LCTP=self._ctx_tables[key] >> 12)
+            ctp = self._ctx_tables[key]
+            half = dict(UP=1, UCTP=_addr("SM_ROOT_ENTRY", "UCTP", ctp)) if upper else \
+                dict(LP=1, LCTP=_addr("SM_ROOT_ENTRY", "LCTP", ctp))
             new = _enc("SM_ROOT_ENTRY", **half)
             words[1 if upper else 0] = new[1 if upper else 0]
             self.mem.write_words(re_pa, words)
@@ -244,36 +278,44 @@ class VtdUnit:
 
     def _build_device(self, dv):
         rid = dv["rid"]
-        bus, devfn = rid >> 8, rid & 0xFF
+        bus, devfn = rid >> 8, rid & 0xFF                  # PCI requester ID: bus, devfn
         entries = [p["pasid"] for p in dv["pasids"]] + [dv["rid_pasid"]]
-        dir_entries = (max(entries) >> 6) + 1
-        pdts = max(0, (dir_entries - 1).bit_length() - 7)
-        pdir = self._page(max(PAGE, 8 << (pdts + 7)))
-        ctx = self._context_table(bus, devfn >= 128) + 32 * (devfn & 0x7F)
+        dir_entries = (max(entries) >> VC.PASID_TABLE_INDEX_BITS) + 1
+        pdts = max(0, (dir_entries - 1).bit_length() - VC.PASID_DIR_PDTS_BASE)
+        pdir = self._page(max(PAGE, fmt("PASID_DIR_ENTRY", "vtd").size
+                              << (pdts + VC.PASID_DIR_PDTS_BASE)))
+        upper, slot = divmod(devfn, 1 << VC.SM_CONTEXT_INDEX_BITS)
+        ctx = self._context_table(bus, bool(upper)) + fmt("SM_CONTEXT_ENTRY", "vtd").size * slot
         # DTE: translation requests and translated requests of an ATS device are allowed.
         self.mem.write_words(ctx, _enc("SM_CONTEXT_ENTRY", P=1, PASIDE=1, PDTS=pdts,
-                                       PASIDDIRPTR=pdir >> 12, RID_PASID=dv["rid_pasid"],
+                                       PASIDDIRPTR=_addr("SM_CONTEXT_ENTRY", "PASIDDIRPTR",
+                                                         pdir),
+                                       RID_PASID=dv["rid_pasid"],
                                        DTE=int(bool(dv.get("ats")))))
         tables = {}
         for p in dv["pasids"]:
-            hi = p["pasid"] >> 6
+            hi, lo = divmod(p["pasid"], 1 << VC.PASID_TABLE_INDEX_BITS)
             if hi not in tables:
                 tables[hi] = self._page()
-                self.mem.write_u64(pdir + 8 * hi, _enc("PASID_DIR_ENTRY", P=1,
-                                                       SMPTBLPTR=tables[hi] >> 12)[0])
+                self.mem.write_u64(pdir + 8 * hi, _enc(
+                    "PASID_DIR_ENTRY", P=1,
+                    SMPTBLPTR=_addr("PASID_DIR_ENTRY", "SMPTBLPTR", tables[hi]))[0])
             fields = dict(P=1, PGTT=PGTTS[p["pgtt"]], DID=p["did"], PWSNP=1, SRE=int(p["sre"]))
             if p["ss"]:
                 ss = self.domains[p["ss"]]
-                fields.update(AW=AW_OF_LEVELS[ss.levels], SLPTPTR=ss.root >> 12)
+                fields.update(AW=AW_OF_LEVELS[ss.levels],
+                              SLPTPTR=_addr("PASID_ENTRY", "SLPTPTR", ss.root))
             if p["fs"]:
                 fs = self.domains[p["fs"]]
-                fields.update(FLPM=FLPM_OF_LEVELS[fs.levels], FLPTPTR=fs.root >> 12)
-            self.mem.write_words(tables[hi] + 64 * (p["pasid"] & 0x3F),
+                fields.update(FLPM=FLPM_OF_LEVELS[fs.levels],
+                              FLPTPTR=_addr("PASID_ENTRY", "FLPTPTR", fs.root))
+            self.mem.write_words(tables[hi] + fmt("PASID_ENTRY", "vtd").size * lo,
                                  _enc("PASID_ENTRY", **fields))
         x2apic = bool(fmt("IRTA_REG", "vtd").field("EIME").get([self.irta]))
         for e in dv.get("irtes", []):
             # xAPIC destination IDs sit in DST[15:8] (VT-d 9.10); x2APIC uses all 32 bits.
-            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else e["dest"] << 8,
+            fields = dict(P=1, V=e["vector"], DST=e["dest"] if x2apic else
+                          _enc("IRTE_DST_XAPIC", APIC_ID=e["dest"])[0],
                           DLM=DLMS[e["delivery"]], DM=int(e["mode"] == "logical"),
                           TM=int(e["trigger"] == "level"))
             if e["verify"]:
@@ -332,7 +374,8 @@ class VtdUnit:
 
     # -- queued invalidation (VT-d 6.5.2) --------------------------------------------------------
     IQ_ENTRIES = 256
-    IQ_DESC = 16        # bytes per descriptor: 16, or 32 with IQA_REG.DW=1 (256-bit descriptors)
+    # Bytes per descriptor: a 128-bit one, or twice that with IQA_REG.DW=1 (256-bit descriptors).
+    IQ_DESC = fmt("CC_INV_DSC", "vtd").size
 
     def submit(self, descriptors):
         """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
@@ -358,7 +401,8 @@ class VtdUnit:
 
     def _process(self, w):
         t = fmt("CC_INV_DSC", "vtd")
-        code = (t.field("TYPE_HI").get(w) << 4) | t.field("TYPE_LO").get(w)
+        lo = t.field("TYPE_LO")
+        code = (t.field("TYPE_HI").get(w) << lo.width) | lo.get(w)
         name = INV_DSC_NAMES.get(code)
         if name is None:
             return {"type": None, "code": code, "removed": 0,
@@ -373,11 +417,12 @@ class VtdUnit:
         elif name == "PC_INV_DSC":
             n = k.invalidate_pasid(v["G"], v["DID"], v["PASID"])
         elif name == "IOTLB_INV_DSC":
-            n = k.invalidate_iotlb(v["G"], v["DID"], v["ADDR"] << 12, v["AM"], v["IH"])
+            n = k.invalidate_iotlb(v["G"], v["DID"], f.field("ADDR").address(w), v["AM"],
+                                   v["IH"])
             psc = k.psc_removed
         elif name == "P_IOTLB_INV_DSC":
-            n = k.invalidate_piotlb(v["G"], v["DID"], v["PASID"], v["ADDR"] << 12, v["AM"],
-                                    v["IH"])
+            n = k.invalidate_piotlb(v["G"], v["DID"], v["PASID"], f.field("ADDR").address(w),
+                                    v["AM"], v["IH"])
             psc = k.psc_removed
         elif name == "IEC_INV_DSC":
             try:
@@ -400,7 +445,7 @@ class VtdUnit:
         elif name == "INV_WAIT_DSC":
             n = 0
             if v["SW"]:
-                a = v["STATUS_ADDR"] << 2
+                a = f.field("STATUS_ADDR").address(w)
                 self.mem.write(a, v["STATUS_DATA"].to_bytes(4, "little"))
                 note = f"status {v['STATUS_DATA']:#x} written at {a:#x}"
             if v["IF"]:

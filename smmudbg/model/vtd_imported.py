@@ -34,7 +34,8 @@ def fault_record(n: int, words) -> dict:
     reason = g["FR"]
     return {"index": n, "reason": reason, "name": FAULT_NAMES.get(reason),
             "meaning": FAULT_REASONS[reason][1] if reason in FAULT_REASONS else "",
-            "fi": g["FI"] << 12, "sid": g["SID"], "pasid": g["PV"] if g["PP"] else None,
+            "fi": _FRCD.field("FI").address(words), "sid": g["SID"],
+            "pasid": g["PV"] if g["PP"] else None,
             "write": req == "write", "exe": bool(g["EXE"]), "priv": bool(g["PRIV"]),
             "at": g["AT"], "request": req, "F": g["F"], "recorded": True}
 
@@ -65,7 +66,7 @@ class ImportedVtdUnit(VtdUnit):
         self.iqa = iqa
         self.iq_base = fmt("IQA_REG", "vtd").field("IQA").address([iqa])
         wide = _field("IQA_REG", "DW", iqa)
-        self.IQ_DESC = 32 if wide else 16
+        self.IQ_DESC = fmt("CC_INV_DSC", "vtd").size << wide
         self.IQ_ENTRIES = (4096 << _field("IQA_REG", "QS", iqa)) // self.IQ_DESC
         self.iqh = _field("IQH_REG", "QH", get("IQH_REG")) >> wide
         self.iqt = _field("IQT_REG", "QT", get("IQT_REG")) >> wide

@@ -148,3 +148,5 @@ COMMAND_OF_OPCODE = {v: k[len("GITS_CMD_"):] for k, v in {**OPCODES, **GICV4_OPC
 CODES = {"ItsCmdOpcode": {**OPCODES, **GICV4_OPCODES}, "ItsError": ERRORS}
 
 FORMATS = {name: (32, flds) for name, flds in _CMDS.items()}
+# What every command shares: its number in DW0[7:0], named (the ITS reads this first).
+FORMATS["ITS_CMD"] = (32, [_CMD + (COMMAND_OF_OPCODE,)])

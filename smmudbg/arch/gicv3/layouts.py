@@ -35,7 +35,8 @@ FORMATS = {
         ("INTID", 0, 25, 2, "LPI INTID (physical) or vINTID (virtual)"),
         ("ICID", 0, 47, 32, "Interrupt collection (physical)"),
         ("vPEID", 0, 63, 48, "vPE (virtual, GICv4)"),
-        ("Doorbell", 1, 23, 0, "Doorbell LPI (virtual, GICv4; 1023 = none)"),
+        # QEMU writes INTID_SPURIOUS (1023) for "no doorbell" (physical interrupts).
+        ("Doorbell", 1, 23, 0, "Doorbell LPI (virtual, GICv4; 1023 = none)", {1023: "none"}),
     ]),
     "CTE_QEMU": (8, [
         ("Valid", 0, 0, 0, "Collection mapped (MAPC V=1)"),

@@ -7,7 +7,10 @@ Register and field names are spelled as IHI 0069 spells them (GITS_TYPER.ITT_ent
 GITS_BASER<n>.Page_Size, GITS_CREADR.Stalled).
 
 GITS_BASER<n>.Physical_Address [47:12] holds PA[47:12] for 4 KB and 16 KB pages; with 64 KB
-pages bits [15:12] hold PA[51:48] and PA[15:12] is zero (smmudbg.model.its decodes both).
+pages bits [47:16] hold PA[47:16], bits [15:12] hold PA[51:48] and PA[15:12] is zero: that form
+is the format GITS_BASER_64KB (the same register, its address read as two address fields), and
+BASER_ADDRESS_FORMAT says which form each Page_Size uses. The table base is the OR of the
+addresses of the form's address fields.
 GITS_CWRITER.Offset and GITS_CREADR.Offset count bytes in 32-byte units (one command): the
 byte offset is Offset << 5, an address-like field with shift 5.
 
@@ -24,8 +27,35 @@ _NUMBER = {"number": True}
 # 12.19.13 GITS_BASER<n>.Type.
 BASER_TYPES = {0: "unimplemented", 1: "Devices", 2: "vPEs", 3: "reserved",
                4: "Collections", 5: "reserved", 6: "reserved", 7: "reserved"}
-# 12.19.13 GITS_BASER<n>.Page_Size: log2 of the page size. 0b11 is reserved (QEMU: 64 KB).
-PAGE_SHIFT = {0: 12, 1: 14, 2: 16}
+# 12.19.13 GITS_BASER<n>.Page_Size: log2 of the page size. 0b11 is reserved: read as 64 KB,
+# as QEMU does.
+PAGE_SHIFT = {0: 12, 1: 14, 2: 16, 3: 16}
+# GITS_CBASER.Size counts 4 KB pages (12.19.2), whatever the tables' page size.
+CBASER_PAGE_SHIFT = 12
+
+
+
+def _baser(address_fields):
+    """GITS_BASER<n>'s fields with the given Physical_Address form."""
+    return [
+        ("Size", 0, 7, 0, "Number of pages of the table (or level-1 table), minus one",
+         None, _NUMBER),
+        ("Page_Size", 0, 9, 8, "Table page size", {0: "4KB", 1: "16KB", 2: "64KB",
+                                                  3: "reserved(64KB)"}),
+        ("Shareability", 0, 11, 10, "Table shareability", _SH),
+        *address_fields,
+        ("Entry_Size", 0, 52, 48, "RO: bytes per table entry, minus one", None, _NUMBER),
+        ("OuterCache", 0, 55, 53, "Outer cacheability (0 = same as InnerCache)", _CACHE),
+        ("Type", 0, 58, 56, "RO: what the table holds", BASER_TYPES),
+        ("InnerCache", 0, 61, 59, "Inner cacheability", _CACHE),
+        ("Indirect", 0, 62, 62, "Two-level table: the pages hold level-1 entries (ITS_L1E)"),
+        ("Valid", 0, 63, 63, "The table is allocated"),
+    ]
+
+
+# Which form of GITS_BASER<n> holds the table base, by Page_Size.
+BASER_ADDRESS_FORMAT = {0: "GITS_BASER", 1: "GITS_BASER", 2: "GITS_BASER_64KB",
+                        3: "GITS_BASER_64KB"}
 
 FORMATS = {
     # 12.19.6
@@ -91,21 +121,15 @@ FORMATS = {
          {"addr": 5}),
     ]),
     # 12.19.13 (one format, eight registers GITS_BASER0..7)
-    "GITS_BASER": (8, [
-        ("Size", 0, 7, 0, "Number of pages of the table (or level-1 table), minus one",
-         None, _NUMBER),
-        ("Page_Size", 0, 9, 8, "Table page size", {0: "4KB", 1: "16KB", 2: "64KB",
-                                                  3: "reserved(64KB)"}),
-        ("Shareability", 0, 11, 10, "Table shareability", _SH),
+    "GITS_BASER": (8, _baser([
         ("Physical_Address", 0, 47, 12, "Table base [47:12] (64 KB pages: [15:12] = PA[51:48])",
-         None, {"addr": 12}),
-        ("Entry_Size", 0, 52, 48, "RO: bytes per table entry, minus one", None, _NUMBER),
-        ("OuterCache", 0, 55, 53, "Outer cacheability (0 = same as InnerCache)", _CACHE),
-        ("Type", 0, 58, 56, "RO: what the table holds", BASER_TYPES),
-        ("InnerCache", 0, 61, 59, "Inner cacheability", _CACHE),
-        ("Indirect", 0, 62, 62, "Two-level table: the pages hold level-1 entries (ITS_L1E)"),
-        ("Valid", 0, 63, 63, "The table is allocated"),
-    ]),
+         None, {"addr": 12})])),
+    # 12.19.13, Page_Size = 64KB: the same register with PA[51:48] in bits [15:12].
+    "GITS_BASER_64KB": (8, _baser([
+        ("Physical_Address_51_48", 0, 15, 12, "Table base [51:48] (64 KB pages)", None,
+         {"addr": 48}),
+        ("Physical_Address", 0, 47, 16, "Table base [47:16] (64 KB pages)", None,
+         {"addr": 16})])),
     # 12.19.17: a 16- or 32-bit write here is an MSI; the write's DeviceID is sideband.
     "GITS_TRANSLATER": (4, [
         ("EventID", 0, 31, 0, "EventID of the MSI (the DeviceID comes with the write)"),
@@ -179,17 +203,33 @@ REDIST_FORMATS = {
     ]),
 }
 FORMATS.update(REDIST_FORMATS)
+# GICR_TYPER.Affinity_Value (12.11.35): the PE's MPIDR_EL1 affinity levels, a format of the
+# field's value.
+FORMATS["GICR_AFFINITY"] = (4, [
+    ("Aff0", 0, 7, 0, "Affinity level 0", None, _NUMBER),
+    ("Aff1", 0, 15, 8, "Affinity level 1", None, _NUMBER),
+    ("Aff2", 0, 23, 16, "Affinity level 2", None, _NUMBER),
+    ("Aff3", 0, 31, 24, "Affinity level 3", None, _NUMBER),
+])
 
 # Offsets in a redistributor's RD_base frame, and its stride (RD_base + SGI_base, GICv3).
 GICR_OFFSETS = {"GICR_CTLR": 0x00, "GICR_IIDR": 0x04, "GICR_TYPER": 0x08, "GICR_WAKER": 0x14,
                 "GICR_PROPBASER": 0x70, "GICR_PENDBASER": 0x78}
 GICR_STRIDE = 0x20000
 
+# 1.2 / 5.1: LPIs are the INTIDs from 8192 up (to 2^(GICD_TYPER.IDbits + 1) - 1).
+LPI_BASE = 8192
+
+# The translation frame follows the 64 KiB control frame (12.19, Table 12-28); both frames
+# together are ITS_FRAMES bytes.
+TRANSLATION_FRAME = 0x10000
+ITS_FRAMES = 2 * TRANSLATION_FRAME
+
 OFFSETS = {
     "GITS_CTLR": 0x0000, "GITS_IIDR": 0x0004, "GITS_TYPER": 0x0008,
     "GITS_CBASER": 0x0080, "GITS_CWRITER": 0x0088, "GITS_CREADR": 0x0090,
     **{f"GITS_BASER{n}": 0x0100 + 8 * n for n in range(8)},
-    "GITS_TRANSLATER": 0x10040,
+    "GITS_TRANSLATER": TRANSLATION_FRAME + 0x0040,
 }
 
 # GITS_BASER0..7 share the GITS_BASER format.

@@ -98,3 +98,10 @@ FORMATS = {
          _ADDR12),
     ]),
 }
+
+# Table geometry (9.4-9.6), not field encodings: a scalable-mode context table holds 2^7
+# 32-byte entries indexed by devfn[6:0] (devfn[7] picks the upper or lower table of the root
+# entry); a PASID table holds 2^6 64-byte entries indexed by PASID[5:0]; the PASID directory,
+# indexed by PASID[19:6], has 2^(PDTS + 7) entries.
+CODES = {"VtdTableGeometry": {"SM_CONTEXT_INDEX_BITS": 7, "PASID_TABLE_INDEX_BITS": 6,
+                              "PASID_DIR_PDTS_BASE": 7}}

@@ -36,6 +36,11 @@ FORMATS = {
         ("DST", 0, 63, 32, "Destination ID: x2APIC ID (IRTA_REG.EIME=1) or xAPIC ID in DST[15:8] "
                            "(EIME=0; the other bits reserved)"),
     ] + _SOURCE),
+    # 9.9: IRTE.DST when IRTA_REG.EIME=0 (xAPIC mode): the APIC ID is DST[15:8], the other
+    # bits are reserved. A format of the DST value itself.
+    "IRTE_DST_XAPIC": (4, [
+        ("APIC_ID", 0, 15, 8, "xAPIC destination ID"),
+    ]),
     # 9.10: IRTE for posted interrupts (IM=1), 128 bits.
     "IRTE_POSTED": (16, [
         ("P", 0, 0, 0, "Present"),

@@ -89,3 +89,7 @@ FS_LEVELS = {5: ("FS_PML5E", None), 4: ("FS_PML4E", None), 3: ("FS_PDPE", "FS_PD
              2: ("FS_PDE", "FS_PDE_2M"), 1: (None, "FS_PTE")}
 SS_LEVELS = {5: ("SS_PML5E", None), 4: ("SS_PML4E", None), 3: ("SS_PDPE", "SS_PDPE_1G"),
              2: ("SS_PDE", "SS_PDE_2M"), 1: (None, "SS_PTE")}
+
+# Paging geometry (9.7, 9.8): 4 KiB tables of 512 8-byte entries at both stages, so each
+# level resolves 9 more input bits above the 4 KiB page offset.
+CODES = {"VtdPagingGeometry": {"PAGING_PAGE_SHIFT": 12, "PAGING_LEVEL_BITS": 9}}
