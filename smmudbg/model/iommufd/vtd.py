@@ -57,6 +57,8 @@ _ECAP = fmt("ECAP_REG", "vtd")
 _PE = fmt("PASID_ENTRY", "vtd")
 _CTX = fmt("SM_CONTEXT_ENTRY", "vtd")
 _PDE = fmt("PASID_DIR_ENTRY", "vtd")
+_WAIT_ADDR = fmt("INV_WAIT_DSC", "vtd").field("STATUS_ADDR")
+_PIOTLB_ADDR = fmt("P_IOTLB_INV_DSC", "vtd").field("ADDR")
 
 
 def cap(unit, name) -> int:
@@ -425,28 +427,30 @@ class VtdIommufd:
         words = u.config(dev.rid)["ctx"]
         if words is None:
             raise ModelError(f"{dev.name}: {u.name} has no context entry for {dev.rid:#06x}")
-        dirptr = _CTX.field("PASIDDIRPTR").get(words) << 12
+        dirptr = _CTX.field("PASIDDIRPTR").address(words)
         pde = u.mem.read_u64(dirptr)
         if not _PDE.field("P").get([pde]):
             if not alloc:
                 return 0
             table = u.alloc.alloc(PAGE)
             u.mem.write(table, bytes(PAGE))
-            pde = _PDE.encode(P=1, SMPTBLPTR=table >> 12)[0]
+            pde = _PDE.encode(P=1, SMPTBLPTR=_PDE.field("SMPTBLPTR").from_address(table))[0]
             u.mem.write_u64(dirptr, pde)
-        return (_PDE.field("SMPTBLPTR").get([pde]) << 12) + 64 * IOMMU_NO_PASID
+        return _PDE.field("SMPTBLPTR").address([pde]) + _PE.size * IOMMU_NO_PASID
 
     def _write_entry(self, dev, hw, did) -> None:
         """pasid_pte_config_nestd / pasid_pte_config_second_level: cleared, then the fields,
         written through the PASID_ENTRY field table."""
         s2 = hw if isinstance(hw, VtdS2) else hw.parent
-        f = dict(P=1, DID=did, SLPTPTR=s2.tables.root >> 12, AW=AW_OF_LEVELS[s2.agaw + 2],
+        f = dict(P=1, DID=did, SLPTPTR=_PE.field("SLPTPTR").from_address(s2.tables.root),
+                 AW=AW_OF_LEVELS[s2.agaw + 2],
                  PWSNP=int(ecap(dev.unit, "SMPWCS")), PGSNP=int(s2.force_snooping))
         if isinstance(hw, VtdNested):
             f.update(PGTT="nested",
                      FLPM=int(hw.addr_width == ADDR_WIDTH_5LEVEL),
                      # pasid_set_flptr keeps bits 63:12 (VTD_PAGE_MASK): low bits are dropped
-                     FLPTPTR=(hw.pgtbl_addr & U64_MAX) >> 12,
+                     FLPTPTR=_PE.field("FLPTPTR").from_address(
+                         hw.pgtbl_addr & U64_MAX & ~(PAGE - 1)),
                      SRE=int(bool(hw.flags & IOMMU_VTD_S1_SRE)),
                      # WPE only with SRE (pasid_pte_config_nestd)
                      WPE=int(bool(hw.flags & IOMMU_VTD_S1_SRE and hw.flags & IOMMU_VTD_S1_WPE)),
@@ -475,12 +479,15 @@ class VtdIommufd:
         if unit.name not in self.status:
             self.status[unit.name] = unit.alloc.alloc(PAGE)
             unit.mem.write(self.status[unit.name], bytes(PAGE))
+        status = _WAIT_ADDR.from_address(self.status[unit.name])
         descs = list(descs) + [("INV_WAIT_DSC", dict(SW=1, STATUS_DATA=QI_DONE,
-                                                     STATUS_ADDR=self.status[unit.name] >> 2))]
+                                                     STATUS_ADDR=status))]
         words = []
         for n, f in descs:
             code = INV_DSC_TYPES[n + "_TYPE"]
-            words.append(fmt(n, "vtd").encode(TYPE_LO=code & 0xF, TYPE_HI=code >> 4, **f))
+            t = fmt(n, "vtd")
+            lo = t.field("TYPE_LO")         # the type's low bits; TYPE_HI holds the rest
+            words.append(t.encode(TYPE_LO=code & lo.mask, TYPE_HI=code >> lo.width, **f))
         return unit.submit(words)
 
     # -- IOMMU_HWPT_INVALIDATE -------------------------------------------------------------------
@@ -537,7 +544,8 @@ class VtdIommufd:
                 d = ("P_IOTLB_INV_DSC", dict(G="pasid", DID=did, PASID=IOMMU_NO_PASID))
             else:
                 d = ("P_IOTLB_INV_DSC", dict(G="page", DID=did, PASID=IOMMU_NO_PASID,
-                                             ADDR=addr >> 12, AM=order, IH=int(ih)))
+                                             ADDR=_PIOTLB_ADDR.from_address(addr), AM=order,
+                                             IH=int(ih)))
             log += self._submit(units[name], [d])
         return log
 
