@@ -233,6 +233,50 @@ def _vtd_entries(d):
     return Group(*parts)
 
 
+def _vtd_pt(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    stage = {"1": "first stage", "2": "second stage", "nested": "nested (first over second)"}
+    head = Text(f"{d['unit']} {who} PASID {d['pasid']} {stage[d['stage']]}: {d['pgtt']}, "
+                f"DID {d['did']}, {d['levels']} levels, {d['width']}-bit input, root "
+                f"{d['root']:#x}", style="bold")
+    if d["stage"] == "nested":
+        t = _table("IOVA", "size", "GPA", "PA", "FS entry", "SS entry", "FS", "SS", "perm")
+        for r in d["rows"]:
+            t.add_row(hx(r["in"]), hx(r["size"]), hx(r["gpa"]), hx(r["pa"]) if r["pa"]
+                      is not None else Text("unmapped", style=BAD), r["fs_entry"],
+                      r["ss_entry"] or "-", r["fs_perm"], r["ss_perm"], r["perm"])
+    else:
+        t = _table("input", "size", "output", "entry", "perm", "attrs", "leaves")
+        for r in d["rows"]:
+            t.add_row(hx(r["in"]), hx(r["size"]), hx(r["out"]), r["entry"], r["perm"],
+                      " ".join(f"{k}" if v == 1 else f"{k}={v}" for k, v in r["attrs"].items()),
+                      str(r["leaves"]))
+    parts = [head, t]
+    for p in d["problems"]:
+        parts.append(Text(f"{p['in']:#x} (+{p['size']:#x}): {p['problem']}", style=BAD))
+    if d["truncated"]:
+        parts.append(Text("truncated (limit=)", style=DIM))
+    return Group(*parts)
+
+
+def _vtd_pt_lookup(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    head = Text(f"{d['unit']} {who} PASID {d['pasid']} "
+                f"{'first' if d['stage'] == '1' else 'second'} stage: {d['addr']:#x}",
+                style="bold")
+    t = _table("#", "entry", "table", "index", "entry at", "value", "outcome")
+    for i, s in enumerate(d["steps"]):
+        at = hx(s["desc_pa"])
+        if s.get("desc_gpa") is not None:
+            at = f"GPA {s['desc_gpa']:#x} -> {hx(s['desc_pa'])}"
+        name = s["entry"] + (" (FS table)" if s.get("purpose") == "fs_table" else "")
+        t.add_row(str(i), name, hx(s["table"]), str(s["index"]), at,
+                  Text(f"{s['desc']:016x}", style=NUM), s["outcome"])
+    end = Text(f"-> {d['out']:#x}  size {d['size']:#x}  perm {d['perm']}", style=GOOD) \
+        if d["out"] is not None else Text(f"no leaf: {d['fault']}", style=BAD)
+    return Group(head, t, end)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -868,6 +912,8 @@ RENDERERS = {
                            f"re-ran {d['reran']} commands)"),
     "walk": _walk,
     "vtd-walk": _vtd_walk,
+    "vtd-pt": _vtd_pt,
+    "vtd-pt-lookup": _vtd_pt_lookup,
     "vtd-entries": _vtd_entries,
     "vtd-msi": _vtd_msi,
     "vtd-inv": lambda d: Group(

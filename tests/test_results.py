@@ -26,7 +26,8 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
-VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi"}
+VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
+             "vtd-pt-lookup"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -101,12 +102,14 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
-                f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0"]
+                f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0",
+                f"pt {name}", f"pt {name} stage=2", f"pt {name} stage=nested",
+                f"pt {name} addr=0x1000"]
     for unit in sysm.vtds:
         out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device
         d = next(iter(sysm.vtd_devices), "nic0")
-        out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"pt {d}", f"set cd {d} EPD1=1",
+        out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"set cd {d} EPD1=1",
                 f"set ste {d} S2VMID=3", f"map {d} 0x7000000000 0x40000000 4K",
                 f"unmap {d} 0x7000000000 4K"] + [
             f"inject {k} {d}" + (" 0x1000" if k in ("clear-af", "drop-perm", "unmap") else "")

@@ -296,7 +296,8 @@ PT_MAX_ROWS = 1 << 14
 @command("pt", Text("target", "a domain, a device, or an SMMU and a StreamID",
                     metavar="DOMAIN|DEVICE|SMMU",
                     complete=lambda ctx, a: list(ctx.system.domains) + list(ctx.system.devices)
-                    + list(ctx.system.smmus)),
+                    + list(ctx.system.smmus) + list(ctx.system.vtd_devices)
+                    + list(ctx.system.vtds)),
          Text("sid", "StreamID (after an SMMU name)", optional=True, metavar="SID"),
          Int("ssid", "SubstreamID of the CD (default 0)", keyword=True, default=None,
              hi=(1 << 20) - 1),
@@ -305,8 +306,10 @@ PT_MAX_ROWS = 1 << 14
          Int("limit", f"at most this many rows (default 2000, at most {PT_MAX_ROWS})",
              keyword=True, default=2000, lo=1, hi=PT_MAX_ROWS),
          Address("addr", "follow one address down the tree instead", keyword=True),
+         Int("pasid", "VT-d: the PASID entry (default: RID_PASID); on an SMMU the same as "
+             "ssid", keyword=True, hi=(1 << 20) - 1),
          pure=True)
-def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
+def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None, pasid=None):
     """Page tables as a tree of ranges (like a page-table dump).
 
     pt DOMAIN                       the domain's tables
@@ -319,8 +322,39 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
     Consecutive leaves with contiguous output and equal attributes are merged into one row.
     Permissions read r/w/x for privileged access, then u (EL0 may access) and X (EL0 may
     execute) at stage 1, by the walker's rule (memory writable at EL0 is never executable
-    privileged; table-level APTable/PXNTable/UXNTable apply)."""
+    privileged; table-level APTable/PXNTable/UXNTable apply).
+
+    On Intel VT-d (a VT-d device, or UNIT RID):
+    pt DEVICE|UNIT RID [pasid=N] [stage=1|2|nested] [addr=ADDRESS]
+    the tables of the requester's PASID entry (pasid=N, default RID_PASID): stage=1 the first
+    stage (4/5-level x86 paging; nested: its tables are GPAs read through the second stage),
+    stage=2 the second stage (SAGAW levels), stage=nested IOVA -> GPA -> PA with both stages'
+    permissions (default: the first stage, or the second for a second-stage-only entry).
+    Rows name the entries as the field tables do (FS_PTE, FS_PDE_2M, SS_PDPE_1G, ...) with
+    perm r/w/x and u (U/S=1) at the first stage, r/w/x at the second (X as read without SLEE),
+    and the leaf's A, D, SNP, ... bits. They come from the walker's own reader."""
     s = ctx.system
+    if pasid is not None and ssid is not None and pasid != ssid:
+        raise CommandError("pt: ssid and pasid name the same thing; give one")
+    vtd_target = target in s.vtd_devices and sid is None or target in s.vtds
+    if vtd_target:
+        from .vtd import pt_vtd
+        if target in s.vtds:
+            if sid is None:
+                raise CommandError(f"pt: sid: missing the requester ID after {target}")
+            try:
+                rid = parse_int(sid)
+            except ValueError:
+                raise CommandError(f"pt: sid: {shown(sid)} is not a number") from None
+            if rid >> 16:
+                raise CommandError(f"pt: sid: {rid:#x} is not a 16-bit requester ID")
+            unit = target
+        else:
+            d = s.vtd_devices[target]
+            unit, rid = d.smmu, d.sid
+        return pt_vtd(ctx, unit, rid, pasid if pasid is not None else ssid, stage, limit, addr)
+    if pasid is not None:
+        ssid = pasid
     if target in s.domains and sid is None:
         tables = s.domain_tables(target)
         where = {"domain": target, "stage": tables.stage}

@@ -79,3 +79,34 @@ def pasid(ctx, target, pasid=None):
     return res.VtdEntries(unit=u.name, rid=rid, device=name,
                           pasid=pasid if pasid is not None else c["pasid"], entries=entries,
                           fault=c["fault"])
+
+
+def pt_vtd(ctx, unit_name, rid, pasid, stage, limit, addr):
+    """`pt` on a VT-d requester (see pt's help): one stage's tree, the nested view, or one
+    address down a stage, through the core walker's reader (model/vtd_pt.py)."""
+    from ..errors import ModelError
+    from ..model import vtd_pt
+    u = ctx.system.vtd(unit_name)
+    dev = u.devices.get(rid)
+    name = dev.name if dev else None
+    try:
+        if stage is None:
+            pgtt = vtd_pt.geometry(u, rid, pasid, 2)["pgtt"]
+            stage = "2" if pgtt == "second_stage" else "1"
+        if addr is not None:
+            if stage == "nested":
+                raise CommandError("pt: addr= goes with stage=1 or stage=2 (walk shows both "
+                                   "stages)")
+            d = vtd_pt.lookup(u, rid, pasid, int(stage), addr)
+            return res.VtdPageTableLookup(unit=u.name, rid=rid, device=name, pasid=d["pasid"],
+                                          pgtt=d["pgtt"], stage=stage, addr=addr,
+                                          steps=d["steps"], out=d["out"], size=d["size"],
+                                          perm=d["perm"], fault=d["fault"])
+        d = vtd_pt.nested(u, rid, pasid, limit) if stage == "nested" else \
+            vtd_pt.dump(u, rid, pasid, int(stage), limit)
+    except (ModelError, ValueError) as e:
+        raise CommandError(f"pt: {e}") from None
+    return res.VtdPageTables(unit=u.name, rid=rid, device=name, pasid=d["pasid"],
+                             pgtt=d["pgtt"], did=d["did"], stage=stage, levels=d["levels"],
+                             width=d["width"], root=d["root"], rows=d["rows"],
+                             problems=d["problems"], truncated=d["truncated"])
