@@ -277,6 +277,21 @@ def _vtd_pt_lookup(d):
     return Group(head, t, end)
 
 
+def _vtd_inject(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    parts = [Text(f"inject {d['inject']}: {d['unit']} {who}" +
+                  (f" PASID {d['pasid']}" if d["pasid"] is not None else "") +
+                  f": {d['entry']} at {d['addr']:#x}: {d['what']}", style="bold"),
+             _kv([("old", _words(d["old"])), ("new", _words(d["new"]))])]
+    if d["fault"]:
+        parts.append(Text(f"a request now faults: {d['fault']['name']} "
+                          f"({d['fault']['reason']:#04x}) {d['fault']['meaning']}", style=BAD))
+    if d["cached"]:
+        parts.append(Text(f"the unit still holds a cached copy: stale until {d['fix']} "
+                          f"(check {d['unit']} names it)", style=DIM))
+    return Group(*parts)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -913,6 +928,7 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-pt": _vtd_pt,
+    "vtd-inject": _vtd_inject,
     "vtd-pt-lookup": _vtd_pt_lookup,
     "vtd-entries": _vtd_entries,
     "vtd-msi": _vtd_msi,

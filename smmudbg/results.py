@@ -214,6 +214,31 @@ class VtdPageTableLookup(Result):
 
 
 @dataclass(kw_only=True)
+class VtdInject(Result):
+    """A VT-d injection (`inject clear-present|invalidate-context|corrupt-context|
+    invalidate-pasid|corrupt-pasid`): inject, unit, rid, device, pasid (the PASID entry's, or
+    null); entry (the format written: FS_PTE, SS_PDE_2M, SM_CONTEXT_ENTRY, PASID_ENTRY, ...),
+    addr (its PA), old, new (its words), what (the change, e.g. P=0); fault: the fault a request
+    now gets from memory ({reason, name, meaning}) or null; cached: the unit holds a copy that
+    keeps answering; fix: the descriptor kind that removes it (check names it in full) or
+    null."""
+    kind = "vtd-inject"
+    inject: str
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    entry: str
+    addr: int
+    old: list
+    new: list
+    what: str
+    fault: dict | None
+    cached: bool
+    fix: str | None
+
+
+@dataclass(kw_only=True)
 class VtdFaults(Result):
     """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
     reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""

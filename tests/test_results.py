@@ -27,7 +27,7 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
 VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
-             "vtd-pt-lookup"}
+             "vtd-pt-lookup", "vtd-inject"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -99,12 +99,16 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
     # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
     for unit in sysm.vtds:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
+                f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
                 f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0",
                 f"pt {name}", f"pt {name} stage=2", f"pt {name} stage=nested",
-                f"pt {name} addr=0x1000"]
+                f"pt {name} addr=0x1000", f"walk {name} 0x7f0000001234",
+                f"inject clear-present {name} 0x7f0000001234", f"inject corrupt-pasid {name}",
+                f"inject invalidate-pasid {name}", f"inject corrupt-context {name}",
+                f"inject invalidate-context {name}", "back", "back", "back", "back", "back"]
     for unit in sysm.vtds:
         out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device

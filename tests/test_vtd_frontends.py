@@ -103,3 +103,78 @@ def test_pt_on_the_imported_guest_matches_the_reference_walker():
             assert t.ok and t.output == row["out"], (hex(rid), row)
             seen += 1
     assert seen > 0
+
+
+# -- inject on VT-d ------------------------------------------------------------------------------
+NIC_VA = 0x7F00_0000_1234          # guest-fs maps 0x7F00_0000_0000 -> GPA 0x0200_0000 (rw)
+NIC_PA = VM0_PA + 0x0200_1234
+P_IOTLB_FIX = "P_IOTLB_INV_DSC G=page DID=2 PASID=0 ADDR=0x7f0000001000 AM=0"
+
+
+def test_clear_present_leaves_a_stale_iotlb_entry_that_check_names(s):
+    assert run(s, f"walk nic0 {NIC_VA:#x}")["pa"] == NIC_PA
+    r = run(s, f"inject clear-present nic0 {NIC_VA:#x}")
+    assert r["kind"] == "vtd-inject" and r["entry"] == "FS_PTE" and r["what"] == "P=0"
+    assert r["old"][0] & 1 == 1 and r["new"][0] == r["old"][0] & ~1
+    assert s.system.mem.read_u64(r["addr"]) == r["new"][0]
+    assert r["fault"]["name"] == "SFS_2" and r["cached"] and r["fix"] == "P_IOTLB_INV_DSC"
+    # the IOTLB still answers; memory says not present
+    again = run(s, f"walk nic0 {NIC_VA:#x}")
+    assert again["pa"] == NIC_PA and again["fault"] is None
+    assert run(s, f"walk nic0 {NIC_VA:#x} dry")["fault"]["name"] == "SFS_2"
+    c = run(s, "check dmar0")
+    fixes = [f for u in c["smmus"] for st in u["stale"] for f in st["fix_commands"]]
+    assert fixes == [f"cmd dmar0 {P_IOTLB_FIX}"]
+    # a dropped descriptor leaves it stale; the same descriptor again removes it
+    run(s, "drop-invalidations dmar0 1")
+    assert run(s, f"cmd dmar0 {P_IOTLB_FIX}")["log"][0]["removed"] == 0
+    assert not run(s, "check dmar0")["clean"]
+    assert run(s, f"cmd dmar0 {P_IOTLB_FIX}")["log"][0]["removed"] == 1
+    w = run(s, f"walk nic0 {NIC_VA:#x}")
+    assert w["fault"]["name"] == "SFS_2" and w["fault_index"] == 0
+    assert run(s, "events dmar0")["faults"][0]["name"] == "SFS_2"
+
+
+def test_clear_present_at_a_level_and_at_the_second_stage(s):
+    r = run(s, "inject clear-present nvme0 0x10000000 level=2")       # host-dma: an SS_PDE
+    assert r["entry"] == "SS_PDE" and r["what"] == "R=W=X=0" and r["new"][0] & 7 == 0
+    assert run(s, "walk nvme0 0x10001000 dry")["fault"]["name"] == "SSS_2"
+    r2 = run(s, "inject clear-present nic0 0x2000000 stage=2")         # vm0-s2's 2M leaf
+    assert r2["entry"] == "SS_PDE_2M" and r2["fault"] is None
+    # the nested walk's output GPA 0x2001234 now has no second-stage leaf
+    assert run(s, f"walk nic0 {NIC_VA:#x} dry")["fault"]["name"] == "SSS_2"
+
+
+def test_pasid_and_context_entry_injections(s):
+    assert run(s, "walk gpu0 0x1000")["pa"] == VM0_PA + 0x1000
+    r = run(s, "inject invalidate-pasid gpu0")
+    assert r["entry"] == "PASID_ENTRY" and r["fault"]["name"] == "SPT_2" and r["cached"]
+    assert run(s, "walk gpu0 0x1000")["fault"] is None              # the PASID-cache answers
+    c = run(s, "check dmar0")
+    fixes = [f for u in c["smmus"] for st in u["stale"] for f in st["fix_commands"]]
+    assert "cmd dmar0 PC_INV_DSC G=pasid DID=1 PASID=0" in fixes
+    run(s, "cmd dmar0 PC_INV_DSC G=pasid DID=1 PASID=0")
+    run(s, "cmd dmar0 IOTLB_INV_DSC G=domain DID=1")
+    assert run(s, "walk gpu0 0x1000")["fault"]["name"] == "SPT_2"
+    r = run(s, "inject corrupt-context nvme0")
+    assert r["entry"] == "SM_CONTEXT_ENTRY" and r["fault"]["name"] == "SCT_3"
+    assert not r["cached"] and r["new"][0] ^ r["old"][0] == 1 << 5     # bit 5: reserved
+    assert run(s, "walk nvme0 0x10000000")["fault"]["name"] == "SCT_3"
+    r = run(s, "inject invalidate-context nic0")
+    assert r["new"][0] == r["old"][0] & ~1 and r["fault"]["name"] == "SCT_2"
+    r = run(s, "inject corrupt-pasid gpu0 pasid=9 dword=1 bit=16")
+    assert r["new"][1] ^ r["old"][1] == 1 << 16
+
+
+def test_vtd_injections_refuse_in_one_line(s):
+    for line in ["inject clear-present nic0 0x1000", "inject clear-present nic0 0x7f0000001000 "
+                 "level=5", "inject corrupt-context nic0 dword=4", "inject invalidate-pasid "
+                 "gpu0 pasid=5", "inject invalidate-context dmar0 0x55",
+                 "inject clear-present nvme0 0x10000000 stage=1"]:
+        out = s.execute(line)
+        assert not out.ok and out.error.startswith("inject ") and "\n" not in out.error, \
+            (line, out.error)
+    for name in ("clear-present", "invalidate-context", "corrupt-context", "invalidate-pasid",
+                 "corrupt-pasid"):
+        h = run(s, f"help inject {name}")
+        assert "VT-d" in str(h)

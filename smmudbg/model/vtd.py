@@ -292,6 +292,7 @@ class VtdUnit:
     # -- queued invalidation (VT-d 6.5.2) --------------------------------------------------------
     IQ_ENTRIES = 256
     IQ_DESC = 16        # bytes per descriptor: 16, or 32 with IQA_REG.DW=1 (256-bit descriptors)
+    drop_budget = 0     # invalidation descriptors still to drop (drop-invalidations: a lost one)
 
     def submit(self, descriptors):
         """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
@@ -326,6 +327,10 @@ class VtdUnit:
         v = f.decode(w)
         k = self.walker
         note = ""
+        if self.drop_budget and name != "INV_WAIT_DSC":
+            self.drop_budget -= 1
+            return {"type": name, "code": code, "fields": v, "removed": 0,
+                    "note": "DROPPED (drop-invalidations): nothing removed"}
         if name == "CC_INV_DSC":
             n = k.invalidate_context(v["G"], v["SID"], v["FM"])
         elif name == "PC_INV_DSC":
