@@ -292,6 +292,29 @@ def _vtd_inject(d):
     return Group(*parts)
 
 
+def _vtd_tlb(d):
+    t = _table("DID", "PASID", "RID", "PGTT", "input", "size", "output", "GPA", "perm", "")
+    for e in d["entries"]:
+        t.add_row(str(e["did"]), str(e["pasid"]) if e["pv"] else "-",
+                  e["device"] or f"{e['sid']:#06x}", e["pgtt"] or "", hx(e["in_base"]),
+                  hx(e["size"]), hx(e["out_base"]), hx(e["gpa_base"]), e["perm"],
+                  Text("STALE", style=BAD) if e["stale"] else "")
+    return Group(Text(f"{d['unit']} IOTLB: {len(d['entries'])} entries, {d['stats']['hits']} "
+                      f"hits, {d['stats']['misses']} misses", style="bold"), t)
+
+
+def _vtd_cfgcache(d):
+    t = _table("RID", "context entry at", "", title="context-cache")
+    for e in d["contexts"]:
+        t.add_row(e["device"] or f"{e['sid']:#06x}", hx(e["ctx_pa"]),
+                  Text("STALE", style=BAD) if e["stale"] else "")
+    p = _table("RID", "PASID", "DID", "PASID entry at", "", title="PASID-cache")
+    for e in d["pasids"]:
+        p.add_row(e["device"] or f"{e['sid']:#06x}", str(e["pasid"]), str(e["did"]),
+                  hx(e["pe_pa"]), Text("STALE", style=BAD) if e["stale"] else "")
+    return Group(Text(f"{d['unit']} caches", style="bold"), t, p)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -928,6 +951,8 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-pt": _vtd_pt,
+    "vtd-tlb": _vtd_tlb,
+    "vtd-cfgcache": _vtd_cfgcache,
     "vtd-inject": _vtd_inject,
     "vtd-pt-lookup": _vtd_pt_lookup,
     "vtd-entries": _vtd_entries,

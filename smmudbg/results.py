@@ -239,6 +239,26 @@ class VtdInject(Result):
 
 
 @dataclass(kw_only=True)
+class VtdTlb(Result):
+    """A VT-d unit's IOTLB (`tlb UNIT`): entries [{did, pasid, sid, device, pv, pgtt, in_base,
+    size, out_base, gpa_base, perm, priv, dirty, stale}], stats {hits, misses}."""
+    kind = "vtd-tlb"
+    unit: str
+    entries: list
+    stats: dict
+
+
+@dataclass(kw_only=True)
+class VtdCfgCache(Result):
+    """A VT-d unit's context-cache and PASID-cache (`cfgcache UNIT`): contexts [{sid, device,
+    ctx_pa, ctx, stale}], pasids [{sid, device, pasid, did, pe_pa, pe, stale}]."""
+    kind = "vtd-cfgcache"
+    unit: str
+    contexts: list
+    pasids: list
+
+
+@dataclass(kw_only=True)
 class VtdFaults(Result):
     """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
     reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""

@@ -90,7 +90,7 @@ def test_parse_errors_name_the_argument(s):
     assert err(s, "set") .startswith("set: missing: one of")
     assert err(s, "set frob").startswith("set: 'frob' is not one of")
     assert err(s, "walk 'nic0").startswith("cannot split the line")
-    assert err(s, "regs nosuch").startswith("regs: smmu: no SMMU named 'nosuch'")
+    assert err(s, "regs nosuch").startswith("regs: smmu: no SMMU or VT-d unit named 'nosuch'")
     assert err(s, "") == "empty command"
     # parse errors are not logged
     assert s.log == []

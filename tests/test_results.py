@@ -27,7 +27,7 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
 VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
-             "vtd-pt-lookup", "vtd-inject"}
+             "vtd-pt-lookup", "vtd-inject", "vtd-tlb", "vtd-cfgcache"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -100,6 +100,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
     for unit in sysm.vtds:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
                 f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
+                f"tlb {unit}", f"cfgcache {unit}", f"regs {unit}", f"regs {unit} CAP_REG",
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",

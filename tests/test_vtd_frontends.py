@@ -178,3 +178,31 @@ def test_vtd_injections_refuse_in_one_line(s):
                  "corrupt-pasid"):
         h = run(s, f"help inject {name}")
         assert "VT-d" in str(h)
+
+
+def test_tlb_cfgcache_and_regs_on_a_vtd_unit(s):
+    run(s, f"walk nic0 {NIC_VA:#x}")
+    run(s, "walk gpu0 0x1000")
+    t = run(s, "tlb dmar0")
+    assert t["kind"] == "vtd-tlb"
+    got = {(e["device"], e["in_base"], e["size"], e["out_base"], e["stale"]) for e in t["entries"]}
+    # nic0's nested 4K page; gpu0's second stage maps vm0's RAM with 2M pages
+    assert got == {("nic0", 0x7F00_0000_1000, 0x1000, NIC_PA & ~0xFFF, False),
+                   ("gpu0", 0, 0x20_0000, VM0_PA, False)}
+    run(s, f"inject clear-present nic0 {NIC_VA:#x}")
+    run(s, "inject invalidate-pasid gpu0")
+    t = run(s, "tlb dmar0")
+    assert {e["device"] for e in t["entries"] if e["stale"]} == {"nic0", "gpu0"}
+    c = run(s, "cfgcache dmar0")
+    assert {(e["device"], e["stale"]) for e in c["contexts"]} == {("nic0", False),
+                                                                  ("gpu0", False)}
+    assert {(e["device"], e["pasid"], e["stale"]) for e in c["pasids"]} == \
+        {("nic0", 0, False), ("gpu0", 0, True)}
+    r = run(s, "regs dmar0 GSTS")
+    assert r["name"] == "GSTS_REG" and r["offset"] == 0x1C                 # VT-d 11.4.5
+    f = {x["field"]: x["value"] for x in r["fields"]}
+    assert f["TES"] == 1 and f["QIES"] == 1 and f["IRES"] == 1
+    run(s, "cmd dmar0 INV_WAIT_DSC")
+    assert run(s, "regs dmar0 IQT_REG")["value"] == 1 << 4     # QT: descriptor 1, bits 18:4
+    assert not s.execute("tlb dmar0 vmid=1").ok
+    assert not s.execute("regs dmar0 CR0").ok

@@ -124,9 +124,16 @@ def vms(ctx):
     return res.Vms(**{"vms": topology(ctx).data["vms"]})
 
 
-@command("regs", Smmu(), Text("register", "one register (e.g. CR0, IDR0, STRTAB_BASE_CFG)",
-                              optional=True, metavar="REGISTER",
-                              complete=lambda ctx, a: [n[5:] for n in R.FORMATS]),
+def _reg_names(ctx, a):
+    if ctx is not None and a.get("smmu") in ctx.system.vtds:
+        from ..arch.vtd.registers import FORMATS
+        return list(FORMATS)
+    return [n[5:] for n in R.FORMATS]
+
+
+@command("regs", Iommu(), Text("register", "one register (e.g. CR0, IDR0, STRTAB_BASE_CFG; "
+                               "VT-d: CAP_REG, GSTS_REG, ...)",
+                               optional=True, metavar="REGISTER", complete=_reg_names),
          pure=True)
 def regs(ctx, smmu, register=None):
     """SMMU registers with their decoded fields.
@@ -135,7 +142,13 @@ def regs(ctx, smmu, register=None):
     regs SMMU REGISTER   one register, field by field (REGISTER as CR0 or SMMU_CR0)
 
     On an imported snapshot, a register its register file did not give is "not provided"
-    (value null), never 0."""
+    (value null), never 0.
+
+    On a VT-d unit: its registers by the spec's names (CAP_REG, ECAP_REG, GSTS_REG, RTADDR_REG,
+    IQA_REG, IQH_REG, IQT_REG, IRTA_REG, FSTS_REG, ...), decoded by field."""
+    if smmu in ctx.system.vtds:
+        from .vtd import regs_vtd
+        return regs_vtd(ctx, smmu, register)
     m = ctx.system.smmu(smmu)
     if register is not None:
         v = m.reg(register)
@@ -407,19 +420,35 @@ def _pt_nested(m, smmu_name, sid, ssid, limit, addr):
             "root": t2.root}, rows=d["rows"], truncated=d["truncated"])
 
 
-@command("tlb", Smmu(), Int("vmid", "only this VMID", keyword=True),
+@command("tlb", Iommu(), Int("vmid", "only this VMID", keyword=True),
          Int("asid", "only this ASID", keyword=True), pure=True)
 def tlb(ctx, smmu, vmid=None, asid=None):
     """IOTLB contents: kind (S1, S2, NESTED, EL2), VMID, ASID, input range, output, level,
-    permissions; with hit/miss counters."""
+    permissions; with hit/miss counters.
+
+    On a VT-d unit: its IOTLB entries (DID, PASID, requester, PGTT, input range, output, GPA of
+    a nested entry, permissions), each marked stale when the tables in memory no longer give
+    it (check names the descriptor that removes it)."""
+    if smmu in ctx.system.vtds:
+        if vmid is not None or asid is not None:
+            raise CommandError("tlb: vmid= and asid= are SMMU tags; a VT-d IOTLB is tagged by "
+                               "DID and PASID")
+        from .vtd import tlb_vtd
+        return tlb_vtd(ctx, smmu)
     m = ctx.system.smmu(smmu)
     return res.Tlb(smmu=smmu, entries=m.tlb_entries(vmid, asid), stats=m.tlb_stats())
 
 
-@command("cfgcache", Smmu(), pure=True)
+@command("cfgcache", Iommu(), pure=True)
 def cfgcache(ctx, smmu):
     """Configuration cache contents: cached STEs and CDs, each compared with memory (a cached
-    copy that differs from memory is stale: an invalidation is missing)."""
+    copy that differs from memory is stale: an invalidation is missing).
+
+    On a VT-d unit: the context-cache (context entries by requester) and the PASID-cache (PASID
+    table entries by requester and PASID, with their DID), each compared with memory."""
+    if smmu in ctx.system.vtds:
+        from .vtd import cfgcache_vtd
+        return cfgcache_vtd(ctx, smmu)
     m = ctx.system.smmu(smmu)
     stes, cds = m.cached_entries()
     return res.CfgCache(

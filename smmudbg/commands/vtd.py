@@ -110,3 +110,86 @@ def pt_vtd(ctx, unit_name, rid, pasid, stage, limit, addr):
                              pgtt=d["pgtt"], did=d["did"], stage=stage, levels=d["levels"],
                              width=d["width"], root=d["root"], rows=d["rows"],
                              problems=d["problems"], truncated=d["truncated"])
+
+
+def _stale_keys(u):
+    """{(kind, key...)} of the unit's stale cached entries (as check reports them)."""
+    out = set()
+    for e in u.stale_entries():
+        k = e["key"]
+        if e["kind"] == "iotlb":
+            out.add(("iotlb", k["did"], k["pasid"], k["in_base"], k["size"]))
+        elif e["kind"] == "pasid":
+            out.add(("pasid", k["sid"], k["pasid"]))
+        else:
+            out.add(("context", k["sid"]))
+    return out
+
+
+def _dev(u, rid):
+    d = u.devices.get(rid)
+    return d.name if d else None
+
+
+def tlb_vtd(ctx, unit):
+    """`tlb` on a VT-d unit: its IOTLB, each entry compared with memory."""
+    u = ctx.system.vtd(unit)
+    stale = _stale_keys(u)
+    rows = [dict(e, device=_dev(u, e["sid"]),
+                 stale=("iotlb", e["did"], e["pasid"], e["in_base"], e["size"]) in stale)
+            for e in u.walker.tlb_entries()]
+    return res.VtdTlb(unit=unit, entries=rows, stats=u.walker.tlb_stats)
+
+
+def cfgcache_vtd(ctx, unit):
+    """`cfgcache` on a VT-d unit: the context-cache and the PASID-cache."""
+    u = ctx.system.vtd(unit)
+    stale = _stale_keys(u)
+    ctxs = [{"sid": e["sid"], "device": _dev(u, e["sid"]), "ctx_pa": e["ctx_pa"],
+             "ctx": e["ctx"], "stale": ("context", e["sid"]) in stale}
+            for e in u.walker.cached_contexts()]
+    pcs = [{"sid": e["sid"], "device": _dev(u, e["sid"]), "pasid": e["pasid"], "did": e["did"],
+            "pe_pa": e["pe_pa"], "pe": e["pe"], "stale": ("pasid", e["sid"], e["pasid"]) in stale}
+           for e in u.walker.cached_pasids()]
+    return res.VtdCfgCache(unit=unit, contexts=ctxs, pasids=pcs)
+
+
+def vtd_registers(u) -> dict:
+    """{register: value} a VT-d unit shows: what it was built or imported with, the
+    invalidation queue's head and tail as the unit has them now."""
+    regs = dict(u.regs)
+    iqa = getattr(u, "iqa", None)
+    if iqa is not None:
+        wide = fmt("IQA_REG", "vtd").field("DW").get([iqa])
+        regs["IQA_REG"] = iqa
+        regs["IQH_REG"] = fmt("IQH_REG", "vtd").encode(QH=u.iqh << wide)[0]
+        regs["IQT_REG"] = fmt("IQT_REG", "vtd").encode(QT=u.iqt << wide)[0]
+    return regs
+
+
+def regs_vtd(ctx, unit, register):
+    """`regs` on a VT-d unit (register names as the spec spells them: CAP_REG or CAP)."""
+    from ..arch.vtd.registers import FORMATS, OFFSETS
+    u = ctx.system.vtd(unit)
+    regs = vtd_registers(u)
+    if register is None:
+        rows = [{"name": n, "offset": OFFSETS.get(n), "size": fmt(n, "vtd").size,
+                 "value": regs.get(n), "provided": n in regs}
+                for n in FORMATS if n in OFFSETS]
+        return res.Registers(smmu=unit, registers=rows)
+    name = register.upper()
+    name = name if name.endswith("_REG") else name + "_REG"
+    if name not in FORMATS:
+        raise CommandError(f"regs: register: {register!r} is not a VT-d register (CAP_REG, "
+                           f"ECAP_REG, GSTS_REG, RTADDR_REG, IQA_REG, IRTA_REG, ...)")
+    v = regs.get(name)
+    return res.Register(smmu=unit, name=name, offset=OFFSETS.get(name),
+                        size=fmt(name, "vtd").size, value=v,
+                        fields=_all_rows(name, [v]) if v is not None else [],
+                        provided=v is not None)
+
+
+def _all_rows(name, words):
+    return [{"field": f.name, "dword": f.dword,
+             "bits": f"{f.hi}:{f.lo}" if f.hi != f.lo else str(f.lo), "value": f.get(words),
+             "meaning": f.value_name(f.get(words)) or ""} for f in fmt(name, "vtd").fields]
