@@ -515,9 +515,10 @@ def _rows(title, rows, cols):
 
 def _set(d):
     parts = []
+    vtd = d["what"] in ("SM_CONTEXT_ENTRY", "PASID_ENTRY")     # VT-d names for VT-d entries
     title = d["what"] + (f" {d['smmu']}" if d.get("smmu") else "") + \
-        (f" SID {d['sid']:#x}" if d.get("sid") is not None else "") + \
-        (f" SSID {d['ssid']}" if d.get("ssid") is not None else "")
+        (f" {'RID' if vtd else 'SID'} {d['sid']:#x}" if d.get("sid") is not None else "") + \
+        (f" {'PASID' if vtd else 'SSID'} {d['ssid']}" if d.get("ssid") is not None else "")
     if d.get("addr") is not None:
         title += f" at {d['addr']:#x}"
     parts.append(Text(title, style="bold"))

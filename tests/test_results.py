@@ -109,7 +109,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"pt {name} addr=0x1000", f"walk {name} 0x7f0000001234",
                 f"inject clear-present {name} 0x7f0000001234", f"inject corrupt-pasid {name}",
                 f"inject invalidate-pasid {name}", f"inject corrupt-context {name}",
-                f"inject invalidate-context {name}", "back", "back", "back", "back", "back"]
+                f"inject invalidate-context {name}", "back", "back", "back", "back", "back",
+                f"set pasid {name} DID=9", f"set context {name} FPD=1", "back", "back"]
     for unit in sysm.vtds:
         out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device

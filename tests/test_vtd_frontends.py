@@ -206,3 +206,26 @@ def test_tlb_cfgcache_and_regs_on_a_vtd_unit(s):
     assert run(s, "regs dmar0 IQT_REG")["value"] == 1 << 4     # QT: descriptor 1, bits 18:4
     assert not s.execute("tlb dmar0 vmid=1").ok
     assert not s.execute("regs dmar0 CR0").ok
+
+
+def test_set_context_and_pasid_by_field_name(s):
+    r = run(s, "set pasid gpu0 AW=3")        # 57-bit, 5 levels: not in the scenario's SAGAW
+    assert r["what"] == "PASID_ENTRY" and not r["legal"] and r["problem"].startswith("SPT_4")
+    assert r["new"][0] >> 2 & 7 == 3                       # AW is PASID entry bits 4:2 (9.6)
+    r = run(s, "set context nic0 RID_PASID=3")
+    assert r["legal"] and r["new"][1] & 0xFFFFF == 3        # RID_PASID: context bits 83:64
+    assert s.system.mem.read_u64(r["addr"] + 8) == r["new"][1]
+    assert not s.execute("set pasid gpu0 NOPE=1").ok
+
+
+def test_completion_knows_vtd_names(s):
+    assert {"0x10", "0x390", "0x100"} <= set(complete_line(s, "pt dmar0 "))
+    assert "pasid=" in complete_line(s, "pt nic0 ")
+    assert "type=SFS_2" in complete_line(s, "events dmar0 type=SF")
+    assert "type=F_TRANSLATION" not in complete_line(s, "events dmar0 type=")
+    assert "PGTT=nested" in complete_line(s, "set pasid nic0 PGTT=")
+    assert "PASIDDIRPTR=" in complete_line(s, "set context nic0 PAS")
+    assert "GSTS_REG" in complete_line(s, "regs dmar0 G")
+    assert "P_IOTLB_INV_DSC" in complete_line(s, "cmd dmar0 P_")
+    assert {"nic0", "gpu0", "nvme0", "dmar0"} <= set(complete_line(s, "inject clear-present "))
+    assert "clear-present" in complete_line(s, "inject cl")

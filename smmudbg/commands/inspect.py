@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
-from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
-                       command, parse_int, shown)
+from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, StreamT,
+                       Text, Vm, command, parse_int, shown)
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -301,6 +301,14 @@ def cdtable(ctx, target, all=False):
                        ipa=t["ipa"], l1=l1s, cds=rows, truncated=t["truncated"])
 
 
+def _pt_ids(ctx, args):
+    """Completion of pt's second word: the StreamIDs (or VT-d requester IDs) present."""
+    t = args.get("target")
+    if ctx is None or not (t in ctx.system.smmus or t in ctx.system.vtds):
+        return []
+    return StreamT.sids(ctx, t)
+
+
 # Rows one `pt` may list: tables full of unmergeable leaves give 512 rows a table, so the
 # limit, not the tables, bounds the time and memory (2^14 rows: about 0.3 s and 3.5 MB of JSON).
 PT_MAX_ROWS = 1 << 14
@@ -311,7 +319,8 @@ PT_MAX_ROWS = 1 << 14
                     complete=lambda ctx, a: list(ctx.system.domains) + list(ctx.system.devices)
                     + list(ctx.system.smmus) + list(ctx.system.vtd_devices)
                     + list(ctx.system.vtds)),
-         Text("sid", "StreamID (after an SMMU name)", optional=True, metavar="SID"),
+         Text("sid", "StreamID (after an SMMU name; VT-d: the requester ID after the unit)",
+              optional=True, metavar="SID", complete=_pt_ids),
          Int("ssid", "SubstreamID of the CD (default 0)", keyword=True, default=None,
              hi=(1 << 20) - 1),
          Choice("stage", ("1", "2", "nested"), "which stage's tables (default: stage 1 if the "
@@ -493,8 +502,12 @@ def cmdq(ctx, smmu, history=16):
 
 
 def _event_names(ctx, args):
+    if ctx is not None and args.get("smmu") in ctx.system.vtds:
+        from ..arch.vtd.faults import FAULT_REASONS     # a VT-d unit: its fault reasons
+        return [name for name, _m in FAULT_REASONS.values()]
     from ..arch.smmuv3.fields_queue import EVENT_TYPES
     return list(EVENT_TYPES)
+
 
 
 def _index_range(text: str, size: int) -> tuple[int, int]:

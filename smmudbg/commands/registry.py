@@ -494,6 +494,23 @@ class Registry:
         except SmmuDbgError:
             return []
 
+    @staticmethod
+    def _given(ctx, cmd: Command, tokens: list[str], by_key: dict) -> dict:
+        """{argument name: token(s)} of the positional arguments already typed."""
+        pos = [t for t in tokens if "=" not in t and not (t in by_key and by_key[t].flag)]
+        args, i = {}, 0
+        for a in (a for a in cmd.args if not a.keyword):
+            if i >= len(pos):
+                break
+            if isinstance(a.type, StreamT) and (pos[i] in ctx.system.smmus or
+                                                pos[i] in ctx.system.vtds):
+                args[a.name] = tuple(pos[i:i + 2])
+                i += 2
+            else:
+                args[a.name] = pos[i]
+                i += 1
+        return args
+
     def _complete_args(self, ctx, cmd: Command, tokens: list[str], partial: str) -> list[str]:
         if cmd.raw:
             return list(_raw_candidates(cmd, ctx))
@@ -501,7 +518,9 @@ class Registry:
         key, eq, _ = partial.partition("=")
         if eq:
             if key in by_key:
-                return [f"{key}={c}" for c in by_key[key].type.candidates(ctx, {})]
+                # the positionals given so far (a VT-d unit's fault names, not an SMMU's events)
+                return [f"{key}={c}" for c in
+                        by_key[key].type.candidates(ctx, self._given(ctx, cmd, tokens, by_key))]
             if cmd.assignments and cmd.assignments.fields:
                 return [f"{key}={c}" for c in self._field_values(ctx, cmd, tokens, key)]
             return []

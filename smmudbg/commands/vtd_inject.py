@@ -10,7 +10,7 @@ from ..arch.fieldtable import fmt
 from ..errors import ModelError
 from ..model import vtd_pt
 from ..model.views import store_words
-from .registry import Address, Choice, CommandError, Int, Stream, command
+from .registry import Address, Assignments, Choice, CommandError, Int, Stream, command
 
 PASID_HI = (1 << 20) - 1
 
@@ -211,3 +211,59 @@ def inject_corrupt_pasid(ctx, target, pasid=None, dword=0, bit=None):
     _write(u, pa, old, new)
     return _result("corrupt-pasid", u, rid, name, p, "PASID_ENTRY", pa, old, new, change,
                    _now(u, rid, pasid), cached, "PC_INV_DSC" if cached else None)
+
+
+# -- software writes of VT-d entries (the `set ste` / `set cd` of VT-d) ----------------------------
+def _ctx_format(ctx, tokens):
+    return fmt("SM_CONTEXT_ENTRY", "vtd")
+
+
+def _pasid_format(ctx, tokens):
+    return fmt("PASID_ENTRY", "vtd")
+
+
+def _set_result(what, u, rid, pasid, pa, old, new, changes, order):
+    c = u.config(rid, pasid)
+    f = c["fault"]
+    bad = f is not None and f["name"] and f["name"][:3] in (("RTA", "SRT", "SCT")
+                                                            if what == "SM_CONTEXT_ENTRY"
+                                                            else ("SPD", "SPT"))
+    return res.SetEntry(what=what, smmu=u.name, sid=rid, ssid=pasid, addr=pa, old=old, new=new,
+                        changes=changes, stores=order, legal=not bad,
+                        problem=f"{f['name']}: {f['meaning']}" if bad else None, hazards=None)
+
+
+@command("set context", Stream("target", "a VT-d DEVICE, or UNIT RID"),
+         assignments=Assignments("FIELD=VALUE", _ctx_format))
+def set_context(ctx, target, assign):
+    """Software writes fields of a requester's scalable-mode context entry (VT-d), by the
+    field table's names: P=0, FPD=1, PDTS=1, PASIDDIRPTR=ADDRESS, RID_PASID=5, ...
+
+    Address fields take the address (PASIDDIRPTR.raw=N the field value). Only the dwords that
+    change are stored, dword 0 last. No CC_INV_DSC is queued: a cached copy stays in use (see
+    `check UNIT`). legal/problem: the fault the entry now gives (SCT_3, ...)."""
+    from .change import apply_fields
+    cmd = "set context"
+    u, rid, name, pa, old, cached = _context(ctx, cmd, target)
+    new, changes = apply_fields(cmd, fmt("SM_CONTEXT_ENTRY", "vtd"), old, assign)
+    order = store_words(u.mem, pa, old, new)
+    return _set_result("SM_CONTEXT_ENTRY", u, rid, None, pa, old, new, changes, order)
+
+
+@command("set pasid", Stream("target", "a VT-d DEVICE, or UNIT RID"),
+         Int("pasid", "the PASID (default: the context entry's RID_PASID)", keyword=True,
+             hi=PASID_HI),
+         assignments=Assignments("FIELD=VALUE", _pasid_format))
+def set_pasid(ctx, target, assign, pasid=None):
+    """Software writes fields of a PASID table entry (VT-d), by the field table's names:
+    PGTT=second_stage, DID=7, FLPTPTR=ADDRESS, SLPTPTR=ADDRESS, AW=2, SRE=1, P=0, ...
+
+    Address fields take the address (FLPTPTR.raw=N the field value). Only the dwords that
+    change are stored, dword 0 last. No PC_INV_DSC is queued: a cached copy stays in use (see
+    `check UNIT`). legal/problem: the fault the entry now gives (SPT_4, ...)."""
+    from .change import apply_fields
+    cmd = "set pasid"
+    u, rid, name, p, pa, old, cached = _pasid(ctx, cmd, target, pasid)
+    new, changes = apply_fields(cmd, fmt("PASID_ENTRY", "vtd"), old, assign)
+    order = store_words(u.mem, pa, old, new)
+    return _set_result("PASID_ENTRY", u, rid, p, pa, old, new, changes, order)
