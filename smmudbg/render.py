@@ -315,6 +315,21 @@ def _vtd_cfgcache(d):
     return Group(Text(f"{d['unit']} caches", style="bold"), t, p)
 
 
+def _vtd_units(d):
+    parts = []
+    for u in d["units"]:
+        parts.append(Text(f"{u['name']} at {u['base']:#x}: HAW {u['haw']}, translation "
+                          f"{'on' if u['translation'] else 'off'}, interrupt remapping "
+                          f"{'on' if u['interrupt_remapping'] else 'off'}", style="bold"))
+        t = _table("device", "RID", "BDF", "RID_PASID", "PGTT", "PASIDs")
+        for x in u["devices"]:
+            t.add_row(x["name"] or "-", f"{x['rid']:#06x}", x["bdf"], str(x["rid_pasid"]),
+                      x["pgtt"] or (x["fault"] or "-"),
+                      " ".join(f"{p['pasid']}:{p['pgtt']}" for p in x["pasids"]))
+        parts.append(t)
+    return Group(*parts) if parts else Text("no VT-d unit", style=DIM)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -952,6 +967,7 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-pt": _vtd_pt,
+    "vtd-units": _vtd_units,
     "vtd-tlb": _vtd_tlb,
     "vtd-cfgcache": _vtd_cfgcache,
     "vtd-inject": _vtd_inject,

@@ -259,6 +259,15 @@ class VtdCfgCache(Result):
 
 
 @dataclass(kw_only=True)
+class VtdUnits(Result):
+    """The VT-d units (`vtds`): units [{name, base, haw, translation, interrupt_remapping,
+    devices: [{name, rid, bdf, rid_pasid, pgtt (of the RID_PASID entry, or null), fault (where
+    the configuration path stops, or null), pasids: [{pasid, pgtt}] (a scenario's)}]}]."""
+    kind = "vtd-units"
+    units: list
+
+
+@dataclass(kw_only=True)
 class VtdFaults(Result):
     """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
     reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""

@@ -27,7 +27,7 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
 VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
-             "vtd-pt-lookup", "vtd-inject", "vtd-tlb", "vtd-cfgcache"}
+             "vtd-pt-lookup", "vtd-inject", "vtd-tlb", "vtd-cfgcache", "vtd-units"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -97,6 +97,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"inject event {smmu} F_TRANSLATION StreamID={vs.vsids[vsid].sid:#x}",
                 f"vevents {vs.name}", "check"]
     # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
+    out.append("vtds")
     for unit in sysm.vtds:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
                 f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",

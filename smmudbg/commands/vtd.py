@@ -193,3 +193,31 @@ def _all_rows(name, words):
     return [{"field": f.name, "dword": f.dword,
              "bits": f"{f.hi}:{f.lo}" if f.hi != f.lo else str(f.lo), "value": f.get(words),
              "meaning": f.value_name(f.get(words)) or ""} for f in fmt(name, "vtd").fields]
+
+
+@command("vtds", pure=True)
+def vtds(ctx):
+    """List the Intel VT-d units: base, host address width, translation and interrupt
+    remapping on or off, and each requester behind a unit (name, RID as bus:dev.fn, the PGTT
+    of its RID_PASID entry and of the other PASIDs it was given)."""
+    units = []
+    for name, u in ctx.system.vtds.items():
+        gsts = fmt("GSTS_REG", "vtd").decode([u.regs.get("GSTS_REG", 0)])
+        devs = []
+        for rid, d in sorted(u.devices.items()):
+            c = u.config(rid)
+            pgtt = None
+            if c["pe"] is not None and c["fault"] is None:
+                pe = fmt("PASID_ENTRY", "vtd")
+                pgtt = pe.field("PGTT").value_name(pe.field("PGTT").get(c["pe"]))
+            pasids = [{"pasid": p["pasid"], "pgtt": p["pgtt"]}
+                      for p in (getattr(d, "spec", None) or {}).get("pasids", [])]
+            devs.append({"name": d.name, "rid": rid,
+                         "bdf": f"{rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7}",
+                         "rid_pasid": c["pasid"], "pgtt": pgtt,
+                         "fault": c["fault"]["name"] if c["fault"] else None,
+                         "pasids": pasids})
+        units.append({"name": name, "base": u.base, "haw": u.haw,
+                      "translation": bool(gsts["TES"]), "interrupt_remapping": bool(gsts["IRES"]),
+                      "devices": devs})
+    return res.VtdUnits(units=units)

@@ -44,7 +44,7 @@ QUIT_WORDS = ("quit", "exit")
 SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk",
-        "its": "its", "iommufd": "iommufd"}
+        "its": "its", "iommufd": "iommufd", "vtd-walk": "walk", "vtd-msi": "walk"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
 TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history", "its",
@@ -59,6 +59,11 @@ def one_line(r: dict) -> str:
     if k == "walk":
         who = r["device"] or f"{r['smmu']} {r['sid']:#x}"
         end = r["fault"]["type"] if r["fault"] else f"PA {r['pa']:#x} {r['perm']}"
+        return f"walk {who} {r['address']:#x}: {end} ({len(r['steps'])} steps, Walk tab)"
+    if k == "vtd-walk":
+        who = r["device"] or f"{r['unit']} {r['rid']:#x}"
+        end = f"{r['fault']['name']} ({r['fault']['reason']:#04x})" if r["fault"] else \
+            f"PA {r['pa']:#x} {r['perm']}" if r["pa"] is not None else r["outcome"]
         return f"walk {who} {r['address']:#x}: {end} ({len(r['steps'])} steps, Walk tab)"
     if k == "check":
         return "check: clean" if r["clean"] else f"check: {r['problems']} problem(s) (Check tab)"
@@ -238,7 +243,15 @@ class SmmuDbgApp(App):
                 self.query_one("#walk-steps").focus()
             self.when_shown("walk", "load", load)
             self.show_tab("walk")
-        elif kind == "msi":
+        elif kind == "vtd-walk":
+            self.drop_pending("walk", "prefill")
+
+            def load_vtd():
+                self.query_one(WalkStepper).load(r)
+                self.query_one("#walk-steps").focus()
+            self.when_shown("walk", "load", load_vtd)
+            self.show_tab("walk")
+        elif kind in ("msi", "vtd-msi"):
             self.drop_pending("walk", "prefill")
 
             def load_msi():
@@ -380,6 +393,17 @@ class SmmuDbgApp(App):
             self.when_shown("tables", "PageTableView",
                             lambda: self.query_one(PageTableView).show(d["name"]))
             self.show_tab("tables")
+        elif event.kind == "vtd":
+            self.log_line(Text(f"{d['name']}: VT-d unit at {d['base']:#x}, HAW {d['haw']}: "
+                               f"regs, tlb, cfgcache, events, check {d['name']}"))
+        elif event.kind == "vtd-device":
+            target = d["name"] or f"{d['unit']} {d['rid']:#x}"
+            self.when_shown("walk", "prefill", lambda: self.query_one(WalkStepper).prefill(
+                target, None, d.get("pasid")))
+            self.log_line(Text(f"{target}: RID {d['rid']:#06x} ({d['bdf']}) behind "
+                               f"{d['unit']}, PASID {d.get('pasid', d['rid_pasid'])}: "
+                               f"walk/pt/context/pasid/msi {target}"))
+            self.show_tab("walk")
         elif event.kind == "vm":
             self.log_line(Text(f"{d['name']}: " + ", ".join(
                 f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
