@@ -64,6 +64,15 @@ def entry_format(w: dict, s: dict) -> tuple[str, list] | None:
     return None
 
 
+def _shown(f, words) -> str:
+    """A field's value as the bit view shows it: its name for the value, an address field's
+    address, else hex."""
+    v = f.get(words)
+    if f.is_address:
+        return hx(v << f.lo)
+    return f.value_name(v) or hx(v)
+
+
 def summary(w: dict) -> Text:
     t = Text()
     who = w["device"] or f"{w['unit']} RID {hx(w['rid'])}"
@@ -101,8 +110,14 @@ def detail(w: dict, i: int) -> Text:
     if ef is not None:
         name, words = ef
         key = _KEY.get(name) or _KEY.get(name[:2], ())
-        t.append(f"{name}\n", style="bold")
-        for f in fmt(name, "vtd").fields:
+        fields = fmt(name, "vtd").fields
+        # the deciding fields on one line first (a small screen shows at least these)
+        t.append(f"{name}: ", style="bold")
+        t.append(" ".join(f"{f.name}={_shown(f, words)}"
+                          for f in fields if f.name in key and
+                          (f.dword == 0 or name == "SM_ROOT_ENTRY")) + "\n",
+                 style="bold yellow")
+        for f in fields:
             if f.dword != 0 and name != "SM_ROOT_ENTRY":
                 continue
             v = f.get(words)
@@ -110,7 +125,8 @@ def detail(w: dict, i: int) -> Text:
                 continue
             bits = f"{f.hi}:{f.lo}" if f.hi != f.lo else str(f.lo)
             mark = f.name in key
-            t.append(f"  {'>' if mark else ' '} {f.name:<12} [{bits:>5}] {hx(v):<14}",
+            t.append(f"  {'>' if mark else ' '} {f.name:<12} [{bits:>5}] "
+                     f"{hx(v << f.lo if f.is_address else v):<14}",
                      style="bold yellow" if mark else "")
             t.append(f"{f.value_name(v) or ''}\n", style="dim")
     if i == len(w["steps"]) - 1 and w["fault"]:

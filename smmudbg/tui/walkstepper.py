@@ -71,7 +71,7 @@ class WalkStepper(Vertical):
         with Horizontal(classes="walk-form"):
             yield Input(placeholder="device | SMMU SID", id="walk-target")
             yield Input(placeholder="address", id="walk-addr")
-            yield Input(placeholder="ssid|pasid", id="walk-ssid")
+            yield Input(placeholder="ssid", id="walk-ssid")
             yield Input(placeholder="MSI vector|data", id="msi-vector")
         with Horizontal(classes="walk-form"):
             yield Select([(a, a) for a in ("read", "write", "exec")], value="read",
