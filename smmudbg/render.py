@@ -330,6 +330,19 @@ def _vtd_units(d):
     return Group(*parts) if parts else Text("no VT-d unit", style=DIM)
 
 
+def _vtd_iq(d):
+    head = Text(f"{d['unit']} invalidation queue at {d['base']:#x}: {d['entries']} x "
+                f"{d['desc_size']} bytes, IQH={d['iqh']} IQT={d['iqt']}", style="bold")
+    if d["error"]:
+        head.append(f"  stopped: {d['error']}", style=BAD)
+    if d["drop_budget"]:
+        head.append(f"  the next {d['drop_budget']} descriptors will be dropped", style=BAD)
+    t = _table("slot", "state", "descriptor", "fields")
+    for x in d["descriptors"]:
+        t.add_row(str(x["index"]), x["state"], x["type"] or "-", x["text"])
+    return Group(head, t)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -967,6 +980,7 @@ RENDERERS = {
     "walk": _walk,
     "vtd-walk": _vtd_walk,
     "vtd-pt": _vtd_pt,
+    "vtd-iq": _vtd_iq,
     "vtd-units": _vtd_units,
     "vtd-tlb": _vtd_tlb,
     "vtd-cfgcache": _vtd_cfgcache,

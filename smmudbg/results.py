@@ -268,6 +268,25 @@ class VtdUnits(Result):
 
 
 @dataclass(kw_only=True)
+class VtdQueue(Result):
+    """A VT-d unit's invalidation queue (`cmdq UNIT`): base, entries (slots), desc_size
+    (bytes), iqh, iqt (slot indices), error (the queue error, or null), drop_budget
+    (descriptors drop-invalidations will still drop); descriptors: [{index, state (consumed or
+    pending), type (CC_INV_DSC, ...; null: not a descriptor), words, fields (non-zero field
+    values), text (the fields as `cmd UNIT TYPE ...` takes them)}]."""
+    kind = "vtd-iq"
+    unit: str
+    base: int
+    entries: int
+    desc_size: int
+    iqh: int
+    iqt: int
+    error: str | None
+    drop_budget: int
+    descriptors: list
+
+
+@dataclass(kw_only=True)
 class VtdFaults(Result):
     """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
     reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""

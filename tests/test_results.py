@@ -27,7 +27,8 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
 VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
-             "vtd-pt-lookup", "vtd-inject", "vtd-tlb", "vtd-cfgcache", "vtd-units"}
+             "vtd-pt-lookup", "vtd-inject", "vtd-tlb", "vtd-cfgcache", "vtd-units",
+             "vtd-iq"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -102,6 +103,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
                 f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
                 f"tlb {unit}", f"cfgcache {unit}", f"regs {unit}", f"regs {unit} CAP_REG",
+                f"cmdq {unit}", f"cmdq {unit} history=2",
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",

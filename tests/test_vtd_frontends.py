@@ -229,3 +229,18 @@ def test_completion_knows_vtd_names(s):
     assert "P_IOTLB_INV_DSC" in complete_line(s, "cmd dmar0 P_")
     assert {"nic0", "gpu0", "nvme0", "dmar0"} <= set(complete_line(s, "inject clear-present "))
     assert "clear-present" in complete_line(s, "inject cl")
+
+
+def test_cmdq_shows_the_invalidation_queue_as_cmd_takes_it(s):
+    run(s, "cmd dmar0 CC_INV_DSC G=device SID=0x10")
+    run(s, "drop-invalidations dmar0 1")
+    run(s, f"cmd dmar0 {P_IOTLB_FIX}")
+    q = run(s, "cmdq dmar0")
+    assert q["kind"] == "vtd-iq" and (q["iqh"], q["iqt"]) == (2, 2) and q["desc_size"] == 16
+    got = [(d["index"], d["state"], d["type"], d["text"]) for d in q["descriptors"]]
+    assert got == [(0, "consumed", "CC_INV_DSC", "G=device SID=0x10"),
+                   (1, "consumed", "P_IOTLB_INV_DSC", "G=page DID=0x2 ADDR=0x7f0000001000")]
+    # the text is what `cmd` takes: the same descriptor again, word for word
+    again = run(s, f"cmd dmar0 P_IOTLB_INV_DSC {got[1][3]}")
+    assert again["words"] == q["descriptors"][1]["words"]
+    assert [d["index"] for d in run(s, "cmdq dmar0 history=1")["descriptors"]] == [2]

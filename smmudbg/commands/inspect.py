@@ -482,7 +482,7 @@ def mem(ctx, address, length=64, vm=None):
                    chunks=ctx.system.memory_chunks(address, length, vm))
 
 
-@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16); older "
+@command("cmdq", Iommu(), Int("history", "consumed commands to show (default 16); older "
                              "than this session's, read back from the ring memory",
                              keyword=True, default=16), pure=True)
 def cmdq(ctx, smmu, history=16):
@@ -492,7 +492,14 @@ def cmdq(ctx, smmu, history=16):
     history=N goes back N commands behind CONS. Commands consumed before this session (an
     imported dump's) are decoded from the ring memory, which still holds them, as far as
     they are intact; `history_stop` says where that history stops being trustworthy (the
-    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command)."""
+    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command).
+
+    On a VT-d unit: its invalidation queue (IQA_REG base and size, IQH_REG, IQT_REG, the
+    queue error), the last N descriptors fetched behind IQH and those waiting up to IQT, each
+    decoded by its type (CC_INV_DSC, P_IOTLB_INV_DSC, ...; empty slots left out)."""
+    if smmu in ctx.system.vtds:
+        from .vtd import iq_vtd
+        return iq_vtd(ctx, smmu, history)
     m = ctx.system.smmu(smmu)
     h = m.command_history(history)
     return res.Cmdq(**{"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),

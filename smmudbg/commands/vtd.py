@@ -221,3 +221,45 @@ def vtds(ctx):
                       "translation": bool(gsts["TES"]), "interrupt_remapping": bool(gsts["IRES"]),
                       "devices": devs})
     return res.VtdUnits(units=units)
+
+
+def iq_vtd(ctx, unit, history):
+    """`cmdq` on a VT-d unit: its invalidation queue, the last `history` descriptors the unit
+    fetched (behind IQH_REG) and those still waiting (IQH to IQT), decoded by type."""
+    from ..arch.vtd.consts import INV_DSC_NAMES
+    from ..errors import ModelError
+    u = ctx.system.vtd(unit)
+    n, size = u.IQ_ENTRIES, u.IQ_DESC
+    t = fmt("CC_INV_DSC", "vtd")
+    pending = (u.iqt - u.iqh) % n
+    first = (u.iqh - min(history, n - pending)) % n
+    rows = []
+    for k in range(min(history, n - pending) + pending):
+        i = (first + k) % n
+        at = u.iq_base + size * i
+        try:
+            w = [u.mem.read_u64(at), u.mem.read_u64(at + 8)]
+        except (ModelError, Exception):
+            rows.append({"index": i, "state": "unbacked", "type": None, "words": None,
+                         "fields": {}, "text": ""})
+            continue
+        code = (t.field("TYPE_HI").get(w) << 4) | t.field("TYPE_LO").get(w)
+        name = INV_DSC_NAMES.get(code)
+        fields, text = {}, []
+        if name:
+            for f in fmt(name, "vtd").fields:
+                v = f.get(w)
+                if v and f.name not in ("TYPE_LO", "TYPE_HI"):
+                    fields[f.name] = v
+                    # as `cmd UNIT NAME ...` takes it: enum names, addresses as addresses
+                    shown = f.value_name(v) or hex(v << f.lo if f.is_address else v)
+                    text.append(f"{f.name}={shown}")
+        if not any(w):
+            name = None
+        rows.append({"index": i, "state": "consumed" if k < min(history, n - pending)
+                     else "pending", "type": name, "words": w, "fields": fields,
+                     "text": " ".join(text)})
+    return res.VtdQueue(unit=unit, base=u.iq_base, entries=n, desc_size=size, iqh=u.iqh,
+                        iqt=u.iqt, error=u.iq_error, drop_budget=u.drop_budget,
+                        descriptors=[r for r in rows if r["type"] is not None
+                                     or r["state"] != "consumed"])
