@@ -103,7 +103,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
                 f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
                 f"tlb {unit}", f"cfgcache {unit}", f"regs {unit}", f"regs {unit} CAP_REG",
-                f"cmdq {unit}", f"cmdq {unit} history=2",
+                f"cmdq {unit}", f"cmdq {unit} history=2", f"find pa=0x62000000+0x1000 {unit}",
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",

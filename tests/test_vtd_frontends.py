@@ -244,3 +244,30 @@ def test_cmdq_shows_the_invalidation_queue_as_cmd_takes_it(s):
     again = run(s, f"cmd dmar0 P_IOTLB_INV_DSC {got[1][3]}")
     assert again["words"] == q["descriptors"][1]["words"]
     assert [d["index"] for d in run(s, "cmdq dmar0 history=1")["descriptors"]] == [2]
+
+
+def test_find_on_vtd_names_every_requester_and_pasid(s):
+    r = run(s, "find pa=0x62000000+0x2000")
+    got = {(h["smmu"], h["device"], h["ssid"], h["stage"], h["iova"], h["ipa"], h["pa"],
+            h["size"]) for h in r["hits"]}
+    # vm0-s2 maps GPA x -> PA 0x6000_0000 + x; guest-fs maps 0x7F00_0000_0000 -> GPA 0x200_0000
+    assert got == {("dmar0", "nic0", 0, "nested", 0x7F00_0000_0000, 0x200_0000, VM0_PA +
+                    0x200_0000, 0x2000),
+                   ("dmar0", "gpu0", 0, "2", 0x200_0000, None, VM0_PA + 0x200_0000, 0x2000),
+                   ("dmar0", "gpu0", 9, "nested", 0x7F00_0000_0000, 0x200_0000, VM0_PA +
+                    0x200_0000, 0x2000)}
+    one = run(s, "find pa=0x50001000+1 dmar0 sid=0x100")["hits"]
+    assert [(h["device"], h["iova"]) for h in one] == [("nvme0", 0x1000_1000)]
+    assert not s.execute("find ipa=0x0+1 dmar0").ok
+
+
+def test_injections_and_find_on_the_imported_guest():
+    s = Session()
+    out = s.execute(f"import qemu {FIXTURE / 'memory.elf.xz'} --regs {FIXTURE / 'regs.json'}")
+    assert out.ok, out.error
+    row = run(s, "pt dmar0 0x18 limit=1")["rows"][0]
+    hits = run(s, f"find pa={row['out']:#x}+0x1000 dmar0")["hits"]
+    assert any(h["sid"] == 0x18 and h["iova"] == row["in"] for h in hits)
+    r = run(s, f"inject clear-present dmar0 0x18 {row['in']:#x}")
+    assert r["entry"] == "FS_PTE" and r["fault"]["name"] == "SFS_2"
+    assert run(s, f"walk dmar0 0x18 {row['in']:#x} dry")["fault"]["name"] == "SFS_2"

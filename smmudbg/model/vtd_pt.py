@@ -180,3 +180,58 @@ def lookup(unit, rid, pasid, stage, addr):
     return dict(g, stage=stage, addr=addr, steps=steps, out=r["out"], size=r["size"],
                 perm=_perm(stage, r) if r["ok"] else None,
                 fault=None if r["ok"] else r["fault"])
+
+
+def find(unit, addr: int, size: int, rid: int | None = None, limit: int = 10_000) -> dict:
+    """Who maps PA [addr, addr+size) behind a VT-d unit: each requester's RID_PASID entry and
+    the PASIDs its scenario gave it, read through the walker's reader (nested: IOVA -> GPA ->
+    PA; first or second stage alone: IOVA -> PA; pass-through: the PA itself below the host
+    address width). Hits as results.Find's, with smmu the unit, sid the RID, ssid the PASID."""
+    hits, trees, truncated = [], 0, False
+    end = addr + size
+    for r, dev in sorted(unit.devices.items()):
+        if rid is not None and r != rid:
+            continue
+        spec = getattr(dev, "spec", None) or {}
+        pasids = [None] + sorted({p["pasid"] for p in spec.get("pasids", [])})
+        seen = set()
+        for pasid in pasids:
+            try:
+                g = geometry(unit, r, pasid, 2)
+            except ModelError:
+                continue
+            if g["pasid"] in seen:
+                continue
+            seen.add(g["pasid"])
+            trees += 1
+            pgtt = g["pgtt"]
+            if pgtt == "nested":
+                rows = [(x["in"], x["size"], x["gpa"], x["pa"], x["fs_perm"], x["ss_perm"],
+                         x["perm"], "nested") for x in nested(unit, r, pasid, 1 << 20)["rows"]
+                        if x["pa"] is not None]
+            elif pgtt in ("first_stage", "second_stage"):
+                st = 1 if pgtt == "first_stage" else 2
+                rows = [(x["in"], x["size"], None, x["out"], x["perm"] if st == 1 else None,
+                         x["perm"] if st == 2 else None, x["perm"][:3], str(st))
+                        for x in dump(unit, r, pasid, st, 1 << 20)["rows"]]
+            elif pgtt == "pass_through":
+                top = 1 << unit.haw
+                rows = [(0, top, None, 0, None, None, "rwx", "pass-through")] if addr < top \
+                    else []
+            else:
+                continue
+            for iova, n, gpa, pa, p1, p2, perm, stage in rows:
+                lo, hi = max(pa, addr), min(pa + n, end)
+                if lo >= hi:
+                    continue
+                if len(hits) >= limit:
+                    return {"hits": hits, "trees": trees, "truncated": True}
+                off = lo - pa
+                hits.append({"smmu": unit.name, "sid": r, "device": dev.name,
+                             "ssid": g["pasid"], "stage": stage, "iova": iova + off,
+                             "size": hi - lo, "ipa": None if gpa is None else gpa + off,
+                             "pa": lo, "level": None, "s1_perm": p1, "s2_perm": p2,
+                             "priv": perm, "unpriv": perm, "vmid": None, "asid": None,
+                             "af": True, "ttb": None, "note": f"VT-d PASID {g['pasid']} "
+                             f"({pgtt}, DID {g['did']})"})
+    return {"hits": hits, "trees": trees, "truncated": truncated}
