@@ -142,3 +142,18 @@ def test_missing_pasid_invalidation_is_stale_and_check_names_the_descriptor():
         st = app.query_one(WalkStepper)
         assert "SFS_2" in text_of(st.query_one("#walk-summary", Static))
     drive(body)
+
+
+def test_choosing_a_vtd_device_in_the_tree_fills_the_walk_form():
+    async def body(app, pilot):
+        tree = app.query_one("#topo", Tree)
+        node = next(n for n in tree._tree_nodes.values()
+                    if str(n.label) == "PASID 9: nested")
+        tree.select_node(node)
+        for _ in range(20):
+            await pilot.pause()
+        st = app.query_one(WalkStepper)
+        assert st.query_one("#walk-target").value == "gpu0"
+        assert st.query_one("#walk-ssid").value == "9"
+        assert "RID 0x0390 (03:12.0) behind dmar0, PASID 9" in out_text(app)
+    drive(body)
