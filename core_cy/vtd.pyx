@@ -1385,10 +1385,14 @@ cdef class VtdWalker:
         cdef FsOut fo
         cdef int bad, aw, rc = -1
         cdef bint nested
+        cdef TraceStep* last
+        cdef uint64_t e, tpa
+        cdef uint32_t j
         make_txn(&t, sid, addr, pasid, False, False, False, 0)
         memset(&f, 0, sizeof(VtdFault))
         f.walk.fetch_addr = NOADDR
-        self.ctx.trace.buf = self.trace_buf if trace else NULL
+        # traced always: a non-present entry's table (the last step) is where the scan skips
+        self.ctx.trace.buf = self.trace_buf
         self.ctx.trace.n = 0
         self.ctx.dry = True
         with nogil:
@@ -1444,6 +1448,22 @@ cdef class VtdWalker:
             out["fault_level"] = None if f.walk.level < 0 else f.walk.level
             out["fault_stage"] = f.walk.stage
             out["fs_level"] = f.fs_level or None     # nested: the FS table the SS fault hit
+            # skip: how many entries of the non-present entry's table, from it on, are not
+            # present either (by the walk's own test: FS P, SS R|W), so a scan moves past them
+            out["skip"] = 1
+            if f.walk.kind == WF_TRANSLATION and self.ctx.trace.n > 0 \
+                    and f.walk.stage == stage:
+                last = &self.trace_buf[self.ctx.trace.n - 1]
+                tpa = last.desc_pa - 8 * <uint64_t>last.index
+                j = last.index + 1
+                while j < 512:
+                    if as_read64(&self.ctx.space, tpa + 8 * j, &e) != 0:
+                        break
+                    if (stage == 1 and FS_PTE_P_v(e)) or \
+                            (stage == 2 and (SS_PTE_R_v(e) or SS_PTE_W_v(e))):
+                        break
+                    j += 1
+                out["skip"] = j - last.index
         if trace:
             out["steps"] = self._steps()
         return out

@@ -271,3 +271,22 @@ def test_injections_and_find_on_the_imported_guest():
     r = run(s, f"inject clear-present dmar0 0x18 {row['in']:#x}")
     assert r["entry"] == "FS_PTE" and r["fault"]["name"] == "SFS_2"
     assert run(s, f"walk dmar0 0x18 {row['in']:#x} dry")["fault"]["name"] == "SFS_2"
+
+
+def test_pt_finds_every_scattered_leaf():
+    """Scattered 4K pages, one per 2M region and some in the upper (sign-extended) half: the
+    scan skips runs of non-present entries and still lists every map, in order."""
+    ins = [0x7F00_0000_0000 + i * 0x20_0000 + 0x1000 * (i % 7) for i in range(40)] + \
+        [0xFFFF_8000_0000_0000 + 0x40_0000 * i for i in range(3)]
+    maps = ",\n".join(f'  {{ in = {a:#x}, out = {0x0200_0000 + i * 0x1000:#x}, size = 0x1000, '
+                      f'perm = "rw" }}' for i, a in enumerate(ins))
+    text = SCENARIO.replace('''maps = [
+  { in = 0x7F00_0000_0000, out = 0x0200_0000, size = 0x0001_0000, perm = "rw" },
+  { in = 0x7F00_0001_0000, out = 0x0300_0000, size = 0x0000_1000, perm = "r" },
+  { in = 0x7F00_0020_0000, out = 0x0400_0000, size = 0x0020_0000, perm = "rw" },
+]''', f"maps = [\n{maps}\n]")
+    assert text != SCENARIO
+    s = Session(text, "scattered")
+    rows = run(s, "pt nic0")["rows"]
+    assert [(r["in"], r["out"], r["size"]) for r in rows] == \
+        [(a, 0x0200_0000 + i * 0x1000, 0x1000) for i, a in enumerate(ins)]

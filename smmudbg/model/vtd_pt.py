@@ -4,7 +4,8 @@ stage, or both composed (nested), read through the core walker's reader
 
 The scan asks the reader for one address at a time: a leaf gives a row and the scan moves past
 it; a non-present (or reserved, unbacked) entry at level L gives no row (a problem row for
-reserved/unbacked) and the scan skips the 2^(12+9(L-1)) bytes that entry covers. Entries are
+reserved/unbacked) and the scan skips the 2^(12+9(L-1)) bytes that entry covers, times the run
+of non-present entries the reader found after it in the same table (its `skip`). Entries are
 named by their field-table formats (FS_PML4E ... FS_PTE, SS_PML4E ... SS_PTE).
 """
 from __future__ import annotations
@@ -119,7 +120,8 @@ def leaves(unit, rid, pasid, stage, start=0, end=None, limit=None):
                              "problem": f"{r['fault']} at level {r['fault_level']}"
                              + (" of the second stage (a first-stage table)"
                                 if r.get("fault_stage") == 2 and stage == 1 else "")})
-        u = (u & ~(span - 1)) + span
+        # the reader says how many entries of that table from this one on are not present
+        u = (u & ~(span - 1)) + span * (r.get("skip") or 1)
     return g, rows, problems, truncated
 
 
