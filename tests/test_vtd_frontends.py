@@ -229,6 +229,11 @@ def test_completion_knows_vtd_names(s):
     assert "P_IOTLB_INV_DSC" in complete_line(s, "cmd dmar0 P_")
     assert {"nic0", "gpu0", "nvme0", "dmar0"} <= set(complete_line(s, "inject clear-present "))
     assert "clear-present" in complete_line(s, "inject cl")
+    # pasid=: the requester's PASIDs (gpu0: RID_PASID 0 and PASID 9 of the scenario)
+    for line in ("walk gpu0 0x1000 pasid=", "walk dmar0 0x390 0x1000 pasid=", "pt gpu0 pasid=",
+                 "pt dmar0 0x390 pasid=", "pasid gpu0 pasid=", "set pasid gpu0 pasid=",
+                 "inject invalidate-pasid gpu0 pasid="):
+        assert complete_line(s, line) == ["pasid=0", "pasid=9"], line
 
 
 def test_cmdq_shows_the_invalidation_queue_as_cmd_takes_it(s):

@@ -8,6 +8,7 @@ from ..arch.smmuv3 import registers as R
 from .. import results as res
 from .registry import (Address, Choice, CommandError, Flag, Int, Iommu, Smmu, Stream, StreamT,
                        Text, Vm, command, parse_int, shown)
+from .vtd import pasid_values
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -329,7 +330,7 @@ PT_MAX_ROWS = 1 << 14
              keyword=True, default=2000, lo=1, hi=PT_MAX_ROWS),
          Address("addr", "follow one address down the tree instead", keyword=True),
          Int("pasid", "VT-d: the PASID entry (default: RID_PASID); on an SMMU the same as "
-             "ssid", keyword=True, hi=(1 << 20) - 1),
+             "ssid", keyword=True, hi=(1 << 20) - 1, complete=pasid_values),
          pure=True)
 def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None, pasid=None):
     """Page tables as a tree of ranges (like a page-table dump).

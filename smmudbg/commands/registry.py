@@ -75,12 +75,17 @@ class ArgType:
 class IntT(ArgType):
     metavar = "N"
 
-    def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number"):
+    def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number",
+                 complete=None):
         # Every number the model takes fits in 64 bits (registers, addresses, sizes, counts):
         # the type refuses the rest, so no handler sees an int C or a queue cannot hold.
         self.lo = -(1 << 63) if lo is None else lo
         self.hi = U64_MAX if hi is None else hi
         self.what = what
+        self._complete = complete       # (ctx, args) -> the values worth offering, or None
+
+    def candidates(self, ctx, args):
+        return list(self._complete(ctx, args)) if self._complete else []
 
     def convert(self, ctx, text, args):
         try:
@@ -223,8 +228,10 @@ class Arg:
 
 
 # Constructors used in declarations -----------------------------------------------------------
-def Int(name, help="", *, lo=0, hi=None, optional=False, default=None, keyword=False):
-    return Arg(name, IntT(lo, hi), help, optional or keyword, default, keyword)
+def Int(name, help="", *, lo=0, hi=None, optional=False, default=None, keyword=False,
+        complete=None):
+    return Arg(name, IntT(lo, hi, complete=complete), help, optional or keyword, default,
+               keyword)
 
 
 def Address(name, help="", *, optional=False, default=None, keyword=False):

@@ -8,6 +8,38 @@ from ..arch.fieldtable import fmt
 from .registry import CommandError, Int, Stream, command
 
 
+def pasid_values(ctx, args) -> list[str]:
+    """Completion of pasid=: the PASIDs of the VT-d requester typed (its RID_PASID and those a
+    scenario gave it)."""
+    if ctx is None:
+        return []
+    t, sid = args.get("target"), args.get("sid")
+    if isinstance(t, tuple):
+        t, sid = t[0], t[1] if len(t) > 1 else None
+    sysm = ctx.system
+    if t in sysm.vtd_devices:
+        d = sysm.vtd_devices[t]
+        u, rid = sysm.vtds[d.smmu], d.sid
+    elif t in sysm.vtds and sid is not None:
+        try:
+            u, rid = sysm.vtds[t], int(str(sid), 0)
+        except ValueError:
+            return []
+    else:
+        return []
+    out = set()
+    d = u.devices.get(rid)
+    spec = getattr(d, "spec", None) or {}
+    out |= {p["pasid"] for p in spec.get("pasids", [])}
+    try:
+        c = u.config(rid)
+        if c["pasid"] is not None:
+            out.add(c["pasid"])
+    except Exception:           # completion never fails the prompt
+        pass
+    return [str(p) for p in sorted(out)]
+
+
 def _rows(name, words):
     out = []
     for f in fmt(name, "vtd").fields:
@@ -60,7 +92,7 @@ def context(ctx, target):
 
 @command("pasid", Stream("target", "a VT-d DEVICE, or UNIT RID"),
          Int("pasid", "the PASID (default: the context entry's RID_PASID)", keyword=True,
-             hi=(1 << 20) - 1), pure=True)
+             hi=(1 << 20) - 1, complete=pasid_values), pure=True)
 def pasid(ctx, target, pasid=None):
     """The PASID directory entry and PASID table entry of a requester's PASID (VT-d).
 

@@ -11,6 +11,7 @@ from ..errors import ModelError
 from ..model import vtd_pt
 from ..model.views import store_words
 from .registry import Address, Assignments, Choice, CommandError, Int, Stream, command
+from .vtd import pasid_values
 
 PASID_HI = (1 << 20) - 1
 
@@ -50,7 +51,7 @@ def _write(u, addr, old, new):
 
 @command("inject clear-present", Stream("target", "a VT-d DEVICE, or UNIT RID"),
          Address("address", "an address the stage maps (stage=2: a GPA or IOVA)"),
-         Int("pasid", "the PASID entry (default: RID_PASID)", keyword=True, hi=PASID_HI),
+         Int("pasid", "the PASID entry (default: RID_PASID)", keyword=True, hi=PASID_HI, complete=pasid_values),
          Choice("stage", ("1", "2"), "which stage's entry (default: the first stage, or the "
                 "second for a second-stage-only entry)"),
          Int("level", "the paging level whose entry to clear (default: the leaf)", keyword=True,
@@ -180,7 +181,7 @@ def inject_corrupt_context(ctx, target, dword=0, bit=None):
 
 @command("inject invalidate-pasid", Stream("target", "a VT-d DEVICE, or UNIT RID"),
          Int("pasid", "the PASID (default: the context entry's RID_PASID)", keyword=True,
-             hi=PASID_HI))
+             hi=PASID_HI, complete=pasid_values))
 def inject_invalidate_pasid(ctx, target, pasid=None):
     """Clear the P bit of a PASID table entry (VT-d), without a PC_INV_DSC: requests with
     that PASID fault (SPT_2, PASID entry not present) once the PASID-cache no longer holds the
@@ -198,7 +199,7 @@ def inject_invalidate_pasid(ctx, target, pasid=None):
 
 @command("inject corrupt-pasid", Stream("target", "a VT-d DEVICE, or UNIT RID"),
          Int("pasid", "the PASID (default: the context entry's RID_PASID)", keyword=True,
-             hi=PASID_HI),
+             hi=PASID_HI, complete=pasid_values),
          Int("dword", "which 64-bit word (default 0)", keyword=True, default=0, hi=7),
          Int("bit", "which bit to flip (default: the word's first reserved bit)", keyword=True,
              hi=63))
@@ -252,7 +253,7 @@ def set_context(ctx, target, assign):
 
 @command("set pasid", Stream("target", "a VT-d DEVICE, or UNIT RID"),
          Int("pasid", "the PASID (default: the context entry's RID_PASID)", keyword=True,
-             hi=PASID_HI),
+             hi=PASID_HI, complete=pasid_values),
          assignments=Assignments("FIELD=VALUE", _pasid_format))
 def set_pasid(ctx, target, assign, pasid=None):
     """Software writes fields of a PASID table entry (VT-d), by the field table's names:
