@@ -38,6 +38,15 @@ def drive(body, size=(140, 44)):
     asyncio.run(main())
 
 
+def shown(w) -> str:
+    """What a Static holding a rich renderable shows, as plain text."""
+    import io
+    from rich.console import Console
+    c = Console(width=200, record=True, file=io.StringIO())
+    c.print(w.content)
+    return c.export_text()
+
+
 def labels(tree: Tree) -> list[str]:
     out = []
 
@@ -56,6 +65,12 @@ def test_tree_shows_the_vtd_unit_its_devices_and_pasids():
         assert "nic0 00:02.0 RID 0x10 nested" in ls
         assert "gpu0 03:12.0 RID 0x390 second_stage" in ls
         assert "PASID 9: nested" in ls
+        # no SMMU here: the Events, CmdQ and Caches tabs are the unit's
+        assert app.vtd_unit == "dmar0" and app.smmu is None
+        app.show_tab("events")
+        await pilot.pause()
+        await pilot.pause()
+        assert "dmar0 fault records" in shown(app.query_one("#ev-head", Static))
     drive(body)
 
 
@@ -126,8 +141,13 @@ def test_missing_pasid_invalidation_is_stale_and_check_names_the_descriptor():
         assert "P_IOTLB_INV_DSC" in out
         # the change report: the IOTLB entry the walk filled is now stale
         assert "dmar0 IOTLB entry DID 2 PASID 0 0x7f0000001000+0x1000 is now STALE" in out
-        await command(app, pilot, "tlb dmar0")
-        assert "STALE" in out_text(app)
+        await command(app, pilot, "tlb dmar0")                 # the Caches tab, on dmar0
+        await pilot.pause()
+        head = shown(app.query_one("#tlb-head", Static))
+        assert "dmar0 IOTLB: 1 entries" in head and "STALE" in head and "0x7f0000001000" in head
+        await command(app, pilot, "cmdq dmar0")
+        await pilot.pause()
+        assert "invalidation queue" in shown(app.query_one("#cq-head", Static))
         await command(app, pilot, "check")
         cv = app.query_one(CheckView)
         rows = cells(cv.query_one(DataTable))
