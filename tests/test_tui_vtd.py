@@ -177,3 +177,22 @@ def test_choosing_a_vtd_device_in_the_tree_fills_the_walk_form():
         assert st.query_one("#walk-ssid").value == "9"
         assert "RID 0x0390 (03:12.0) behind dmar0, PASID 9" in out_text(app)
     drive(body)
+
+
+def test_inject_menu_on_vtd_offers_the_vtd_injections():
+    from smmudbg.tui.inject import InjectMenu, menu_lines
+    lines = [line for line, _ in menu_lines(None, None, "dmar0", "nic0")]
+    assert "inject clear-present nic0 " in lines            # still needs the address
+    assert "inject invalidate-pasid nic0" in lines and "inject corrupt-context nic0" in lines
+    assert "drop-invalidations dmar0 1" in lines and "cmd dmar0 PC_INV_DSC G=global" in lines
+    assert not any(x.startswith(("inject corrupt-ste", "inject unmap")) for x in lines)
+
+    async def body(app, pilot):
+        await command(app, pilot, f"walk nic0 {VA:#x} dry")
+        app.action_inject()
+        await pilot.pause()
+        menu = app.screen
+        assert isinstance(menu, InjectMenu)
+        assert ("inject invalidate-pasid nic0",) in {(x[0],) for x in menu.lines}
+        await pilot.press("escape")
+    drive(body)

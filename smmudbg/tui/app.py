@@ -103,6 +103,7 @@ class SmmuDbgApp(App):
         self.current_ssid = 0
         self.smmu: str | None = None
         self.vtd_unit: str | None = None               # the VT-d unit in focus (its tabs)
+        self.vtd_target: str | None = None             # the VT-d requester in focus
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
         self.live: LiveMode | None = None              # follows an attached VM (tui/live.py)
         self.live_interval = DEFAULT_INTERVAL
@@ -261,6 +262,7 @@ class SmmuDbgApp(App):
             self.show_tab({"vtd-iq": "cmdq", "vtd-faults": "events"}.get(kind, "caches"))
         elif kind == "vtd-walk":
             self.show_unit(r["unit"])
+            self.vtd_target = r["device"] or f"{r['unit']} {r['rid']:#x}"
             self.drop_pending("walk", "prefill")
 
             def load_vtd():
@@ -416,6 +418,8 @@ class SmmuDbgApp(App):
                                f"regs, tlb, cfgcache, events, check {d['name']}"))
         elif event.kind == "vtd-device":
             target = d["name"] or f"{d['unit']} {d['rid']:#x}"
+            self.show_unit(d["unit"])
+            self.vtd_target = target
             self.when_shown("walk", "prefill", lambda: self.query_one(WalkStepper).prefill(
                 target, None, d.get("pasid")))
             self.log_line(Text(f"{target}: RID {d['rid']:#06x} ({d['bdf']}) behind "
@@ -527,7 +531,8 @@ class SmmuDbgApp(App):
 
     def action_inject(self) -> None:
         from .inject import InjectMenu
-        self.push_screen(InjectMenu(self._stream_words(), self.smmu), self._picked)
+        self.push_screen(InjectMenu(self._stream_words(), self.smmu, self.vtd_unit,
+                                    self.vtd_target), self._picked)
 
     def _picked(self, line: str | None) -> None:
         if line:
