@@ -1451,19 +1451,20 @@ cdef class VtdWalker:
             # skip: how many entries of the non-present entry's table, from it on, are not
             # present either (by the walk's own test: FS P, SS R|W), so a scan moves past them
             out["skip"] = 1
-            if f.walk.kind == WF_TRANSLATION and self.ctx.trace.n > 0 \
-                    and f.walk.stage == stage:
-                last = &self.trace_buf[self.ctx.trace.n - 1]
-                tpa = last.desc_pa - 8 * <uint64_t>last.index
-                j = last.index + 1
-                while j < 512:
-                    if as_read64(&self.ctx.space, tpa + 8 * j, &e) != 0:
-                        break
-                    if (stage == 1 and FS_PTE_P_v(e)) or \
-                            (stage == 2 and (SS_PTE_R_v(e) or SS_PTE_W_v(e))):
-                        break
-                    j += 1
-                out["skip"] = j - last.index
+            if f.walk.kind == WF_TRANSLATION and f.walk.level >= 1 and f.walk.stage == stage \
+                    and self.ctx.trace.n > 0:
+                last = &self.trace_buf[self.ctx.trace.n - 1]       # the non-present entry
+                if last.kind == (STEP_S1 if stage == 1 else STEP_S2):
+                    tpa = last.desc_pa - 8 * <uint64_t>last.index
+                    j = last.index + 1
+                    while j < 512:
+                        if as_read64(&self.ctx.space, tpa + 8 * j, &e) != 0:
+                            break
+                        if (stage == 1 and FS_PTE_P_v(e)) or \
+                                (stage == 2 and (SS_PTE_R_v(e) or SS_PTE_W_v(e))):
+                            break
+                        j += 1
+                    out["skip"] = j - last.index
         if trace:
             out["steps"] = self._steps()
         return out
