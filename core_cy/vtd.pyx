@@ -1635,6 +1635,108 @@ cdef class VtdWalker:
             "fault": fault_dict(&f, &t) if bad else None,
         }
 
+    def lookup(self, uint32_t sid, uint64_t addr, pasid=None, int stage=1, bint trace=False):
+        """One address through one stage of a requester's tables as the walk reads them (the
+        reader behind `pt`): no permission check, no cache, no A/D update. stage 1: the first
+        stage (each table fetch through the second stage when the PASID entry is nested; addr
+        is the request's address); stage 2: the second stage alone (addr is the GPA or IOVA).
+
+        Returns {ok, out, size, level, leaf, leaf_pa, r, w, x, us, xd (the permission bits
+        accumulated over the levels, as the walk accumulates them), pgtt, fault_level, fault
+        (the walk's fault kind: translation, reserved, eabt; or a configuration fault's
+        name), steps (with trace)}."""
+        cdef VtdTxn t
+        cdef VtdCfg g
+        cdef VtdFault f
+        cdef Walk w
+        cdef SsOut so
+        cdef FsOut fo
+        cdef int bad, aw, rc = -1
+        cdef bint nested
+        cdef TraceStep* last
+        cdef uint64_t e, tpa
+        cdef uint32_t j
+        make_txn(&t, sid, addr, pasid, False, False, False, 0)
+        memset(&f, 0, sizeof(VtdFault))
+        f.walk.fetch_addr = NOADDR
+        # traced always: a non-present entry's table (the last step) is where the scan skips
+        self.ctx.trace.buf = self.trace_buf
+        self.ctx.trace.n = 0
+        self.ctx.dry = True
+        with nogil:
+            bad = vtd_config(&self.ctx, &t, &g, &f)
+        out = {"ok": False, "out": None, "size": None, "level": None, "leaf": None,
+               "leaf_pa": None, "r": None, "w": None, "x": None, "us": None, "xd": None,
+               "pgtt": None, "fault_level": None, "fault": None}
+        if bad:
+            self.ctx.dry = False
+            self.ctx.trace.buf = NULL
+            out["fault"] = _FAULT_NAMES.get(f.reason)
+            if trace:
+                out["steps"] = self._steps()
+            return out
+        out["pgtt"] = PGTT_NAMES.get(g.pgtt)
+        w.c = &self.ctx
+        w.t = &t
+        w.g = &g
+        w.f = &f
+        w.npend = 0
+        w.nfse = 0
+        aw = <int>PASID_ENTRY_AW(g.pe)
+        w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
+        w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
+        if <int>CAP_REG_MGAW_v(self.ctx.unit.cap) + 1 < w.ss_width:
+            w.ss_width = <int>CAP_REG_MGAW_v(self.ctx.unit.cap) + 1
+        nested = g.pgtt == PASID_ENTRY_PGTT_nested
+        if stage == 2 and (g.pgtt == PASID_ENTRY_PGTT_second_stage or nested):
+            with nogil:
+                rc = ss_walk(&w, addr, PUR_IN, &so)
+            if rc == 0:
+                # Without SLEE execute is a read (ss_translate's rule).
+                out.update(ok=True, out=so.pa, size=1 << so.shift,
+                           level=(so.shift - PAGE_SHIFT) // LEVEL_BITS + 1, leaf=so.leaf,
+                           leaf_pa=so.leaf_pa, r=so.r, w=so.w,
+                           x=so.x if PASID_ENTRY_SLEE(g.pe) else so.r)
+        elif stage == 1 and (g.pgtt == PASID_ENTRY_PGTT_first_stage or nested):
+            with nogil:
+                rc = fs_walk(&w, nested, &fo)
+            if rc == 0:
+                out.update(ok=True, out=fo.gpa, size=1 << fo.shift, level=fo.level,
+                           leaf=w.fse[w.nfse - 1].e, leaf_pa=w.fse[w.nfse - 1].pa, us=fo.us,
+                           w=fo.rw, xd=fo.xd, r=1)
+        else:
+            self.ctx.dry = False
+            self.ctx.trace.buf = NULL
+            raise ValueError(f"the PASID entry (PGTT={PGTT_NAMES.get(g.pgtt)}) has no "
+                             f"{'first' if stage == 1 else 'second'}-stage tables")
+        self.ctx.dry = False
+        self.ctx.trace.buf = NULL
+        if rc != 0:
+            out["fault"] = WALK_KINDS[f.walk.kind]
+            out["fault_level"] = None if f.walk.level < 0 else f.walk.level
+            out["fault_stage"] = f.walk.stage
+            out["fs_level"] = f.fs_level or None     # nested: the FS table the SS fault hit
+            # skip: how many entries of the non-present entry's table, from it on, are not
+            # present either (by the walk's own test: FS P, SS R|W), so a scan moves past them
+            out["skip"] = 1
+            if f.walk.kind == WF_TRANSLATION and f.walk.level >= 1 and f.walk.stage == stage \
+                    and self.ctx.trace.n > 0:
+                last = &self.trace_buf[self.ctx.trace.n - 1]       # the non-present entry
+                if last.kind == (STEP_S1 if stage == 1 else STEP_S2):
+                    tpa = last.desc_pa - 8 * <uint64_t>last.index
+                    j = last.index + 1
+                    while j < 512:
+                        if as_read64(&self.ctx.space, tpa + 8 * j, &e) != 0:
+                            break
+                        if (stage == 1 and FS_PTE_P_v(e)) or \
+                                (stage == 2 and (SS_PTE_R_v(e) or SS_PTE_W_v(e))):
+                            break
+                        j += 1
+                    out["skip"] = j - last.index
+        if trace:
+            out["steps"] = self._steps()
+        return out
+
     def remap_msi(self, uint32_t sid, uint64_t addr, uint64_t data):
         """Remap an interrupt request (a DWORD write of data to addr in 0xFEEx_xxxx by
         requester sid): {ok, remapped, format, index, irte_pa, irte, vector, dest, dest_mode,

@@ -258,6 +258,93 @@ def _vtd_caches(d):
     return Group(*parts)
 
 
+def _vtd_pt(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    stage = {"1": "first stage", "2": "second stage", "nested": "nested (first over second)"}
+    head = Text(f"{d['unit']} {who} PASID {d['pasid']} {stage[d['stage']]}: {d['pgtt']}, "
+                f"DID {d['did']}, {d['levels']} levels, {d['width']}-bit input, root "
+                f"{d['root']:#x}", style="bold")
+    if d["stage"] == "nested":
+        t = _table("IOVA", "size", "GPA", "PA", "FS entry", "SS entry", "FS", "SS", "perm")
+        for r in d["rows"]:
+            t.add_row(hx(r["in"]), hx(r["size"]), hx(r["gpa"]), hx(r["pa"]) if r["pa"]
+                      is not None else Text("unmapped", style=BAD), r["fs_entry"],
+                      r["ss_entry"] or "-", r["fs_perm"], r["ss_perm"], r["perm"])
+    else:
+        t = _table("input", "size", "output", "entry", "perm", "attrs", "leaves")
+        for r in d["rows"]:
+            t.add_row(hx(r["in"]), hx(r["size"]), hx(r["out"]), r["entry"], r["perm"],
+                      " ".join(f"{k}" if v == 1 else f"{k}={v}" for k, v in r["attrs"].items()),
+                      str(r["leaves"]))
+    parts = [head, t]
+    for p in d["problems"]:
+        parts.append(Text(f"{p['in']:#x} (+{p['size']:#x}): {p['problem']}", style=BAD))
+    if d["truncated"]:
+        parts.append(Text("truncated (limit=)", style=DIM))
+    return Group(*parts)
+
+
+def _vtd_pt_lookup(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    head = Text(f"{d['unit']} {who} PASID {d['pasid']} "
+                f"{'first' if d['stage'] == '1' else 'second'} stage: {d['addr']:#x}",
+                style="bold")
+    t = _table("#", "entry", "table", "index", "entry at", "value", "outcome")
+    for i, s in enumerate(d["steps"]):
+        at = hx(s["desc_pa"])
+        if s.get("desc_gpa") is not None:
+            at = f"GPA {s['desc_gpa']:#x} -> {hx(s['desc_pa'])}"
+        name = s["entry"] + (" (FS table)" if s.get("purpose") == "fs_table" else "")
+        t.add_row(str(i), name, hx(s["table"]), str(s["index"]), at,
+                  Text(f"{s['desc']:016x}", style=NUM), s["outcome"])
+    end = Text(f"-> {d['out']:#x}  size {d['size']:#x}  perm {d['perm']}", style=GOOD) \
+        if d["out"] is not None else Text(f"no leaf: {d['fault']}", style=BAD)
+    return Group(head, t, end)
+
+
+def _vtd_inject(d):
+    who = d["device"] or f"RID {d['rid']:#06x}"
+    parts = [Text(f"inject {d['inject']}: {d['unit']} {who}" +
+                  (f" PASID {d['pasid']}" if d["pasid"] is not None else "") +
+                  f": {d['entry']} at {d['addr']:#x}: {d['what']}", style="bold"),
+             _kv([("old", _words(d["old"])), ("new", _words(d["new"]))])]
+    if d["fault"]:
+        parts.append(Text(f"a request now faults: {d['fault']['name']} "
+                          f"({d['fault']['reason']:#04x}) {d['fault']['meaning']}", style=BAD))
+    if d["cached"]:
+        parts.append(Text(f"the unit still holds a cached copy: stale until {d['fix']} "
+                          f"(check {d['unit']} names it)", style=DIM))
+    return Group(*parts)
+
+
+def _vtd_units(d):
+    parts = []
+    for u in d["units"]:
+        parts.append(Text(f"{u['name']} at {u['base']:#x}: HAW {u['haw']}, translation "
+                          f"{'on' if u['translation'] else 'off'}, interrupt remapping "
+                          f"{'on' if u['interrupt_remapping'] else 'off'}", style="bold"))
+        t = _table("device", "RID", "BDF", "RID_PASID", "PGTT", "PASIDs")
+        for x in u["devices"]:
+            t.add_row(x["name"] or "-", f"{x['rid']:#06x}", x["bdf"], str(x["rid_pasid"]),
+                      x["pgtt"] or (x["fault"] or "-"),
+                      " ".join(f"{p['pasid']}:{p['pgtt']}" for p in x["pasids"]))
+        parts.append(t)
+    return Group(*parts) if parts else Text("no VT-d unit", style=DIM)
+
+
+def _vtd_iq(d):
+    head = Text(f"{d['unit']} invalidation queue at {d['base']:#x}: {d['entries']} x "
+                f"{d['desc_size']} bytes, IQH={d['iqh']} IQT={d['iqt']}", style="bold")
+    if d["error"]:
+        head.append(f"  stopped: {d['error']}", style=BAD)
+    if d["drop_budget"]:
+        head.append(f"  the next {d['drop_budget']} descriptors will be dropped", style=BAD)
+    t = _table("slot", "state", "descriptor", "fields")
+    for x in d["descriptors"]:
+        t.add_row(str(x["index"]), x["state"], x["type"] or "-", x["text"])
+    return Group(head, t)
+
+
 def _vtd_msi(d):
     who = d["device"] or f"RID {d['rid']:#06x}"
     head = Text(f"{d['unit']} {who} interrupt request {d['address']:#x} data={d['msi_data']:#x} "
@@ -459,9 +546,10 @@ def _rows(title, rows, cols):
 
 def _set(d):
     parts = []
+    vtd = d["what"] in ("SM_CONTEXT_ENTRY", "PASID_ENTRY")     # VT-d names for VT-d entries
     title = d["what"] + (f" {d['smmu']}" if d.get("smmu") else "") + \
-        (f" SID {d['sid']:#x}" if d.get("sid") is not None else "") + \
-        (f" SSID {d['ssid']}" if d.get("ssid") is not None else "")
+        (f" {'RID' if vtd else 'SID'} {d['sid']:#x}" if d.get("sid") is not None else "") + \
+        (f" {'PASID' if vtd else 'SSID'} {d['ssid']}" if d.get("ssid") is not None else "")
     if d.get("addr") is not None:
         title += f" at {d['addr']:#x}"
     parts.append(Text(title, style="bold"))
@@ -894,6 +982,11 @@ RENDERERS = {
                            f"re-ran {d['reran']} commands)"),
     "walk": _walk,
     "vtd-walk": _vtd_walk,
+    "vtd-pt": _vtd_pt,
+    "vtd-iq": _vtd_iq,
+    "vtd-units": _vtd_units,
+    "vtd-inject": _vtd_inject,
+    "vtd-pt-lookup": _vtd_pt_lookup,
     "vtd-entries": _vtd_entries,
     "vtd-msi": _vtd_msi,
     "vtd-caches": _vtd_caches,

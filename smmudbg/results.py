@@ -162,6 +162,111 @@ class VtdEntries(Result):
 
 
 @dataclass(kw_only=True)
+class VtdPageTables(Result):
+    """A VT-d requester's page tables (`pt` on a VT-d device), read through the walker's reader.
+
+    unit, rid, device, pasid (the PASID entry's: the request's or RID_PASID), pgtt, did; stage:
+    "1" (first stage), "2" (second stage) or "nested"; levels, width (input bits), root (the
+    PASID entry's FLPTPTR or SLPTPTR; a nested first stage's tables are GPAs). rows (stage 1 or
+    2): [{in, size, out, level, entry (FS_PTE, FS_PDE_2M, SS_PDPE_1G, ...), perm (first stage
+    r, w (R/W), x (XD=0), u (U/S); second stage r, w, x), attrs (the leaf's set A, D, G, PAT,
+    PCD, PWT, EA / A, D, SNP, EMT, IPAT, TM), leaves}], consecutive leaves merged where output
+    and attributes continue; nested rows: [{in, size, gpa, pa (null: the second stage maps
+    nothing), fs_entry, ss_entry, fs_perm, ss_perm, perm (what both stages allow: rwx)}].
+    problems: [{in, level, size, problem}] for entries with reserved bits, unbacked tables, or
+    (nested) first-stage tables the second stage does not map; truncated: limit= was reached."""
+    kind = "vtd-pt"
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    pgtt: str | None
+    did: int | None
+    stage: str
+    levels: int
+    width: int
+    root: int
+    rows: list
+    problems: list
+    truncated: bool
+
+
+@dataclass(kw_only=True)
+class VtdPageTableLookup(Result):
+    """One address down one stage of a VT-d requester's tables (`pt ... addr=` on a VT-d
+    device). unit, rid, device, pasid, pgtt, stage ("1" or "2"), addr; steps: the reader's
+    trace (as vtd-walk's, each with entry: the field-table name of the entry read); out,
+    size, perm (as vtd-pt rows) or null; fault: null or the walk's fault kind (translation,
+    reserved, eabt)."""
+    kind = "vtd-pt-lookup"
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    pgtt: str | None
+    stage: str
+    addr: int
+    steps: list
+    out: int | None
+    size: int | None
+    perm: str | None
+    fault: str | None
+
+
+@dataclass(kw_only=True)
+class VtdInject(Result):
+    """A VT-d injection (`inject clear-present|invalidate-context|corrupt-context|
+    invalidate-pasid|corrupt-pasid`): inject, unit, rid, device, pasid (the PASID entry's, or
+    null); entry (the format written: FS_PTE, SS_PDE_2M, SM_CONTEXT_ENTRY, PASID_ENTRY, ...),
+    addr (its PA), old, new (its words), what (the change, e.g. P=0); fault: the fault a request
+    now gets from memory ({reason, name, meaning}) or null; cached: the unit holds a copy that
+    keeps answering; fix: the descriptor kind that removes it (check names it in full) or
+    null."""
+    kind = "vtd-inject"
+    inject: str
+    unit: str
+    rid: int
+    device: str | None
+    pasid: int | None
+    entry: str
+    addr: int
+    old: list
+    new: list
+    what: str
+    fault: dict | None
+    cached: bool
+    fix: str | None
+
+
+@dataclass(kw_only=True)
+class VtdUnits(Result):
+    """The VT-d units (`vtds`): units [{name, base, haw, translation, interrupt_remapping,
+    devices: [{name, rid, bdf, rid_pasid, pgtt (of the RID_PASID entry, or null), fault (where
+    the configuration path stops, or null), pasids: [{pasid, pgtt}] (a scenario's)}]}]."""
+    kind = "vtd-units"
+    units: list
+
+
+@dataclass(kw_only=True)
+class VtdQueue(Result):
+    """A VT-d unit's invalidation queue (`cmdq UNIT`): base, entries (slots), desc_size
+    (bytes), iqh, iqt (slot indices), error (the queue error, or null), drop_budget
+    (descriptors drop-invalidations will still drop); descriptors: [{index, state (consumed or
+    pending), type (CC_INV_DSC, ...; null: not a descriptor), words, fields (non-zero field
+    values), text (the fields as `cmd UNIT TYPE ...` takes them)}]."""
+    kind = "vtd-iq"
+    unit: str
+    base: int
+    entries: int
+    desc_size: int
+    iqh: int
+    iqt: int
+    error: str | None
+    drop_budget: int
+    descriptors: list
+
+
+@dataclass(kw_only=True)
 class VtdFaults(Result):
     """The faults a VT-d unit recorded (`events` on a VT-d unit), oldest first: [{index,
     reason, name, meaning, fi, sid, pasid, write, exe, priv, at}]."""

@@ -90,7 +90,7 @@ def test_parse_errors_name_the_argument(s):
     assert err(s, "set") .startswith("set: missing: one of")
     assert err(s, "set frob").startswith("set: 'frob' is not one of")
     assert err(s, "walk 'nic0").startswith("cannot split the line")
-    assert err(s, "regs nosuch").startswith("regs: smmu: no SMMU named 'nosuch'")
+    assert err(s, "regs nosuch").startswith("regs: smmu: no SMMU or VT-d unit named 'nosuch'")
     assert err(s, "") == "empty command"
     # parse errors are not logged
     assert s.log == []
@@ -99,7 +99,7 @@ def test_parse_errors_name_the_argument(s):
 def test_completion(s):
     c = lambda text: REGISTRY.complete(s, text)
     assert "walk" in c("wa")
-    assert set(c("set ")) == {"cd", "desc", "reg", "ste"}
+    assert set(c("set ")) == {"cd", "context", "desc", "pasid", "reg", "ste"}
     assert "smmu0" in c("ste ") and "nic0" in c("ste ")
     assert c("ste smmu0 0x1") == ["0x100"]
     assert "0x8" in c("ste smmu0 ")

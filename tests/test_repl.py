@@ -71,7 +71,7 @@ def test_complete_command_name(session):
 
 
 def test_complete_subcommand(session):
-    assert texts(session, "set ") == ["cd", "desc", "reg", "ste"]
+    assert texts(session, "set ") == ["cd", "context", "desc", "pasid", "reg", "ste"]
     assert texts(session, "set s") == ["ste"]
 
 

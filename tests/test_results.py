@@ -26,7 +26,9 @@ QEMU = ROOT / "tests" / "fixtures" / "qemu"
 # fake QMP server and checks their results with check_result.
 ATTACH_COMMANDS = {"attach qemu", "attach status", "detach", "snapshot", "view", "watch",
                    "attach-diff", "attach poll"}
-VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-caches"}
+VTD_KINDS = {"vtd-walk", "vtd-entries", "vtd-faults", "vtd-inv", "vtd-msi", "vtd-pt",
+             "vtd-pt-lookup", "vtd-inject", "vtd-caches", "vtd-units",
+             "vtd-iq"}
 ATTACH_KINDS = {"attach", "attach-status", "detach", "snapshot", "view", "watch",
                 "attach-poll"}
 
@@ -101,18 +103,28 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"inject event {smmu} F_TRANSLATION StreamID={vs.vsids[vsid].sid:#x}",
                 f"vevents {vs.name}", "check"]
     # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
+    out.append("vtds")
     for unit in sysm.vtds:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
+                f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
+                f"tlb {unit}", f"cfgcache {unit}", f"regs {unit}", f"regs {unit} CAP_REG",
+                f"cmdq {unit}", f"cmdq {unit} history=2", f"find pa=0x62000000+0x1000 {unit}",
                 f"cmd {unit} IOTLB_INV_DSC G=global", f"cmd {unit} INV_WAIT_DSC"]
     for name in list(sysm.vtd_devices) + list(sysm.devices)[:1]:
         out += [f"walk {name} 0x1000", f"walk {name} 0x1000 dry", f"walk {name} 0x1000 pasid=9",
-                f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0"]
+                f"context {name}", f"pasid {name}", f"pasid {name} pasid=9", f"msi {name} 0",
+                f"pt {name}", f"pt {name} stage=2", f"pt {name} stage=nested",
+                f"pt {name} addr=0x1000", f"walk {name} 0x7f0000001234",
+                f"inject clear-present {name} 0x7f0000001234", f"inject corrupt-pasid {name}",
+                f"inject invalidate-pasid {name}", f"inject corrupt-context {name}",
+                f"inject invalidate-context {name}", "back", "back", "back", "back", "back",
+                f"set pasid {name} DID=9", f"set context {name} FPD=1", "back", "back"]
     for unit in sysm.vtds:
         out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41",
                 f"tlb {unit}", f"cfgcache {unit}"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device
         d = next(iter(sysm.vtd_devices), "nic0")
-        out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"pt {d}", f"set cd {d} EPD1=1",
+        out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"set cd {d} EPD1=1",
                 f"set ste {d} S2VMID=3", f"map {d} 0x7000000000 0x40000000 4K",
                 f"unmap {d} 0x7000000000 4K"] + [
             f"inject {k} {d}" + (" 0x1000" if k in ("clear-af", "drop-perm", "unmap") else "")

@@ -121,3 +121,20 @@ def test_iommufd_panel_light_theme(snap_compare, monkeypatch):
         await select_device(pilot, "nic0 01:00.0", "iommufd")
     assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=(100, 30),
                         run_before=before)
+
+
+def vtd(monkeypatch):
+    """examples/vtd-nested.toml, by a path relative to the checkout (the screen shows it)."""
+    monkeypatch.chdir(ROOT)
+    return Session.from_file(os.path.join("examples", "vtd-nested.toml"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_vtd_walk_stepper(snap_compare, size, monkeypatch):
+    """A VT-d system: the tree's VT-d branch and nic0's nested walk stepped to its PASID
+    entry (issue 16)."""
+    async def before(pilot):
+        await run(pilot, "walk nic0 0x7f0000001234 dry")
+        await pilot.press("n", "n", "n")
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(vtd(monkeypatch)), terminal_size=size, run_before=before)

@@ -192,3 +192,65 @@ def test_done_when_of_the_ui(screen, tmp_path):
     r = subprocess.run([sys.executable, "-m", "smmudbg.cli", "replay", path], cwd=ROOT,
                        env=screen.env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_done_when_of_the_ui_on_vtd(tmp_path):
+    """Issue 16's 'done when' in the UI, on examples/vtd-nested.toml: walk nic0's DMA through
+    the PASID entry and both stages step by step, follow its MSI through the IRTE, inject a
+    missing PASID-based invalidation, see the stale IOTLB entry and the check that names
+    the descriptor that fixes it.
+
+    Expected values from the scenario: nic0 (RID 0x10) PASID 0 is nested: guest-fs maps
+    0x7F00_0000_0000 -> GPA 0x0200_0000 (4 levels; its tables in vm0's RAM, each fetched
+    through vm0-s2's 3 levels to a 2M leaf), vm0 GPA 0 -> PA 0x6000_0000: 4 configuration
+    steps + 4 x (3 + 1) + 3 = 23 steps. nic0's IRTE 1: vector 0x42, destination 1."""
+    s = Screen(tmp_path, size=(120, 40), args=("examples/vtd-nested.toml",))
+    try:
+        s.wait_for("dmar0 VT-d")
+        s.wait_for("nic0 00:02.0 RID 0x10")
+        s.wait_for("c checks, : types a command")
+        time.sleep(0.5)
+        s.keys(":")
+        s.keys("-l", "walk nic0 0x7f0000001234 dry")
+        s.keys("Enter")
+        s.wait_for("23 steps")
+        out = s.wait_for("step 1/23: root entry")
+        assert "GPA 0x2001234 -> PA 0x62001234" in out
+        for _ in range(3):
+            s.keys("n")
+        out = s.wait_for("step 4/23: PASID entry")
+        assert "PASID_ENTRY: P=0x1 AW=48bit PGTT=nested SLPTPTR=0x40003000" in out
+        s.keys("n")
+        s.wait_for("step 5/23: SS PML4E (FS table)")
+        for _ in range(3):
+            s.keys("n")
+        out = s.wait_for("step 8/23: FS PML4E")
+        assert "FS_PML4E" in out
+        for _ in range(15):
+            s.keys("n")
+        out = s.wait_for("step 23/23: SS PDE")
+        assert "SS_PDE_2M" in out and "input 0x2001234" in out
+        # its MSI through the IRTE
+        s.line("msi nic0 1 dry")
+        out = s.wait_for("vector 0x42")
+        assert "IRTE" in out
+        s.keys("n")
+        out = s.wait_for("step 2/3: IRTE")
+        assert "IRTE at" in out
+        # the missing PASID-based invalidation
+        s.line("walk nic0 0x7f0000001234")
+        s.line("inject clear-present nic0 0x7f0000001234")
+        out = s.wait_for("is now STALE")
+        assert "IOTLB entry DID 2 PASID 0 0x7f0000001000" in out
+        s.line("check")
+        out = s.wait_for("P_IOTLB_INV_DSC G=page DID=2 PASID=0")
+        assert "SFS_2" in out
+        s.keys("C-q")
+        s.wait_for("SMMUDBG-EXITED-0")
+        import json
+        log = [e["command"] for e in json.load(open(tmp_path / "autosave.json"))["log"]]
+        assert log == ["walk nic0 0x7f0000001234 dry", "msi nic0 1 dry",
+                       "walk nic0 0x7f0000001234", "inject clear-present nic0 0x7f0000001234",
+                       "check"]
+    finally:
+        s.close()

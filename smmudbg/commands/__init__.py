@@ -14,3 +14,4 @@ from . import attach  # noqa: F401,E402  (attach qemu, snapshot, watch; issue 17
 from . import vsmmu  # noqa: F401,E402  (vSMMUs: guest side, trap-and-forward; issue 12)
 from . import vtd  # noqa: F401,E402  (Intel VT-d entry views; issue 16)
 from . import vtd_iommufd  # noqa: F401,E402  (iommufd on VT-d; issue 16)
+from . import vtd_inject  # noqa: F401,E402  (VT-d injections; issue 16)

@@ -125,6 +125,8 @@ def _vtd_report(ctx, name):
                       "fix": e["fix"], "command": [desc, fields],
                       "fix_commands": [f"cmd {name} {e['fix']}"]})
     errors = ([f"{len(u.faults)} fault(s) recorded (events {name})"] if u.faults else []) + \
-        ([f"invalidation queue stopped: {u.iq_error}"] if u.iq_error else [])
+        ([f"invalidation queue stopped: {u.iq_error}"] if u.iq_error else []) + \
+        ([f"the next {u.drop_budget} invalidation descriptors will be dropped"]
+         if u.drop_budget else [])
     return {"smmu": name, "stale": stale, "hazards": [], "illegal": [], "errors": errors,
             "unread_events": len(u.faults), "problems": len(stale) + (1 if u.iq_error else 0)}

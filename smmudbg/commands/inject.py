@@ -304,10 +304,20 @@ def cmd(ctx, smmu, name, assign):
                           "gerror": m.gerror_active()})
 
 
-@command("drop-invalidations", Smmu(), Int("n", "how many CMD_CFGI_*/CMD_TLBI_* to drop"))
+@command("drop-invalidations", Iommu(), Int("n", "how many CMD_CFGI_*/CMD_TLBI_* (VT-d: "
+                                              "invalidation descriptors) to drop"))
 def drop_invalidations(ctx, smmu, n):
     """Make the SMMU consume the next N invalidation commands (CMD_CFGI_*, CMD_TLBI_*) without
-    acting on them, to reproduce a lost invalidation. 0 stops dropping."""
+    acting on them, to reproduce a lost invalidation. 0 stops dropping.
+
+    On a VT-d unit: the next N invalidation descriptors it fetches from the invalidation queue
+    (CC_INV_DSC, PC_INV_DSC, IOTLB_INV_DSC, P_IOTLB_INV_DSC, device-TLB, IEC; not
+    INV_WAIT_DSC, which still completes) remove nothing: the caches they name stay stale, and
+    `check UNIT` names the descriptor that is missing."""
+    if smmu in ctx.system.vtds:
+        ctx.system.vtd(smmu).drop_budget = n
+        return res.DropInvalidations(smmu=smmu, n=n, message=f"{smmu}: the next {n} "
+                                     f"invalidation descriptors will be dropped")
     m = ctx.system.smmu(smmu)
     m.drop_next_invalidations(n)
     return res.DropInvalidations(smmu=smmu, n=n,

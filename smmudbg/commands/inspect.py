@@ -6,8 +6,9 @@ from __future__ import annotations
 from ..arch.fieldtable import FieldError, fmt
 from ..arch.smmuv3 import registers as R
 from .. import results as res
-from .registry import (Address, Choice, CommandError, Filter, Flag, Int, Iommu, Smmu, Stream, Text, Vm,
-                       command, parse_int, shown)
+from .registry import (Address, Choice, CommandError, Filter, Flag, Int, Iommu, Smmu, Stream,
+                       StreamT, Text, Vm, command, parse_int, shown)
+from .vtd import pasid_values
 
 STE = fmt("STE")
 CD = fmt("CD")
@@ -124,9 +125,16 @@ def vms(ctx):
     return res.Vms(**{"vms": topology(ctx).data["vms"]})
 
 
-@command("regs", Smmu(), Text("register", "one register (e.g. CR0, IDR0, STRTAB_BASE_CFG)",
-                              optional=True, metavar="REGISTER",
-                              complete=lambda ctx, a: [n[5:] for n in R.FORMATS]),
+def _reg_names(ctx, a):
+    if ctx is not None and a.get("smmu") in ctx.system.vtds:
+        from ..arch.vtd.registers import FORMATS
+        return list(FORMATS)
+    return [n[5:] for n in R.FORMATS]
+
+
+@command("regs", Iommu(), Text("register", "one register (e.g. CR0, IDR0, STRTAB_BASE_CFG; "
+                               "VT-d: CAP_REG, GSTS_REG, ...)",
+                               optional=True, metavar="REGISTER", complete=_reg_names),
          pure=True)
 def regs(ctx, smmu, register=None):
     """SMMU registers with their decoded fields.
@@ -135,7 +143,13 @@ def regs(ctx, smmu, register=None):
     regs SMMU REGISTER   one register, field by field (REGISTER as CR0 or SMMU_CR0)
 
     On an imported snapshot, a register its register file did not give is "not provided"
-    (value null), never 0."""
+    (value null), never 0.
+
+    On a VT-d unit: its registers by the spec's names (CAP_REG, ECAP_REG, GSTS_REG, RTADDR_REG,
+    IQA_REG, IQH_REG, IQT_REG, IRTA_REG, FSTS_REG, ...), decoded by field."""
+    if smmu in ctx.system.vtds:
+        from .vtd import regs_vtd
+        return regs_vtd(ctx, smmu, register)
     m = ctx.system.smmu(smmu)
     if register is not None:
         v = m.reg(register)
@@ -291,6 +305,14 @@ def cdtable(ctx, target, all=False):
                        ipa=t["ipa"], l1=l1s, cds=rows, truncated=t["truncated"])
 
 
+def _pt_ids(ctx, args):
+    """Completion of pt's second word: the StreamIDs (or VT-d requester IDs) present."""
+    t = args.get("target")
+    if ctx is None or not (t in ctx.system.smmus or t in ctx.system.vtds):
+        return []
+    return StreamT.sids(ctx, t)
+
+
 # Rows one `pt` may list: tables full of unmergeable leaves give 512 rows a table, so the
 # limit, not the tables, bounds the time and memory (2^14 rows: about 0.3 s and 3.5 MB of JSON).
 PT_MAX_ROWS = 1 << 14
@@ -299,8 +321,10 @@ PT_MAX_ROWS = 1 << 14
 @command("pt", Text("target", "a domain, a device, or an SMMU and a StreamID",
                     metavar="DOMAIN|DEVICE|SMMU",
                     complete=lambda ctx, a: list(ctx.system.domains) + list(ctx.system.devices)
-                    + list(ctx.system.smmus)),
-         Text("sid", "StreamID (after an SMMU name)", optional=True, metavar="SID"),
+                    + list(ctx.system.smmus) + list(ctx.system.vtd_devices)
+                    + list(ctx.system.vtds)),
+         Text("sid", "StreamID (after an SMMU name; VT-d: the requester ID after the unit)",
+              optional=True, metavar="SID", complete=_pt_ids),
          Int("ssid", "SubstreamID of the CD (default 0)", keyword=True, default=None,
              hi=(1 << 20) - 1),
          Choice("stage", ("1", "2", "nested"), "which stage's tables (default: stage 1 if the "
@@ -308,8 +332,10 @@ PT_MAX_ROWS = 1 << 14
          Int("limit", f"at most this many rows (default 2000, at most {PT_MAX_ROWS})",
              keyword=True, default=2000, lo=1, hi=PT_MAX_ROWS),
          Address("addr", "follow one address down the tree instead", keyword=True),
+         Int("pasid", "VT-d: the PASID entry (default: RID_PASID); on an SMMU the same as "
+             "ssid", keyword=True, hi=(1 << 20) - 1, complete=pasid_values),
          pure=True)
-def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
+def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None, pasid=None):
     """Page tables as a tree of ranges (like a page-table dump).
 
     pt DOMAIN                       the domain's tables
@@ -322,8 +348,39 @@ def pt(ctx, target, sid=None, ssid=None, stage=None, limit=2000, addr=None):
     Consecutive leaves with contiguous output and equal attributes are merged into one row.
     Permissions read r/w/x for privileged access, then u (EL0 may access) and X (EL0 may
     execute) at stage 1, by the walker's rule (memory writable at EL0 is never executable
-    privileged; table-level APTable/PXNTable/UXNTable apply)."""
+    privileged; table-level APTable/PXNTable/UXNTable apply).
+
+    On Intel VT-d (a VT-d device, or UNIT RID):
+    pt DEVICE|UNIT RID [pasid=N] [stage=1|2|nested] [addr=ADDRESS]
+    the tables of the requester's PASID entry (pasid=N, default RID_PASID): stage=1 the first
+    stage (4/5-level x86 paging; nested: its tables are GPAs read through the second stage),
+    stage=2 the second stage (SAGAW levels), stage=nested IOVA -> GPA -> PA with both stages'
+    permissions (default: the first stage, or the second for a second-stage-only entry).
+    Rows name the entries as the field tables do (FS_PTE, FS_PDE_2M, SS_PDPE_1G, ...) with
+    perm r/w/x and u (U/S=1) at the first stage, r/w/x at the second (X as read without SLEE),
+    and the leaf's A, D, SNP, ... bits. They come from the walker's own reader."""
     s = ctx.system
+    if pasid is not None and ssid is not None and pasid != ssid:
+        raise CommandError("pt: ssid and pasid name the same thing; give one")
+    vtd_target = target in s.vtd_devices and sid is None or target in s.vtds
+    if vtd_target:
+        from .vtd import pt_vtd
+        if target in s.vtds:
+            if sid is None:
+                raise CommandError(f"pt: sid: missing the requester ID after {target}")
+            try:
+                rid = parse_int(sid)
+            except ValueError:
+                raise CommandError(f"pt: sid: {shown(sid)} is not a number") from None
+            if rid >> 16:
+                raise CommandError(f"pt: sid: {rid:#x} is not a 16-bit requester ID")
+            unit = target
+        else:
+            d = s.vtd_devices[target]
+            unit, rid = d.smmu, d.sid
+        return pt_vtd(ctx, unit, rid, pasid if pasid is not None else ssid, stage, limit, addr)
+    if pasid is not None:
+        ssid = pasid
     if target in s.domains and sid is None:
         tables = s.domain_tables(target)
         where = {"domain": target, "stage": tables.stage}
@@ -388,6 +445,9 @@ def tlb(ctx, smmu, vmid=None, asid=None):
     stale when memory no longer gives what it holds (check names the descriptor that fixes
     it)."""
     if smmu in ctx.system.vtds:
+        if vmid is not None or asid is not None:
+            raise CommandError("tlb: vmid= and asid= are SMMU tags; a VT-d IOTLB is tagged by "
+                               "DID and PASID")
         return _vtd_caches(ctx, smmu, "tlb")
     m = ctx.system.smmu(smmu)
     return res.Tlb(smmu=smmu, entries=m.tlb_entries(vmid, asid), stats=m.tlb_stats())
@@ -437,7 +497,7 @@ def mem(ctx, address, length=64, vm=None):
                    chunks=ctx.system.memory_chunks(address, length, vm))
 
 
-@command("cmdq", Smmu(), Int("history", "consumed commands to show (default 16); older "
+@command("cmdq", Iommu(), Int("history", "consumed commands to show (default 16); older "
                              "than this session's, read back from the ring memory",
                              keyword=True, default=16), pure=True)
 def cmdq(ctx, smmu, history=16):
@@ -447,7 +507,14 @@ def cmdq(ctx, smmu, history=16):
     history=N goes back N commands behind CONS. Commands consumed before this session (an
     imported dump's) are decoded from the ring memory, which still holds them, as far as
     they are intact; `history_stop` says where that history stops being trustworthy (the
-    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command)."""
+    previous lap's pending slots, index 0 with CONS.WRAP=0, a slot that is not a command).
+
+    On a VT-d unit: its invalidation queue (IQA_REG base and size, IQH_REG, IQT_REG, the
+    queue error), the last N descriptors fetched behind IQH and those waiting up to IQT, each
+    decoded by its type (CC_INV_DSC, P_IOTLB_INV_DSC, ...; empty slots left out)."""
+    if smmu in ctx.system.vtds:
+        from .vtd import iq_vtd
+        return iq_vtd(ctx, smmu, history)
     m = ctx.system.smmu(smmu)
     h = m.command_history(history)
     return res.Cmdq(**{"smmu": smmu, "prod": m.reg("CMDQ_PROD"), "cons": m.reg("CMDQ_CONS"),
@@ -457,8 +524,12 @@ def cmdq(ctx, smmu, history=16):
 
 
 def _event_names(ctx, args):
+    if ctx is not None and args.get("smmu") in ctx.system.vtds:
+        from ..arch.vtd.faults import FAULT_REASONS     # a VT-d unit: its fault reasons
+        return [name for name, _m in FAULT_REASONS.values()]
     from ..arch.smmuv3.fields_queue import EVENT_TYPES
     return list(EVENT_TYPES)
+
 
 
 def _index_range(text: str, size: int) -> tuple[int, int]:

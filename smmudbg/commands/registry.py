@@ -75,12 +75,17 @@ class ArgType:
 class IntT(ArgType):
     metavar = "N"
 
-    def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number"):
+    def __init__(self, lo: int | None = 0, hi: int | None = None, what: str = "number",
+                 complete=None):
         # Every number the model takes fits in 64 bits (registers, addresses, sizes, counts):
         # the type refuses the rest, so no handler sees an int C or a queue cannot hold.
         self.lo = -(1 << 63) if lo is None else lo
         self.hi = U64_MAX if hi is None else hi
         self.what = what
+        self._complete = complete       # (ctx, args) -> the values worth offering, or None
+
+    def candidates(self, ctx, args):
+        return list(self._complete(ctx, args)) if self._complete else []
 
     def convert(self, ctx, text, args):
         try:
@@ -237,8 +242,10 @@ class Arg:
 
 
 # Constructors used in declarations -----------------------------------------------------------
-def Int(name, help="", *, lo=0, hi=None, optional=False, default=None, keyword=False):
-    return Arg(name, IntT(lo, hi), help, optional or keyword, default, keyword)
+def Int(name, help="", *, lo=0, hi=None, optional=False, default=None, keyword=False,
+        complete=None):
+    return Arg(name, IntT(lo, hi, complete=complete), help, optional or keyword, default,
+               keyword)
 
 
 def Address(name, help="", *, optional=False, default=None, keyword=False):
@@ -514,6 +521,23 @@ class Registry:
         except SmmuDbgError:
             return []
 
+    @staticmethod
+    def _given(ctx, cmd: Command, tokens: list[str], by_key: dict) -> dict:
+        """{argument name: token(s)} of the positional arguments already typed."""
+        pos = [t for t in tokens if "=" not in t and not (t in by_key and by_key[t].flag)]
+        args, i = {}, 0
+        for a in (a for a in cmd.args if not a.keyword):
+            if i >= len(pos):
+                break
+            if isinstance(a.type, StreamT) and (pos[i] in ctx.system.smmus or
+                                                pos[i] in ctx.system.vtds):
+                args[a.name] = tuple(pos[i:i + 2])
+                i += 2
+            else:
+                args[a.name] = pos[i]
+                i += 1
+        return args
+
     def _complete_args(self, ctx, cmd: Command, tokens: list[str], partial: str) -> list[str]:
         if cmd.raw:
             return list(_raw_candidates(cmd, ctx))
@@ -521,7 +545,9 @@ class Registry:
         key, eq, _ = partial.partition("=")
         if eq:
             if key in by_key:
-                return [f"{key}={c}" for c in by_key[key].type.candidates(ctx, {})]
+                # the positionals given so far (a VT-d unit's fault names, not an SMMU's events)
+                return [f"{key}={c}" for c in
+                        by_key[key].type.candidates(ctx, self._given(ctx, cmd, tokens, by_key))]
             if cmd.assignments and cmd.assignments.fields:
                 return [f"{key}={c}" for c in self._field_values(ctx, cmd, tokens, key)]
             return []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import results as res
 from .registry import Address, Choice, CommandError, Flag, Int, Stream, command
+from .vtd import pasid_values
 
 
 @command("walk", Stream("target", "DEVICE, or SMMU SID (VT-d: UNIT RID)"),
@@ -10,7 +11,7 @@ from .registry import Address, Choice, CommandError, Flag, Int, Stream, command
          Int("ssid", "SubstreamID (PASID); none: a transaction without one", keyword=True,
              hi=(1 << 20) - 1),
          Int("pasid", "VT-d: the request's PASID; none: a request without PASID (the same as "
-             "ssid)", keyword=True, hi=(1 << 20) - 1),
+             "ssid)", keyword=True, hi=(1 << 20) - 1, complete=pasid_values),
          Choice("access", ("read", "write", "exec"), "access type", default="read"),
          Flag("priv", "a privileged access"),
          Flag("dry", "look only: no cache fill, no event recorded, memory unchanged"))

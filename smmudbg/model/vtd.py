@@ -376,6 +376,7 @@ class VtdUnit:
     IQ_ENTRIES = 256
     # Bytes per descriptor: a 128-bit one, or twice that with IQA_REG.DW=1 (256-bit descriptors).
     IQ_DESC = fmt("CC_INV_DSC", "vtd").size
+    drop_budget = 0     # invalidation descriptors still to drop (drop-invalidations: a lost one)
 
     def submit(self, descriptors):
         """Write 128-bit descriptors ([lo, hi] words) at IQT_REG, move the tail, and let the
@@ -411,6 +412,10 @@ class VtdUnit:
         v = f.decode(w)
         k = self.walker
         note = ""
+        if self.drop_budget and name != "INV_WAIT_DSC":
+            self.drop_budget -= 1
+            return {"type": name, "code": code, "fields": v, "removed": 0,
+                    "note": "DROPPED (drop-invalidations): nothing removed"}
         psc = None
         if name == "CC_INV_DSC":
             n = k.invalidate_context(v["G"], v["SID"], v["FM"])

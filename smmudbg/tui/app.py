@@ -44,7 +44,8 @@ QUIT_WORDS = ("quit", "exit")
 SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk",
-        "its": "its", "iommufd": "iommufd"}
+        "its": "its", "iommufd": "iommufd", "vtd-walk": "walk", "vtd-msi": "walk",
+        "vtd-caches": "caches", "vtd-iq": "cmdq", "vtd-faults": "events"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
 TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history", "its",
@@ -59,6 +60,11 @@ def one_line(r: dict) -> str:
     if k == "walk":
         who = r["device"] or f"{r['smmu']} {r['sid']:#x}"
         end = r["fault"]["type"] if r["fault"] else f"PA {r['pa']:#x} {r['perm']}"
+        return f"walk {who} {r['address']:#x}: {end} ({len(r['steps'])} steps, Walk tab)"
+    if k == "vtd-walk":
+        who = r["device"] or f"{r['unit']} {r['rid']:#x}"
+        end = f"{r['fault']['name']} ({r['fault']['reason']:#04x})" if r["fault"] else \
+            f"PA {r['pa']:#x} {r['perm']}" if r["pa"] is not None else r["outcome"]
         return f"walk {who} {r['address']:#x}: {end} ({len(r['steps'])} steps, Walk tab)"
     if k == "check":
         return "check: clean" if r["clean"] else f"check: {r['problems']} problem(s) (Check tab)"
@@ -96,6 +102,8 @@ class SmmuDbgApp(App):
         self.current: tuple[str, int] | None = None     # the stream in focus
         self.current_ssid = 0
         self.smmu: str | None = None
+        self.vtd_unit: str | None = None               # the VT-d unit in focus (its tabs)
+        self.vtd_target: str | None = None             # the VT-d requester in focus
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
         self.live: LiveMode | None = None              # follows an attached VM (tui/live.py)
         self.live_interval = DEFAULT_INTERVAL
@@ -162,12 +170,23 @@ class SmmuDbgApp(App):
             if streams:
                 self.current = (m["name"], streams[0]["sid"])
                 self.query_one(StreamTable).go(streams[0]["sid"], announce=False)
+        if not (topo and topo["smmus"]):
+            units = (self.bridge.try_query("vtds") or {}).get("units", [])
+            if units:
+                self.show_unit(units[0]["name"])
         self.query_one(StreamTable).focus()
         self.live = LiveMode(self, self.live_interval)
         self.call_later(self.live.start, self.query_one("#out", RichLog))
         self.log_line(Text(f"{self.session.system_name}: {self.where or self.session.where}. "
                            f"Enter opens a stream, w walks it, c checks, : types a command, "
                            f"Ctrl-P lists every command.", style="dim"))
+
+    def show_unit(self, name: str) -> None:
+        """A VT-d unit in focus: the Events, CmdQ and Caches tabs show its fault records,
+        invalidation queue and caches."""
+        self.vtd_unit = name
+        for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(name))
 
     def _show_smmu(self, m: dict) -> None:
         self.smmu = m["name"]
@@ -238,7 +257,20 @@ class SmmuDbgApp(App):
                 self.query_one("#walk-steps").focus()
             self.when_shown("walk", "load", load)
             self.show_tab("walk")
-        elif kind == "msi":
+        elif kind in ("vtd-caches", "vtd-iq", "vtd-faults"):
+            self.show_unit(r["unit"])
+            self.show_tab({"vtd-iq": "cmdq", "vtd-faults": "events"}.get(kind, "caches"))
+        elif kind == "vtd-walk":
+            self.show_unit(r["unit"])
+            self.vtd_target = r["device"] or f"{r['unit']} {r['rid']:#x}"
+            self.drop_pending("walk", "prefill")
+
+            def load_vtd():
+                self.query_one(WalkStepper).load(r)
+                self.query_one("#walk-steps").focus()
+            self.when_shown("walk", "load", load_vtd)
+            self.show_tab("walk")
+        elif kind in ("msi", "vtd-msi"):
             self.drop_pending("walk", "prefill")
 
             def load_msi():
@@ -286,8 +318,8 @@ class SmmuDbgApp(App):
             self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view(),
                             keep=True)
         for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
-            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(self.smmu),
-                            keep=True)
+            self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).show(
+                self.query_one(v).smmu or self.smmu), keep=True)
 
     def when_shown(self, tab: str, key: str, fn, keep: bool = False) -> None:
         """Run fn now if tab is on screen (and its content is built), else when it is next
@@ -380,6 +412,20 @@ class SmmuDbgApp(App):
             self.when_shown("tables", "PageTableView",
                             lambda: self.query_one(PageTableView).show(d["name"]))
             self.show_tab("tables")
+        elif event.kind == "vtd":
+            self.show_unit(d["name"])
+            self.log_line(Text(f"{d['name']}: VT-d unit at {d['base']:#x}, HAW {d['haw']}: "
+                               f"regs, tlb, cfgcache, events, check {d['name']}"))
+        elif event.kind == "vtd-device":
+            target = d["name"] or f"{d['unit']} {d['rid']:#x}"
+            self.show_unit(d["unit"])
+            self.vtd_target = target
+            self.when_shown("walk", "prefill", lambda: self.query_one(WalkStepper).prefill(
+                target, None, d.get("pasid")))
+            self.log_line(Text(f"{target}: RID {d['rid']:#06x} ({d['bdf']}) behind "
+                               f"{d['unit']}, PASID {d.get('pasid', d['rid_pasid'])}: "
+                               f"walk/pt/context/pasid/msi {target}"))
+            self.show_tab("walk")
         elif event.kind == "vm":
             self.log_line(Text(f"{d['name']}: " + ", ".join(
                 f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
@@ -485,7 +531,8 @@ class SmmuDbgApp(App):
 
     def action_inject(self) -> None:
         from .inject import InjectMenu
-        self.push_screen(InjectMenu(self._stream_words(), self.smmu), self._picked)
+        self.push_screen(InjectMenu(self._stream_words(), self.smmu, self.vtd_unit,
+                                    self.vtd_target), self._picked)
 
     def _picked(self, line: str | None) -> None:
         if line:

@@ -14,6 +14,8 @@ def translation(bridge, target: str, address: int, ssid: int | None) -> tuple:
     r = bridge.try_query(f"pt {target} addr={address:#x}{extra}")
     if r is None:
         return "no tables", None
+    if r["kind"] == "vtd-pt-lookup":
+        return _vtd_translation(bridge, target, r, extra)
     leaf1 = r["leaf"]
     if leaf1 is None:
         return f"stage {r['stage']} maps nothing", ("none", r["stage"])
@@ -26,10 +28,63 @@ def translation(bridge, target: str, address: int, ssid: int | None) -> tuple:
             (leaf1["desc"], r["out"], r2["leaf"]["desc"], r2["out"]))
 
 
+def _vtd_translation(bridge, target: str, r: dict, extra: str) -> tuple:
+    """translation() on a VT-d requester: its first stage (or second stage alone), and for a
+    nested PASID entry the output GPA through the second stage."""
+    leaf = r["steps"][-1]["desc"] if r["steps"] else None
+    if r["out"] is None:
+        return f"stage {r['stage']} maps nothing ({r['fault']})", ("none", r["stage"], leaf)
+    if r["pgtt"] != "nested":
+        return f"PA {r['out']:#x} {r['perm']}", (leaf, r["out"], r["perm"])
+    r2 = bridge.try_query(f"pt {target} stage=2 addr={r['out']:#x}{extra}")
+    if r2 is None or r2["out"] is None:
+        return f"GPA {r['out']:#x}, the second stage maps nothing", (leaf, r["out"], None)
+    return (f"GPA {r['out']:#x} -> PA {r2['out']:#x}",
+            (leaf, r["out"], r["perm"], r2["steps"][-1]["desc"], r2["out"]))
+
+
+def _vtd_snapshot(bridge) -> dict:
+    """{unit: {tlb: {key: stale}, pasid: {key: stale}, ctx: {rid: stale}, faults: n}}."""
+    out = {}
+    for u in (bridge.try_query("vtds") or {}).get("units", []):
+        name = u["name"]
+        tlb = bridge.try_query(f"tlb {name}") or {"entries": []}
+        cfg = bridge.try_query(f"cfgcache {name}") or {"contexts": [], "pasids": []}
+        ev = bridge.try_query(f"events {name}") or {"faults": []}
+        out[name] = {"tlb": {(e["did"], e["pasid"], e["in_base"], e["size"]): e["stale"]
+                             for e in tlb["entries"]},
+                     "pasid": {(e["sid"], e["pasid"]): e["stale"] for e in cfg["pasids"]},
+                     "ctx": {e["sid"]: e["stale"] for e in cfg["contexts"]},
+                     "faults": [f["name"] for f in ev["faults"]]}
+    return out
+
+
+def _vtd_changes(unit: str, b: dict, a: dict) -> list[str]:
+    lines = []
+    for what, label, show in (("tlb", "IOTLB entry", lambda k: f"DID {k[0]} PASID {k[1]} "
+                               f"{k[2]:#x}+{k[3]:#x}"),
+                              ("pasid", "PASID-cache entry", lambda k: f"RID {k[0]:#x} "
+                               f"PASID {k[1]}"),
+                              ("ctx", "context-cache entry", lambda k: f"RID {k:#x}")):
+        gone = [k for k in b[what] if k not in a[what]]
+        stale = [k for k, v in a[what].items() if v and not b[what].get(k, False)]
+        if gone:
+            lines.append(f"{unit} {label}s went: " + "; ".join(show(k) for k in gone[:4]))
+        if stale:
+            lines.append(f"{unit} {label} " + "; ".join(show(k) for k in stale[:4])
+                         + " is now STALE (memory changed, no invalidation: check names it)")
+    if len(a["faults"]) > len(b["faults"]):
+        new = a["faults"][len(b["faults"]):]
+        lines.append(f"{unit} faults: +{len(new)} (" + ", ".join(new[:6]) + ")")
+    return lines
+
+
 def snapshot(bridge, probes=()) -> dict:
-    """{smmu: {tlb: set, ste: {sid: stale}, cd: {(sid, ssid): stale}, events: [names]}}, and
-    under "_translations" {(target, address, ssid): (text, key)} for each probe."""
-    out = {"_translations": {p: translation(bridge, *p) for p in probes}}
+    """{smmu: {tlb: set, ste: {sid: stale}, cd: {(sid, ssid): stale}, events: [names]}},
+    under "_translations" {(target, address, ssid): (text, key)} for each probe, and under
+    "_vtd" the VT-d units' caches and faults."""
+    out = {"_translations": {p: translation(bridge, *p) for p in probes},
+           "_vtd": _vtd_snapshot(bridge)}
     smmus = bridge.try_query("smmus")
     for m in (smmus or {}).get("smmus", []):
         name = m["name"]
@@ -58,8 +113,11 @@ def describe_changes(before: dict, after: dict) -> list[str]:
             target, address, ssid = p
             lines.append(f"translation {target} {address:#x}" + (f" ssid={ssid}" if ssid else "")
                          + f" (tables in memory): was {bt[p][0]}, now {text}")
+    for unit, a in after.get("_vtd", {}).items():
+        if unit in before.get("_vtd", {}):
+            lines += _vtd_changes(unit, before["_vtd"][unit], a)
     for smmu, a in after.items():
-        if smmu == "_translations":
+        if smmu in ("_translations", "_vtd"):
             continue
         b = before.get(smmu)
         if b is None:

@@ -1,5 +1,6 @@
 """The inject/invalidate menu (key i): the registry's `inject ...`, `drop-invalidations`
-and invalidation commands for the stream in focus. Choosing an entry returns its command line;
+and invalidation commands for the stream in focus (on a VT-d system, the VT-d injections for
+the requester in focus and the unit's invalidation descriptors). Choosing an entry returns its command line;
 one that still needs an argument ends with a blank and goes to the command line to finish."""
 from __future__ import annotations
 
@@ -11,14 +12,36 @@ from textual.widgets.option_list import Option
 from ..commands.registry import REGISTRY
 
 
-def menu_lines(stream: str | None, smmu: str | None) -> list[tuple[str, str]]:
-    """(command line, help) for each action on offer."""
+def vtd_menu_lines(target: str | None, unit: str) -> list[tuple[str, str]]:
+    """The VT-d unit's: its injections (commands/vtd_inject.py) for the requester in focus,
+    a lost descriptor, and the invalidation descriptors that clean up."""
+    out = []
+    for name in REGISTRY.names():
+        c = REGISTRY.commands[name]
+        if name.startswith("inject ") and c.area == "vtd_inject":
+            line = f"{name} {target}" if target else f"{name} "
+            line += " " if target and any(not a.optional for a in c.args[1:]) else ""
+            out.append((line, c.summary))
+    out += [(f"drop-invalidations {unit} 1", REGISTRY.commands["drop-invalidations"].summary),
+            (f"cmd {unit} CC_INV_DSC G=global", "invalidate the whole context-cache"),
+            (f"cmd {unit} PC_INV_DSC G=global", "invalidate the whole PASID-cache"),
+            (f"cmd {unit} IOTLB_INV_DSC G=global", "invalidate the whole IOTLB"),
+            (f"cmd {unit} ", REGISTRY.commands["cmd"].summary)]
+    return out
+
+
+def menu_lines(stream: str | None, smmu: str | None, vtd: str | None = None,
+               vtd_target: str | None = None) -> list[tuple[str, str]]:
+    """(command line, help) for each action on offer: an SMMU's, or with no SMMU in focus a
+    VT-d unit's (vtd, with vtd_target the requester in focus)."""
+    if smmu is None and vtd is not None:
+        return vtd_menu_lines(vtd_target, vtd)
     out = []
     for name in REGISTRY.names():
         c = REGISTRY.commands[name]
         if c.available is not None:
             continue
-        if name.startswith("inject "):
+        if name.startswith("inject ") and c.area != "vtd_inject":
             first = c.args[0].name if c.args else ""
             if first == "target" and stream:
                 line = f"{name} {stream}"
@@ -41,9 +64,10 @@ def menu_lines(stream: str | None, smmu: str | None) -> list[tuple[str, str]]:
 class InjectMenu(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "close")]
 
-    def __init__(self, stream: str | None, smmu: str | None):
+    def __init__(self, stream: str | None, smmu: str | None, vtd: str | None = None,
+                 vtd_target: str | None = None):
         super().__init__()
-        self.lines = menu_lines(stream, smmu)
+        self.lines = menu_lines(stream, smmu, vtd, vtd_target)
 
     def compose(self):
         yield Static("Inject or invalidate (Enter runs; Esc closes)", id="menu-title")

@@ -1,12 +1,15 @@
 """The event queue, the command queue (with what each command did, dropped invalidations
 included) and the IOTLB / configuration cache of one SMMU: `events`, `cmdq`, `tlb`,
-`cfgcache` as tables."""
+`cfgcache` as tables. On an Intel VT-d unit the same tabs show its fault records, its
+invalidation queue and its IOTLB, context-cache and PASID-cache (the commands' VT-d results,
+as the REPL renders them)."""
 from __future__ import annotations
 
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ..render import render
 from .fmt import hx
 
 _CLASS = {0: "CD", 1: "TTD", 2: "IN"}
@@ -25,6 +28,17 @@ class _SmmuTables(VerticalScroll):
     def refresh_view(self) -> None:           # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _vtd(self, head: str, *results) -> bool:
+        """Show VT-d results (kind vtd-*) in the head, the tables empty; False if not VT-d."""
+        rs = [r for r in results if r is not None]
+        if not rs or not all(r["kind"].startswith("vtd-") for r in rs):
+            return False
+        for t in self.query(DataTable):
+            t.clear()
+        from rich.console import Group
+        self.query_one(head, Static).update(Group(*(render(r) for r in rs)))
+        return True
+
 
 class EventsView(_SmmuTables):
     def compose(self):
@@ -39,6 +53,8 @@ class EventsView(_SmmuTables):
         if self.smmu is None:
             return
         r = self.bridge.try_query(f"events {self.smmu}")
+        if self._vtd("#ev-head", r):
+            return
         t = self.query_one(DataTable)
         t.clear()
         if r is None:
@@ -69,6 +85,8 @@ class CmdqView(_SmmuTables):
         if self.smmu is None:
             return
         r = self.bridge.try_query(f"cmdq {self.smmu} history=256")
+        if self._vtd("#cq-head", r):
+            return
         t = self.query_one(DataTable)
         t.clear()
         if r is None:
@@ -107,6 +125,9 @@ class CacheView(_SmmuTables):
             return
         tlb = self.bridge.try_query(f"tlb {self.smmu}")
         cfg = self.bridge.try_query(f"cfgcache {self.smmu}")
+        if self._vtd("#tlb-head", tlb, cfg):
+            self.query_one("#cfg-head", Static).update("")
+            return
         t = self.query_one("#tlb-table", DataTable)
         c = self.query_one("#cfg-table", DataTable)
         t.clear()

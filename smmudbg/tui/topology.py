@@ -27,7 +27,8 @@ def vm_of(ioas: dict, vms: list) -> str | None:
 class TopologyTree(Tree):
     class Focus(Message):
         """kind: smmu, stream, cd, domain, vm (topology rows), device (an `iort` devices
-        row), its ({name}), viommu (an `iommufd viommu` row), iommufd ({kind, ...row})."""
+        row), its ({name}), viommu (an `iommufd viommu` row), iommufd ({kind, ...row}),
+        vtd (a `vtds` unit), vtd-device (its device row with unit, and pasid when chosen)."""
         def __init__(self, kind: str, data: dict):
             super().__init__()
             self.kind, self.data = kind, data
@@ -80,6 +81,7 @@ class TopologyTree(Tree):
                 vn.add_leaf(f"IPA {hx(r['ipa'])} -> PA {hx(r['pa'])}", data=("vm", v))
             self._vsmmus(vn, vsmmus.get(v["name"], []))
         self._devices()
+        self._vtds()
         names = its_names(self.bridge)
         if names:
             its = self.root.add("ITSs", expand=False)
@@ -117,6 +119,24 @@ class TopologyTree(Tree):
             node.add_leaf(f"{d['device']} {d['bdf'][5:]} SID {sids}"
                           + (f" DevID {hx(d['device_id'])}" if d["device_id"] is not None
                              else ""), data=("device", d))
+
+    def _vtds(self) -> None:
+        """Intel VT-d units (`vtds`) with their requesters and, under each, its PASIDs."""
+        r = self.bridge.try_query("vtds")
+        for u in (r or {}).get("units", []):
+            un = self.root.add(f"{u['name']} VT-d" + ("" if u["translation"] else " (off)"),
+                               data=("vtd", u), expand=True)
+            for d in u["devices"]:
+                row = dict(d, unit=u["name"])
+                label = f"{d['name'] or '?'} {d['bdf']} RID {hx(d['rid'])} " \
+                    f"{d['pgtt'] or d['fault'] or '-'}"
+                if len(d["pasids"]) > 1:
+                    dn = un.add(label, data=("vtd-device", row), expand=False)
+                    for p in d["pasids"]:
+                        dn.add_leaf(f"PASID {p['pasid']}: {p['pgtt']}",
+                                    data=("vtd-device", dict(row, pasid=p["pasid"])))
+                else:
+                    un.add_leaf(label, data=("vtd-device", row))
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         if event.node.data:

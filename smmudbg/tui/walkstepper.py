@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from .fmt import hx, step_name
 from .msisteps import WALK_OK, msi_detail, msi_line, msi_rows, msi_summary
+from . import vtdsteps
 
 FAULT_KEYS = ("type", "s2", "class", "input_addr", "ipa", "fetch_addr", "rnw", "ind", "pnu",
               "ssv", "stall", "record")
@@ -134,8 +135,12 @@ class WalkStepper(Vertical):
 
     # -- showing a walk -----------------------------------------------------------------------
     def load(self, walk: dict) -> None:
-        """Show a walk result (from the form, the command line, or a replayed log)."""
+        """Show a walk result (from the form, the command line, or a replayed log); a VT-d
+        walk (vtd-walk) with VT-d's names (tui/vtdsteps.py)."""
         self.walk, self.msi, self.msi_rows = walk, None, []
+        if vtdsteps.is_vtd(walk):
+            self._load_vtd(walk)
+            return
         self.prefill(walk["device"] or f"{walk['smmu']} {walk['sid']:#x}", walk["address"],
                      walk["ssid"])
         self.query_one("#walk-access", Select).value = walk["access"]
@@ -152,6 +157,28 @@ class WalkStepper(Vertical):
                       str(s["index"]), at, f"{s['desc']:#018x}" if s["desc"] is not None
                       else "-", Text(s["outcome"], style=style), key=str(i))
         self.query_one("#walk-summary", Static).update(self._summary(walk))
+        self.index = 0
+        if walk["steps"]:
+            t.move_cursor(row=0)
+        self._show_step()
+
+    def _load_vtd(self, walk: dict) -> None:
+        self.prefill(walk["device"] or f"{walk['unit']} {walk['rid']:#x}", walk["address"],
+                     walk["pasid"])
+        self.query_one("#walk-access", Select).value = walk["access"]
+        self.query_one("#walk-priv", Checkbox).value = walk["priv"]
+        self.query_one("#walk-dry", Checkbox).value = walk["dry"]
+        t = self.query_one("#walk-steps", DataTable)
+        t.clear()
+        for i, s in enumerate(walk["steps"]):
+            at = hx(s["desc_pa"])
+            if s.get("desc_gpa") is not None:
+                at = f"{hx(s['desc_gpa'])}>{at}"
+            style = "" if s["outcome"] in vtdsteps.OK else "bold red"
+            t.add_row(str(i + 1), Text(vtdsteps.step_name(s), style=style), hx(s["table"]),
+                      str(s["index"]), at, f"{s['desc']:#018x}",
+                      Text(s["outcome"], style=style), key=str(i))
+        self.query_one("#walk-summary", Static).update(vtdsteps.summary(walk))
         self.index = 0
         if walk["steps"]:
             t.move_cursor(row=0)
@@ -179,9 +206,18 @@ class WalkStepper(Vertical):
         return t
 
     def load_msi(self, r: dict) -> None:
-        """Show an `msi` result as steps (from the form or the command line)."""
-        self.walk, self.msi, self.msi_rows = None, r, msi_rows(r)
-        if r["device"] is not None:
+        """Show an `msi` result as steps (from the form or the command line); on VT-d the
+        interrupt request through its IRTE (tui/vtdsteps.py)."""
+        vtd = vtdsteps.is_vtd(r)
+        self.walk, self.msi = None, r
+        self.msi_rows = vtdsteps.msi_rows(r) if vtd else msi_rows(r)
+        if vtd:
+            self.query_one("#walk-target", Input).value = r["device"] or \
+                f"{r['unit']} {hx(r['rid'])}"
+            if r["device"] is None:
+                self.query_one("#walk-addr", Input).value = hx(r["address"])
+                self.query_one("#msi-vector", Input).value = hx(r["msi_data"])
+        elif r["device"] is not None:
             self.query_one("#walk-target", Input).value = r["device"]
             self.query_one("#msi-vector", Input).value = str(r["vector"])
         else:
@@ -194,7 +230,8 @@ class WalkStepper(Vertical):
             style = "" if x["ok"] else "bold red"
             t.add_row(str(i + 1), Text(x["name"], style=style), x["table"], x["idx"], x["at"],
                       x["value"], Text(x["outcome"], style=style), key=str(i))
-        self.query_one("#walk-summary", Static).update(msi_summary(r))
+        self.query_one("#walk-summary", Static).update(
+            vtdsteps.msi_summary(r) if vtd else msi_summary(r))
         self.index = 0
         if self.msi_rows:
             t.move_cursor(row=0)
@@ -205,7 +242,11 @@ class WalkStepper(Vertical):
         IOVA, for tui/changes.py to tell when an action changes their translation."""
         if self.walk is not None:
             w = self.walk
+            if vtdsteps.is_vtd(w):
+                return [(f"{w['unit']} {w['rid']:#x}", w["address"], w["pasid"])]
             return [(f"{w['smmu']} {w['sid']:#x}", w["address"], w["ssid"])]
+        if vtdsteps.is_vtd(self.msi):
+            return []
         if self.msi is not None and self.msi["smmu"] and self.msi["sid"] is not None \
                 and self.msi["address"] is not None:
             m = self.msi
@@ -213,7 +254,10 @@ class WalkStepper(Vertical):
         return []
 
     def current_step(self) -> dict | None:
-        """The walk step under the cursor (of a walk, or of an MSI's SMMU part)."""
+        """The walk step under the cursor (of a walk, or of an MSI's SMMU part); None on
+        VT-d (the SMMU descriptor editor does not apply)."""
+        if vtdsteps.is_vtd(self.walk) or vtdsteps.is_vtd(self.msi):
+            return None
         if self.walk is not None and self.walk["steps"]:
             return self.walk["steps"][self.index]
         if self.msi is not None and self.msi_rows:
@@ -250,6 +294,10 @@ class WalkStepper(Vertical):
         if not w or not w["steps"]:
             box.update(self._fault(w) if w and w["fault"] else "")
             return
+        if vtdsteps.is_vtd(w):
+            box.update(vtdsteps.detail(w, self.index))
+            self.post_message(self.Step(w, self.index))
+            return
         s = w["steps"][self.index]
         t = Text()
         t.append(f"step {self.index + 1}/{len(w['steps'])}: {step_name(s)}", style="bold")
@@ -271,6 +319,9 @@ class WalkStepper(Vertical):
         r, rows = self.msi, self.msi_rows
         if not rows:
             box.update(Text(r.get("reason") or "", style="bold red"))
+            return
+        if vtdsteps.is_vtd(r):
+            box.update(vtdsteps.msi_detail(r, rows, self.index))
             return
         box.update(msi_detail(r, rows, self.index))
         x = rows[self.index]
