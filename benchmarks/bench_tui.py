@@ -23,14 +23,40 @@ system from the scenario is reported apart.
 
 --profile runs pyinstrument (not a dependency: pip install pyinstrument) over the first
 paint or over opening STE details, and prints its tree instead of the figures.
+
+Opening a file, the whole program from process start (issue 13's "opens a real QEMU dump and
+the large example without a visible pause"):
+
+    python benchmarks/bench_tui.py --open [--runs 5]
+    python benchmarks/bench_tui.py --profile-load [FILE]     (default examples/large.toml)
+
+--open runs `smmudbg FILE` in a 160x48 pseudo-terminal for the default scenario, large.toml,
+large-system.toml and the QEMU dump fixture and prints, per file, the medians of: the wall
+time from the fork to the UI's first frame on the terminal and to the stream table's rows on
+it, the time Ctrl-Q takes to end the program when sent on the first frame (the model still
+loading), the process's CPU time, and, in a fresh process whose imports are done, the CPU
+time of the loader alone (building the model: parse, check, build). An empty Textual app's
+first frame is printed first: the floor under any Textual program here. --profile-load
+prints a cProfile of that loader.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
+import lzma
 import os
+import pty
 import random
+import re
+import select
+import shutil
 import statistics
+import struct
+import subprocess
 import sys
+import tempfile
+import termios
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -228,7 +254,168 @@ def profile(session, what, reps):
     p.print(color=False, unicode=False)
 
 
+# -- open to ready: the whole program, from process start, in a pseudo-terminal ----------------
+# What a user sees after typing `smmudbg FILE`: the time to the UI's first frame on the terminal
+# and to the stream table's rows on it, per file; and the CPU time of building the model (the
+# loader alone, in a fresh process whose imports are done), measured apart.
+OPEN_FILES = {
+    "default scenario": [],
+    "large.toml": [os.path.join(ROOT, "examples", "large.toml")],
+    "large-system.toml": [os.path.join(ROOT, "examples", "large-system.toml")],
+    "QEMU dump": ["{qemu}/memory.elf", "--regs", os.path.join(ROOT, "tests", "fixtures", "qemu",
+                                                                "regs.json")],
+}
+# The first frame: the header's title (drawn with the loading placeholder); the stream table
+# usable: one of its rows (StreamID, device, config), drawn once the model is there.
+FIRST = re.compile(rb"smmudbg")
+ROW = re.compile(rb"0x[0-9a-f]{4}\s+\S+\s+(abort|bypass|s1|s2|nested|-)\s")
+PROG = "import sys; from smmudbg.cli import main; sys.exit(main())"
+EMPTY_APP = ("from textual.app import App\nfrom textual.widgets import Footer, Header, Static\n"
+             "class E(App):\n    def compose(self):\n        yield Header()\n"
+             "        yield Static('smmudbg')\n        yield Footer()\nE().run()\n")
+
+
+def child_env(pyc: str) -> dict:
+    """The child imports this tree, with its bytecode cached (an installed package has it;
+    PYTHONDONTWRITEBYTECODE would make every run compile smmudbg's sources again)."""
+    env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=ROOT, PYTHONPYCACHEPREFIX=pyc,
+               COLUMNS="160", LINES="48")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a running process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_pty(argv: list[str], env: dict, quit_at: str = "ready", timeout: float = 60) -> dict:
+    """Run argv in a 160x48 pseudo-terminal; seconds from fork to the first frame ("first")
+    and to a stream table row ("ready"), the child's CPU time by then ("first_cpu",
+    "ready_cpu": what a loaded machine inflates less), its CPU time in all, and, when
+    quit_at is "first", the time from Ctrl-Q sent on the first frame (the model still
+    loading) to the exit."""
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:                                    # the child: nothing but exec
+        os.chdir(ROOT)
+        os.execvpe(argv[0], argv, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    got: dict[str, float] = {}
+    buf, sent = b"", None
+    while time.perf_counter() - t0 < timeout:
+        r, _, _ = select.select([fd], [], [], 0.005)
+        if r:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+            now = time.perf_counter() - t0
+            for key, pattern in (("first", FIRST), ("ready", ROW)):
+                if key not in got and pattern.search(buf):
+                    got[key] = now
+                    got[key + "_cpu"] = cpu_of(pid)
+        if sent is None and quit_at in got:
+            os.write(fd, b"\x11")                   # Ctrl-Q: quit
+            sent = time.perf_counter()
+    if sent is None:
+        os.write(fd, b"\x11")
+        sent = time.perf_counter()
+    while True:                                     # drain until the child closes the pty
+        r, _, _ = select.select([fd], [], [], 1)
+        try:
+            if not r or not os.read(fd, 1 << 16):
+                break
+        except OSError:
+            break
+    _, _, ru = os.wait4(pid, 0)
+    got["quit"] = time.perf_counter() - sent
+    got["cpu"] = ru.ru_utime + ru.ru_stime
+    os.close(fd)
+    return got
+
+
+def model_cpu(args: list[str]) -> dict:
+    """In this (fresh) process: the file's check and the loader the UI runs (cli._loader),
+    timed after the imports."""
+    from smmudbg import cli
+    import smmudbg.session                           # noqa: F401  (imported before timing)
+    import smmudbg.commands                          # noqa: F401
+    ns = cli._parser_main().parse_args(args)
+    t, c = time.perf_counter(), time.process_time()
+    cli._loader(ns)()
+    return {"wall": time.perf_counter() - t, "cpu": time.process_time() - c}
+
+
+def open_figures(runs: int) -> None:
+    tmp = tempfile.mkdtemp(prefix="bench-open-")
+    try:
+        with open(os.path.join(tmp, "memory.elf"), "wb") as f:
+            f.write(lzma.decompress(open(os.path.join(
+                ROOT, "tests", "fixtures", "qemu", "memory.elf.xz"), "rb").read()))
+        env = child_env(os.path.join(tmp, "pyc"))
+        # autosave on quit goes to the user's data directory: keep it in the temporary one
+        env["XDG_DATA_HOME"] = env["XDG_STATE_HOME"] = os.path.join(tmp, "data")
+        py = sys.executable
+        in_pty([py, "-c", PROG], env)               # fills the bytecode cache
+        print(f"open to ready: `smmudbg FILE` in a 160x48 pseudo-terminal, medians of {runs} "
+              f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); wall seconds from "
+              f"the fork")
+        e = [in_pty([py, "-c", EMPTY_APP], env, quit_at="first") for _ in range(runs)]
+        print(f"  {'(an empty Textual app)':22s} first frame {med(e, 'first'):5.2f} s (CPU "
+              f"{med(e, 'first_cpu'):4.2f}){'':62s}process CPU {med(e, 'cpu'):4.2f} s")
+        for name, args in OPEN_FILES.items():
+            args = [a.format(qemu=tmp) for a in args]
+            rs = [in_pty([py, "-c", PROG] + args, env) for _ in range(runs)]
+            qs = [in_pty([py, "-c", PROG] + args, env, quit_at="first") for _ in range(runs)]
+            ms = [json.loads(subprocess.run(
+                [py, os.path.abspath(__file__), "--model-cpu", json.dumps(args)], env=env,
+                check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+                for _ in range(runs)]
+            print(f"  {name:22s} first frame {med(rs, 'first'):5.2f} s (CPU "
+                  f"{med(rs, 'first_cpu'):4.2f})  stream table {med(rs, 'ready'):5.2f} s (CPU "
+                  f"{med(rs, 'ready_cpu'):4.2f})  Ctrl-Q while loading {med(qs, 'quit'):4.2f} s"
+                  f"  process CPU {med(rs, 'cpu'):4.2f} s  model build CPU "
+                  f"{med(ms, 'cpu'):5.3f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def med(rows: list[dict], key: str) -> float:
+    return statistics.median(r.get(key, float("nan")) for r in rows)
+
+
+def profile_load(path: str) -> None:
+    """cProfile of the loader the UI runs (imports done first), by cumulative time."""
+    import cProfile
+    import pstats
+    from smmudbg import cli
+    import smmudbg.commands                          # noqa: F401
+    import smmudbg.session                           # noqa: F401
+    loader = cli._loader(cli._parser_main().parse_args([path]))
+    p = cProfile.Profile()
+    p.runcall(loader)
+    pstats.Stats(p).sort_stats("cumulative").print_stats(30)
+
+
 def main():
+    if "--model-cpu" in sys.argv:
+        print(json.dumps(model_cpu(json.loads(sys.argv[sys.argv.index("--model-cpu") + 1]))))
+        return
+    if "--open" in sys.argv:
+        runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 5
+        open_figures(runs)
+        return
+    if "--profile-load" in sys.argv:
+        rest = sys.argv[sys.argv.index("--profile-load") + 1:]
+        profile_load(rest[0] if rest else os.path.join(ROOT, "examples", "large.toml"))
+        return
     quick = "--quick" in sys.argv
     reps = 10 if quick else 40
     t0 = time.perf_counter()

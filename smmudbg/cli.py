@@ -58,14 +58,19 @@ def _set_autosave(session) -> None:
 
 
 def _loader(args):
-    """A callable building the session for args (the UI runs it in a worker: a large scenario
-    or a big dump takes seconds). Files are checked first, so a bad one is one line here."""
+    """A callable building the session for args: the UI runs it in a worker once its first
+    frame is on the terminal, since importing the model and building a large scenario or a
+    big dump take a while. A file that cannot be opened is one line here, before the UI; a
+    file that does not parse is the same line once the loader has run (the UI closes)."""
     if args.regs:
         from .import_cli import import_line
-        from .session import Session
+        for path, what in ((args.scenario, "memory dump"), (args.regs, "register file"),
+                           (args.gic, "register file")):
+            _openable(path, what)
         line = import_line(args.scenario, args.regs, args.ram_base, args.gic)
 
         def load():
+            from .session import Session
             s = Session()
             out = s.execute(line)
             if not out.ok:
@@ -73,18 +78,17 @@ def _loader(args):
             return s
         return load
     if args.scenario is not None:
-        _precheck(args.scenario)
+        _openable(args.scenario, "session file" if args.scenario.endswith(".json")
+                  else "scenario file")
     return lambda: _session(args.scenario)
 
 
-def _precheck(path: str) -> None:
-    from .model import scenario as sc
-    from .session import SessionError, read_session
-    from .textfile import read_text
-    if path.endswith(".json"):
-        read_session(path)
-    else:
-        sc.parse(read_text(path, SessionError, "scenario", 16 << 20), path)
+def _openable(path: str | None, what: str) -> None:
+    """A file the loader will read must open as a regular file (checked without importing
+    the model: the UI's first frame waits for this)."""
+    if path is not None:
+        from .textfile import open_regular
+        open_regular(path, SmmuDbgError, what).close()
 
 
 def _ui(args) -> int:

@@ -13,8 +13,6 @@ import shlex
 import sys
 
 from .errors import SmmuDbgError
-from .script import read_lines, run_script
-from .session import Session
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +74,10 @@ def cli_main(argv, interactive) -> int:
     args = cli_parser().parse_args(_glue_values(argv))
     if (args.json or args.keep_going) and not args.run:
         cli_parser().error("--json and --keep-going go with --run")
+    # here, not at the top: `smmudbg` imports this module for _glue_values, and the UI paints
+    # its first frame before the model is imported
+    from .script import read_lines, run_script
+    from .session import Session
     session = Session()
     out = session.execute(import_line(args.memory, args.regs, args.ram_base, args.gic))
     if not out.ok:

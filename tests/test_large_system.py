@@ -14,7 +14,7 @@ from smmudbg.errors import ScenarioError
 
 from core_cy.scan import find_leaves
 from smmudbg.arch.fieldtable import fmt
-from smmudbg.model.system import System
+from smmudbg.model.system import StreamMap, System
 
 PATH = os.path.join(os.path.dirname(__file__), "..", "examples", "large-system.toml")
 CONFIG = fmt("STE").field("Config")
@@ -42,6 +42,29 @@ def test_four_smmus_with_every_streamid_valid(large):
         sids = m.valid_sids()                 # read back from the tables by the core's scan
         assert len(sids) == 1 << 16 and sids[0] == 0 and sids[-1] == 0xFFFF
     assert len(s.streams) == 4 << 16
+
+
+def test_stream_count_per_smmu_from_the_ranges(large):
+    # StreamMap.count (what `topology` reports) against the TOML's counts and the StreamIDs
+    # the map iterates
+    doc, s = large
+    for x in doc["smmu"]:
+        declared = sum(st.get("count", 1) for st in doc["stream"] if st["smmu"] == x["name"])
+        assert s.streams.count(x["name"]) == declared == 1 << 16
+        assert sum(1 for sm, _ in s.streams if sm == x["name"]) == declared
+    assert s.streams.count("no-such-smmu") == 0
+
+
+def test_stream_count_after_a_range_is_broken_up():
+    # a stream set or deleted inside a range makes the range single entries
+    m = StreamMap()
+    m.add_range({"name": None, "smmu": "a", "sid": 0x10, "count": 0x100})
+    m.add_range({"name": "one", "smmu": "b", "sid": 0x20, "count": 1})
+    assert (m.count("a"), m.count("b")) == (0x100, 1)
+    m[("a", 0x11)] = m[("a", 0x11)]
+    assert (m.count("a"), m.count("b")) == (0x100, 1)
+    del m[("a", 0x12)]
+    assert (m.count("a"), m.count("b"), len(m)) == (0xFF, 1, 0x100)
 
 
 def test_each_stream_entry_has_its_configuration(large):

@@ -12,11 +12,13 @@ does. Expected values come from the default scenario's TOML (smmudbg/data/defaul
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 pytest.importorskip("textual")
 
+from textual import events  # noqa: E402
 from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noqa: E402
 
 from smmudbg.session import Session  # noqa: E402
@@ -24,6 +26,7 @@ from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
 from smmudbg.tui.commandline import CommandLine  # noqa: E402
 from smmudbg.tui.entryview import EntryView  # noqa: E402
 from smmudbg.tui.streamtable import StreamTable  # noqa: E402
+from smmudbg.tui.topology import TopologyTree  # noqa: E402
 from smmudbg.tui.walkstepper import WalkStepper  # noqa: E402
 
 NIC_PA = 0x6100_0000
@@ -392,6 +395,105 @@ def test_loader_in_a_worker_and_load_error():
     app, total = asyncio.run(main(bad))
     # the (hidden) workspace never got a session: no stream table rows
     assert not total and app.load_error == "x.toml: line 1: broken"
+
+
+def _gated_loader():
+    """A loader that waits for gate.set(): the test acts while the model is loading."""
+    gate = threading.Event()
+
+    def loader():
+        assert gate.wait(30)
+        return Session()
+    return gate, loader
+
+
+async def _until(pilot, cond, tries=400):
+    for _ in range(tries):
+        if cond():
+            return True
+        await pilot.pause(0.02)
+    return cond()
+
+
+def out_text(app) -> str:
+    return "\n".join(str(x.text) for x in app.query_one("#out").lines)
+
+
+def test_keys_while_loading_typed_ahead_runs_once_loaded():
+    # the frame is there while the loader runs: the tree and tabs wait (disabled), the
+    # progress row says what loads, keys needing the model do nothing, the command line
+    # takes a line, which runs when the model is there
+    gate, loader = _gated_loader()
+
+    async def main():
+        app = SmmuDbgApp(loader=loader, where="big.toml")
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert await _until(pilot, lambda: app.query(TopologyTree)
+                                and app.query_one(TopologyTree).disabled)
+            assert app.query_one("#progress-row").display
+            assert str(app.query_one("#progress-label").render()) == "loading big.toml ..."
+            assert app.session is None
+            await pilot.press("c", "4")             # check, Events tab: need the model
+            assert app.query_one(TabbedContent).active == "streams"
+            await pilot.press("colon")
+            assert isinstance(app.focused, CommandLine)
+            await pilot.press(*"tlb smmu0", "enter")
+            await pilot.pause()
+            assert "> tlb smmu0  (runs once big.toml is loaded)" in out_text(app)
+            assert app.session is None and app.typed_ahead == ["tlb smmu0"]
+            gate.set()
+            assert await _until(pilot, lambda: app.session is not None and
+                                not app.typed_ahead)
+            await pilot.pause()
+            assert not app.query_one(TopologyTree).disabled
+            assert not app.query_one("#progress-row").display
+            assert app.query_one(StreamTable).total == 1 << 16
+            # the typed line ran (recorded in the log, its result shown in the Caches tab);
+            # the "c" pressed while loading did not
+            assert [e.command for e in app.session.log] == ["tlb smmu0"]
+            assert app.query_one(TabbedContent).active == "caches"
+    asyncio.run(main())
+
+
+def test_keys_read_with_the_colon_reach_the_command_line():
+    # a busy app reads the colon and the keys typed after it at once: they go to the command
+    # line, not to the stream table that had the focus (its "n" and "w" would act)
+    async def body(app, pilot):
+        t = app.query_one(StreamTable)
+        t.focus()
+        await pilot.pause()
+        for ch in ":walk nic0":
+            key = {":": "colon", " ": "space"}.get(ch, ch)
+            app.post_message(events.Key(key, ch))       # queued together, none handled yet
+        await pilot.pause()
+        cl = app.query_one(CommandLine)
+        assert app.focused is cl and cl.value == "walk nic0"
+        assert app.query_one(TabbedContent).active == "streams"
+        # in a text field the colon is a character
+        for ch in " a:b":
+            app.post_message(events.Key({":": "colon", " ": "space"}.get(ch, ch), ch))
+        await pilot.pause()
+        assert app.focused is cl and cl.value == "walk nic0 a:b"
+    drive(body)
+
+
+def test_quit_while_loading():
+    gate, loader = _gated_loader()
+
+    async def main():
+        app = SmmuDbgApp(loader=loader, where="big.toml")
+        try:
+            async with app.run_test(size=(80, 24)) as pilot:
+                assert await _until(pilot, lambda: app.query(TopologyTree)
+                                    and app.query_one(TopologyTree).disabled)
+                await pilot.press("ctrl+q")
+                await pilot.pause()
+                assert not app.is_running
+        finally:
+            gate.set()                  # the loader's thread ends (the app is gone)
+        return app
+    app = asyncio.run(main())
+    assert app.session is None and app.load_error is None
 
 
 def test_pt_command_shows_in_the_tables_tab_built_on_first_show():

@@ -143,7 +143,9 @@ def test_done_when_of_the_ui(screen, tmp_path):
     assert "nic0" in out and "SID 0x8" in out
     # its nested walk, from the walk form (w: the form filled with the stream in focus)
     screen.keys("w")
-    time.sleep(0.3)
+    # typed once the form's address field has the focus (the footer drops ": cmd" while a
+    # text field has it): the tab is built on its first show, which a loaded machine slows
+    screen.until(lambda: ": cmd" not in screen.footer(), "the walk form never took the focus")
     screen.keys("-l", "0x10000000")
     screen.keys("Enter")
     out = screen.wait_for("16 steps")

@@ -66,7 +66,7 @@ def topology(ctx):
                       "smmuen": bool(m.field("CR0", "SMMUEN")),
                       "stage1": bool(m.features.get("S1P")),
                       "stage2": bool(m.features.get("S2P")),
-                      "streams": sum(1 for (sm, _) in s.streams if sm == name)})
+                      "streams": s.streams.count(name)})
     vms = [{"name": v.name, "ram": [{"ipa": b, "size": sz, "pa": pa} for b, sz, pa in v.ram]}
            for v in s.vms.values()]
     domains = [{"name": d.name, "smmu": d.spec["smmu"], "stage": d.stage,

@@ -157,6 +157,11 @@ class StreamMap(MutableMapping):
     def __len__(self) -> int:
         return self._n
 
+    def count(self, smmu: str) -> int:
+        """Streams of one SMMU, from its ranges (no walk over every StreamID)."""
+        return sum(end - first for first, end, _ in self._ranges.get(smmu, ())) + \
+            sum(1 for sm, _ in self._one if sm == smmu)
+
 
 class System(SystemViews):
     def __init__(self, spec: dict):

@@ -18,10 +18,8 @@ from textual.widgets import (Button, Checkbox, Footer, Header, Input, ProgressBa
                              Select, Static, TabbedContent, TabPane)
 from textual.worker import get_current_worker
 
-from ..commands.registry import REGISTRY
 from ..errors import SmmuDbgError
-from ..render import render
-from .bridge import Bridge
+from .bridge import Bridge, registry
 from .changes import describe_changes, snapshot
 from .checkview import CheckView
 from .commandline import CommandLine
@@ -77,7 +75,10 @@ class SmmuDbgApp(App):
     COMMANDS = App.COMMANDS | {RegistryCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True),
-        Binding("colon", "focus_command", "cmd"),
+        # priority: the app takes the colon as it reads it, so the keys read with it (typed
+        # while the app was busy) are handed to the command line, not to the widget that
+        # had the focus; check_action lets it through to a text input
+        Binding("colon", "focus_command", "cmd", priority=True),
         Binding("c", "check", "check"),
         Binding("w", "walk_here", "walk"),
         Binding("i", "inject", "inject"),
@@ -107,59 +108,99 @@ class SmmuDbgApp(App):
         self.pending: dict[str, dict] = {}             # tab -> view updates for when shown
         self.live: LiveMode | None = None              # follows an attached VM (tui/live.py)
         self.live_interval = DEFAULT_INTERVAL
+        self.typed_ahead: list[str] = []                # command lines entered while loading
 
     # -- layout -------------------------------------------------------------------------------
     def get_default_screen(self):
         screen = super().get_default_screen()
-        # no focus on the hidden workspace while the model loads: _start focuses the table
-        # (auto-focus picks the first widget in the tree, hidden or not)
+        # no focus while the model loads (the tree and the tabs wait): _start focuses the
+        # table (auto-focus picks the first focusable widget, disabled or not)
         screen.AUTO_FOCUS = ""
         return screen
 
     def compose(self) -> ComposeResult:
         yield Header()
         if self.session is None:
-            with Vertical(id="loading"):
-                yield Static(f"loading {self.where or 'the scenario'} ...", id="loading-text")
-                yield ProgressBar(id="loading-bar", show_eta=False)
-        # mounted (hidden) while the model loads: once it is there, only the first frame
-        # stands between the model and the stream table on screen
-        ws = Workspace(self.bridge, id="workspace")
-        ws.display = self.session is not None
-        yield ws
+            # the first frame is this line only, so it is on the terminal at once; the
+            # workspace follows it (_frame), then the loader runs
+            yield Static(f"loading {self.where or 'the scenario'} ...", id="loading")
+        else:
+            yield Workspace(self.bridge, id="workspace")
         yield Footer()
 
     def on_mount(self) -> None:
         if self.session is None:
-            # after the first frame: the loading screen is on screen before the build starts
-            self.call_after_refresh(self._load)
+            self.call_after_refresh(self._frame)
         else:
             self._start()
+
+    async def _frame(self) -> None:
+        """The workspace while a loader builds the model: the tree and the tabs wait
+        (disabled: no view asks for what is not there yet), the progress row says what
+        loads, the command line takes lines typed ahead (run_line keeps them)."""
+        await self.mount(Workspace(self.bridge, id="workspace"), before=self.query_one(Footer))
+        await self.query_one("#loading").remove()
+        self._waiting(True)
+        self._progress(f"loading {self.where or 'the scenario'} ...", None, None)
+        self.refresh_bindings()         # the footer dims the keys that wait (check_action)
+        self._load()
 
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
         try:
             session = self.loader()
+            # what the UI imports on first use, imported here while the frame shows
+            registry()
+            from .. import render   # noqa: F401
         except SmmuDbgError as e:
             self.load_error = str(e)
         except Exception as e:          # never a traceback
             self.load_error = f"internal error: {type(e).__name__}: {e}"
-        if self.load_error:
-            self.call_from_thread(self.exit, 1)
-            return
-        self.call_from_thread(self._loaded, session)
+        try:
+            if get_current_worker().is_cancelled:
+                return                  # quit while loading: the app is gone
+            if self.load_error:
+                self.call_from_thread(self.exit, 1)
+            else:
+                self.call_from_thread(self._loaded, session)
+        except RuntimeError:            # the app ended meanwhile (quit while loading)
+            pass
 
     async def _loaded(self, session) -> None:
         self.session = session
         self.bridge.session = session
-        loading = self.query_one("#loading")
-        loading.display = False
-        self.query_one(Workspace).display = True
+        self._waiting(False)
         self._start()
-        loading.remove()            # after the first frame: nothing waits for it
+        if isinstance(self.focused, CommandLine):
+            # the keys that waited for the model (check_action); a focus change (to the
+            # stream table) refreshes them anyway
+            self.refresh_bindings()
+        typed, self.typed_ahead = self.typed_ahead, []
+        for line in typed:
+            self.run_line(line)
+
+    def _waiting(self, on: bool) -> None:
+        """The tree and the tab bar take no clicks while the model loads (disabled: the
+        tabs' views are not built before there is something to show). Only these two: a
+        disabled container restyles everything under it when enabled again."""
+        self.query_one(TopologyTree).disabled = on
+        self.query_one("#tabs Tabs").disabled = on
+
+    # While a loader builds the model, only these of the app's own keys act (the others
+    # need the model; the footer shows them dimmed): quit, the command line, the palette.
+    WHILE_LOADING = {"quit", "focus_command", "command_palette"}
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "focus_command" and (isinstance(self.focused, Input)
+                                          or len(self.screen_stack) > 1):
+            return False                # a colon typed into a field, or a dialog is open
+        if self.session is None and action not in self.WHILE_LOADING and \
+                action in {b.action.split("(")[0] for b in self.BINDINGS}:
+            return None
+        return True
 
     def _start(self) -> None:
-        self.query_one("#progress-row").display = False
+        self._progress(None, None, None)
         topo = self.query_one(TopologyTree).reload()
         self.sub_title = self.bridge.title
         if topo and topo["smmus"]:
@@ -174,7 +215,8 @@ class SmmuDbgApp(App):
             units = (self.bridge.try_query("vtds") or {}).get("units", [])
             if units:
                 self.show_unit(units[0]["name"])
-        self.query_one(StreamTable).focus()
+        if not isinstance(self.focused, CommandLine):     # (typing ahead: it stays there)
+            self.query_one(StreamTable).focus()
         self.live = LiveMode(self, self.live_interval)
         self.call_later(self.live.start, self.query_one("#out", RichLog))
         self.log_line(Text(f"{self.session.system_name}: {self.where or self.session.where}. "
@@ -207,9 +249,15 @@ class SmmuDbgApp(App):
         if line.strip() in QUIT_WORDS:
             self.exit(0)
             return
+        if self.session is None:
+            self.typed_ahead.append(line)
+            self.log_line(Text(f"> {line}  (runs once {self.where or 'the scenario'} is "
+                               f"loaded)", style="dim"))
+            return
         self.log_line(Text(f"> {line}", style="bold"))
         try:
-            cmd, _ = REGISTRY.lookup(REGISTRY.tokenize(line))
+            reg = registry().REGISTRY
+            cmd, _ = reg.lookup(reg.tokenize(line))
         except SmmuDbgError as e:
             self.log_line(Text(str(e), style="bold red"))
             return
@@ -237,6 +285,7 @@ class SmmuDbgApp(App):
                 self.log_line(Text(one_line(r), style="dim"))
             else:
                 try:
+                    from ..render import render
                     self.log_line(render(out.result))
                 except Exception as e:
                     self.log_line(Text(f"(cannot render: {e})", style="red"))
@@ -472,8 +521,8 @@ class SmmuDbgApp(App):
 
     # -- actions ------------------------------------------------------------------------------
     def action_focus_command(self) -> None:
-        # at once, not after the queued events (focus() defers): keys typed right after the
-        # colon are already queued and must reach the command line
+        # at once, not after the queued events (focus() defers): the keys after the colon
+        # are forwarded to whatever has the focus when the app reads them
         self.screen.set_focus(self.query_one(CommandLine))
 
     def action_tab(self, tab: str) -> None:

@@ -10,13 +10,22 @@ Two ways through it, nothing else:
 
 The lock keeps a worker thread (replay, goto, load) and the UI thread from running two
 commands at once on the same Session.
+
+The registry (and with it the model) is imported on first use, not with the UI: the UI's
+first frame is on the terminal before the model is imported, which the loader does in a
+worker (registry()).
 """
 from __future__ import annotations
 
 import threading
 
-from ..commands.registry import REGISTRY, call
 from ..errors import SmmuDbgError
+
+
+def registry():
+    """The module of the command registry (REGISTRY, call), imported when first needed."""
+    from ..commands import registry as r
+    return r
 
 
 class QueryError(SmmuDbgError):
@@ -30,6 +39,8 @@ class Bridge:
 
     def run(self, line: str):
         """Run a user's command line (recorded). Returns the session Outcome."""
+        if self.session is None:
+            raise QueryError("the model is still loading")
         with self.lock:
             out = self.session.execute(line)
             self.session.autosave()
@@ -37,13 +48,17 @@ class Bridge:
 
     def query(self, line: str) -> dict:
         """Run a read-only command for a view (not recorded). Returns the result's JSON form;
-        raises QueryError with the registry's one-line error."""
+        raises QueryError with the registry's one-line error (also while the model is still
+        loading: the loader's worker imports the registry)."""
+        if self.session is None:
+            raise QueryError("the model is still loading")
         with self.lock:
             try:
-                cmd, kwargs = REGISTRY.parse(self.session, line)
+                r = registry()
+                cmd, kwargs = r.REGISTRY.parse(self.session, line)
                 if not cmd.pure:
                     raise QueryError(f"{cmd.name}: not a read-only command")
-                return call(self.session, cmd, kwargs).to_json()
+                return r.call(self.session, cmd, kwargs).to_json()
             except SmmuDbgError as e:
                 raise QueryError(str(e)) from None
             except Exception as e:          # a view must never crash the UI
@@ -56,8 +71,10 @@ class Bridge:
             return None
 
     def complete(self, text: str) -> list[str]:
+        if self.session is None:        # still loading: no candidates (and no import here)
+            return []
         try:
-            return REGISTRY.complete(self.session, text)
+            return registry().REGISTRY.complete(self.session, text)
         except Exception:
             return []
 

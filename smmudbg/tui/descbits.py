@@ -4,7 +4,6 @@ view's bit view and the field editor. Display only: the value comes from a comma
 from __future__ import annotations
 
 from ..arch.fieldtable import Format, fmt
-from ..commands.change import DESC_FORMATS
 
 
 def desc_kind(outcome_or_kind: str) -> str | None:
@@ -18,6 +17,7 @@ def desc_kind(outcome_or_kind: str) -> str | None:
 
 
 def desc_format(stage: int, kind: str) -> Format:
+    from ..commands.change import DESC_FORMATS     # (the model: not before the first frame)
     return fmt(DESC_FORMATS[(str(stage), kind)])
 
 

@@ -6,11 +6,12 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from ..commands.registry import REGISTRY
+from .bridge import registry
 
 
 def entries() -> list[tuple[str, str, bool]]:
     """(name, help line, takes arguments) for every available command."""
+    REGISTRY = registry().REGISTRY
     out = []
     for name in REGISTRY.names():
         c = REGISTRY.commands[name]
@@ -22,13 +23,18 @@ def entries() -> list[tuple[str, str, bool]]:
 
 
 class RegistryCommands(Provider):
+    """Nothing while the model loads (the registry is imported by the loader's worker)."""
+
+    def _entries(self) -> list[tuple[str, str, bool]]:
+        return entries() if getattr(self.app, "session", None) is not None else []
+
     async def discover(self) -> Hits:
-        for name, help_, needs in entries():
+        for name, help_, needs in self._entries():
             yield DiscoveryHit(name, partial(self.app.palette_pick, name, needs), help=help_)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, help_, needs in entries():
+        for name, help_, needs in self._entries():
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name),

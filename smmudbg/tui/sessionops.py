@@ -3,11 +3,16 @@ bar can follow. Each command still goes through Session.execute (the registry) o
 session built from the scenario, exactly as `replay` does; the report has replay's shape."""
 from __future__ import annotations
 
-from ..session import Entry, Session, entries_of, read_session
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..session import Entry, Session
 
 
 def replay_source(session: Session, path: str | None):
     """(fresh session, entries) for replaying path, or this session's own log."""
+    # imported here: the UI imports this module before its first frame, the model after it
+    from ..session import Entry, Session, entries_of, read_session
     if path is None:
         fresh = Session(session.scenario_text, session.where)
         entries = [Entry(e.command, e.digest, e.ok, error=e.error, result=e.result,
