@@ -1737,10 +1737,11 @@ cdef class VtdWalker:
             out["steps"] = self._steps()
         return out
 
-    def remap_msi(self, uint32_t sid, uint64_t addr, uint64_t data):
+    def remap_msi(self, uint32_t sid, uint64_t addr, uint64_t data, bint dry=False):
         """Remap an interrupt request (a DWORD write of data to addr in 0xFEEx_xxxx by
         requester sid): {ok, remapped, format, index, irte_pa, irte, vector, dest, dest_mode,
-        delivery, trigger, redirection_hint, posted, pda, urgent, fault}."""
+        delivery, trigger, redirection_hint, posted, pda, urgent, fault, cached}. dry: the IRTE
+        as memory holds it, the interrupt entry cache neither read nor filled."""
         cdef VtdIrq o
         cdef VtdFault f
         cdef VtdTxn t
@@ -1751,8 +1752,10 @@ cdef class VtdWalker:
             raise ValueError(f"data {data:#x} does not fit in 32 bits")
         if sid > 0xFFFF:
             raise ValueError(f"requester ID {sid:#x} does not fit in 16 bits")
+        self.ctx.dry = dry
         with nogil:
             vtd_remap(&self.ctx, sid, addr, <uint32_t>data, &o, &f)
+        self.ctx.dry = False
         make_txn(&t, sid, addr, None, True, False, False, 0)
         fault = None
         if not o.ok:

@@ -189,6 +189,16 @@ def test_msi_faults(s):
     assert o.error and "interrupt address range" in o.error
 
 
+def test_msi_dry_records_nothing_and_leaves_the_interrupt_entry_cache(s):
+    r = run(s, "msi dmar0 0x0390 0xfee00010 data=0 dry")   # gpu0 using nic0's IRTE 0
+    assert r["fault"]["reason"] == 0x26 and r["fault_index"] is None
+    assert run(s, "events dmar0")["faults"] == []
+    assert run(s, "cfgcache dmar0")["iec"] == []
+    ok = run(s, "msi nic0 0 dry")
+    assert ok["vector"] == 0x41 and not ok["iec_hit"]
+    assert run(s, "cfgcache dmar0")["iec"] == []            # a dry look caches no IRTE
+
+
 def test_compatibility_format_when_allowed():
     text = TEXT.replace('haw = 46 ', 'compat_interrupts = true\nhaw = 46 ')
     r = run(Session(text, "t.toml"), "msi dmar0 0x0010 0xfee05004 data=0x4041")

@@ -186,7 +186,8 @@ def its(ctx, name=None, device=None):
              hi=(1 << 32) - 1),
          Int("devid", "the ITS DeviceID of a raw write (default: the StreamID through the "
                       "IORT)", keyword=True, hi=(1 << 32) - 1),
-         Flag("dry", "put the LPI pending state back afterwards"))
+         Flag("dry", "put the LPI pending state back afterwards (VT-d: the IRTE from memory, "
+                     "no interrupt entry cache fill, no fault recorded)"))
 def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
     """Follow an MSI from a device to its LPI: gIOVA -> gDB -> hDB -> ITS -> LPI.
 
@@ -212,7 +213,7 @@ def msi(ctx, target, b, address=None, data=None, devid=None, dry=False):
     PASID is an interrupt request (dma_walk says what `walk` does with it)."""
     sysm = ctx.system
     if target in sysm.vtd_devices or target in sysm.vtds:
-        return _vtd_msi(ctx, target, b, address, data)
+        return _vtd_msi(ctx, target, b, address, data, dry)
     try:
         if address is None:
             if data is not None or devid is not None:
@@ -388,7 +389,7 @@ def inject_iort(ctx, device):
                                   f"{m.describe()}")
 
 
-def _vtd_msi(ctx, target, b, address, data):
+def _vtd_msi(ctx, target, b, address, data, dry=False):
     sysm = ctx.system
     if target in sysm.vtd_devices:
         if address is not None or data is not None:
@@ -420,7 +421,7 @@ def _vtd_msi(ctx, target, b, address, data):
         if rid >> 16:
             raise CommandError(f"msi: {rid:#x} is not a 16-bit requester ID")
     u = sysm.vtd(unit)
-    r = u.remap_msi(rid, addr, data)
+    r = u.remap_msi(rid, addr, data, dry=dry)
     dma = u.translate(rid, addr, None, access="write", dry=True)["kind"]
     dev = u.devices.get(rid)
     return res.VtdMsi(unit=unit, rid=rid, device=dev.name if dev else None, address=addr,

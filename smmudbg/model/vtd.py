@@ -473,16 +473,17 @@ class VtdUnit:
         model/vtd_cache.cache_view."""
         return cache_view(self)
 
-    def remap_msi(self, rid, addr, data):
+    def remap_msi(self, rid, addr, data, dry=False):
         """An interrupt request through the unit's interrupt remapping; a recorded fault is
-        logged in `faults`."""
+        logged in `faults` unless dry (dry: the IRTE from memory, no interrupt entry cache
+        read or fill, nothing recorded)."""
         try:
-            r = self.walker.remap_msi(rid, addr, data)
+            r = self.walker.remap_msi(rid, addr, data, dry)
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from None
         f = r["fault"]
         r["fault_index"] = None
-        if f and f["recorded"]:
+        if f and f["recorded"] and not dry:
             r["fault_index"] = len(self.faults)
             self.faults.append(dict(f, index=len(self.faults)))
         return r

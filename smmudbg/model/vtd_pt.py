@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from ..arch.fieldtable import fmt
 from ..errors import ModelError
-from .vtd import _FS_NAMES, _SS_NAMES
+from ..arch.vtd import consts as VC
+from ..arch.vtd.paging import FS_LEVELS as _FS_NAMES
+from ..arch.vtd.paging import SS_LEVELS as _SS_NAMES
 
-PAGE_SHIFT = 12
-LEVEL_BITS = 9
+PAGE_SHIFT = VC.PAGING_PAGE_SHIFT
+LEVEL_BITS = VC.PAGING_LEVEL_BITS
 
 
 def _span(level: int) -> int:
