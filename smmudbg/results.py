@@ -955,6 +955,24 @@ class Iort(Result):
 
 
 @dataclass(kw_only=True)
+class Pci(Result):
+    """The PCI topology (`pci`): host bridges, bridges and ports, endpoints.
+
+    hosts: [{name, kind (host / pxb-pcie), segment, bus (root bus), bus_end (last bus of its
+    range), used (last bus enumeration gave out below it), parent, bdf (a pxb-pcie's own
+    function on its parent's root bus, else null)}];
+    devices (depth first, each bus in devfn order): [{name, kind (endpoint, rc_endpoint,
+    root_port, upstream_port, downstream_port, pcie_pci_bridge, pci_pcie_bridge, pci_bridge),
+    bridge, parent (a host bridge or bridge), host, depth (0 on a root bus), segment, bdf, rid,
+    secondary, subordinate (bridges: the bus range below), msi_rid, stream_ids ([[smmu,
+    StreamID]] of its DMA aliases through the IORT), device_id (ITS DeviceID of its MSI RID),
+    failure}]; the IORT columns are null without an IORT."""
+    kind = "pci"
+    hosts: list
+    devices: list
+
+
+@dataclass(kw_only=True)
 class Its(Result):
     """A GICv3 ITS (`its`). name, base, translater (GITS_TRANSLATER address), enabled,
     stalled; registers: {GITS_*: value}; tables: [{n, kind, valid, indirect, page_size,

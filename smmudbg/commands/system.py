@@ -114,6 +114,52 @@ def iort(ctx, target=None):
                     findings=findings, path=path)
 
 
+# -- pci ------------------------------------------------------------------------------------------
+@command("pci", pure=True)
+def pci(ctx):
+    """The PCI topology: host bridges (and pxb-pcie expanders) with their bus ranges, the
+    root ports, switch ports and bridges below them with their secondary..subordinate buses,
+    and the endpoints, each with its RID and, through the IORT, its SMMU StreamIDs and ITS
+    DeviceID (`iort DEVICE` explains one path).
+
+    Bus numbers are as enumeration gave them out (depth first, devfn order), or as the
+    scenario gave them."""
+    sysm = ctx.system
+    topo = sysm.pci
+    if topo is None:
+        return res.Pci(hosts=[], devices=[],
+                       message="this system has no PCI topology (no pci table)")
+    t = sysm.iort
+    hosts = [{"name": h.name, "kind": h.kind, "segment": h.segment, "bus": h.bus,
+              "bus_end": h.bus_end, "used": h.max_bus, "parent": h.parent,
+              "bdf": (f"{h.segment:04x}:{rid_str(topo.hosts[h.parent].bus << 8 | h.devfn)}"
+                      if h.parent is not None else None)} for h in topo.hosts.values()]
+    devices = []
+
+    def visit(parent, depth):
+        for d in topo.children(parent):
+            row = {"name": d.name, "kind": d.kind, "bridge": d.is_bridge, "parent": parent,
+                   "host": d.host, "depth": depth, "segment": d.segment,
+                   "bdf": topo.bdf(d.name), "rid": d.rid, "secondary": d.secondary,
+                   "subordinate": d.subordinate, "msi_rid": None, "stream_ids": None,
+                   "device_id": None, "failure": None}
+            if t is not None:
+                try:
+                    dp = t.explain_device(topo, d.name)
+                    row.update(msi_rid=dp.msi_rid, device_id=dp.msi.device_id,
+                               stream_ids=[[a.smmu, a.stream_id] for a in dp.aliases
+                                           if a.smmu is not None], failure=dp.failure)
+                except ModelError as e:
+                    row["failure"] = str(e)
+            devices.append(row)
+            if d.is_bridge:
+                visit(d.name, depth + 1)
+
+    for h in topo.hosts.values():
+        visit(h.name, 0)
+    return res.Pci(hosts=hosts, devices=devices)
+
+
 # -- its ------------------------------------------------------------------------------------------
 @command("its", Text("name", "an ITS by name", optional=True, metavar="ITS",
                      complete=_its_names),
