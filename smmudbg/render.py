@@ -1035,9 +1035,19 @@ def _its(d):
     parts.append(_rows("tables", d["tables"], ["n", "kind", "valid", "indirect", "page_size",
                                                "entry_size", "base", "pages", "capacity"]))
     parts.append(_rows("collections", d["collections"], ["icid", "target"]))
+    if d.get("dtes"):
+        parts.append(Text("device table (valid DTEs)", style="bold"))
+        parts.append(_its_steps(d["dtes"]))
+    if d.get("ctes"):
+        parts.append(Text("collection table (valid collections)", style="bold"))
+        parts.append(_its_steps(d["ctes"]))
     if d["device"]:
         parts.append(Text(f"DeviceID {d['device']['device_id']:#x}", style="bold"))
         parts.append(_its_steps(d["device"]["steps"]))
+        if d.get("itt"):
+            parts.append(Text(f"ITT of DeviceID {d['device']['device_id']:#x} (valid ITEs)",
+                              style="bold"))
+            parts.append(_its_steps(d["itt"]))
     parts.append(_rows("mapped events", d["mappings"],
                        ["device_id", "event_id", "intid", "icid", "target"]))
     parts.append(_rows("pending LPIs", [{"target": p["target"],

@@ -982,7 +982,11 @@ class Its(Result):
     outcome, ok}]} (the DTE read); pending: [{target, intids}]; commands: commands processed;
     errors: [{offset, name, error, reason}] (failed commands). On an imported ITS a register
     the register file did not give is null (not provided), and redistributors lists the GICR
-    frames given: [{frame, rd_base, processor, affinity, registers {GICR_*: value or null}}]."""
+    frames given: [{frame, rd_base, processor, affinity, registers {GICR_*: value or null}}].
+    dtes, ctes: the valid entries of the device and collection tables, each as its read
+    ({what, index (DeviceID / ICID), address (null: a collection held in the ITS), raw, fields,
+    outcome, ok}; a DTE's also itt, the ITT's address, and events, 2^(Size+1)); itt (device=N,
+    else null): the valid ITEs of that DeviceID's ITT, the same way (index: the EventID)."""
     kind = "its"
     name: str
     base: int
@@ -998,6 +1002,9 @@ class Its(Result):
     commands: int
     errors: list
     redistributors: list = field(default_factory=list)
+    dtes: list = field(default_factory=list)
+    ctes: list = field(default_factory=list)
+    itt: list | None = None
 
 
 @dataclass(kw_only=True)

@@ -161,6 +161,17 @@ def pci(ctx):
 
 
 # -- its ------------------------------------------------------------------------------------------
+def _its_read(s, i) -> dict:
+    """One ITS table read as a row; a DTE's adds the ITT's address and its EventID count."""
+    row = {"what": s.what, "index": s.index, "address": s.address, "raw": s.raw,
+           "fields": dict(s.fields), "outcome": s.outcome, "ok": s.ok}
+    if s.what == "DTE" and s.raw is not None:
+        words = i.dte_fmt.from_bytes(s.raw.to_bytes(i.dte_size, "little"))
+        row["itt"] = i.dte_fmt.field("ITT_addr").address(words)
+        row["events"] = 1 << (s.fields["Size"] + 1)     # Size: EventID bits minus one
+    return row
+
+
 @command("its", Text("name", "an ITS by name", optional=True, metavar="ITS",
                      complete=_its_names),
          Int("device", "a DeviceID: its DTE and ITT mappings", keyword=True, hi=(1 << 32) - 1),
@@ -178,7 +189,10 @@ def its(ctx, name=None, device=None):
     collections valid collections (ICID -> target redistributor)
     mappings   every valid ITE: DeviceID, EventID -> LPI INTID, collection, target
     pending    LPIs pending on each redistributor (raised by MSI writes: `msi`)
-    With device=N only that DeviceID's events are listed, and its DTE read is shown."""
+    dtes, ctes the valid entries of the device and collection tables: where each is, the
+               entry as read and its fields
+    With device=N only that DeviceID's events are listed, and its DTE read and the valid
+    entries of its ITT (itt) are shown."""
     sysm = ctx.system
     if not sysm.its:
         raise CommandError("its: this system has no ITS (add an [[its]] table)")
@@ -200,17 +214,15 @@ def its(ctx, name=None, device=None):
     # Valid collections whose target exists (what lookup_collection accepts).
     colls = [{"icid": icid, "target": rd} for icid, rd in i.collection_entries()
              if i.gic.exists(rd)]
-    dev = None
+    dev = itt = None
     if device is not None:
         steps = []
         try:
             i.lookup_device(device, steps)
         except Exception:       # the steps say why (invalid, out of range, abort)
             pass
-        dev = {"device_id": device,
-               "steps": [{"what": s.what, "index": s.index, "address": s.address, "raw": s.raw,
-                          "fields": dict(s.fields), "outcome": s.outcome, "ok": s.ok}
-                         for s in steps]}
+        dev = {"device_id": device, "steps": [_its_read(s, i) for s in steps]}
+        itt = [_its_read(s, i) for s in i.ite_reads(device)]
     pending = [{"target": pe, "intids": sorted(p)} for pe, p in enumerate(i.gic.pending) if p]
     errors = [{"offset": c.offset, "name": c.name, "error": c.error, "reason": c.reason}
               for c in i.log if not c.ok]
@@ -218,7 +230,9 @@ def its(ctx, name=None, device=None):
     return res.Its(name=i.name, base=i.base, translater=i.base + TRANSLATER, enabled=i.enabled,
                    stalled=i.stalled, registers=regs, tables=tables, collections=colls,
                    mappings=maps, device=dev, pending=pending, commands=len(i.log),
-                   errors=errors, redistributors=[dict(r) for r in redists])
+                   errors=errors, redistributors=[dict(r) for r in redists],
+                   dtes=[_its_read(s, i) for s in i.dte_reads()],
+                   ctes=[_its_read(s, i) for s in i.cte_reads()], itt=itt)
 
 
 # -- msi ------------------------------------------------------------------------------------------

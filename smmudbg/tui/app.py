@@ -417,6 +417,12 @@ class SmmuDbgApp(App):
     def on_stream_table_closed(self, event: StreamTable.Closed) -> None:
         self.query_one(EntryView).close()
 
+    def on_walk_stepper_its_jump(self, event: WalkStepper.ItsJump) -> None:
+        self.drop_pending("its", "ItsView.device")
+        self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).jump(
+            event.its, event.table, event.device, event.index))
+        self.show_tab("its")
+
     def on_vsmmu_view_chosen(self, event: VsmmuView.Chosen) -> None:
         self.focus_stream(event.smmu, event.sid)
 

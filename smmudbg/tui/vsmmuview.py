@@ -11,8 +11,8 @@ from textual.widgets import DataTable, Static
 
 from .fmt import hx
 
-COLUMNS = ("vSMMU", "vSID", "guest", "guest STE", "CD", "|", "device", "pSID", "host STE",
-           "VMID", "HWPT", "sync")
+COLUMNS = ("vSID", "guest", "guest STE", "CD", "|", "device", "pSID", "host STE", "VMID",
+           "sync", "HWPT", "vSMMU")
 
 
 def head_text(vsmmus: list) -> Text:
@@ -40,10 +40,10 @@ def row_cells(v: dict, r: dict) -> list:
     cdt = "-" if cd is None else (cd["problem"] or f"ASID {hx(cd['asid'])}")
     sync = Text("yes" if r["in_sync"] else "NO" if r["in_sync"] is False else "-",
                 style="bold red" if r["in_sync"] is False else "green")
-    return [v["name"], hx(r["vsid"]), r["guest_device"] or "-",
-            f"{g.get('config', '-')} @{hx(g.get('ipa'))}", cdt, "|", r["device"] or "-",
-            hx(r["psid"]), f"{h.get('config', '-')} @{hx(h.get('pa'))}",
-            hx(h.get("s2vmid")), f"{hw['id']} {hw['name'] or ''}".strip() if hw else "-", sync]
+    # the entries' addresses are in the detail box: the row stays narrow
+    return [hx(r["vsid"]), r["guest_device"] or "-", g.get("config", "-"), cdt, "|",
+            r["device"] or "-", hx(r["psid"]), h.get("config", "-"), hx(h.get("s2vmid")), sync,
+            f"{hw['id']} {hw['name'] or ''}".strip() if hw else "-", v["name"]]
 
 
 class VsmmuView(Vertical):
