@@ -1155,9 +1155,19 @@ def _its(d):
     parts.append(_rows("tables", d["tables"], ["n", "kind", "valid", "indirect", "page_size",
                                                "entry_size", "base", "pages", "capacity"]))
     parts.append(_rows("collections", d["collections"], ["icid", "target"]))
+    if d.get("dtes"):
+        parts.append(Text("device table (valid DTEs)", style="bold"))
+        parts.append(_its_steps(d["dtes"]))
+    if d.get("ctes"):
+        parts.append(Text("collection table (valid collections)", style="bold"))
+        parts.append(_its_steps(d["ctes"]))
     if d["device"]:
         parts.append(Text(f"DeviceID {d['device']['device_id']:#x}", style="bold"))
         parts.append(_its_steps(d["device"]["steps"]))
+        if d.get("itt"):
+            parts.append(Text(f"ITT of DeviceID {d['device']['device_id']:#x} (valid ITEs)",
+                              style="bold"))
+            parts.append(_its_steps(d["itt"]))
     parts.append(_rows("mapped events", d["mappings"],
                        ["device_id", "event_id", "intid", "icid", "target"]))
     parts.append(_rows("pending LPIs", [{"target": p["target"],
@@ -1169,7 +1179,78 @@ def _its(d):
     return Group(*parts)
 
 
-RENDERERS.update({"msi": _msi, "iort": _iort, "its": _its})
+PCI_KIND = {"root_port": "RP", "upstream_port": "switch USP", "downstream_port": "switch DSP",
+            "pcie_pci_bridge": "PCIe-PCI", "pci_bridge": "PCI-PCI", "pci_pcie_bridge": "PCI-PCIe",
+            "rc_endpoint": "RCiEP", "endpoint": ""}
+
+
+def pci_host_label(h) -> str:
+    """A `pci` host bridge row in one short line (the REPL and the UI's tree say the same)."""
+    return (f"{h['name']} " + ("pxb-pcie " if h["kind"] == "pxb-pcie" else "")
+            + (f"seg {h['segment']} " if h["segment"] else "")
+            + f"bus {h['bus']:02x}-{h['bus_end']:02x}")
+
+
+def pci_device_label(d) -> str:
+    """A `pci` device row in one short line: a bridge's bus range, an endpoint's RID and its
+    StreamIDs at their SMMU."""
+    kind = PCI_KIND.get(d["kind"], d["kind"])
+    if d["bridge"]:
+        sec, sub = d["secondary"], d["subordinate"]
+        return (f"{d['name']} {kind} {d['bdf'][5:]} bus {sec:02x}"
+                + (f"-{sub:02x}" if sub != sec else ""))
+    out = f"{d['name']} " + (f"{kind} " if kind else "") + f"RID {hx(d['rid'])}"
+    sids = d["stream_ids"]
+    if sids:
+        for smmu in dict.fromkeys(m for m, _ in sids):
+            out += f" {smmu} SID " + ",".join(hx(x) for m, x in sids if m == smmu)
+    elif sids is not None:
+        out += " no SMMU"
+    return out + (" !" if d["failure"] else "")
+
+
+def pci_details(r, name) -> str:
+    """What the `pci` result says about one host bridge or device (by name)."""
+    h = next((x for x in r["hosts"] if x["name"] == name), None)
+    below = [d["name"] for d in r["devices"] if d["parent"] == name] + \
+        [x["name"] for x in r["hosts"] if x["parent"] == name]
+    if h is not None:
+        what = ("pxb-pcie expander at " + h["bdf"] + f" on {h['parent']}" if h["parent"]
+                else "host bridge")
+        return (f"{name}: {what}, segment {h['segment']}, root bus {h['bus']:02x}, buses "
+                f"{h['bus']:02x}-{h['bus_end']:02x} (enumeration used {h['bus']:02x}-"
+                f"{h['used']:02x}); on its root bus: {', '.join(below) or 'nothing'}")
+    d = next(x for x in r["devices"] if x["name"] == name)
+    out = (f"{name}: {d['kind'].replace('_', ' ')} {d['bdf']} RID {hx(d['rid'])} on "
+           f"{d['parent']}")
+    if d["bridge"]:
+        out += (f"; secondary bus {d['secondary']:02x}, subordinate {d['subordinate']:02x}; "
+                f"below: {', '.join(below) or 'nothing'}")
+    if d["stream_ids"] is not None:
+        out += ("; StreamIDs " + (", ".join(f"{hx(x)} at {m}" for m, x in d["stream_ids"])
+                                  or "none") + f"; MSI RID {hx(d['msi_rid'])} -> DeviceID "
+                f"{hx(d['device_id'])}")
+    if d["failure"]:
+        out += f"; {d['failure']}"
+    return out
+
+
+def _pci(d):
+    if d.get("message"):
+        return Text(d["message"])
+    tree = Tree(Text("PCI", style="bold"))
+    nodes = {}
+    for h in d["hosts"]:
+        nodes[h["name"]] = tree.add(Text(pci_host_label(h), style="bold"))
+    for x in d["devices"]:
+        label = Text(pci_device_label(x), style=BAD if x["failure"] else "")
+        if not x["bridge"] and x["device_id"] is not None:
+            label.append(f" DevID {hx(x['device_id'])}", style=DIM)
+        nodes[x["name"]] = nodes[x["parent"]].add(label)
+    return tree
+
+
+RENDERERS.update({"msi": _msi, "iort": _iort, "its": _its, "pci": _pci})
 
 
 def render(result):

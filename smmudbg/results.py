@@ -1122,6 +1122,24 @@ class Iort(Result):
 
 
 @dataclass(kw_only=True)
+class Pci(Result):
+    """The PCI topology (`pci`): host bridges, bridges and ports, endpoints.
+
+    hosts: [{name, kind (host / pxb-pcie), segment, bus (root bus), bus_end (last bus of its
+    range), used (last bus enumeration gave out below it), parent, bdf (a pxb-pcie's own
+    function on its parent's root bus, else null)}];
+    devices (depth first, each bus in devfn order): [{name, kind (endpoint, rc_endpoint,
+    root_port, upstream_port, downstream_port, pcie_pci_bridge, pci_pcie_bridge, pci_bridge),
+    bridge, parent (a host bridge or bridge), host, depth (0 on a root bus), segment, bdf, rid,
+    secondary, subordinate (bridges: the bus range below), msi_rid, stream_ids ([[smmu,
+    StreamID]] of its DMA aliases through the IORT), device_id (ITS DeviceID of its MSI RID),
+    failure}]; the IORT columns are null without an IORT."""
+    kind = "pci"
+    hosts: list
+    devices: list
+
+
+@dataclass(kw_only=True)
 class Its(Result):
     """A GICv3 ITS (`its`). name, base, translater (GITS_TRANSLATER address), enabled,
     stalled; registers: {GITS_*: value}; tables: [{n, kind, valid, indirect, page_size,
@@ -1131,7 +1149,11 @@ class Its(Result):
     outcome, ok}]} (the DTE read); pending: [{target, intids}]; commands: commands processed;
     errors: [{offset, name, error, reason}] (failed commands). On an imported ITS a register
     the register file did not give is null (not provided), and redistributors lists the GICR
-    frames given: [{frame, rd_base, processor, affinity, registers {GICR_*: value or null}}]."""
+    frames given: [{frame, rd_base, processor, affinity, registers {GICR_*: value or null}}].
+    dtes, ctes: the valid entries of the device and collection tables, each as its read
+    ({what, index (DeviceID / ICID), address (null: a collection held in the ITS), raw, fields,
+    outcome, ok}; a DTE's also itt, the ITT's address, and events, 2^(Size+1)); itt (device=N,
+    else null): the valid ITEs of that DeviceID's ITT, the same way (index: the EventID)."""
     kind = "its"
     name: str
     base: int
@@ -1147,6 +1169,9 @@ class Its(Result):
     commands: int
     errors: list
     redistributors: list = field(default_factory=list)
+    dtes: list = field(default_factory=list)
+    ctes: list = field(default_factory=list)
+    itt: list | None = None
 
 
 @dataclass(kw_only=True)

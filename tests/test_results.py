@@ -66,7 +66,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
             a = dom.spec["maps"][0]["in"]
             out += [f"pt {name} addr={a:#x}"]
     # The system around the SMMUs: IORT, ITS and the MSI path (refused where not modelled).
-    out += ["iort", "its", f"msi {smmu} 0x8 0x8000040 data=0", "inject its-page nic9",
+    out += ["pci", "iort", "its", f"msi {smmu} 0x8 0x8000040 data=0", "inject its-page nic9",
             "inject iort nic9"]
     if sysm.pci is not None:
         for name, d in sysm.pci.devices.items():

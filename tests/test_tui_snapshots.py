@@ -87,6 +87,8 @@ async def select_device(pilot, prefix, tab):
     """Select a tree node (which shows the Streams tab), then show `tab`."""
     await pilot.pause()
     tree = pilot.app.query_one("#topo")
+    tree.focus()        # as a user's click does; the focus stays there (a stable screen)
+    await pilot.pause()
     node = next(n for n in tree._tree_nodes.values() if str(n.label).startswith(prefix))
     tree.select_node(node)
     for _ in range(50):
@@ -102,7 +104,7 @@ async def select_device(pilot, prefix, tab):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_its_panel(snap_compare, size, monkeypatch):
     async def before(pilot):
-        await select_device(pilot, "nic1 02:00.0", "its")
+        await select_device(pilot, "nic1 RID 0x200", "its")
     assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=size,
                         run_before=before)
 
@@ -110,7 +112,7 @@ def test_its_panel(snap_compare, size, monkeypatch):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_iommufd_panel(snap_compare, size, monkeypatch):
     async def before(pilot):
-        await select_device(pilot, "nic1 02:00.0", "iommufd")
+        await select_device(pilot, "nic1 RID 0x200", "iommufd")
     assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=size,
                         run_before=before)
 
@@ -118,7 +120,7 @@ def test_iommufd_panel(snap_compare, size, monkeypatch):
 def test_iommufd_panel_light_theme(snap_compare, monkeypatch):
     async def before(pilot):
         pilot.app.theme = "textual-light"
-        await select_device(pilot, "nic0 01:00.0", "iommufd")
+        await select_device(pilot, "nic0 RID 0x100", "iommufd")
     assert snap_compare(SmmuDbgApp(accel(monkeypatch)), terminal_size=(100, 30),
                         run_before=before)
 
@@ -138,3 +140,21 @@ def test_vtd_walk_stepper(snap_compare, size, monkeypatch):
         await pilot.press("n", "n", "n")
         await pilot.pause()
     assert snap_compare(SmmuDbgApp(vtd(monkeypatch)), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_vsmmu_tab(snap_compare, size, monkeypatch):
+    """two-vsmmu.toml: the tree's host bridges, root ports and vSMMUs; the vSMMU tab of
+    vsmmu1 (guest side beside host side) with gnic1 in focus."""
+    async def before(pilot):
+        await pilot.pause()
+        tree = pilot.app.query_one("#topo")
+        tree.focus()
+        await pilot.pause()
+        tree.select_node(next(n for n in tree._tree_nodes.values()
+                              if str(n.label).startswith("gnic1 vSID")))
+        await pilot.pause()
+        await pilot.pause()
+    monkeypatch.chdir(ROOT)
+    session = Session.from_file(os.path.join("examples", "two-vsmmu.toml"))
+    assert snap_compare(SmmuDbgApp(session), terminal_size=size, run_before=before)

@@ -50,3 +50,15 @@ def test_nested_page_tables(snap_compare, size):
         await pilot.press("3")              # the Tables tab, where the stepper left its cursor
         await pilot.pause()
     assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_msi_its_jump(snap_compare, size):
+    """j on the MSI's ITE step: the ITS panel with nic0's ITT, EventID 1 in focus."""
+    async def before(pilot):
+        await run(pilot, "msi nic0 1 dry")
+        await step_to(pilot, "ITS ITE")
+        await pilot.press("j")
+        await pilot.pause()
+        await pilot.pause()
+    assert snap_compare(SmmuDbgApp(Session()), terminal_size=size, run_before=before)

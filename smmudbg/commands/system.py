@@ -115,7 +115,64 @@ def iort(ctx, target=None):
                     findings=findings, path=path)
 
 
+# -- pci ------------------------------------------------------------------------------------------
+@command("pci", pure=True)
+def pci(ctx):
+    """The PCI topology: host bridges (and pxb-pcie expanders) with their bus ranges, the
+    root ports, switch ports and bridges below them with their secondary..subordinate buses,
+    and the endpoints, each with its RID and, through the IORT, its SMMU StreamIDs and ITS
+    DeviceID (`iort DEVICE` explains one path).
+
+    Bus numbers are as enumeration gave them out (depth first, devfn order), or as the
+    scenario gave them."""
+    sysm = ctx.system
+    topo = sysm.pci
+    if topo is None:
+        return res.Pci(hosts=[], devices=[],
+                       message="this system has no PCI topology (no pci table)")
+    t = sysm.iort
+    hosts = [{"name": h.name, "kind": h.kind, "segment": h.segment, "bus": h.bus,
+              "bus_end": h.bus_end, "used": h.max_bus, "parent": h.parent,
+              "bdf": (f"{h.segment:04x}:{rid_str(topo.hosts[h.parent].bus << 8 | h.devfn)}"
+                      if h.parent is not None else None)} for h in topo.hosts.values()]
+    devices = []
+
+    def visit(parent, depth):
+        for d in topo.children(parent):
+            row = {"name": d.name, "kind": d.kind, "bridge": d.is_bridge, "parent": parent,
+                   "host": d.host, "depth": depth, "segment": d.segment,
+                   "bdf": topo.bdf(d.name), "rid": d.rid, "secondary": d.secondary,
+                   "subordinate": d.subordinate, "msi_rid": None, "stream_ids": None,
+                   "device_id": None, "failure": None}
+            if t is not None:
+                try:
+                    dp = t.explain_device(topo, d.name)
+                    row.update(msi_rid=dp.msi_rid, device_id=dp.msi.device_id,
+                               stream_ids=[[a.smmu, a.stream_id] for a in dp.aliases
+                                           if a.smmu is not None], failure=dp.failure)
+                except ModelError as e:
+                    row["failure"] = str(e)
+            devices.append(row)
+            if d.is_bridge:
+                visit(d.name, depth + 1)
+
+    for h in topo.hosts.values():
+        visit(h.name, 0)
+    return res.Pci(hosts=hosts, devices=devices)
+
+
 # -- its ------------------------------------------------------------------------------------------
+def _its_read(s, i) -> dict:
+    """One ITS table read as a row; a DTE's adds the ITT's address and its EventID count."""
+    row = {"what": s.what, "index": s.index, "address": s.address, "raw": s.raw,
+           "fields": dict(s.fields), "outcome": s.outcome, "ok": s.ok}
+    if s.what == "DTE" and s.raw is not None:
+        words = i.dte_fmt.from_bytes(s.raw.to_bytes(i.dte_size, "little"))
+        row["itt"] = i.dte_fmt.field("ITT_addr").address(words)
+        row["events"] = 1 << (s.fields["Size"] + 1)     # Size: EventID bits minus one
+    return row
+
+
 @command("its", Text("name", "an ITS by name", optional=True, metavar="ITS",
                      complete=_its_names),
          Int("device", "a DeviceID: its DTE and ITT mappings", keyword=True, hi=(1 << 32) - 1),
@@ -133,7 +190,10 @@ def its(ctx, name=None, device=None):
     collections valid collections (ICID -> target redistributor)
     mappings   every valid ITE: DeviceID, EventID -> LPI INTID, collection, target
     pending    LPIs pending on each redistributor (raised by MSI writes: `msi`)
-    With device=N only that DeviceID's events are listed, and its DTE read is shown."""
+    dtes, ctes the valid entries of the device and collection tables: where each is, the
+               entry as read and its fields
+    With device=N only that DeviceID's events are listed, and its DTE read and the valid
+    entries of its ITT (itt) are shown."""
     sysm = ctx.system
     if not sysm.its:
         raise CommandError("its: this system has no ITS (add an [[its]] table)")
@@ -155,17 +215,15 @@ def its(ctx, name=None, device=None):
     # Valid collections whose target exists (what lookup_collection accepts).
     colls = [{"icid": icid, "target": rd} for icid, rd in i.collection_entries()
              if i.gic.exists(rd)]
-    dev = None
+    dev = itt = None
     if device is not None:
         steps = []
         try:
             i.lookup_device(device, steps)
         except Exception:       # the steps say why (invalid, out of range, abort)
             pass
-        dev = {"device_id": device,
-               "steps": [{"what": s.what, "index": s.index, "address": s.address, "raw": s.raw,
-                          "fields": dict(s.fields), "outcome": s.outcome, "ok": s.ok}
-                         for s in steps]}
+        dev = {"device_id": device, "steps": [_its_read(s, i) for s in steps]}
+        itt = [_its_read(s, i) for s in i.ite_reads(device)]
     pending = [{"target": pe, "intids": sorted(p)} for pe, p in enumerate(i.gic.pending) if p]
     errors = [{"offset": c.offset, "name": c.name, "error": c.error, "reason": c.reason}
               for c in i.log if not c.ok]
@@ -173,7 +231,9 @@ def its(ctx, name=None, device=None):
     return res.Its(name=i.name, base=i.base, translater=i.base + TRANSLATER, enabled=i.enabled,
                    stalled=i.stalled, registers=regs, tables=tables, collections=colls,
                    mappings=maps, device=dev, pending=pending, commands=len(i.log),
-                   errors=errors, redistributors=[dict(r) for r in redists])
+                   errors=errors, redistributors=[dict(r) for r in redists],
+                   dtes=[_its_read(s, i) for s in i.dte_reads()],
+                   ctes=[_its_read(s, i) for s in i.cte_reads()], itt=itt)
 
 
 # -- msi ------------------------------------------------------------------------------------------

@@ -791,6 +791,53 @@ class Its:
             out.append((icid, cte["RDbase"]))
         return out
 
+    # The tables' valid entries, each as the read a lookup makes (an ItsStep: where, the raw
+    # entry, its fields), for the views of the device table, an ITT and the collection table.
+    def dte_reads(self) -> list[ItsStep]:
+        """The DTE of every DeviceID whose DTE is Valid (the device table scanned in bulk)."""
+        out = []
+        for dev, _addr in list(self._valid_slots("Devices", 1 << self.features.devbits)):
+            steps: list[ItsStep] = []
+            try:
+                self.lookup_device(dev, steps)
+            except _Fail:
+                pass
+            out += [s for s in steps if s.what == "DTE"]
+        return out
+
+    def ite_reads(self, device_id: int) -> list[ItsStep]:
+        """The Valid ITEs of one DeviceID's ITT (none when its DTE is not Valid)."""
+        try:
+            dte = self.lookup_device(device_id, [])
+        except _Fail:
+            return []
+        out = []
+        for ev in list(self._scan(dte["ITT"], 1 << (dte["Size"] + 1), self.ite_size,
+                                  self.ite_fmt.field("Valid"))):
+            steps: list[ItsStep] = []
+            try:
+                self.lookup_event(device_id, ev, steps)
+            except _Fail:
+                pass
+            out += [s for s in steps if s.what == "ITE"]
+        return out
+
+    def cte_reads(self) -> list[ItsStep]:
+        """Every valid collection: held in the ITS (ICID < HCC, no address) or a CTE."""
+        out = [ItsStep("collection (held in the ITS)", i, None, None,
+                       {"Valid": 1, "RDbase": rd}, "valid")
+               for i, (v, rd) in enumerate(self.hcc) if v]
+        for icid, _addr in list(self._valid_slots("Collections", 1 << self.features.cidbits)):
+            if icid < self.features.hcc:
+                continue
+            steps: list[ItsStep] = []
+            try:
+                self.lookup_collection(icid, steps)
+            except _Fail:
+                pass
+            out += [s for s in steps if s.what == "CTE"]
+        return out
+
     def mappings(self) -> list[tuple[int, int, int, int, int | None]]:
         """Every mapped event: (DeviceID, EventID, INTID, ICID, target PE or None), from each
         valid DTE of the device table and its ITT (tables and ITTs scanned in bulk, at most

@@ -35,6 +35,7 @@ from .queues import CacheView, CmdqView, EventsView
 from .sessionops import replay_source, replay_steps
 from .streamtable import StreamTable, header_text
 from .topology import TopologyTree
+from .vsmmuview import VsmmuView
 from .walkstepper import WalkStepper
 
 QUIT_WORDS = ("quit", "exit")
@@ -43,11 +44,12 @@ SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "p
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk",
         "its": "its", "iommufd": "iommufd", "vtd-walk": "walk", "vtd-msi": "walk",
-        "vtd-caches": "caches", "vtd-iq": "cmdq", "vtd-faults": "events"}
+        "vtd-caches": "caches", "vtd-iq": "cmdq", "vtd-faults": "events",
+        "vsmmu": "vsmmu"}
 # Commands that may take long: run in a worker, the views refresh when they finish.
 SLOW = {"goto", "back", "forward", "load", "replay", "import", "check"}
 TABS = ("streams", "tables", "walk", "events", "cmdq", "caches", "check", "history", "its",
-        "iommufd")
+        "iommufd", "vsmmu")
 
 
 def one_line(r: dict) -> str:
@@ -353,6 +355,11 @@ class SmmuDbgApp(App):
             self.show_tab("its")
         elif kind == "iommufd":
             self.show_tab("iommufd")
+        elif kind == "vsmmu":
+            names = [v["name"] for v in r["vsmmus"]]
+            self.when_shown("vsmmu", "VsmmuView", lambda: self.query_one(VsmmuView).show(
+                names[0] if len(names) == 1 else None))
+            self.show_tab("vsmmu")
 
     def refresh_views(self) -> None:
         """The state (or the log position) changed: every view asks again (a hidden tab when
@@ -363,7 +370,7 @@ class SmmuDbgApp(App):
         self.query_one(EntryView).refresh_view()
         # a view's pending update (a show) refreshes it too: it is kept
         for tab, v in (("tables", PageTableView), ("history", HistoryView), ("its", ItsView),
-                       ("iommufd", IommufdView)):
+                       ("iommufd", IommufdView), ("vsmmu", VsmmuView)):
             self.when_shown(tab, v.__name__, lambda v=v: self.query_one(v).refresh_view(),
                             keep=True)
         for tab, v in (("events", EventsView), ("cmdq", CmdqView), ("caches", CacheView)):
@@ -452,8 +459,17 @@ class SmmuDbgApp(App):
         elif event.kind == "its":
             self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).show(d["name"]))
             self.show_tab("its")
-        elif event.kind in ("viommu", "iommufd"):
+        elif event.kind == "iommufd":
             self.show_tab("iommufd")
+        elif event.kind in ("vsmmu", "vdevice"):
+            name = d["name"] if event.kind == "vsmmu" else d["vsmmu"]["name"]
+            vsid = d["row"]["vsid"] if event.kind == "vdevice" else None
+            self.when_shown("vsmmu", "VsmmuView",
+                            lambda: self.query_one(VsmmuView).show(name, vsid))
+            self.show_tab("vsmmu")
+        elif event.kind == "bridge":
+            from ..render import pci_details
+            self.log_line(Text(pci_details(d["pci"], d["name"])))
         elif event.kind == "cd":
             st = d["stream"]
             self.focus_stream(st["smmu"], st["sid"], d["ssid"])
@@ -480,7 +496,7 @@ class SmmuDbgApp(App):
                 f"IPA {r['ipa']:#x}+{r['size']:#x} -> PA {r['pa']:#x}" for r in d["ram"])))
 
     def focus_device(self, d: dict | None) -> None:
-        """A PCI device (its `iort` row) in focus: its ITS device entry and its iommufd
+        """A PCI device (its `pci` row) in focus: its ITS device entry and its iommufd
         objects follow (when their tabs are shown)."""
         if d is None:
             return
@@ -488,7 +504,7 @@ class SmmuDbgApp(App):
             self.when_shown("its", "ItsView.device",
                             lambda: self.query_one(ItsView).focus_device(d["device_id"]))
         self.when_shown("iommufd", "IommufdView.device",
-                        lambda: self.query_one(IommufdView).focus_device(d["device"]))
+                        lambda: self.query_one(IommufdView).focus_device(d["name"]))
 
     def on_stream_table_chosen(self, event: StreamTable.Chosen) -> None:
         self.current = (event.smmu, event.sid)
@@ -497,6 +513,15 @@ class SmmuDbgApp(App):
 
     def on_stream_table_closed(self, event: StreamTable.Closed) -> None:
         self.query_one(EntryView).close()
+
+    def on_walk_stepper_its_jump(self, event: WalkStepper.ItsJump) -> None:
+        self.drop_pending("its", "ItsView.device")
+        self.when_shown("its", "ItsView", lambda: self.query_one(ItsView).jump(
+            event.its, event.table, event.device, event.index))
+        self.show_tab("its")
+
+    def on_vsmmu_view_chosen(self, event: VsmmuView.Chosen) -> None:
+        self.focus_stream(event.smmu, event.sid)
 
     def on_walk_stepper_run(self, event: WalkStepper.Run) -> None:
         self.run_line(event.line)
@@ -667,6 +692,7 @@ class Workspace(Vertical):
                 yield LazyPane("History", lambda: HistoryView(b, id="histview"), id="history")
                 yield LazyPane("ITS", lambda: ItsView(b, id="itsview"), id="its")
                 yield LazyPane("iommufd", lambda: IommufdView(b, id="fdview"), id="iommufd")
+                yield LazyPane("vSMMU", lambda: VsmmuView(b, id="vsview"), id="vsmmu")
         yield RichLog(id="out", wrap=True, markup=False, highlight=False, max_lines=2000)
         with Horizontal(id="progress-row"):
             yield Static("", id="progress-label")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 
+from rich.style import Style
 from rich.text import Text
 
 from .fmt import hx, step_name
@@ -83,6 +84,7 @@ def _its_rows(step: dict) -> list[dict]:
         rows.append(_row("its", name, "", "" if s["index"] is None else hx(s["index"]),
                          hx(s["address"]) if s["address"] is not None else "",
                          hx(s["raw"]) if s["raw"] is not None else "-", s["outcome"], s["ok"],
+                         its_what=s["what"], its_index=s["index"],
                          detail=f"{s['what']} {s['index'] if s['index'] is not None else ''}"
                                 f": {fields} -> {s['outcome']}"))
     return rows
@@ -128,6 +130,30 @@ def msi_rows(r: dict) -> list[dict]:
     return rows
 
 
+# Which ITS table each ITS read is a row of (the ITS panel's tables, tui/itsview.py).
+ITS_TABLE = {"L1 device table": "devices", "DTE": "devices", "ITE": "itt",
+             "L1 collection table": "collections", "CTE": "collections",
+             "collection (held in the ITS)": "collections", "redistributor": "mappings"}
+
+
+def its_target(r: dict, x: dict) -> tuple[str, str, int, int] | None:
+    """Where an MSI row is in the ITS panel: (ITS, table, DeviceID, row index: DeviceID,
+    EventID or ICID), for the ITS reads and GITS_TRANSLATER; None for the other rows."""
+    if r.get("its") is None or r.get("device_id") is None:
+        return None
+    dev = r["device_id"]
+    if x["step"] == "region" and x["ok"]:
+        return r["its"], "devices", dev, dev        # the write's DeviceID: its DTE first
+    kind = ITS_TABLE.get(x.get("its_what"))
+    if kind is None:
+        return None
+    if kind == "devices":
+        return r["its"], kind, dev, dev
+    if kind == "collections":
+        return r["its"], kind, dev, x["its_index"]
+    return r["its"], kind, dev, r["msi_data"]       # ITE, LPI: the EventID is the data
+
+
 def msi_summary(r: dict) -> Text:
     t = Text()
     who = (f"{r['device']} vector {r['vector']}" if r["device"] is not None
@@ -162,4 +188,9 @@ def msi_detail(r: dict, rows: list[dict], i: int) -> Text:
             t.append(f"broken: {x['reason']}\n", style="bold red")
         if x.get("fix"):
             t.append(f"fix: {x['fix']}\n", style="yellow")
+    target = its_target(r, x)
+    if target is not None:
+        its, kind, _dev, idx = target
+        t.append(f"-> {its} {kind} row {hx(idx)} in the ITS panel (j, Enter or click)",
+                 style=Style(color="cyan", meta={"@click": "its_jump"}))
     return t

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from ..render import render
 from .fmt import hx
 
 _CLASS = {0: "CD", 1: "TTD", 2: "IN"}
@@ -36,6 +35,8 @@ class _SmmuTables(VerticalScroll):
         for t in self.query(DataTable):
             t.clear()
         from rich.console import Group
+
+        from ..render import render         # (after the first frame: see app._load)
         self.query_one(head, Static).update(Group(*(render(r) for r in rs)))
         return True
 

@@ -1,7 +1,8 @@
 """The topology tree: whatever the system holds, as its commands return it: SMMUs with their
-streams (`topology`), translation domains, VMs with their RAM and vSMMUs (iommufd vIOMMUs whose
-IOAS maps the VM's RAM), PCI devices with their StreamIDs and ITS DeviceIDs (`iort`), ITSs
-(`its`), iommufd objects (`iommufd`); rebuilt after every change. Selecting a node posts a
+streams (`topology`), translation domains, VMs with their RAM and their vSMMUs (`vsmmu`: each
+guest device's vSID -> the host device and pSID), the PCI topology (`pci`: host bridge -> root
+port / switch / bridge -> endpoint, each endpoint with its RID and its StreamIDs at their SMMU),
+ITSs (`its`), iommufd objects (`iommufd`); rebuilt after every change. Selecting a node posts a
 Focus message the app turns into "show this in the other views"."""
 from __future__ import annotations
 
@@ -13,22 +14,13 @@ from .iommufdview import objects
 from .itsview import its_names
 
 
-def vm_of(ioas: dict, vms: list) -> str | None:
-    """The VM whose RAM an IOAS maps (every area IOVA = IPA -> the same PA): a vIOMMU over
-    that IOAS is that VM's vSMMU."""
-    for v in vms:
-        ram = {(r["ipa"], r["size"], r["pa"]) for r in v["ram"]}
-        if ioas["areas"] and all((a["iova"], a["length"], a["pa"]) in ram
-                                 for a in ioas["areas"]):
-            return v["name"]
-    return None
-
-
 class TopologyTree(Tree):
     class Focus(Message):
-        """kind: smmu, stream, cd, domain, vm (topology rows), device (an `iort` devices
-        row), its ({name}), viommu (an `iommufd viommu` row), iommufd ({kind, ...row}),
-        vtd (a `vtds` unit), vtd-device (its device row with unit, and pasid when chosen)."""
+        """kind: smmu, stream, cd, domain, vm (topology rows), device (a `pci` endpoint
+        row), bridge ({pci: the `pci` result, name}: a host bridge or a port/bridge), vsmmu
+        (a `vsmmu` row), vdevice ({vsmmu, row}: one of its devices rows), its ({name}),
+        iommufd ({kind, ...row}), vtd (a `vtds` unit), vtd-device (its device row with
+        unit, and pasid when chosen)."""
         def __init__(self, kind: str, data: dict):
             super().__init__()
             self.kind, self.data = kind, data
@@ -38,7 +30,8 @@ class TopologyTree(Tree):
         self.bridge = bridge
         self.show_root = True
         self.guide_depth = 2
-        self.devices: dict[str, dict] = {}      # PCI device name -> its `iort` row
+        self.devices: dict[str, dict] = {}      # PCI endpoint name -> its `pci` row
+        self.pci: dict | None = None             # the `pci` result
 
     def reload(self) -> dict | None:
         topo = self.bridge.try_query("topology")
@@ -66,29 +59,25 @@ class TopologyTree(Tree):
         for d in topo["domains"]:
             tag = f"asid {d['asid']}" if d["stage"] == 1 else f"vmid {d['vmid']}"
             doms.add_leaf(f"{d['name']} S{d['stage']} {tag}", data=("domain", d))
-        fd = objects(self.bridge)
+        self._devices()
         vsmmus: dict[str, list] = {}
-        if fd is not None:
-            ioas_vm = {a["id"]: vm_of(a, topo["vms"]) for a in fd["ioas"]}
-            hw = {h["id"]: h for h in fd["hwpt"]}
-            for v in fd["viommu"]:
-                vm = ioas_vm.get(hw.get(v["parent"], {}).get("ioas"))
-                vsmmus.setdefault(vm, []).append(v)
+        for v in (self.bridge.try_query("vsmmu") or {}).get("vsmmus", []):
+            vsmmus.setdefault(v["vm"], []).append(v)
         vms = self.root.add("VMs", expand=True)
         for v in topo["vms"]:
             vn = vms.add(v["name"], data=("vm", v), expand=bool(vsmmus.get(v["name"])))
             for r in v["ram"]:
                 vn.add_leaf(f"IPA {hx(r['ipa'])} -> PA {hx(r['pa'])}", data=("vm", v))
             self._vsmmus(vn, vsmmus.get(v["name"], []))
-        self._devices()
+        self._pci_tree()
         self._vtds()
         names = its_names(self.bridge)
         if names:
             its = self.root.add("ITSs", expand=False)
             for n in names:
                 its.add_leaf(n, data=("its", {"name": n}))
+        fd = objects(self.bridge)
         if fd is not None:
-            self._vsmmus(self.root, vsmmus.get(None, []))      # no VM's RAM behind them
             node = self.root.add("iommufd", expand=False)
             for kind, label in (("ioas", "IOAS"), ("hwpt", "HWPT"), ("viommu", "vIOMMU"),
                                 ("vdevice", "vDEVICE")):
@@ -99,26 +88,41 @@ class TopologyTree(Tree):
         return topo
 
     def _vsmmus(self, parent, rows: list) -> None:
+        """A VM's vSMMUs (`vsmmu`), each with its guest devices: vSID -> pSID."""
         for v in rows:
-            vn = parent.add(f"vSMMU {v.get('name') or v['id']} on {v['smmu']}",
-                            data=("viommu", v), expand=True)
-            for vsid, dev in v["vdevices"]:
-                d = self.devices.get(dev)
-                vn.add_leaf(f"{dev} vSID {hx(vsid)}", data=("device", d or {"device": dev}))
+            smmus = ",".join(dict.fromkeys(x["smmu"] for x in v["viommus"])) or "-"
+            vn = parent.add(f"vSMMU {v['name']} on {smmus}", data=("vsmmu", v), expand=True)
+            for d in v["devices"]:
+                vn.add_leaf(f"{d['guest_device'] or '?'} vSID {hx(d['vsid'])} -> {d['device']} "
+                            f"pSID {hx(d['psid'])}" + ("" if d["in_sync"] is not False
+                                                       else " !"),
+                            data=("vdevice", {"vsmmu": v, "row": d}))
 
     def _devices(self) -> None:
-        """PCI devices (endpoints) through the IORT: BDF, StreamIDs, ITS DeviceID."""
-        r = self.bridge.try_query("iort")
-        rows = (r or {}).get("devices") or []
-        self.devices = {d["device"]: d for d in rows}
-        if not rows:
+        """The `pci` result: endpoints by name (for the stream nodes to find their device)."""
+        self.pci = self.bridge.try_query("pci")
+        self.devices = {d["name"]: d for d in (self.pci or {}).get("devices", [])
+                        if not d["bridge"]}
+
+    def _pci_tree(self) -> None:
+        """PCI: host bridge -> root port / switch port / bridge -> endpoint, as `pci` holds
+        them (depth first, so a parent's node is there before its children)."""
+        r = self.pci
+        if not r or not r["hosts"]:
             return
-        node = self.root.add("PCI devices", expand=True)
-        for d in rows:
-            sids = ", ".join(f"{hx(s)}" for _, s in d["stream_ids"]) or "no SID"
-            node.add_leaf(f"{d['device']} {d['bdf'][5:]} SID {sids}"
-                          + (f" DevID {hx(d['device_id'])}" if d["device_id"] is not None
-                             else ""), data=("device", d))
+        from ..render import pci_device_label, pci_host_label   # (after the first frame)
+        node = self.root.add("PCI", expand=True)
+        nodes = {}
+        for h in r["hosts"]:
+            nodes[h["name"]] = node.add(pci_host_label(h), expand=True,
+                                        data=("bridge", {"pci": r, "name": h["name"]}))
+        for d in r["devices"]:
+            parent = nodes[d["parent"]]
+            if d["bridge"]:
+                nodes[d["name"]] = parent.add(pci_device_label(d), expand=True,
+                                              data=("bridge", {"pci": r, "name": d["name"]}))
+            else:
+                parent.add_leaf(pci_device_label(d), data=("device", d))
 
     def _vtds(self) -> None:
         """Intel VT-d units (`vtds`) with their requesters and, under each, its PASIDs."""

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from .fmt import hx, step_name
-from .msisteps import WALK_OK, msi_detail, msi_line, msi_rows, msi_summary
+from .msisteps import WALK_OK, its_target, msi_detail, msi_line, msi_rows, msi_summary
 from . import vtdsteps
 
 FAULT_KEYS = ("type", "s2", "class", "input_addr", "ipa", "fetch_addr", "rnw", "ind", "pnu",
@@ -45,7 +45,14 @@ class WalkStepper(Vertical):
     BINDINGS = [
         Binding("right,n", "step(1)", "next step"),
         Binding("left,p", "step(-1)", "prev step"),
+        Binding("j", "its_jump", "to ITS"),
     ]
+
+    class ItsJump(Message):
+        """An MSI's ITS step chosen: show that ITS table with the row in focus."""
+        def __init__(self, its: str, table: str, device: int, index: int):
+            super().__init__()
+            self.its, self.table, self.device, self.index = its, table, device, index
 
     class Step(Message):
         """The current step changed: walk is the whole result, index the step."""
@@ -84,7 +91,7 @@ class WalkStepper(Vertical):
                      id="walk-summary")
         yield DataTable(id="walk-steps", cursor_type="row")
         with VerticalScroll(id="walk-detail-box"):
-            yield Static(self._msi_note(), id="walk-detail")
+            yield StepDetail(self._msi_note(), id="walk-detail")
 
     def _msi_note(self) -> str:
         h = self.bridge.try_query("help msi")
@@ -285,6 +292,22 @@ class WalkStepper(Vertical):
                 self.index = event.cursor_row
                 self._show_step()
 
+    def action_its_jump(self) -> None:
+        """From an MSI's ITS step (DTE, ITE, CTE, the LPI) or its GITS_TRANSLATER write: the
+        ITS panel with that table and row in focus."""
+        if self.msi is None or not self.msi_rows:
+            return
+        target = its_target(self.msi, self.msi_rows[self.index])
+        if target is not None:
+            self.post_message(self.ItsJump(*target))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a step, or a click on the step in focus
+        if event.data_table.id == "walk-steps" and self.msi is not None:
+            event.stop()
+            self.index = event.cursor_row
+            self.action_its_jump()
+
     def _show_step(self) -> None:
         box = self.query_one("#walk-detail", Static)
         if self.msi is not None:
@@ -345,3 +368,9 @@ class WalkStepper(Vertical):
         elif w["dry"]:
             t.append("\ndry walk: no event recorded (clear dry to record it)", style="dim")
         return t
+
+
+class StepDetail(Static):
+    """The detail box; its "-> ITS panel" line is a link (its click runs here)."""
+    def action_its_jump(self) -> None:
+        next(a for a in self.ancestors if isinstance(a, WalkStepper)).action_its_jump()
