@@ -416,6 +416,25 @@ cdef struct Walk:
     int npf
 
 
+cdef inline void walk_init(Walk* w, VtdCtx* c, VtdTxn* t, VtdCfg* g, VtdFault* f) noexcept nogil:
+    """Every field of a walk's state, set in one place for each walk that uses one."""
+    cdef int aw
+    w.c = c
+    w.t = t
+    w.g = g
+    w.f = f
+    w.npend = 0
+    w.nfse = 0
+    w.npf = 0
+    w.psc = cache_on(c)
+    w.did = <uint32_t>PASID_ENTRY_DID(g.pe)
+    aw = <int>PASID_ENTRY_AW(g.pe)
+    w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
+    w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
+    if <int>CAP_REG_MGAW_v(c.unit.cap) + 1 < w.ss_width:
+        w.ss_width = <int>CAP_REG_MGAW_v(c.unit.cap) + 1
+
+
 cdef inline void pend(Walk* w, uint64_t pa, uint64_t bits, int stage) noexcept nogil:
     if w.npend < MAX_PEND:
         w.pend[w.npend].pa = pa
@@ -857,20 +876,7 @@ cdef int vtd_translate(VtdCtx* c, VtdTxn* t, VtdResult* r, VtdFault* f) noexcept
     r.snoop = PASID_ENTRY_PGSNP(g.pe) != 0
     if cache_on(c) and tlb_lookup(c, t, &g, r):
         return 0
-    w.c = c
-    w.t = t
-    w.g = &g
-    w.f = f
-    w.npend = 0
-    w.nfse = 0
-    w.npf = 0
-    w.psc = cache_on(c)
-    w.did = r.did
-    aw = <int>PASID_ENTRY_AW(g.pe)
-    w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
-    w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
-    if <int>CAP_REG_MGAW_v(c.unit.cap) + 1 < w.ss_width:
-        w.ss_width = <int>CAP_REG_MGAW_v(c.unit.cap) + 1
+    walk_init(&w, c, t, &g, f)
     if g.pgtt == PASID_ENTRY_PGTT_pass_through:
         if t.addr >> c.unit.haw:
             return cfg_fail(f, t, &g, SGN_4)
@@ -1676,17 +1682,7 @@ cdef class VtdWalker:
                 out["steps"] = self._steps()
             return out
         out["pgtt"] = PGTT_NAMES.get(g.pgtt)
-        w.c = &self.ctx
-        w.t = &t
-        w.g = &g
-        w.f = &f
-        w.npend = 0
-        w.nfse = 0
-        aw = <int>PASID_ENTRY_AW(g.pe)
-        w.ss_width = PASID_ENTRY_AW_addr_bits(aw)
-        w.ss_levels = (w.ss_width - PAGE_SHIFT) // LEVEL_BITS
-        if <int>CAP_REG_MGAW_v(self.ctx.unit.cap) + 1 < w.ss_width:
-            w.ss_width = <int>CAP_REG_MGAW_v(self.ctx.unit.cap) + 1
+        walk_init(&w, &self.ctx, &t, &g, &f)          # dry: no paging-structure cache
         nested = g.pgtt == PASID_ENTRY_PGTT_nested
         if stage == 2 and (g.pgtt == PASID_ENTRY_PGTT_second_stage or nested):
             with nogil:

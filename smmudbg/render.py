@@ -252,7 +252,15 @@ def _vtd_caches(d):
             continue
         rows = [dict(e, irte=" ".join(f"{w:016x}" for w in e["irte"])) if key == "iec" else e
                 for e in d[key]]
-        parts.append(_rows(f"{d['unit']} {title} ({len(rows)})", rows, cols))
+        cols = cols[:-1]
+        t = _table(*cols, "state", title=f"{d['unit']} {title} ({len(rows)})")
+        for e in rows:
+            # STALE with the descriptor that removes it, as check names it
+            t.add_row(*[Text(num(c, e.get(c)), style=NUM if isinstance(e.get(c), int)
+                             and not isinstance(e.get(c), bool) else "") for c in cols],
+                      Text(f"STALE: {e.get('fix') or 'invalidate'}", style=BAD)
+                      if e["stale"] else Text("same as memory", style=DIM))
+        parts.append(t)
     if d["which"] == "tlb":
         parts.append(Text(" ".join(f"{k}={v}" for k, v in d["stats"].items()), style=DIM))
     return Group(*parts)

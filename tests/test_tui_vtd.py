@@ -144,7 +144,8 @@ def test_missing_pasid_invalidation_is_stale_and_check_names_the_descriptor():
         await command(app, pilot, "tlb dmar0")                 # the Caches tab, on dmar0
         await pilot.pause()
         head = shown(app.query_one("#tlb-head", Static))
-        assert "dmar0 IOTLB: 1 entries" in head and "STALE" in head and "0x7f0000001000" in head
+        assert "dmar0 IOTLB (1)" in head and "STALE: P_IOTLB_INV_DSC" in head \
+            and "0x7f0000001000" in head
         await command(app, pilot, "cmdq dmar0")
         await pilot.pause()
         assert "invalidation queue" in shown(app.query_one("#cq-head", Static))

@@ -44,17 +44,24 @@ def _vtd_translation(bridge, target: str, r: dict, extra: str) -> tuple:
 
 
 def _vtd_snapshot(bridge) -> dict:
-    """{unit: {tlb: {key: stale}, pasid: {key: stale}, ctx: {rid: stale}, faults: n}}."""
+    """{unit: {tlb, psc, devtlb, pasid, ctx, iec: {key: stale}, faults: [names]}} from the
+    unit's `tlb` and `cfgcache` (vtd-caches) and `events`."""
     out = {}
     for u in (bridge.try_query("vtds") or {}).get("units", []):
         name = u["name"]
-        tlb = bridge.try_query(f"tlb {name}") or {"entries": []}
-        cfg = bridge.try_query(f"cfgcache {name}") or {"contexts": [], "pasids": []}
+        tlb = bridge.try_query(f"tlb {name}") or {}
+        cfg = bridge.try_query(f"cfgcache {name}") or {}
         ev = bridge.try_query(f"events {name}") or {"faults": []}
         out[name] = {"tlb": {(e["did"], e["pasid"], e["in_base"], e["size"]): e["stale"]
-                             for e in tlb["entries"]},
-                     "pasid": {(e["sid"], e["pasid"]): e["stale"] for e in cfg["pasids"]},
-                     "ctx": {e["sid"]: e["stale"] for e in cfg["contexts"]},
+                             for e in tlb.get("iotlb") or []},
+                     "psc": {(e["cache"], e["did"], e["pasid"], e["region"]): e["stale"]
+                             for e in tlb.get("psc") or []},
+                     "devtlb": {(e["sid"], e["pasid"], e["base"], e["size"]): e["stale"]
+                                for e in tlb.get("devtlb") or []},
+                     "pasid": {(e["sid"], e["pasid"]): e["stale"]
+                               for e in cfg.get("pasid") or []},
+                     "ctx": {e["sid"]: e["stale"] for e in cfg.get("context") or []},
+                     "iec": {e["index"]: e["stale"] for e in cfg.get("iec") or []},
                      "faults": [f["name"] for f in ev["faults"]]}
     return out
 
@@ -63,13 +70,19 @@ def _vtd_changes(unit: str, b: dict, a: dict) -> list[str]:
     lines = []
     for what, label, show in (("tlb", "IOTLB entry", lambda k: f"DID {k[0]} PASID {k[1]} "
                                f"{k[2]:#x}+{k[3]:#x}"),
+                              ("psc", "paging-structure cache entry", lambda k: f"{k[0]} DID "
+                               f"{k[1]} PASID {k[2]} {k[3]:#x}"),
+                              ("devtlb", "device-TLB entry", lambda k: f"RID {k[0]:#x} PASID "
+                               f"{k[1]} {k[2]:#x}+{k[3]:#x}"),
                               ("pasid", "PASID-cache entry", lambda k: f"RID {k[0]:#x} "
                                f"PASID {k[1]}"),
-                              ("ctx", "context-cache entry", lambda k: f"RID {k:#x}")):
+                              ("ctx", "context-cache entry", lambda k: f"RID {k:#x}"),
+                              ("iec", "interrupt entry cache entry", lambda k: f"IRTE {k}")):
         gone = [k for k in b[what] if k not in a[what]]
         stale = [k for k, v in a[what].items() if v and not b[what].get(k, False)]
         if gone:
-            lines.append(f"{unit} {label}s went: " + "; ".join(show(k) for k in gone[:4]))
+            lines.append(f"{unit} {label.replace('entry', 'entries')} went: "
+                         + "; ".join(show(k) for k in gone[:4]))
         if stale:
             lines.append(f"{unit} {label} " + "; ".join(show(k) for k in stale[:4])
                          + " is now STALE (memory changed, no invalidation: check names it)")
