@@ -23,6 +23,22 @@ from core_cy._smmuv3 cimport *
 from core_cy.consts cimport *
 from core_cy._fields cimport *
 
+# Zero a decoded STE/CD buffer with unrolled 16-byte stores: memset of these sizes compiles to
+# `rep stosq`, one step per word, and every cold walk zeroes one of each. The struct's size is a
+# multiple of 8 (it holds uint64_t fields); may_alias keeps the stores visible to field reads.
+cdef extern from *:
+    """
+    typedef uint64_t __attribute__((__may_alias__)) smmudbg_u64a;
+    #define SMMUDBG_ZERO_STRUCT(p) do { \
+        _Static_assert(sizeof(*(p)) % 8 == 0, "struct size not a multiple of 8"); \
+        smmudbg_u64a* q_ = (smmudbg_u64a*)(p); \
+        _Pragma("GCC unroll 64") \
+        for (size_t i_ = 0; i_ < sizeof(*(p)) / 8; i_++) q_[i_] = 0; \
+    } while (0)
+    """
+    void zero_ste "SMMUDBG_ZERO_STRUCT"(SteCfg* p) noexcept nogil
+    void zero_cd "SMMUDBG_ZERO_STRUCT"(CdCfg* p) noexcept nogil
+
 # ---------------------------------------------------------------------------------------------
 # Events
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +312,7 @@ cdef inline int _read_ste(WalkCtx* c, uint32_t sid, SteCfg* out, SteLoc* loc,
     STE gives T_ABORT and leaves out decoded)."""
     cdef uint64_t* w = out.raw         # read in place: decode_ste keeps it
     cdef int r
-    memset(out, 0, sizeof(SteCfg))
+    zero_ste(out)
     if locate_ste(c, sid, loc, f) != 0:
         return -1
     if as_read_block_w(&c.env.space, loc.pa, w, 8, WIN_STE) != 0:
@@ -410,7 +426,7 @@ cdef inline int _read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdL
     cdef bint nested = ste.kind == STE_Config_nested
     cdef uint64_t* w = out.raw         # read in place: decode_cd keeps it
     cdef int r
-    memset(out, 0, sizeof(CdCfg))
+    zero_cd(out)
     loc.cd_pa = NOADDR
     if locate_cd(c, ste, ssid, loc, f) != 0:
         return -1

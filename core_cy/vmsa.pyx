@@ -168,6 +168,7 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
     (bits 0-2 privileged, 3-5 unprivileged). Returns 0 or -1 with f filled."""
     cdef int g = s2.g, level = s2.start, sh, perm
     cdef uint64_t table = s2.ttb, idx, dpa, d, oa, imask
+    cdef uint64_t smask = lowmask(g - 3), tmask = S2_TABLE_NLTA_MASK & ~lowmask(g)
     cdef bint wclean
     cdef Window* win = &e.space.mem.win[WIN_S2 + (level & 3)]    # one read window per level
     if ipa >> s2.ias:
@@ -189,13 +190,13 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
         if desc_invalid(d, level, g):
             return s2_fail(e, f, WF_TRANSLATION, level, purpose, ipa)
         if (d & S2_TABLE_DESC_TYPE_MASK) == S2_TABLE_DESC_table and level < 3:
-            table = d & S2_TABLE_NLTA_MASK & ~lowmask(g)
+            table = d & tmask
             if table >> s2.ps_bits:
                 return s2_fail(e, f, WF_ADDR_SIZE, level, purpose, ipa)
             level += 1
             win += 1
             sh -= g - 3
-            imask = lowmask(g - 3)
+            imask = smask
             continue
         # Leaf: block or page.
         trace_outcome(&e.trace, OUT_PAGE if level == 3 else OUT_BLOCK)
@@ -317,7 +318,7 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
     cdef S1Hier h
     cdef uint64_t table, idx, dpa, d
     cdef uint64_t th = 0        # the table descriptors OR'ed: their APTable/PXNTable/UXNTable
-    cdef uint64_t imask
+    cdef uint64_t imask, smask, tmask
     cdef int level, g, sh, ips
     cdef Window* win
     if tt == NULL:
@@ -328,6 +329,8 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
     ips = cap_pa(s.ips_bits, g)
     sh = level_shift(g, level)
     imask = lowmask(tt.vabits - sh)      # index bits: the initial level's, then g - 3 per level
+    smask = lowmask(g - 3)
+    tmask = S1_TABLE_NLTA_MASK & ~lowmask(g)
     win = &e.space.mem.win[WIN_S1 + (level & 3)]      # one read window per level
     while True:
         idx = (va >> sh) & imask
@@ -341,7 +344,7 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
             h.pxn = S1_TABLE_PXNTable_v(th) != 0
             h.uxn = S1_TABLE_UXNTable_v(th) != 0
             return s1_leaf(e, s, va, level, sh, ips, dpa, d, &h, need, o, f)
-        table = d & S1_TABLE_NLTA_MASK & ~lowmask(g)
+        table = d & tmask
         if table >> ips:
             return s1_fail(e, f, WF_ADDR_SIZE, level)
         if not tt.had:
@@ -349,7 +352,7 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
         level += 1
         win += 1
         sh -= g - 3
-        imask = lowmask(g - 3)
+        imask = smask
 
 # ---------------------------------------------------------------------------------------------
 # Python face of descriptors and geometry (inspection: pt, inject), by the walker's rules
