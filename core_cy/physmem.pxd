@@ -29,7 +29,26 @@ cdef struct Region:
     uint32_t* stamps      # RAM: per-page snapshot generation (see PageSlot.stamp)
     int kind
 
+# Read windows: the memory a read site hit last, so that its next read is a subtract and compare
+# whatever kind of memory lies there. A window is a whole RAM region, or one page (of the hash,
+# or an image page not written since). The walker gives each stage and level its own window: a
+# nested walk's stage-2 and stage-1 tables stay in their regions, and over page-hash memory the
+# upper-level tables (the same few pages for every walk) do not cost a hash probe.
+cdef enum:
+    WIN_S2 = 0            # stage-2 table reads, + level (0-3)
+    WIN_S1 = 4            # stage-1 table reads, + level (0-3)
+    WIN_STE = 8           # stream table (L1STD, STE)
+    WIN_CD = 9            # context descriptors (L1CD, CD)
+    NWIN = 16
+
+cdef struct Window:
+    uint64_t base         # page aligned
+    uint64_t size         # 0: empty
+    const uint8_t* data
+    uint64_t pad          # 32-byte stride
+
 cdef struct MemCore:
+    Window win[NWIN]
     # The two RAM regions hit last: a walk stays in one region, or alternates between two (a
     # nested walk: stage-2 tables in host RAM, stage-1 tables in guest RAM), so a read is a
     # subtract and compare.
@@ -56,6 +75,16 @@ cdef inline uint64_t _slot_of(uint64_t pfn, uint64_t mask) noexcept nogil:
 
 # Out of line (cold): another RAM region, an image page not written since, MMIO, nothing.
 cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil
+# Out of line: mc_win_page for a page in neither the window nor the page hash.
+cdef const uint8_t* mc_win_slow(MemCore* m, uint64_t pfn, Window* win) noexcept nogil
+
+cdef inline void mc_forget(MemCore* m) noexcept nogil:
+    """Drop the lookup caches that may hold a page pointer (last page, windows): call whenever
+    the page behind a pfn changes (a page created, copied on write, removed; a region added)."""
+    cdef int i
+    m.last_pfn = <uint64_t>-1
+    for i in range(NWIN):
+        m.win[i].size = 0
 
 cdef inline const uint8_t* mc_page(MemCore* m, uint64_t pfn) noexcept nogil:
     """The bytes of page pfn for reading, or NULL when no memory is there (external abort).
@@ -82,6 +111,50 @@ cdef inline const uint8_t* mc_page(MemCore* m, uint64_t pfn) noexcept nogil:
             return m.last_page
         i = (i + 1) & m.hash.mask
     return mc_page_slow(m, pfn)
+
+cdef inline const uint8_t* mc_win_page(MemCore* m, uint64_t pfn, Window* win) noexcept nogil:
+    """mc_page for a read site with its own window win (&m.win[WIN_*]): a window miss goes to
+    the page hash first (RAM pages are never in it), then to the regions; what it finds fills
+    the window."""
+    cdef uint64_t i, key = pfn + 1
+    cdef uint8_t* p
+    i = _slot_of(pfn, m.hash.mask)
+    while m.hash.slots[i].key != 0:
+        if m.hash.slots[i].key == key:
+            p = m.hash.slots[i].page
+            win.base = pfn << PAGE_SHIFT
+            win.size = PAGE_SIZE
+            win.data = p
+            return p
+        i = (i + 1) & m.hash.mask
+    return mc_win_slow(m, pfn, win)
+
+cdef inline int mc_read64_w(MemCore* m, Window* win, uint64_t pa, uint64_t* out) noexcept nogil:
+    """mc_read64 through read window win (&m.win[WIN_*])."""
+    cdef uint64_t off = (pa & ~<uint64_t>7) - win.base
+    cdef const uint8_t* p
+    if likely(off < win.size):
+        memcpy(out, win.data + off, 8)
+        return 0
+    p = mc_win_page(m, pa >> PAGE_SHIFT, win)
+    if p == NULL:
+        return -1
+    memcpy(out, p + (pa & (PAGE_SIZE - 8)), 8)
+    return 0
+
+cdef inline int mc_read_block_w(MemCore* m, Window* win, uint64_t pa, uint64_t* out,
+                                int nwords) noexcept nogil:
+    """mc_read_block through read window win (&m.win[WIN_*])."""
+    cdef uint64_t off = (pa & ~<uint64_t>7) - win.base
+    cdef const uint8_t* p
+    if likely(off < win.size):
+        memcpy(out, win.data + off, 8 * nwords)
+        return 0
+    p = mc_win_page(m, pa >> PAGE_SHIFT, win)
+    if p == NULL:
+        return -1
+    memcpy(out, p + (pa & (PAGE_SIZE - 8)), 8 * nwords)
+    return 0
 
 cdef inline int mc_read64(MemCore* m, uint64_t pa, uint64_t* out) noexcept nogil:
     """Little-endian 64-bit read at an 8-byte aligned PA; -1 if unbacked."""

@@ -166,6 +166,28 @@ cdef const uint8_t* mc_page_slow(MemCore* m, uint64_t pfn) noexcept nogil:
     return m.last_page
 
 
+cdef const uint8_t* mc_win_slow(MemCore* m, uint64_t pfn, Window* win) noexcept nogil:
+    """mc_win_page for a page outside the page hash: a RAM region (the window becomes the
+    region), an image page not written since (the window becomes that page until a write copies
+    it: page_for_write forgets the windows), MMIO or nothing (NULL, the window is left alone)."""
+    cdef uint64_t pa = pfn << PAGE_SHIFT
+    cdef int i = _region_of(m, pa)
+    cdef Region* r
+    if i < 0:
+        return NULL
+    r = &m.regions[i]
+    if r.kind == KIND_MMIO:
+        return NULL
+    if r.kind == KIND_RAM:
+        win.base = r.base
+        win.size = r.size
+    else:
+        win.base = pa
+        win.size = PAGE_SIZE
+    win.data = r.data + (win.base - r.base)
+    return r.data + (pa - r.base)
+
+
 cdef void* _map_zero(uint64_t size):
     cdef void* p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
@@ -249,6 +271,7 @@ cdef class PhysMem:
         nr[self.core.nregions].stamps = stamps
         nr[self.core.nregions].kind = kind
         self.core.nregions += 1
+        mc_forget(&self.core)
         if kind == KIND_RAM:
             self._adopt_pages(base, size)
 
@@ -265,7 +288,7 @@ cdef class PhysMem:
             memcpy(r.data + ((pfn << PAGE_SHIFT) - base),
                    pm_find(&self.core.hash, pfn).page, PAGE_SIZE)
             pm_delete(&self.core.hash, pfn)
-        self.core.last_pfn = <uint64_t>-1
+        mc_forget(&self.core)
 
     def ram(self, uint64_t base, uint64_t size, huge=None):
         """Declare zero-filled RAM at [base, base+size) (flat memory). huge: back it with
@@ -405,6 +428,7 @@ cdef class PhysMem:
         s.stamp = self.gen
         if src != NULL:
             memcpy(p, src, PAGE_SIZE)
+        mc_forget(&self.core)                 # a window may hold the image page
         self.core.last_pfn = pfn
         self.core.last_page = p
         return p
@@ -562,10 +586,9 @@ cdef class PhysMem:
         """Make page pfn hold content (NULL: remove it from the hash), without tracking."""
         cdef uint8_t* p
         cdef PageSlot* s
-        self.core.last_pfn = <uint64_t>-1     # the page behind pfn may change
+        mc_forget(&self.core)                 # the page behind pfn may change
         if content == NULL:
             pm_delete(&self.core.hash, pfn)
-            self.core.last_pfn = <uint64_t>-1
             return
         p = self._page_raw(pfn)
         if p == NULL:

@@ -13,7 +13,8 @@ from core_cy.wtypes cimport (WalkResult, WalkFault, NOADDR, lowmask, PUR_CFG, PU
                              WF_NONE, WF_TRANSLATION, WF_ADDR_SIZE, WF_ACCESS, WF_PERMISSION,
                              WF_EABT, PERM_R, PERM_W, PERM_X, PERM_WCLEAN, STEP_TLB, OUT_OK, OUT_INVALID,
                              OUT_FAULT, OUT_EABT, OUT_CACHED)
-from core_cy.vmsa cimport (VmsaEnv, S1Cfg, S2Cfg, S1Out, S2Out, as_read64, as_read_block,
+from core_cy.physmem cimport WIN_STE, WIN_CD
+from core_cy.vmsa cimport (VmsaEnv, S1Cfg, S2Cfg, S1Out, S2Out, as_read64_w, as_read_block_w,
                            s2_setup, tt_setup, s1_walk, s2_walk, shifts_of, s1_region, GEOM_OK,
                            GEOM_TG, GEOM_SL0, GEOM_TSZ, GEOM_TTB)
 from core_cy.caches cimport (TlbEntry, ste_cache_get, ste_cache_put, cd_cache_get, cd_cache_put,
@@ -24,6 +25,23 @@ from core_cy._fields cimport *
 
 # consts.pxd's array geometry agrees with the structure sizes of the field tables.
 assert (1 << STE_LOG2) == STE_BYTES == CD_BYTES and (1 << L1_LOG2) == L1STD_BYTES == L1CD_BYTES
+
+
+# Zero a decoded STE/CD buffer with unrolled 16-byte stores: memset of these sizes compiles to
+# `rep stosq`, one step per word, and every cold walk zeroes one of each. The struct's size is a
+# multiple of 8 (it holds uint64_t fields); may_alias keeps the stores visible to field reads.
+cdef extern from *:
+    """
+    typedef uint64_t __attribute__((__may_alias__)) smmudbg_u64a;
+    #define SMMUDBG_ZERO_STRUCT(p) do { \
+        _Static_assert(sizeof(*(p)) % 8 == 0, "struct size not a multiple of 8"); \
+        smmudbg_u64a* q_ = (smmudbg_u64a*)(p); \
+        _Pragma("GCC unroll 64") \
+        for (size_t i_ = 0; i_ < sizeof(*(p)) / 8; i_++) q_[i_] = 0; \
+    } while (0)
+    """
+    void zero_ste "SMMUDBG_ZERO_STRUCT"(SteCfg* p) noexcept nogil
+    void zero_cd "SMMUDBG_ZERO_STRUCT"(CdCfg* p) noexcept nogil
 
 # ---------------------------------------------------------------------------------------------
 # Events
@@ -130,11 +148,13 @@ cdef int ste_s1_checks(Caps* k, uint64_t* w, SteCfg* s) noexcept nogil:
 
 
 cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
-    """Decode and check an STE; returns a Reason (R_NONE, R_STE_ABORT, or why it is illegal)."""
+    """Decode and check an STE (w: its words; may be s.raw) into s, which the caller zeroed;
+    returns a Reason (R_NONE, R_STE_ABORT, or why it is illegal)."""
     cdef Caps* k = &c.caps
     cdef int cfg, r
     cdef bint s1, s2, strw_used
-    memcpy(s.raw, w, 64)
+    if w != s.raw:
+        memcpy(s.raw, w, 64)
     if STE_V(w) == 0:
         return R_STE_V
     cfg = <int>STE_Config(w)
@@ -184,12 +204,14 @@ cdef inline int tt_reason(int geom) noexcept nogil:
 
 
 cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogil:
+    """Decode and check a CD (w: its words; may be d.raw) into d, which the caller zeroed;
+    returns a Reason."""
     cdef Caps* k = &c.caps
     cdef S1Cfg* s = &d.s1
     cdef int r, ips
     cdef bint epd0, epd1
-    memcpy(d.raw, w, 64)
-    memset(s, 0, sizeof(S1Cfg))
+    if w != d.raw:
+        memcpy(d.raw, w, 64)
     if CD_V(w) == 0:
         return R_CD_V
     if CD_AA64(w) == 0:
@@ -258,7 +280,7 @@ cdef inline int locate_ste(WalkCtx* c, uint32_t sid, SteLoc* loc, Fault* f) noex
         loc.pa = c.strtab_base + (<uint64_t>sid << STE_LOG2)
         return 0
     loc.l1_pa = c.strtab_base + (<uint64_t>(sid >> c.strtab_split) << L1_LOG2)
-    if as_read64(&c.env.space, loc.l1_pa, &l1) != 0:
+    if as_read64_w(&c.env.space, loc.l1_pa, &l1, WIN_STE) != 0:
         trace_add(&c.env.trace, STEP_L1STD, 0, -1, PUR_NONE, OUT_EABT, sid >> c.strtab_split,
                   sid, c.strtab_base, NOADDR, loc.l1_pa, 0)
         fetch_abort(f, F_STE_FETCH, loc.l1_pa)
@@ -292,12 +314,12 @@ cdef inline int _read_ste(WalkCtx* c, uint32_t sid, SteCfg* out, SteLoc* loc,
                           Fault* f) noexcept nogil:
     """Read and check the STE of sid from memory (no cache). 0, or -1 with f filled (an abort
     STE gives T_ABORT and leaves out decoded)."""
-    cdef uint64_t w[8]
+    cdef uint64_t* w = out.raw         # read in place: decode_ste keeps it
     cdef int r
-    memset(out, 0, sizeof(SteCfg))
+    zero_ste(out)
     if locate_ste(c, sid, loc, f) != 0:
         return -1
-    if as_read_block(&c.env.space, loc.pa, w, 8) != 0:
+    if as_read_block_w(&c.env.space, loc.pa, w, 8, WIN_STE) != 0:
         trace_add(&c.env.trace, STEP_STE, 0, -1, PUR_NONE, OUT_EABT, <uint32_t>loc.index, sid,
                   c.strtab_base, NOADDR, loc.pa, 0)
         fetch_abort(f, F_STE_FETCH, loc.pa)
@@ -375,7 +397,7 @@ cdef inline int locate_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdLoc* loc, Fa
     loc.l1_ipa = base + (<uint64_t>(ssid >> n) << L1_LOG2)
     if cd_addr(c, ste, loc.l1_ipa, &loc.l1_pa, f) != 0:
         return -1
-    if as_read64(&c.env.space, loc.l1_pa, &l1) != 0:
+    if as_read64_w(&c.env.space, loc.l1_pa, &l1, WIN_CD) != 0:
         trace_add(&c.env.trace, STEP_L1CD, 0, -1, PUR_NONE, OUT_EABT, ssid >> n, ssid, base,
                   loc.l1_ipa if nested else NOADDR, loc.l1_pa, 0)
         fetch_abort(f, F_CD_FETCH, loc.l1_pa)
@@ -406,15 +428,15 @@ cdef inline int _read_cd(WalkCtx* c, SteCfg* ste, uint32_t ssid, CdCfg* out, CdL
                          Fault* f) noexcept nogil:
     """Read and check CD ssid of a (stage-1) STE from memory (no cache). 0 or -1 with f."""
     cdef bint nested = ste.kind == STE_Config_nested
-    cdef uint64_t w[8]
+    cdef uint64_t* w = out.raw         # read in place: decode_cd keeps it
     cdef int r
-    memset(out, 0, sizeof(CdCfg))
+    zero_cd(out)
     loc.cd_pa = NOADDR
     if locate_cd(c, ste, ssid, loc, f) != 0:
         return -1
     if cd_addr(c, ste, loc.cd_ipa, &loc.cd_pa, f) != 0:
         return -1
-    if as_read_block(&c.env.space, loc.cd_pa, w, 8) != 0:
+    if as_read_block_w(&c.env.space, loc.cd_pa, w, 8, WIN_CD) != 0:
         trace_add(&c.env.trace, STEP_CD, 0, -1, PUR_NONE, OUT_EABT, ssid, ssid, ste.ctxptr,
                   loc.cd_ipa if nested else NOADDR, loc.cd_pa, 0)
         fetch_abort(f, F_CD_FETCH, loc.cd_pa)

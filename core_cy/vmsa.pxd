@@ -2,7 +2,8 @@
 # walks, descriptor decode, and the address spaces table descriptors are read from. Knows nothing
 # of SMMU structures: faults come back as a wtypes.WalkFault.
 from libc.stdint cimport uint64_t, uint16_t
-from core_cy.physmem cimport MemCore, PhysMem, mc_read64, mc_read_block
+from core_cy.physmem cimport (MemCore, PhysMem, Window, mc_read64, mc_read_block, mc_read64_w,
+                             mc_read_block_w)
 from core_cy.wtypes cimport WalkFault, Trace, PERM_R, PERM_W, PERM_X
 from core_cy._fields cimport (S1_BLOCK_AP_v, S1_BLOCK_PXN_v, S1_BLOCK_UXN_v, S2_BLOCK_S2AP_v,
                               S2_BLOCK_XN_v)
@@ -105,6 +106,27 @@ cdef inline int as_read_block(AddrSpace* a, uint64_t addr, uint64_t* out,
     """nwords aligned words within one 4 KiB page (STE, CD); -1 if nothing is there."""
     if a.kind == AS_PHYS:
         return mc_read_block(a.mem, addr, out, nwords)
+    return as_read_ipa(a, addr, out, nwords)
+
+cdef inline int as_read64_w(AddrSpace* a, uint64_t addr, uint64_t* out, int w) noexcept nogil:
+    """as_read64 for a read site with its own read window w (physmem WIN_*)."""
+    if a.kind == AS_PHYS:
+        return mc_read64_w(a.mem, &a.mem.win[w], addr, out)
+    return as_read_ipa(a, addr, out, 1)
+
+cdef inline int as_read64_win(AddrSpace* a, uint64_t addr, uint64_t* out,
+                              Window* win) noexcept nogil:
+    """as_read64_w with the window given by address (&a.mem.win[WIN_*]): a walk loop steps it
+    with the level."""
+    if a.kind == AS_PHYS:
+        return mc_read64_w(a.mem, win, addr, out)
+    return as_read_ipa(a, addr, out, 1)
+
+cdef inline int as_read_block_w(AddrSpace* a, uint64_t addr, uint64_t* out, int nwords,
+                                int w) noexcept nogil:
+    """as_read_block for a read site with its own read window w (physmem WIN_*)."""
+    if a.kind == AS_PHYS:
+        return mc_read_block_w(a.mem, &a.mem.win[w], addr, out, nwords)
     return as_read_ipa(a, addr, out, nwords)
 
 cdef inline bint gran_ok(VmsaCaps* k, int g) noexcept nogil:

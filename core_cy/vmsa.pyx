@@ -7,7 +7,8 @@ layer above turns them into its own events. Rules: docs/walk-rules.md.
 """
 from libc.stdint cimport uint64_t, uint32_t, uint16_t
 from libc.string cimport memcpy
-from core_cy.physmem cimport PhysMem, mc_read64, mc_read_block, mc_page, PAGE_SHIFT, PAGE_SIZE
+from core_cy.physmem cimport (PhysMem, Window, mc_read64, mc_read_block, mc_page, PAGE_SHIFT,
+                             PAGE_SIZE, WIN_S1, WIN_S2)
 from core_cy.physmem import MemFault
 from core_cy._smmuv3 cimport *
 from core_cy.wtypes cimport (WalkFault, Trace, NOADDR, lowmask, trace_add, trace_outcome, wfault,
@@ -171,19 +172,21 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
                  WalkFault* f) noexcept nogil:
     """Translate an IPA through stage 2. need: PERM_* bits for this transaction's privilege
     (bits 0-2 privileged, 3-5 unprivileged). Returns 0 or -1 with f filled."""
-    cdef int g = s2.g, level = s2.start, sh, bits, perm
-    cdef uint64_t table = s2.ttb, idx, dpa, d, oa
+    cdef int g = s2.g, level = s2.start, sh, perm
+    cdef uint64_t table = s2.ttb, idx, dpa, d, oa, imask
+    cdef uint64_t smask = lowmask(g - 3), tmask = S2_TABLE_NLTA_MASK & ~lowmask(g)
     cdef bint wclean
+    cdef Window* win = &e.space.mem.win[WIN_S2 + (level & 3)]    # one read window per level
     if ipa >> s2.ias:
         trace_add(&e.trace, STEP_S2, 2, level, purpose, OUT_FAULT, 0, ipa, table, NOADDR, NOADDR, 0)
         wfault(f, WF_TRANSLATION, 2, -1, purpose, ipa, NOADDR)
         return -1
-    bits = s2.ias - level_shift(g, level)
+    sh = level_shift(g, level)
+    imask = lowmask(s2.ias - sh)         # index bits: the initial level's, then g - 3 per level
     while True:
-        sh = level_shift(g, level)
-        idx = (ipa >> sh) & lowmask(bits)
+        idx = (ipa >> sh) & imask
         dpa = table + idx * 8
-        if as_read64(&e.space, dpa, &d) != 0:
+        if as_read64_win(&e.space, dpa, &d, win) != 0:
             trace_add(&e.trace, STEP_S2, 2, level, purpose, OUT_EABT, <uint32_t>idx, ipa, table,
                       NOADDR, dpa, 0)
             wfault(f, WF_EABT, 2, level, purpose, ipa, dpa)
@@ -193,11 +196,13 @@ cdef int s2_walk(VmsaEnv* e, S2Cfg* s2, uint64_t ipa, int purpose, int need, S2O
         if desc_invalid(d, level, g):
             return s2_fail(e, f, WF_TRANSLATION, level, purpose, ipa)
         if (d & S2_TABLE_DESC_TYPE_MASK) == S2_TABLE_DESC_table and level < 3:
-            table = d & S2_TABLE_NLTA_MASK & ~lowmask(g)
+            table = d & tmask
             if table >> s2.ps_bits:
                 return s2_fail(e, f, WF_ADDR_SIZE, level, purpose, ipa)
             level += 1
-            bits = g - 3
+            win += 1
+            sh -= g - 3
+            imask = smask
             continue
         # Leaf: block or page.
         trace_outcome(&e.trace, OUT_PAGE if level == 3 else OUT_BLOCK)
@@ -251,8 +256,10 @@ cdef inline TTCfg* s1_select(VmsaEnv* e, S1Cfg* s, uint64_t va, WalkFault* f) no
 
 
 cdef inline int s1_fetch(VmsaEnv* e, S2Cfg* nest, uint64_t va, int level, uint64_t table,
-                         uint64_t idx, uint64_t* dpa, uint64_t* d, WalkFault* f) noexcept nogil:
-    """Read one stage-1 descriptor; nested: its IPA goes through stage 2 first."""
+                         uint64_t idx, uint64_t* dpa, uint64_t* d, Window* win,
+                         WalkFault* f) noexcept nogil:
+    """Read one stage-1 descriptor (through read window win); nested: its IPA goes through
+    stage 2 first."""
     cdef uint64_t dipa = table + idx * 8
     cdef S2Out o
     dpa[0] = dipa
@@ -260,7 +267,7 @@ cdef inline int s1_fetch(VmsaEnv* e, S2Cfg* nest, uint64_t va, int level, uint64
         if s2_walk(e, nest, dipa, PUR_TT, PERM_R | (PERM_R << 3), &o, f) != 0:
             return -1
         dpa[0] = o.pa
-    if as_read64(&e.space, dpa[0], d) != 0:
+    if as_read64_win(&e.space, dpa[0], d, win) != 0:
         trace_add(&e.trace, STEP_S1, 1, level, PUR_TT, OUT_EABT, <uint32_t>idx, va, table,
                   dipa if nest != NULL else NOADDR, dpa[0], 0)
         wfault(f, WF_EABT, 1, level, PUR_TT, 0, dpa[0])
@@ -315,35 +322,42 @@ cdef int s1_walk(VmsaEnv* e, S1Cfg* s, S2Cfg* nest, uint64_t va, int need, S1Out
     cdef TTCfg* tt = s1_select(e, s, va, f)
     cdef S1Hier h
     cdef uint64_t table, idx, dpa, d
-    cdef int level, g, sh, bits, ips
+    cdef uint64_t th = 0        # the table descriptors OR'ed: their APTable/PXNTable/UXNTable
+    cdef uint64_t imask, smask, tmask
+    cdef int level, g, sh, ips
+    cdef Window* win
     if tt == NULL:
         return -1
-    h.ap = 0
-    h.pxn = False
-    h.uxn = False
     g = tt.g
     level = tt.start
     table = tt.ttb
     ips = cap_pa(s.ips_bits, g)
-    bits = tt.vabits - level_shift(g, level)
+    sh = level_shift(g, level)
+    imask = lowmask(tt.vabits - sh)      # index bits: the initial level's, then g - 3 per level
+    smask = lowmask(g - 3)
+    tmask = S1_TABLE_NLTA_MASK & ~lowmask(g)
+    win = &e.space.mem.win[WIN_S1 + (level & 3)]      # one read window per level
     while True:
-        sh = level_shift(g, level)
-        idx = (va >> sh) & lowmask(bits)
-        if s1_fetch(e, nest, va, level, table, idx, &dpa, &d, f) != 0:
+        idx = (va >> sh) & imask
+        if s1_fetch(e, nest, va, level, table, idx, &dpa, &d, win, f) != 0:
             return -1
         if desc_invalid(d, level, g):
             return s1_fail(e, f, WF_TRANSLATION, level)
         if (d & S1_BLOCK_DESC_TYPE_MASK) == S1_BLOCK_DESC_block or level == 3:
+            # Hierarchical attributes: each is the OR over the table levels walked.
+            h.ap = <int>S1_TABLE_APTable_v(th)
+            h.pxn = S1_TABLE_PXNTable_v(th) != 0
+            h.uxn = S1_TABLE_UXNTable_v(th) != 0
             return s1_leaf(e, s, va, level, sh, ips, dpa, d, &h, need, o, f)
-        table = d & S1_TABLE_NLTA_MASK & ~lowmask(g)
+        table = d & tmask
         if table >> ips:
             return s1_fail(e, f, WF_ADDR_SIZE, level)
         if not tt.had:
-            h.ap |= <int>S1_TABLE_APTable_v(d)
-            h.pxn = h.pxn or S1_TABLE_PXNTable_v(d) != 0
-            h.uxn = h.uxn or S1_TABLE_UXNTable_v(d) != 0
+            th |= d
         level += 1
-        bits = g - 3
+        win += 1
+        sh -= g - 3
+        imask = smask
 
 # ---------------------------------------------------------------------------------------------
 # Python face of descriptors and geometry (inspection: pt, inject), by the walker's rules

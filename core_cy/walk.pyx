@@ -549,6 +549,7 @@ cdef class Walker:
             decode_ste(&self.ctx, sw, &s)
         for i in range(8):
             w[i] = words[i]
+        memset(&d, 0, sizeof(CdCfg))
         return REASONS[decode_cd(&self.ctx, &s, w, &d)]
 
     # -- caches -------------------------------------------------------------------------------

@@ -277,3 +277,41 @@ def test_restore_removes_many_hash_pages_and_keeps_the_rest():
     assert all(m.read_u64(p << 12) == p for p in old)
     assert not any(m.is_backed(p << 12) for p in new)
     assert m.resident_pfns() == sorted(old)
+
+
+def test_walker_read_windows_follow_copies_and_restores():
+    """The walker keeps, per read site, the page it read last (core_cy.physmem read windows).
+    A stage-2 table in a dump (image) is read, then its leaf is rewritten (copied on write),
+    restored, cleared: every walk must see the memory as it is, never a stale page."""
+    from core_cy.ptbuild import BumpAllocator, TableBuilder
+    from core_cy.walk import Walker
+    from smmudbg.arch.fieldtable import fmt
+
+    base, size = 0x9000_0000, 0x40000
+    scratch = PhysMem()
+    scratch.ram(base, size)
+    alloc = BumpAllocator(base, size)
+    strtab = alloc.alloc(64 * 4)
+    s2 = TableBuilder(scratch, 2, 4096, 48, alloc, concat=False)
+    s2.map(0x1234_5000, 0x7700_0000, 4096, blocks=False)
+    scratch.write_words(strtab + 64, fmt("STE").encode(
+        V=1, Config="s2_trans", S2VMID=1, S2T0SZ=16, S2SL0=s2.sl0, S2TG=0, S2PS=5, S2AA64=1,
+        S2R=1, S2TTB=s2.root >> 4))
+    m = PhysMem(strict=True)
+    m.image(base, scratch.read(base, size))
+    w = Walker(m, dict(S2P=1, GRAN4K=1, OAS=5, SIDSIZE=16, VMID16=1, TTENDIAN=2))
+    w.configure(strtab_base=strtab, strtab_fmt=0, strtab_log2size=2, caching=False)
+
+    r = w.translate(1, 0x1234_5678, trace=True)
+    assert r["fault"] is None and r["pa"] == 0x7700_0678
+    leaf = r["steps"][-1]["desc_pa"]                    # the level-3 descriptor, in the image
+    assert base <= leaf < base + size
+    snap = m.snapshot()
+    m.write_u64(leaf, (m.read_u64(leaf) & ~0xFFFF_FFFF_F000) | 0x6600_0000)   # copy on write
+    assert w.translate(1, 0x1234_5678)["pa"] == 0x6600_0678
+    m.restore(snap)                                     # the copy goes: the image page again
+    assert w.translate(1, 0x1234_5678)["pa"] == 0x7700_0678
+    m.write_u64(leaf, 0)                                # invalid descriptor: translation fault
+    assert w.translate(1, 0x1234_5678)["fault"]["type"] == "F_TRANSLATION"
+    m.restore(snap)
+    assert w.translate(1, 0x1234_5678)["pa"] == 0x7700_0678
