@@ -177,7 +177,7 @@ cdef int decode_ste(WalkCtx* c, uint64_t* w, SteCfg* s) noexcept nogil:
         return R_STE_STRW
     # S2VMID is checked wherever it tags translations: every translating STE on an SMMU with
     # stage 2, except stage-1-only EL2 streams (IgnoreSTES2VMID).
-    if k.s2p and not k.vmid16 and (STE_S2VMID(w) >> 8) and not s.strw_el2:
+    if k.s2p and not k.vmid16 and (STE_S2VMID(w) >> VMID8_BITS) and not s.strw_el2:
         return R_STE_VMID16
     if k.ats and cfg != STE_Config_bypass:
         if STE_EATS(w) == STE_EATS_s1chk and (cfg != STE_Config_nested or STE_S2S(w)):
@@ -225,7 +225,7 @@ cdef int decode_cd(WalkCtx* c, SteCfg* ste, uint64_t* w, CdCfg* d) noexcept nogi
             return R_CD_ENDI
     if (CD_HA(w) and k.v.httu < 1) or (CD_HD(w) and k.v.httu < 2):
         return R_CD_HTTU
-    if (CD_ASID(w) >> 8) and not k.asid16 and not s.el2:
+    if (CD_ASID(w) >> ASID8_BITS) and not k.asid16 and not s.el2:
         return R_CD_ASID16
     ips = CD_IPS_addr_bits(CD_IPS(w))
     if ips > k.v.oas_bits:

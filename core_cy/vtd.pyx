@@ -1130,7 +1130,7 @@ cdef inline int irq_fail(VtdFault* f, VtdIrq* o, uint32_t sid, int reason,
     f.reason = reason
     f.qualified = True
     f.recorded = not fpd
-    f.fi = (<uint64_t>o.index << 48) if o.has_index else 0
+    f.fi = (<uint64_t>o.index << FI_INTR_INDEX_SHIFT) if o.has_index else 0
     o.ok = False
     return -1
 

@@ -260,3 +260,8 @@ FORMATS = {
 # descriptor the format holds) and one address field (NLTA or OA). gen_fields derives the
 # descriptor type values and the output-address / attribute masks from them.
 DESCRIPTORS = ("S1_TABLE", "S1_BLOCK", "S2_TABLE", "S2_BLOCK")
+
+# IHI 0070 6.3.1 SMMU_IDR0.VMID16 / ASID16: without them VMIDs and ASIDs are 8 bits wide, and a
+# nonzero S2VMID[15:8] / ASID[15:8] is what makes the STE / CD ILLEGAL (R_STE_VMID16,
+# R_CD_ASID16).
+CODES = {"SmmuTagWidth": {"VMID8_BITS": 8, "ASID8_BITS": 8}}

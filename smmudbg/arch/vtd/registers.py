@@ -263,3 +263,6 @@ OFFSETS = {
 IOTLB_OFFSETS = {"IVA_REG": 0x0, "IOTLB_REG": 0x8}
 # Fault recording register n is at CAP_REG.FRO * 16 + FRCD_REG_SIZE * n.
 FRCD_REG_SIZE = 16
+# 11.4.9.4: an interrupt-remapping fault records the interrupt_index in FI[63:48], i.e. bits 63:48
+# of the record's low quadword.
+CODES = {"VtdFaultInfo": {"FI_INTR_INDEX_SHIFT": 48}}
