@@ -79,31 +79,10 @@ cdef struct Scan:
     bint oom
 
 
-cdef int s2_lookup(MemCore* m, Geo* s2, uint64_t ipa, uint64_t* pa) noexcept nogil:
+cdef inline int s2_lookup(MemCore* m, Geo* s2, uint64_t ipa, uint64_t* pa) noexcept nogil:
     """IPA -> PA through a stage-2 tree (translation only; -1 when unmapped or unreadable)."""
-    cdef int level = s2.start, sh, bits = s2.ia - level_shift(s2.g, s2.start)
-    cdef uint64_t table = s2.root, d, dpa
-    cdef const unsigned char* p
-    if ipa >> s2.ia:
-        return -1
-    while True:
-        sh = level_shift(s2.g, level)
-        dpa = table + ((ipa >> sh) & lowmask(bits)) * 8
-        p = <const unsigned char*>mc_page(m, dpa >> PAGE_SHIFT)
-        if p == NULL:
-            return -1
-        d = (<const uint64_t*>(p + (dpa & (PAGE_SIZE - 8))))[0]
-        if not is_valid(d):
-            return -1
-        if is_table_or_page(d) and level < 3:
-            table = d & S1_TABLE_NLTA_MASK & ~lowmask(s2.g)
-            level += 1
-            bits = s2.g - 3
-            continue
-        if (level == 3 and not is_table_or_page(d)) or level < block_min_level(s2.g):
-            return -1
-        pa[0] = (d & S1_BLOCK_OA_MASK & ~lowmask(sh)) | (ipa & lowmask(sh))
-        return 0
+    cdef uint64_t leaf
+    return s2_fetch(m, s2, ipa, 64, pa, &leaf)
 
 
 cdef int emit(Scan* s, uint64_t iova, uint64_t size, uint64_t out, uint64_t final, uint64_t d,
@@ -384,12 +363,13 @@ def spanned_l1stds(PhysMem mem, uint64_t base, uint64_t n):
 # -- a stream's single CD, as its configuration fetch reads it ------------------------------------
 cdef int s2_fetch(MemCore* m, Geo* s2, uint64_t ipa, int oas, uint64_t* pa,
                   uint64_t* leaf) noexcept nogil:
-    """s2_lookup that also gives the leaf descriptor, and fails (-1) where a table or the output
-    address is at or above 2^oas (the walk's address-size checks)."""
+    """IPA -> PA through a stage-2 tree, with the leaf descriptor; -1 when unmapped or
+    unreadable, or where a table or the output address is at or above 2^oas (the walk's
+    address-size checks; oas 64: none)."""
     cdef int level = s2.start, sh, bits = s2.ia - level_shift(s2.g, s2.start)
     cdef uint64_t table = s2.root, d, dpa
     cdef const unsigned char* p
-    if ipa >> s2.ia or table >> oas:
+    if ipa >> s2.ia or (oas < 64 and table >> oas):
         return -1
     while True:
         sh = level_shift(s2.g, level)
@@ -402,7 +382,7 @@ cdef int s2_fetch(MemCore* m, Geo* s2, uint64_t ipa, int oas, uint64_t* pa,
             return -1
         if is_table_or_page(d) and level < 3:
             table = d & S1_TABLE_NLTA_MASK & ~lowmask(s2.g)
-            if table >> oas:
+            if oas < 64 and table >> oas:
                 return -1
             level += 1
             bits = s2.g - 3
@@ -411,7 +391,7 @@ cdef int s2_fetch(MemCore* m, Geo* s2, uint64_t ipa, int oas, uint64_t* pa,
             return -1
         pa[0] = (d & S1_BLOCK_OA_MASK & ~lowmask(sh)) | (ipa & lowmask(sh))
         leaf[0] = d
-        return 0 if (pa[0] >> oas) == 0 else -1
+        return 0 if oas >= 64 or (pa[0] >> oas) == 0 else -1
 
 
 def fetch_cds(PhysMem mem, addrs, int oas, tuple s2geo=None):

@@ -145,11 +145,16 @@ class WalkStepper(Vertical):
         """Show a walk result (from the form, the command line, or a replayed log); a VT-d
         walk (vtd-walk) with VT-d's names (tui/vtdsteps.py)."""
         self.walk, self.msi, self.msi_rows = walk, None, []
-        if vtdsteps.is_vtd(walk):
-            self._load_vtd(walk)
-            return
-        self.prefill(walk["device"] or f"{walk['smmu']} {walk['sid']:#x}", walk["address"],
-                     walk["ssid"])
+        vtd = vtdsteps.is_vtd(walk)
+        if vtd:
+            target = walk["device"] or f"{walk['unit']} {walk['rid']:#x}"
+            sub, name, ok, summary = walk["pasid"], vtdsteps.step_name, vtdsteps.OK, \
+                vtdsteps.summary(walk)
+        else:
+            target = walk["device"] or f"{walk['smmu']} {walk['sid']:#x}"
+            sub, name, ok, summary = walk["ssid"], step_name, ("ok", "table", "block", "page"), \
+                self._summary(walk)
+        self.prefill(target, walk["address"], sub)
         self.query_one("#walk-access", Select).value = walk["access"]
         self.query_one("#walk-priv", Checkbox).value = walk["priv"]
         self.query_one("#walk-dry", Checkbox).value = walk["dry"]
@@ -157,35 +162,15 @@ class WalkStepper(Vertical):
         t.clear()
         for i, s in enumerate(walk["steps"]):
             at = hx(s["desc_pa"])
-            if s.get("desc_ipa") is not None and s["desc_ipa"] != s["desc_pa"]:
-                at = f"{hx(s['desc_ipa'])}>{at}"
-            style = "bold red" if s["outcome"] not in ("ok", "table", "block", "page") else ""
-            t.add_row(str(i + 1), Text(step_name(s), style=style), hx(s["table"]),
+            # a table read through a stage 2: its IPA (GPA on VT-d) before the PA
+            via = s.get("desc_gpa") if vtd else s.get("desc_ipa")
+            if via is not None and via != s["desc_pa"]:
+                at = f"{hx(via)}>{at}"
+            style = "" if s["outcome"] in ok else "bold red"
+            t.add_row(str(i + 1), Text(name(s), style=style), hx(s["table"]),
                       str(s["index"]), at, f"{s['desc']:#018x}" if s["desc"] is not None
                       else "-", Text(s["outcome"], style=style), key=str(i))
-        self.query_one("#walk-summary", Static).update(self._summary(walk))
-        self.index = 0
-        if walk["steps"]:
-            t.move_cursor(row=0)
-        self._show_step()
-
-    def _load_vtd(self, walk: dict) -> None:
-        self.prefill(walk["device"] or f"{walk['unit']} {walk['rid']:#x}", walk["address"],
-                     walk["pasid"])
-        self.query_one("#walk-access", Select).value = walk["access"]
-        self.query_one("#walk-priv", Checkbox).value = walk["priv"]
-        self.query_one("#walk-dry", Checkbox).value = walk["dry"]
-        t = self.query_one("#walk-steps", DataTable)
-        t.clear()
-        for i, s in enumerate(walk["steps"]):
-            at = hx(s["desc_pa"])
-            if s.get("desc_gpa") is not None:
-                at = f"{hx(s['desc_gpa'])}>{at}"
-            style = "" if s["outcome"] in vtdsteps.OK else "bold red"
-            t.add_row(str(i + 1), Text(vtdsteps.step_name(s), style=style), hx(s["table"]),
-                      str(s["index"]), at, f"{s['desc']:#018x}",
-                      Text(s["outcome"], style=style), key=str(i))
-        self.query_one("#walk-summary", Static).update(vtdsteps.summary(walk))
+        self.query_one("#walk-summary", Static).update(summary)
         self.index = 0
         if walk["steps"]:
             t.move_cursor(row=0)
