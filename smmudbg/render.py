@@ -311,8 +311,8 @@ def _vtd_pt_lookup(d):
 
 
 def _vtd_inject(d):
-    who = d["device"] or f"RID {d['rid']:#06x}"
-    parts = [Text(f"inject {d['inject']}: {d['unit']} {who}" +
+    who = d["device"] or (f"RID {d['rid']:#06x}" if d["rid"] is not None else "")
+    parts = [Text(f"inject {d['inject']}: {d['unit']}" + (f" {who}" if who else "") +
                   (f" PASID {d['pasid']}" if d["pasid"] is not None else "") +
                   f": {d['entry']} at {d['addr']:#x}: {d['what']}", style="bold"),
              _kv([("old", _words(d["old"])), ("new", _words(d["new"]))])]

@@ -216,8 +216,8 @@ class VtdPageTableLookup(Result):
 @dataclass(kw_only=True)
 class VtdInject(Result):
     """A VT-d injection (`inject clear-present|invalidate-context|corrupt-context|
-    invalidate-pasid|corrupt-pasid`): inject, unit, rid, device, pasid (the PASID entry's, or
-    null); entry (the format written: FS_PTE, SS_PDE_2M, SM_CONTEXT_ENTRY, PASID_ENTRY, ...),
+    invalidate-pasid|corrupt-pasid|retarget-irte`): inject, unit, rid (null for an IRTE),
+    device, pasid (the PASID entry's, or null); entry (the format written: FS_PTE, SS_PDE_2M, SM_CONTEXT_ENTRY, PASID_ENTRY, ...),
     addr (its PA), old, new (its words), what (the change, e.g. P=0); fault: the fault a request
     now gets from memory ({reason, name, meaning}) or null; cached: the unit holds a copy that
     keeps answering; fix: the descriptor kind that removes it (check names it in full) or
@@ -225,7 +225,7 @@ class VtdInject(Result):
     kind = "vtd-inject"
     inject: str
     unit: str
-    rid: int
+    rid: int | None
     device: str | None
     pasid: int | None
     entry: str

@@ -104,6 +104,7 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"vevents {vs.name}", "check"]
     # Intel VT-d units: walks, entry views and fault records (refused on an SMMU's devices).
     out.append("vtds")
+    out += [f"inject retarget-irte {m} 0" for m in list(sysm.smmus)[:1]]   # refused on an SMMU
     for unit in sysm.vtds:
         out += [f"events {unit}", f"events {unit} sid=0x10", f"check {unit}",
                 f"drop-invalidations {unit} 1", f"drop-invalidations {unit} 0",
@@ -121,7 +122,8 @@ def lines_for(s: Session, tmp: Path) -> list[str]:
                 f"set pasid {name} DID=9", f"set context {name} FPD=1", "back", "back"]
     for unit in sysm.vtds:
         out += [f"msi {unit} 0x10 0xfee00010 data=0", f"msi {unit} 0x10 0xfee01000 data=0x41",
-                f"tlb {unit}", f"cfgcache {unit}"]
+                f"tlb {unit}", f"cfgcache {unit}", f"inject retarget-irte {unit} 0",
+                f"inject retarget-irte {unit} 0 dest=0x300", "back", "back"]
     if not sysm.smmus:      # the SMMU's views and changes, refused in one line on a VT-d device
         d = next(iter(sysm.vtd_devices), "nic0")
         out += [f"ste {d}", f"cd {d}", f"cdtable {d}", f"set cd {d} EPD1=1",

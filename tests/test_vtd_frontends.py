@@ -297,3 +297,28 @@ def test_pt_finds_every_scattered_leaf():
     rows = run(s, "pt nic0")["rows"]
     assert [(r["in"], r["out"], r["size"]) for r in rows] == \
         [(a, 0x0200_0000 + i * 0x1000, 0x1000) for i, a in enumerate(ins)]
+
+
+def test_retarget_irte_without_iec_invalidation_keeps_the_old_vector(s):
+    # examples/vtd-nested.toml: nic0's IRTE 0 delivers vector 0x41 (fixed, xAPIC 0).
+    first = run(s, "msi nic0 0")
+    assert first["vector"] == 0x41 and not first["iec_hit"]
+    r = run(s, "inject retarget-irte dmar0 0 vector=0x51")
+    assert r["entry"] == "IRTE" and r["cached"] and r["fix"] == "IEC_INV_DSC"
+    assert r["new"][0] >> 16 & 0xFF == 0x51                # IRTE.V is bits 23:16 (9.10)
+    assert r["new"][0] & ~(0xFF << 16) == r["old"][0] & ~(0xFF << 16)
+    assert r["new"][1] == r["old"][1]
+    stale = run(s, "msi nic0 0")                           # the interrupt entry cache answers
+    assert stale["vector"] == 0x41 and stale["iec_hit"]
+    assert run(s, "msi nic0 0 dry")["vector"] == 0x51      # memory says 0x51
+    c = run(s, "check dmar0")
+    fixes = [f for u in c["smmus"] for st in u["stale"] for f in st["fix_commands"]]
+    assert fixes == ["cmd dmar0 IEC_INV_DSC G=index IIDX=0 IM=0"]
+    run(s, "cmd dmar0 IEC_INV_DSC G=index IIDX=0 IM=0")
+    after = run(s, "msi nic0 0")
+    assert after["vector"] == 0x51 and not after["iec_hit"]
+    for line, words in (("inject retarget-irte dmar0 256", "256 IRTEs"),
+                        ("inject retarget-irte dmar0 2", "not present"),
+                        ("inject retarget-irte nic0 0", "no SMMU or VT-d unit named")):
+        out = s.execute(line)
+        assert not out.ok and words in out.error and "\n" not in out.error, (line, out.error)

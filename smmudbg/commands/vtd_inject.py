@@ -10,7 +10,7 @@ from ..arch.fieldtable import fmt
 from ..errors import ModelError
 from ..model import vtd_pt
 from ..model.views import store_words
-from .registry import Address, Assignments, Choice, CommandError, Int, Stream, command
+from .registry import Address, Assignments, Choice, CommandError, Int, Iommu, Stream, command
 from .vtd import pasid_values
 
 PASID_HI = (1 << 20) - 1
@@ -268,3 +268,52 @@ def set_pasid(ctx, target, assign, pasid=None):
     new, changes = apply_fields(cmd, fmt("PASID_ENTRY", "vtd"), old, assign)
     order = store_words(u.mem, pa, old, new)
     return _set_result("PASID_ENTRY", u, rid, p, pa, old, new, changes, order)
+
+
+@command("inject retarget-irte", Iommu("unit", "a VT-d unit"),
+         Int("index", "the IRTE's index in the interrupt remapping table", hi=(1 << 16) - 1),
+         Int("vector", "the new vector (default: the old one + 1)", keyword=True, hi=255),
+         Int("dest", "the new destination (DST as the IRTE holds it)", keyword=True,
+             hi=(1 << 32) - 1))
+def inject_retarget_irte(ctx, unit, index, vector=None, dest=None):
+    """Change an IRTE's vector or destination in memory without IEC_INV_DSC (VT-d).
+
+    inject retarget-irte UNIT INDEX [vector=N] [dest=N]
+
+    As a driver that moves an interrupt and forgets the interrupt entry cache: while the unit
+    holds the IRTE in its interrupt entry cache, `msi` keeps delivering the old vector and
+    destination, and `check UNIT` names IEC_INV_DSC G=index IIDX=INDEX IM=0."""
+    cmd = "inject retarget-irte"
+    if unit not in ctx.system.vtds:
+        raise CommandError(f"{cmd}: {unit} is not a VT-d unit")
+    u = ctx.system.vtd(unit)
+    irta = fmt("IRTA_REG", "vtd")
+    entries = 1 << (irta.field("S").get([u.irta]) + 1)      # IRTA_REG.S: 2^(S+1) entries
+    if index >= entries:
+        raise CommandError(f"{cmd}: index: the table has {entries} IRTEs (IRTA_REG.S); "
+                           f"no {index}")
+    f = fmt("IRTE", "vtd")
+    pa = irta.field("IRTA").address([u.irta]) + f.size * index
+    try:
+        old = [u.mem.read_u64(pa), u.mem.read_u64(pa + 8)]
+    except ModelError as e:
+        raise CommandError(f"{cmd}: IRTE {index} at {pa:#x}: {e}") from None
+    if not f.field("P").get(old):
+        raise CommandError(f"{cmd}: IRTE {index} at {pa:#x} is not present (P=0)")
+    if f.field("IM").get(old):
+        raise CommandError(f"{cmd}: IRTE {index} is a posted-interrupt IRTE (IM=1): it has no "
+                           f"vector/destination to retarget")
+    new = list(old)
+    v = f.field("V").get(old)
+    f.field("V").put(new, (v + 1) % 256 if vector is None else vector)
+    if dest is not None:
+        f.field("DST").put(new, dest)
+    changes = [f"{n}={f.field(n).get(new):#x}" for n in ("V", "DST")
+               if f.field(n).get(new) != f.field(n).get(old)]
+    if not changes:
+        raise CommandError(f"{cmd}: IRTE {index} already has vector {v:#x}"
+                           + (f" and destination {dest:#x}" if dest is not None else ""))
+    _write(u, pa, old, new)
+    cached = any(e["index"] == index for e in u.walker.iec_entries())
+    return _result("retarget-irte", u, None, None, None, "IRTE", pa, old, new,
+                   " ".join(changes), None, cached, "IEC_INV_DSC" if cached else None)
