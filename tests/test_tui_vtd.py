@@ -197,3 +197,47 @@ def test_inject_menu_on_vtd_offers_the_vtd_injections():
         assert ("inject invalidate-pasid nic0",) in {(x[0],) for x in menu.lines}
         await pilot.press("escape")
     drive(body)
+
+
+def test_tables_tab_follows_the_vtd_walk_steps():
+    """A first-stage step shows nic0's first-stage ranges with the one holding the IOVA under
+    the cursor and the entry the step read; a second-stage step the second stage, at the GPA."""
+    from smmudbg.tui.pagetables import PageTableView
+
+    async def body(app, pilot):
+        await command(app, pilot, f"walk nic0 {VA:#x} dry")
+        st = app.query_one(WalkStepper)
+        st.query_one("#walk-steps", DataTable).focus()
+        for _ in range(7):                 # root, context, PASID dir, PASID, 3 SS: FS PML4E
+            await pilot.press("n")
+            await pilot.pause()
+        app.show_tab("tables")
+        await pilot.pause()
+        await pilot.pause()
+        pv = app.query_one(PageTableView)
+        head = text_of(pv.query_one("#pt-head", Static))
+        assert head.startswith("pt nic0 stage=1") and "first stage" in head and "nested" in head
+        tree = pv.query_one("#pt-tree", Tree)
+        row = pv.rows[tree.cursor_node.data]
+        # guest-fs maps 0x7F00_0000_0000 -> GPA 0x0200_0000: the range holding VA
+        assert row["in"] <= VA <= row["end"]
+        assert row["out"] - row["in"] == 0x200_0000 - 0x7F00_0000_0000
+        assert "FS_PML4E" in text_of(pv.query_one("#pt-vtd", Static))
+        assert pv.query_one("#pt-bits-box").display
+        app.show_tab("walk")
+        await pilot.pause()
+        st.query_one("#walk-steps", DataTable).focus()
+        while st.index < len(st.walk["steps"]) - 1:
+            await pilot.press("n")
+            await pilot.pause()
+        app.show_tab("tables")
+        await pilot.pause()
+        await pilot.pause()
+        head = text_of(pv.query_one("#pt-head", Static))
+        assert head.startswith("pt nic0 stage=2") and "second stage" in head
+        row = pv.rows[tree.cursor_node.data]
+        gpa = 0x200_0000 + (VA & 0xFFFF)
+        # vm0's GPA 0 is PA 0x6000_0000, mapped with 2M second-stage leaves
+        assert row["in"] <= gpa <= row["end"] and row["out"] - row["in"] == 0x6000_0000
+        assert "SS_PDE_2M" in text_of(pv.query_one("#pt-vtd", Static))
+    drive(body)

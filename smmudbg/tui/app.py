@@ -41,6 +41,7 @@ from .walkstepper import WalkStepper
 QUIT_WORDS = ("quit", "exit")
 # Results a view shows in full: the output pane gets one line for them.
 SHOWN = {"walk": "walk", "ste": "streams", "cd": "streams", "check": "check", "pt": "tables",
+         "vtd-pt": "tables",
          "pt-lookup": "tables", "events": "events", "cmdq": "cmdq", "tlb": "caches",
         "cfgcache": "caches", "history": "history", "pt-nested": "tables", "msi": "walk",
         "its": "its", "iommufd": "iommufd", "vtd-walk": "walk", "vtd-msi": "walk",
@@ -334,6 +335,12 @@ class SmmuDbgApp(App):
         elif kind == "check":
             self.when_shown("check", "show", lambda: self.query_one(CheckView).show(r))
             self.show_tab("check")
+        elif kind == "vtd-pt":
+            target = (r["device"] or f"{r['unit']} {r['rid']:#x}") + f" pasid={r['pasid']}"
+            stage = "nested" if r["stage"] == "nested" else int(r["stage"])
+            self.when_shown("tables", "PageTableView",
+                            lambda: self.query_one(PageTableView).show(target, stage))
+            self.show_tab("tables")
         elif kind in ("pt", "pt-lookup", "pt-nested"):
             target = r["domain"] or f"{r['smmu']} {r['sid']:#x}" + (
                 f" ssid={r['ssid']}" if r.get("ssid") else "")
@@ -528,6 +535,11 @@ class SmmuDbgApp(App):
 
     def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
         w, s = event.walk, event.walk["steps"][event.index]
+        if w["kind"] == "vtd-walk":
+            if s["what"] in ("fs", "ss"):
+                self.when_shown("tables", "PageTableView",
+                                lambda: self.query_one(PageTableView).follow_vtd(w, event.index))
+            return
         if s["what"] in ("S1", "S2"):
             self.when_shown("tables", "PageTableView",
                             lambda: self.query_one(PageTableView).follow_step(w, event.index))

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, Tree
 
+from . import vtdsteps
 from .descbits import desc_fields, desc_kind
 from .entryview import BitView
 from .fmt import hx
@@ -62,6 +63,7 @@ class PageTableView(Vertical):
         self.shown_stage: int | None = None  # the stage of the descriptors in the tree
         self.rows: list[dict] = []
         self.root: int | None = None
+        self.vtd_step: tuple[dict, int] | None = None   # the VT-d walk step whose entry is shown
 
     def compose(self):
         yield Static("Choose a stream or a domain; key g cycles stage 1, 2, nested.",
@@ -70,6 +72,7 @@ class PageTableView(Vertical):
         with VerticalScroll(id="pt-bits-box"):
             yield Static("", id="pt-bits-head")
             yield BitView(id="pt-bits")
+            yield Static("", id="pt-vtd")       # a VT-d walk step's entry (follow_vtd)
 
     def on_mount(self) -> None:
         self.query_one("#pt-bits-box").display = False
@@ -112,6 +115,9 @@ class PageTableView(Vertical):
             head.update(Text(f"{line}: {e}", style="bold red"))
             self.rows = []
             return
+        if r["kind"] == "vtd-pt":
+            self._vtd_view(line, r)
+            return
         self.rows = r["rows"]
         self.root = r["root"]
         self.shown_stage = r["stage"]
@@ -129,6 +135,51 @@ class PageTableView(Vertical):
         tree.root.set_label(f"root {hx(r['root'])}")
         self._add_children(tree.root, -1, 0)
         tree.root.expand()
+
+    def _vtd_view(self, line: str, r: dict) -> None:
+        """A VT-d requester's tables (`pt` on VT-d: vtd-pt): its mapped ranges, one row each
+        (the walker's reader gives ranges, not a descriptor tree); a walk step selects the
+        range it translates and shows the entry it read (follow_vtd)."""
+        head = self.query_one("#pt-head", Static)
+        tree = self.query_one("#pt-tree", Tree)
+        stage = {"1": "first stage", "2": "second stage",
+                 "nested": "nested: IOVA -> GPA -> PA"}[r["stage"]]
+        head.update(Text(f"{line}: {stage}, {r['pgtt']}, DID {r['did']}, {r['levels']} levels, "
+                         f"{r['width']}-bit input, root {hx(r['root'])}"
+                         + (" (truncated)" if r["truncated"] else "")))
+        self.rows = [dict(x, depth=0, end=x["in"] + x["size"] - 1) for x in r["rows"]]
+        self.vtd_step = None
+        self.root, self.shown_stage = r["root"], "vtd"
+        tree.root.set_label(f"root {hx(r['root'])}")
+        for i, x in enumerate(self.rows):
+            if r["stage"] == "nested":
+                label = (f"{hx(x['in'])} +{hx(x['size'])} -> GPA {hx(x['gpa'])} -> PA "
+                         f"{hx(x['pa'])}  {x['fs_entry']}/{x['ss_entry'] or '-'} {x['perm']}")
+            else:
+                label = (f"{hx(x['in'])} +{hx(x['size'])} -> {hx(x['out'])}  {x['entry']} "
+                         f"{x['perm']}" + (f" ({x['leaves']} leaves)" if x["leaves"] > 1
+                                          else ""))
+            tree.root.add_leaf(label, data=i)
+        tree.root.expand()
+
+    def follow_vtd(self, walk: dict, i: int) -> None:
+        """Step i of a VT-d walk (a first- or second-stage entry): that stage's tables of the
+        requester, the range holding the address the step translates selected, and the entry
+        the step read shown field by field (tui/vtdsteps.detail)."""
+        s = walk["steps"][i]
+        target = (walk["device"] or f"{walk['unit']} {walk['rid']:#x}") + (
+            f" pasid={walk['pasid']}" if walk.get("pasid") is not None else "")
+        stage = 1 if s["what"] == "fs" else 2
+        if (self.source, self.stage) != (target, stage):
+            self.show(target, stage)
+        self.vtd_step = (walk, i)
+        self.select_range(s["in_addr"])
+        self.query_one("#pt-bits-head", Static).update(Text(
+            f"the walk's step {i + 1}: {vtdsteps.step_name(s)}", style="bold"))
+        self.query_one("#pt-vtd", Static).update(vtdsteps.detail(walk, i))
+        self.query_one("#pt-vtd").display = True
+        self.query_one("#pt-bits", BitView).display = False
+        self.query_one("#pt-bits-box").display = True
 
     def _add_children(self, node, parent_index: int, depth: int) -> None:
         """Add the rows at `depth` under the row at parent_index (until the next row that is
@@ -157,6 +208,11 @@ class PageTableView(Vertical):
         """The bit view of row i's descriptor (nothing for the root or a nested range)."""
         box = self.query_one("#pt-bits-box")
         r = self.rows[i] if i is not None and i < len(self.rows) else None
+        if self.shown_stage == "vtd":        # ranges without a descriptor: follow_vtd's entry
+            box.display = self.vtd_step is not None
+            return
+        self.query_one("#pt-bits", BitView).display = True
+        self.query_one("#pt-vtd").display = False
         kind = desc_kind(r["kind"]) if r else None
         if kind is None or r.get("desc") is None or self.shown_stage not in (1, 2):
             box.display = False
