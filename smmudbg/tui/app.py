@@ -535,7 +535,7 @@ class SmmuDbgApp(App):
 
     def on_walk_stepper_step(self, event: WalkStepper.Step) -> None:
         w, s = event.walk, event.walk["steps"][event.index]
-        if w["kind"] == "vtd-walk":
+        if w.get("kind") == "vtd-walk":
             if s["what"] in ("fs", "ss"):
                 self.when_shown("tables", "PageTableView",
                                 lambda: self.query_one(PageTableView).follow_vtd(w, event.index))
