@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noq
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
 from smmudbg.tui.commandline import CommandLine  # noqa: E402
+from tui_pilot import command  # noqa: E402
 from smmudbg.tui.entryview import EntryView  # noqa: E402
 from smmudbg.tui.streamtable import StreamTable  # noqa: E402
 from smmudbg.tui.topology import TopologyTree  # noqa: E402
@@ -49,16 +50,6 @@ def cells(table: DataTable) -> list[list[str]]:
 
 def text_of(w) -> str:
     return str(w.render())
-
-
-async def command(app, pilot, line):
-    cl = app.query_one(CommandLine)
-    cl.focus()
-    cl.value = line
-    await pilot.press("enter")
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def tab(app, pilot, name):

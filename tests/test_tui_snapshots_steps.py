@@ -9,20 +9,9 @@ pytest.importorskip("pytest_textual_snapshot")
 
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
-from smmudbg.tui.commandline import CommandLine  # noqa: E402
+from tui_pilot import run  # noqa: E402
 
 SIZES = [(80, 24), (160, 48)]
-
-
-async def run(pilot, line):
-    app = pilot.app
-    cl = app.query_one(CommandLine)
-    cl.focus()
-    cl.value = line
-    await pilot.press("enter")
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def step_to(pilot, name):

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, Tree  # noq
 
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.app import SmmuDbgApp  # noqa: E402
-from smmudbg.tui.commandline import CommandLine  # noqa: E402
+from tui_pilot import command  # noqa: E402
 from smmudbg.tui.fieldedit import FieldEditor, check_value  # noqa: E402
 from smmudbg.tui.msisteps import msi_line  # noqa: E402
 from smmudbg.tui.walkstepper import WalkStepper  # noqa: E402
@@ -55,16 +55,6 @@ def text_of(w) -> str:
 def out_text(app) -> str:
     """The output pane's text, its wrapped lines joined."""
     return " ".join(" ".join(str(x.text) for x in app.query_one("#out").lines).split())
-
-
-async def command(app, pilot, line):
-    cl = app.query_one(CommandLine)
-    cl.focus()
-    cl.value = line
-    await pilot.press("enter")
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def look(app, pilot, tab):

@@ -23,7 +23,6 @@ from textual.widgets import DataTable, Static, TabbedContent, Tree  # noqa: E402
 from smmudbg.session import Session  # noqa: E402
 from smmudbg.tui.entryview import EntryView  # noqa: E402
 from smmudbg.tui.iommufdview import IommufdView  # noqa: E402
-from smmudbg.tui.itsview import ItsView  # noqa: E402
 from test_tui import cells, command, drive, tab, text_of  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -238,7 +238,7 @@ def test_msi_dte_cte_and_translater_steps_jump_by_enter_and_click():
         assert [[r[0], r[3]] for r in rows] == [["0", "0"], ["1", "1"]] and cur == 1
         app.show_tab("walk")
         await pilot.pause()
-        st = await msi_at(app, pilot, "ITS DTE")
+        await msi_at(app, pilot, "ITS DTE")
         await pilot.click("#walk-detail", offset=(4, 2))   # the "-> ITS panel" link line
         await pilot.pause()
         await pilot.pause()
