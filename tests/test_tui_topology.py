@@ -229,7 +229,7 @@ def test_msi_ite_step_jumps_to_the_itt_row():
 
 def test_msi_dte_cte_and_translater_steps_jump_by_enter_and_click():
     async def body(app, pilot):
-        st = await msi_at(app, pilot, "ITS CTE")
+        await msi_at(app, pilot, "ITS CTE")
         await pilot.press("enter")                     # Enter on the step
         await pilot.pause()
         await pilot.pause()
